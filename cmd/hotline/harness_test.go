@@ -1,0 +1,448 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+)
+
+// testServer is the real hotline server, run in-process on loopback ports chosen at run time.
+type testServer struct {
+	addrs  Addrs
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan int
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testConfig is the embedded default with overrides suited to tests.
+const testConfig = `
+sip:
+  listen: 127.0.0.1:0
+  ack_timeout: 2s
+http:
+  listen: 127.0.0.1:0
+media:
+  bind_address: 127.0.0.1
+  port_min: 30000
+  port_max: 40000
+  inactivity_timeout: 30s
+ivr:
+  first_digit_timeout: 3s
+lines:
+  - number: "18883737888"
+    name: main
+`
+
+func startServer(t *testing.T, cfg string) *testServer {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hotline.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := &testServer{logs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	ready := make(chan Addrs, 1)
+	go func() {
+		ts.done <- run(ctx, []string{"serve", "-config", path, "-log-level", "debug"}, io.Discard, ts.logs, func(a Addrs) { ready <- a })
+	}()
+	select {
+	case ts.addrs = <-ready:
+	case code := <-ts.done:
+		t.Fatalf("server exited with %d before it was ready:\n%s", code, ts.logs.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("server not ready:\n%s", ts.logs.String())
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-ts.done:
+			if code != 0 {
+				t.Errorf("server exit code %d", code)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("server did not stop")
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", ts.logs.String())
+		}
+	})
+	return ts
+}
+
+// scrape returns the server's /metrics text.
+func (ts *testServer) scrape(t *testing.T) string {
+	t.Helper()
+	res, err := http.Get("http://" + ts.addrs.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// metricValue returns the value of the sample whose line starts with series, or -1.
+func metricValue(text, series string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, series+" ") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(line[len(series):]), 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+// waitMetric polls /metrics until series has value want.
+func (ts *testServer) waitMetric(t *testing.T, series string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var text string
+	for time.Now().Before(deadline) {
+		text = ts.scrape(t)
+		if metricValue(text, series) == want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("metric %s = %v, want %v", series, metricValue(text, series), want)
+}
+
+// uac is a minimal SIP user agent client over UDP, written for tests: it sends hand-built
+// messages so that tests can also send what a well-behaved stack would not.
+type uac struct {
+	t       *testing.T
+	conn    *net.UDPConn
+	server  *net.UDPAddr
+	callID  string
+	fromTag string
+	toTag   string
+	cseq    int
+	branch  string
+	rtp     *net.UDPConn
+	// viaPort is the port written in Via; it differs from the socket's port to check that
+	// responses go to the packet's source, never to Via.
+	viaPort int
+	msgs    chan sipmsg.Message
+	from    string
+}
+
+func newUAC(t *testing.T, server string) *uac {
+	t.Helper()
+	saddr, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &uac{
+		t: t, conn: conn, server: saddr, rtp: rtpConn,
+		callID:  randHex(8) + "@test",
+		fromTag: randHex(4),
+		cseq:    1,
+		viaPort: 5999,
+		msgs:    make(chan sipmsg.Message, 64),
+		from:    "+15551234567",
+	}
+	go u.readLoop()
+	t.Cleanup(func() { conn.Close(); rtpConn.Close() })
+	return u
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (u *uac) readLoop() {
+	buf := make([]byte, 65535)
+	for {
+		n, _, err := u.conn.ReadFromUDP(buf)
+		if err != nil {
+			close(u.msgs)
+			return
+		}
+		m, err := sipmsg.ParseMessage(append([]byte(nil), buf[:n]...))
+		if err != nil {
+			continue
+		}
+		u.msgs <- m
+	}
+}
+
+func (u *uac) send(msg string) {
+	u.t.Helper()
+	if _, err := u.conn.WriteToUDP([]byte(msg), u.server); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+func (u *uac) rtpPort() int { return u.rtp.LocalAddr().(*net.UDPAddr).Port }
+
+func sdpOffer(port int, fmts string, extra string) string {
+	s := "v=0\r\no=test 1 1 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio " + strconv.Itoa(port) + " RTP/AVP " + fmts + "\r\n"
+	for _, f := range strings.Fields(fmts) {
+		switch f {
+		case "0":
+			s += "a=rtpmap:0 PCMU/8000\r\n"
+		case "8":
+			s += "a=rtpmap:8 PCMA/8000\r\n"
+		case "18":
+			s += "a=rtpmap:18 G729/8000\r\n"
+		case "101":
+			s += "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
+		}
+	}
+	return s + extra
+}
+
+// request builds a request in this UAC's dialog.
+func (u *uac) request(method, user, body, ctype string, extraHdrs ...string) string {
+	if method != "ACK" && method != "CANCEL" {
+		u.branch = "z9hG4bK" + randHex(6)
+	}
+	to := "<sip:" + user + "@" + u.server.String() + ">"
+	if u.toTag != "" {
+		to += ";tag=" + u.toTag
+	}
+	cseq := u.cseq
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s sip:%s@%s SIP/2.0\r\n", method, user, u.server.String())
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=%s\r\n", u.viaPort, u.branch)
+	b.WriteString("Max-Forwards: 70\r\n")
+	fmt.Fprintf(&b, "From: <sip:%s@127.0.0.1>;tag=%s\r\n", u.from, u.fromTag)
+	fmt.Fprintf(&b, "To: %s\r\n", to)
+	fmt.Fprintf(&b, "Call-ID: %s\r\n", u.callID)
+	fmt.Fprintf(&b, "CSeq: %d %s\r\n", cseq, method)
+	fmt.Fprintf(&b, "Contact: <sip:%s@127.0.0.1:%d>\r\n", u.from, u.conn.LocalAddr().(*net.UDPAddr).Port)
+	for _, h := range extraHdrs {
+		b.WriteString(h + "\r\n")
+	}
+	if body != "" {
+		fmt.Fprintf(&b, "Content-Type: %s\r\n", ctype)
+	}
+	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+	return b.String()
+}
+
+// invite sends an INVITE with the given SDP body ("" for none) to user.
+func (u *uac) invite(user, body string) string {
+	msg := u.request("INVITE", user, body, "application/sdp")
+	u.send(msg)
+	return msg
+}
+
+// ack acknowledges a 2xx (new branch, same CSeq number) with an optional SDP body.
+func (u *uac) ack(user, body string) {
+	u.branch = "z9hG4bK" + randHex(6)
+	u.send(u.request("ACK", user, body, "application/sdp"))
+}
+
+// nextRequest sends an in-dialog request with the next CSeq.
+func (u *uac) nextRequest(method, user, body, ctype string, hdrs ...string) {
+	u.cseq++
+	u.send(u.request(method, user, body, ctype, hdrs...))
+}
+
+// expectResponse waits for a response with the given status for method (skipping others,
+// such as retransmissions and provisional responses not asked for).
+func (u *uac) expectResponse(method string, status int, timeout time.Duration) *sipmsg.Response {
+	u.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-u.msgs:
+			if !ok {
+				u.t.Fatalf("connection closed waiting for %d", status)
+			}
+			res, isRes := m.(*sipmsg.Response)
+			if !isRes {
+				continue
+			}
+			if res.CSeq() == nil || string(res.CSeq().MethodName) != method {
+				continue
+			}
+			if res.StatusCode == status {
+				if status >= 200 && status < 300 && method == "INVITE" {
+					if tag, ok := res.To().Params.Get("tag"); ok {
+						u.toTag = tag
+					}
+				}
+				return res
+			}
+			if res.StatusCode >= 200 {
+				u.t.Fatalf("got %d %s for %s, want %d", res.StatusCode, res.Reason, method, status)
+			}
+		case <-deadline:
+			u.t.Fatalf("no %d for %s within %v", status, method, timeout)
+			return nil
+		}
+	}
+}
+
+// expectRequest waits for a request from the server (e.g. BYE) and answers it 200.
+func (u *uac) expectRequest(method string, timeout time.Duration) *sipmsg.Request {
+	u.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-u.msgs:
+			if !ok {
+				u.t.Fatalf("connection closed waiting for %s", method)
+			}
+			req, isReq := m.(*sipmsg.Request)
+			if !isReq || string(req.Method) != method {
+				continue
+			}
+			res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
+			if _, err := u.conn.WriteToUDP([]byte(res.String()), u.server); err != nil {
+				u.t.Fatal(err)
+			}
+			return req
+		case <-deadline:
+			u.t.Fatalf("no %s within %v", method, timeout)
+			return nil
+		}
+	}
+}
+
+// rtpStream collects RTP packets sent to the UAC's media socket.
+type rtpStream struct {
+	mu      sync.Mutex
+	packets []recvPacket
+	source  *net.UDPAddr
+}
+
+type recvPacket struct {
+	at  time.Time
+	pkt rtp.Packet
+}
+
+func (u *uac) receiveRTP() *rtpStream {
+	s := &rtpStream{}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := u.rtp.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			var p rtp.Packet
+			if err := p.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
+				continue
+			}
+			s.mu.Lock()
+			s.packets = append(s.packets, recvPacket{time.Now(), p})
+			s.source = from
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *rtpStream) snapshot() []recvPacket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]recvPacket(nil), s.packets...)
+}
+
+// payload returns the concatenated payload of all packets received so far.
+func (s *rtpStream) payload() []byte {
+	var b []byte
+	for _, p := range s.snapshot() {
+		b = append(b, p.pkt.Payload...)
+	}
+	return b
+}
+
+// waitFor polls until the received audio contains want, or fails.
+func (s *rtpStream) waitFor(t *testing.T, what string, want []byte, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if bytes.Contains(s.payload(), want) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("did not hear %s within %v (%d packets received)", what, timeout, len(s.snapshot()))
+}
+
+// sendRTP sends a few silence packets from the UAC's media socket so the server latches onto it.
+func (u *uac) sendSilence(to *net.UDPAddr, n int, seq *uint16, ts *uint32) {
+	for i := 0; i < n; i++ {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: *seq, Timestamp: *ts, SSRC: 0x1234},
+			Payload: bytes.Repeat([]byte{0xFF}, 160)}
+		b, _ := p.Marshal()
+		u.rtp.WriteToUDP(b, to)
+		*seq++
+		*ts += 160
+	}
+}
+
+// sendDigit sends one RFC 4733 event the way phones do: start, updates, three end packets.
+func (u *uac) sendDigit(to *net.UDPAddr, pt uint8, event byte, seq *uint16, ts *uint32) {
+	start := *ts
+	for i := 0; i < 6; i++ {
+		end := i >= 3
+		dur := uint16(160 * (i + 1))
+		if end {
+			dur = 160 * 3
+		}
+		flags := byte(10) // volume
+		if end {
+			flags |= 0x80
+		}
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: *seq, Timestamp: start, SSRC: 0x1234, Marker: i == 0},
+			Payload: []byte{event, flags, byte(dur >> 8), byte(dur)}}
+		b, _ := p.Marshal()
+		u.rtp.WriteToUDP(b, to)
+		*seq++
+		time.Sleep(5 * time.Millisecond)
+	}
+	*ts += 160 * 4
+}

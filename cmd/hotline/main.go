@@ -1,0 +1,73 @@
+// Command hotline is a SIP IVR and call-routing server for crisis and help hotlines.
+//
+//	hotline [serve] [-config FILE] [-sip ADDR] [-http ADDR]   run the server
+//	hotline config                                            print the embedded default configuration
+//	hotline check -config FILE                                validate a configuration
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	// Only main handles signals, so that run can be embedded in tests.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
+}
+
+// run executes one command line and returns the process exit status. ready, if not nil, is
+// called with the server's bound addresses once it takes calls (tests use it).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(Addrs)) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serveCmd(ctx, args, stderr, ready)
+	case "config":
+		_, err = stdout.Write(defaultConfig())
+	case "check":
+		err = checkCmd(args, stdout, stderr)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "hotline: unknown command %q\n", cmd)
+		usage(stderr)
+		return 2
+	}
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errReported) {
+			fmt.Fprintf(stderr, "hotline: %v\n", err)
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 1
+	}
+	return 0
+}
+
+// errReported means the error was already written for the user.
+var errReported = errors.New("reported")
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  hotline [serve] [-config FILE] [-sip ADDR] [-http ADDR] [-log-format text|json]
+        run the server (embedded defaults when -config is not given)
+  hotline config
+        print the embedded default configuration
+  hotline check -config FILE
+        validate a configuration; errors are FILE:LINE: field: problem
+`)
+}

@@ -1,0 +1,191 @@
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	SIP     SIP     `yaml:"sip"`
+	HTTP    HTTP    `yaml:"http"`
+	Media   Media   `yaml:"media"`
+	Prompts Prompts `yaml:"prompts"`
+	IVR     IVR     `yaml:"ivr"`
+	Lines   []Line  `yaml:"lines"`
+}
+
+// SIP configures the SIP server.
+type SIP struct {
+	Listen     string        `yaml:"listen"`      // host:port, default "0.0.0.0:5060"
+	Transports []string      `yaml:"transports"`  // subset of udp, tcp; default [udp, tcp]
+	UserAgent  string        `yaml:"user_agent"`  // default "hotline"
+	AckTimeout time.Duration `yaml:"ack_timeout"` // default 32s; >0
+	// AnswerDelay rings (180) this long before answering; 0 answers at once. Some carriers
+	// want ringback before answer; it also lets a caller who misdialled hang up for free.
+	AnswerDelay time.Duration `yaml:"answer_delay"` // default 0; 0..30s
+	MaxCalls    int           `yaml:"max_calls"`    // 0 = unlimited; >=0
+}
+
+// HTTP configures the metrics and health-check server.
+type HTTP struct {
+	Listen string `yaml:"listen"` // host:port, default "0.0.0.0:9095"
+}
+
+// Media configures RTP.
+type Media struct {
+	BindAddress       string        `yaml:"bind_address"`       // default "0.0.0.0", must parse as IP
+	AdvertiseAddress  string        `yaml:"advertise_address"`  // optional IP put in SDP; "" = pick per call
+	PortMin           int           `yaml:"port_min"`           // default 10000, even, 1024..65534
+	PortMax           int           `yaml:"port_max"`           // default 20000, > PortMin, <= 65535
+	InactivityTimeout time.Duration `yaml:"inactivity_timeout"` // default 30s, >= 1s
+}
+
+// Prompts configures the audio prompts.
+type Prompts struct {
+	// Dir is an optional directory of operator recordings, <lang>/<name>.wav, overlaying
+	// the embedded defaults. A relative path is relative to the working directory.
+	Dir string `yaml:"dir"`
+}
+
+// IVR configures the voice menus.
+type IVR struct {
+	DefaultLanguage   string           `yaml:"default_language"`    // default "en"; must be one of Languages
+	FirstDigitTimeout time.Duration    `yaml:"first_digit_timeout"` // default 5s; >0
+	Languages         []LanguageChoice `yaml:"languages"`           // default 1 -> en, 2 -> es
+}
+
+// LanguageChoice is one entry of the language menu: press Digit for Language.
+type LanguageChoice struct {
+	Digit    string `yaml:"digit"`    // one of 0-9, * or #; unique
+	Language string `yaml:"language"` // a BCP-47-ish tag, [a-z]{2,3}(-[A-Za-z0-9]+)*; unique
+}
+
+// Line is a number the hotline answers.
+type Line struct {
+	// Number is required; it must normalise (routing.NormalizeNumber) to digits, and no
+	// two lines may be reached by the same dialled number.
+	Number string `yaml:"number"`
+	// Name labels the line in logs and metrics (it never names the caller); [a-z0-9_-]+,
+	// unique, default "line-<number digits>".
+	Name string `yaml:"name"`
+}
+
+// CountryCode is the country code LookupLine lets callers leave out: a number configured
+// as 18883737888 is also reached by dialling 8883737888.
+const CountryCode = "1"
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// Default returns the embedded default configuration file: the documented starting point
+// operators copy. The caller may modify the returned slice.
+func Default() []byte {
+	return bytes.Clone(defaultYAML)
+}
+
+// MustDefault parses Default. It panics only if the embedded file is broken, which the
+// package's tests rule out.
+func MustDefault() *Config {
+	return mustParse("default.yaml", defaultYAML)
+}
+
+func mustParse(filename string, data []byte) *Config {
+	c, err := Parse(filename, data)
+	if err != nil {
+		panic(fmt.Sprintf("config: embedded %v", err))
+	}
+	return c
+}
+
+// Load reads the file at path and parses it with Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data, read from filename, into a Config: strictly (unknown keys are
+// errors), with defaults for missing keys, and validated. On failure it returns a nil
+// Config and an Errors holding every problem found, each with filename and line.
+// Only the first YAML document is allowed; later non-empty documents are an error.
+func Parse(filename string, data []byte) (*Config, error) {
+	p := &parser{file: filename}
+
+	// First pass: the node tree, to check the syntax and to find lines for errors later.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		// Empty or only comments: all defaults, and validation asks for lines.
+	case err != nil:
+		p.addYAMLError(err)
+		return nil, p.errs
+	default:
+		p.root = &doc
+		var extra yaml.Node
+		switch err := dec.Decode(&extra); {
+		case errors.Is(err, io.EOF):
+		case err != nil:
+			p.addYAMLError(err)
+			return nil, p.errs
+		case !isEmptyDocument(&extra):
+			p.errs = append(p.errs, &Error{File: filename, Line: extra.Line, Msg: "only one YAML document is allowed"})
+			return nil, p.errs
+		}
+	}
+
+	// Second pass: strict decoding over the defaults, so that keys left out keep them.
+	c := defaults()
+	if p.root != nil {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			p.addYAMLError(err)
+			return nil, p.errs
+		}
+	}
+	p.checkWholeNumbers()
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
+	c.fillDefaults()
+	p.validate(c)
+	if len(p.errs) > 0 {
+		p.errs.sort()
+		return nil, p.errs
+	}
+	return c, nil
+}
+
+// isEmptyDocument reports whether n is a document with nothing but a null in it, as a
+// trailing "---" produces.
+func isEmptyDocument(n *yaml.Node) bool {
+	if n.Kind != yaml.DocumentNode || len(n.Content) != 1 {
+		return false
+	}
+	v := n.Content[0]
+	return v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" && v.Value == ""
+}
+
+// LookupLine returns the line that dialled reaches, as matched by routing.NumberMatches
+// with CountryCode. Validation guarantees at most one line matches.
+func (c *Config) LookupLine(dialled string) (*Line, bool) {
+	for i := range c.Lines {
+		if routing.NumberMatches(c.Lines[i].Number, dialled, CountryCode) {
+			return &c.Lines[i], true
+		}
+	}
+	return nil, false
+}

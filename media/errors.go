@@ -1,0 +1,43 @@
+package media
+
+import "errors"
+
+var (
+	// ErrNoPorts is returned by Ports.Listen and NewLeg when every even port
+	// of the range is in use or refused by the operating system.
+	ErrNoPorts = errors.New("media: no free rtp port")
+
+	// ErrClosed is returned by Play when the leg ends before the prompt has
+	// been sent. When the leg ended because of inactivity the error also
+	// matches ErrInactive.
+	ErrClosed = errors.New("media: leg closed")
+
+	// ErrInactive is the reason a leg ends when no valid RTP arrived for
+	// LegConfig.InactivityTimeout.
+	ErrInactive = errors.New("media: no rtp received within the inactivity timeout")
+
+	// ErrReplaced is returned by Play when a newer Play on the same leg
+	// replaced the prompt before it was fully sent.
+	ErrReplaced = errors.New("media: playback replaced by a newer prompt")
+
+	// ErrBadAudio is returned by Play when the audio is not a whole number of
+	// 160-byte (20 ms) G.711 frames.
+	ErrBadAudio = errors.New("media: audio is not a whole number of 160-byte frames")
+
+	// ErrPayloadType is returned by NewLeg when the payload type to send is
+	// neither 0 (PCMU) nor 8 (PCMA), or the telephone-event type is not a
+	// valid RTP payload type.
+	ErrPayloadType = errors.New("media: unsupported payload type")
+
+	// ErrInvalidConfig is returned by NewLeg when a required argument is
+	// missing.
+	ErrInvalidConfig = errors.New("media: invalid leg configuration")
+
+	// ErrShortEvent is returned by ParseEvent when the payload is shorter
+	// than one 4-byte RFC 4733 event block.
+	ErrShortEvent = errors.New("media: telephone-event payload too short")
+
+	// ErrSchedulerRunning is returned by Scheduler.Run when the scheduler is
+	// already running.
+	ErrSchedulerRunning = errors.New("media: scheduler already running")
+)

@@ -1,0 +1,607 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/hotline-project/hotline/media/g711"
+)
+
+const (
+	// FrameSize is the number of G.711 bytes (and samples, at 8 kHz) in
+	// one 20 ms frame. Play takes audio in multiples of it.
+	FrameSize = 160
+
+	// PayloadPCMU and PayloadPCMA are the static RTP payload types of
+	// G.711 mu-law and A-law (RFC 3551).
+	PayloadPCMU uint8 = 0
+	PayloadPCMA uint8 = 8
+
+	rtpHeaderSize = 12   // no CSRC, no extension
+	maxPacketSize = 1500 // larger datagrams are truncated and fail to parse
+
+	// G.711 encodings of a zero sample, the silence sent between prompts.
+	silenceUlaw byte = g711.SilenceUlaw
+	silenceAlaw byte = g711.SilenceAlaw
+)
+
+var (
+	silenceFrameUlaw = filled(silenceUlaw)
+	silenceFrameAlaw = filled(silenceAlaw)
+
+	// errClosedInactive is what Play returns when the leg timed out.
+	errClosedInactive = fmt.Errorf("%w: %w", ErrClosed, ErrInactive)
+)
+
+func filled(b byte) *[FrameSize]byte {
+	var f [FrameSize]byte
+	for i := range f {
+		f[i] = b
+	}
+	return &f
+}
+
+// LegConfig configures a Leg.
+type LegConfig struct {
+	// Remote is where to send until the first valid packet arrives, from
+	// the SDP offer; it may be the zero value until known (see SetRemote).
+	Remote netip.AddrPort
+	// PayloadType is what we send: 0 (PCMU) or 8 (PCMA).
+	PayloadType uint8
+	// DTMFPayloadType is the telephone-event payload type from the SDP, or
+	// 0 for none.
+	DTMFPayloadType uint8
+	// InactivityTimeout ends the leg with ErrInactive when no valid RTP
+	// arrives for this long; 0 means never.
+	InactivityTimeout time.Duration
+	// OnDigit is called from the leg's receive goroutine for each RFC 4733
+	// key press ('0'-'9', '*', '#', 'A'-'D'). It must not block: hand the
+	// digit to a channel. It may call Close.
+	OnDigit func(d rune)
+	// Logger receives the leg's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// LegStats are a leg's counters.
+type LegStats struct {
+	PacketsSent     uint64 // RTP packets sent, prompts and silence
+	PacketsReceived uint64 // valid packets accepted from the latched source
+	DroppedForeign  uint64 // packets from a source other than the latched one
+	DroppedInvalid  uint64 // packets that were not valid RTP version 2
+	Digits          uint64 // DTMF key presses detected
+}
+
+// Leg is one RTP call leg: a UDP port, the sending state the Scheduler
+// drives, and one goroutine that reads the port.
+//
+// Sending: every 20 ms the scheduler sends the next 160-byte frame of the
+// current prompt, or a frame of G.711 silence when there is none, which
+// keeps the phone's jitter buffer and any NAT binding alive. Sequence
+// numbers advance by one per packet sent and timestamps by 160 per frame
+// period elapsed, sent or not (on hold, or when the scheduler skipped
+// ahead). The marker bit is set on the leg's first packet, the first packet
+// of each prompt and the first packet after a pause in sending.
+//
+// Receiving follows symmetric, strict RTP: until a valid packet arrives we
+// send to the configured remote address; the first valid packet's source
+// is latched and from then on we send only there and drop (and count)
+// packets from any other source, never answering them.
+type Leg struct {
+	sched   *Scheduler
+	ports   *Ports
+	conn    *net.UDPConn
+	port    int
+	log     *slog.Logger
+	onDigit func(rune)
+	dtmfPT  uint8
+	timeout time.Duration
+	epoch   time.Time // monotonic origin of lastValid
+
+	// worker and slot are the leg's place in the scheduler, guarded by
+	// Scheduler.mu.
+	worker *worker
+	slot   int
+
+	mu        sync.Mutex
+	remote    netip.AddrPort // signalled address, used until latched
+	src       netip.AddrPort // latched source, valid when latched
+	latched   bool
+	pt        uint8
+	send      bool
+	recv      bool
+	ssrc      uint32
+	seq       uint16
+	ts0       uint32 // timestamp of frame frameBase
+	frameBase uint64 // scheduler frame number of our first frame
+	started   bool   // frameBase is set
+	marker    bool   // set the marker bit on the next packet sent
+	cur       *playback
+	closed    bool
+	err       error // why the leg ended, set when closed
+
+	// buf is the outgoing packet, written only by the sending worker.
+	buf [rtpHeaderSize + FrameSize]byte
+
+	lastValid atomic.Int64 // time of the last valid packet, ns since epoch
+
+	sent, received, foreign, invalid, digits atomic.Uint64
+
+	closeOnce  sync.Once
+	done       chan struct{} // closed when the leg ends
+	recvDone   chan struct{} // closed when the receive goroutine returns
+	inCallback atomic.Bool   // OnDigit is running on the receive goroutine
+}
+
+// playback is one Play call's prompt.
+type playback struct {
+	audio []byte
+	pos   int           // bytes sent, guarded by Leg.mu
+	done  chan struct{} // closed by finish
+	err   error         // set before done is closed
+}
+
+// finish ends the playback with err. Exactly one party calls it: whoever
+// took the playback out of Leg.cur.
+func (p *playback) finish(err error) {
+	p.err = err
+	close(p.done)
+}
+
+// NewLeg allocates a port from ports, starts the leg's receive goroutine
+// and registers the leg with s, which sends silence until Play is called.
+// The caller must Close the leg.
+func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
+	if s == nil || ports == nil {
+		return nil, fmt.Errorf("new leg: scheduler and ports are required: %w", ErrInvalidConfig)
+	}
+	if !validPayloadType(cfg.PayloadType) {
+		return nil, fmt.Errorf("new leg: payload type %d: %w", cfg.PayloadType, ErrPayloadType)
+	}
+	if cfg.DTMFPayloadType > 127 || (cfg.DTMFPayloadType >= 64 && cfg.DTMFPayloadType <= 95) ||
+		(cfg.DTMFPayloadType != 0 && cfg.DTMFPayloadType == cfg.PayloadType) {
+		return nil, fmt.Errorf("new leg: telephone-event payload type %d: %w", cfg.DTMFPayloadType, ErrPayloadType)
+	}
+	conn, err := ports.Listen()
+	if err != nil {
+		return nil, fmt.Errorf("new leg: %w", err)
+	}
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Leg{
+		sched:    s,
+		ports:    ports,
+		conn:     conn,
+		port:     port,
+		log:      log.With("rtp_port", port),
+		onDigit:  cfg.OnDigit,
+		dtmfPT:   cfg.DTMFPayloadType,
+		timeout:  cfg.InactivityTimeout,
+		epoch:    time.Now(),
+		remote:   unmap(cfg.Remote),
+		pt:       cfg.PayloadType,
+		send:     true,
+		recv:     true,
+		ssrc:     rand.Uint32(),
+		seq:      uint16(rand.Uint32()),
+		ts0:      rand.Uint32(),
+		marker:   true,
+		done:     make(chan struct{}),
+		recvDone: make(chan struct{}),
+	}
+	l.mu.Lock()
+	l.armDeadlineLocked()
+	l.mu.Unlock()
+	go l.receive()
+	s.add(l)
+	l.log.Debug("rtp leg opened", "remote", l.remote, "pt", l.pt)
+	return l, nil
+}
+
+func validPayloadType(pt uint8) bool { return pt == PayloadPCMU || pt == PayloadPCMA }
+
+func unmap(a netip.AddrPort) netip.AddrPort {
+	if !a.IsValid() {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// LocalPort returns the leg's RTP port, for the SDP answer.
+func (l *Leg) LocalPort() int { return l.port }
+
+// SetRemote changes the signalled remote address, after a re-INVITE moved
+// the media. Latching starts over: we send to addr until a valid packet
+// arrives, then to that packet's source.
+func (l *Leg) SetRemote(addr netip.AddrPort) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.remote = unmap(addr)
+	l.latched = false
+	l.src = netip.AddrPort{}
+	l.log.Debug("rtp remote changed", "remote", l.remote)
+}
+
+// SetDirection sets what the leg does, after SDP hold or resume: send=false
+// stops sending (timestamps keep advancing, and a prompt in progress pauses
+// until sending resumes); recv=false suspends the inactivity timeout, which
+// restarts in full when recv is set again. Packets that arrive are handled
+// either way.
+func (l *Leg) SetDirection(send, recv bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if send && !l.send {
+		l.marker = true
+	}
+	l.send = send
+	if recv && !l.recv {
+		l.lastValid.Store(int64(time.Since(l.epoch)))
+	}
+	l.recv = recv
+	l.armDeadlineLocked()
+}
+
+// SetPayloadType changes the payload type we send, 0 (PCMU) or 8 (PCMA),
+// after a re-INVITE changed the codec; other values are ignored. A prompt
+// in progress keeps its bytes: the caller should Play it again in the new
+// encoding.
+func (l *Leg) SetPayloadType(pt uint8) {
+	if !validPayloadType(pt) {
+		l.log.Warn("ignoring unsupported rtp payload type", "pt", pt)
+		return
+	}
+	l.mu.Lock()
+	l.pt = pt
+	l.mu.Unlock()
+}
+
+// Play sends audio, G.711 in the leg's payload type and a whole number of
+// 160-byte frames, and blocks until its last frame has been sent (nil), ctx
+// is done (ctx.Err(); no frame of the prompt is sent after Play returns,
+// which is how a digit interrupts a prompt), another Play replaces it
+// (ErrReplaced) or the leg ends (ErrClosed, also matching ErrInactive after
+// a timeout). audio must not be modified until Play returns.
+func (l *Leg) Play(ctx context.Context, audio []byte) error {
+	if len(audio) == 0 || len(audio)%FrameSize != 0 {
+		return fmt.Errorf("play %d bytes: %w", len(audio), ErrBadAudio)
+	}
+	pb := &playback{audio: audio, done: make(chan struct{})}
+	l.mu.Lock()
+	if l.closed {
+		err := l.closedErrLocked()
+		l.mu.Unlock()
+		return err
+	}
+	old := l.cur
+	l.cur = pb
+	l.marker = true
+	l.mu.Unlock()
+	if old != nil {
+		old.finish(ErrReplaced)
+	}
+
+	select {
+	case <-pb.done:
+		return pb.err
+	case <-ctx.Done():
+		l.mu.Lock()
+		mine := l.cur == pb
+		if mine {
+			l.cur = nil
+		}
+		l.mu.Unlock()
+		if !mine {
+			// Someone else has taken it out (the last frame was just
+			// sent, it was replaced, the leg closed) and finishes it.
+			<-pb.done
+			return pb.err
+		}
+		pb.finish(ctx.Err())
+		return ctx.Err()
+	}
+}
+
+// Done returns a channel closed when the leg ends, by Close or inactivity.
+func (l *Leg) Done() <-chan struct{} { return l.done }
+
+// Err returns why the leg ended: nil while open and after Close,
+// ErrInactive after the inactivity timeout.
+func (l *Leg) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Close ends the leg: it stops sending, leaves the scheduler, closes the
+// socket, waits for the receive goroutine (unless called from OnDigit) and
+// releases the port. It is idempotent.
+func (l *Leg) Close() error {
+	err := l.shutdown(nil)
+	if !l.inCallback.Load() {
+		<-l.recvDone
+	}
+	if err != nil {
+		return fmt.Errorf("close rtp leg on port %d: %w", l.port, err)
+	}
+	return nil
+}
+
+// shutdown ends the leg once, for reason (nil for Close).
+func (l *Leg) shutdown(reason error) error {
+	var err error
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		l.err = reason
+		pb := l.cur
+		l.cur = nil
+		closedErr := l.closedErrLocked()
+		l.mu.Unlock()
+
+		l.sched.remove(l)
+		err = l.conn.Close()
+		l.ports.Release(l.port)
+		if pb != nil {
+			pb.finish(closedErr)
+		}
+		close(l.done)
+		l.log.Debug("rtp leg closed", "reason", reason, "sent", l.sent.Load(), "received", l.received.Load())
+	})
+	return err
+}
+
+func (l *Leg) closedErrLocked() error {
+	if errors.Is(l.err, ErrInactive) {
+		return errClosedInactive
+	}
+	return ErrClosed
+}
+
+// Stats returns the leg's counters.
+func (l *Leg) Stats() LegStats {
+	return LegStats{
+		PacketsSent:     l.sent.Load(),
+		PacketsReceived: l.received.Load(),
+		DroppedForeign:  l.foreign.Load(),
+		DroppedInvalid:  l.invalid.Load(),
+		Digits:          l.digits.Load(),
+	}
+}
+
+// sendFrame builds and sends the leg's packet for scheduler frame number
+// frame. It is called only by the leg's worker (and benchmarks), and does
+// not allocate.
+func (l *Leg) sendFrame(frame uint64, w *worker) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	if !l.started {
+		l.started = true
+		l.frameBase = frame
+	}
+	dst := l.remote
+	if l.latched {
+		dst = l.src
+	}
+	if !l.send || !dst.IsValid() {
+		// Nothing goes out; the timestamp of the next packet will still
+		// reflect the time that passed.
+		l.mu.Unlock()
+		return
+	}
+	var (
+		payload  []byte
+		finished *playback
+	)
+	if pb := l.cur; pb != nil {
+		payload = pb.audio[pb.pos : pb.pos+FrameSize]
+		pb.pos += FrameSize
+		if pb.pos >= len(pb.audio) {
+			finished = pb
+			l.cur = nil
+		}
+	} else if l.pt == PayloadPCMA {
+		payload = silenceFrameAlaw[:]
+	} else {
+		payload = silenceFrameUlaw[:]
+	}
+	h := rtp.Header{
+		Version:        2,
+		Marker:         l.marker,
+		PayloadType:    l.pt,
+		SequenceNumber: l.seq,
+		Timestamp:      l.ts0 + uint32(frame-l.frameBase)*FrameSize,
+		SSRC:           l.ssrc,
+	}
+	l.marker = false
+	l.seq++
+	n, err := h.MarshalTo(l.buf[:])
+	if err == nil {
+		n += copy(l.buf[n:], payload)
+	}
+	l.mu.Unlock()
+
+	if err == nil {
+		_, err = l.conn.WriteToUDPAddrPort(l.buf[:n], dst)
+	}
+	switch {
+	case err == nil:
+		l.sent.Add(1)
+		w.framesSent.Add(1)
+	case errors.Is(err, net.ErrClosed):
+		// Closed between the check above and the write.
+	default:
+		if w.sendErrors.Add(1)%1000 == 1 {
+			l.log.Warn("rtp send failed", "remote", dst, "err", err)
+		}
+	}
+	if finished != nil {
+		finished.finish(nil)
+	}
+}
+
+// armDeadlineLocked sets the socket's read deadline to when the leg
+// becomes inactive, or clears it when there is no timeout or it is
+// suspended. l.mu must be held.
+func (l *Leg) armDeadlineLocked() {
+	if l.closed {
+		return
+	}
+	var t time.Time
+	if l.timeout > 0 && l.recv {
+		t = l.epoch.Add(time.Duration(l.lastValid.Load()) + l.timeout)
+	}
+	// Only fails on a closed socket, which the reader notices itself.
+	_ = l.conn.SetReadDeadline(t)
+}
+
+// inactive reports whether the inactivity timeout has expired; if not, it
+// re-arms the read deadline for the time left. The deadline is not moved
+// on every packet, which would cost a timer update per packet: the reader
+// wakes at the old deadline and finds a newer packet.
+func (l *Leg) inactive() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.timeout <= 0 || !l.recv {
+		l.armDeadlineLocked()
+		return false
+	}
+	if time.Since(l.epoch) >= time.Duration(l.lastValid.Load())+l.timeout {
+		return true
+	}
+	l.armDeadlineLocked()
+	return false
+}
+
+// recvState is the receive goroutine's own state.
+type recvState struct {
+	pkt     rtp.Packet
+	ssrc    uint32
+	hasSSRC bool
+	det     DTMFDetector
+}
+
+// receive is the leg's goroutine: it reads packets until the socket is
+// closed or the leg times out.
+func (l *Leg) receive() {
+	defer close(l.recvDone)
+	buf := make([]byte, maxPacketSize)
+	var st recvState
+	errs := 0
+	for {
+		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			switch {
+			case errors.Is(err, net.ErrClosed):
+				return
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				if l.inactive() {
+					l.log.Info("rtp inactivity timeout", "timeout", l.timeout)
+					_ = l.shutdown(ErrInactive)
+					return
+				}
+			default:
+				// Transient (an ICMP error reported on the socket, for
+				// example); back off if it persists so as not to spin.
+				errs++
+				if errs%100 == 1 {
+					l.log.Warn("rtp read failed", "err", err)
+				}
+				if errs > 10 {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			continue
+		}
+		errs = 0
+		l.handlePacket(&st, buf[:n], unmap(from))
+	}
+}
+
+// parseRTP parses b into pkt and reports whether it is an RTP version 2
+// media packet. pion/rtp should never panic on bad input, but a packet
+// from the network must never take the server down, so a panic counts as
+// an invalid packet.
+func parseRTP(pkt *rtp.Packet, b []byte) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	if len(b) < rtpHeaderSize || b[0]>>6 != 2 {
+		return false
+	}
+	// Payload types 64-95 collide with RTCP packet types 192-223 when
+	// RTCP is multiplexed on the RTP port (RFC 5761): not media.
+	if pt := b[1] & 0x7f; pt >= 64 && pt <= 95 {
+		return false
+	}
+	return pkt.Unmarshal(b) == nil
+}
+
+// handlePacket processes one datagram from from.
+func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
+	if !parseRTP(&st.pkt, b) {
+		l.invalid.Add(1)
+		l.sched.invalid.Add(1)
+		return
+	}
+	l.mu.Lock()
+	if l.latched && from != l.src {
+		l.mu.Unlock()
+		l.foreign.Add(1)
+		l.sched.foreign.Add(1)
+		return
+	}
+	if !l.latched {
+		l.latched = true
+		l.src = from
+		l.log.Debug("rtp source latched", "source", from, "signalled", l.remote)
+	}
+	l.mu.Unlock()
+	l.lastValid.Store(int64(time.Since(l.epoch)))
+	l.received.Add(1)
+	l.sched.received.Add(1)
+
+	h := &st.pkt.Header
+	if !st.hasSSRC || h.SSRC != st.ssrc {
+		// A new stream (the phone restarted it, or a transfer): its
+		// telephone-event timestamps are unrelated to the old ones.
+		st.hasSSRC, st.ssrc = true, h.SSRC
+		st.det.Reset()
+	}
+	if l.dtmfPT == 0 || h.PayloadType != l.dtmfPT {
+		return
+	}
+	ev, err := ParseEvent(st.pkt.Payload)
+	if err != nil {
+		l.log.Debug("bad telephone-event packet", "err", err)
+		return
+	}
+	d, ok := st.det.Feed(h.Timestamp, ev)
+	if !ok {
+		return
+	}
+	l.digits.Add(1)
+	l.sched.digits.Add(1)
+	if l.onDigit != nil {
+		l.inCallback.Store(true)
+		l.onDigit(d)
+		l.inCallback.Store(false)
+	}
+}

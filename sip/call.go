@@ -1,0 +1,164 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+
+	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/prompts"
+)
+
+// digitBuffer is how many digits a caller can type ahead before the IVR reads them.
+const digitBuffer = 32
+
+// Call is one answered inbound call: a SIP dialog and its RTP leg. It is what the IVR drives.
+// All methods are safe for concurrent use.
+type Call struct {
+	// ID is a random identifier for logs and records. It carries nothing of the caller.
+	ID string
+	// Line is the configured name of the line that was dialled.
+	Line string
+
+	srv    *Server
+	log    *slog.Logger
+	dialog *sipgo.DialogServerSession
+	leg    *media.Leg
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu           sync.Mutex
+	media        Media
+	local        netip.Addr // our media/signalling address as seen by this caller
+	sdpVersion   uint64
+	sessID       uint64
+	ackBody      []byte
+	pendingOffer bool // we sent an offer in a 2xx and wait for the answer in the ACK
+	digits       chan rune
+	digitsClosed bool
+	hangupOnce   sync.Once
+}
+
+// Errors that end a call; they are the cause of the call's context.
+var (
+	// ErrCallerHangup means the caller sent BYE (or CANCEL before the answer).
+	ErrCallerHangup = errors.New("caller hung up")
+	// ErrMediaTimeout means no RTP arrived for the inactivity timeout.
+	ErrMediaTimeout = errors.New("no media from caller")
+	// ErrNoAck means the caller never acknowledged our 200 OK.
+	ErrNoAck = errors.New("no ack for 200 ok")
+	// ErrServerHangup means we ended the call (IVR finished or server shutting down).
+	ErrServerHangup = errors.New("hung up by server")
+)
+
+// Context returns the call's context: cancelled when the call ends, with the reason as its cause.
+func (c *Call) Context() context.Context { return c.ctx }
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.ctx.Done() }
+
+// Play sends a prompt to the caller in the call's codec and blocks until it has been sent,
+// ctx is cancelled (barge-in: playback stops before the next frame) or the call ends.
+func (c *Call) Play(ctx context.Context, p *prompts.Prompt) error {
+	c.mu.Lock()
+	pt := c.media.PayloadType
+	c.mu.Unlock()
+	audio := p.Payload(pt)
+	if audio == nil {
+		return errors.New("prompt has no audio for the negotiated codec")
+	}
+	// Stop playing when the call ends even if ctx does not.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	unreg := context.AfterFunc(c.ctx, stop)
+	defer unreg()
+	err := c.leg.Play(ctx, audio)
+	if c.ctx.Err() != nil {
+		return context.Cause(c.ctx)
+	}
+	return err
+}
+
+// Digits returns the caller's DTMF digits (RFC 4733 events and SIP INFO), in order. The
+// channel is closed when the call ends.
+func (c *Call) Digits() <-chan rune { return c.digits }
+
+// pushDigit queues a digit for the IVR; when the caller types far ahead, extra digits are dropped.
+func (c *Call) pushDigit(d rune) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.digitsClosed {
+		return
+	}
+	select {
+	case c.digits <- d:
+	default:
+		c.log.Warn("digit buffer full, digit dropped")
+	}
+}
+
+func (c *Call) closeDigits() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.digitsClosed {
+		c.digitsClosed = true
+		close(c.digits)
+	}
+}
+
+// Hangup ends the call from our side: a BYE to the caller, media stopped.
+func (c *Call) Hangup(ctx context.Context, reason string) error {
+	var err error
+	c.hangupOnce.Do(func() {
+		c.log.Info("hanging up", "reason", reason)
+		c.cancel(ErrServerHangup)
+		err = c.sendBye(ctx)
+	})
+	return err
+}
+
+func (c *Call) sendBye(ctx context.Context) error {
+	// Teardown must survive the caller's cancellation.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
+	defer cancel()
+	if err := c.dialog.Bye(ctx); err != nil {
+		c.log.Warn("bye failed", "error", err)
+		return err
+	}
+	return nil
+}
+
+// end marks the call as ended by the remote side or by a timeout.
+func (c *Call) end(cause error) {
+	c.hangupOnce.Do(func() { c.cancel(cause) })
+}
+
+// Media returns the currently negotiated media.
+func (c *Call) Media() Media {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.media
+}
+
+// applyMedia points the RTP leg at newly negotiated media (answer, re-INVITE, ACK answer).
+func (c *Call) applyMedia(m Media) {
+	c.mu.Lock()
+	c.media = m
+	c.mu.Unlock()
+	if m.Remote.Addr().IsUnspecified() {
+		// Old-style hold (c=0.0.0.0): keep the last address, just stop sending.
+		c.leg.SetDirection(false, m.Recv)
+	} else {
+		c.leg.SetRemote(m.Remote)
+		c.leg.SetDirection(m.Send, m.Recv)
+	}
+	c.leg.SetPayloadType(m.PayloadType)
+}
+
+const byeTimeout = 5 * time.Second

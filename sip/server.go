@@ -1,0 +1,677 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/hotline-project/hotline/media"
+)
+
+// allowedMethods are the methods we serve; the Allow header lists them.
+var allowedMethods = []string{"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO"}
+
+// knownMethods are SIP methods we recognise but do not serve: 405 with Allow. Anything else is 501.
+var knownMethods = map[string]bool{
+	"REGISTER": true, "SUBSCRIBE": true, "NOTIFY": true, "REFER": true, "MESSAGE": true,
+	"PRACK": true, "UPDATE": true, "PUBLISH": true,
+}
+
+// Handler runs one answered call. It is called on the call's own goroutine after the caller
+// acknowledged the answer; when it returns the call is hung up if it is still up.
+type Handler func(ctx context.Context, c *Call)
+
+// LineLookup maps the user part of an INVITE's Request-URI to a configured line name.
+type LineLookup func(dialled string) (name string, ok bool)
+
+// Observer receives events for metrics. Implementations must be cheap and concurrency safe.
+type Observer interface {
+	Request(method string)
+	Response(method string, status int)
+	CallStarted(line string)
+	CallEnded(line, outcome string)
+}
+
+// Options configure a Server.
+type Options struct {
+	Lines             LineLookup
+	Handler           Handler
+	UserAgent         string
+	AckTimeout        time.Duration // how long to retransmit the 200 OK before giving up; default 32 s
+	AnswerDelay       time.Duration // ring (180) this long before answering; 0 answers at once
+	MaxCalls          int           // 0 = unlimited; beyond it INVITEs get 503
+	Scheduler         *media.Scheduler
+	Ports             *media.Ports
+	AdvertiseAddr     netip.Addr // media/Contact address in SDP; zero = the local address facing each caller
+	InactivityTimeout time.Duration
+	Observer          Observer
+	Logger            *slog.Logger
+}
+
+// Server is the hotline's SIP user agent server.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	dialog sipgo.DialogUA
+
+	mu     sync.Mutex
+	calls  map[string]*Call // by dialog ID
+	active atomic.Int64
+	wg     sync.WaitGroup
+	ctx    context.Context
+
+	listenMu sync.Mutex
+	ports    map[string]int // transport -> listen port, for Contact
+}
+
+// NewServer builds a Server. Call Serve to start answering.
+func NewServer(opts Options) (*Server, error) {
+	if opts.Lines == nil || opts.Handler == nil || opts.Scheduler == nil || opts.Ports == nil {
+		return nil, errors.New("sip: Lines, Handler, Scheduler and Ports are required")
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = 64 * sipmsg.T1
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "hotline"
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(opts.UserAgent),
+		sipgo.WithUserAgentParser(sipmsg.NewParser(sipmsg.WithHeadersParsers(forceRportParsers()))),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sip: user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log.With("component", "sipgo")))
+	if err != nil {
+		return nil, fmt.Errorf("sip: server: %w", err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(log.With("component", "sipgo")))
+	if err != nil {
+		return nil, fmt.Errorf("sip: client: %w", err)
+	}
+	s := &Server{
+		opts:   opts,
+		log:    log,
+		ua:     ua,
+		srv:    srv,
+		client: client,
+		calls:  map[string]*Call{},
+		ports:  map[string]int{},
+		ctx:    context.Background(),
+	}
+	s.dialog = sipgo.DialogUA{Client: client, RewriteContact: true}
+	srv.OnInvite(s.guard(s.onInvite))
+	srv.OnAck(s.guard(s.onAck))
+	srv.OnBye(s.guard(s.onBye))
+	srv.OnCancel(s.guard(s.onCancel))
+	srv.OnOptions(s.guard(s.onOptions))
+	srv.OnInfo(s.guard(s.onInfo))
+	srv.OnNoRoute(s.guard(s.onNoRoute))
+	return s, nil
+}
+
+// forceRportParsers returns sipgo's header parsers with Via parsing extended so that every Via
+// carries rport. Responses then go to the packet's source address and port (RFC 3581, like
+// Kamailio's force_rport), never to a host or port named in Via: callers behind NAT get answers,
+// and a forged Via cannot aim our responses at a third party.
+func forceRportParsers() map[string]sipmsg.HeaderParser {
+	base := sipmsg.DefaultHeadersParser()
+	m := make(map[string]sipmsg.HeaderParser, len(base))
+	for k, v := range base {
+		m[k] = v
+	}
+	viaParser := base["via"]
+	wrapped := func(name []byte, text string) (sipmsg.Header, error) {
+		h, err := viaParser(name, text)
+		if err != nil {
+			return h, err
+		}
+		if via, ok := h.(*sipmsg.ViaHeader); ok {
+			if via.Params == nil {
+				via.Params = sipmsg.NewParams()
+			}
+			if !via.Params.Has("rport") {
+				via.Params.Add("rport", "")
+			}
+		}
+		return h, nil
+	}
+	m["via"] = wrapped
+	m["v"] = wrapped
+	return m
+}
+
+// Serve answers SIP on the given UDP socket and TCP listener (either may be nil) until ctx is
+// done, then hangs up the calls in progress and returns.
+func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener) error {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	errc := make(chan error, 2)
+	n := 0
+	if udp != nil {
+		n++
+		s.setPort("udp", udp.LocalAddr())
+		go func() { errc <- s.srv.ServeUDP(udp) }()
+	}
+	if tcp != nil {
+		n++
+		s.setPort("tcp", tcp.Addr())
+		go func() { errc <- s.srv.ServeTCP(tcp) }()
+	}
+	if n == 0 {
+		return errors.New("sip: no listener")
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("sip: listener stopped: %w", err)
+	}
+	s.hangupAll()
+	s.wg.Wait()
+	if udp != nil {
+		udp.Close()
+	}
+	if tcp != nil {
+		tcp.Close()
+	}
+	s.ua.Close()
+	return err
+}
+
+func (s *Server) setPort(transport string, a net.Addr) {
+	_, p, _ := net.SplitHostPort(a.String())
+	port, _ := strconv.Atoi(p)
+	s.listenMu.Lock()
+	s.ports[transport] = port
+	s.listenMu.Unlock()
+}
+
+func (s *Server) listenPort(transport string) int {
+	s.listenMu.Lock()
+	defer s.listenMu.Unlock()
+	if p, ok := s.ports[strings.ToLower(transport)]; ok {
+		return p
+	}
+	return s.ports["udp"]
+}
+
+// ActiveCalls returns the number of calls in progress.
+func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
+
+func (s *Server) hangupAll() {
+	s.mu.Lock()
+	calls := make([]*Call, 0, len(s.calls))
+	for _, c := range s.calls {
+		calls = append(calls, c)
+	}
+	s.mu.Unlock()
+	for _, c := range calls {
+		go c.Hangup(context.Background(), "server shutting down")
+	}
+}
+
+// guard wraps a handler so that a panic is logged and answered with 500 instead of killing the
+// process: one bad message must never take the hotline down.
+func (s *Server) guard(h func(req *sipmsg.Request, tx sipmsg.ServerTransaction)) sipgo.RequestHandler {
+	return func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("panic in sip handler", "method", string(req.Method), "panic", r, "stack", string(debug.Stack()))
+				if tx != nil && !req.IsAck() {
+					s.respond(tx, req, 500, "Server Internal Error", nil)
+				}
+			}
+		}()
+		s.opts.Observer.Request(string(req.Method))
+		h(req, tx)
+	}
+}
+
+// respond sends a response built from req and counts it.
+func (s *Server) respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code int, reason string, body []byte, hdrs ...sipmsg.Header) {
+	res := sipmsg.NewResponseFromRequest(req, code, reason, body)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "status", code, "error", err)
+		return
+	}
+	s.opts.Observer.Response(string(req.Method), code)
+}
+
+func allowHeader() sipmsg.Header {
+	return sipmsg.NewHeader("Allow", strings.Join(allowedMethods, ", "))
+}
+
+func (s *Server) onNoRoute(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if knownMethods[string(req.Method)] {
+		s.respond(tx, req, 405, "Method Not Allowed", nil, allowHeader())
+		return
+	}
+	s.respond(tx, req, 501, "Not Implemented", nil, allowHeader())
+}
+
+func (s *Server) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	s.respond(tx, req, 200, "OK", nil, allowHeader(),
+		sipmsg.NewHeader("Accept", "application/sdp"))
+}
+
+func (s *Server) onCancel(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	// A CANCEL matching a pending INVITE is answered by the transaction layer (200, then 487 to
+	// the INVITE). One that reaches us matched nothing.
+	s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+}
+
+func (s *Server) lookupCall(req *sipmsg.Request) *Call {
+	id, err := sipmsg.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[id]
+}
+
+func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	c := s.lookupCall(req)
+	if c == nil {
+		return // ACK for a non-2xx final response is absorbed by the transaction layer
+	}
+	if body := req.Body(); len(body) > 0 {
+		c.mu.Lock()
+		c.ackBody = append([]byte(nil), body...)
+		pending := c.pendingOffer
+		c.pendingOffer = false
+		c.mu.Unlock()
+		if pending && c.dialog.LoadState() >= sipmsg.DialogStateConfirmed {
+			// Answer to the offer we made in a re-INVITE's 200.
+			if m, err := NegotiateAnswer(body); err == nil {
+				c.applyMedia(m)
+			} else {
+				c.log.Warn("bad sdp answer in ack", "error", err)
+			}
+		}
+	}
+	if err := c.dialog.ReadAck(req, tx); err != nil {
+		c.log.Debug("ack not for the current invite", "error", err)
+	}
+}
+
+func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	c := s.lookupCall(req)
+	if c == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	if err := c.dialog.ReadBye(req, tx); err != nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	s.opts.Observer.Response("BYE", 200)
+	c.end(ErrCallerHangup)
+}
+
+func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	c := s.lookupCall(req)
+	if c == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = strings.ToLower(strings.TrimSpace(h.Value()))
+	}
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = strings.TrimSpace(ct[:i])
+	}
+	switch ct {
+	case "application/dtmf-relay", "application/dtmf":
+		d, err := ParseDTMFInfo(ct, req.Body())
+		if err != nil {
+			s.respond(tx, req, 400, "Bad DTMF", nil)
+			return
+		}
+		c.pushDigit(d)
+		s.respond(tx, req, 200, "OK", nil)
+	case "":
+		// Empty INFO is a keep-alive some phones send.
+		s.respond(tx, req, 200, "OK", nil)
+	default:
+		s.respond(tx, req, 415, "Unsupported Media Type", nil,
+			sipmsg.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+	}
+}
+
+func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.onReInvite(req, tx)
+		return
+	}
+	line, ok := s.opts.Lines(req.Recipient.User)
+	if !ok {
+		s.respond(tx, req, 404, "Not Found", nil)
+		return
+	}
+	if req.Contact() == nil {
+		s.respond(tx, req, 400, "Missing Contact", nil)
+		return
+	}
+	if max := s.opts.MaxCalls; max > 0 && s.active.Load() >= int64(max) {
+		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		return
+	}
+	s.respond(tx, req, 100, "Trying", nil)
+
+	var (
+		offered bool
+		m       Media
+	)
+	if body := req.Body(); len(body) > 0 {
+		if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
+			s.respond(tx, req, 415, "Unsupported Media Type", nil, sipmsg.NewHeader("Accept", "application/sdp"))
+			return
+		}
+		var err error
+		m, err = NegotiateOffer(body)
+		if err != nil {
+			s.log.Info("rejecting offer", "line", line, "error", err)
+			s.respond(tx, req, 488, "Not Acceptable Here", nil,
+				sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
+			return
+		}
+		offered = true
+	}
+
+	callID := newID()
+	log := s.log.With("call", callID, "line", line)
+	c := &Call{
+		ID:     callID,
+		Line:   line,
+		srv:    s,
+		log:    log,
+		media:  m,
+		sessID: randUint63(),
+		digits: make(chan rune, digitBuffer),
+	}
+	leg, err := media.NewLeg(s.opts.Scheduler, s.opts.Ports, media.LegConfig{
+		Remote:            m.Remote,
+		PayloadType:       m.PayloadType,
+		DTMFPayloadType:   m.DTMFPayloadType,
+		InactivityTimeout: s.opts.InactivityTimeout,
+		OnDigit:           c.pushDigit,
+		Logger:            log,
+	})
+	if err != nil {
+		log.Warn("no media port for call", "error", err)
+		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		return
+	}
+	c.leg = leg
+	dlg, err := s.dialog.ReadInvite(req, tx)
+	if err != nil {
+		leg.Close()
+		s.respond(tx, req, 400, "Bad Request", nil)
+		return
+	}
+	c.dialog = dlg
+	c.local = s.opts.AdvertiseAddr
+	if !c.local.IsValid() {
+		c.local = localAddrFacing(req.Source())
+	}
+	local := c.local
+	s.mu.Lock()
+	parent := s.ctx
+	s.mu.Unlock()
+	ctx, cancel := context.WithCancelCause(parent)
+	c.ctx, c.cancel = ctx, cancel
+	if !offered {
+		c.media = Media{PayloadType: PayloadPCMU, Send: false, Recv: true}
+		leg.SetDirection(false, true)
+	} else {
+		leg.SetDirection(m.Send, m.Recv)
+	}
+
+	s.mu.Lock()
+	s.calls[dlg.ID] = c
+	s.mu.Unlock()
+	s.active.Add(1)
+	s.wg.Add(1)
+	s.opts.Observer.CallStarted(line)
+	outcome := "completed"
+	defer func() {
+		cancel(ErrServerHangup)
+		c.closeDigits()
+		leg.Close()
+		dlg.Close()
+		s.mu.Lock()
+		delete(s.calls, dlg.ID)
+		s.mu.Unlock()
+		s.active.Add(-1)
+		s.opts.Observer.CallEnded(line, outcome)
+		log.Info("call ended", "outcome", outcome)
+		s.wg.Done()
+	}()
+	log.Info("incoming call")
+
+	if s.opts.AnswerDelay > 0 {
+		if err := dlg.Respond(180, "Ringing", nil); err == nil {
+			s.opts.Observer.Response("INVITE", 180)
+		}
+		t := time.NewTimer(s.opts.AnswerDelay)
+		select {
+		case <-t.C:
+		case <-dlg.Context().Done():
+			t.Stop()
+			outcome = "cancelled"
+			s.opts.Observer.Response("INVITE", 487)
+			return
+		case <-ctx.Done():
+			t.Stop()
+			outcome = "shutdown"
+			s.respond(tx, req, 503, "Service Unavailable", nil)
+			return
+		}
+	}
+
+	var body []byte
+	if offered {
+		body = c.media.Answer(local, leg.LocalPort(), c.sessID, c.nextVersion())
+	} else {
+		body = Offer(local, leg.LocalPort(), c.sessID, c.nextVersion())
+	}
+	res := sipmsg.NewSDPResponseFromRequest(dlg.InviteRequest, body)
+	res.AppendHeader(s.contact(local, req.Transport()))
+	res.AppendHeader(allowHeader())
+	acked := make(chan error, 1)
+	go func() {
+		// WriteResponse retransmits the 200 until the ACK (or gives up); run it aside so we own
+		// the ACK timeout.
+		acked <- dlg.WriteResponse(res)
+	}()
+	ackTimer := time.NewTimer(s.opts.AckTimeout)
+	select {
+	case err := <-acked:
+		ackTimer.Stop()
+		if err != nil {
+			if dlg.Context().Err() != nil || errors.Is(err, sipmsg.ErrTransactionCanceled) {
+				outcome = "cancelled"
+				return
+			}
+			log.Warn("answer failed", "error", err)
+			outcome = "failed"
+			return
+		}
+	case <-ackTimer.C:
+		log.Warn("no ack for 200 ok, ending call", "timeout", s.opts.AckTimeout)
+		outcome = "no_ack"
+		c.end(ErrNoAck)
+		c.sendBye(context.Background())
+		return
+	}
+	s.opts.Observer.Response("INVITE", 200)
+
+	if !offered {
+		c.mu.Lock()
+		ack := c.ackBody
+		c.mu.Unlock()
+		am, err := NegotiateAnswer(ack)
+		if err != nil {
+			log.Warn("no usable answer in ack", "error", err)
+			outcome = "failed"
+			c.Hangup(ctx, "no usable sdp answer in ack")
+			return
+		}
+		c.applyMedia(am)
+	}
+
+	// The leg ending (RTP inactivity) ends the call.
+	go func() {
+		select {
+		case <-leg.Done():
+			if errors.Is(leg.Err(), media.ErrInactive) {
+				log.Info("rtp inactivity timeout")
+				c.end(ErrMediaTimeout)
+				c.sendBye(context.Background())
+			}
+		case <-ctx.Done():
+		}
+	}()
+
+	s.opts.Handler(ctx, c)
+
+	if ctx.Err() == nil {
+		c.Hangup(ctx, "ivr finished")
+	}
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, ErrCallerHangup):
+		outcome = "caller_hangup"
+	case errors.Is(cause, ErrMediaTimeout):
+		outcome = "media_timeout"
+	case errors.Is(cause, ErrServerHangup):
+		outcome = "server_hangup"
+	}
+}
+
+// onReInvite handles an INVITE inside a dialog: hold, resume, new address or codec.
+func (s *Server) onReInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	c := s.lookupCall(req)
+	if c == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	if err := c.dialog.ReadRequest(req, tx); err != nil {
+		s.respond(tx, req, 500, "Server Internal Error", nil, sipmsg.NewHeader("Retry-After", "1"))
+		return
+	}
+	var body []byte
+	if b := req.Body(); len(b) > 0 {
+		m, err := NegotiateOffer(b)
+		if err != nil {
+			// The call goes on with the media it had (RFC 3261 14.2).
+			s.respond(tx, req, 488, "Not Acceptable Here", nil)
+			return
+		}
+		c.applyMedia(m)
+		body = m.Answer(c.local, c.leg.LocalPort(), c.sessID, c.nextVersion())
+	} else {
+		c.mu.Lock()
+		c.pendingOffer = true
+		c.mu.Unlock()
+		body = Offer(c.local, c.leg.LocalPort(), c.sessID, c.nextVersion())
+	}
+	res := sipmsg.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(s.contact(c.local, req.Transport()))
+	if err := tx.Respond(res); err != nil {
+		c.log.Warn("re-invite response failed", "error", err)
+		return
+	}
+	s.opts.Observer.Response("INVITE", 200)
+	c.log.Info("media updated by re-invite")
+}
+
+func (c *Call) nextVersion() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sdpVersion++
+	return c.sdpVersion
+}
+
+func (s *Server) contact(local netip.Addr, transport string) sipmsg.Header {
+	host := local.Unmap().String()
+	if local.Is6() && !local.Is4In6() {
+		host = "[" + host + "]"
+	}
+	uri := "sip:hotline@" + host + ":" + strconv.Itoa(s.listenPort(transport))
+	if t := strings.ToLower(transport); t != "" && t != "udp" {
+		uri += ";transport=" + t
+	}
+	return sipmsg.NewHeader("Contact", "<"+uri+">")
+}
+
+// localAddrFacing returns our local IP address on the route to a peer (no packet is sent).
+func localAddrFacing(source string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(source); err == nil {
+		if conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap)); err == nil {
+			defer conn.Close()
+			if la, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+				if a, ok := netip.AddrFromSlice(la.IP); ok {
+					return a.Unmap()
+				}
+			}
+		}
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+func warningText(err error) string {
+	return strings.NewReplacer(`"`, "'", "\r", " ", "\n", " ").Replace(err.Error())
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func randUint63() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:]) >> 1
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Request(string)           {}
+func (nopObserver) Response(string, int)     {}
+func (nopObserver) CallStarted(string)       {}
+func (nopObserver) CallEnded(string, string) {}
