@@ -205,8 +205,10 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 	l.mu.Lock()
 	l.armDeadlineLocked()
 	l.mu.Unlock()
-	go l.receive()
+	// Register before the receive goroutine exists, so that a shutdown
+	// from it (inactivity) always finds the leg registered.
 	s.add(l)
+	go l.receive()
 	l.log.Debug("rtp leg opened", "remote", l.remote, "pt", l.pt)
 	return l, nil
 }
@@ -277,6 +279,9 @@ func (l *Leg) SetPayloadType(pt uint8) {
 func (l *Leg) Play(ctx context.Context, audio []byte) error {
 	if len(audio) == 0 || len(audio)%FrameSize != 0 {
 		return fmt.Errorf("play %d bytes: %w", len(audio), ErrBadAudio)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	pb := &playback{audio: audio, done: make(chan struct{})}
 	l.mu.Lock()

@@ -3,12 +3,14 @@ package sip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/prompts"
@@ -127,11 +129,46 @@ func (c *Call) sendBye(ctx context.Context) error {
 	// Teardown must survive the caller's cancellation.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
 	defer cancel()
-	if err := c.dialog.Bye(ctx); err != nil {
+	err := c.bye(ctx)
+	if err != nil {
 		c.log.Warn("bye failed", "error", err)
-		return err
 	}
-	return nil
+	return err
+}
+
+// bye sends BYE inside the dialog to the caller's Contact (through the address their INVITE
+// came from, for NAT) and waits for the answer. Unlike sipgo's DialogServerSession.Bye it does
+// not wait for an ACK first: a call whose ACK never came must be ended too (RFC 3261 13.3.1.4).
+func (c *Call) bye(ctx context.Context) error {
+	inv := c.dialog.InviteRequest
+	target := inv.Recipient
+	if ct := inv.Contact(); ct != nil {
+		target = ct.Address
+	}
+	req := sipmsg.NewRequest(sipmsg.BYE, *target.Clone())
+	req.SetTransport(inv.Transport())
+	req.AppendHeader(c.srv.contact(c.local, inv.Transport()))
+	tx, err := c.dialog.TransactionRequest(ctx, req)
+	if err != nil {
+		return fmt.Errorf("bye: %w", err)
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			if !res.IsSuccess() && res.StatusCode != 481 {
+				return fmt.Errorf("bye answered %d", res.StatusCode)
+			}
+			return nil
+		case <-tx.Done():
+			return fmt.Errorf("bye: %w", tx.Err())
+		case <-ctx.Done():
+			return fmt.Errorf("bye: %w", ctx.Err())
+		}
+	}
 }
 
 // end marks the call as ended by the remote side or by a timeout.

@@ -138,7 +138,7 @@ func TestPCMAOfferedFirstAndSIPINFO(t *testing.T) {
 	ts := startServer(t, testConfig)
 	u := newUAC(t, ts.addrs.SIPUDP)
 	stream := u.receiveRTP()
-	u.invite("+1 888 373 7888", sdpOffer(u.rtpPort(), "8 0", ""))
+	u.invite("+1-888-373-7888", sdpOffer(u.rtpPort(), "8 0", ""))
 	res := u.expectResponse("INVITE", 200, 2*time.Second)
 	m, _ := answer(t, res)
 	if m.PayloadType != sip.PayloadPCMA || m.DTMFPayloadType != 0 {
@@ -181,7 +181,11 @@ func TestRejections(t *testing.T) {
 			u.ack(tt.user, "")
 		})
 	}
-	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+	ts.waitMetric(t, `hotline_sip_responses_total{method="INVITE",status="404"}`, 1)
+	ts.waitMetric(t, `hotline_sip_responses_total{method="INVITE",status="488"}`, 3)
+	if strings.Contains(ts.scrape(t), "hotline_calls_active{") {
+		t.Fatal("a rejected INVITE became a call")
+	}
 }
 
 // TestOtherMethods covers OPTIONS, methods we do not serve and requests outside any dialog.
@@ -381,10 +385,7 @@ func TestForeignRTPDropped(t *testing.T) {
 	defer intruder.Close()
 	time.Sleep(100 * time.Millisecond)
 	// A digit from a stranger must not steer the menu.
-	saved := u.rtp
-	u.rtp = intruder
-	u.sendDigit(media, 101, 2, &seq, &rtpTS)
-	u.rtp = saved
+	u.sendDigitFrom(intruder, media, 101, 2, &seq, &rtpTS)
 	ts.waitMetric(t, `hotline_rtp_packets_dropped_total{reason="foreign_source"}`, 6)
 	intruder.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if _, _, err := intruder.ReadFromUDP(make([]byte, 2048)); err == nil {

@@ -426,6 +426,11 @@ func (u *uac) sendSilence(to *net.UDPAddr, n int, seq *uint16, ts *uint32) {
 
 // sendDigit sends one RFC 4733 event the way phones do: start, updates, three end packets.
 func (u *uac) sendDigit(to *net.UDPAddr, pt uint8, event byte, seq *uint16, ts *uint32) {
+	u.sendDigitFrom(u.rtp, to, pt, event, seq, ts)
+}
+
+// sendDigitFrom sends an RFC 4733 event from conn.
+func (u *uac) sendDigitFrom(conn *net.UDPConn, to *net.UDPAddr, pt uint8, event byte, seq *uint16, ts *uint32) {
 	start := *ts
 	for i := 0; i < 6; i++ {
 		end := i >= 3
@@ -440,7 +445,7 @@ func (u *uac) sendDigit(to *net.UDPAddr, pt uint8, event byte, seq *uint16, ts *
 		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: *seq, Timestamp: start, SSRC: 0x1234, Marker: i == 0},
 			Payload: []byte{event, flags, byte(dur >> 8), byte(dur)}}
 		b, _ := p.Marshal()
-		u.rtp.WriteToUDP(b, to)
+		conn.WriteToUDP(b, to)
 		*seq++
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -235,8 +235,8 @@ func (s *sippServer) logged(match func(map[string]any) bool) bool {
 }
 
 // runSIPp runs one call of scenario (a file in sipp/) against srv and fails the test unless
-// SIPp exits with status 0 (every call succeeded). SIPp runs in the repository root, where
-// the scenarios' relative pcap paths point, and writes its traces to a temporary directory.
+// SIPp exits with status 0 (every call succeeded). SIPp runs in the repository root and
+// writes its traces to a temporary directory.
 func runSIPp(t *testing.T, sipp, root string, srv *sippServer, scenario string, extra ...string) {
 	t.Helper()
 	dir := t.TempDir()
