@@ -44,7 +44,8 @@ type Call struct {
 	pendingOffer bool // we sent an offer in a 2xx and wait for the answer in the ACK
 	digits       chan rune
 	digitsClosed bool
-	hangupOnce   sync.Once
+	endOnce      sync.Once
+	byeOnce      sync.Once
 }
 
 // Errors that end a call; they are the cause of the call's context.
@@ -81,6 +82,10 @@ func (c *Call) Play(ctx context.Context, p *prompts.Prompt) error {
 	unreg := context.AfterFunc(c.ctx, stop)
 	defer unreg()
 	err := c.leg.Play(ctx, audio)
+	if errors.Is(err, media.ErrInactive) {
+		c.log.Info("rtp inactivity timeout")
+		c.terminate(ctx, ErrMediaTimeout)
+	}
 	if c.ctx.Err() != nil {
 		return context.Cause(c.ctx)
 	}
@@ -116,12 +121,15 @@ func (c *Call) closeDigits() {
 
 // Hangup ends the call from our side: a BYE to the caller, media stopped.
 func (c *Call) Hangup(ctx context.Context, reason string) error {
+	c.log.Info("hanging up", "reason", reason)
+	return c.terminate(ctx, ErrServerHangup)
+}
+
+// terminate ends the call with cause (unless it already ended) and sends BYE, once.
+func (c *Call) terminate(ctx context.Context, cause error) error {
+	c.end(cause)
 	var err error
-	c.hangupOnce.Do(func() {
-		c.log.Info("hanging up", "reason", reason)
-		c.cancel(ErrServerHangup)
-		err = c.sendBye(ctx)
-	})
+	c.byeOnce.Do(func() { err = c.sendBye(ctx) })
 	return err
 }
 
@@ -173,7 +181,7 @@ func (c *Call) bye(ctx context.Context) error {
 
 // end marks the call as ended by the remote side or by a timeout.
 func (c *Call) end(cause error) {
-	c.hangupOnce.Do(func() { c.cancel(cause) })
+	c.endOnce.Do(func() { c.cancel(cause) })
 }
 
 // Media returns the currently negotiated media.

@@ -534,8 +534,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	case <-ackTimer.C:
 		log.Warn("no ack for 200 ok, ending call", "timeout", s.opts.AckTimeout)
 		outcome = "no_ack"
-		c.end(ErrNoAck)
-		c.sendBye(context.Background())
+		c.terminate(context.Background(), ErrNoAck)
 		return
 	}
 	s.opts.Observer.Response("INVITE", 200)
@@ -560,8 +559,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		case <-leg.Done():
 			if errors.Is(leg.Err(), media.ErrInactive) {
 				log.Info("rtp inactivity timeout")
-				c.end(ErrMediaTimeout)
-				c.sendBye(context.Background())
+				c.terminate(context.Background(), ErrMediaTimeout)
 			}
 		case <-ctx.Done():
 		}
