@@ -305,7 +305,10 @@ func (s *Server) lookupCall(req *sipmsg.Request) *Call {
 func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c := s.lookupCall(req)
 	if c == nil {
-		return // ACK for a non-2xx final response is absorbed by the transaction layer
+		// An ACK for a non-2xx final response is absorbed by the transaction layer; this one
+		// matches no call (a late retransmission, or a stray).
+		s.log.Debug("ack matches no call")
+		return
 	}
 	if body := req.Body(); len(body) > 0 {
 		c.mu.Lock()
@@ -523,12 +526,17 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	case err := <-acked:
 		ackTimer.Stop()
 		if err != nil {
-			if dlg.Context().Err() != nil || errors.Is(err, sipmsg.ErrTransactionCanceled) {
+			switch {
+			case errors.Is(context.Cause(ctx), ErrCallerHangup):
+				// BYE overtook the ACK (they travel on separate goroutines).
+				outcome = "caller_hangup"
+			case dlg.Context().Err() != nil || errors.Is(err, sipmsg.ErrTransactionCanceled):
+				log.Info("call cancelled before it was confirmed", "error", err)
 				outcome = "cancelled"
-				return
+			default:
+				log.Warn("answer failed", "error", err)
+				outcome = "failed"
 			}
-			log.Warn("answer failed", "error", err)
-			outcome = "failed"
 			return
 		}
 	case <-ackTimer.C:

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,6 +256,10 @@ func TestNoAckEndsCall(t *testing.T) {
 	u.expectRequest("BYE", 10*time.Second)
 	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="no_ack"}`, 1)
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+	time.Sleep(300 * time.Millisecond)
+	if strings.Contains(ts.logs.String(), "bye failed") {
+		t.Fatal("the server did not see our 200 to its BYE")
+	}
 }
 
 // TestRetransmittedInviteMakesOneCall sends the same INVITE three times.
@@ -362,6 +370,10 @@ func TestRTPInactivityHangsUp(t *testing.T) {
 	u.expectRequest("BYE", 10*time.Second)
 	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="media_timeout"}`, 1)
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+	time.Sleep(300 * time.Millisecond)
+	if strings.Contains(ts.logs.String(), "bye failed") {
+		t.Fatal("the server did not see our 200 to its BYE")
+	}
 }
 
 // TestForeignRTPDropped: after latching, packets from another source are dropped and counted.
@@ -394,4 +406,152 @@ func TestForeignRTPDropped(t *testing.T) {
 	stream.waitFor(t, "the English menu", mustPrompt(t, "en", "language_menu").PCMU, 15*time.Second)
 	u.nextRequest("BYE", hotlineNumber, "", "")
 	u.expectResponse("BYE", 200, 2*time.Second)
+}
+
+// TestCapacityLimits: beyond max_calls, or with every RTP port taken, INVITEs get 503 with
+// Retry-After and the calls in progress are untouched.
+func TestCapacityLimits(t *testing.T) {
+	t.Parallel()
+	lo, hi := rtpRange(t, 2) // two even ports: two calls
+	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(testConfig)
+	ts := startServer(t, cfg)
+	var calls []*uac
+	for i := 0; i < 2; i++ {
+		u := newUAC(t, ts.addrs.SIPUDP)
+		u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
+		u.expectResponse("INVITE", 200, 2*time.Second)
+		u.ack(hotlineNumber, "")
+		calls = append(calls, u)
+	}
+	u := newUAC(t, ts.addrs.SIPUDP)
+	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
+	res := u.expectResponse("INVITE", 503, 2*time.Second)
+	if res.GetHeader("Retry-After") == nil {
+		t.Error("503 without Retry-After")
+	}
+	u.ack(hotlineNumber, "")
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 2)
+	// Hanging up frees a port for the next caller.
+	calls[0].nextRequest("BYE", hotlineNumber, "", "")
+	calls[0].expectResponse("BYE", 200, 2*time.Second)
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 1)
+	again := newUAC(t, ts.addrs.SIPUDP)
+	again.invite(hotlineNumber, sdpOffer(again.rtpPort(), "0", ""))
+	again.expectResponse("INVITE", 200, 2*time.Second)
+	again.ack(hotlineNumber, "")
+	for _, c := range []*uac{calls[1], again} {
+		c.nextRequest("BYE", hotlineNumber, "", "")
+		c.expectResponse("BYE", 200, 2*time.Second)
+	}
+
+	// max_calls
+	ts2 := startServer(t, strings.Replace(testConfig, "  ack_timeout: 2s\n", "  ack_timeout: 2s\n  max_calls: 1\n", 1))
+	first := newUAC(t, ts2.addrs.SIPUDP)
+	first.invite(hotlineNumber, sdpOffer(first.rtpPort(), "0", ""))
+	first.expectResponse("INVITE", 200, 2*time.Second)
+	first.ack(hotlineNumber, "")
+	second := newUAC(t, ts2.addrs.SIPUDP)
+	second.invite(hotlineNumber, sdpOffer(second.rtpPort(), "0", ""))
+	second.expectResponse("INVITE", 503, 2*time.Second)
+	second.ack(hotlineNumber, "")
+	first.nextRequest("BYE", hotlineNumber, "", "")
+	first.expectResponse("BYE", 200, 2*time.Second)
+}
+
+// TestTCPCall places a call over SIP/TCP: responses come back on the same connection.
+func TestTCPCall(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, testConfig)
+	conn, err := net.Dial("tcp", ts.addrs.SIPTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtpConn.Close()
+	rd := bufio.NewReader(conn)
+	local := conn.LocalAddr().String()
+	callID, tag := randHex(8), randHex(4)
+	send := func(method, toTag string, cseq int, body string) {
+		to := "<sip:" + hotlineNumber + "@" + ts.addrs.SIPTCP + ">"
+		if toTag != "" {
+			to += ";tag=" + toTag
+		}
+		msg := fmt.Sprintf("%s sip:%s@%s;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP %s;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\n"+
+			"From: <sip:anonymous@anonymous.invalid>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"+
+			"Contact: <sip:caller@%s;transport=tcp>\r\n", method, hotlineNumber, ts.addrs.SIPTCP, local, randHex(6), tag, to, callID, cseq, method, local)
+		if body != "" {
+			msg += "Content-Type: application/sdp\r\n"
+		}
+		msg += fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+		if _, err := conn.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() *sipmsg.Response {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		var head bytes.Buffer
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			head.WriteString(line)
+			if line == "\r\n" {
+				break
+			}
+		}
+		cl := 0
+		for _, l := range strings.Split(head.String(), "\r\n") {
+			if k, v, found := strings.Cut(l, ":"); found && strings.EqualFold(k, "Content-Length") {
+				cl, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		body := make([]byte, cl)
+		if _, err := io.ReadFull(rd, body); err != nil {
+			t.Fatal(err)
+		}
+		m, err := sipmsg.ParseMessage(append(head.Bytes(), body...))
+		if err != nil {
+			t.Fatalf("parse %q: %v", head.String(), err)
+		}
+		res, ok := m.(*sipmsg.Response)
+		if !ok {
+			t.Fatalf("got a request: %s", m.String())
+		}
+		return res
+	}
+	send("OPTIONS", "", 1, "")
+	if res := read(); res.StatusCode != 200 {
+		t.Fatalf("OPTIONS: %d", res.StatusCode)
+	}
+	send("INVITE", "", 2, sdpOffer(rtpConn.LocalAddr().(*net.UDPAddr).Port, "0 101", ""))
+	var ok *sipmsg.Response
+	for ok == nil {
+		res := read()
+		if res.StatusCode >= 200 {
+			if res.StatusCode != 200 {
+				t.Fatalf("INVITE: %d", res.StatusCode)
+			}
+			ok = res
+		}
+	}
+	if c := ok.Contact(); c == nil || !strings.Contains(c.Value(), "transport=tcp") {
+		t.Errorf("Contact over TCP: %v", ok.Contact())
+	}
+	toTag, _ := ok.To().Params.Get("tag")
+	send("ACK", toTag, 2, "")
+	rtpConn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, _, err := rtpConn.ReadFromUDP(make([]byte, 2048)); err != nil {
+		t.Fatalf("no audio: %v", err)
+	}
+	send("BYE", toTag, 3, "")
+	if res := read(); res.StatusCode != 200 {
+		t.Fatalf("BYE: %d", res.StatusCode)
+	}
+	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="caller_hangup"}`, 1)
 }

@@ -55,8 +55,8 @@ http:
   listen: 127.0.0.1:0
 media:
   bind_address: 127.0.0.1
-  port_min: 30000
-  port_max: 40000
+  port_min: PORT_MIN
+  port_max: PORT_MAX
   inactivity_timeout: 30s
 ivr:
   first_digit_timeout: 3s
@@ -65,8 +65,31 @@ lines:
     name: main
 `
 
+// rtpRange picks an RTP port range of width ports at run time: it starts at a port the kernel
+// just handed out as free, so tests do not depend on a fixed range being unused.
+func rtpRange(t *testing.T, width int) (int, int) {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.LocalAddr().(*net.UDPAddr).Port &^ 1
+	c.Close()
+	if p < 1024 {
+		p = 1024
+	}
+	if p+width > 65534 {
+		p = 65534 - width
+	}
+	return p, p + width
+}
+
 func startServer(t *testing.T, cfg string) *testServer {
 	t.Helper()
+	if strings.Contains(cfg, "PORT_MIN") {
+		lo, hi := rtpRange(t, 400)
+		cfg = strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(cfg)
+	}
 	path := filepath.Join(t.TempDir(), "hotline.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
