@@ -1,0 +1,105 @@
+package metrics
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestMethodLabelsAreBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	m.Request("INVITE")
+	m.Request("X-SCANNER-1")
+	m.Request("X-SCANNER-2")
+	m.Response("FROB", 501)
+	want := `
+# HELP hotline_sip_requests_total SIP requests received, by method.
+# TYPE hotline_sip_requests_total counter
+hotline_sip_requests_total{method="INVITE"} 1
+hotline_sip_requests_total{method="other"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hotline_sip_requests_total"); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.sipResponses.WithLabelValues("other", "501")); got != 1 {
+		t.Fatalf("responses{other,501} = %v", got)
+	}
+}
+
+func TestCallsAndRTP(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	m.CallStarted("main")
+	m.CallStarted("main")
+	m.CallEnded("main", "caller_hangup")
+	m.ObservePacing(300 * time.Microsecond)
+	m.WatchRTP(func() RTPTotals { return RTPTotals{Sent: 10, Received: 7, DroppedForeign: 2, DroppedInvalid: 1} })
+	want := `
+# HELP hotline_calls_active Calls in progress, by line.
+# TYPE hotline_calls_active gauge
+hotline_calls_active{line="main"} 1
+# HELP hotline_calls_total Calls that ended, by line and outcome.
+# TYPE hotline_calls_total counter
+hotline_calls_total{line="main",outcome="caller_hangup"} 1
+# HELP hotline_rtp_packets_dropped_total RTP packets dropped, by reason.
+# TYPE hotline_rtp_packets_dropped_total counter
+hotline_rtp_packets_dropped_total{reason="foreign_source"} 2
+hotline_rtp_packets_dropped_total{reason="invalid"} 1
+# HELP hotline_rtp_packets_sent_total RTP packets sent.
+# TYPE hotline_rtp_packets_sent_total counter
+hotline_rtp_packets_sent_total 10
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"hotline_calls_active", "hotline_calls_total", "hotline_rtp_packets_dropped_total", "hotline_rtp_packets_sent_total"); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(m.pacingError); n != 1 {
+		t.Fatalf("pacing histogram series = %d", n)
+	}
+}
+
+func TestNilRegistererWorks(t *testing.T) {
+	m := New(nil)
+	m.Request("INVITE")
+	m.CallStarted("main")
+	m.CallEnded("main", "x")
+	m.WatchRTP(func() RTPTotals { return RTPTotals{} })
+}
+
+func TestHealthEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	New(reg)
+	h := &Health{}
+	srv := httptest.NewServer(Handler(reg, h))
+	defer srv.Close()
+	get := func(path string) int {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if c := get("/healthz"); c != 200 {
+		t.Errorf("/healthz = %d", c)
+	}
+	if c := get("/readyz"); c != 503 {
+		t.Errorf("/readyz before ready = %d", c)
+	}
+	h.SetReady(true)
+	if c := get("/readyz"); c != 200 {
+		t.Errorf("/readyz when ready = %d", c)
+	}
+	if c := get("/metrics"); c != 200 {
+		t.Errorf("/metrics = %d", c)
+	}
+	if c := get("/debug/pprof/"); c != 404 {
+		t.Errorf("unknown path = %d", c)
+	}
+}
