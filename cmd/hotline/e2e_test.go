@@ -84,8 +84,7 @@ func TestCallHearsMenuAndDigitsSelectLanguage(t *testing.T) {
 		t.Fatal("heard the English confirmation too")
 	}
 
-	u.nextRequest("BYE", hotlineNumber, "", "")
-	u.expectResponse("BYE", 200, 2*time.Second)
+	u.hangup()
 	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="caller_hangup"}`, 1)
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
 
@@ -158,8 +157,7 @@ func TestPCMAOfferedFirstAndSIPINFO(t *testing.T) {
 	if bytes.Contains(stream.payload(), greeting.PCMA) {
 		t.Fatal("the greeting played to the end despite the digit")
 	}
-	u.nextRequest("BYE", hotlineNumber, "", "")
-	u.expectResponse("BYE", 200, 2*time.Second)
+	u.hangup()
 }
 
 // TestRejections covers the INVITEs that must not be answered.
@@ -253,13 +251,7 @@ func TestNoAckEndsCall(t *testing.T) {
 	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
 	u.expectResponse("INVITE", 200, 2*time.Second)
 	u.expectResponse("INVITE", 200, 2*time.Second) // retransmission
-	u.expectRequest("BYE", 10*time.Second)
-	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="no_ack"}`, 1)
-	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
-	time.Sleep(300 * time.Millisecond)
-	if strings.Contains(ts.logs.String(), "bye failed") {
-		t.Fatal("the server did not see our 200 to its BYE")
-	}
+	ts.expectServerBye(t, u, "no_ack")
 }
 
 // TestRetransmittedInviteMakesOneCall sends the same INVITE three times.
@@ -276,8 +268,7 @@ func TestRetransmittedInviteMakesOneCall(t *testing.T) {
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 1)
 	time.Sleep(300 * time.Millisecond)
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 1)
-	u.nextRequest("BYE", hotlineNumber, "", "")
-	u.expectResponse("BYE", 200, 2*time.Second)
+	u.hangup()
 	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="caller_hangup"}`, 1)
 }
 
@@ -288,9 +279,7 @@ func TestReInviteMovesMedia(t *testing.T) {
 	ts := startServer(t, testConfig)
 	u := newUAC(t, ts.addrs.SIPUDP)
 	first := u.receiveRTP()
-	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0 101", ""))
-	u.expectResponse("INVITE", 200, 2*time.Second)
-	u.ack(hotlineNumber, "")
+	u.dial("0 101")
 	first.waitFor(t, "audio", bytes.Repeat([]byte{0xFF}, 160), 3*time.Second)
 
 	moved, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -337,8 +326,7 @@ func TestReInviteMovesMedia(t *testing.T) {
 	if _, _, err := moved.ReadFromUDP(buf); err == nil {
 		t.Fatal("still sending audio while on hold")
 	}
-	u.nextRequest("BYE", hotlineNumber, "", "")
-	u.expectResponse("BYE", 200, 2*time.Second)
+	u.hangup()
 }
 
 // TestInviteWithoutSDP: we offer in the 200 and take the answer from the ACK.
@@ -355,8 +343,7 @@ func TestInviteWithoutSDP(t *testing.T) {
 	}
 	u.ack(hotlineNumber, sdpOffer(u.rtpPort(), "8", ""))
 	stream.waitFor(t, "the greeting in A-law", mustPrompt(t, "en", "greeting").PCMA[:3200], 5*time.Second)
-	u.nextRequest("BYE", hotlineNumber, "", "")
-	u.expectResponse("BYE", 200, 2*time.Second)
+	u.hangup()
 }
 
 // TestRTPInactivityHangsUp: a caller whose media stops is hung up and freed.
@@ -364,16 +351,8 @@ func TestRTPInactivityHangsUp(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, strings.Replace(testConfig, "inactivity_timeout: 30s", "inactivity_timeout: 1s", 1))
 	u := newUAC(t, ts.addrs.SIPUDP)
-	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
-	u.expectResponse("INVITE", 200, 2*time.Second)
-	u.ack(hotlineNumber, "")
-	u.expectRequest("BYE", 10*time.Second)
-	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="media_timeout"}`, 1)
-	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
-	time.Sleep(300 * time.Millisecond)
-	if strings.Contains(ts.logs.String(), "bye failed") {
-		t.Fatal("the server did not see our 200 to its BYE")
-	}
+	u.dial("0")
+	ts.expectServerBye(t, u, "media_timeout")
 }
 
 // TestForeignRTPDropped: after latching, packets from another source are dropped and counted.
@@ -382,9 +361,7 @@ func TestForeignRTPDropped(t *testing.T) {
 	ts := startServer(t, testConfig)
 	u := newUAC(t, ts.addrs.SIPUDP)
 	stream := u.receiveRTP()
-	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0 101", ""))
-	res := u.expectResponse("INVITE", 200, 2*time.Second)
-	u.ack(hotlineNumber, "")
+	res := u.dial("0 101")
 	_, media := answer(t, res)
 	var seq uint16
 	var rtpTS uint32
@@ -404,8 +381,7 @@ func TestForeignRTPDropped(t *testing.T) {
 		t.Fatal("the server sent media to a foreign source")
 	}
 	stream.waitFor(t, "the English menu", mustPrompt(t, "en", "language_menu").PCMU, 15*time.Second)
-	u.nextRequest("BYE", hotlineNumber, "", "")
-	u.expectResponse("BYE", 200, 2*time.Second)
+	u.hangup()
 }
 
 // TestCapacityLimits: beyond max_calls, or with every RTP port taken, INVITEs get 503 with
@@ -418,9 +394,7 @@ func TestCapacityLimits(t *testing.T) {
 	var calls []*uac
 	for i := 0; i < 2; i++ {
 		u := newUAC(t, ts.addrs.SIPUDP)
-		u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
-		u.expectResponse("INVITE", 200, 2*time.Second)
-		u.ack(hotlineNumber, "")
+		u.dial("0")
 		calls = append(calls, u)
 	}
 	u := newUAC(t, ts.addrs.SIPUDP)
@@ -436,26 +410,20 @@ func TestCapacityLimits(t *testing.T) {
 	calls[0].expectResponse("BYE", 200, 2*time.Second)
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 1)
 	again := newUAC(t, ts.addrs.SIPUDP)
-	again.invite(hotlineNumber, sdpOffer(again.rtpPort(), "0", ""))
-	again.expectResponse("INVITE", 200, 2*time.Second)
-	again.ack(hotlineNumber, "")
+	again.dial("0")
 	for _, c := range []*uac{calls[1], again} {
-		c.nextRequest("BYE", hotlineNumber, "", "")
-		c.expectResponse("BYE", 200, 2*time.Second)
+		c.hangup()
 	}
 
 	// max_calls
 	ts2 := startServer(t, strings.Replace(testConfig, "  ack_timeout: 2s\n", "  ack_timeout: 2s\n  max_calls: 1\n", 1))
 	first := newUAC(t, ts2.addrs.SIPUDP)
-	first.invite(hotlineNumber, sdpOffer(first.rtpPort(), "0", ""))
-	first.expectResponse("INVITE", 200, 2*time.Second)
-	first.ack(hotlineNumber, "")
+	first.dial("0")
 	second := newUAC(t, ts2.addrs.SIPUDP)
 	second.invite(hotlineNumber, sdpOffer(second.rtpPort(), "0", ""))
 	second.expectResponse("INVITE", 503, 2*time.Second)
 	second.ack(hotlineNumber, "")
-	first.nextRequest("BYE", hotlineNumber, "", "")
-	first.expectResponse("BYE", 200, 2*time.Second)
+	first.hangup()
 }
 
 // TestTCPCall places a call over SIP/TCP: responses come back on the same connection.
@@ -554,4 +522,17 @@ func TestTCPCall(t *testing.T) {
 		t.Fatalf("BYE: %d", res.StatusCode)
 	}
 	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="caller_hangup"}`, 1)
+}
+
+// expectServerBye waits for the server to end u's call with BYE, answers it, and checks the
+// call's outcome and that the server saw the answer.
+func (ts *testServer) expectServerBye(t *testing.T, u *uac, outcome string) {
+	t.Helper()
+	u.expectRequest("BYE", 10*time.Second)
+	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="`+outcome+`"}`, 1)
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+	time.Sleep(300 * time.Millisecond)
+	if strings.Contains(ts.logs.String(), "bye failed") {
+		t.Fatal("the server did not see our 200 to its BYE")
+	}
 }

@@ -299,6 +299,22 @@ func (u *uac) invite(user, body string) string {
 	return msg
 }
 
+// dial places a call to the hotline offering fmts and acknowledges the 200; it returns the 200.
+func (u *uac) dial(fmts string) *sipmsg.Response {
+	u.t.Helper()
+	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), fmts, ""))
+	res := u.expectResponse("INVITE", 200, 2*time.Second)
+	u.ack(hotlineNumber, "")
+	return res
+}
+
+// hangup sends BYE and expects 200.
+func (u *uac) hangup() {
+	u.t.Helper()
+	u.nextRequest("BYE", hotlineNumber, "", "")
+	u.expectResponse("BYE", 200, 2*time.Second)
+}
+
 // ack acknowledges a 2xx (new branch, same CSeq number) with an optional SDP body.
 func (u *uac) ack(user, body string) {
 	u.branch = "z9hG4bK" + randHex(6)

@@ -6,7 +6,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,34 +18,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// sippLogBuffer collects a process's output for the test log; safe for concurrent use.
-type sippLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *sippLogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *sippLogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // sippServer is a hotline process started by startSIPpServer.
 type sippServer struct {
 	cmd    *exec.Cmd
-	stderr *sippLogBuffer
+	stderr *syncBuffer
 	done   chan struct{} // closed when the process has exited; then waitErr is set
 	err    error
 	sip    string // UDP host:port
@@ -158,7 +138,7 @@ func fileExists(p string) bool {
 // "hotline listening" log line.
 func startSIPpServer(t *testing.T, bin string) *sippServer {
 	t.Helper()
-	srv := &sippServer{stderr: &sippLogBuffer{}, done: make(chan struct{})}
+	srv := &sippServer{stderr: &syncBuffer{}, done: make(chan struct{})}
 	srv.cmd = exec.Command(bin, "serve", "-sip", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-format", "json")
 	srv.cmd.Stdout = srv.stderr
 	pipe, err := srv.cmd.StderrPipe()
@@ -266,7 +246,7 @@ func runSIPp(t *testing.T, sipp, root string, srv *sippServer, scenario string, 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sipp, args...)
 	cmd.Dir = root
-	var out sippLogBuffer
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err = cmd.Run()
