@@ -213,6 +213,9 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 	return l, nil
 }
 
+// payloadCN is comfort noise (RFC 3389), which phones send during silence.
+const payloadCN = 13
+
 func validPayloadType(pt uint8) bool { return pt == PayloadPCMU || pt == PayloadPCMA }
 
 func unmap(a netip.AddrPort) netip.AddrPort {
@@ -574,6 +577,15 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 		return
 	}
 	if !l.latched {
+		// Latch only on a stream that carries what was negotiated (the audio codec, either
+		// G.711, telephone-event or comfort noise), so that a stray packet of some other kind
+		// cannot take the call's audio.
+		if pt := st.pkt.PayloadType; !validPayloadType(pt) && pt != payloadCN && (l.dtmfPT == 0 || pt != l.dtmfPT) {
+			l.mu.Unlock()
+			l.invalid.Add(1)
+			l.sched.invalid.Add(1)
+			return
+		}
 		l.latched = true
 		l.src = from
 		l.log.Debug("rtp source latched", "source", from, "signalled", l.remote)

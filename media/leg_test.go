@@ -123,6 +123,11 @@ func TestLegLatching(t *testing.T) {
 	a := r.peer // signalled in SDP
 	readPacket(t, a, time.Second)
 
+	// A packet of a kind that was not negotiated (here PT 96) does not latch.
+	stray := newPeer(t)
+	sendTo(t, stray, r.legAddr(), rtpBytes(t, 96, 1, 1000, 0x7777, true, make([]byte, 20)))
+	waitFor(t, time.Second, "the stray packet to be dropped", func() bool { return r.leg.Stats().DroppedInvalid == 1 })
+
 	// The phone is behind NAT: its packets come from another address.
 	b := newPeer(t)
 	sendTo(t, b, r.legAddr(), rtpBytes(t, 0, 1, 1000, 0x1234, true, make([]byte, FrameSize)))
