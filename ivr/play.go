@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/hotline-project/hotline/prompts"
@@ -13,7 +14,14 @@ func playInterruptible(ctx context.Context, call Call, p *prompts.Prompt) (rune,
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- call.Play(pctx, p) }()
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("ivr: playing %s/%s: panic: %v", p.Lang, p.Name, r)
+			}
+		}()
+		done <- call.Play(pctx, p)
+	}()
 	select {
 	case d, ok := <-call.Digits():
 		cancel()

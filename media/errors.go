@@ -16,6 +16,10 @@ var (
 	// LegConfig.InactivityTimeout.
 	ErrInactive = errors.New("media: no rtp received within the inactivity timeout")
 
+	// ErrFailed is the reason a leg ends when its own code failed (a bug caught by recover):
+	// that call's media ends, the process and every other call go on.
+	ErrFailed = errors.New("media: leg failed")
+
 	// ErrReplaced is returned by Play when a newer Play on the same leg
 	// replaced the prompt before it was fully sent.
 	ErrReplaced = errors.New("media: playback replaced by a newer prompt")

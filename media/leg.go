@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -508,6 +509,13 @@ type recvState struct {
 // closed or the leg times out.
 func (l *Leg) receive() {
 	defer close(l.recvDone)
+	defer func() {
+		// A bug on this goroutine must end this call's media, not the process.
+		if r := recover(); r != nil {
+			l.log.Error("panic in rtp receive", "panic", r, "stack", string(debug.Stack()))
+			_ = l.shutdown(ErrFailed)
+		}
+	}()
 	buf := make([]byte, maxPacketSize)
 	var st recvState
 	errs := 0

@@ -699,3 +699,26 @@ func FuzzHandlePacket(f *testing.F) {
 		}
 	})
 }
+
+// TestLegPanicEndsOnlyThatLeg: a fault on a leg's receive path ends that leg with ErrFailed;
+// the process and the other legs go on.
+func TestLegPanicEndsOnlyThatLeg(t *testing.T) {
+	t.Parallel()
+	bad := newRig(t, LegConfig{DTMFPayloadType: 101, OnDigit: func(rune) { panic("bug in a digit handler") }})
+	good := newRig(t, LegConfig{})
+	sendTo(t, bad.peer, bad.legAddr(), rtpBytes(t, 101, 1, 1000, 1, true, eventBytes(Event{Event: 1, Duration: 160})))
+	select {
+	case <-bad.leg.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("the failing leg did not end")
+	}
+	if !errors.Is(bad.leg.Err(), ErrFailed) {
+		t.Fatalf("Err = %v, want ErrFailed", bad.leg.Err())
+	}
+	readPacket(t, good.peer, time.Second)
+	select {
+	case <-good.leg.Done():
+		t.Fatal("the other leg ended too")
+	default:
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -233,8 +234,19 @@ func (w *worker) runSlot(slot int, frame uint64) {
 		return
 	}
 	for _, l := range *legs {
-		l.sendFrame(frame, w)
+		w.send(l, frame)
 	}
+}
+
+// send sends one leg's frame; a panic ends that leg only, never the worker and its other legs.
+func (w *worker) send(l *Leg, frame uint64) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.log.Error("panic sending rtp", "panic", r, "stack", string(debug.Stack()))
+			go l.shutdown(ErrFailed) // not here: shutdown takes locks the panic may have left
+		}
+	}()
+	l.sendFrame(frame, w)
 }
 
 // add places l in the least-loaded worker and phase.

@@ -54,6 +54,8 @@ var (
 	ErrCallerHangup = errors.New("caller hung up")
 	// ErrMediaTimeout means no RTP arrived for the inactivity timeout.
 	ErrMediaTimeout = errors.New("no media from caller")
+	// ErrMediaFailed means the call's media failed on our side.
+	ErrMediaFailed = errors.New("media failed")
 	// ErrNoAck means the caller never acknowledged our 200 OK.
 	ErrNoAck = errors.New("no ack for 200 ok")
 	// ErrServerHangup means we ended the call (IVR finished or server shutting down).

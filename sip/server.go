@@ -235,7 +235,7 @@ func (s *Server) hangupAll() {
 	}
 	s.mu.Unlock()
 	for _, c := range calls {
-		go c.Hangup(context.Background(), "server shutting down")
+		s.goSafe(func() { c.Hangup(context.Background(), "server shutting down") })
 	}
 }
 
@@ -254,6 +254,18 @@ func (s *Server) guard(h func(req *sipmsg.Request, tx sipmsg.ServerTransaction))
 		s.opts.Observer.Request(string(req.Method))
 		h(req, tx)
 	}
+}
+
+// goSafe runs f on its own goroutine; a panic there is logged, never fatal to the process.
+func (s *Server) goSafe(f func()) {
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("panic in sip goroutine", "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+		f()
+	}()
 }
 
 // respond sends a response built from req and counts it.
@@ -516,11 +528,11 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	res.AppendHeader(s.contact(local, req.Transport()))
 	res.AppendHeader(allowHeader())
 	acked := make(chan error, 1)
-	go func() {
+	s.goSafe(func() {
 		// WriteResponse retransmits the 200 until the ACK (or gives up); run it aside so we own
 		// the ACK timeout.
 		acked <- dlg.WriteResponse(res)
-	}()
+	})
 	ackTimer := time.NewTimer(s.opts.AckTimeout)
 	select {
 	case err := <-acked:
@@ -561,17 +573,20 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.applyMedia(am)
 	}
 
-	// The leg ending (RTP inactivity) ends the call.
-	go func() {
+	// The leg ending (RTP inactivity, or a fault in its media) ends the call.
+	s.goSafe(func() {
 		select {
 		case <-leg.Done():
 			if errors.Is(leg.Err(), media.ErrInactive) {
 				log.Info("rtp inactivity timeout")
 				c.terminate(context.Background(), ErrMediaTimeout)
+			} else if leg.Err() != nil {
+				log.Error("media failed", "error", leg.Err())
+				c.terminate(context.Background(), ErrMediaFailed)
 			}
 		case <-ctx.Done():
 		}
-	}()
+	})
 
 	s.opts.Handler(ctx, c)
 
@@ -584,6 +599,8 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		outcome = "caller_hangup"
 	case errors.Is(cause, ErrMediaTimeout):
 		outcome = "media_timeout"
+	case errors.Is(cause, ErrMediaFailed):
+		outcome = "media_failed"
 	case errors.Is(cause, ErrServerHangup):
 		outcome = "server_hangup"
 	}

@@ -13,6 +13,7 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
+	"github.com/hotline-project/hotline/media/g711"
 	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/sip"
 )
@@ -68,6 +69,15 @@ func TestCallHearsMenuAndDigitsSelectLanguage(t *testing.T) {
 	greeting := mustPrompt(t, "en", "greeting")
 	stream.waitFor(t, "the English greeting", greeting.PCMU, greeting.Duration()+5*time.Second)
 	stream.waitFor(t, "the Spanish menu", mustPrompt(t, "es", "language_menu").PCMU, 10*time.Second)
+	// What the caller hears decodes to the recording's samples, within G.711's quantisation.
+	heard := stream.payload()
+	at := bytes.Index(heard, greeting.PCMU)
+	for i, want := range greeting.Samples {
+		got := int(g711.DecodeUlaw(heard[at+i]))
+		if d := got - int(want); d > 1100 || d < -1100 || (want > -64 && want < 64 && (got > 64 || got < -64)) {
+			t.Fatalf("sample %d of the greeting decodes to %d, recorded %d", i, got, want)
+		}
+	}
 
 	pkts := stream.snapshot()
 	if len(pkts) < 100 {
