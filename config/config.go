@@ -22,6 +22,13 @@ type Config struct {
 	Prompts Prompts `yaml:"prompts"`
 	IVR     IVR     `yaml:"ivr"`
 	Lines   []Line  `yaml:"lines"`
+
+	// Routing (routing.go): where calls go, by line, language, reason and time.
+	Queues    []Queue    `yaml:"queues"`
+	Targets   []Target   `yaml:"targets"`
+	Schedules []Schedule `yaml:"schedules"`
+	Routes    []Route    `yaml:"routes"`
+	Admin     Admin      `yaml:"admin"`
 }
 
 // SIP configures the SIP server.
