@@ -24,11 +24,11 @@ type Config struct {
 	Lines   []Line  `yaml:"lines"`
 
 	// Routing (routing.go): where calls go, by line, language, reason and time.
-	Queues    []Queue    `yaml:"queues"`
-	Targets   []Target   `yaml:"targets"`
-	Schedules []Schedule `yaml:"schedules"`
-	Routes    []Route    `yaml:"routes"`
-	Admin     Admin      `yaml:"admin"`
+	Queues    []Queue    `yaml:"queues,omitempty"`
+	Targets   []Target   `yaml:"targets,omitempty"`
+	Schedules []Schedule `yaml:"schedules,omitempty"`
+	Routes    []Route    `yaml:"routes,omitempty"`
+	Admin     Admin      `yaml:"admin,omitempty"`
 }
 
 // SIP configures the SIP server.
