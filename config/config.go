@@ -22,13 +22,6 @@ type Config struct {
 	Prompts Prompts `yaml:"prompts"`
 	IVR     IVR     `yaml:"ivr"`
 	Lines   []Line  `yaml:"lines"`
-
-	// Routing (routing.go): where calls go, by line, language, reason and time.
-	Queues    []Queue    `yaml:"queues,omitempty"`
-	Targets   []Target   `yaml:"targets,omitempty"`
-	Schedules []Schedule `yaml:"schedules,omitempty"`
-	Routes    []Route    `yaml:"routes,omitempty"`
-	Admin     Admin      `yaml:"admin,omitempty"`
 }
 
 // SIP configures the SIP server.

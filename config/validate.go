@@ -82,8 +82,6 @@ func (p *parser) validate(c *Config) {
 	p.validateMedia(&c.Media)
 	p.validateIVR(&c.IVR)
 	p.validateLines(c.Lines)
-	p.validateRouting(c)
-	p.validateMenus(c)
 }
 
 func (p *parser) validateSIP(s *SIP) {
