@@ -23,10 +23,11 @@ import (
 
 // testServer is the real hotline server, run in-process on loopback ports chosen at run time.
 type testServer struct {
-	addrs  Addrs
-	logs   *syncBuffer
-	cancel context.CancelFunc
-	done   chan int
+	addrs    Addrs
+	logs     *syncBuffer
+	cancel   context.CancelFunc
+	done     chan int
+	stopOnce sync.Once
 }
 
 type syncBuffer struct {
@@ -107,8 +108,15 @@ func startServer(t *testing.T, cfg string) *testServer {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("server not ready:\n%s", ts.logs.String())
 	}
-	t.Cleanup(func() {
-		cancel()
+	t.Cleanup(func() { ts.stop(t) })
+	return ts
+}
+
+// stop stops the server and checks it exits cleanly; it is safe to call twice.
+func (ts *testServer) stop(t *testing.T) {
+	t.Helper()
+	ts.cancel()
+	ts.stopOnce.Do(func() {
 		select {
 		case code := <-ts.done:
 			if code != 0 {
@@ -121,7 +129,6 @@ func startServer(t *testing.T, cfg string) *testServer {
 			t.Logf("server log:\n%s", ts.logs.String())
 		}
 	})
-	return ts
 }
 
 // scrape returns the server's /metrics text.
