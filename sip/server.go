@@ -252,6 +252,11 @@ func (s *Server) guard(h func(req *sipmsg.Request, tx sipmsg.ServerTransaction))
 			}
 		}()
 		s.opts.Observer.Request(string(req.Method))
+		if opts := requiredExtensions(req); len(opts) > 0 && !req.IsAck() && !req.IsCancel() {
+			// We support no SIP extensions that a client may require (RFC 3261 8.2.2.3).
+			s.respond(tx, req, 420, "Bad Extension", nil, sipmsg.NewHeader("Unsupported", strings.Join(opts, ", ")))
+			return
+		}
 		h(req, tx)
 	}
 }
@@ -279,6 +284,19 @@ func (s *Server) respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code 
 		return
 	}
 	s.opts.Observer.Response(string(req.Method), code)
+}
+
+// requiredExtensions lists the option tags of the request's Require headers.
+func requiredExtensions(req *sipmsg.Request) []string {
+	var opts []string
+	for _, h := range req.GetHeaders("Require") {
+		for _, o := range strings.Split(h.Value(), ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				opts = append(opts, o)
+			}
+		}
+	}
+	return opts
 }
 
 func allowHeader() sipmsg.Header {

@@ -215,6 +215,11 @@ func TestOtherMethods(t *testing.T) {
 	if res.GetHeader("Allow") == nil {
 		t.Error("405 without Allow")
 	}
+	u.nextRequest("OPTIONS", hotlineNumber, "", "", "Require: 100rel, foo")
+	res = u.expectResponse("OPTIONS", 420, 2*time.Second)
+	if h := res.GetHeader("Unsupported"); h == nil || h.Value() != "100rel, foo" {
+		t.Errorf("420 Unsupported = %v", h)
+	}
 	u.nextRequest("FROB", hotlineNumber, "", "")
 	u.expectResponse("FROB", 501, 2*time.Second)
 	u.nextRequest("BYE", hotlineNumber, "", "")
