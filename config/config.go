@@ -22,6 +22,13 @@ type Config struct {
 	Prompts Prompts `yaml:"prompts"`
 	IVR     IVR     `yaml:"ivr"`
 	Lines   []Line  `yaml:"lines"`
+
+	// Routing: see routing.go.
+	Queues    []Queue    `yaml:"queues"`
+	Targets   []Target   `yaml:"targets"`
+	Schedules []Schedule `yaml:"schedules"`
+	Routes    []Route    `yaml:"routes"`
+	Admin     Admin      `yaml:"admin"`
 }
 
 // SIP configures the SIP server.
@@ -57,18 +64,7 @@ type Prompts struct {
 	Dir string `yaml:"dir"`
 }
 
-// IVR configures the voice menus.
-type IVR struct {
-	DefaultLanguage   string           `yaml:"default_language"`    // default "en"; must be one of Languages
-	FirstDigitTimeout time.Duration    `yaml:"first_digit_timeout"` // default 5s; >0
-	Languages         []LanguageChoice `yaml:"languages"`           // default 1 -> en, 2 -> es
-}
-
-// LanguageChoice is one entry of the language menu: press Digit for Language.
-type LanguageChoice struct {
-	Digit    string `yaml:"digit"`    // one of 0-9, * or #; unique
-	Language string `yaml:"language"` // a BCP-47-ish tag, [a-z]{2,3}(-[A-Za-z0-9]+)*; unique
-}
+// IVR (the languages and menus) is in ivr.go.
 
 // Line is a number the hotline answers.
 type Line struct {

@@ -46,11 +46,12 @@ testdata/types.yaml:8: lines: expected a list, got a mapping`},
 		{"empty.yaml", `testdata/empty.yaml: lines: at least one line is required`},
 		{"missing-number.yaml", `testdata/missing-number.yaml:3: lines[1].number: required
 testdata/missing-number.yaml:4: lines[2].number: "1-800-HOTLINE" is not a phone number (digits, an optional leading +, and separators " -.()")`},
-		{"languages.yaml", `testdata/languages.yaml:6: ivr.languages[1].digit: duplicate of ivr.languages[0] (1)
-testdata/languages.yaml:8: ivr.languages[2].digit: "12" is not one key: 0-9, * or #
-testdata/languages.yaml:9: ivr.languages[2].language: "English" is not a language tag like en, es or fr-CA
-testdata/languages.yaml:11: ivr.languages[3].language: duplicate of ivr.languages[0] (en)
-testdata/languages.yaml:12: ivr.languages[4].digit: required`},
+		{"languages.yaml", `testdata/languages.yaml:6: ivr.languages[1].fallback: "fr" is not one of ivr.languages
+testdata/languages.yaml:7: ivr.languages[2].language: "English" is not a language tag like en, es or fr-CA
+testdata/languages.yaml:8: ivr.languages[3].language: duplicate of ivr.languages[0] (en)
+testdata/languages.yaml:9: ivr.languages[4].language: required
+testdata/languages.yaml:11: ivr.languages[5].fallback: a language cannot fall back to itself
+testdata/languages.yaml:13: ivr.languages[6].fallback: fallback cycle fr-CA -> it -> fr-CA`},
 		{"no-languages.yaml", `testdata/no-languages.yaml:2: ivr.languages: must offer at least one language`},
 		{"addresses.yaml", `testdata/addresses.yaml:2: sip.listen: "5060" is not host:port
 testdata/addresses.yaml:4: http.listen: port "http" is not a number in 0..65535
@@ -121,15 +122,31 @@ func TestLoadGood(t *testing.T) {
 			},
 			Prompts: Prompts{Dir: "/var/lib/hotline/prompts"},
 			IVR: IVR{
+				Languages:         []Language{{"es", ""}, {"en", "es"}, {"fr-CA", "en"}},
 				DefaultLanguage:   "es",
+				Start:             "main",
 				FirstDigitTimeout: 2500 * time.Millisecond,
-				Languages:         []LanguageChoice{{"*", "es"}, {"0", "en"}, {"9", "fr-CA"}},
+				InterDigitTimeout: 4 * time.Second,
+				Retries:           2,
+				Invalid:           "",
+				Operator:          &Action{SetReason: "operator", To: "en"},
+				Menus: []Menu{{
+					Name:    "main",
+					Prompts: []string{"greeting"},
+					Keys:    map[string]Action{"1": {SetLanguage: "fr-CA", Goto: "main"}},
+					NoInput: &Action{Route: true},
+				}},
 			},
 			Lines: []Line{
 				{Number: "18883737888", Name: "main"},
 				{Number: "+1 800 555 0100;user=phone", Name: "line-18005550100"},
 				{Number: "988", Name: "lifeline_988"},
 			},
+			// full.yaml has no routing: it keeps the default.
+			Queues:    defaults().Queues,
+			Targets:   defaults().Targets,
+			Schedules: defaults().Schedules,
+			Routes:    defaults().Routes,
 		}},
 	}
 	for _, tt := range tests {
@@ -202,7 +219,15 @@ func TestDefaultDocumentsEveryKey(t *testing.T) {
 			return
 		}
 		for f := range typ.Fields() {
-			sub := joinPath(path, f.Tag.Get("yaml"))
+			key, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			sub := joinPath(path, key)
+			if opts == "omitempty" {
+				// Optional, such as a menu's own timeout: shown at least in a comment.
+				if !strings.Contains(string(Default()), key+":") {
+					t.Errorf("default.yaml does not mention %s", sub)
+				}
+				continue
+			}
 			if n, _ := p.find(sub); n == nil {
 				t.Errorf("default.yaml does not show %s", sub)
 				continue

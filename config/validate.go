@@ -16,7 +16,7 @@ import (
 // it has no lines. Parse decodes over it, so a key left out keeps its default while one
 // written explicitly (even as 0 or "") is validated as written.
 func defaults() *Config {
-	return &Config{
+	c := &Config{
 		SIP: SIP{
 			Listen:     "0.0.0.0:5060",
 			Transports: []string{"udp", "tcp"},
@@ -30,15 +30,10 @@ func defaults() *Config {
 			PortMax:           20000,
 			InactivityTimeout: 30 * time.Second,
 		},
-		IVR: IVR{
-			DefaultLanguage:   "en",
-			FirstDigitTimeout: 5 * time.Second,
-			Languages: []LanguageChoice{
-				{Digit: "1", Language: "en"},
-				{Digit: "2", Language: "es"},
-			},
-		},
+		IVR: defaultIVR(),
 	}
+	c.setRoutingDefaults()
+	return c
 }
 
 // fillDefaults sets what decoding over defaults() cannot: lists written as null (which
@@ -48,9 +43,8 @@ func (c *Config) fillDefaults() {
 	if c.SIP.Transports == nil {
 		c.SIP.Transports = d.SIP.Transports
 	}
-	if c.IVR.Languages == nil {
-		c.IVR.Languages = d.IVR.Languages
-	}
+	c.IVR.fillDefaults()
+	c.fillRoutingDefaults()
 	for i := range c.Lines {
 		l := &c.Lines[i]
 		if n := routing.NormalizeNumber(l.Number); l.Name == "" && n != "" {
@@ -80,8 +74,9 @@ func (p *parser) validate(c *Config) {
 	p.validateSIP(&c.SIP)
 	p.checkHostPort("http.listen", c.HTTP.Listen)
 	p.validateMedia(&c.Media)
-	p.validateIVR(&c.IVR)
+	p.validateIVR(c)
 	p.validateLines(c.Lines)
+	p.validateRouting(c)
 }
 
 func (p *parser) validateSIP(s *SIP) {
@@ -143,42 +138,6 @@ func (p *parser) validateMedia(m *Media) {
 	}
 	if m.InactivityTimeout < time.Second {
 		p.errorf("media.inactivity_timeout", "must be at least 1s, got %v", m.InactivityTimeout)
-	}
-}
-
-func (p *parser) validateIVR(v *IVR) {
-	if v.FirstDigitTimeout <= 0 {
-		p.errorf("ivr.first_digit_timeout", "must be greater than 0, got %v", v.FirstDigitTimeout)
-	}
-	if len(v.Languages) == 0 {
-		p.errorf("ivr.languages", "must offer at least one language")
-	}
-	digits, langs := map[string]int{}, map[string]int{}
-	for i, l := range v.Languages {
-		path := fmt.Sprintf("ivr.languages[%d]", i)
-		switch j, dup := digits[l.Digit]; {
-		case l.Digit == "":
-			p.errorf(path+".digit", "required")
-		case len(l.Digit) != 1 || !strings.Contains("0123456789*#", l.Digit):
-			p.errorf(path+".digit", "%q is not one key: 0-9, * or #", l.Digit)
-		case dup:
-			p.errorf(path+".digit", "duplicate of ivr.languages[%d] (%s)", j, l.Digit)
-		default:
-			digits[l.Digit] = i
-		}
-		switch j, dup := langs[l.Language]; {
-		case l.Language == "":
-			p.errorf(path+".language", "required")
-		case !reLanguage.MatchString(l.Language):
-			p.errorf(path+".language", "%q is not a language tag like en, es or fr-CA", l.Language)
-		case dup:
-			p.errorf(path+".language", "duplicate of ivr.languages[%d] (%s)", j, l.Language)
-		default:
-			langs[l.Language] = i
-		}
-	}
-	if _, ok := langs[v.DefaultLanguage]; !ok && len(v.Languages) > 0 {
-		p.errorf("ivr.default_language", "%q is not one of ivr.languages", v.DefaultLanguage)
 	}
 }
 

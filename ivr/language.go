@@ -2,14 +2,10 @@ package ivr
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 )
-
-// ErrHangup is returned when the caller hung up during the menu.
-var ErrHangup = errors.New("caller hung up")
 
 // Prompt names the language menu uses; every language must have them.
 const (
@@ -27,6 +23,9 @@ type Choice struct {
 // LanguageMenu is the first menu a caller hears: the greeting (with the safety line), then
 // "For English press 1, para español oprima 2". A digit during any prompt stops it at once
 // (barge-in); a caller who presses nothing gets the default language, never a dead end.
+//
+// Deprecated: the language menu is an ordinary menu of the configured tree now; use New and
+// Engine.Run. LanguageMenu stays until cmd/hotline switches.
 type LanguageMenu struct {
 	Prompts           Catalogue
 	Choices           []Choice
@@ -35,8 +34,8 @@ type LanguageMenu struct {
 	Logger            *slog.Logger
 }
 
-// Result is what the menu learned about the call.
-type Result struct {
+// LanguageResult is what LanguageMenu learned about the call.
+type LanguageResult struct {
 	// Language is the caller's language (the default when they chose nothing).
 	Language string
 	// Chosen is true when the caller pressed a key for it.
@@ -45,12 +44,12 @@ type Result struct {
 
 // Run plays the menu on call and returns the caller's language. It returns ErrHangup (or
 // ctx's error) if the call ended first.
-func (m *LanguageMenu) Run(ctx context.Context, call Call) (Result, error) {
+func (m *LanguageMenu) Run(ctx context.Context, call Call) (LanguageResult, error) {
 	log := m.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	res := Result{Language: m.DefaultLanguage}
+	res := LanguageResult{Language: m.DefaultLanguage}
 
 	steps := []struct{ lang, name string }{{m.DefaultLanguage, PromptGreeting}}
 	for _, c := range m.Choices {
@@ -90,7 +89,7 @@ func (m *LanguageMenu) Run(ctx context.Context, call Call) (Result, error) {
 	}
 	if got {
 		lang, _ := m.choice(digit)
-		res = Result{Language: lang, Chosen: true}
+		res = LanguageResult{Language: lang, Chosen: true}
 	}
 	log.Info("language selected", "language", res.Language, "chosen", res.Chosen)
 	if p, ok := m.Prompts.Get(res.Language, PromptLanguageSelected); ok {

@@ -75,44 +75,44 @@ func TestLanguageMenu(t *testing.T) {
 		press     map[string][]rune
 		typeAhead []rune
 		hangupAt  string
-		want      Result
+		want      LanguageResult
 		wantErr   error
 		script    []string
 	}{
 		{
 			name:   "no input chooses the default language",
-			want:   Result{Language: "en"},
+			want:   LanguageResult{Language: "en"},
 			script: []string{"en/greeting", "en/language_menu", "es/language_menu", "en/language_selected"},
 		},
 		{
 			name:   "2 during the Spanish menu stops it and chooses Spanish",
 			press:  map[string][]rune{"es/language_menu": {'2'}},
-			want:   Result{Language: "es", Chosen: true},
+			want:   LanguageResult{Language: "es", Chosen: true},
 			script: []string{"en/greeting", "en/language_menu", "es/language_menu", "stopped", "es/language_selected"},
 		},
 		{
 			name:   "1 during the greeting stops it and skips the menu",
 			press:  map[string][]rune{"en/greeting": {'1'}},
-			want:   Result{Language: "en", Chosen: true},
+			want:   LanguageResult{Language: "en", Chosen: true},
 			script: []string{"en/greeting", "stopped", "en/language_selected"},
 		},
 		{
 			name:      "a digit typed ahead is kept",
 			typeAhead: []rune{'2'},
-			want:      Result{Language: "es", Chosen: true},
+			want:      LanguageResult{Language: "es", Chosen: true},
 			script:    []string{"en/greeting", "es/language_selected"},
 		},
 		{
 			name:   "a wrong key stops a prompt but the menu goes on",
 			press:  map[string][]rune{"en/greeting": {'9'}},
-			want:   Result{Language: "en"},
+			want:   LanguageResult{Language: "en"},
 			script: []string{"en/greeting", "stopped", "en/language_menu", "es/language_menu", "en/language_selected"},
 		},
 		{
 			name:     "hang-up during the menu",
 			hangupAt: "en/language_menu",
 			wantErr:  ErrHangup,
-			want:     Result{Language: "en"},
+			want:     LanguageResult{Language: "en"},
 			script:   []string{"en/greeting", "en/language_menu"},
 		},
 	}

@@ -19,7 +19,11 @@ import (
 // have every combination.
 var (
 	requiredLangs = []string{"en", "es"}
-	requiredNames = []string{"greeting", "language_menu", "language_selected", "goodbye"}
+	requiredNames = []string{
+		"greeting", "language_menu", "language_selected", "goodbye",
+		"reason_menu", "invalid", "no_input", "connecting", "all_busy", "closed",
+		"you_are_caller_number", "expected_wait",
+	}
 )
 
 func TestLoadEmbedded(t *testing.T) {
@@ -29,6 +33,11 @@ func TestLoadEmbedded(t *testing.T) {
 	}
 	if missing := c.Missing(requiredLangs, requiredNames); missing != nil {
 		t.Errorf("default set is missing %v", missing)
+	}
+	for _, lang := range requiredLangs {
+		if missing := c.Missing([]string{lang}, c.NumberNames(lang)); missing != nil {
+			t.Errorf("default set is missing number words %v", missing)
+		}
 	}
 	if got := c.Languages(); !slices.Equal(got, requiredLangs) {
 		t.Errorf("Languages() = %v, want %v", got, requiredLangs)
@@ -42,17 +51,21 @@ func TestLoadEmbedded(t *testing.T) {
 			if p.Lang != lang || p.Name != name {
 				t.Errorf("Get(%q, %q) = prompt %s/%s", lang, name, p.Lang, p.Name)
 			}
-			t.Run(lang+"/"+name, func(t *testing.T) { checkPrompt(t, p) })
+			minDur := 500 * time.Millisecond
+			if slices.Contains(c.NumberNames(lang), name) {
+				minDur = 200 * time.Millisecond // a word, joined to others
+			}
+			t.Run(lang+"/"+name, func(t *testing.T) { checkPrompt(t, p, minDur) })
 		}
 	}
 }
 
 // checkPrompt checks that both payloads are whole frames, padded with
 // silence, and decode to within G.711 quantisation error of the samples.
-func checkPrompt(t *testing.T, p *Prompt) {
+func checkPrompt(t *testing.T, p *Prompt, minDur time.Duration) {
 	t.Helper()
-	if d := p.Duration(); d < 500*time.Millisecond || d > 10*time.Second {
-		t.Errorf("duration %v, want between 0.5 s and 10 s", d)
+	if d := p.Duration(); d < minDur || d > 10*time.Second {
+		t.Errorf("duration %v, want between %v and 10 s", d, minDur)
 	}
 	laws := []struct {
 		pt      uint8
@@ -281,11 +294,21 @@ func TestLoadDir(t *testing.T) {
 		t.Error("LoadDir with symbolic links: es/goodbye (a linked file) not loaded")
 	}
 
+	// A 44.1 kHz recording is resampled as it loads.
 	write("es/greeting.wav", readTestdata(t, "rate44100.wav"))
+	c, err = LoadDir(dir)
+	if err != nil {
+		t.Fatalf("LoadDir with a 44.1 kHz file: %v", err)
+	}
+	if p, _ := c.Get("es", "greeting"); p == nil || len(p.Samples) != 80 {
+		t.Errorf("es/greeting from 441 samples at 44.1 kHz: %v, want 80 samples at 8 kHz", p)
+	}
+
+	write("es/goodbye.wav", readTestdata(t, "rate22050.wav"))
 	_, err = LoadDir(dir)
-	want := filepath.Join(dir, "es", "greeting.wav") + ": unsupported sample rate 44100 Hz (want 8000)"
+	want := filepath.Join(dir, "es", "goodbye.wav") + ": unsupported sample rate 22050 Hz (want 8000, 16000, 44100 or 48000)"
 	if err == nil || err.Error() != want {
-		t.Errorf("LoadDir with a 44.1 kHz file: error %v, want %q", err, want)
+		t.Errorf("LoadDir with a 22.05 kHz file: error %v, want %q", err, want)
 	}
 
 	_, err = LoadDir(filepath.Join(dir, "nonexistent"))
@@ -381,5 +404,164 @@ func BenchmarkLoadEmbedded(b *testing.B) {
 		if _, err := LoadEmbedded(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// fallbackCatalogue has en with a, b and c; es with a and b; es-mx with a;
+// fr with a.
+func fallbackCatalogue(t *testing.T) *Catalogue {
+	t.Helper()
+	w := &fstest.MapFile{Data: buildWAV(pcmSpec(1, 2, 3))}
+	c, err := Load(fstest.MapFS{
+		"en/a.wav": w, "en/b.wav": w, "en/c.wav": w,
+		"es/a.wav": w, "es/b.wav": w,
+		"es-mx/a.wav": w,
+		"fr/a.wav":    w,
+	}, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestWithFallbacks(t *testing.T) {
+	base := fallbackCatalogue(t)
+	c, err := base.WithFallbacks(map[string]string{"es-mx": "es", "es": "en"})
+	if err != nil {
+		t.Fatalf("WithFallbacks: %v", err)
+	}
+	tests := []struct {
+		lang, name string
+		from       string // "" for not found
+	}{
+		{"es-mx", "a", "es-mx"},
+		{"es-mx", "b", "es"},
+		{"es-mx", "c", "en"},
+		{"es", "a", "es"},
+		{"es", "c", "en"},
+		{"en", "c", "en"},
+		{"fr", "a", "fr"},
+		{"fr", "b", ""}, // no fallback for fr
+		{"en", "d", ""},
+		{"de", "a", ""}, // not a language of the catalogue
+	}
+	for _, tt := range tests {
+		p, from, ok := c.Lookup(tt.lang, tt.name)
+		if ok != (tt.from != "") || from != tt.from {
+			t.Errorf("Lookup(%q, %q) = from %q, %v; want from %q", tt.lang, tt.name, from, ok, tt.from)
+			continue
+		}
+		if ok && (p.Lang != tt.from || p.Name != tt.name) {
+			t.Errorf("Lookup(%q, %q) = prompt %s/%s", tt.lang, tt.name, p.Lang, p.Name)
+		}
+		if gp, gok := c.Get(tt.lang, tt.name); gp != p || gok != ok {
+			t.Errorf("Get(%q, %q) differs from Lookup", tt.lang, tt.name)
+		}
+	}
+	if got, want := c.Fallbacks("es-mx"), []string{"es-mx", "es", "en"}; !slices.Equal(got, want) {
+		t.Errorf("Fallbacks(es-mx) = %v, want %v", got, want)
+	}
+	if got, want := c.Fallbacks("fr"), []string{"fr"}; !slices.Equal(got, want) {
+		t.Errorf("Fallbacks(fr) = %v, want %v", got, want)
+	}
+
+	// Missing is per language, without fallback: what hotline check lists.
+	// Unresolved is what no fallback covers: fatal at start-up.
+	langs, names := []string{"en", "es", "es-mx", "fr"}, []string{"a", "b", "c"}
+	if got, want := c.Missing(langs, names), []string{"es/c", "es-mx/b", "es-mx/c", "fr/b", "fr/c"}; !slices.Equal(got, want) {
+		t.Errorf("Missing = %v, want %v", got, want)
+	}
+	if got, want := c.Unresolved(langs, names), []string{"fr/b", "fr/c"}; !slices.Equal(got, want) {
+		t.Errorf("Unresolved = %v, want %v", got, want)
+	}
+	if got := c.Unresolved([]string{"es-mx"}, names); got != nil {
+		t.Errorf("Unresolved(es-mx) = %v, want nil", got)
+	}
+
+	// The base catalogue is unchanged; Names and Languages ignore
+	// fallbacks.
+	if _, ok := base.Get("es", "c"); ok {
+		t.Error("WithFallbacks changed the catalogue it was called on")
+	}
+	if got := c.Names("es-mx"); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("Names(es-mx) = %v, want [a]", got)
+	}
+
+	// Language tags match regardless of case, as in a configuration's
+	// es-MX, and are reported as given.
+	upper, err := base.WithFallbacks(map[string]string{"ES-MX": "Es", "es": "EN"})
+	if err != nil {
+		t.Fatalf("WithFallbacks with upper-case tags: %v", err)
+	}
+	if _, from, ok := upper.Lookup("es-MX", "c"); !ok || from != "en" {
+		t.Errorf("Lookup(es-MX, c) = from %q, %v; want en", from, ok)
+	}
+	if got, want := upper.Missing([]string{"ES-mx"}, []string{"a", "b"}), []string{"ES-mx/b"}; !slices.Equal(got, want) {
+		t.Errorf("Missing(ES-mx) = %v, want %v", got, want)
+	}
+	if got := upper.Unresolved([]string{"ES-mx", "FR"}, []string{"a", "b"}); !slices.Equal(got, []string{"FR/b"}) {
+		t.Errorf("Unresolved = %v, want [FR/b]", got)
+	}
+	if got := upper.Names("ES-MX"); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("Names(ES-MX) = %v, want [a]", got)
+	}
+
+	// Overlay keeps the fallbacks; WithFallbacks replaces them.
+	o := c.Overlay(nil)
+	if _, from, _ := o.Lookup("es-mx", "c"); from != "en" {
+		t.Errorf("after Overlay, es-mx/c from %q, want en", from)
+	}
+	none, err := c.WithFallbacks(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := none.Get("es-mx", "c"); ok {
+		t.Error("WithFallbacks(nil) kept the old fallbacks")
+	}
+}
+
+func TestWithFallbacksErrors(t *testing.T) {
+	c := fallbackCatalogue(t)
+	tests := []struct {
+		name string
+		fb   map[string]string
+		want string
+	}{
+		{
+			"unknown target", map[string]string{"es": "pt"},
+			`prompts: fallback from "es": unknown language "pt" (have en, es, es-mx, fr)`,
+		},
+		{
+			"unknown source", map[string]string{"pt": "es"},
+			`prompts: fallback from "pt": unknown language "pt" (have en, es, es-mx, fr)`,
+		},
+		{"self", map[string]string{"en": "en"}, "prompts: fallback cycle en -> en"},
+		{"self in another case", map[string]string{"en": "EN"}, "prompts: fallback cycle en -> en"},
+		{
+			"one language twice", map[string]string{"es-MX": "es", "es-mx": "en"},
+			`prompts: fallback from "es-mx": two different fallbacks for the language`,
+		},
+		{
+			"cycle", map[string]string{"es-mx": "es", "es": "fr", "fr": "es", "en": "fr"},
+			"prompts: fallback cycle es -> fr -> es",
+		},
+		{
+			"two cycles and an unknown language",
+			map[string]string{"en": "fr", "fr": "en", "es": "es-mx", "es-mx": "es", "de": "en"},
+			`prompts: fallback from "de": unknown language "de" (have en, es, es-mx, fr)` + "\n" +
+				"prompts: fallback cycle en -> fr -> en\n" +
+				"prompts: fallback cycle es -> es-mx -> es",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := c.WithFallbacks(tt.fb)
+			if err == nil || got != nil {
+				t.Fatalf("WithFallbacks(%v) = %v, %v; want error %q", tt.fb, got, err, tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error = %q\nwant %q", err, tt.want)
+			}
+		})
 	}
 }

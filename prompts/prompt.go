@@ -77,9 +77,16 @@ func newPrompt(lang, name string, a *audio) *Prompt {
 		p.PCMU = g711.AppendUlaw(p.PCMU[:0], a.samples)
 		p.PCMA = g711.AppendAlaw(p.PCMA[:0], a.samples)
 	}
-	for len(p.PCMU) < padded {
+	padFrames(p)
+	return p
+}
+
+// padFrames pads p's payloads with silence to a whole number of frames.
+func padFrames(p *Prompt) {
+	for len(p.PCMU)%FrameSize != 0 {
 		p.PCMU = append(p.PCMU, g711.SilenceUlaw)
+	}
+	for len(p.PCMA)%FrameSize != 0 {
 		p.PCMA = append(p.PCMA, g711.SilenceAlaw)
 	}
-	return p
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hotline-project/hotline/media/g711"
 )
@@ -28,6 +29,7 @@ var ksDataFormatSuffix = []byte{
 // audio is the content of a WAV file the decoder accepted.
 type audio struct {
 	format  uint16  // wavePCM, waveALaw or waveMuLaw, after resolving extensible
+	rate    uint32  // the file's sample rate; samples are at 8 kHz whatever it is
 	samples []int16 // the recording as 8 kHz mono linear PCM
 	coded   []byte  // for waveALaw and waveMuLaw, the data chunk as stored
 }
@@ -41,14 +43,15 @@ type wavFormat struct {
 	bits       uint16
 }
 
-// decodeWAV parses a RIFF/WAVE file and returns its audio. It accepts only
-// what can go on the wire without conversion: 8 kHz mono 16-bit PCM, μ-law
-// or A-law, plain or as WAVE_FORMAT_EXTENSIBLE. Anything else is an error
-// that says what is wrong, for the loader to prefix with the file's path.
+// decodeWAV parses a RIFF/WAVE file and returns its audio. It accepts mono
+// 16-bit PCM, μ-law or A-law at 8 kHz, plain or as WAVE_FORMAT_EXTENSIBLE,
+// and mono 16-bit PCM at 16, 44.1 or 48 kHz, which it resamples to 8 kHz
+// (see resample.go). Anything else is an error that says what is wrong, for
+// the loader to prefix with the file's path.
 //
-// Resampling and down-mixing (so operators could drop in 44.1 kHz stereo
-// recordings) are deliberately not done here: that is a later issue. Until
-// then the error tells the operator what to convert to.
+// Stereo is refused rather than mixed down: which channel holds the voice,
+// or whether the two cancel, is the recording engineer's call, and the
+// error says to export mono.
 //
 // The parser walks the RIFF chunks in order, skipping any it does not use
 // (LIST, fact, cue and so on) and honouring the pad byte after odd-sized
@@ -126,12 +129,15 @@ func decodeWAV(data []byte) (*audio, error) {
 		return nil, fmt.Errorf("data chunk of %d bytes is not a whole number of %d-byte samples", len(samples), format.blockAlign)
 	}
 
-	a := &audio{format: format.tag}
+	a := &audio{format: format.tag, rate: format.rate}
 	switch format.tag {
 	case wavePCM:
 		a.samples = make([]int16, len(samples)/2)
 		for i := range a.samples {
 			a.samples[i] = int16(binary.LittleEndian.Uint16(samples[2*i:]))
+		}
+		if format.rate != sampleRate {
+			a.samples = filters[format.rate]().resample(a.samples)
 		}
 	case waveMuLaw:
 		a.coded = bytes.Clone(samples)
@@ -182,7 +188,8 @@ func parseFormat(c []byte) (*wavFormat, error) {
 	return f, nil
 }
 
-// check reports whether f is a format we can send without conversion.
+// check reports whether f is a format we can load: one we can send
+// without conversion, or 16-bit PCM at a rate we resample from.
 func (f *wavFormat) check() error {
 	const want = "want 16-bit PCM, μ-law or A-law"
 	var wantBits uint16
@@ -210,7 +217,14 @@ func (f *wavFormat) check() error {
 		return fmt.Errorf("unsupported channel count %d (want mono)", f.channels)
 	}
 	if f.rate != sampleRate {
-		return fmt.Errorf("unsupported sample rate %d Hz (want %d)", f.rate, sampleRate)
+		switch {
+		case f.tag == wavePCM && slices.Contains(resampleRates, f.rate):
+			// Resampled after decoding.
+		case f.tag == wavePCM:
+			return fmt.Errorf("unsupported sample rate %d Hz (want 8000, 16000, 44100 or 48000)", f.rate)
+		default:
+			return fmt.Errorf("unsupported sample rate %d Hz for G.711 (want 8000)", f.rate)
+		}
 	}
 	if f.blockAlign != wantBits/8 {
 		return fmt.Errorf("invalid fmt chunk: block align %d for %d-bit mono, want %d", f.blockAlign, f.bits, wantBits/8)

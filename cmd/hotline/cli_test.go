@@ -101,10 +101,9 @@ func TestServeRefusesBadPrompt(t *testing.T) {
 func TestMissingLanguagePrompts(t *testing.T) {
 	cfg := writeFile(t, t.TempDir(), "hotline.yaml", `ivr:
   languages:
-    - digit: "1"
-      language: en
-    - digit: "3"
-      language: fr
+    - language: en
+    - language: es
+    - language: fr
 lines:
   - number: "18883737888"
 `)

@@ -3,6 +3,7 @@
 //	hotline [serve] [-config FILE] [-sip ADDR] [-http ADDR]   run the server
 //	hotline config                                            print the embedded default configuration
 //	hotline check -config FILE                                validate a configuration
+//	hotline route [-config FILE] -line N -lang L -reason R    explain a routing decision
 package main
 
 import (
@@ -38,6 +39,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		_, err = stdout.Write(defaultConfig())
 	case "check":
 		err = checkCmd(args, stdout, stderr)
+	case "route":
+		err = routeCmd(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -69,5 +72,7 @@ func usage(w io.Writer) {
         print the embedded default configuration
   hotline check -config FILE
         validate a configuration; errors are FILE:LINE: field: problem
+  hotline route [-config FILE | -server URL] -line NUMBER|NAME -lang LANG -reason REASON [-at TIME]
+        print where such a call goes and why (hotline route -h for what-if flags)
 `)
 }

@@ -109,8 +109,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		FirstDigitTimeout: cfg.IVR.FirstDigitTimeout,
 		Logger:            log,
 	}
-	for _, l := range cfg.IVR.Languages {
-		menu.Choices = append(menu.Choices, ivr.Choice{Digit: rune(l.Digit[0]), Language: l.Language})
+	for i, l := range cfg.IVR.Languages { // until the menu engine (ivr.New) is wired in: 1, 2, ...
+		menu.Choices = append(menu.Choices, ivr.Choice{Digit: rune('1' + i), Language: l.Language})
 	}
 	srv, err := sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
