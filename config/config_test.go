@@ -71,24 +71,7 @@ testdata/names.yaml:10: lines[4].name: duplicate of lines[1] (line-18005550100)`
 		{"two-documents.yaml", `testdata/two-documents.yaml:3: only one YAML document is allowed`},
 		{"list.yaml", `testdata/list.yaml:1: expected a mapping, got a list`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			c, err := Load(filepath.Join("testdata", tt.file))
-			if err == nil {
-				t.Fatalf("Load succeeded, want error:\n%s", tt.want)
-			}
-			if c != nil {
-				t.Errorf("Load returned a config along with the error")
-			}
-			if got := err.Error(); got != tt.want {
-				t.Errorf("Load error:\n%s\nwant:\n%s", got, tt.want)
-			}
-			var es Errors
-			if !errors.As(err, &es) || len(es) != strings.Count(tt.want, "\n")+1 {
-				t.Errorf("Load error is %T with %d entries, want Errors with one per line", err, len(es))
-			}
-		})
-	}
+	checkLoadErrors(t, tests)
 }
 
 func TestLoadGood(t *testing.T) {
@@ -330,5 +313,35 @@ func TestSplitPath(t *testing.T) {
 		if got := splitPath(tt.path); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("splitPath(%q) = %v, want %v", tt.path, got, tt.want)
 		}
+	}
+}
+
+// loadErrorCase is a file in testdata/ that Load must refuse with exactly the error want,
+// one line per problem.
+type loadErrorCase = struct {
+	file string
+	want string
+}
+
+// checkLoadErrors loads each file and compares the error with want.
+func checkLoadErrors(t *testing.T, tests []loadErrorCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			c, err := Load(filepath.Join("testdata", tt.file))
+			if err == nil {
+				t.Fatalf("Load succeeded, want error:\n%s", tt.want)
+			}
+			if c != nil {
+				t.Errorf("Load returned a config along with the error")
+			}
+			if got := err.Error(); got != tt.want {
+				t.Errorf("Load error:\n%s\nwant:\n%s", got, tt.want)
+			}
+			var es Errors
+			if !errors.As(err, &es) || len(es) != strings.Count(tt.want, "\n")+1 {
+				t.Errorf("Load error is %T with %d entries, want Errors with one per line", err, len(es))
+			}
+		})
 	}
 }

@@ -1,10 +1,7 @@
 package config
 
 import (
-	"errors"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -68,24 +65,7 @@ testdata/ivr-numbers.yaml:13: ivr.menus[0].invalid: "Bad" is not a prompt name (
 testdata/ivr-default-menus.yaml:4: ivr.menus[0].repeat[1]: "es/language_menu": language "es" is not one of ivr.languages` + hint + `
 testdata/ivr-default-menus.yaml:4: ivr.menus[0].keys.2.set_language: "es" is not one of ivr.languages` + hint},
 	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			c, err := Load(filepath.Join("testdata", tt.file))
-			if err == nil {
-				t.Fatalf("Load succeeded, want error:\n%s", tt.want)
-			}
-			if c != nil {
-				t.Errorf("Load returned a config along with the error")
-			}
-			if got := err.Error(); got != tt.want {
-				t.Errorf("Load error:\n%s\nwant:\n%s", got, tt.want)
-			}
-			var es Errors
-			if !errors.As(err, &es) || len(es) != strings.Count(tt.want, "\n")+1 {
-				t.Errorf("Load error is %T with %d entries, want Errors with one per line", err, len(es))
-			}
-		})
-	}
+	checkLoadErrors(t, tests)
 }
 
 func TestIVRGood(t *testing.T) {

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"errors"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -83,21 +81,7 @@ testdata/routing-refs.yaml:11: routes[1].when.nobody_in: undefined queue "es"
 testdata/routing-refs.yaml:11: routes[1].when.longest_wait.queue: undefined queue "bilingual"
 testdata/routing-refs.yaml:14: routes[1].overflow[0].to: undefined queue or target "spanish"`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			c, err := Load(filepath.Join("testdata", tt.file))
-			if err == nil || c != nil {
-				t.Fatalf("Load = %v, %v; want only an error:\n%s", c != nil, err, tt.want)
-			}
-			if got := err.Error(); got != tt.want {
-				t.Errorf("Load error:\n%s\nwant:\n%s", got, tt.want)
-			}
-			var es Errors
-			if !errors.As(err, &es) || len(es) != strings.Count(tt.want, "\n")+1 {
-				t.Errorf("Load error is %T with %d entries, want Errors with one per line", err, len(es))
-			}
-		})
-	}
+	checkLoadErrors(t, tests)
 }
 
 func TestRoutingGood(t *testing.T) {

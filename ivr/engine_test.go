@@ -3,9 +3,7 @@ package ivr_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,11 +11,10 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/internal/golden"
 	"github.com/hotline-project/hotline/ivr"
 	"github.com/hotline-project/hotline/prompts"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/*.golden")
 
 // catalogue has every prompt in every language, but for those in missing ("lang/name").
 type catalogue struct{ missing map[string]bool }
@@ -282,25 +279,8 @@ func TestScriptedCalls(t *testing.T) {
 			call.mu.Unlock()
 			fmt.Fprintf(&b, "\nlanguage: %q\nreason: %q\nroute: %q\nhangup: %v\ncollected: %v\npath: %s\nend: %s\nerror: %v\n",
 				res.Language, res.Reason, res.Route, res.Hangup, res.Collected, strings.Join(res.Path, " "), res.End, err)
-			checkGolden(t, filepath.Join("testdata", tt.name+".golden"), b.String())
+			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), b.String())
 		})
-	}
-}
-
-func checkGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("transcript differs from %s (go test -update rewrites it):\n--- got\n%s--- want\n%s", path, got, want)
 	}
 }
 

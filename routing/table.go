@@ -264,6 +264,12 @@ func (t *Table) ResolveLine(s string) (string, bool) {
 	return "", false
 }
 
+// TargetURI returns the SIP URI of the target called name; ok is false if there is none.
+func (t *Table) TargetURI(name string) (uri string, ok bool) {
+	uri, ok = t.targets[name]
+	return uri, ok
+}
+
 // HasRoute reports whether t has a route called name.
 func (t *Table) HasRoute(name string) bool { return t.byName[name] != nil }
 

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/hotline-project/hotline/config"
 )
@@ -33,9 +34,25 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, err.Error())
 		return errReported
 	}
-	if _, err := loadPrompts(cfg); err != nil {
+	_, rep, err := loadPrompts(cfg)
+	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
 		return errReported
+	}
+	if len(rep.Missing) > 0 {
+		byLang := map[string][]string{}
+		var langs []string
+		for _, m := range rep.Missing {
+			lang, name, _ := strings.Cut(m, "/")
+			if byLang[lang] == nil {
+				langs = append(langs, lang)
+			}
+			byLang[lang] = append(byLang[lang], name)
+		}
+		for _, lang := range langs {
+			fmt.Fprintf(stdout, "%s: warning: language %s has no recording of %d prompts (played from its fallback): %s\n",
+				*cfgPath, lang, len(byLang[lang]), strings.Join(byLang[lang], ", "))
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)
 	return nil

@@ -89,9 +89,9 @@ func TestCallHearsMenuAndDigitsSelectLanguage(t *testing.T) {
 	var rtpTS uint32 = 1000
 	u.sendSilence(media, 3, &seq, &rtpTS)
 	u.sendDigit(media, 101, 2, &seq, &rtpTS)
-	stream.waitFor(t, "the Spanish confirmation", mustPrompt(t, "es", "language_selected").PCMU, 10*time.Second)
-	if bytes.Contains(stream.payload(), mustPrompt(t, "en", "language_selected").PCMU) {
-		t.Fatal("heard the English confirmation too")
+	stream.waitFor(t, "the Spanish reason menu", mustPrompt(t, "es", "reason_menu").PCMU, 10*time.Second)
+	if bytes.Contains(stream.payload(), mustPrompt(t, "en", "reason_menu").PCMU) {
+		t.Fatal("heard the English reason menu too")
 	}
 
 	u.hangup()
@@ -163,7 +163,7 @@ func TestPCMAOfferedFirstAndSIPINFO(t *testing.T) {
 	stream.waitFor(t, "the greeting's first frames", greeting.PCMA[:1600], 3*time.Second)
 	u.nextRequest("INFO", hotlineNumber, "Signal=2\r\nDuration=160\r\n", "application/dtmf-relay")
 	u.expectResponse("INFO", 200, 2*time.Second)
-	stream.waitFor(t, "the Spanish confirmation in A-law", mustPrompt(t, "es", "language_selected").PCMA, 10*time.Second)
+	stream.waitFor(t, "the Spanish reason menu in A-law", mustPrompt(t, "es", "reason_menu").PCMA, 10*time.Second)
 	if bytes.Contains(stream.payload(), greeting.PCMA) {
 		t.Fatal("the greeting played to the end despite the digit")
 	}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"flag"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,28 +11,14 @@ import (
 
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/internal/golden"
 	"github.com/hotline-project/hotline/routing"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites the file with -update.
-func golden(t *testing.T, name, got string) {
+// goldenFile compares got with testdata/name, or rewrites the file with -update.
+func goldenFile(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (go test -update rewrites it):\n got:\n%s\nwant:\n%s", path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 func TestRouteCommand(t *testing.T) {
@@ -64,7 +48,7 @@ func TestRouteCommand(t *testing.T) {
 			if code != 0 || errOut != "" {
 				t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 			}
-			golden(t, tt.golden, out)
+			goldenFile(t, tt.golden, out)
 		})
 	}
 }
@@ -140,7 +124,7 @@ func TestRouteCommandServer(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 	}
-	golden(t, "route-server.golden", out)
+	goldenFile(t, "route-server.golden", out)
 
 	t.Setenv(admin.TokenEnv, "wrong")
 	if code, _, errOut := runCmd(t, "route", "-server", srv.URL); code != 1 || !strings.Contains(errOut, "401 Unauthorized") {

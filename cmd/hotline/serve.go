@@ -10,18 +10,22 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/ivr"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
 )
 
@@ -29,9 +33,6 @@ import (
 type Addrs struct {
 	SIPUDP, SIPTCP, HTTP string
 }
-
-// requiredPrompts are the prompts every configured language must have.
-var requiredPrompts = []string{ivr.PromptGreeting, ivr.PromptLanguageMenu, ivr.PromptLanguageSelected}
 
 func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(Addrs)) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -61,7 +62,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if *httpAddr != "" {
 		cfg.HTTP.Listen = *httpAddr
 	}
-	cat, err := loadPrompts(cfg)
+	cat, _, err := loadPrompts(cfg)
 	if err != nil {
 		return err
 	}
@@ -103,14 +104,32 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 			DroppedForeign: t.DroppedForeign, DroppedInvalid: t.DroppedInvalid}
 	})
 
-	menu := &ivr.LanguageMenu{
-		Prompts:           cat,
-		DefaultLanguage:   cfg.IVR.DefaultLanguage,
-		FirstDigitTimeout: cfg.IVR.FirstDigitTimeout,
-		Logger:            log,
+	menus, err := ivr.New(&cfg.IVR, ivr.Options{Prompts: cat})
+	if err != nil {
+		closeAll(udp, tcp, httpLn)
+		return fmt.Errorf("menus: %w", err)
 	}
-	for i, l := range cfg.IVR.Languages { // until the menu engine (ivr.New) is wired in: 1, 2, ...
-		menu.Choices = append(menu.Choices, ivr.Choice{Digit: rune('1' + i), Language: l.Language})
+	table, err := routing.Compile(cfg.RoutingSpec())
+	if err != nil {
+		closeAll(udp, tcp, httpLn)
+		return fmt.Errorf("routing: %w", err)
+	}
+	var tables atomic.Pointer[routing.Table]
+	tables.Store(table)
+	overrides := &routing.Overrides{}
+	token, err := admin.LoadToken(cfg.Admin.TokenFile)
+	if err != nil {
+		closeAll(udp, tcp, httpLn)
+		return err
+	}
+	sb := &switchboard{
+		menus:     menus,
+		prompts:   cat,
+		tables:    &tables,
+		overrides: overrides,
+		routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
+		now:       time.Now,
+		log:       log,
 	}
 	srv, err := sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
@@ -120,7 +139,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 			}
 			return l.Name, true
 		},
-		Handler:           callHandler(menu),
+		Handler:           sb.handle,
 		UserAgent:         cfg.SIP.UserAgent,
 		AckTimeout:        cfg.SIP.AckTimeout,
 		AnswerDelay:       cfg.SIP.AnswerDelay,
@@ -137,8 +156,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 
+	mux := http.NewServeMux()
+	mux.Handle("/", metrics.Handler(reg, health))
+	mux.Handle("/admin/", admin.Handler(admin.Options{
+		Token: token, Table: tables.Load, Overrides: overrides, Logger: log,
+	}))
 	httpSrv := &http.Server{
-		Handler:           metrics.Handler(reg, health),
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -177,18 +201,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	return err
 }
 
-// callHandler runs the IVR on an answered call.
-func callHandler(menu *ivr.LanguageMenu) sip.Handler {
-	return func(ctx context.Context, c *sip.Call) {
-		if _, err := menu.Run(ctx, c); err != nil {
-			return
-		}
-		// The queue and the advocates' phones come next (issue 5); until then the caller stays
-		// on the line, hearing silence, until they hang up.
-		<-ctx.Done()
-	}
-}
-
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		return config.Parse("<embedded>", config.Default())
@@ -198,26 +210,62 @@ func loadConfig(path string) (*config.Config, error) {
 
 func defaultConfig() []byte { return config.Default() }
 
-func loadPrompts(cfg *config.Config) (*prompts.Catalogue, error) {
+// promptReport is what loading the prompts found: the languages that lack recordings of
+// their own (played from a fallback), and the prompts no language of the chain has.
+type promptReport struct {
+	Missing    []string // lang/name with no recording of its own: played from a fallback
+	Unresolved []string // lang/name that cannot be played at all
+}
+
+// neededPrompts are the prompt names the configuration plays: the menus', the routes'
+// messages, and the words numbers and durations are spoken with in each language.
+func neededPrompts(cfg *config.Config, cat *prompts.Catalogue) map[string][]string {
+	base := cfg.PromptNames()
+	for _, r := range cfg.Routes {
+		if r.Message != "" {
+			base = append(base, r.Message)
+		}
+	}
+	need := map[string][]string{}
+	for _, lang := range cfg.IVR.LanguageTags() {
+		names := slices.Clone(base)
+		names = append(names, cat.NumberNames(lang)...)
+		slices.Sort(names)
+		need[lang] = slices.Compact(names)
+	}
+	return need
+}
+
+// loadPrompts loads the embedded prompts, overlays the configured directory, applies the
+// languages' fallbacks and checks that every prompt the configuration plays resolves in
+// every language. Missing-but-resolved prompts are returned in the report for `check`.
+func loadPrompts(cfg *config.Config) (*prompts.Catalogue, promptReport, error) {
+	var rep promptReport
 	cat, err := prompts.LoadEmbedded()
 	if err != nil {
-		return nil, fmt.Errorf("embedded prompts: %w", err)
+		return nil, rep, fmt.Errorf("embedded prompts: %w", err)
 	}
 	if cfg.Prompts.Dir != "" {
 		own, err := prompts.LoadDir(cfg.Prompts.Dir)
 		if err != nil {
-			return nil, err
+			return nil, rep, err
 		}
 		cat = cat.Overlay(own)
 	}
-	langs := []string{cfg.IVR.DefaultLanguage}
-	for _, l := range cfg.IVR.Languages {
-		langs = append(langs, l.Language)
+	cat, err = cat.WithFallbacks(cfg.IVR.Fallbacks())
+	if err != nil {
+		return nil, rep, err
 	}
-	if missing := cat.Missing(langs, requiredPrompts); len(missing) > 0 {
-		return nil, fmt.Errorf("prompts: missing %s", strings.Join(missing, ", "))
+	need := neededPrompts(cfg, cat)
+	for _, lang := range cfg.IVR.LanguageTags() {
+		rep.Missing = append(rep.Missing, cat.Missing([]string{lang}, need[lang])...)
+		rep.Unresolved = append(rep.Unresolved, cat.Unresolved([]string{lang}, need[lang])...)
 	}
-	return cat, nil
+	if len(rep.Unresolved) > 0 {
+		return nil, rep, fmt.Errorf("prompts: missing %s (no recording in the language or its fallbacks)",
+			strings.Join(rep.Unresolved, ", "))
+	}
+	return cat, rep, nil
 }
 
 // listenSIP binds the SIP transports on addr. With port 0 the UDP port is chosen first and TCP

@@ -74,11 +74,17 @@ func TestSIPpCall(t *testing.T) {
 				t.Errorf("%s = %v, want 0", series, v)
 			}
 		}
-		// The digit 2 sent as RFC 4733 events chose Spanish.
+		// The digits 2 then 1, sent as RFC 4733 events, chose Spanish and "help now", and
+		// routing sent the call to the Spanish help-now route.
 		if !srv.logged(func(rec map[string]any) bool {
-			return rec["msg"] == "language selected" && rec["language"] == "es" && rec["chosen"] == true
+			return rec["msg"] == "menus done" && rec["language"] == "es" && rec["reason"] == "help_now" && rec["end"] == "choice"
 		}) {
-			t.Errorf(`no "language selected" log with language=es chosen=true: the RFC 4733 digit 2 was not detected`)
+			t.Errorf(`no "menus done" log with language=es reason=help_now end=choice: the RFC 4733 digits 2 and 1 were not both detected`)
+		}
+		if !srv.logged(func(rec map[string]any) bool {
+			return rec["msg"] == "call routed" && rec["route"] == "help_now_es"
+		}) {
+			t.Errorf(`no "call routed" log with route=help_now_es`)
 		}
 	})
 

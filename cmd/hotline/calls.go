@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotline-project/hotline/ivr"
+	"github.com/hotline-project/hotline/metrics"
+	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/routing"
+	"github.com/hotline-project/hotline/sip"
+)
+
+// switchboard takes each answered call through the menus, routes it and sends it on.
+type switchboard struct {
+	menus     *ivr.Engine
+	prompts   *prompts.Catalogue
+	tables    *atomic.Pointer[routing.Table]
+	overrides *routing.Overrides
+	routing   *metrics.Routing
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// handle is the sip.Handler of every answered call.
+func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
+	log := sb.log.With("call", c.ID, "line", c.Line)
+	res, err := sb.menus.Run(ctx, c, log)
+	if err != nil {
+		if !errors.Is(err, ivr.ErrHangup) && ctx.Err() == nil {
+			log.Error("menus failed", "err", err)
+		}
+		return
+	}
+	if res.Hangup {
+		_ = c.Hangup(ctx, "menu")
+		return
+	}
+	d := sb.route(c.Line, res)
+	sb.routing.Decision(d)
+	log.Info("call routed", "route", d.Route, "kind", d.Kind(), "to", d.Step.String(),
+		"priority", d.Priority, "override", d.Override)
+	switch d.Kind() {
+	case "message":
+		sb.play(ctx, c, res.Language, d.Message, log)
+		_ = c.Hangup(ctx, "route message")
+		return
+	}
+	// The queue and the advocates' phones come next; until then the caller stays on the
+	// line until they hang up.
+	<-ctx.Done()
+}
+
+// route decides where a call goes: where the menu sent it, or what routing decides.
+func (sb *switchboard) route(line string, res ivr.Result) routing.Decision {
+	tb := sb.tables.Load()
+	now := sb.now()
+	d := tb.Route(routing.Attrs{Line: line, Language: res.Language, Reason: res.Reason}, now,
+		routing.State{Overrides: sb.overrides.Snapshot()})
+	if res.Route != "" && d.Override == "" {
+		// A menu action named the destination; routing still decides the rest (priority,
+		// overflow) unless an emergency override forces every call elsewhere.
+		d.Message, d.Hangup = "", false
+		d.Step = routing.Step{Queue: res.Route}
+		if uri, ok := tb.TargetURI(res.Route); ok {
+			d.Step = routing.Step{Target: res.Route, URI: uri}
+		}
+		d.Route = "menu"
+	}
+	return d
+}
+
+// play plays a prompt in lang and waits for its end; errors end the call anyway.
+func (sb *switchboard) play(ctx context.Context, c *sip.Call, lang, name string, log *slog.Logger) {
+	p, ok := sb.prompts.Get(lang, name)
+	if !ok {
+		log.Error("prompt missing", "language", lang, "prompt", name)
+		return
+	}
+	if err := c.Play(ctx, p); err != nil && ctx.Err() == nil {
+		log.Warn("prompt not played", "prompt", name, "err", err)
+	}
+}
