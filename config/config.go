@@ -24,11 +24,13 @@ type Config struct {
 	Lines   []Line  `yaml:"lines"`
 
 	// Routing: see routing.go.
-	Queues    []Queue    `yaml:"queues"`
-	Targets   []Target   `yaml:"targets"`
-	Schedules []Schedule `yaml:"schedules"`
-	Routes    []Route    `yaml:"routes"`
-	Admin     Admin      `yaml:"admin"`
+	Queues []Queue `yaml:"queues"`
+	// QueueDefaults are every queue's settings unless it sets its own: see queue.go.
+	QueueDefaults QueueSettings `yaml:"queue_defaults"`
+	Targets       []Target      `yaml:"targets"`
+	Schedules     []Schedule    `yaml:"schedules"`
+	Routes        []Route       `yaml:"routes"`
+	Admin         Admin         `yaml:"admin"`
 }
 
 // SIP configures the SIP server.

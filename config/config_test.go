@@ -126,10 +126,11 @@ func TestLoadGood(t *testing.T) {
 				{Number: "988", Name: "lifeline_988"},
 			},
 			// full.yaml has no routing: it keeps the default.
-			Queues:    defaults().Queues,
-			Targets:   defaults().Targets,
-			Schedules: defaults().Schedules,
-			Routes:    defaults().Routes,
+			Queues:        defaults().Queues,
+			Targets:       defaults().Targets,
+			Schedules:     defaults().Schedules,
+			Routes:        defaults().Routes,
+			QueueDefaults: defaultQueueSettings(),
 		}},
 	}
 	for _, tt := range tests {
@@ -203,6 +204,10 @@ func TestDefaultDocumentsEveryKey(t *testing.T) {
 		}
 		for f := range typ.Fields() {
 			key, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if opts == "inline" {
+				check(path, f.Type)
+				continue
+			}
 			sub := joinPath(path, key)
 			if opts == "omitempty" {
 				// Optional, such as a menu's own timeout: shown at least in a comment.

@@ -16,6 +16,9 @@ type Queue struct {
 	Name string `yaml:"name"`
 	// Languages are the language tags the queue's advocates speak; at least one.
 	Languages []string `yaml:"languages"`
+	// QueueOverrides are the queue's own ring, wrap-up and announcement settings;
+	// queue_defaults applies where it sets none.
+	QueueOverrides `yaml:",inline"`
 }
 
 // Target is a destination outside this server, such as a backup center.

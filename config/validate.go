@@ -33,6 +33,7 @@ func defaults() *Config {
 		IVR: defaultIVR(),
 	}
 	c.setRoutingDefaults()
+	c.QueueDefaults = defaultQueueSettings()
 	return c
 }
 
@@ -77,6 +78,7 @@ func (p *parser) validate(c *Config) {
 	p.validateIVR(c)
 	p.validateLines(c.Lines)
 	p.validateRouting(c)
+	p.validateQueueSettings(c)
 }
 
 func (p *parser) validateSIP(s *SIP) {
