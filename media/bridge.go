@@ -211,7 +211,9 @@ func (r *relay) relay(p *rtp.Packet) {
 		r.eventsDropped.Add(1)
 		r.skip(p)
 		return
-	case !event && !validPayloadType(pt):
+	case !event && !validPayloadType(pt), rtpHeaderSize+len(p.Payload) > len(r.buf):
+		// (Oversized cannot happen with packets read into a buffer of
+		// maxPacketSize, but the relay must not depend on it.)
 		r.dropped.Add(1)
 		r.skip(p)
 		return
