@@ -258,7 +258,7 @@ func newBridgeRig(t *testing.T, cfgA, cfgB LegConfig) *bridgeRig {
 	return r
 }
 
-// isAudio reports whether payload is the given frequency, at about the
+// isTone reports whether payload is the given frequency, at about the
 // tone's level, decoded with pt.
 func isTone(pt uint8, payload []byte, freq float64) bool {
 	x := decode(pt, payload)
