@@ -1,7 +1,9 @@
 // Package media owns the RTP side of a call: one UDP port per call leg, a
 // single pacing scheduler that sends the next 20 ms G.711 frame of every leg,
 // symmetric and strict RTP (the first valid source is latched, every other
-// source is dropped), and RFC 4733 telephone-event (DTMF) detection.
+// source is dropped), RFC 4733 telephone-event (DTMF) detection, and the
+// Bridge that relays two legs' RTP to each other (transcoding PCMU and PCMA,
+// and carrying DTMF as telephone-event packets).
 //
 // The pieces fit together like this:
 //
@@ -11,12 +13,14 @@
 //	leg, err := media.NewLeg(sched, ports, media.LegConfig{Remote: fromSDP, ...})
 //	defer leg.Close()
 //	err = leg.Play(ctx, prompt) // returns early when ctx is cancelled (barge-in)
+//	br, err := media.NewBridge(leg, advocateLeg) // relay until br.Unbridge() or a leg ends
 //
 // Frames are never paced by a goroutine or ticker per call: the Scheduler
 // runs one worker per core, and each leg is given a phase within the 20 ms
 // frame and a worker, both least-loaded, so that thousands of legs are sent
 // as a smooth stream instead of one burst per tick. Each leg has exactly one
-// goroutine of its own, which reads its socket.
+// goroutine of its own, which reads its socket; a bridge relays each packet
+// from that goroutine as it arrives, adding no goroutine and no pacing delay.
 //
 // The package knows nothing of SIP or Prometheus: the SIP layer creates legs
 // from SDP and reads Done/Err to hang up; metrics read Scheduler.Stats and

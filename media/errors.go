@@ -41,6 +41,11 @@ var (
 	// than one 4-byte RFC 4733 event block.
 	ErrShortEvent = errors.New("media: telephone-event payload too short")
 
+	// ErrBridged is returned by Play while the leg is bridged (and by a Play
+	// that a bridge interrupted), and by NewBridge when a leg is already in
+	// a bridge.
+	ErrBridged = errors.New("media: leg is bridged")
+
 	// ErrSchedulerRunning is returned by Scheduler.Run when the scheduler is
 	// already running.
 	ErrSchedulerRunning = errors.New("media: scheduler already running")

@@ -76,7 +76,7 @@ type LegConfig struct {
 
 // LegStats are a leg's counters.
 type LegStats struct {
-	PacketsSent     uint64 // RTP packets sent, prompts and silence
+	PacketsSent     uint64 // RTP packets sent: prompts, silence and packets relayed by a Bridge
 	PacketsReceived uint64 // valid packets accepted from the latched source
 	DroppedForeign  uint64 // packets from a source other than the latched one
 	DroppedInvalid  uint64 // packets that were not valid RTP version 2
@@ -98,6 +98,10 @@ type LegStats struct {
 // send to the configured remote address; the first valid packet's source
 // is latched and from then on we send only there and drop (and count)
 // packets from any other source, never answering them.
+//
+// Bridging (NewBridge) hands the leg's stream to the relay of the other
+// leg's packets, on the same SSRC with continuous sequence numbers and
+// timestamps, and hands it back to the scheduler when the bridge ends.
 type Leg struct {
 	sched   *Scheduler
 	ports   *Ports
@@ -113,6 +117,17 @@ type Leg struct {
 	// Scheduler.mu.
 	worker *worker
 	slot   int
+
+	// out relays what this leg receives to the other leg of its bridge;
+	// nil when not bridged. Only the receive goroutine uses what it points
+	// to.
+	out atomic.Pointer[relay]
+
+	// wmu serializes building and writing this leg's packets, by the
+	// scheduler and by a bridge's relay, so that they leave in sequence
+	// order even when control of the stream passes from one to the other.
+	// Lock order: wmu before mu.
+	wmu sync.Mutex
 
 	mu        sync.Mutex
 	remote    netip.AddrPort // signalled address, used until latched
@@ -130,6 +145,15 @@ type Leg struct {
 	cur       *playback
 	closed    bool
 	err       error // why the leg ended, set when closed
+
+	// The stream's history, shared by the scheduler and a bridge's relay,
+	// which take turns sending on the leg's SSRC.
+	bridge     *Bridge // the bridge the leg is in, or nil
+	sentAny    bool    // a packet has been sent: lastTS and lastFrame are valid
+	lastTS     uint32  // newest timestamp sent
+	lastFrame  uint64  // scheduler frame (clock) when lastTS was sent
+	relayFrame uint64  // scheduler frame of the last relayed packet, or of the bridge's start
+	schedOwns  bool    // the scheduler sent last (or nothing was sent): ts0 and frameBase hold
 
 	// buf is the outgoing packet, written only by the sending worker.
 	buf [rtpHeaderSize + FrameSize]byte
@@ -183,25 +207,26 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &Leg{
-		sched:    s,
-		ports:    ports,
-		conn:     conn,
-		port:     port,
-		log:      log.With("rtp_port", port),
-		onDigit:  cfg.OnDigit,
-		dtmfPT:   cfg.DTMFPayloadType,
-		timeout:  cfg.InactivityTimeout,
-		epoch:    time.Now(),
-		remote:   unmap(cfg.Remote),
-		pt:       cfg.PayloadType,
-		send:     true,
-		recv:     true,
-		ssrc:     rand.Uint32(),
-		seq:      uint16(rand.Uint32()),
-		ts0:      rand.Uint32(),
-		marker:   true,
-		done:     make(chan struct{}),
-		recvDone: make(chan struct{}),
+		sched:     s,
+		ports:     ports,
+		conn:      conn,
+		port:      port,
+		log:       log.With("rtp_port", port),
+		onDigit:   cfg.OnDigit,
+		dtmfPT:    cfg.DTMFPayloadType,
+		timeout:   cfg.InactivityTimeout,
+		epoch:     time.Now(),
+		remote:    unmap(cfg.Remote),
+		pt:        cfg.PayloadType,
+		send:      true,
+		recv:      true,
+		ssrc:      rand.Uint32(),
+		seq:       uint16(rand.Uint32()),
+		ts0:       rand.Uint32(),
+		marker:    true,
+		schedOwns: true,
+		done:      make(chan struct{}),
+		recvDone:  make(chan struct{}),
 	}
 	l.mu.Lock()
 	l.armDeadlineLocked()
@@ -278,7 +303,8 @@ func (l *Leg) SetPayloadType(pt uint8) {
 // 160-byte frames, and blocks until its last frame has been sent (nil), ctx
 // is done (ctx.Err(); no frame of the prompt is sent after Play returns,
 // which is how a digit interrupts a prompt), another Play replaces it
-// (ErrReplaced) or the leg ends (ErrClosed, also matching ErrInactive after
+// (ErrReplaced), the leg is bridged (ErrBridged, also returned at once
+// while it is) or the leg ends (ErrClosed, also matching ErrInactive after
 // a timeout). audio must not be modified until Play returns.
 func (l *Leg) Play(ctx context.Context, audio []byte) error {
 	if len(audio) == 0 || len(audio)%FrameSize != 0 {
@@ -293,6 +319,10 @@ func (l *Leg) Play(ctx context.Context, audio []byte) error {
 		err := l.closedErrLocked()
 		l.mu.Unlock()
 		return err
+	}
+	if l.bridge != nil {
+		l.mu.Unlock()
+		return fmt.Errorf("play on rtp port %d: %w", l.port, ErrBridged)
 	}
 	old := l.cur
 	l.cur = pb
@@ -358,7 +388,13 @@ func (l *Leg) shutdown(reason error) error {
 		pb := l.cur
 		l.cur = nil
 		closedErr := l.closedErrLocked()
+		br := l.bridge
 		l.mu.Unlock()
+
+		if br != nil {
+			// The other leg goes back to the scheduler.
+			br.stop(fmt.Errorf("rtp leg on port %d ended: %w", l.port, closedErr))
+		}
 
 		l.sched.remove(l)
 		err = l.conn.Close()
@@ -394,6 +430,9 @@ func (l *Leg) Stats() LegStats {
 // frame. It is called only by the leg's worker (and benchmarks), and does
 // not allocate.
 func (l *Leg) sendFrame(frame uint64, w *worker) {
+	// Deferred so that a panic cannot leave it held and block a relay.
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -402,6 +441,19 @@ func (l *Leg) sendFrame(frame uint64, w *worker) {
 	if !l.started {
 		l.started = true
 		l.frameBase = frame
+	}
+	if l.bridge != nil && frame < l.relayFrame+bridgeIdleFrames {
+		// The relay carries the stream.
+		l.mu.Unlock()
+		return
+	}
+	if !l.schedOwns {
+		// Take the stream back from a relay: continue its timestamps
+		// from its newest packet, by the time that passed since.
+		l.schedOwns = true
+		l.frameBase = frame
+		l.ts0 = l.lastTS + FrameSize*uint32(max(1, int64(frame)-int64(l.lastFrame)))
+		l.marker = true
 	}
 	dst := l.remote
 	if l.latched {
@@ -417,7 +469,7 @@ func (l *Leg) sendFrame(frame uint64, w *worker) {
 		payload  []byte
 		finished *playback
 	)
-	if pb := l.cur; pb != nil {
+	if pb := l.cur; pb != nil && l.bridge == nil {
 		payload = pb.audio[pb.pos : pb.pos+FrameSize]
 		pb.pos += FrameSize
 		if pb.pos >= len(pb.audio) {
@@ -439,6 +491,7 @@ func (l *Leg) sendFrame(frame uint64, w *worker) {
 	}
 	l.marker = false
 	l.seq++
+	l.sentAny, l.lastTS, l.lastFrame = true, h.Timestamp, frame
 	n, err := h.MarshalTo(l.buf[:])
 	if err == nil {
 		n += copy(l.buf[n:], payload)
@@ -602,6 +655,9 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 	l.lastValid.Store(int64(time.Since(l.epoch)))
 	l.received.Add(1)
 	l.sched.received.Add(1)
+	if r := l.out.Load(); r != nil {
+		r.relay(&st.pkt)
+	}
 
 	h := &st.pkt.Header
 	if !st.hasSSRC || h.SSRC != st.ssrc {

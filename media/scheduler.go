@@ -162,6 +162,12 @@ func (s *Scheduler) slotAt(t time.Time) int64 {
 	return int64(t.Sub(s.start) / slotDuration)
 }
 
+// frameNow returns the number of the frame in progress on the scheduler's
+// clock: the frame whose packets the workers are sending now.
+func (s *Scheduler) frameNow() uint64 {
+	return uint64(max(0, s.slotAt(time.Now())) / slotsPerFrame)
+}
+
 // runWorker is the loop of one worker: sleep until the next phase that has
 // legs, send their frames, repeat.
 func (s *Scheduler) runWorker(ctx context.Context, w *worker) {

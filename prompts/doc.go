@@ -28,6 +28,10 @@
 // under per-language rules (spoken.go), for English and Spanish; Join
 // makes one prompt of such a sequence.
 //
+// Hold is the music-on-hold: a calm 32-second loop of soft sine-tone chords
+// synthesised on first use (no recording, no copyright), at about -20 dBFS
+// peak and seamless when repeated; HoldAudio gives its G.711 frames.
+//
 // A Catalogue and its Prompts never change after loading and are shared by
 // every call, so they are safe for concurrent use; callers must treat the
 // slices in a Prompt as read-only. To reload, load a new Catalogue and swap
