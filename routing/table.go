@@ -301,3 +301,39 @@ func (t *Table) ScheduleOpen(name string, now time.Time, overrides []Override) (
 	st := s.status(now)
 	return st.open, st.why, true
 }
+
+// QueueOpen reports whether calls are being routed to the queue called name at now: some
+// route that sends calls there (as its destination or an overflow step) has no schedule
+// condition, or wants its schedule open and it is. A queue reached only through routes
+// whose schedule is closed, or only while a schedule is closed, reports false: a dashboard
+// alerts on "no advocate available" only while the queue is open.
+func (t *Table) QueueOpen(name string, now time.Time, overrides []Override) bool {
+	for _, r := range t.routes {
+		if !routeReaches(r, name) {
+			continue
+		}
+		w := r.when
+		if w.Schedule == "" || w.Open == nil {
+			return true
+		}
+		if !*w.Open {
+			continue
+		}
+		if open, _, ok := t.ScheduleOpen(w.Schedule, now, overrides); ok && open {
+			return true
+		}
+	}
+	return false
+}
+
+func routeReaches(r *route, queue string) bool {
+	if r.step.Queue == queue {
+		return true
+	}
+	for _, s := range r.overflow {
+		if s.Queue == queue {
+			return true
+		}
+	}
+	return false
+}

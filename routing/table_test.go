@@ -358,3 +358,43 @@ func BenchmarkRoute(b *testing.B) {
 		tb.Route(a, now, st)
 	}
 }
+
+func TestQueueOpen(t *testing.T) {
+	tb := compile(t, `
+lines: [{number: "18883737888", name: main}]
+queues:
+  - {name: en, languages: [en]}
+  - {name: es, languages: [es]}
+  - {name: night, languages: [en]}
+  - {name: spare, languages: [en]}
+schedules:
+  - {name: day, timezone: America/Chicago, daily: ["08:00-20:00"]}
+routes:
+  - name: es_day
+    when: {languages: [es], schedule: day, open: true}
+    to: es
+  - name: closed
+    when: {schedule: day, open: false}
+    to: night
+  - name: default
+    to: en
+`)
+	forced := routing.Override{Kind: routing.ForceClosed, Schedule: "day", Since: at(t, "2026-11-27T00:00:00-06:00")}
+	tests := []struct {
+		queue, at string
+		overrides []routing.Override
+		want      bool
+	}{
+		{"en", "2026-11-27T03:00:00-06:00", nil, true}, // a route without schedule
+		{"es", "2026-11-27T10:00:00-06:00", nil, true},
+		{"es", "2026-11-27T22:00:00-06:00", nil, false},
+		{"es", "2026-11-27T10:00:00-06:00", []routing.Override{forced}, false},
+		{"night", "2026-11-27T22:00:00-06:00", nil, false}, // reached only while closed
+		{"spare", "2026-11-27T10:00:00-06:00", nil, false}, // no route reaches it
+	}
+	for _, tt := range tests {
+		if got := tb.QueueOpen(tt.queue, at(t, tt.at), tt.overrides); got != tt.want {
+			t.Errorf("QueueOpen(%s, %s, %v) = %v, want %v", tt.queue, tt.at, tt.overrides, got, tt.want)
+		}
+	}
+}
