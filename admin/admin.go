@@ -68,6 +68,8 @@ type Options struct {
 	// State returns the queues' state for explanations; nil means unknown. Handler fills
 	// in the Overrides itself.
 	State func() routing.State
+	// Advocates shows and changes advocates' states; nil answers 404 on those paths.
+	Advocates Advocates
 	// Logger logs every override change; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -90,6 +92,8 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /admin/v1/overrides", s.listOverrides)
 	mux.HandleFunc("PUT /admin/v1/overrides", s.setOverride)
 	mux.HandleFunc("DELETE /admin/v1/overrides", s.clearOverride)
+	mux.HandleFunc("GET /admin/v1/advocates", s.listAdvocates)
+	mux.HandleFunc("PUT /admin/v1/advocates/{id}/state", s.setAdvocateState)
 	return s.authorize(mux)
 }
 
