@@ -36,6 +36,10 @@
 // then tidy up on its side: for example, hang up an advocate's leg whose answer came too
 // late (ErrNoRing).
 //
+// Files: types.go (Config, Caller, State, Outcome, Actions), engine.go (events and
+// dispatch), reconfigure.go (hot reload), snapshot.go (Snapshot, RoutingState, Position,
+// EstimatedWait), observer.go (the metrics hook), errors.go.
+//
 // Call ids are the driver's choice and appear in Actions and errors; use an opaque id,
 // not a SIP Call-ID or anything that carries the caller's number.
 package queue

@@ -448,6 +448,10 @@ func (e *Engine) Waited(callID string, now time.Time) (d time.Duration, ok bool)
 // waiting while someone who could answer is free.
 func (e *Engine) dispatch(now time.Time, acts []Action) []Action {
 	var group []*advocate
+	// Callers alike (same queue, same language as far as the queue goes) share their
+	// candidates: once nobody free can take one, nobody can take the rest this pass. This
+	// keeps a long queue cheap while advocates of other languages sit idle.
+	var hopeless []class
 	for _, c := range e.waiting {
 		if e.available == 0 {
 			break
@@ -456,10 +460,22 @@ func (e *Engine) dispatch(now time.Time, acts []Action) []Action {
 		if !q.RingAll && len(c.rings) > 0 {
 			continue
 		}
-		group = e.candidates(c, q, group[:0])
-		if len(group) == 0 && len(c.rings) == 0 && len(c.missed) > 0 {
+		k := class{q, c.Language}
+		if !slices.Contains(q.Languages, c.Language) {
+			k.lang = ""
+		}
+		if slices.Contains(hopeless, k) {
+			continue
+		}
+		var free bool
+		group, free = e.candidates(c, q, group[:0])
+		if !free {
+			hopeless = append(hopeless, k)
+			continue
+		}
+		if len(group) == 0 && len(c.rings) == 0 {
 			c.missed = c.missed[:0]
-			group = e.candidates(c, q, group)
+			group, _ = e.candidates(c, q, group)
 		}
 		if len(group) == 0 {
 			continue
@@ -475,25 +491,33 @@ func (e *Engine) dispatch(now time.Time, acts []Action) []Action {
 	return acts
 }
 
+// class is what makes callers alike for dispatch.
+type class struct {
+	q    *queue
+	lang string
+}
+
 // candidates appends to group the available advocates who may be rung for c, longest idle
-// first. Without ring-all only the first is wanted, so only the first is found.
-func (e *Engine) candidates(c *call, q *queue, group []*advocate) []*advocate {
-	if !q.RingAll {
-		var best *advocate
-		for _, a := range e.advList {
-			if a.state == Available && eligible(a, q, c) && !slices.Contains(c.missed, a) && (best == nil || idler(a, best)) {
-				best = a
-			}
-		}
-		if best != nil {
-			group = append(group, best)
-		}
-		return group
-	}
+// first; without ring-all only the first is wanted, so only the first is found. free
+// reports whether anyone available could take the call, counting those who missed it.
+func (e *Engine) candidates(c *call, q *queue, group []*advocate) (_ []*advocate, free bool) {
+	var best *advocate
 	for _, a := range e.advList {
-		if a.state == Available && eligible(a, q, c) && !slices.Contains(c.missed, a) {
-			group = append(group, a)
+		if a.state != Available || !eligible(a, q, c) {
+			continue
 		}
+		free = true
+		if slices.Contains(c.missed, a) {
+			continue
+		}
+		if q.RingAll {
+			group = append(group, a)
+		} else if best == nil || idler(a, best) {
+			best = a
+		}
+	}
+	if best != nil {
+		return append(group, best), true
 	}
 	slices.SortStableFunc(group, func(x, y *advocate) int {
 		if idler(x, y) {
@@ -504,7 +528,7 @@ func (e *Engine) candidates(c *call, q *queue, group []*advocate) []*advocate {
 		}
 		return 0
 	})
-	return group
+	return group, free
 }
 
 // idler reports whether a has been idle longer than b (configuration order breaks ties).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -704,4 +705,82 @@ func TestRingAllStartsOverWhenEveryoneMissed(t *testing.T) {
 	acts, err = e.RingResult("x", "b", queue.Rejected, at(2*sec))
 	want(t, "b rejects: not rung again while a rings", acts, err, "")
 	want(t, "a times out: a new round", e.Tick(at(21*sec)), nil, "cancel x>a, ring x>b, ring x>a")
+}
+
+// TestConcurrentUse drives the engine from several goroutines, each executing the
+// actions its own events return (as concurrent SIP handlers would), with readers beside
+// them; run with -race. Every call must end up answered and hung up.
+func TestConcurrentUse(t *testing.T) {
+	cfg := queue.Config{Queues: []queue.QueueConfig{q("en", "en")}}
+	for i := range 3 {
+		cfg.Advocates = append(cfg.Advocates, adv(fmt.Sprintf("a%d", i), "en"))
+	}
+	e := newEngine(t, cfg)
+	online(t, e, t0, "a0", "a1", "a2")
+	const workers, calls = 4, 200
+	errs := make(chan error, workers)
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				_ = e.Snapshot(t0)
+				_ = e.RoutingState(t0)
+				_, _ = e.NextDeadline()
+			}
+		}
+	})
+	for w := range workers {
+		go func() {
+			var todo []queue.Action
+			run := func(acts []queue.Action, err error) error {
+				todo = append(todo, acts...)
+				return err
+			}
+			for i := range calls {
+				if err := run(e.Enqueue(queue.Caller{ID: fmt.Sprintf("w%d-%d", w, i), Queue: "en"}, t0)); err != nil {
+					errs <- err
+					return
+				}
+				for len(todo) > 0 {
+					a := todo[0]
+					todo = todo[1:]
+					var err error
+					switch a := a.(type) {
+					case queue.Ring:
+						err = run(e.RingResult(a.Call, a.Advocate, queue.Answered, t0))
+					case queue.Connect:
+						err = run(e.CallEnded(a.Call, t0))
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(done)
+	readers.Wait()
+	snap := e.Snapshot(t0)
+	if snap.Queues[0].Waiting != 0 {
+		t.Errorf("%d callers left waiting", snap.Queues[0].Waiting)
+	}
+	for _, a := range snap.Advocates {
+		if a.State != queue.Available {
+			t.Errorf("advocate %s left %v", a.ID, a.State)
+		}
+	}
+	if got := snap.Queues[0].HandleSamples; got != 20 {
+		t.Errorf("handle samples = %d, want the full 20", got)
+	}
 }

@@ -39,7 +39,6 @@ func (e *Engine) apply(cfg Config, now time.Time) []Action {
 		}
 		qc.Languages = slices.Clone(qc.Languages)
 		q.QueueConfig, q.retired = qc, false
-		q.trim(e.samples)
 		keepQueue[qc.Name] = true
 	}
 	for name, q := range e.queues {
@@ -49,7 +48,9 @@ func (e *Engine) apply(cfg Config, now time.Time) []Action {
 			q.retired = true
 		default:
 			delete(e.queues, name)
+			continue
 		}
+		q.trim(e.samples)
 	}
 
 	list := make([]*advocate, 0, len(cfg.Advocates))
