@@ -158,7 +158,7 @@ func (c *Call) sendBye(ctx context.Context) error {
 // not wait for an ACK first: a call whose ACK never came must be ended too (RFC 3261 13.3.1.4).
 func (c *Call) bye(ctx context.Context) error {
 	if c.out != nil {
-		return c.out.bye(ctx, c)
+		return c.out.bye(ctx)
 	}
 	inv := c.dialog.InviteRequest
 	target := inv.Recipient

@@ -332,7 +332,7 @@ func (o *outbound) waitAnswer(ctx, server context.Context, onProgress func(int))
 		bctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 		defer cancel()
 		if aerr := o.ack(bctx); aerr == nil {
-			_ = o.byeRequest(bctx)
+			_ = o.bye(bctx)
 		}
 	}
 	if stopped {
@@ -536,12 +536,9 @@ func (o *outbound) ack(ctx context.Context) error {
 	return nil
 }
 
-// bye sends BYE in the dialog and waits for the answer.
-func (o *outbound) bye(ctx context.Context, _ *Call) error {
-	return o.byeRequest(ctx)
-}
-
-func (o *outbound) byeRequest(ctx context.Context) error {
+// bye sends BYE in the dialog, to the phone's Contact through the address its answer came
+// from (for NAT), and waits for the answer.
+func (o *outbound) bye(ctx context.Context) error {
 	req := sipmsg.NewRequest(sipmsg.BYE, o.remoteTarget())
 	req.AppendHeader(o.via())
 	req.AppendHeader(o.contact())

@@ -558,6 +558,27 @@ func TestDialAnswered(t *testing.T) {
 		t.Error("no digit from INFO")
 	}
 
+	// And one sent as an RFC 4733 event, at the telephone-event payload type we offered.
+	ev := rtp.Packet{
+		Header:  rtp.Header{Version: 2, PayloadType: 101, SequenceNumber: 2, Timestamp: 320, SSRC: 42, Marker: true},
+		Payload: []byte{5, 0x80 | 10, 0x03, 0x20}, // event 5, end, duration 800
+	}
+	evb, err := ev.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.rtp.WriteToUDPAddrPort(evb, legAddr); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-c.Digits():
+		if d != '5' {
+			t.Errorf("digit %q, want 5", d)
+		}
+	case <-time.After(waitTime):
+		t.Error("no digit from the RFC 4733 event")
+	}
+
 	p.request("BYE", "", "")
 	if res := p.expectResponse("BYE"); res.StatusCode != 200 {
 		t.Errorf("BYE answered %d", res.StatusCode)
@@ -669,6 +690,26 @@ func TestDialCancel(t *testing.T) {
 	p.respond(cancelReq, 200, "OK", "")
 	p.respond(inv, 487, "Request Terminated", "")
 	p.expectRequest("ACK")
+	r := waitDial(t, res)
+	if !errors.Is(r.err, ErrNoAnswer) || !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("Dial error = %v, want ErrNoAnswer and context.Canceled", r.err)
+	}
+	waitUntil(t, "leg released", func() bool { return s.ActiveCalls() == 0 && s.ports.InUse() == 0 })
+}
+
+// TestDialCancelSilentPhone: a phone that never answered at all cannot be sent CANCEL (RFC 3261
+// 9.1); the dial gives up after cancelGrace instead of waiting for Timer B.
+func TestDialCancelSilentPhone(t *testing.T) {
+	old := cancelGrace
+	cancelGrace = 50 * time.Millisecond
+	defer func() { cancelGrace = old }()
+	s := startDialServer(t)
+	p := newPhone(t, "udp")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res := dialAsync(ctx, s, DialRequest{Target: p.uri(), Line: "main"})
+	p.expectRequest("INVITE")
+	cancel()
 	r := waitDial(t, res)
 	if !errors.Is(r.err, ErrNoAnswer) || !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("Dial error = %v, want ErrNoAnswer and context.Canceled", r.err)
