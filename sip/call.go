@@ -19,8 +19,9 @@ import (
 // digitBuffer is how many digits a caller can type ahead before the IVR reads them.
 const digitBuffer = 32
 
-// Call is one answered inbound call: a SIP dialog and its RTP leg. It is what the IVR drives.
-// All methods are safe for concurrent use.
+// Call is one call leg: a SIP dialog and its RTP leg. An inbound call (a caller's INVITE, see
+// Handler) and an outbound leg to an advocate's phone (Server.Dial) look alike: Play, Digits,
+// Hangup, Context and Leg work the same on both. All methods are safe for concurrent use.
 type Call struct {
 	// ID is a random identifier for logs and records. It carries nothing of the caller.
 	ID string
@@ -29,7 +30,8 @@ type Call struct {
 
 	srv    *Server
 	log    *slog.Logger
-	dialog *sipgo.DialogServerSession
+	dialog *sipgo.DialogServerSession // inbound calls; nil on outbound legs
+	out    *outbound                  // outbound legs (Server.Dial); nil on inbound calls
 	leg    *media.Leg
 
 	ctx    context.Context
@@ -52,6 +54,8 @@ type Call struct {
 var (
 	// ErrCallerHangup means the caller sent BYE (or CANCEL before the answer).
 	ErrCallerHangup = errors.New("caller hung up")
+	// ErrRemoteHangup means the phone we called (an outbound leg from Server.Dial) sent BYE.
+	ErrRemoteHangup = errors.New("called party hung up")
 	// ErrMediaTimeout means no RTP arrived for the inactivity timeout.
 	ErrMediaTimeout = errors.New("no media from caller")
 	// ErrMediaFailed means the call's media failed on our side.
@@ -93,6 +97,9 @@ func (c *Call) Play(ctx context.Context, p *prompts.Prompt) error {
 	}
 	return err
 }
+
+// Leg returns the call's RTP leg, for bridging it to another call's leg.
+func (c *Call) Leg() *media.Leg { return c.leg }
 
 // Digits returns the caller's DTMF digits (RFC 4733 events and SIP INFO), in order. The
 // channel is closed when the call ends.
@@ -150,6 +157,9 @@ func (c *Call) sendBye(ctx context.Context) error {
 // came from, for NAT) and waits for the answer. Unlike sipgo's DialogServerSession.Bye it does
 // not wait for an ACK first: a call whose ACK never came must be ended too (RFC 3261 13.3.1.4).
 func (c *Call) bye(ctx context.Context) error {
+	if c.out != nil {
+		return c.out.bye(ctx)
+	}
 	inv := c.dialog.InviteRequest
 	target := inv.Recipient
 	if ct := inv.Contact(); ct != nil {
@@ -162,6 +172,12 @@ func (c *Call) bye(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bye: %w", err)
 	}
+	return awaitByeResponse(ctx, tx)
+}
+
+// awaitByeResponse waits for the final response to a BYE; 481 counts as success (the dialog is
+// gone either way).
+func awaitByeResponse(ctx context.Context, tx sipmsg.ClientTransaction) error {
 	defer tx.Terminate()
 	for {
 		select {

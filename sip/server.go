@@ -78,8 +78,9 @@ type Server struct {
 	wg     sync.WaitGroup
 	ctx    context.Context
 
-	listenMu sync.Mutex
-	ports    map[string]int // transport -> listen port, for Contact
+	listenMu    sync.Mutex
+	ports       map[string]int      // transport -> listen port, for Contact
+	listenAddrs map[string]net.Addr // transport -> listener address, for outbound requests (dial.go)
 }
 
 // NewServer builds a Server. Call Serve to start answering.
@@ -212,6 +213,10 @@ func (s *Server) setPort(transport string, a net.Addr) {
 	port, _ := strconv.Atoi(p)
 	s.listenMu.Lock()
 	s.ports[transport] = port
+	if s.listenAddrs == nil {
+		s.listenAddrs = map[string]net.Addr{}
+	}
+	s.listenAddrs[transport] = a
 	s.listenMu.Unlock()
 }
 
@@ -346,7 +351,7 @@ func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		pending := c.pendingOffer
 		c.pendingOffer = false
 		c.mu.Unlock()
-		if pending && c.dialog.LoadState() >= sipmsg.DialogStateConfirmed {
+		if pending && c.confirmed() {
 			// Answer to the offer we made in a re-INVITE's 200.
 			if m, err := NegotiateAnswer(body); err == nil {
 				c.applyMedia(m)
@@ -355,7 +360,7 @@ func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			}
 		}
 	}
-	if err := c.dialog.ReadAck(req, tx); err != nil {
+	if err := c.readAck(req, tx); err != nil {
 		c.log.Debug("ack not for the current invite", "error", err)
 	}
 }
@@ -366,12 +371,12 @@ func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
-	if err := c.dialog.ReadBye(req, tx); err != nil {
+	if err := c.readBye(req, tx); err != nil {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
 	s.opts.Observer.Response("BYE", 200)
-	c.end(ErrCallerHangup)
+	c.end(c.byeCause())
 }
 
 func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
@@ -631,7 +636,7 @@ func (s *Server) onReInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
-	if err := c.dialog.ReadRequest(req, tx); err != nil {
+	if err := c.readRequest(req, tx); err != nil {
 		s.respond(tx, req, 500, "Server Internal Error", nil, sipmsg.NewHeader("Retry-After", "1"))
 		return
 	}
