@@ -318,7 +318,6 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-
 func FuzzVerify(f *testing.F) {
 	a := newTestAuth(f, 16)
 	chal := challenge(f, a, t0, SHA256)
