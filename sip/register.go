@@ -153,7 +153,9 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	now := s.now()
 	s.presenceMu.Lock()
 	bindings, events, err := s.opts.Registrar.Register(now, rr)
-	s.deliver(events)
+	if err == nil {
+		s.deliver(events)
+	}
 	s.presenceMu.Unlock()
 	switch {
 	case errors.Is(err, registrar.ErrIntervalTooBrief):
