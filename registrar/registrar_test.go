@@ -75,13 +75,13 @@ func TestRegister(t *testing.T) {
 			{at: time.Minute, cseq: 2, contacts: "sip:a@10.0.0.2", expires: 600, want: "sip:a@10.0.0.2=600"},
 		}},
 		{"default expiry", []step{
-			{cseq: 1, contacts: "sip:a@h", want: "sip:a@h=3600", events: "alice+"},
+			{cseq: 1, contacts: "sip:a@h", want: "sip:a@h=600", events: "alice+"},
 		}},
 		{"contact param beats header", []step{
 			{cseq: 1, contacts: "sip:a@h=120", expires: 600, want: "sip:a@h=120", events: "alice+"},
 		}},
 		{"capped at max", []step{
-			{cseq: 1, contacts: "sip:a@h=86400", want: "sip:a@h=3600", events: "alice+"},
+			{cseq: 1, contacts: "sip:a@h=86400", want: "sip:a@h=600", events: "alice+"},
 		}},
 		{"too brief", []step{
 			{cseq: 1, contacts: "sip:a@h=30", wantErr: ErrIntervalTooBrief},
@@ -90,27 +90,27 @@ func TestRegister(t *testing.T) {
 			{cseq: 4, contacts: "sip:a@h=60", want: "sip:a@h=60", events: "alice+"},
 		}},
 		{"several contacts", []step{
-			{cseq: 1, contacts: "sip:desk@h sip:soft@h=300", want: "sip:desk@h=3600 sip:soft@h=300", events: "alice+"},
-			{callID: "c2", cseq: 1, contacts: "sip:mobile@h=600", want: "sip:desk@h=3600 sip:soft@h=300 sip:mobile@h=600"},
+			{cseq: 1, contacts: "sip:desk@h sip:soft@h=300", want: "sip:desk@h=600 sip:soft@h=300", events: "alice+"},
+			{callID: "c2", cseq: 1, contacts: "sip:mobile@h=600", want: "sip:desk@h=600 sip:soft@h=300 sip:mobile@h=600"},
 		}},
 		{"query", []step{
-			{cseq: 1, contacts: "sip:a@h", want: "sip:a@h=3600", events: "alice+"},
-			{at: time.Second, cseq: 2, want: "sip:a@h=3599"},
+			{cseq: 1, contacts: "sip:a@h", want: "sip:a@h=600", events: "alice+"},
+			{at: time.Second, cseq: 2, want: "sip:a@h=599"},
 		}},
 		{"unregister one then the last", []step{
-			{cseq: 1, contacts: "sip:a@h sip:b@h", want: "sip:a@h=3600 sip:b@h=3600", events: "alice+"},
-			{cseq: 2, contacts: "sip:a@h=0", want: "sip:b@h=3600"},
+			{cseq: 1, contacts: "sip:a@h sip:b@h", want: "sip:a@h=600 sip:b@h=600", events: "alice+"},
+			{cseq: 2, contacts: "sip:a@h=0", want: "sip:b@h=600"},
 			{cseq: 3, contacts: "sip:b@h", zeroHdr: true, want: "", events: "alice-"},
 			{cseq: 4, contacts: "sip:b@h=0", want: ""}, // nothing to remove: no event
 		}},
 		{"wildcard", []step{
-			{cseq: 1, contacts: "sip:a@h sip:b@h", want: "sip:a@h=3600 sip:b@h=3600", events: "alice+"},
-			{cseq: 2, contacts: "*", want: "sip:a@h=3600 sip:b@h=3600", wantErr: ErrInvalidWildcard},
+			{cseq: 1, contacts: "sip:a@h sip:b@h", want: "sip:a@h=600 sip:b@h=600", events: "alice+"},
+			{cseq: 2, contacts: "*", want: "sip:a@h=600 sip:b@h=600", wantErr: ErrInvalidWildcard},
 			{cseq: 2, contacts: "* sip:a@h", zeroHdr: true, wantErr: ErrInvalidWildcard},
 			{callID: "other", cseq: 1, contacts: "*", zeroHdr: true, want: "", events: "alice-"},
 		}},
 		{"cseq ordering", []step{
-			{cseq: 5, contacts: "sip:a@h", want: "sip:a@h=3600", events: "alice+"},
+			{cseq: 5, contacts: "sip:a@h", want: "sip:a@h=600", events: "alice+"},
 			{cseq: 5, contacts: "sip:a@h=0", wantErr: ErrOutOfOrder},
 			{cseq: 4, contacts: "sip:a@h=0", wantErr: ErrOutOfOrder},
 			{cseq: 4, contacts: "*", zeroHdr: true, wantErr: ErrOutOfOrder},
@@ -131,7 +131,7 @@ func TestRegister(t *testing.T) {
 			{at: 2 * time.Minute, cseq: 2, contacts: "sip:b@h=60", want: "sip:b@h=60"}, // still online: no event
 		}},
 		{"too many contacts", []step{
-			{cseq: 1, contacts: "sip:x@h sip:1@h sip:2@h sip:3@h sip:4@h sip:5@h sip:6@h sip:7@h sip:8@h sip:9@h", want: "sip:x@h=3600 sip:1@h=3600 sip:2@h=3600 sip:3@h=3600 sip:4@h=3600 sip:5@h=3600 sip:6@h=3600 sip:7@h=3600 sip:8@h=3600 sip:9@h=3600", events: "alice+"},
+			{cseq: 1, contacts: "sip:x@h sip:1@h sip:2@h sip:3@h sip:4@h sip:5@h sip:6@h sip:7@h sip:8@h sip:9@h", want: "sip:x@h=600 sip:1@h=600 sip:2@h=600 sip:3@h=600 sip:4@h=600 sip:5@h=600 sip:6@h=600 sip:7@h=600 sip:8@h=600 sip:9@h=600", events: "alice+"},
 			{cseq: 2, contacts: "sip:10@h", wantErr: ErrTooManyContacts},
 		}},
 	}

@@ -581,7 +581,6 @@ func TestSameURI(t *testing.T) {
 	}
 }
 
-
 func FuzzRegisterRequest(f *testing.F) {
 	base := "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKx\r\n" +
 		"From: <sip:alice@h>;tag=1\r\nTo: <sip:alice@h>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n"
