@@ -31,6 +31,9 @@ type Config struct {
 	Schedules     []Schedule    `yaml:"schedules"`
 	Routes        []Route       `yaml:"routes"`
 	Admin         Admin         `yaml:"admin"`
+
+	// Advocates: see advocates.go.
+	Advocates []Advocate `yaml:"advocates"`
 }
 
 // SIP configures the SIP server.
@@ -43,6 +46,9 @@ type SIP struct {
 	// want ringback before answer; it also lets a caller who misdialled hang up for free.
 	AnswerDelay time.Duration `yaml:"answer_delay"` // default 0; 0..30s
 	MaxCalls    int           `yaml:"max_calls"`    // 0 = unlimited; >=0
+	// Realm is the digest authentication realm advocates' phones authenticate in; default
+	// "hotline". HA1 values depend on it: changing it invalidates every advocate's hash.
+	Realm string `yaml:"realm"`
 }
 
 // HTTP configures the metrics and health-check server.

@@ -70,6 +70,15 @@ testdata/names.yaml:10: lines[4].name: duplicate of lines[1] (line-18005550100)`
 		{"duplicate-key.yaml", `testdata/duplicate-key.yaml:4: sip.listen: duplicate key (first set on line 2)`},
 		{"two-documents.yaml", `testdata/two-documents.yaml:3: only one YAML document is allowed`},
 		{"list.yaml", `testdata/list.yaml:1: expected a mapping, got a list`},
+		{"advocates.yaml", `testdata/advocates.yaml:2: sip.realm: must not contain quotes, backslashes or line breaks
+testdata/advocates.yaml:10: advocates[1].id: "Maria Lopez" may only have lowercase letters, digits, _, . and -
+testdata/advocates.yaml:12: advocates[2].id: duplicate of advocates[0] (maria)
+testdata/advocates.yaml:13: advocates[2].ha1_md5: must be 32 hex digits (the HA1 hotline passwd prints, not a password)
+testdata/advocates.yaml:14: advocates[3]: needs ha1_sha256 or ha1_md5 (run hotline passwd -id jo)
+testdata/advocates.yaml:15: advocates[3].languages[0]: "English" is not a language tag like en, es or fr-CA
+testdata/advocates.yaml:16: advocates[4].id: required
+testdata/advocates.yaml:17: advocates[4].ha1_sha256: must be 64 hex digits (the HA1 hotline passwd prints, not a password)`},
+		{"advocates-unknown.yaml", `testdata/advocates-unknown.yaml:5: advocates[0].password: unknown field`},
 	}
 	checkLoadErrors(t, tests)
 }
@@ -94,6 +103,7 @@ func TestLoadGood(t *testing.T) {
 				AckTimeout:  10 * time.Second,
 				AnswerDelay: 2 * time.Second,
 				MaxCalls:    500,
+				Realm:       "hotline.example.org",
 			},
 			HTTP: HTTP{Listen: "[::1]:0"},
 			Media: Media{
@@ -131,6 +141,12 @@ func TestLoadGood(t *testing.T) {
 			Schedules:     defaults().Schedules,
 			Routes:        defaults().Routes,
 			QueueDefaults: defaultQueueSettings(),
+			Advocates: []Advocate{
+				{ID: "maria.lopez", Name: "María López", Languages: []string{"es", "en"},
+					HA1SHA256: "5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e", // lowercased
+					HA1MD5:    "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0c"},
+				{ID: "jo", HA1MD5: "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0d"},
+			},
 		}},
 	}
 	for _, tt := range tests {
@@ -195,6 +211,17 @@ func TestDefaultDocumentsEveryKey(t *testing.T) {
 	p := &parser{root: &doc}
 	var check func(path string, typ reflect.Type)
 	check = func(path string, typ reflect.Type) {
+		if path == "advocates" {
+			// Shipped empty on purpose (a default account would be a hole); the example
+			// is a comment, which must show every key.
+			for f := range typ.Elem().Fields() {
+				key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+				if !strings.Contains(string(Default()), "#   "+key+":") && !strings.Contains(string(Default()), "# - "+key+":") {
+					t.Errorf("default.yaml's commented advocate does not show %s", key)
+				}
+			}
+			return
+		}
 		if typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Struct {
 			check(path+"[0]", typ.Elem())
 			return

@@ -22,6 +22,7 @@ func defaults() *Config {
 			Transports: []string{"udp", "tcp"},
 			UserAgent:  "hotline",
 			AckTimeout: 32 * time.Second,
+			Realm:      "hotline",
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9095"},
 		Media: Media{
@@ -30,7 +31,8 @@ func defaults() *Config {
 			PortMax:           20000,
 			InactivityTimeout: 30 * time.Second,
 		},
-		IVR: defaultIVR(),
+		IVR:       defaultIVR(),
+		Advocates: []Advocate{}, // none: a default password would be open to anyone
 	}
 	c.setRoutingDefaults()
 	c.QueueDefaults = defaultQueueSettings()
@@ -46,6 +48,7 @@ func (c *Config) fillDefaults() {
 	}
 	c.IVR.fillDefaults()
 	c.fillRoutingDefaults()
+	c.fillAdvocateDefaults()
 	for i := range c.Lines {
 		l := &c.Lines[i]
 		if n := routing.NormalizeNumber(l.Number); l.Name == "" && n != "" {
@@ -79,6 +82,8 @@ func (p *parser) validate(c *Config) {
 	p.validateLines(c.Lines)
 	p.validateRouting(c)
 	p.validateQueueSettings(c)
+	p.validateRealm(c.SIP.Realm)
+	p.validateAdvocates(c.Advocates)
 }
 
 func (p *parser) validateSIP(s *SIP) {

@@ -30,6 +30,8 @@ type Metrics struct {
 	sipRequests  *prometheus.CounterVec
 	sipResponses *prometheus.CounterVec
 	pacingError  prometheus.Histogram
+	authFailures *prometheus.CounterVec
+	registered   prometheus.Gauge
 	reg          prometheus.Registerer
 }
 
@@ -54,6 +56,14 @@ func New(r prometheus.Registerer) *Metrics {
 			Namespace: namespace, Subsystem: "sip", Name: "responses_total",
 			Help: "SIP responses sent, by request method and status code.",
 		}, []string{"method", "status"}),
+		authFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "sip", Name: "auth_failures_total",
+			Help: "SIP requests whose digest credentials were refused, by reason (bad_credentials covers unknown users and wrong passwords alike).",
+		}, []string{"reason"}),
+		registered: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "sip", Name: "registrations",
+			Help: "Registered contacts of advocates' phones.",
+		}),
 		pacingError: f.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "rtp", Name: "pacing_error_seconds",
 			Help:    "How late the media scheduler ran each send slot.",
@@ -95,6 +105,23 @@ func (m *Metrics) CallEnded(line, outcome string) {
 	m.callsActive.WithLabelValues(line).Dec()
 	m.callsTotal.WithLabelValues(line, outcome).Inc()
 }
+
+// authReasons are the reasons AuthFailure labels; anything else is "other".
+var authReasons = map[string]bool{
+	"malformed": true, "mismatch": true, "bad_nonce": true, "stale": true, "replay": true,
+	"bad_credentials": true,
+}
+
+// AuthFailure counts refused credentials by reason (digest.Reason).
+func (m *Metrics) AuthFailure(reason string) {
+	if !authReasons[reason] {
+		reason = "other"
+	}
+	m.authFailures.WithLabelValues(reason).Inc()
+}
+
+// Registrations sets the number of registered contacts.
+func (m *Metrics) Registrations(n int) { m.registered.Set(float64(n)) }
 
 // ObservePacing records how late a media send slot ran.
 func (m *Metrics) ObservePacing(late time.Duration) { m.pacingError.Observe(late.Seconds()) }

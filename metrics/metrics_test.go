@@ -103,3 +103,27 @@ func TestHealthEndpoints(t *testing.T) {
 		t.Errorf("unknown path = %d", c)
 	}
 }
+
+func TestAuthAndRegistrations(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	m.AuthFailure("bad_credentials")
+	m.AuthFailure("bad_credentials")
+	m.AuthFailure("stale")
+	m.AuthFailure("alice") // not a reason: never a label value
+	m.Registrations(3)
+	m.Registrations(2)
+	want := `
+# HELP hotline_sip_registrations Registered contacts of advocates' phones.
+# TYPE hotline_sip_registrations gauge
+hotline_sip_registrations 2
+# HELP hotline_sip_auth_failures_total SIP requests whose digest credentials were refused, by reason (bad_credentials covers unknown users and wrong passwords alike).
+# TYPE hotline_sip_auth_failures_total counter
+hotline_sip_auth_failures_total{reason="bad_credentials"} 2
+hotline_sip_auth_failures_total{reason="other"} 1
+hotline_sip_auth_failures_total{reason="stale"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hotline_sip_registrations", "hotline_sip_auth_failures_total"); err != nil {
+		t.Fatal(err)
+	}
+}

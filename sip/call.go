@@ -25,8 +25,13 @@ const digitBuffer = 32
 type Call struct {
 	// ID is a random identifier for logs and records. It carries nothing of the caller.
 	ID string
-	// Line is the configured name of the line that was dialled.
+	// Line is the configured name of the line that was dialled ("feature" for a feature
+	// code from an advocate's phone).
 	Line string
+	// Advocate and Feature are set on a feature-code call: the authenticated advocate's id
+	// and the code dialled, such as "*11". Both are empty on callers' calls.
+	Advocate string
+	Feature  string
 
 	srv    *Server
 	log    *slog.Logger

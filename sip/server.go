@@ -21,6 +21,8 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/registrar"
+	"github.com/hotline-project/hotline/sip/digest"
 )
 
 // allowedMethods are the methods we serve; the Allow header lists them.
@@ -61,6 +63,21 @@ type Options struct {
 	InactivityTimeout time.Duration
 	Observer          Observer
 	Logger            *slog.Logger
+
+	// Auth and Registrar, both set, let advocates' phones register (REGISTER) and dial
+	// feature codes (INVITE to *NN), authenticated by digest; without them REGISTER gets 405
+	// and feature codes 404. Callers dialling a line are never challenged.
+	Auth      *digest.Authenticator
+	Registrar *registrar.Registrar
+	// Presence, if set, is told when advocates come online and go offline.
+	Presence PresenceFunc
+	// Feature acts on a feature code from an authenticated advocate; nil answers 404 to
+	// every code. On success the call is answered and FeatureHandler runs it (to play a
+	// confirmation); with FeatureHandler nil the server hangs up at once.
+	Feature        FeatureFunc
+	FeatureHandler Handler
+	// Now is the clock for authentication and registrations; nil is time.Now.
+	Now func() time.Time
 }
 
 // Server is the hotline's SIP user agent server.
@@ -81,6 +98,8 @@ type Server struct {
 	listenMu    sync.Mutex
 	ports       map[string]int      // transport -> listen port, for Contact
 	listenAddrs map[string]net.Addr // transport -> listener address, for outbound requests (dial.go)
+
+	presenceMu sync.Mutex // orders registrations and their presence events
 }
 
 // NewServer builds a Server. Call Serve to start answering.
@@ -135,6 +154,9 @@ func NewServer(opts Options) (*Server, error) {
 	srv.OnOptions(s.guard(s.onOptions))
 	srv.OnInfo(s.guard(s.onInfo))
 	srv.OnNoRoute(s.guard(s.onNoRoute))
+	if s.authEnabled() {
+		srv.OnRegister(s.guard(s.onRegister))
+	}
 	return s, nil
 }
 
@@ -190,6 +212,15 @@ func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener
 	if n == 0 {
 		return errors.New("sip: no listener")
 	}
+	expireDone := make(chan struct{})
+	expireCtx, stopExpire := context.WithCancel(ctx)
+	go func() {
+		defer close(expireDone)
+		if s.authEnabled() {
+			s.expireLoop(expireCtx)
+		}
+	}()
+	defer func() { stopExpire(); <-expireDone }()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -415,10 +446,20 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.onReInvite(req, tx)
 		return
 	}
-	line, ok := s.opts.Lines(req.Recipient.User)
-	if !ok {
-		s.respond(tx, req, 404, "Not Found", nil)
-		return
+	var line, advocate, feature string
+	if code, isFeature := featureCode(req.Recipient.User); isFeature && s.authEnabled() {
+		// An advocate's phone: authenticate (public callers never reach this).
+		id, ok := s.authenticate(req, tx)
+		if !ok {
+			return
+		}
+		line, advocate, feature = featureLine, id, code
+	} else {
+		var ok bool
+		if line, ok = s.opts.Lines(req.Recipient.User); !ok {
+			s.respond(tx, req, 404, "Not Found", nil)
+			return
+		}
 	}
 	if req.Contact() == nil {
 		s.respond(tx, req, 400, "Missing Contact", nil)
@@ -449,17 +490,28 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		}
 		offered = true
 	}
+	if feature != "" {
+		if s.opts.Feature == nil {
+			s.respondTagged(tx, req, 404, "Not Found")
+			return
+		}
+		if !s.runFeature(req, tx, advocate, feature) {
+			return
+		}
+	}
 
 	callID := newID()
 	log := s.log.With("call", callID, "line", line)
 	c := &Call{
-		ID:     callID,
-		Line:   line,
-		srv:    s,
-		log:    log,
-		media:  m,
-		sessID: randUint63(),
-		digits: make(chan rune, digitBuffer),
+		ID:       callID,
+		Line:     line,
+		Advocate: advocate,
+		Feature:  feature,
+		srv:      s,
+		log:      log,
+		media:    m,
+		sessID:   randUint63(),
+		digits:   make(chan rune, digitBuffer),
 	}
 	leg, err := media.NewLeg(s.opts.Scheduler, s.opts.Ports, media.LegConfig{
 		Remote:            m.Remote,
@@ -521,7 +573,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}()
 	log.Info("incoming call")
 
-	if s.opts.AnswerDelay > 0 {
+	if s.opts.AnswerDelay > 0 && feature == "" {
 		if err := dlg.Respond(180, "Ringing", nil); err == nil {
 			s.opts.Observer.Response("INVITE", 180)
 		}
@@ -611,7 +663,13 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		}
 	})
 
-	s.opts.Handler(ctx, c)
+	handler := s.opts.Handler
+	if feature != "" {
+		handler = s.opts.FeatureHandler
+	}
+	if handler != nil {
+		handler(ctx, c)
+	}
 
 	if ctx.Err() == nil {
 		c.Hangup(ctx, "ivr finished")

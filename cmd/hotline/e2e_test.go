@@ -210,8 +210,14 @@ func TestOtherMethods(t *testing.T) {
 	if h := res.GetHeader("Allow"); h == nil || !strings.Contains(h.Value(), "INVITE") {
 		t.Errorf("OPTIONS 200 without Allow: %v", h)
 	}
+	// REGISTER is for advocates' phones: challenged, whoever sends it.
 	u.nextRequest("REGISTER", hotlineNumber, "", "")
-	res = u.expectResponse("REGISTER", 405, 2*time.Second)
+	res = u.expectResponse("REGISTER", 401, 2*time.Second)
+	if len(res.GetHeaders("WWW-Authenticate")) != 2 {
+		t.Errorf("401 challenges: %v", res.GetHeaders("WWW-Authenticate"))
+	}
+	u.nextRequest("SUBSCRIBE", hotlineNumber, "", "")
+	res = u.expectResponse("SUBSCRIBE", 405, 2*time.Second)
 	if res.GetHeader("Allow") == nil {
 		t.Error("405 without Allow")
 	}

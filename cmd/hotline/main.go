@@ -4,6 +4,7 @@
 //	hotline config                                            print the embedded default configuration
 //	hotline check -config FILE                                validate a configuration
 //	hotline route [-config FILE] -line N -lang L -reason R    explain a routing decision
+//	hotline passwd -id ID [-realm R]                          hash an advocate's password
 package main
 
 import (
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		err = checkCmd(args, stdout, stderr)
 	case "route":
 		err = routeCmd(ctx, args, stdout, stderr)
+	case "passwd":
+		err = passwdCmd(args, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -74,5 +77,7 @@ func usage(w io.Writer) {
         validate a configuration; errors are FILE:LINE: field: problem
   hotline route [-config FILE | -server URL] -line NUMBER|NAME -lang LANG -reason REASON [-at TIME]
         print where such a call goes and why (hotline route -h for what-if flags)
+  hotline passwd -id ID [-realm REALM]
+        read an advocate's password from stdin and print their advocates entry (HA1 hashes)
 `)
 }

@@ -25,8 +25,10 @@ import (
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/digest"
 )
 
 // Addrs are the addresses the server is bound to.
@@ -131,6 +133,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		now:       time.Now,
 		log:       log,
 	}
+	auth, err := newAuthenticator(cfg)
+	if err != nil {
+		closeAll(udp, tcp, httpLn)
+		return err
+	}
 	srv, err := sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
 			l, ok := cfg.LookupLine(dialled)
@@ -150,6 +157,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		InactivityTimeout: cfg.Media.InactivityTimeout,
 		Observer:          m,
 		Logger:            log,
+		Auth:              auth,
+		Registrar:         registrar.New(registrar.Options{}),
+		// Presence and Feature are wired to the queue engine's advocate states with it.
 	})
 	if err != nil {
 		closeAll(udp, tcp, httpLn)
@@ -199,6 +209,28 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	err = g.Wait()
 	log.Info("hotline stopped")
 	return err
+}
+
+// sip.Server reports authentication failures and registrations to the metrics.
+var _ sip.AuthObserver = (*metrics.Metrics)(nil)
+
+// newAuthenticator authenticates advocates' phones against the configured accounts.
+func newAuthenticator(cfg *config.Config) (*digest.Authenticator, error) {
+	accounts := make(map[string]digest.HA1, len(cfg.Advocates))
+	for _, a := range cfg.Advocates {
+		accounts[a.ID] = digest.HA1{SHA256: a.HA1SHA256, MD5: a.HA1MD5}
+	}
+	auth, err := digest.New(digest.Options{
+		Realm: cfg.SIP.Realm,
+		Lookup: func(id string) (digest.HA1, bool) {
+			h, ok := accounts[id]
+			return h, ok
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sip auth: %w", err)
+	}
+	return auth, nil
 }
 
 func loadConfig(path string) (*config.Config, error) {

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Advocate is a person who takes calls, and the SIP account their phones register with.
+type Advocate struct {
+	// ID identifies the advocate in logs, metrics and the admin API, and is the SIP user
+	// name their phones authenticate as: [a-z0-9_.-]+, unique. Required.
+	ID string `yaml:"id"`
+	// Name is shown to supervisors; optional.
+	Name string `yaml:"name"`
+	// Languages are the language tags the advocate speaks (en, es, fr-CA).
+	Languages []string `yaml:"languages"`
+	// HA1SHA256 and HA1MD5 are H(id ":" realm ":" password) in hex, as `hotline passwd`
+	// prints them: SHA-256 (64 hex digits) and MD5 (32). At least one is required; a phone
+	// that only does MD5 digest needs HA1MD5. Passwords themselves are never stored.
+	HA1SHA256 string `yaml:"ha1_sha256"`
+	HA1MD5    string `yaml:"ha1_md5"`
+}
+
+var (
+	reAdvocateID = regexp.MustCompile(`^[a-z0-9_.-]+$`)
+	reHex        = regexp.MustCompile(`^[0-9a-fA-F]*$`)
+)
+
+// fillAdvocateDefaults writes HA1 values in lowercase, the form digest responses hash, and
+// empty lists as decoding a printed config gives them back.
+func (c *Config) fillAdvocateDefaults() {
+	if c.Advocates == nil {
+		c.Advocates = []Advocate{}
+	}
+	for i := range c.Advocates {
+		a := &c.Advocates[i]
+		nilIfEmpty(&a.Languages)
+		a.HA1SHA256 = strings.ToLower(a.HA1SHA256)
+		a.HA1MD5 = strings.ToLower(a.HA1MD5)
+	}
+}
+
+func (p *parser) validateRealm(realm string) {
+	switch {
+	case realm == "":
+		p.errorf("sip.realm", "must not be empty")
+	case strings.ContainsAny(realm, "\"\\\r\n\x00"):
+		p.errorf("sip.realm", "must not contain quotes, backslashes or line breaks")
+	}
+}
+
+func (p *parser) validateAdvocates(advocates []Advocate) {
+	ids := map[string]int{}
+	for i, a := range advocates {
+		path := fmt.Sprintf("advocates[%d]", i)
+		j, dup := ids[a.ID]
+		switch {
+		case a.ID == "":
+			p.errorf(path+".id", "required")
+		case !reAdvocateID.MatchString(a.ID):
+			p.errorf(path+".id", "%q may only have lowercase letters, digits, _, . and -", a.ID)
+		case dup:
+			p.errorf(path+".id", "duplicate of advocates[%d] (%s)", j, a.ID)
+		default:
+			ids[a.ID] = i
+		}
+		if strings.ContainsAny(a.Name, "\r\n\x00") {
+			p.errorf(path+".name", "must be a single line")
+		}
+		for k, l := range a.Languages {
+			if !reLanguage.MatchString(l) {
+				p.errorf(fmt.Sprintf("%s.languages[%d]", path, k), "%q is not a language tag like en, es or fr-CA", l)
+			}
+		}
+		if a.HA1SHA256 == "" && a.HA1MD5 == "" {
+			p.errorf(path, "needs ha1_sha256 or ha1_md5 (run hotline passwd -id %s)", a.ID)
+		}
+		p.checkHex(path+".ha1_sha256", a.HA1SHA256, 64)
+		p.checkHex(path+".ha1_md5", a.HA1MD5, 32)
+	}
+}
+
+// checkHex reports s unless it is empty or n hex digits.
+func (p *parser) checkHex(path, s string, n int) {
+	if s != "" && (len(s) != n || !reHex.MatchString(s)) {
+		p.errorf(path, "must be %d hex digits (the HA1 hotline passwd prints, not a password)", n)
+	}
+}
