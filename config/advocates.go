@@ -68,6 +68,9 @@ func (p *parser) validateAdvocates(advocates []Advocate) {
 		if strings.ContainsAny(a.Name, "\r\n\x00") {
 			p.errorf(path+".name", "must be a single line")
 		}
+		if len(a.Languages) == 0 {
+			p.errorf(path+".languages", "at least one language is required: the queues ring advocates by language")
+		}
 		for k, l := range a.Languages {
 			if !reLanguage.MatchString(l) {
 				p.errorf(fmt.Sprintf("%s.languages[%d]", path, k), "%q is not a language tag like en, es or fr-CA", l)

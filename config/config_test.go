@@ -72,12 +72,13 @@ testdata/names.yaml:10: lines[4].name: duplicate of lines[1] (line-18005550100)`
 		{"list.yaml", `testdata/list.yaml:1: expected a mapping, got a list`},
 		{"advocates.yaml", `testdata/advocates.yaml:2: sip.realm: must not contain quotes, backslashes or line breaks
 testdata/advocates.yaml:10: advocates[1].id: "Maria Lopez" may only have lowercase letters, digits, _, . and -
-testdata/advocates.yaml:12: advocates[2].id: duplicate of advocates[0] (maria)
-testdata/advocates.yaml:13: advocates[2].ha1_md5: must be 32 hex digits (the HA1 hotline passwd prints, not a password)
-testdata/advocates.yaml:14: advocates[3]: needs ha1_sha256 or ha1_md5 (run hotline passwd -id jo)
-testdata/advocates.yaml:15: advocates[3].languages[0]: "English" is not a language tag like en, es or fr-CA
-testdata/advocates.yaml:16: advocates[4].id: required
-testdata/advocates.yaml:17: advocates[4].ha1_sha256: must be 64 hex digits (the HA1 hotline passwd prints, not a password)`},
+testdata/advocates.yaml:13: advocates[2].id: duplicate of advocates[0] (maria)
+testdata/advocates.yaml:14: advocates[2].ha1_md5: must be 32 hex digits (the HA1 hotline passwd prints, not a password)
+testdata/advocates.yaml:16: advocates[3]: needs ha1_sha256 or ha1_md5 (run hotline passwd -id jo)
+testdata/advocates.yaml:17: advocates[3].languages[0]: "English" is not a language tag like en, es or fr-CA
+testdata/advocates.yaml:18: advocates[4].id: required
+testdata/advocates.yaml:19: advocates[4].ha1_sha256: must be 64 hex digits (the HA1 hotline passwd prints, not a password)
+testdata/advocates.yaml:21: advocates[5].languages: at least one language is required: the queues ring advocates by language`},
 		{"advocates-unknown.yaml", `testdata/advocates-unknown.yaml:5: advocates[0].password: unknown field`},
 	}
 	checkLoadErrors(t, tests)
@@ -145,7 +146,7 @@ func TestLoadGood(t *testing.T) {
 				{ID: "maria.lopez", Name: "María López", Languages: []string{"es", "en"},
 					HA1SHA256: "5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e", // lowercased
 					HA1MD5:    "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0c"},
-				{ID: "jo", HA1MD5: "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0d"},
+				{ID: "jo", Languages: []string{"en"}, HA1MD5: "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0d"},
 			},
 		}},
 	}

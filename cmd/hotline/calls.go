@@ -21,6 +21,7 @@ type switchboard struct {
 	tables    *atomic.Pointer[routing.Table]
 	overrides *routing.Overrides
 	routing   *metrics.Routing
+	queues    *dispatcher
 	now       func() time.Time
 	log       *slog.Logger
 }
@@ -47,11 +48,11 @@ func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 	case "message":
 		sb.play(ctx, c, res.Language, d.Message, log)
 		_ = c.Hangup(ctx, "route message")
-		return
+	case "target":
+		sb.queues.connectTarget(ctx, c, res.Language, d.Step, log)
+	default:
+		sb.queues.queueCall(ctx, c, res.Language, d, log)
 	}
-	// The queue and the advocates' phones come next; until then the caller stays on the
-	// line until they hang up.
-	<-ctx.Done()
 }
 
 // route decides where a call goes: where the menu sent it, or what routing decides.
@@ -59,7 +60,7 @@ func (sb *switchboard) route(line string, res ivr.Result) routing.Decision {
 	tb := sb.tables.Load()
 	now := sb.now()
 	d := tb.Route(routing.Attrs{Line: line, Language: res.Language, Reason: res.Reason}, now,
-		routing.State{Overrides: sb.overrides.Snapshot()})
+		routing.State{Queues: sb.queues.eng.RoutingState(now), Overrides: sb.overrides.Snapshot()})
 	if res.Route != "" && d.Override == "" {
 		// A menu action named the destination; routing still decides the rest (priority,
 		// overflow) unless an emergency override forces every call elsewhere.

@@ -25,6 +25,7 @@ func passwdCmd(args []string, in io.Reader, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	id := fs.String("id", "", "advocate `id`, also their phone's SIP user name (required)")
 	realm := fs.String("realm", "hotline", "digest `realm`: sip.realm of the configuration")
+	langs := fs.String("languages", "en", "comma-separated language `tags` the advocate speaks, such as en,es")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,7 +47,8 @@ func passwdCmd(args []string, in io.Reader, stdout, stderr io.Writer) error {
 	}
 	sha, _ := digest.ComputeHA1(digest.SHA256, *id, *realm, password)
 	md5, _ := digest.ComputeHA1(digest.MD5, *id, *realm, password)
-	_, err = fmt.Fprintf(stdout, "  - id: %s\n    ha1_sha256: %s\n    ha1_md5: %s\n", *id, sha, md5)
+	_, err = fmt.Fprintf(stdout, "  - id: %s\n    languages: [%s]\n    ha1_sha256: %s\n    ha1_md5: %s\n",
+		*id, strings.Join(strings.Split(*langs, ","), ", "), sha, md5)
 	return err
 }
 

@@ -17,7 +17,7 @@ func TestAdvocateRegisters(t *testing.T) {
 	t.Parallel()
 	sha, _ := digest.ComputeHA1(digest.SHA256, "maria", "hotline", "s3cret")
 	md5, _ := digest.ComputeHA1(digest.MD5, "maria", "hotline", "s3cret")
-	cfg := testConfig + "advocates:\n  - id: maria\n    ha1_sha256: " + sha + "\n    ha1_md5: " + md5 + "\n"
+	cfg := testConfig + "advocates:\n  - id: maria\n    languages: [en]\n    ha1_sha256: " + sha + "\n    ha1_md5: " + md5 + "\n"
 	ts := startServer(t, cfg)
 	u := newUAC(t, ts.addrs.SIPUDP)
 	uri := "sip:maria@" + u.server.String()

@@ -25,6 +25,7 @@ import (
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
@@ -124,12 +125,25 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		closeAll(udp, tcp, httpLn)
 		return err
 	}
+	settings := queueSettings(cfg)
+	var eng *queue.Engine
+	qm := metrics.NewQueues(reg, func() queue.Snapshot { return eng.Snapshot(time.Now()) },
+		func(name string) bool { return tables.Load().QueueOpen(name, time.Now(), overrides.Snapshot()) },
+		func(name string) time.Duration { return settings(name).ServiceLevel })
+	eng, err = queue.New(queueConfig(cfg), queue.WithLogger(log), queue.WithObserver(qm))
+	if err != nil {
+		closeAll(udp, tcp, httpLn)
+		return fmt.Errorf("queues: %w", err)
+	}
+	var srv *sip.Server
+	disp := newDispatcher(eng, nil, cat, qm, contactsOf(func() *sip.Server { return srv }), settings, log)
 	sb := &switchboard{
 		menus:     menus,
 		prompts:   cat,
 		tables:    &tables,
 		overrides: overrides,
 		routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
+		queues:    disp,
 		now:       time.Now,
 		log:       log,
 	}
@@ -138,7 +152,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		closeAll(udp, tcp, httpLn)
 		return err
 	}
-	srv, err := sip.NewServer(sip.Options{
+	srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
 			l, ok := cfg.LookupLine(dialled)
 			if !ok {
@@ -159,17 +173,22 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Logger:            log,
 		Auth:              auth,
 		Registrar:         registrar.New(registrar.Options{}),
-		// Presence and Feature are wired to the queue engine's advocate states with it.
+		Presence:          disp.presence,
+		Feature:           disp.feature,
+		FeatureHandler:    disp.featureCall,
 	})
 	if err != nil {
 		closeAll(udp, tcp, httpLn)
 		return err
 	}
+	disp.srv = srv
 
 	mux := http.NewServeMux()
 	mux.Handle("/", metrics.Handler(reg, health))
 	mux.Handle("/admin/", admin.Handler(admin.Options{
 		Token: token, Table: tables.Load, Overrides: overrides, Logger: log,
+		Advocates: advocatesAPI{disp},
+		State:     func() routing.State { return routing.State{Queues: eng.RoutingState(time.Now())} },
 	}))
 	httpSrv := &http.Server{
 		Handler:           mux,
@@ -178,6 +197,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sched.Run(gctx) })
+	g.Go(func() error { return disp.run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, udp, tcp) })
 	g.Go(func() error {
 		if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -252,7 +272,11 @@ type promptReport struct {
 // neededPrompts are the prompt names the configuration plays: the menus', the routes'
 // messages, and the words numbers and durations are spoken with in each language.
 func neededPrompts(cfg *config.Config, cat *prompts.Catalogue) map[string][]string {
-	base := cfg.PromptNames()
+	base := append(cfg.PromptNames(),
+		// what waiting callers hear, what a caller hears when a target cannot be reached,
+		// and the confirmations of advocates' feature codes
+		"you_are_caller_number", "expected_wait", "closed",
+		"advocate_available", "advocate_paused", "advocate_logged_out")
 	for _, r := range cfg.Routes {
 		if r.Message != "" {
 			base = append(base, r.Message)

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hotline-project/hotline/admin"
+	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/queue"
+	"github.com/hotline-project/hotline/sip"
+)
+
+// Feature codes advocates dial from their phones.
+const (
+	featureAvailable = "*11" // ready for calls
+	featurePause     = "*12" // not taking calls for now
+	featureLogout    = "*13" // done for the day
+)
+
+// queueConfig maps the configuration's queues and advocates to the queue engine's.
+func queueConfig(cfg *config.Config) queue.Config {
+	var qc queue.Config
+	for i := range cfg.Queues {
+		q := &cfg.Queues[i]
+		s := cfg.Settings(q)
+		qc.Queues = append(qc.Queues, queue.QueueConfig{
+			Name: q.Name, Languages: q.Languages, RingAll: s.RingAll,
+			RingTimeout: s.RingTimeout, WrapUp: s.WrapUp, MaxMisses: s.MaxMisses,
+		})
+	}
+	for _, a := range cfg.Advocates {
+		qc.Advocates = append(qc.Advocates, queue.AdvocateConfig{ID: a.ID, Name: a.Name, Languages: a.Languages})
+	}
+	return qc
+}
+
+// queueSettings returns a function giving each queue's settings (queue_defaults for a queue
+// the configuration no longer has).
+func queueSettings(cfg *config.Config) func(string) config.QueueSettings {
+	byName := map[string]config.QueueSettings{}
+	for i := range cfg.Queues {
+		byName[cfg.Queues[i].Name] = cfg.Settings(&cfg.Queues[i])
+	}
+	return func(name string) config.QueueSettings {
+		if s, ok := byName[name]; ok {
+			return s
+		}
+		return cfg.QueueDefaults
+	}
+}
+
+// contactsOf returns how to ring an advocate's registered phones.
+func contactsOf(srv func() *sip.Server) func(string) []sip.DialRequest {
+	return func(id string) []sip.DialRequest {
+		var reqs []sip.DialRequest
+		for _, b := range srv().Contacts(id) {
+			reqs = append(reqs, sip.DialRequest{
+				Target:      b.Contact,
+				SendTo:      b.Source.String(),
+				Transport:   b.Transport,
+				FromUser:    "hotline",
+				FromDisplay: "Hotline",
+			})
+		}
+		return reqs
+	}
+}
+
+// presence tells the queue engine when an advocate's phones come and go.
+func (d *dispatcher) presence(id string, online bool) {
+	var acts []queue.Action
+	var err error
+	if online {
+		acts, err = d.eng.AdvocateOnline(id, d.now())
+	} else {
+		acts, err = d.eng.AdvocateOffline(id, d.now())
+	}
+	if err != nil {
+		d.log.Warn("advocate presence not taken", "advocate", id, "online", online, "err", err)
+		return
+	}
+	d.log.Info("advocate presence", "advocate", id, "online", online)
+	d.exec(acts)
+}
+
+// feature changes an advocate's state by a code dialled from their phone.
+func (d *dispatcher) feature(_ context.Context, id, code string) error {
+	var state string
+	switch code {
+	case featureAvailable:
+		state = "available"
+	case featurePause:
+		state = "paused"
+	case featureLogout:
+		state = "offline"
+	default:
+		return sip.ErrUnknownFeature
+	}
+	if _, err := d.setState(id, state, "feature code"); err != nil {
+		return fmt.Errorf("feature %s: %w", code, err)
+	}
+	return nil
+}
+
+// featureCall plays the confirmation of a feature code to the advocate's phone and hangs up.
+func (d *dispatcher) featureCall(ctx context.Context, c *sip.Call) {
+	name := map[string]string{
+		featureAvailable: "advocate_available",
+		featurePause:     "advocate_paused",
+		featureLogout:    "advocate_logged_out",
+	}[c.Feature]
+	lang := d.advocateLanguage(c.Advocate)
+	if p, ok := d.prompts.Get(lang, name); ok {
+		_ = c.Play(ctx, p)
+	}
+	_ = c.Hangup(ctx, "feature code done")
+}
+
+// advocateLanguage is the first language of the advocate that has prompts, for what the
+// server says to them.
+func (d *dispatcher) advocateLanguage(id string) string {
+	for _, a := range d.eng.Snapshot(d.now()).Advocates {
+		if a.ID != id {
+			continue
+		}
+		for _, l := range a.Languages {
+			if _, ok := d.prompts.Get(l, "advocate_available"); ok {
+				return l
+			}
+		}
+	}
+	return "en"
+}
+
+// setState puts an advocate in state available, paused or offline (logged out).
+func (d *dispatcher) setState(id, state, reason string) (queue.AdvocateSnapshot, error) {
+	now := d.now()
+	var acts []queue.Action
+	var err error
+	switch state {
+	case "available":
+		acts, err = d.eng.SetAvailable(id, now)
+	case "paused":
+		if reason == "" {
+			reason = "paused"
+		}
+		acts, err = d.eng.Pause(id, reason, now)
+	case "offline":
+		acts, err = d.eng.Logout(id, now)
+	default:
+		return queue.AdvocateSnapshot{}, fmt.Errorf("%w: state %q is not available, paused or offline", admin.ErrBadState, state)
+	}
+	switch {
+	case errors.Is(err, queue.ErrUnknownAdvocate):
+		return queue.AdvocateSnapshot{}, fmt.Errorf("%w: %s", admin.ErrUnknownAdvocate, id)
+	case err != nil:
+		return queue.AdvocateSnapshot{}, fmt.Errorf("%w: %w", admin.ErrBadState, err)
+	}
+	d.log.Info("advocate state set", "advocate", id, "state", state, "reason", reason)
+	d.exec(acts)
+	for _, a := range d.eng.Snapshot(d.now()).Advocates {
+		if a.ID == id {
+			return a, nil
+		}
+	}
+	return queue.AdvocateSnapshot{}, nil
+}
+
+// advocatesAPI is the admin API's view of the advocates.
+type advocatesAPI struct{ d *dispatcher }
+
+// AdvocatesResponse is the body of GET /admin/v1/advocates.
+type AdvocatesResponse struct {
+	Now       time.Time                `json:"now"`
+	Advocates []queue.AdvocateSnapshot `json:"advocates"`
+	Queues    []queue.QueueSnapshot    `json:"queues"`
+}
+
+func (a advocatesAPI) List() any {
+	now := a.d.now()
+	s := a.d.eng.Snapshot(now)
+	return AdvocatesResponse{Now: now, Advocates: s.Advocates, Queues: s.Queues}
+}
+
+func (a advocatesAPI) SetState(id, state, reason string) (any, error) {
+	return a.d.setState(id, state, reason)
+}
+
+var _ admin.Advocates = advocatesAPI{}
