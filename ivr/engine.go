@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/prompts"
 )
 
 // Engine runs callers through a menu tree compiled from the configuration. It never
@@ -58,6 +59,10 @@ type Result struct {
 	// Collected holds the digits of each collect menu the caller completed, by variable;
 	// nil if none.
 	Collected map[string]string
+	// Then are the prompts of the action that routed the call ("connecting you..."), in
+	// the caller's language, not yet played: play them once the call is queued, so that
+	// the advocates' phones ring while the caller hears them.
+	Then []*prompts.Prompt
 	// Path lists the menus the caller entered, in order, for logs and metrics.
 	Path []string
 	// End says how the menus ended.

@@ -277,8 +277,12 @@ func TestScriptedCalls(t *testing.T) {
 				fmt.Fprintf(&b, "(script left over: %q)\n", call.script)
 			}
 			call.mu.Unlock()
-			fmt.Fprintf(&b, "\nlanguage: %q\nreason: %q\nroute: %q\nhangup: %v\ncollected: %v\npath: %s\nend: %s\nerror: %v\n",
-				res.Language, res.Reason, res.Route, res.Hangup, res.Collected, strings.Join(res.Path, " "), res.End, err)
+			var then []string
+			for _, p := range res.Then {
+				then = append(then, p.Lang+"/"+p.Name)
+			}
+			fmt.Fprintf(&b, "\nlanguage: %q\nreason: %q\nroute: %q\nthen (played after routing): %s\nhangup: %v\ncollected: %v\npath: %s\nend: %s\nerror: %v\n",
+				res.Language, res.Reason, res.Route, strings.Join(then, " "), res.Hangup, res.Collected, strings.Join(res.Path, " "), res.End, err)
 			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), b.String())
 		})
 	}

@@ -179,6 +179,13 @@ func (s *session) do(ctx context.Context, a *action, end End) (*menu, error) {
 			}
 		}
 	}
+	if a.route {
+		// The call is routed (and queued) before these play, so that ringing an advocate
+		// does not wait for "connecting you": the caller of Run plays Result.Then.
+		s.res.Route, s.res.End = a.to, end
+		s.res.Then = s.resolve(a.play)
+		return nil, nil
+	}
 	if err := s.playKeep(ctx, a.play); err != nil {
 		return nil, err
 	}
@@ -190,11 +197,26 @@ func (s *session) do(ctx context.Context, a *action, end End) (*menu, error) {
 			s.log.Warn("hangup failed", "err", err)
 		}
 		return nil, nil
-	case a.route:
-		s.res.Route, s.res.End = a.to, end
-		return nil, nil
 	}
 	return a.next, nil
+}
+
+// resolve finds ps in the caller's language (or each one's own), skipping any that is
+// missing (start-up checks them).
+func (s *session) resolve(ps []prompt) []*prompts.Prompt {
+	var out []*prompts.Prompt
+	for _, p := range ps {
+		lang := p.lang
+		if lang == "" {
+			lang = s.res.Language
+		}
+		if pr, ok := s.e.prompts.Get(lang, p.name); ok {
+			out = append(out, pr)
+		} else {
+			s.log.Error("missing prompt", "lang", lang, "prompt", p.name)
+		}
+	}
+	return out
 }
 
 // playKeep plays ps until a digit stops them; the digit is kept for what follows.

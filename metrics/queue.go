@@ -14,13 +14,12 @@ import (
 // Labels are configured queue names, language tags and states; never anything of a caller,
 // and not advocates' ids either (a dashboard counts people by state, it does not watch one).
 type Queues struct {
-	waitTime    *prometheus.HistogramVec
-	calls       *prometheus.CounterVec
-	withinSL    *prometheus.CounterVec
-	noAnswer    *prometheus.CounterVec
-	talk, wrap  *prometheus.HistogramVec
-	threshold   func(queue string) time.Duration
-	stateChange *prometheus.CounterVec
+	waitTime   *prometheus.HistogramVec
+	calls      *prometheus.CounterVec
+	withinSL   *prometheus.CounterVec
+	noAnswer   *prometheus.CounterVec
+	talk, wrap *prometheus.HistogramVec
+	threshold  func(queue string) time.Duration
 }
 
 // waitBuckets cover a hotline's waits: seconds to tens of minutes.
@@ -63,10 +62,6 @@ func NewQueues(r prometheus.Registerer, snapshot func() queue.Snapshot, open fun
 			Help:    "Advocates' wrap-up time after calls, by queue.",
 			Buckets: callBuckets,
 		}, []string{"queue"}),
-		stateChange: f.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Subsystem: "advocate", Name: "state_changes_total",
-			Help: "Advocate state changes, by the state entered.",
-		}, []string{"state"}),
 		threshold: threshold,
 	}
 	if r != nil {
@@ -119,10 +114,9 @@ func (m *Queues) WrappedUp(q, _ string, wrap time.Duration) {
 	m.wrap.WithLabelValues(q).Observe(wrap.Seconds())
 }
 
-// StateChanged implements queue.Observer.
-func (m *Queues) StateChanged(_ string, _, to queue.State) {
-	m.stateChange.WithLabelValues(to.String()).Inc()
-}
+// StateChanged implements queue.Observer: the hotline_advocates gauges read states from
+// the snapshot at scrape time, so a change needs nothing here.
+func (m *Queues) StateChanged(string, queue.State, queue.State) {}
 
 var (
 	waitingDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "queue", "waiting"),

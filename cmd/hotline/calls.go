@@ -46,12 +46,15 @@ func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 		"priority", d.Priority, "override", d.Override)
 	switch d.Kind() {
 	case "message":
+		for _, p := range res.Then {
+			_ = c.Play(ctx, p)
+		}
 		sb.play(ctx, c, res.Language, d.Message, log)
 		_ = c.Hangup(ctx, "route message")
 	case "target":
-		sb.queues.connectTarget(ctx, c, res.Language, d.Step, log)
+		sb.queues.connectTarget(ctx, c, res.Language, d.Step, res.Then, log)
 	default:
-		sb.queues.queueCall(ctx, c, res.Language, d, log)
+		sb.queues.queueCall(ctx, c, res.Language, d, res.Then, log)
 	}
 }
 

@@ -88,8 +88,9 @@ func (d *dispatcher) exec(acts []queue.Action) {
 }
 
 // queueCall keeps the caller in the queue dec chose until an advocate answers and the call
-// ends, or the caller hangs up. It returns when the call is over.
-func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, lang string, dec routing.Decision, log *slog.Logger) {
+// ends, or the caller hangs up. It returns when the call is over. The caller first hears
+// then (the menus' "connecting you"), while the advocates' phones already ring.
+func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, lang string, dec routing.Decision, then []*prompts.Prompt, log *slog.Logger) {
 	w := &waiter{
 		c: c, lang: lang, log: log, queue: dec.Queue,
 		rings: map[string]context.CancelFunc{}, connected: make(chan struct{}), ended: make(chan struct{}),
@@ -113,7 +114,7 @@ func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, lang string, de
 	log.Info("call queued", "queue", dec.Queue, "priority", dec.Priority)
 	d.exec(acts)
 
-	d.hold(ctx, w, dec, since)
+	d.hold(ctx, w, dec, since, then)
 	select {
 	case <-w.connected:
 		<-w.ended
@@ -144,7 +145,7 @@ func (w *waiter) currentQueue(d *dispatcher) string {
 
 // hold plays hold audio to a waiting caller, with announcements of their place in line, and
 // moves them along dec's overflow steps, until an advocate answers or the call ends.
-func (d *dispatcher) hold(ctx context.Context, w *waiter, dec routing.Decision, since time.Time) {
+func (d *dispatcher) hold(ctx context.Context, w *waiter, dec routing.Decision, since time.Time, then []*prompts.Prompt) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -154,6 +155,11 @@ func (d *dispatcher) hold(ctx context.Context, w *waiter, dec routing.Decision, 
 		case <-ctx.Done():
 		}
 	}()
+	for _, p := range then {
+		if err := w.c.Play(ctx, p); err != nil {
+			break
+		}
+	}
 	nextAnnounce := since.Add(firstAnnounce)
 	for ctx.Err() == nil {
 		now := d.now()
@@ -439,12 +445,17 @@ func (d *dispatcher) callEnded(callID string) []queue.Action {
 // calls the target's URI and bridges the caller to it until either hangs up. A target that
 // cannot be reached leaves the caller hearing that the hotline cannot take the call (with
 // the safety line) and hung up: the route chose a place outside our queues.
-func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, lang string, step routing.Step, log *slog.Logger) {
+func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, lang string, step routing.Step, then []*prompts.Prompt, log *slog.Logger) {
 	log = log.With("target", step.Target)
 	hold, cancelHold := context.WithCancel(ctx)
 	holdDone := make(chan struct{})
 	go func() {
 		defer close(holdDone)
+		for _, p := range then {
+			if c.Play(hold, p) != nil {
+				break
+			}
+		}
 		for hold.Err() == nil {
 			if err := c.Play(hold, prompts.Hold()); err != nil {
 				<-hold.Done()
