@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotline-project/hotline/prompts"
 )
 
 // queueConfig is testConfig with short ring and wrap-up times and the given advocates.
@@ -80,6 +83,17 @@ func TestAdvocateAnswers(t *testing.T) {
 	waitTone(t, "the advocate hears the caller", ana.stream, 8, 440, 5*time.Second)
 	ts.waitMetric(t, `hotline_queue_calls_total{queue="es",result="answered"}`, 1)
 	ts.waitMetric(t, `hotline_advocates{language="es",queue="es",state="on_call"}`, 1)
+
+	// A key the caller presses reaches the advocate as an RFC 4733 event (payload type 101
+	// both sides), never as audio, and is not echoed back to the caller.
+	seq, rtpTS := uint16(5000), uint32(900000)
+	c.sendDigit(c.media, 101, 5, &seq, &rtpTS)
+	waitEvent(t, "the advocate receives the caller's 5", ana.stream, 101, 5)
+	for _, p := range c.stream.snapshot() {
+		if p.pkt.PayloadType == 101 {
+			t.Fatal("the caller's key press was echoed back to the caller")
+		}
+	}
 
 	// The advocate hangs up: the caller's leg ends too.
 	ana.hangup()
@@ -263,4 +277,41 @@ func httpDo(t *testing.T, method, url, token, body string) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// waitEvent waits for an RFC 4733 packet of event ev with payload type pt in s.
+func waitEvent(t *testing.T, what string, s *rtpStream, pt uint8, ev byte) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, p := range s.snapshot() {
+			if p.pkt.PayloadType == pt && len(p.pkt.Payload) == 4 && p.pkt.Payload[0] == ev {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: no telephone-event %d with payload type %d", what, ev, pt)
+}
+
+// TestHoldAnnouncesPosition: a caller waiting with nobody staffed hears the hold audio and,
+// every announce_every, their place in line; the expected wait is withheld, since with
+// nobody at work it cannot be estimated honestly.
+func TestHoldAnnouncesPosition(t *testing.T) {
+	t.Parallel()
+	cfg := strings.Replace(queueTestConfig(t, "", "ana:en:pw-ana"), "announce_every: 0s", "announce_every: 15s", 1)
+	ts := startServer(t, cfg)
+	c := callIn(t, ts, "11", 440)
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 1)
+	hold := prompts.Hold()
+	c.stream.waitFor(t, "the hold audio", hold.PCMU[8000:16000], 15*time.Second)
+	youAre := mustPrompt(t, "en", "you_are_caller_number")
+	c.stream.waitFor(t, "you are caller number", youAre.PCMU[1600:4000], 40*time.Second)
+	one := mustPrompt(t, "en", "num_1")
+	c.stream.waitFor(t, "one", one.PCMU[800:1600], 5*time.Second)
+	if bytes.Contains(c.stream.payload(), mustPrompt(t, "en", "expected_wait").PCMU[1600:3200]) {
+		t.Error("an expected wait was announced with nobody staffed")
+	}
+	c.hangup()
+	ts.waitMetric(t, `hotline_queue_calls_total{queue="en",result="abandoned"}`, 1)
 }
