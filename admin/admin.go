@@ -70,6 +70,8 @@ type Options struct {
 	State func() routing.State
 	// Advocates shows and changes advocates' states; nil answers 404 on those paths.
 	Advocates Advocates
+	// Reload loads the configuration file again (POST /admin/v1/reload); nil answers 404.
+	Reload func() error
 	// Logger logs every override change; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -92,6 +94,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /admin/v1/overrides", s.listOverrides)
 	mux.HandleFunc("PUT /admin/v1/overrides", s.setOverride)
 	mux.HandleFunc("DELETE /admin/v1/overrides", s.clearOverride)
+	mux.HandleFunc("POST /admin/v1/reload", s.reload)
 	mux.HandleFunc("GET /admin/v1/advocates", s.listAdvocates)
 	mux.HandleFunc("PUT /admin/v1/advocates/{id}/state", s.setAdvocateState)
 	return s.authorize(mux)
@@ -279,3 +282,21 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 var errUnknownLine = errors.New("unknown line")
+
+// ReloadResponse is the body of POST /admin/v1/reload.
+type ReloadResponse struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"` // why the file was refused; the running configuration stays
+}
+
+func (s *server) reload(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Reload == nil {
+		writeError(w, http.StatusNotFound, "reload is not available")
+		return
+	}
+	if err := s.opts.Reload(); err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, ReloadResponse{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, ReloadResponse{OK: true})
+}

@@ -49,6 +49,9 @@ type SIP struct {
 	// Realm is the digest authentication realm advocates' phones authenticate in; default
 	// "hotline". HA1 values depend on it: changing it invalidates every advocate's hash.
 	Realm string `yaml:"realm"`
+	// DrainTimeout is how long a draining server (the first SIGTERM) waits for the calls in
+	// progress to end before it stops anyway; default 30m; >= 0.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // HTTP configures the metrics and health-check server.

@@ -98,13 +98,14 @@ func TestLoadGood(t *testing.T) {
 		{"anchors.yaml", withLines(Line{Number: "18883737888", Name: "main"}, Line{Number: "18005550100", Name: "sms"})},
 		{"full.yaml", &Config{
 			SIP: SIP{
-				Listen:      "127.0.0.1:5080",
-				Transports:  []string{"tcp"},
-				UserAgent:   "hotline-test/1.0",
-				AckTimeout:  10 * time.Second,
-				AnswerDelay: 2 * time.Second,
-				MaxCalls:    500,
-				Realm:       "hotline.example.org",
+				Listen:       "127.0.0.1:5080",
+				Transports:   []string{"tcp"},
+				UserAgent:    "hotline-test/1.0",
+				AckTimeout:   10 * time.Second,
+				AnswerDelay:  2 * time.Second,
+				MaxCalls:     500,
+				Realm:        "hotline.example.org",
+				DrainTimeout: 30 * time.Minute,
 			},
 			HTTP: HTTP{Listen: "[::1]:0"},
 			Media: Media{

@@ -18,11 +18,12 @@ import (
 func defaults() *Config {
 	c := &Config{
 		SIP: SIP{
-			Listen:     "0.0.0.0:5060",
-			Transports: []string{"udp", "tcp"},
-			UserAgent:  "hotline",
-			AckTimeout: 32 * time.Second,
-			Realm:      "hotline",
+			Listen:       "0.0.0.0:5060",
+			Transports:   []string{"udp", "tcp"},
+			UserAgent:    "hotline",
+			AckTimeout:   32 * time.Second,
+			DrainTimeout: 30 * time.Minute,
+			Realm:        "hotline",
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9095"},
 		Media: Media{
@@ -110,6 +111,9 @@ func (p *parser) validateSIP(s *SIP) {
 	}
 	if s.AckTimeout <= 0 {
 		p.errorf("sip.ack_timeout", "must be greater than 0, got %v", s.AckTimeout)
+	}
+	if s.DrainTimeout < 0 {
+		p.errorf("sip.drain_timeout", "must not be negative, got %v", s.DrainTimeout)
 	}
 	if s.AnswerDelay < 0 || s.AnswerDelay > 30*time.Second {
 		p.errorf("sip.answer_delay", "must be between 0 and 30s, got %v", s.AnswerDelay)

@@ -100,6 +100,8 @@ type Server struct {
 	listenAddrs map[string]net.Addr // transport -> listener address, for outbound requests (dial.go)
 
 	presenceMu sync.Mutex // orders registrations and their presence events
+
+	draining atomic.Bool // Drain was called
 }
 
 // NewServer builds a Server. Call Serve to start answering.
@@ -260,6 +262,18 @@ func (s *Server) listenPort(transport string) int {
 	return s.ports["udp"]
 }
 
+// drainRetryAfter is the Retry-After of a draining server's 503s, in seconds: long enough
+// that the sender tries another node rather than this one again.
+const drainRetryAfter = "300"
+
+// Drain makes the server refuse new calls and OPTIONS with 503 and Retry-After, while the
+// calls in progress, registrations and advocates' feature codes go on. It cannot be undone:
+// a draining server is about to stop.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
 // ActiveCalls returns the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
@@ -348,6 +362,11 @@ func (s *Server) onNoRoute(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 }
 
 func (s *Server) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if s.draining.Load() {
+		// Load balancers (Kamailio's dispatcher) ping with OPTIONS: 503 takes the node out.
+		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", drainRetryAfter))
+		return
+	}
 	s.respond(tx, req, 200, "OK", nil, allowHeader(),
 		sipmsg.NewHeader("Accept", "application/sdp"))
 }
@@ -463,6 +482,11 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	if req.Contact() == nil {
 		s.respond(tx, req, 400, "Missing Contact", nil)
+		return
+	}
+	if feature == "" && s.draining.Load() {
+		// A draining node takes no new calls: the carrier or load balancer tries another.
+		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", drainRetryAfter))
 		return
 	}
 	if max := s.opts.MaxCalls; max > 0 && s.active.Load() >= int64(max) {

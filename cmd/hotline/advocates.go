@@ -9,6 +9,7 @@ import (
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/queue"
+	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
 )
 
@@ -34,6 +35,42 @@ func queueConfig(cfg *config.Config) queue.Config {
 		qc.Advocates = append(qc.Advocates, queue.AdvocateConfig{ID: a.ID, Name: a.Name, Languages: a.Languages})
 	}
 	return qc
+}
+
+// afterReload brings the engine up to date with a new configuration: advocates added by
+// it whose phones are registered come online, and callers waiting in a queue it removed
+// are routed again (the engine keeps a removed queue's callers, but nobody new joins it).
+func (d *dispatcher) afterReload(snap *snapshot) {
+	now := d.now()
+	for _, a := range snap.cfg.Advocates {
+		if len(d.contacts(a.ID)) > 0 {
+			acts, err := d.eng.AdvocateOnline(a.ID, now)
+			if err == nil {
+				d.exec(acts)
+			}
+		}
+	}
+	queues := map[string]bool{}
+	for _, q := range snap.cfg.Queues {
+		queues[q.Name] = true
+	}
+	d.mu.Lock()
+	var moved []*waiter
+	for _, w := range d.calls {
+		if !queues[w.queue] {
+			moved = append(moved, w)
+		}
+	}
+	d.mu.Unlock()
+	for _, w := range moved {
+		dec := snap.table.Route(routing.Attrs{Line: w.attrs.line, Language: w.attrs.lang, Reason: w.attrs.reason}, now,
+			routing.State{Queues: d.eng.RoutingState(now)})
+		if dec.Queue == "" {
+			w.log.Warn("the call's queue was removed and its new route is not a queue; it stays where it is", "route", dec.Route)
+			continue
+		}
+		d.overflow(w, dec.Step, now)
+	}
 }
 
 // queueSettings returns a function giving each queue's settings (queue_defaults for a queue
@@ -112,7 +149,7 @@ func (d *dispatcher) featureCall(ctx context.Context, c *sip.Call) {
 		featureLogout:    "advocate_logged_out",
 	}[c.Feature]
 	lang := d.advocateLanguage(c.Advocate)
-	if p, ok := d.prompts.Get(lang, name); ok {
+	if p, ok := d.prompts().Get(lang, name); ok {
 		_ = c.Play(ctx, p)
 	}
 	_ = c.Hangup(ctx, "feature code done")
@@ -126,7 +163,7 @@ func (d *dispatcher) advocateLanguage(id string) string {
 			continue
 		}
 		for _, l := range a.Languages {
-			if _, ok := d.prompts.Get(l, "advocate_available"); ok {
+			if _, ok := d.prompts().Get(l, "advocate_available"); ok {
 				return l
 			}
 		}

@@ -16,9 +16,7 @@ import (
 
 // switchboard takes each answered call through the menus, routes it and sends it on.
 type switchboard struct {
-	menus     *ivr.Engine
-	prompts   *prompts.Catalogue
-	tables    *atomic.Pointer[routing.Table]
+	live      *atomic.Pointer[snapshot] // the configuration in force; a call keeps the one it starts with
 	overrides *routing.Overrides
 	routing   *metrics.Routing
 	queues    *dispatcher
@@ -29,7 +27,8 @@ type switchboard struct {
 // handle is the sip.Handler of every answered call.
 func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 	log := sb.log.With("call", c.ID, "line", c.Line)
-	res, err := sb.menus.Run(ctx, c, log)
+	snap := sb.live.Load()
+	res, err := snap.menus.Run(ctx, c, log)
 	if err != nil {
 		if !errors.Is(err, ivr.ErrHangup) && ctx.Err() == nil {
 			log.Error("menus failed", "err", err)
@@ -40,7 +39,7 @@ func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 		_ = c.Hangup(ctx, "menu")
 		return
 	}
-	d := sb.route(c.Line, res)
+	d := sb.route(snap.table, c.Line, res)
 	sb.routing.Decision(d)
 	log.Info("call routed", "route", d.Route, "kind", d.Kind(), "to", d.Step.String(),
 		"priority", d.Priority, "override", d.Override)
@@ -49,18 +48,17 @@ func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 		for _, p := range res.Then {
 			_ = c.Play(ctx, p)
 		}
-		sb.play(ctx, c, res.Language, d.Message, log)
+		sb.play(ctx, c, snap.prompts, res.Language, d.Message, log)
 		_ = c.Hangup(ctx, "route message")
 	case "target":
 		sb.queues.connectTarget(ctx, c, res.Language, d.Step, res.Then, log)
 	default:
-		sb.queues.queueCall(ctx, c, res.Language, d, res.Then, log)
+		sb.queues.queueCall(ctx, c, callAttrs{line: c.Line, lang: res.Language, reason: res.Reason}, d, res.Then, log)
 	}
 }
 
 // route decides where a call goes: where the menu sent it, or what routing decides.
-func (sb *switchboard) route(line string, res ivr.Result) routing.Decision {
-	tb := sb.tables.Load()
+func (sb *switchboard) route(tb *routing.Table, line string, res ivr.Result) routing.Decision {
 	now := sb.now()
 	d := tb.Route(routing.Attrs{Line: line, Language: res.Language, Reason: res.Reason}, now,
 		routing.State{Queues: sb.queues.eng.RoutingState(now), Overrides: sb.overrides.Snapshot()})
@@ -78,8 +76,8 @@ func (sb *switchboard) route(line string, res ivr.Result) routing.Decision {
 }
 
 // play plays a prompt in lang and waits for its end; errors end the call anyway.
-func (sb *switchboard) play(ctx context.Context, c *sip.Call, lang, name string, log *slog.Logger) {
-	p, ok := sb.prompts.Get(lang, name)
+func (sb *switchboard) play(ctx context.Context, c *sip.Call, cat *prompts.Catalogue, lang, name string, log *slog.Logger) {
+	p, ok := cat.Get(lang, name)
 	if !ok {
 		log.Error("prompt missing", "language", lang, "prompt", name)
 		return

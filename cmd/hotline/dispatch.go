@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotline-project/hotline/config"
@@ -27,9 +28,8 @@ const firstAnnounce = 20 * time.Second
 type dispatcher struct {
 	eng      *queue.Engine
 	srv      *sip.Server
-	prompts  *prompts.Catalogue
+	live     *atomic.Pointer[snapshot]               // prompts and queue settings in force
 	contacts func(advocate string) []sip.DialRequest // the advocate's registered phones
-	settings func(queue string) config.QueueSettings
 	metrics  *metrics.Queues
 	now      func() time.Time
 	log      *slog.Logger
@@ -38,9 +38,14 @@ type dispatcher struct {
 	calls map[string]*waiter // by call id: callers in a queue or talking to an advocate
 }
 
+// callAttrs are what routing knows of a queued call, to route it again after a reload
+// removed its queue.
+type callAttrs struct{ line, lang, reason string }
+
 // waiter is a caller in the queues.
 type waiter struct {
 	c     *sip.Call
+	attrs callAttrs
 	lang  string
 	log   *slog.Logger
 	queue string // guarded by dispatcher.mu
@@ -52,13 +57,17 @@ type waiter struct {
 	ended       chan struct{} // closed when the bridge has ended and the engine knows
 }
 
-func newDispatcher(eng *queue.Engine, srv *sip.Server, cat *prompts.Catalogue, m *metrics.Queues,
-	contacts func(string) []sip.DialRequest, settings func(string) config.QueueSettings, log *slog.Logger) *dispatcher {
+func newDispatcher(eng *queue.Engine, live *atomic.Pointer[snapshot], m *metrics.Queues,
+	contacts func(string) []sip.DialRequest, log *slog.Logger) *dispatcher {
 	return &dispatcher{
-		eng: eng, srv: srv, prompts: cat, contacts: contacts, settings: settings, metrics: m,
+		eng: eng, live: live, contacts: contacts, metrics: m,
 		now: time.Now, log: log, calls: map[string]*waiter{},
 	}
 }
+
+func (d *dispatcher) prompts() *prompts.Catalogue { return d.live.Load().prompts }
+
+func (d *dispatcher) settings(queue string) config.QueueSettings { return d.live.Load().settings(queue) }
 
 // run drives the engine's clock (ring timeouts, wrap-up ends) until ctx ends.
 func (d *dispatcher) run(ctx context.Context) error {
@@ -90,9 +99,10 @@ func (d *dispatcher) exec(acts []queue.Action) {
 // queueCall keeps the caller in the queue dec chose until an advocate answers and the call
 // ends, or the caller hangs up. It returns when the call is over. The caller first hears
 // then (the menus' "connecting you"), while the advocates' phones already ring.
-func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, lang string, dec routing.Decision, then []*prompts.Prompt, log *slog.Logger) {
+func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, attrs callAttrs, dec routing.Decision, then []*prompts.Prompt, log *slog.Logger) {
+	lang := attrs.lang
 	w := &waiter{
-		c: c, lang: lang, log: log, queue: dec.Queue,
+		c: c, attrs: attrs, lang: lang, log: log, queue: dec.Queue,
 		rings: map[string]context.CancelFunc{}, connected: make(chan struct{}), ended: make(chan struct{}),
 	}
 	d.mu.Lock()
@@ -213,15 +223,15 @@ func (d *dispatcher) announce(ctx context.Context, w *waiter) {
 	}
 	var parts []*prompts.Prompt
 	add := func(ps ...*prompts.Prompt) { parts = append(parts, ps...) }
-	if p, ok := d.prompts.Get(w.lang, "you_are_caller_number"); ok {
-		if n, err := d.prompts.Number(w.lang, pos); err == nil {
+	if p, ok := d.prompts().Get(w.lang, "you_are_caller_number"); ok {
+		if n, err := d.prompts().Number(w.lang, pos); err == nil {
 			add(p)
 			add(n...)
 		}
 	}
 	if ewt, ok := d.eng.EstimatedWait(w.c.ID); ok {
-		if p, ok := d.prompts.Get(w.lang, "expected_wait"); ok {
-			if dur, err := d.prompts.Duration(w.lang, ewt); err == nil {
+		if p, ok := d.prompts().Get(w.lang, "expected_wait"); ok {
+			if dur, err := d.prompts().Duration(w.lang, ewt); err == nil {
 				add(p)
 				add(dur...)
 			}
@@ -469,7 +479,7 @@ func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, lang string
 	<-holdDone
 	if err != nil {
 		log.Warn("target not reached", "err", err)
-		if p, ok := d.prompts.Get(lang, "closed"); ok && ctx.Err() == nil {
+		if p, ok := d.prompts().Get(lang, "closed"); ok && ctx.Err() == nil {
 			_ = c.Play(ctx, p)
 		}
 		_ = c.Hangup(ctx, "target not reached")

@@ -28,6 +28,17 @@ type testServer struct {
 	cancel   context.CancelFunc
 	done     chan int
 	stopOnce sync.Once
+	path     string // the configuration file
+	cfg      string // its text, with the run-time port range filled in
+}
+
+// rewrite replaces the configuration file's text (for reload tests); PORT_MIN and
+// PORT_MAX are not filled in again, so keep the media section of ts.cfg.
+func (ts *testServer) rewrite(t *testing.T, cfg string) {
+	t.Helper()
+	if err := os.WriteFile(ts.path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type syncBuffer struct {
@@ -96,7 +107,7 @@ func startServer(t *testing.T, cfg string) *testServer {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{logs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	ts := &testServer{logs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1), path: path, cfg: cfg}
 	ready := make(chan Addrs, 1)
 	go func() {
 		ts.done <- run(ctx, []string{"serve", "-config", path, "-log-level", "debug"}, io.Discard, ts.logs, func(a Addrs) { ready <- a })

@@ -3,6 +3,7 @@
 //	hotline [serve] [-config FILE] [-sip ADDR] [-http ADDR]   run the server
 //	hotline config                                            print the embedded default configuration
 //	hotline check -config FILE                                validate a configuration
+//	hotline reload [-server URL]                              reload a running server's configuration
 //	hotline route [-config FILE] -line N -lang L -reason R    explain a routing decision
 //	hotline passwd -id ID [-realm R]                          hash an advocate's password
 package main
@@ -15,14 +16,37 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 )
 
 func main() {
-	// Only main handles signals, so that run can be embedded in tests.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Only main handles signals, so that run can be embedded in tests: SIGHUP reloads the
+	// configuration; the first SIGTERM (or interrupt) drains, the second stops at once.
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	var controls atomic.Pointer[Addrs]
+	go func() {
+		draining := false
+		for sig := range sigs {
+			a := controls.Load()
+			switch {
+			case a == nil && sig == syscall.SIGHUP: // not serving yet: nothing to reload
+			case a == nil: // not serving (yet): stop
+				stop()
+			case sig == syscall.SIGHUP:
+				_ = a.Reload() // logged and counted by the server
+			case !draining:
+				draining = true
+				a.Drain()
+			default:
+				stop()
+			}
+		}
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, func(a Addrs) { controls.Store(&a) }))
 }
 
 // run executes one command line and returns the process exit status. ready, if not nil, is
@@ -40,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		_, err = stdout.Write(defaultConfig())
 	case "check":
 		err = checkCmd(args, stdout, stderr)
+	case "reload":
+		err = reloadCmd(ctx, args, stdout, stderr)
 	case "route":
 		err = routeCmd(ctx, args, stdout, stderr)
 	case "passwd":
@@ -75,6 +101,8 @@ func usage(w io.Writer) {
         print the embedded default configuration
   hotline check -config FILE
         validate a configuration; errors are FILE:LINE: field: problem
+  hotline reload [-server URL]
+        make a running server load its configuration file again (as SIGHUP does)
   hotline route [-config FILE | -server URL] -line NUMBER|NAME -lang LANG -reason REASON [-at TIME]
         print where such a call goes and why (hotline route -h for what-if flags)
   hotline passwd -id ID [-realm REALM]

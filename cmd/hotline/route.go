@@ -153,41 +153,55 @@ func askServer(ctx context.Context, server, line, lang, reason, at string) (admi
 	if at != "" {
 		q.Set("at", at)
 	}
-	u := strings.TrimSuffix(server, "/") + "/admin/v1/route?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := adminRequest(ctx, http.MethodGet, server, "/admin/v1/route?"+q.Encode(), http.StatusOK)
 	if err != nil {
 		return e, err
 	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		return e, fmt.Errorf("%s: %w", server, err)
+	}
+	return e, nil
+}
+
+// adminRequest calls a running server's admin API with the token in $HOTLINE_ADMIN_TOKEN
+// and returns the body of a response with status want; any other status is an error
+// saying what went wrong.
+func adminRequest(ctx context.Context, method, server, path string, want int) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(server, "/")+path, nil)
+	if err != nil {
+		return nil, err
+	}
 	tok := strings.TrimSpace(os.Getenv(admin.TokenEnv))
 	if tok == "" {
-		return e, fmt.Errorf("set $%s to the server's admin token", admin.TokenEnv)
+		return nil, fmt.Errorf("set $%s to the server's admin token", admin.TokenEnv)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return e, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return e, err
+		return nil, err
 	}
 	switch resp.StatusCode {
-	case http.StatusOK:
-		if err := json.Unmarshal(body, &e); err != nil {
-			return e, fmt.Errorf("%s: %w", server, err)
-		}
-		return e, nil
+	case want:
+		return body, nil
 	case http.StatusNotFound:
-		return e, fmt.Errorf("%s: 404 Not Found: is the admin API on (admin.token_file or $%s on the server)?", server, admin.TokenEnv)
+		return nil, fmt.Errorf("%s: 404 Not Found: is the admin API on (admin.token_file or $%s on the server)?", server, admin.TokenEnv)
 	case http.StatusUnauthorized:
-		return e, fmt.Errorf("%s: 401 Unauthorized: wrong $%s", server, admin.TokenEnv)
+		return nil, fmt.Errorf("%s: 401 Unauthorized: wrong $%s", server, admin.TokenEnv)
 	}
 	var er admin.ErrorResponse
 	if json.Unmarshal(body, &er) == nil && er.Error != "" {
-		return e, errors.New(er.Error)
+		return nil, errors.New(er.Error)
 	}
-	return e, fmt.Errorf("%s: %s", server, resp.Status)
+	var rr admin.ReloadResponse
+	if json.Unmarshal(body, &rr) == nil && rr.Error != "" {
+		return nil, errors.New(rr.Error)
+	}
+	return nil, fmt.Errorf("%s: %s", server, resp.Status)
 }
 
 // writeExplanation prints e for people.

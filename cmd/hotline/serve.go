@@ -21,7 +21,6 @@ import (
 
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/config"
-	"github.com/hotline-project/hotline/ivr"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/prompts"
@@ -32,9 +31,15 @@ import (
 	"github.com/hotline-project/hotline/sip/digest"
 )
 
-// Addrs are the addresses the server is bound to.
+// Addrs are the addresses the server is bound to, and its controls (what main's signal
+// handler calls: SIGHUP reloads, the first SIGTERM drains).
 type Addrs struct {
 	SIPUDP, SIPTCP, HTTP string
+	// Reload loads the configuration file again; on error the running one stays in force.
+	Reload func() error
+	// Drain stops taking new calls (503 to INVITE and OPTIONS, /readyz not ready) and stops
+	// the server when the calls in progress have ended or the drain timeout passes.
+	Drain func()
 }
 
 func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(Addrs)) error {
@@ -55,17 +60,27 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if err != nil {
 		return err
 	}
+	flagOverrides := func(c *config.Config) {
+		if *sipAddr != "" {
+			c.SIP.Listen = *sipAddr
+		}
+		if *httpAddr != "" {
+			c.HTTP.Listen = *httpAddr
+		}
+	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
-	if *sipAddr != "" {
-		cfg.SIP.Listen = *sipAddr
+	flagOverrides(cfg)
+	started := time.Now()
+	snap, err := buildSnapshot(cfg, started)
+	if err != nil {
+		return err
 	}
-	if *httpAddr != "" {
-		cfg.HTTP.Listen = *httpAddr
-	}
-	cat, _, err := loadPrompts(cfg)
+	var live atomic.Pointer[snapshot]
+	live.Store(snap)
+	token, err := admin.LoadToken(cfg.Admin.TokenFile)
 	if err != nil {
 		return err
 	}
@@ -107,54 +122,40 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 			DroppedForeign: t.DroppedForeign, DroppedInvalid: t.DroppedInvalid}
 	})
 
-	menus, err := ivr.New(&cfg.IVR, ivr.Options{Prompts: cat})
-	if err != nil {
-		closeAll(udp, tcp, httpLn)
-		return fmt.Errorf("menus: %w", err)
-	}
-	table, err := routing.Compile(cfg.RoutingSpec())
-	if err != nil {
-		closeAll(udp, tcp, httpLn)
-		return fmt.Errorf("routing: %w", err)
-	}
-	var tables atomic.Pointer[routing.Table]
-	tables.Store(table)
 	overrides := &routing.Overrides{}
-	token, err := admin.LoadToken(cfg.Admin.TokenFile)
-	if err != nil {
-		closeAll(udp, tcp, httpLn)
-		return err
-	}
-	settings := queueSettings(cfg)
 	var eng *queue.Engine
 	qm := metrics.NewQueues(reg, func() queue.Snapshot { return eng.Snapshot(time.Now()) },
-		func(name string) bool { return tables.Load().QueueOpen(name, time.Now(), overrides.Snapshot()) },
-		func(name string) time.Duration { return settings(name).ServiceLevel })
+		func(name string) bool { return live.Load().table.QueueOpen(name, time.Now(), overrides.Snapshot()) },
+		func(name string) time.Duration { return live.Load().settings(name).ServiceLevel })
 	eng, err = queue.New(queueConfig(cfg), queue.WithLogger(log), queue.WithObserver(qm))
 	if err != nil {
 		closeAll(udp, tcp, httpLn)
 		return fmt.Errorf("queues: %w", err)
 	}
 	var srv *sip.Server
-	disp := newDispatcher(eng, nil, cat, qm, contactsOf(func() *sip.Server { return srv }), settings, log)
+	disp := newDispatcher(eng, &live, qm, contactsOf(func() *sip.Server { return srv }), log)
 	sb := &switchboard{
-		menus:     menus,
-		prompts:   cat,
-		tables:    &tables,
+		live:      &live,
 		overrides: overrides,
 		routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
 		queues:    disp,
 		now:       time.Now,
 		log:       log,
 	}
-	auth, err := newAuthenticator(cfg)
+	auth, err := digest.New(digest.Options{
+		Realm: cfg.SIP.Realm,
+		Lookup: func(id string) (digest.HA1, bool) {
+			h, ok := live.Load().accounts[id]
+			return h, ok
+		},
+	})
 	if err != nil {
 		closeAll(udp, tcp, httpLn)
-		return err
+		return fmt.Errorf("sip auth: %w", err)
 	}
 	srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
-			l, ok := cfg.LookupLine(dialled)
+			l, ok := live.Load().cfg.LookupLine(dialled)
 			if !ok {
 				return "", false
 			}
@@ -182,20 +183,28 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	disp.srv = srv
+	rl := &reloader{path: *cfgPath, overrides: flagOverrides, live: &live, eng: eng, disp: disp,
+		metrics: metrics.NewReloads(reg, started), log: log, now: time.Now}
 
 	mux := http.NewServeMux()
 	mux.Handle("/", metrics.Handler(reg, health))
 	mux.Handle("/admin/", admin.Handler(admin.Options{
-		Token: token, Table: tables.Load, Overrides: overrides, Logger: log,
+		Token: token, Table: func() *routing.Table { return live.Load().table }, Overrides: overrides, Logger: log,
 		Advocates: advocatesAPI{disp},
 		State:     func() routing.State { return routing.State{Queues: eng.RoutingState(time.Now())} },
+		Reload:    rl.reload,
 	}))
 	httpSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
+	// when a drain has finished.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	dr := &drainer{srv: srv, health: health, stop: stop, timeout: cfg.SIP.DrainTimeout, log: log}
+	g, gctx := errgroup.WithContext(sctx)
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { return disp.run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, udp, tcp) })
@@ -213,7 +222,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return httpSrv.Shutdown(sctx)
 	})
 
-	addrs := Addrs{HTTP: httpLn.Addr().String()}
+	addrs := Addrs{HTTP: httpLn.Addr().String(), Reload: rl.reload, Drain: dr.drain}
 	if udp != nil {
 		addrs.SIPUDP = udp.LocalAddr().String()
 	}
@@ -222,7 +231,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	}
 	health.SetReady(true)
 	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "http", addrs.HTTP,
-		"lines", len(cfg.Lines), "languages", cat.Languages())
+		"lines", len(cfg.Lines), "languages", snap.prompts.Languages())
 	if ready != nil {
 		ready(addrs)
 	}
@@ -233,25 +242,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 
 // sip.Server reports authentication failures and registrations to the metrics.
 var _ sip.AuthObserver = (*metrics.Metrics)(nil)
-
-// newAuthenticator authenticates advocates' phones against the configured accounts.
-func newAuthenticator(cfg *config.Config) (*digest.Authenticator, error) {
-	accounts := make(map[string]digest.HA1, len(cfg.Advocates))
-	for _, a := range cfg.Advocates {
-		accounts[a.ID] = digest.HA1{SHA256: a.HA1SHA256, MD5: a.HA1MD5}
-	}
-	auth, err := digest.New(digest.Options{
-		Realm: cfg.SIP.Realm,
-		Lookup: func(id string) (digest.HA1, bool) {
-			h, ok := accounts[id]
-			return h, ok
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sip auth: %w", err)
-	}
-	return auth, nil
-}
 
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
