@@ -67,7 +67,9 @@ func newDispatcher(eng *queue.Engine, live *atomic.Pointer[snapshot], m *metrics
 
 func (d *dispatcher) prompts() *prompts.Catalogue { return d.live.Load().prompts }
 
-func (d *dispatcher) settings(queue string) config.QueueSettings { return d.live.Load().settings(queue) }
+func (d *dispatcher) settings(queue string) config.QueueSettings {
+	return d.live.Load().settings(queue)
+}
 
 // run drives the engine's clock (ring timeouts, wrap-up ends) until ctx ends.
 func (d *dispatcher) run(ctx context.Context) error {
