@@ -23,6 +23,7 @@ type Engine struct {
 	prompts  Catalogue
 	after    func(time.Duration) <-chan time.Time
 	maxSteps int
+	onSelect func(menu, key string)
 }
 
 // Options are what an Engine needs besides the menus.
@@ -33,6 +34,10 @@ type Options struct {
 	// After returns a channel that receives once d has passed: the menus' timeouts. Nil
 	// means time.After; tests pass a fake clock.
 	After func(d time.Duration) <-chan time.Time
+	// OnSelect, if set, is told what each caller does in each (non-collect) menu: the key
+	// pressed, "none" for no input or "invalid" for a key the menu does not have; for
+	// metrics. It must not block. A collect menu's digits are never reported.
+	OnSelect func(menu, key string)
 	// MaxSteps bounds how many times a call's menus are played (entering a menu or playing
 	// it again) before the call is routed as it is, with the operator action: a caller who
 	// keeps pressing * or a key that returns to its menu still ends up with a person.
@@ -132,7 +137,8 @@ func New(cfg *config.IVR, opts Options) (*Engine, error) {
 	if opts.Prompts == nil {
 		return nil, errors.New("ivr: no prompt catalogue")
 	}
-	e := &Engine{language: cfg.DefaultLanguage, prompts: opts.Prompts, after: opts.After, maxSteps: opts.MaxSteps}
+	e := &Engine{language: cfg.DefaultLanguage, prompts: opts.Prompts, after: opts.After, maxSteps: opts.MaxSteps,
+		onSelect: opts.OnSelect}
 	if e.after == nil {
 		e.after = time.After
 	}

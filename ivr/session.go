@@ -81,15 +81,20 @@ func (s *session) choose(ctx context.Context, m *menu, ps []prompt, tries *int) 
 	case err != nil:
 		return nil, "", err
 	case !ok:
+		s.selected(m, "none")
 		return m.noInput, EndNoInput, nil
 	case d == '0':
+		s.selected(m, "0")
 		return s.e.operator, EndOperator, nil
 	case d == '*':
+		s.selected(m, "*")
 		return nil, "", nil
 	}
 	if a := m.keys[d]; a != nil {
+		s.selected(m, string(d))
 		return a, EndChoice, nil
 	}
+	s.selected(m, "invalid")
 	return s.wrong(ctx, m, tries)
 }
 
@@ -336,4 +341,11 @@ func (s *session) buffered() (rune, bool, error) {
 // unread puts d back, to be read before any other digit.
 func (s *session) unread(d rune) {
 	s.pending = append([]rune{d}, s.pending...)
+}
+
+// selected reports what the caller did in menu m: a key, "none" (no input) or "invalid".
+func (s *session) selected(m *menu, key string) {
+	if s.e.onSelect != nil {
+		s.e.onSelect(m.name, key)
+	}
 }

@@ -47,6 +47,7 @@ type SchedulerStats struct {
 	FramesSent      uint64 // RTP packets handed to the kernel
 	SendErrors      uint64 // packets the kernel refused
 	Skips           uint64 // times a worker fell more than 100 ms behind and skipped ahead
+	FramesSkipped   uint64 // frames never sent because of those skips (late)
 	PacketsReceived uint64 // valid RTP packets accepted from the latched source
 	DroppedForeign  uint64 // packets from a source other than the latched one
 	DroppedInvalid  uint64 // packets that were not valid RTP version 2
@@ -71,11 +72,13 @@ type Scheduler struct {
 	mu   sync.Mutex // guards the placement of legs
 	legs int
 
-	skips    atomic.Uint64
-	received atomic.Uint64
-	foreign  atomic.Uint64
-	invalid  atomic.Uint64
-	digits   atomic.Uint64
+	skips atomic.Uint64
+	// framesSkipped counts the frames not sent because a worker skipped ahead.
+	framesSkipped atomic.Uint64
+	received      atomic.Uint64
+	foreign       atomic.Uint64
+	invalid       atomic.Uint64
+	digits        atomic.Uint64
 }
 
 // worker is one sending goroutine and the legs it owns.
@@ -145,6 +148,7 @@ func (s *Scheduler) Stats() SchedulerStats {
 	st := SchedulerStats{
 		Legs:            legs,
 		Skips:           s.skips.Load(),
+		FramesSkipped:   s.framesSkipped.Load(),
 		PacketsReceived: s.received.Load(),
 		DroppedForeign:  s.foreign.Load(),
 		DroppedInvalid:  s.invalid.Load(),
@@ -211,6 +215,14 @@ func (s *Scheduler) runWorker(ctx context.Context, w *worker) {
 			// and with them the legs' timestamps, follow the clock.
 			skipped := s.slotAt(time.Now()) - k
 			s.skips.Add(1)
+			// Every leg of this worker loses the frames of the skipped span.
+			var legs int64
+			for i := range w.slots {
+				if l := w.slots[i].Load(); l != nil {
+					legs += int64(len(*l))
+				}
+			}
+			s.framesSkipped.Add(uint64(legs * skipped / slotsPerFrame))
 			s.log.Warn("rtp scheduler fell behind, skipping ahead", "late", late, "slots", skipped)
 			k += skipped
 			continue

@@ -129,6 +129,8 @@ func (m *Metrics) ObservePacing(late time.Duration) { m.pacingError.Observe(late
 // RTPTotals are the media layer's running packet counters.
 type RTPTotals struct {
 	Sent, Received, DroppedForeign, DroppedInvalid uint64
+	// DroppedLate are outgoing frames never sent because the pacing fell behind.
+	DroppedLate uint64
 }
 
 // WatchRTP exports the media layer's counters, read at scrape time from totals.
@@ -145,10 +147,11 @@ func (m *Metrics) WatchRTP(totals func() RTPTotals) {
 	dropped := func(reason string, get func(RTPTotals) uint64) {
 		f.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "rtp", Name: "packets_dropped_total",
-			Help:        "RTP packets dropped, by reason.",
+			Help:        "RTP packets dropped, by reason: foreign_source and invalid are received packets refused; late are outgoing frames skipped because sending fell behind.",
 			ConstLabels: prometheus.Labels{"reason": reason},
 		}, func() float64 { return float64(get(totals())) })
 	}
 	dropped("foreign_source", func(t RTPTotals) uint64 { return t.DroppedForeign })
 	dropped("invalid", func(t RTPTotals) uint64 { return t.DroppedInvalid })
+	dropped("late", func(t RTPTotals) uint64 { return t.DroppedLate })
 }

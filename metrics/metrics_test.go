@@ -47,10 +47,11 @@ hotline_calls_active{line="main"} 1
 # HELP hotline_calls_total Calls that ended, by line and outcome.
 # TYPE hotline_calls_total counter
 hotline_calls_total{line="main",outcome="caller_hangup"} 1
-# HELP hotline_rtp_packets_dropped_total RTP packets dropped, by reason.
+# HELP hotline_rtp_packets_dropped_total RTP packets dropped, by reason: foreign_source and invalid are received packets refused; late are outgoing frames skipped because sending fell behind.
 # TYPE hotline_rtp_packets_dropped_total counter
 hotline_rtp_packets_dropped_total{reason="foreign_source"} 2
 hotline_rtp_packets_dropped_total{reason="invalid"} 1
+hotline_rtp_packets_dropped_total{reason="late"} 0
 # HELP hotline_rtp_packets_sent_total RTP packets sent.
 # TYPE hotline_rtp_packets_sent_total counter
 hotline_rtp_packets_sent_total 10

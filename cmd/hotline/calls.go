@@ -19,6 +19,7 @@ type switchboard struct {
 	live      *atomic.Pointer[snapshot] // the configuration in force; a call keeps the one it starts with
 	overrides *routing.Overrides
 	routing   *metrics.Routing
+	ivr       *metrics.IVR
 	queues    *dispatcher
 	now       func() time.Time
 	log       *slog.Logger
@@ -29,6 +30,7 @@ func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 	log := sb.log.With("call", c.ID, "line", c.Line)
 	snap := sb.live.Load()
 	res, err := snap.menus.Run(ctx, c, log)
+	sb.ivr.Ended(res.Language, string(res.End))
 	if err != nil {
 		if !errors.Is(err, ivr.ErrHangup) && ctx.Err() == nil {
 			log.Error("menus failed", "err", err)

@@ -34,12 +34,12 @@ type snapshot struct {
 
 // buildSnapshot does everything that can fail with a configuration, so that a bad one is
 // refused before anything changes.
-func buildSnapshot(cfg *config.Config, now time.Time) (*snapshot, error) {
+func buildSnapshot(cfg *config.Config, now time.Time, onSelect func(menu, key string)) (*snapshot, error) {
 	cat, _, err := loadPrompts(cfg)
 	if err != nil {
 		return nil, err
 	}
-	menus, err := ivr.New(&cfg.IVR, ivr.Options{Prompts: cat})
+	menus, err := ivr.New(&cfg.IVR, ivr.Options{Prompts: cat, OnSelect: onSelect})
 	if err != nil {
 		return nil, fmt.Errorf("menus: %w", err)
 	}
@@ -65,6 +65,7 @@ type reloader struct {
 	eng       *queue.Engine
 	disp      *dispatcher
 	metrics   *metrics.Reloads
+	onSelect  func(menu, key string)
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -112,7 +113,7 @@ func (r *reloader) reloadLocked() error {
 		return errNoChange
 	}
 	now := r.now()
-	snap, err := buildSnapshot(cfg, now)
+	snap, err := buildSnapshot(cfg, now, r.onSelect)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,10 @@ func TestSpanishHelpNow(t *testing.T) {
 	stream.waitFor(t, "the Spanish connecting prompt", connecting.PCMU, connecting.Duration()+5*time.Second)
 
 	ts.waitMetric(t, `hotline_route_decisions_total{kind="queue",route="help_now_es"}`, 1)
+	ts.waitMetric(t, `hotline_ivr_menu_selections_total{key="2",menu="welcome"}`, 1)
+	ts.waitMetric(t, `hotline_ivr_menu_selections_total{key="1",menu="reason"}`, 1)
+	ts.waitMetric(t, `hotline_ivr_language_chosen_total{language="es"}`, 1)
+	ts.waitMetric(t, `hotline_ivr_ends_total{end="choice"}`, 1)
 	heard := stream.payload()
 	for _, name := range []string{"reason_menu", "connecting"} {
 		if en := mustPrompt(t, "en", name); bytes.Contains(heard, en.PCMU[:1600]) {
@@ -60,5 +64,7 @@ func TestSilentCallerReachesRoute(t *testing.T) {
 	connecting := mustPrompt(t, "en", "connecting")
 	stream.waitFor(t, "the English connecting prompt", connecting.PCMU, 60*time.Second)
 	ts.waitMetric(t, `hotline_route_decisions_total{kind="queue",route="help_now"}`, 1)
+	ts.waitMetric(t, `hotline_ivr_menu_selections_total{key="none",menu="welcome"}`, 1)
+	ts.waitMetric(t, `hotline_ivr_ends_total{end="no_input"}`, 1)
 	u.hangup()
 }

@@ -74,7 +74,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	}
 	flagOverrides(cfg)
 	started := time.Now()
-	snap, err := buildSnapshot(cfg, started)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	im := metrics.NewIVR(reg)
+	snap, err := buildSnapshot(cfg, started, im.Selected)
 	if err != nil {
 		return err
 	}
@@ -95,9 +99,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return fmt.Errorf("http: %w", err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
 	health := &metrics.Health{}
 
 	bind, err := netip.ParseAddr(cfg.Media.BindAddress)
@@ -119,7 +120,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	m.WatchRTP(func() metrics.RTPTotals {
 		t := sched.Stats()
 		return metrics.RTPTotals{Sent: t.FramesSent, Received: t.PacketsReceived,
-			DroppedForeign: t.DroppedForeign, DroppedInvalid: t.DroppedInvalid}
+			DroppedForeign: t.DroppedForeign, DroppedInvalid: t.DroppedInvalid, DroppedLate: t.FramesSkipped}
 	})
 
 	overrides := &routing.Overrides{}
@@ -138,6 +139,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		live:      &live,
 		overrides: overrides,
 		routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
+		ivr:       im,
 		queues:    disp,
 		now:       time.Now,
 		log:       log,
@@ -184,7 +186,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	}
 	disp.srv = srv
 	rl := &reloader{path: *cfgPath, overrides: flagOverrides, live: &live, eng: eng, disp: disp,
-		metrics: metrics.NewReloads(reg, started), log: log, now: time.Now}
+		metrics: metrics.NewReloads(reg, started), onSelect: im.Selected, log: log, now: time.Now}
 
 	mux := http.NewServeMux()
 	mux.Handle("/", metrics.Handler(reg, health))
