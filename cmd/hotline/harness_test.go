@@ -96,7 +96,7 @@ func rtpRange(t *testing.T, width int) (int, int) {
 	return p, p + width
 }
 
-func startServer(t *testing.T, cfg string) *testServer {
+func startServer(t *testing.T, cfg string, extraArgs ...string) *testServer {
 	t.Helper()
 	if strings.Contains(cfg, "PORT_MIN") {
 		lo, hi := rtpRange(t, 400)
@@ -110,7 +110,8 @@ func startServer(t *testing.T, cfg string) *testServer {
 	ts := &testServer{logs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1), path: path, cfg: cfg}
 	ready := make(chan Addrs, 1)
 	go func() {
-		ts.done <- run(ctx, []string{"serve", "-config", path, "-log-level", "debug"}, io.Discard, ts.logs, func(a Addrs) { ready <- a })
+		args := append([]string{"serve", "-config", path, "-log-level", "debug"}, extraArgs...)
+		ts.done <- run(ctx, args, io.Discard, ts.logs, func(a Addrs) { ready <- a })
 	}()
 	select {
 	case ts.addrs = <-ready:

@@ -39,8 +39,14 @@ type caller struct {
 // tone at freq, as a phone's microphone would, for the rest of the call.
 func callIn(t *testing.T, ts *testServer, digits string, freq float64) *caller {
 	t.Helper()
+	return callInFrom(t, ts, "+1555"+randHex(3), digits, freq)
+}
+
+// callInFrom is callIn from the number from.
+func callInFrom(t *testing.T, ts *testServer, from, digits string, freq float64) *caller {
+	t.Helper()
 	u := newUAC(t, ts.addrs.SIPUDP)
-	u.from = "+1555" + randHex(3)
+	u.from = from
 	stream := u.receiveRTP()
 	_, media := answer(t, u.dial("0 101"))
 	var seq uint16 = 1
