@@ -489,3 +489,37 @@ func TestListedAs(t *testing.T) {
 		}
 	}
 }
+
+// TestKamailioConfig checks that the sample Kamailio front parses (kamailio -c), so that
+// operators copy a working file.
+func TestKamailioConfig(t *testing.T) {
+	kamailio := lookTool(t, "kamailio", "kamailio")
+	out, err := exec.Command(kamailio, "-c", "-f", filepath.Join("kamailio", "kamailio.cfg")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kamailio -c: %v\n%s", err, out)
+	}
+}
+
+// TestSystemdUnit checks the unit with systemd-analyze when it is there (not in every
+// container), and that it runs the server the way the README says.
+func TestSystemdUnit(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("systemd", "hotline.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ExecStart=/usr/local/bin/hotline serve -config /etc/hotline/hotline.yaml",
+		"ExecReload=/bin/kill -HUP $MAINPID", "KillSignal=SIGTERM", "TimeoutStopSec=35min"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("hotline.service lacks %q", want)
+		}
+	}
+	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+		out, _ := exec.Command(sa, "verify", "--man=no", filepath.Join("systemd", "hotline.service")).CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			// The binary is not installed on a build machine; anything else is a mistake.
+			if strings.Contains(line, "hotline.service:") && !strings.Contains(line, "is not executable") {
+				t.Errorf("systemd-analyze verify: %s", line)
+			}
+		}
+	}
+}
