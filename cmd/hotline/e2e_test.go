@@ -83,7 +83,9 @@ func TestCallHearsMenuAndDigitsSelectLanguage(t *testing.T) {
 	if len(pkts) < 100 {
 		t.Fatalf("only %d packets", len(pkts))
 	}
-	checkRTPStream(t, pkts)
+	// On an overloaded machine the scheduler may fall behind and skip ahead (it logs it):
+	// then, and only then, a timestamp may jump by whole frames.
+	checkRTPStream(t, pkts, strings.Contains(ts.logs.String(), "skipping ahead"))
 
 	var seq uint16 = 1
 	var rtpTS uint32 = 1000
@@ -110,7 +112,7 @@ func TestCallHearsMenuAndDigitsSelectLanguage(t *testing.T) {
 }
 
 // checkRTPStream checks sequence numbers, timestamps, SSRC, marker and 20 ms spacing.
-func checkRTPStream(t *testing.T, pkts []recvPacket) {
+func checkRTPStream(t *testing.T, pkts []recvPacket, skipped bool) {
 	t.Helper()
 	first := pkts[0].pkt
 	if !first.Marker {
@@ -125,8 +127,8 @@ func checkRTPStream(t *testing.T, pkts []recvPacket) {
 		if b.SequenceNumber != a.SequenceNumber+1 {
 			t.Fatalf("packet %d: seq %d after %d", i, b.SequenceNumber, a.SequenceNumber)
 		}
-		if b.Timestamp != a.Timestamp+160 {
-			t.Fatalf("packet %d: timestamp %d after %d", i, b.Timestamp, a.Timestamp)
+		if d := b.Timestamp - a.Timestamp; d != 160 && (!skipped || d == 0 || d%160 != 0 || d > 160*500) {
+			t.Fatalf("packet %d: timestamp %d after %d (the scheduler skipped ahead: %v)", i, b.Timestamp, a.Timestamp, skipped)
 		}
 		if len(b.Payload) != 160 {
 			t.Fatalf("packet %d: %d bytes of payload", i, len(b.Payload))
@@ -138,10 +140,13 @@ func checkRTPStream(t *testing.T, pkts []recvPacket) {
 	if markers == 0 {
 		t.Error("no marker bit at the start of any prompt")
 	}
+	// Wall time per frame of RTP time: 20 ms when the pacing keeps time (frames skipped
+	// after a stall count as time passed, which is what they are).
 	span := pkts[len(pkts)-1].at.Sub(pkts[0].at)
-	mean := span / time.Duration(len(pkts)-1)
+	frames := (pkts[len(pkts)-1].pkt.Timestamp - first.Timestamp) / 160
+	mean := span / time.Duration(frames)
 	if mean < 18*time.Millisecond || mean > 22*time.Millisecond {
-		t.Errorf("mean packet spacing %v over %d packets, want 20ms", mean, len(pkts))
+		t.Errorf("mean time per frame %v over %d frames, want 20ms", mean, frames)
 	}
 }
 
