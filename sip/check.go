@@ -316,6 +316,10 @@ func checkMessage(p *sipmsg.Parser, b []byte, maxLen int) verdict {
 	}
 
 	if out := rfc2543Branch(req); out != nil {
+		// sipgo parses again what it printed; a message it cannot read back is not passed.
+		if _, err := p.ParseSIP(out); err != nil {
+			return reject(400, "no transaction id and unreadable fields")
+		}
 		v.msg = out
 	}
 	v.act = actPass
