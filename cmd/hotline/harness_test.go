@@ -87,6 +87,12 @@ func rtpRange(t *testing.T, width int) (int, int) {
 
 func startServer(t *testing.T, cfg string) *testServer {
 	t.Helper()
+	return startServerLogging(t, cfg, "debug")
+}
+
+// startServerLogging starts the server logging at level (debug, info, warn or error).
+func startServerLogging(t *testing.T, cfg, level string) *testServer {
+	t.Helper()
 	if strings.Contains(cfg, "PORT_MIN") {
 		lo, hi := rtpRange(t, 400)
 		cfg = strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(cfg)
@@ -99,7 +105,7 @@ func startServer(t *testing.T, cfg string) *testServer {
 	ts := &testServer{logs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	ready := make(chan Addrs, 1)
 	go func() {
-		ts.done <- run(ctx, []string{"serve", "-config", path, "-log-level", "debug"}, io.Discard, ts.logs, func(a Addrs) { ready <- a })
+		ts.done <- run(ctx, []string{"serve", "-config", path, "-log-level", level}, io.Discard, ts.logs, func(a Addrs) { ready <- a })
 	}()
 	select {
 	case ts.addrs = <-ready:
