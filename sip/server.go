@@ -63,6 +63,7 @@ type Options struct {
 	InactivityTimeout time.Duration
 	Observer          Observer
 	Logger            *slog.Logger
+	Limits            Limits // message size and TCP time limits; zero fields take DefaultLimits
 
 	// Auth and Registrar, both set, let advocates' phones register (REGISTER) and dial
 	// feature codes (INVITE to *NN), authenticated by digest; without them REGISTER gets 405
@@ -88,6 +89,7 @@ type Server struct {
 	srv    *sipgo.Server
 	client *sipgo.Client
 	dialog sipgo.DialogUA
+	gate   *gate // checks every received message before sipgo does (check.go, limits.go)
 
 	mu     sync.Mutex
 	calls  map[string]*Call // by dialog ID
@@ -123,9 +125,12 @@ func NewServer(opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	slog := sipgoLogger(log)
+	opts.Limits = opts.Limits.withDefaults()
+	parser := sipmsg.NewParser(sipmsg.WithHeadersParsers(forceRportParsers()))
+	parser.MaxMessageLength = opts.Limits.MaxMessageBytes
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(opts.UserAgent),
-		sipgo.WithUserAgentParser(sipmsg.NewParser(sipmsg.WithHeadersParsers(forceRportParsers()))),
+		sipgo.WithUserAgentParser(parser),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
@@ -147,6 +152,7 @@ func NewServer(opts Options) (*Server, error) {
 		calls:  map[string]*Call{},
 		ports:  map[string]int{},
 		ctx:    context.Background(),
+		gate:   &gate{parser: parser, limits: opts.Limits, log: log, observer: opts.Observer, now: time.Now},
 	}
 	s.dialog = sipgo.DialogUA{Client: client, RewriteContact: true}
 	srv.OnInvite(s.guard(s.onInvite))
@@ -204,12 +210,12 @@ func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener
 	if udp != nil {
 		n++
 		s.setPort("udp", udp.LocalAddr())
-		go func() { errc <- s.srv.ServeUDP(udp) }()
+		go func() { errc <- s.srv.ServeUDP(s.gate.packetConn(udp)) }()
 	}
 	if tcp != nil {
 		n++
 		s.setPort("tcp", tcp.Addr())
-		go func() { errc <- s.srv.ServeTCP(tcp) }()
+		go func() { errc <- s.srv.ServeTCP(s.gate.listener(tcp)) }()
 	}
 	if n == 0 {
 		return errors.New("sip: no listener")

@@ -98,6 +98,12 @@ func rtpRange(t *testing.T, width int) (int, int) {
 
 func startServer(t *testing.T, cfg string, extraArgs ...string) *testServer {
 	t.Helper()
+	return startServerLogging(t, cfg, "debug", extraArgs...)
+}
+
+// startServerLogging starts the server logging at level (debug, info, warn or error).
+func startServerLogging(t *testing.T, cfg, level string, extraArgs ...string) *testServer {
+	t.Helper()
 	if strings.Contains(cfg, "PORT_MIN") {
 		lo, hi := rtpRange(t, 400)
 		cfg = strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(cfg)
@@ -110,7 +116,7 @@ func startServer(t *testing.T, cfg string, extraArgs ...string) *testServer {
 	ts := &testServer{logs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1), path: path, cfg: cfg}
 	ready := make(chan Addrs, 1)
 	go func() {
-		args := append([]string{"serve", "-config", path, "-log-level", "debug"}, extraArgs...)
+		args := append([]string{"serve", "-config", path, "-log-level", level}, extraArgs...)
 		ts.done <- run(ctx, args, io.Discard, ts.logs, func(a Addrs) { ready <- a })
 	}()
 	select {
