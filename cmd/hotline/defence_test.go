@@ -263,4 +263,3 @@ func expectSilence(t *testing.T, p *phone, d time.Duration) {
 		}
 	}
 }
-
