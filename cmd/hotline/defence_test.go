@@ -96,9 +96,9 @@ func (f *flooder) count(key string) int {
 
 // A flood of INVITE, OPTIONS and REGISTER from one source is held to that source's rate,
 // and its concurrent calls to their cap, while a caller at another address goes through
-// the menu (issue 7).
+// the menu (issue 7). Not parallel: the flood's burst of CPU would disturb the pacing
+// checks of the other calls' tests.
 func TestFloodFromOneSourceSparesOtherCallers(t *testing.T) {
-	t.Parallel()
 	const (
 		rate, burst, maxCalls = 20, 40, 3
 		rounds                = 400 // of INVITE, OPTIONS and REGISTER each
