@@ -34,6 +34,9 @@ type Config struct {
 
 	// Advocates: see advocates.go.
 	Advocates []Advocate `yaml:"advocates"`
+
+	// Security: per-source limits, see security.go.
+	Security Security `yaml:"security"`
 }
 
 // SIP configures the SIP server.

@@ -149,6 +149,7 @@ func TestLoadGood(t *testing.T) {
 					HA1MD5:    "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0c"},
 				{ID: "jo", Languages: []string{"en"}, HA1MD5: "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0d"},
 			},
+			Security: defaultSecurity(),
 		}},
 	}
 	for _, tt := range tests {

@@ -37,6 +37,7 @@ func defaults() *Config {
 	}
 	c.setRoutingDefaults()
 	c.QueueDefaults = defaultQueueSettings()
+	c.Security = defaultSecurity()
 	return c
 }
 
@@ -46,6 +47,9 @@ func (c *Config) fillDefaults() {
 	d := defaults()
 	if c.SIP.Transports == nil {
 		c.SIP.Transports = d.SIP.Transports
+	}
+	if c.Security.TrustedSources == nil {
+		c.Security.TrustedSources = d.Security.TrustedSources
 	}
 	c.IVR.fillDefaults()
 	c.fillRoutingDefaults()
@@ -66,7 +70,7 @@ var (
 // checkWholeNumbers reports a fraction written for an int field, which yaml.v3 would
 // silently truncate (port_min: 10000.5 becomes 10000).
 func (p *parser) checkWholeNumbers() {
-	for _, path := range []string{"sip.max_calls", "media.port_min", "media.port_max"} {
+	for _, path := range append([]string{"sip.max_calls", "media.port_min", "media.port_max"}, securityWholeNumbers...) {
 		if n, _ := p.find(path); n != nil && n.ShortTag() == "!!float" {
 			p.errorf(path, "%q is not a whole number", n.Value)
 		}
@@ -85,6 +89,7 @@ func (p *parser) validate(c *Config) {
 	p.validateQueueSettings(c)
 	p.validateRealm(c.SIP.Realm)
 	p.validateAdvocates(c.Advocates)
+	p.validateSecurity(&c.Security)
 }
 
 func (p *parser) validateSIP(s *SIP) {

@@ -83,6 +83,7 @@ func (s *Server) authenticate(req *sipmsg.Request, tx sipmsg.ServerTransaction) 
 		if o, ok := s.opts.Observer.(AuthObserver); ok {
 			o.AuthFailure(digest.Reason(err))
 		}
+		s.authFailed(req, err)
 		// Never the user name: for an unknown one it may be a mistyped password.
 		s.log.Info("authentication failed", "method", string(req.Method), "reason", digest.Reason(err), "source", req.Source())
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/sip/digest"
+	"github.com/hotline-project/hotline/sip/limit"
 )
 
 // allowedMethods are the methods we serve; the Allow header lists them.
@@ -77,8 +78,13 @@ type Options struct {
 	// confirmation); with FeatureHandler nil the server hangs up at once.
 	Feature        FeatureFunc
 	FeatureHandler Handler
-	// Now is the clock for authentication and registrations; nil is time.Now.
+	// Now is the clock for authentication, registrations and limits; nil is time.Now.
 	Now func() time.Time
+	// Defences, if set, applies per-source defences: bans after failed authentication, a
+	// request rate and a cap on calls in progress (see defence.go). LimitObserver, if set,
+	// counts what they refuse.
+	Defences      *limit.Limiter
+	LimitObserver LimitObserver
 }
 
 // Server is the hotline's SIP user agent server.
@@ -308,6 +314,9 @@ func (s *Server) guard(h func(req *sipmsg.Request, tx sipmsg.ServerTransaction))
 			}
 		}()
 		s.opts.Observer.Request(string(req.Method))
+		if s.limited(req, tx) {
+			return
+		}
 		if opts := requiredExtensions(req); len(opts) > 0 && !req.IsAck() && !req.IsCancel() {
 			// We support no SIP extensions that a client may require (RFC 3261 8.2.2.3).
 			s.respond(tx, req, 420, "Bad Extension", nil, sipmsg.NewHeader("Unsupported", strings.Join(opts, ", ")))
@@ -499,6 +508,12 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
 		return
 	}
+	release, ok := s.admitCall(req)
+	if !ok {
+		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		return
+	}
+	defer release()
 	s.respond(tx, req, 100, "Trying", nil)
 
 	var (

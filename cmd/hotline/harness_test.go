@@ -213,11 +213,18 @@ type uac struct {
 
 func newUAC(t *testing.T, server string) *uac {
 	t.Helper()
+	return newUACAt(t, net.IPv4(127, 0, 0, 1), server)
+}
+
+// newUACAt is newUAC with its SIP socket on local address ip (any of 127.0.0.0/8), so that
+// tests can place callers at different source addresses. Its media stays on 127.0.0.1.
+func newUACAt(t *testing.T, ip net.IP, server string) *uac {
+	t.Helper()
 	saddr, err := net.ResolveUDPAddr("udp", server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 	if err != nil {
 		t.Fatal(err)
 	}

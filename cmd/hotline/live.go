@@ -130,13 +130,15 @@ func (r *reloader) reloadLocked() error {
 }
 
 // restartOnly lists the sections that differ between a and b and that only a restart can
-// change: the SIP server's sockets and timers, the HTTP listener, media ports, the admin token.
+// change: the SIP server's sockets and timers, the HTTP listener, media ports, the admin
+// token, the per-source defences.
 func restartOnly(a, b *config.Config) []string {
 	var diff []string
 	for _, f := range []struct {
 		name string
 		x, y any
-	}{{"sip", a.SIP, b.SIP}, {"http", a.HTTP, b.HTTP}, {"media", a.Media, b.Media}, {"admin", a.Admin, b.Admin}} {
+	}{{"sip", a.SIP, b.SIP}, {"http", a.HTTP, b.HTTP}, {"media", a.Media, b.Media}, {"admin", a.Admin, b.Admin},
+		{"security", a.Security, b.Security}} {
 		if !reflect.DeepEqual(f.x, f.y) {
 			diff = append(diff, f.name)
 		}
@@ -147,4 +149,5 @@ func restartOnly(a, b *config.Config) []string {
 // keepRestartOnly copies the restart-only settings of running into next.
 func keepRestartOnly(running, next *config.Config) {
 	next.SIP, next.HTTP, next.Media, next.Admin = running.SIP, running.HTTP, running.Media, running.Admin
+	next.Security = running.Security
 }

@@ -67,11 +67,18 @@ type phone struct {
 
 func newPhone(t *testing.T, server, id, pw string, pt uint8, freq float64) *phone {
 	t.Helper()
+	return newPhoneAt(t, net.IPv4(127, 0, 0, 1), server, id, pw, pt, freq)
+}
+
+// newPhoneAt is newPhone with its SIP socket on local address ip (any of 127.0.0.0/8), so
+// that tests can place phones at different source addresses.
+func newPhoneAt(t *testing.T, ip net.IP, server, id, pw string, pt uint8, freq float64) *phone {
+	t.Helper()
 	saddr, err := net.ResolveUDPAddr("udp", server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +88,7 @@ func newPhone(t *testing.T, server, id, pw string, pt uint8, freq float64) *phon
 	}
 	p := &phone{t: t, id: id, pw: pw, conn: conn, rtp: rtpConn, server: saddr, msgs: make(chan sipmsg.Message, 64),
 		regCallID: randHex(8) + "@phone", pt: pt, freq: freq, byeCSeq: 100}
-	p.contactURI = fmt.Sprintf("sip:%s@127.0.0.1:%d", id, conn.LocalAddr().(*net.UDPAddr).Port)
+	p.contactURI = fmt.Sprintf("sip:%s@%s", id, conn.LocalAddr())
 	u := &uac{t: t, conn: conn, rtp: rtpConn, msgs: p.msgs}
 	go u.readLoop()
 	p.stream = u.receiveRTP()

@@ -29,6 +29,7 @@ import (
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
 	"github.com/hotline-project/hotline/sip/digest"
+	"github.com/hotline-project/hotline/sip/limit"
 )
 
 // Addrs are the addresses the server is bound to, and its controls (what main's signal
@@ -155,6 +156,12 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		closeAll(udp, tcp, httpLn)
 		return fmt.Errorf("sip auth: %w", err)
 	}
+	limits, err := newLimiter(cfg, log)
+	if err != nil {
+		closeAll(udp, tcp, httpLn)
+		return err
+	}
+	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
 	srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
 			l, ok := live.Load().cfg.LookupLine(dialled)
@@ -179,6 +186,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Presence:          disp.presence,
 		Feature:           disp.feature,
 		FeatureHandler:    disp.featureCall,
+		Defences:          limits,
+		LimitObserver:     defences,
 	})
 	if err != nil {
 		closeAll(udp, tcp, httpLn)
@@ -244,6 +253,31 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 
 // sip.Server reports authentication failures and registrations to the metrics.
 var _ sip.AuthObserver = (*metrics.Metrics)(nil)
+
+// metrics.Defences counts what the per-source limits refuse.
+var _ sip.LimitObserver = (*metrics.Defences)(nil)
+
+// newLimiter builds the per-source defences from the security section.
+func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
+	s := cfg.Security
+	l, err := limit.New(limit.Config{
+		AuthFailures: s.AuthFailures,
+		AuthWindow:   s.AuthWindow,
+		BanFor:       s.BanDuration,
+		Rate:         s.RequestRate,
+		Burst:        s.RequestBurst,
+		MaxCalls:     s.MaxCallsPerSource,
+		Trusted:      s.TrustedPrefixes(),
+		MaxSources:   s.MaxTrackedSources,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("security: %w", err)
+	}
+	if len(s.TrustedSources) == 0 && (s.RequestRate > 0 || s.MaxCallsPerSource > 0) {
+		log.Warn("security.trusted_sources is empty: the carrier's SIP trunk is limited like any other source; list its addresses there")
+	}
+	return l, nil
+}
 
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {

@@ -1,0 +1,116 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Security sets the SIP server's per-source defences: bans after failed digest
+// authentication, a request rate, and a cap on calls in progress. They apply per source
+// address (per /64 for IPv6), except to trusted_sources.
+//
+// Bans apply to what advocates' phones send (REGISTER, feature codes) and to everything
+// else that is not a call, but never to a new call to a line: callers are not
+// authenticated, and a caller must get through even from the address of someone
+// brute-forcing passwords (in production many calls share the carrier trunk's address).
+type Security struct {
+	// AuthFailures failed authentications from one source within AuthWindow ban the source
+	// for BanDuration; 0 never bans; 0..100.
+	AuthFailures int           `yaml:"auth_failures"`
+	AuthWindow   time.Duration `yaml:"auth_window"`  // >0, at most 24h
+	BanDuration  time.Duration `yaml:"ban_duration"` // >0, at most 168h
+	// RequestRate is how many requests a second one source may send, sustained, and
+	// RequestBurst how many at once; 0 is no limit. Requests of calls in progress (ACK, BYE,
+	// INFO) are not counted.
+	RequestRate  float64 `yaml:"request_rate"`  // >=0
+	RequestBurst int     `yaml:"request_burst"` // >=1 with a rate
+	// MaxCallsPerSource is how many calls one source may have in progress; further INVITEs
+	// from it get 503; 0 is no limit.
+	MaxCallsPerSource int `yaml:"max_calls_per_source"` // >=0
+	// TrustedSources are IP addresses and CIDR prefixes exempt from every per-source limit:
+	// the carrier's SIP trunk, whose address many callers share.
+	TrustedSources []string `yaml:"trusted_sources"`
+	// MaxTrackedSources bounds the memory the limits use: the number of sources each of
+	// their tables remembers; the least recently seen are forgotten first; 1024..10000000.
+	MaxTrackedSources int `yaml:"max_tracked_sources"`
+}
+
+// defaultSecurity are the security section's defaults.
+func defaultSecurity() Security {
+	return Security{
+		AuthFailures:      5,
+		AuthWindow:        10 * time.Minute,
+		BanDuration:       15 * time.Minute,
+		RequestRate:       20,
+		RequestBurst:      100,
+		MaxCallsPerSource: 100,
+		TrustedSources:    []string{},
+		MaxTrackedSources: 65536,
+	}
+}
+
+// securityWholeNumbers are the security section's int fields, for checkWholeNumbers.
+var securityWholeNumbers = []string{"security.auth_failures", "security.request_burst",
+	"security.max_calls_per_source", "security.max_tracked_sources"}
+
+// TrustedPrefixes returns TrustedSources as prefixes; a bare address is a /32 (or /128).
+// Validation guarantees every entry parses.
+func (s *Security) TrustedPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range s.TrustedSources {
+		if p, err := parsePrefix(v); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefix(v string) (netip.Prefix, error) {
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return p, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (p *parser) validateSecurity(s *Security) {
+	const path = "security"
+	if s.AuthFailures < 0 || s.AuthFailures > 100 {
+		p.errorf(path+".auth_failures", "must be 0 (never ban) or up to 100, got %d", s.AuthFailures)
+	}
+	if s.AuthFailures > 0 {
+		if s.AuthWindow <= 0 || s.AuthWindow > 24*time.Hour {
+			p.errorf(path+".auth_window", "must be greater than 0 and at most 24h, got %v", s.AuthWindow)
+		}
+		if s.BanDuration <= 0 || s.BanDuration > 7*24*time.Hour {
+			p.errorf(path+".ban_duration", "must be greater than 0 and at most 168h, got %v", s.BanDuration)
+		}
+	}
+	if s.RequestRate < 0 {
+		p.errorf(path+".request_rate", "must be 0 (no limit) or more, got %v", s.RequestRate)
+	}
+	if s.RequestRate > 0 && s.RequestBurst < 1 {
+		p.errorf(path+".request_burst", "must be at least 1 with a request_rate, got %d", s.RequestBurst)
+	}
+	if s.MaxCallsPerSource < 0 {
+		p.errorf(path+".max_calls_per_source", "must be 0 (no limit) or more, got %d", s.MaxCallsPerSource)
+	}
+	if s.MaxTrackedSources < 1024 || s.MaxTrackedSources > 10_000_000 {
+		p.errorf(path+".max_tracked_sources", "must be between 1024 and 10000000, got %d", s.MaxTrackedSources)
+	}
+	for i, v := range s.TrustedSources {
+		if _, err := parsePrefix(v); err != nil {
+			p.errorf(fmt.Sprintf("%s.trusted_sources[%d]", path, i), "%q is not an IP address or CIDR prefix like 203.0.113.0/24", v)
+		}
+	}
+}

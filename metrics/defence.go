@@ -1,0 +1,51 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// refusedReasons are the reasons Refused labels (sip.RefusedBanned, RefusedRate,
+// RefusedCalls); anything else is "other".
+var refusedReasons = map[string]bool{"banned": true, "rate": true, "calls": true}
+
+// Defences counts what the SIP server's per-source limits refuse, and the bans they set.
+// It implements sip.LimitObserver.
+type Defences struct {
+	refused *prometheus.CounterVec
+	bans    prometheus.Counter
+}
+
+// NewDefences registers the defences' collectors on r (nil: working, not exported).
+// banned, if not nil, is read at scrape time for the number of sources banned now.
+func NewDefences(r prometheus.Registerer, banned func() int) *Defences {
+	f := promauto.With(r)
+	d := &Defences{
+		refused: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "sip", Name: "rate_limited_total",
+			Help: "SIP requests refused by the per-source limits, by method and reason (banned: the source failed authentication too often; rate: over its request rate; calls: at its cap of calls in progress).",
+		}, []string{"method", "reason"}),
+		bans: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "sip", Name: "bans_total",
+			Help: "Source addresses banned for failing digest authentication too often.",
+		}),
+	}
+	if banned != nil {
+		f.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "sip", Name: "banned_sources",
+			Help: "Source addresses banned now.",
+		}, func() float64 { return float64(banned()) })
+	}
+	return d
+}
+
+// Refused counts a request refused by a limit.
+func (d *Defences) Refused(meth, reason string) {
+	if !refusedReasons[reason] {
+		reason = "other"
+	}
+	d.refused.WithLabelValues(method(meth), reason).Inc()
+}
+
+// Banned counts a newly banned source.
+func (d *Defences) Banned() { d.bans.Inc() }
