@@ -34,6 +34,9 @@ type Config struct {
 
 	// Advocates: see advocates.go.
 	Advocates []Advocate `yaml:"advocates"`
+
+	// Records: see records.go.
+	Records Records `yaml:"records"`
 }
 
 // SIP configures the SIP server.

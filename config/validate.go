@@ -36,6 +36,7 @@ func defaults() *Config {
 	}
 	c.setRoutingDefaults()
 	c.QueueDefaults = defaultQueueSettings()
+	c.Records = defaultRecords()
 	return c
 }
 
@@ -65,7 +66,7 @@ var (
 // checkWholeNumbers reports a fraction written for an int field, which yaml.v3 would
 // silently truncate (port_min: 10000.5 becomes 10000).
 func (p *parser) checkWholeNumbers() {
-	for _, path := range []string{"sip.max_calls", "media.port_min", "media.port_max"} {
+	for _, path := range []string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days"} {
 		if n, _ := p.find(path); n != nil && n.ShortTag() == "!!float" {
 			p.errorf(path, "%q is not a whole number", n.Value)
 		}
@@ -84,6 +85,7 @@ func (p *parser) validate(c *Config) {
 	p.validateQueueSettings(c)
 	p.validateRealm(c.SIP.Realm)
 	p.validateAdvocates(c.Advocates)
+	p.validateRecords(&c.Records)
 }
 
 func (p *parser) validateSIP(s *SIP) {

@@ -15,6 +15,10 @@ import (
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
 )
 
+// DSNEnv is the environment variable that, when set, is the PostgreSQL DSN instead of the
+// configuration's records.dsn.
+const DSNEnv = "HOTLINE_RECORDS_DSN"
+
 // Store is what Recorder needs of a store; *DB implements it, tests fake it.
 type Store interface {
 	// Start writes r as a call in progress, unless a row for r.CallID exists already.

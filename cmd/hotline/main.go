@@ -5,6 +5,7 @@
 //	hotline check -config FILE                                validate a configuration
 //	hotline route [-config FILE] -line N -lang L -reason R    explain a routing decision
 //	hotline passwd -id ID [-realm R]                          hash an advocate's password
+//	hotline records [-config FILE] [-since T] [-until T]      export call records as CSV
 package main
 
 import (
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		err = routeCmd(ctx, args, stdout, stderr)
 	case "passwd":
 		err = passwdCmd(args, os.Stdin, stdout, stderr)
+	case "records":
+		err = recordsCmd(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -79,5 +82,7 @@ func usage(w io.Writer) {
         print where such a call goes and why (hotline route -h for what-if flags)
   hotline passwd -id ID [-realm REALM]
         read an advocate's password from stdin and print their advocates entry (HA1 hashes)
+  hotline records [-config FILE] [-since TIME] [-until TIME]
+        write the call records of calls that started in [since, until) as CSV to stdout
 `)
 }
