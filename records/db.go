@@ -244,7 +244,7 @@ func (s *DB) Heartbeat(ctx context.Context, node string, now time.Time) error {
 // many there were. It is for start-up, before node takes calls: those calls were cut off
 // when node stopped without ending them.
 //
-// Their end time is node's last heartbeat (or the call's start, if later): the node was
+// Their end time is node's last heartbeat (or the latest time in the row, if later): the node was
 // alive then and dead by the next heartbeat, so the estimate is short by less than one
 // heartbeat interval. Without any heartbeat it is now. Start-up time alone would count
 // all the time the node was down as talk or wait time.
@@ -298,9 +298,13 @@ func (s *DB) RecoverInterrupted(ctx context.Context, node string, now time.Time)
 		return 0, fmt.Errorf("records: recover: %w", err)
 	}
 	for _, r := range open {
+		// The last sign of life: the heartbeat, or the latest time the row itself shows
+		// (a call that got further after the last heartbeat).
 		r.End = hb
-		if r.End.Before(r.Start) {
-			r.End = r.Start
+		for _, t := range []time.Time{r.Start, r.QueueEnter, r.Connected} {
+			if t.After(r.End) {
+				r.End = t
+			}
 		}
 		r.Outcome = OutcomeInterrupted
 		r.derive()

@@ -151,6 +151,7 @@ func TestRecoverInterrupted(t *testing.T) {
 			// Start writes whatever the record holds: here, how far each call had got.
 			start("talking", "node-a", Record{Start: t0, QueueEnter: t0.Add(time.Minute), Connected: t0.Add(2 * time.Minute), Advocate: "maria"})
 			start("after-beat", "node-a", Record{Start: hb.Add(10 * time.Second)})
+			start("connected-after-beat", "node-a", Record{Start: t0, QueueEnter: t0.Add(time.Minute), Connected: hb.Add(20 * time.Second)})
 			start("other-node", "node-b", Record{Start: t0})
 			if err := db.Finish(ctx, sample("done", t0)); err != nil {
 				t.Fatal(err)
@@ -162,8 +163,8 @@ func TestRecoverInterrupted(t *testing.T) {
 				t.Fatal(err)
 			}
 			n, err := db.RecoverInterrupted(ctx, "node-a", now)
-			if err != nil || n != 3 {
-				t.Fatalf("RecoverInterrupted = %d, %v; want 3", n, err)
+			if err != nil || n != 4 {
+				t.Fatalf("RecoverInterrupted = %d, %v; want 4", n, err)
 			}
 			got := byID(t, db)
 			for _, tc := range []struct {
@@ -175,6 +176,7 @@ func TestRecoverInterrupted(t *testing.T) {
 				{"queued", OutcomeInterrupted, hb, 59 * time.Minute, 0},
 				{"talking", OutcomeInterrupted, hb, time.Minute, 58 * time.Minute},
 				{"after-beat", OutcomeInterrupted, hb.Add(10 * time.Second), 0, 0},
+				{"connected-after-beat", OutcomeInterrupted, hb.Add(20 * time.Second), hb.Add(20 * time.Second).Sub(t0.Add(time.Minute)), 0},
 				{"other-node", OutcomeInProgress, time.Time{}, 0, 0},
 				{"done", OutcomeCompleted, t0.Add(10 * time.Minute), 30 * time.Second, 530 * time.Second},
 			} {

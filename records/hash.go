@@ -45,8 +45,11 @@ func NewHasher(key []byte, countryCode string) (*Hasher, error) {
 
 // Hash returns the hex HMAC-SHA256 of the caller (a SIP URI, a name-addr or a number) in
 // the canonical form NormalizeCaller gives, or "" for an anonymous or empty caller, whom
-// no hash could count as a repeat caller.
+// no hash could count as a repeat caller. A nil Hasher gives "" for every caller.
 func (h *Hasher) Hash(caller string) string {
+	if h == nil {
+		return ""
+	}
 	n := NormalizeCaller(caller, h.countryCode)
 	if n == "" {
 		return ""
