@@ -11,6 +11,9 @@
 //	PUT    /admin/v1/overrides      {"kind":"closed","schedule":"advocates","reason":"..","until":".."}
 //	                                {"kind":"route","route":"partner","reason":".."}
 //	DELETE /admin/v1/overrides?kind=closed&schedule=advocates     or ?kind=route
+//	GET    /admin/v1/advocates                                    advocates and their states
+//	PUT    /admin/v1/advocates/{id}/state  {"state":"paused","reason":".."}
+//	GET    /admin/v1/records?since=2026-03-01&until=2026-04-01    call records as CSV
 package admin
 
 import (
@@ -72,6 +75,8 @@ type Options struct {
 	Advocates Advocates
 	// Reload loads the configuration file again (POST /admin/v1/reload); nil answers 404.
 	Reload func() error
+	// Records exports the call records; nil answers 404 on that path.
+	Records Records
 	// Logger logs every override change; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -97,6 +102,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("POST /admin/v1/reload", s.reload)
 	mux.HandleFunc("GET /admin/v1/advocates", s.listAdvocates)
 	mux.HandleFunc("PUT /admin/v1/advocates/{id}/state", s.setAdvocateState)
+	mux.HandleFunc("GET /admin/v1/records", s.exportRecords)
 	return s.authorize(mux)
 }
 

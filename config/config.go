@@ -37,6 +37,8 @@ type Config struct {
 
 	// Security: per-source limits, see security.go.
 	Security Security `yaml:"security"`
+	// Records: see records.go.
+	Records Records `yaml:"records"`
 }
 
 // SIP configures the SIP server.

@@ -150,6 +150,9 @@ func TestLoadGood(t *testing.T) {
 				{ID: "jo", Languages: []string{"en"}, HA1MD5: "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0d"},
 			},
 			Security: defaultSecurity(),
+			Records: Records{Driver: "postgres", Path: "/var/lib/hotline/records.db",
+				DSN: "host=db.internal dbname=hotline user=hotline", HashKeyFile: "/etc/hotline/records.key",
+				RetentionDays: 730, Node: "hotline-1"},
 		}},
 	}
 	for _, tt := range tests {

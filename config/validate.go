@@ -38,6 +38,7 @@ func defaults() *Config {
 	c.setRoutingDefaults()
 	c.QueueDefaults = defaultQueueSettings()
 	c.Security = defaultSecurity()
+	c.Records = defaultRecords()
 	return c
 }
 
@@ -70,7 +71,7 @@ var (
 // checkWholeNumbers reports a fraction written for an int field, which yaml.v3 would
 // silently truncate (port_min: 10000.5 becomes 10000).
 func (p *parser) checkWholeNumbers() {
-	for _, path := range append([]string{"sip.max_calls", "media.port_min", "media.port_max"}, securityWholeNumbers...) {
+	for _, path := range append([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days"}, securityWholeNumbers...) {
 		if n, _ := p.find(path); n != nil && n.ShortTag() == "!!float" {
 			p.errorf(path, "%q is not a whole number", n.Value)
 		}
@@ -90,6 +91,7 @@ func (p *parser) validate(c *Config) {
 	p.validateRealm(c.SIP.Realm)
 	p.validateAdvocates(c.Advocates)
 	p.validateSecurity(&c.Security)
+	p.validateRecords(&c.Records)
 }
 
 func (p *parser) validateSIP(s *SIP) {

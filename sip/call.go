@@ -32,6 +32,10 @@ type Call struct {
 	// and the code dialled, such as "*11". Both are empty on callers' calls.
 	Advocate string
 	Feature  string
+	// Arrived is when the INVITE arrived (zero for outbound legs).
+	Arrived time.Time
+
+	caller string // the caller's identity; see Caller
 
 	srv    *Server
 	log    *slog.Logger
@@ -206,6 +210,12 @@ func awaitByeResponse(ctx context.Context, tx sipmsg.ClientTransaction) error {
 func (c *Call) end(cause error) {
 	c.endOnce.Do(func() { c.cancel(cause) })
 }
+
+// Caller returns the caller's identity as the INVITE gave it: P-Asserted-Identity if
+// present, else the From URI; "" for outbound legs. It identifies a person who may be in
+// danger: NEVER log it, label a metric with it or store it; hash it with a key (the call
+// records do) where calls must be correlated.
+func (c *Call) Caller() string { return c.caller }
 
 // Media returns the currently negotiated media.
 func (c *Call) Media() Media {

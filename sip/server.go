@@ -552,6 +552,8 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		Line:     line,
 		Advocate: advocate,
 		Feature:  feature,
+		Arrived:  time.Now(),
+		caller:   callerIdentity(req),
 		srv:      s,
 		log:      log,
 		media:    m,
@@ -825,3 +827,23 @@ func (nopObserver) Request(string)           {}
 func (nopObserver) Response(string, int)     {}
 func (nopObserver) CallStarted(string)       {}
 func (nopObserver) CallEnded(string, string) {}
+
+// callerIdentity is the caller's identity in req: the P-Asserted-Identity the carrier's
+// trunk sets (RFC 3325), else the From URI. Never log it.
+func callerIdentity(req *sipmsg.Request) string {
+	if h := req.GetHeader("P-Asserted-Identity"); h != nil {
+		v := strings.TrimSpace(h.Value())
+		if i := strings.IndexByte(v, '<'); i >= 0 {
+			if j := strings.IndexByte(v[i:], '>'); j > 0 {
+				return v[i+1 : i+j]
+			}
+		}
+		if v != "" {
+			return v
+		}
+	}
+	if f := req.From(); f != nil {
+		return f.Address.String()
+	}
+	return ""
+}

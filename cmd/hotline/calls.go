@@ -10,6 +10,7 @@ import (
 	"github.com/hotline-project/hotline/ivr"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
 )
@@ -21,16 +22,30 @@ type switchboard struct {
 	routing   *metrics.Routing
 	ivr       *metrics.IVR
 	queues    *dispatcher
-	now       func() time.Time
-	log       *slog.Logger
+	records   *records.Recorder // nil keeps no records
+	// stopping reports whether the server is stopping (its calls are then cut off).
+	stopping func() bool
+	now      func() time.Time
+	log      *slog.Logger
 }
 
 // handle is the sip.Handler of every answered call.
 func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 	log := sb.log.With("call", c.ID, "line", c.Line)
+	rec := sb.records.Begin(c.ID, c.Line, c.Caller(), c.Arrived)
+	rec.Answered(sb.now())
+	defer func() {
+		// The caller's leg is gone when handle returns: writing the record now holds up
+		// nobody, and it is committed before the call's goroutine ends.
+		if sb.stopping() {
+			rec.Ended(records.OutcomeShutdown, sb.now())
+		}
+		_ = rec.Finish(ctx)
+	}()
 	snap := sb.live.Load()
 	res, err := snap.menus.Run(ctx, c, log)
 	sb.ivr.Ended(res.Language, string(res.End))
+	rec.Menus(res.Language, res.Reason)
 	if err != nil {
 		if !errors.Is(err, ivr.ErrHangup) && ctx.Err() == nil {
 			log.Error("menus failed", "err", err)
@@ -38,6 +53,7 @@ func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 		return
 	}
 	if res.Hangup {
+		rec.Ended(records.OutcomeMenuHangup, sb.now())
 		_ = c.Hangup(ctx, "menu")
 		return
 	}
@@ -45,17 +61,23 @@ func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 	sb.routing.Decision(d)
 	log.Info("call routed", "route", d.Route, "kind", d.Kind(), "to", d.Step.String(),
 		"priority", d.Priority, "override", d.Override)
+	dest := d.Queue
+	if d.Target != "" {
+		dest = d.Target
+	}
+	rec.Routed(d.Route, dest)
 	switch d.Kind() {
 	case "message":
+		rec.Ended(records.OutcomeMessage, sb.now())
 		for _, p := range res.Then {
 			_ = c.Play(ctx, p)
 		}
 		sb.play(ctx, c, snap.prompts, res.Language, d.Message, log)
 		_ = c.Hangup(ctx, "route message")
 	case "target":
-		sb.queues.connectTarget(ctx, c, res.Language, d.Step, res.Then, log)
+		sb.queues.connectTarget(ctx, c, rec, res.Language, d.Step, res.Then, log)
 	default:
-		sb.queues.queueCall(ctx, c, callAttrs{line: c.Line, lang: res.Language, reason: res.Reason}, d, res.Then, log)
+		sb.queues.queueCall(ctx, c, rec, callAttrs{line: c.Line, lang: res.Language, reason: res.Reason}, d, res.Then, log)
 	}
 }
 

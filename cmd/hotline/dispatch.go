@@ -13,6 +13,7 @@ import (
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
+	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
 )
@@ -45,6 +46,7 @@ type callAttrs struct{ line, lang, reason string }
 // waiter is a caller in the queues.
 type waiter struct {
 	c     *sip.Call
+	rec   *records.Call
 	attrs callAttrs
 	lang  string
 	log   *slog.Logger
@@ -101,10 +103,11 @@ func (d *dispatcher) exec(acts []queue.Action) {
 // queueCall keeps the caller in the queue dec chose until an advocate answers and the call
 // ends, or the caller hangs up. It returns when the call is over. The caller first hears
 // then (the menus' "connecting you"), while the advocates' phones already ring.
-func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, attrs callAttrs, dec routing.Decision, then []*prompts.Prompt, log *slog.Logger) {
+func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, rec *records.Call, attrs callAttrs, dec routing.Decision,
+	then []*prompts.Prompt, log *slog.Logger) {
 	lang := attrs.lang
 	w := &waiter{
-		c: c, attrs: attrs, lang: lang, log: log, queue: dec.Queue,
+		c: c, rec: rec, attrs: attrs, lang: lang, log: log, queue: dec.Queue,
 		rings: map[string]context.CancelFunc{}, connected: make(chan struct{}), ended: make(chan struct{}),
 	}
 	d.mu.Lock()
@@ -116,6 +119,7 @@ func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, attrs callAttrs
 		d.mu.Unlock()
 	}()
 	since := d.now()
+	rec.Queued(dec.Queue, since)
 	d.metrics.Enqueued(dec.Queue)
 	acts, err := d.eng.Enqueue(queue.Caller{ID: c.ID, Queue: dec.Queue, Language: lang, Priority: dec.Priority}, since)
 	if err != nil {
@@ -267,6 +271,8 @@ func (d *dispatcher) overflow(w *waiter, step routing.Step, now time.Time) {
 	d.mu.Unlock()
 	d.metrics.Overflowed(from)
 	d.metrics.Enqueued(step.Queue)
+	w.rec.Overflowed(step.Queue)
+	w.rec.Queued(step.Queue, now)
 	w.log.Info("call overflowed", "from", from, "to", step.Queue)
 	d.exec(acts)
 }
@@ -424,6 +430,8 @@ func (d *dispatcher) bridge(w *waiter, adv *sip.Call, conn queue.Connect, log *s
 	defer close(w.ended)
 	w.connectOnce.Do(func() { close(w.connected) })
 	log.Info("call connected", "queue", conn.Queue, "waited", conn.Waited.Round(time.Second))
+	w.rec.Connected(conn.Advocate, d.now())
+	w.rec.WrapUp(d.settings(conn.Queue).WrapUp)
 	defer func() {
 		d.exec(d.callEnded(w.c.ID))
 	}()
@@ -431,6 +439,7 @@ func (d *dispatcher) bridge(w *waiter, adv *sip.Call, conn queue.Connect, log *s
 	if err != nil {
 		// One of the legs ended as it was answered.
 		log.Warn("bridge failed", "err", err)
+		w.rec.Ended(records.OutcomeFailed, d.now())
 		_ = adv.Hangup(context.Background(), "bridge failed")
 		return
 	}
@@ -457,7 +466,8 @@ func (d *dispatcher) callEnded(callID string) []queue.Action {
 // calls the target's URI and bridges the caller to it until either hangs up. A target that
 // cannot be reached leaves the caller hearing that the hotline cannot take the call (with
 // the safety line) and hung up: the route chose a place outside our queues.
-func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, lang string, step routing.Step, then []*prompts.Prompt, log *slog.Logger) {
+func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, rec *records.Call, lang string, step routing.Step,
+	then []*prompts.Prompt, log *slog.Logger) {
 	log = log.With("target", step.Target)
 	hold, cancelHold := context.WithCancel(ctx)
 	holdDone := make(chan struct{})
@@ -481,6 +491,7 @@ func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, lang string
 	<-holdDone
 	if err != nil {
 		log.Warn("target not reached", "err", err)
+		rec.Ended(records.OutcomeFailed, d.now())
 		if p, ok := d.prompts().Get(lang, "closed"); ok && ctx.Err() == nil {
 			_ = c.Play(ctx, p)
 		}
@@ -488,9 +499,11 @@ func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, lang string
 		return
 	}
 	log.Info("call connected to target")
+	rec.Connected("", d.now())
 	br, err := media.NewBridge(c.Leg(), out.Leg())
 	if err != nil {
 		log.Warn("bridge failed", "err", err)
+		rec.Ended(records.OutcomeFailed, d.now())
 		_ = out.Hangup(context.Background(), "bridge failed")
 		_ = c.Hangup(context.Background(), "bridge failed")
 		return
@@ -501,5 +514,6 @@ func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, lang string
 	case <-out.Done():
 		_ = c.Hangup(context.Background(), "target hung up")
 	}
+	rec.Ended(records.OutcomeTransferred, d.now())
 	br.Unbridge()
 }

@@ -75,6 +75,8 @@ ivr:
 lines:
   - number: "18883737888"
     name: main
+records:
+  path: RECORDS_PATH
 `
 
 // rtpRange picks an RTP port range of width ports at run time: it starts at a port the kernel
@@ -104,6 +106,9 @@ func startServer(t *testing.T, cfg string, extraArgs ...string) *testServer {
 // startServerLogging starts the server logging at level (debug, info, warn or error).
 func startServerLogging(t *testing.T, cfg, level string, extraArgs ...string) *testServer {
 	t.Helper()
+	if strings.Contains(cfg, "RECORDS_PATH") {
+		cfg = strings.ReplaceAll(cfg, "RECORDS_PATH", filepath.Join(t.TempDir(), "records.db"))
+	}
 	if strings.Contains(cfg, "PORT_MIN") {
 		lo, hi := rtpRange(t, 400)
 		cfg = strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(cfg)

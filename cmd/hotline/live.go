@@ -138,7 +138,7 @@ func restartOnly(a, b *config.Config) []string {
 		name string
 		x, y any
 	}{{"sip", a.SIP, b.SIP}, {"http", a.HTTP, b.HTTP}, {"media", a.Media, b.Media}, {"admin", a.Admin, b.Admin},
-		{"security", a.Security, b.Security}} {
+		{"security", a.Security, b.Security}, {"records", a.Records, b.Records}} {
 		if !reflect.DeepEqual(f.x, f.y) {
 			diff = append(diff, f.name)
 		}
@@ -149,5 +149,5 @@ func restartOnly(a, b *config.Config) []string {
 // keepRestartOnly copies the restart-only settings of running into next.
 func keepRestartOnly(running, next *config.Config) {
 	next.SIP, next.HTTP, next.Media, next.Admin = running.SIP, running.HTTP, running.Media, running.Admin
-	next.Security = running.Security
+	next.Security, next.Records = running.Security, running.Records
 }

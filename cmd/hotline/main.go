@@ -6,6 +6,7 @@
 //	hotline reload [-server URL]                              reload a running server's configuration
 //	hotline route [-config FILE] -line N -lang L -reason R    explain a routing decision
 //	hotline passwd -id ID [-realm R]                          hash an advocate's password
+//	hotline records [-config FILE] [-since T] [-until T]      export call records as CSV
 package main
 
 import (
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		err = routeCmd(ctx, args, stdout, stderr)
 	case "passwd":
 		err = passwdCmd(args, os.Stdin, stdout, stderr)
+	case "records":
+		err = recordsCmd(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -107,5 +110,7 @@ func usage(w io.Writer) {
         print where such a call goes and why (hotline route -h for what-if flags)
   hotline passwd -id ID [-realm REALM]
         read an advocate's password from stdin and print their advocates entry (HA1 hashes)
+  hotline records [-config FILE] [-since TIME] [-until TIME]
+        write the call records of calls that started in [since, until) as CSV to stdout
 `)
 }

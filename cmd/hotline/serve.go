@@ -89,6 +89,17 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if err != nil {
 		return err
 	}
+	recDB, rec, err := openRecords(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if recDB != nil {
+		defer recDB.Close()
+	}
+	var recExport admin.Records // a nil *records.DB must stay a nil interface
+	if recDB != nil {
+		recExport = recDB
+	}
 
 	udp, tcp, err := listenSIP(cfg.SIP.Listen, cfg.SIP.Transports)
 	if err != nil {
@@ -142,6 +153,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
 		ivr:       im,
 		queues:    disp,
+		records:   rec,
 		now:       time.Now,
 		log:       log,
 	}
@@ -204,6 +216,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Advocates: advocatesAPI{disp},
 		State:     func() routing.State { return routing.State{Queues: eng.RoutingState(time.Now())} },
 		Reload:    rl.reload,
+		Records:   recExport,
 	}))
 	httpSrv := &http.Server{
 		Handler:           mux,
@@ -215,9 +228,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	dr := &drainer{srv: srv, health: health, stop: stop, timeout: cfg.SIP.DrainTimeout, log: log}
+	sb.stopping = func() bool { return sctx.Err() != nil }
 	g, gctx := errgroup.WithContext(sctx)
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { return disp.run(gctx) })
+	g.Go(func() error { return rec.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, udp, tcp) })
 	g.Go(func() error {
 		if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -247,6 +262,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		ready(addrs)
 	}
 	err = g.Wait()
+	rec.Wait()
 	log.Info("hotline stopped")
 	return err
 }

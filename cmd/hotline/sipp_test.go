@@ -6,7 +6,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,7 @@ import (
 
 // sippServer is a hotline process started by startSIPpServer.
 type sippServer struct {
+	dir    string // the working directory: where the call records go
 	cmd    *exec.Cmd
 	stderr *syncBuffer
 	done   chan struct{} // closed when the process has exited; then waitErr is set
@@ -86,6 +89,32 @@ func TestSIPpCall(t *testing.T) {
 		}) {
 			t.Errorf(`no "call routed" log with route=help_now_es`)
 		}
+
+		// The call's record, from the embedded default store (SQLite in the working
+		// directory), exported as CSV the way an operator would.
+		cmd := exec.Command(bin, "records")
+		cmd.Dir = srv.dir
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("hotline records: %v", err)
+		}
+		rows, err := csv.NewReader(bytes.NewReader(out)).ReadAll()
+		if err != nil || len(rows) != 2 {
+			t.Fatalf("records CSV: %v, %d rows:\n%s", err, len(rows), out)
+		}
+		row := map[string]string{}
+		for i, h := range rows[0] {
+			row[h] = rows[1][i]
+		}
+		for k, want := range map[string]string{"line": "main", "language": "es", "reason": "help_now",
+			"route": "help_now_es", "queue": "es", "outcome": "abandoned"} {
+			if row[k] != want {
+				t.Errorf("record %s = %q, want %q (row %v)", k, row[k], want, row)
+			}
+		}
+		if len(row["caller_hash"]) != 64 || strings.Contains(string(out), "sipp@") {
+			t.Errorf("caller_hash %q: want a 64-hex HMAC and no caller URI in the export", row["caller_hash"])
+		}
 	})
 
 	// A clean shutdown on SIGTERM.
@@ -146,6 +175,9 @@ func startSIPpServer(t *testing.T, bin string) *sippServer {
 	t.Helper()
 	srv := &sippServer{stderr: &syncBuffer{}, done: make(chan struct{})}
 	srv.cmd = exec.Command(bin, "serve", "-sip", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-format", "json")
+	// The embedded configuration keeps its call records in the working directory.
+	srv.dir = t.TempDir()
+	srv.cmd.Dir = srv.dir
 	srv.cmd.Stdout = srv.stderr
 	pipe, err := srv.cmd.StderrPipe()
 	if err != nil {

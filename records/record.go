@@ -1,0 +1,94 @@
+package records
+
+import "time"
+
+// Outcome is how a call ended.
+type Outcome string
+
+// Outcomes. A record is written with OutcomeInProgress when the call starts and with one of
+// the others when it ends.
+const (
+	// OutcomeInProgress is a call that has not ended (or whose node has not yet restarted
+	// after a crash).
+	OutcomeInProgress Outcome = "in_progress"
+	// OutcomeInterrupted is a call that was in progress when its node stopped without
+	// ending it (kill -9, power loss); its end time is an estimate (see RecoverInterrupted).
+	OutcomeInterrupted Outcome = "interrupted"
+	// OutcomeCompleted is a call that was connected to an advocate.
+	OutcomeCompleted Outcome = "completed"
+	// OutcomeAbandoned is a caller who hung up while waiting in a queue.
+	OutcomeAbandoned Outcome = "abandoned"
+	// OutcomeMenuHangup is a caller who hung up in the menus, before being routed, or
+	// whom the menus hung up on.
+	OutcomeMenuHangup Outcome = "menu_hangup"
+	// OutcomeMessage is a call routed to a message (closed, for example) and hung up.
+	OutcomeMessage Outcome = "message"
+	// OutcomeTransferred is a call connected to a target outside this server.
+	OutcomeTransferred Outcome = "transferred"
+	// OutcomeFailed is a call that could not be taken where it was routed (a target not
+	// reached, a bridge that failed).
+	OutcomeFailed Outcome = "failed"
+	// OutcomeShutdown is a call the server ended because it was stopping.
+	OutcomeShutdown Outcome = "shutdown"
+)
+
+// Record is one call. Times are zero when the call never got there; durations are zero when
+// they do not apply.
+type Record struct {
+	CallID string // sip.Call.ID: random, carries nothing of the caller; the primary key
+	Node   string // the server that took the call; RecoverInterrupted touches only its own
+	Line   string // the configured line name
+	// CallerHash is Hasher.Hash of the caller's number: never the number itself.
+	CallerHash string
+
+	Start      time.Time // the INVITE arrived
+	Answered   time.Time // the server answered (200 OK)
+	QueueEnter time.Time // first entered a queue
+	Connected  time.Time // an advocate (or target) answered
+	End        time.Time // the call ended
+
+	Language string   // chosen in the menus
+	Reason   string   // chosen in the menus
+	Route    string   // the route that decided ("menu" when a menu action did)
+	Steps    []string // the destinations taken, in order: the first, then each overflow
+	Queue    string   // the last queue the call was in
+	Advocate string   // the advocate's id who took the call
+
+	Wait   time.Duration // QueueEnter to Connected (or End, when never connected)
+	Talk   time.Duration // Connected to End
+	WrapUp time.Duration // the wrap-up time the advocate was given after the call
+
+	Outcome Outcome
+}
+
+// derive fills in what follows from the times: Wait and Talk when they are zero, and an
+// ended call's Outcome when it is not set.
+func (r *Record) derive() {
+	if r.Wait == 0 && !r.QueueEnter.IsZero() {
+		switch {
+		case !r.Connected.IsZero():
+			r.Wait = nonNegative(r.Connected.Sub(r.QueueEnter))
+		case !r.End.IsZero():
+			r.Wait = nonNegative(r.End.Sub(r.QueueEnter))
+		}
+	}
+	if r.Talk == 0 && !r.Connected.IsZero() && !r.End.IsZero() {
+		r.Talk = nonNegative(r.End.Sub(r.Connected))
+	}
+	if r.Outcome == "" || (r.Outcome == OutcomeInProgress && !r.End.IsZero()) {
+		switch {
+		case r.End.IsZero():
+			r.Outcome = OutcomeInProgress
+		case !r.Connected.IsZero():
+			r.Outcome = OutcomeCompleted
+		case !r.QueueEnter.IsZero():
+			r.Outcome = OutcomeAbandoned
+		default:
+			r.Outcome = OutcomeMenuHangup
+		}
+	}
+}
+
+func nonNegative(d time.Duration) time.Duration {
+	return max(d, 0)
+}
