@@ -48,11 +48,7 @@ func TestSIPpCall(t *testing.T) {
 		t.Fatalf("scenario missing: %v", err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "hotline")
-	build := exec.Command(goTool(), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	srv := startSIPpServer(t, bin)
 	t.Logf("hotline: sip %s, http %s", srv.sip, srv.http)
 
@@ -131,6 +127,17 @@ func TestSIPpCall(t *testing.T) {
 	}
 }
 
+// buildBinary builds the hotline command into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "hotline")
+	build := exec.Command(goTool(), "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // lookSIPp returns the path of sipp, or skips the test when it is not installed (fails when
 // HOTLINE_REQUIRE_SIPP=1, as in CI, so that the test cannot silently stop running).
 func lookSIPp(t *testing.T) string {
@@ -173,10 +180,16 @@ func fileExists(p string) bool {
 // "hotline listening" log line.
 func startSIPpServer(t *testing.T, bin string) *sippServer {
 	t.Helper()
-	srv := &sippServer{stderr: &syncBuffer{}, done: make(chan struct{})}
-	srv.cmd = exec.Command(bin, "serve", "-sip", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-format", "json")
 	// The embedded configuration keeps its call records in the working directory.
-	srv.dir = t.TempDir()
+	return startBinary(t, bin, t.TempDir())
+}
+
+// startBinary runs the server binary on its embedded configuration in the working
+// directory dir, on loopback ports it picks, and waits until it listens.
+func startBinary(t *testing.T, bin, dir string) *sippServer {
+	t.Helper()
+	srv := &sippServer{stderr: &syncBuffer{}, done: make(chan struct{}), dir: dir}
+	srv.cmd = exec.Command(bin, "serve", "-sip", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-format", "json")
 	srv.cmd.Dir = srv.dir
 	srv.cmd.Stdout = srv.stderr
 	pipe, err := srv.cmd.StderrPipe()
