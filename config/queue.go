@@ -25,6 +25,9 @@ type QueueSettings struct {
 	// AnnounceEvery is how often a waiting caller hears their position and, when it can
 	// be estimated honestly, the expected wait; 0 never; else 15s..10m.
 	AnnounceEvery time.Duration `yaml:"announce_every"`
+	// Whisper tells the advocate, when they answer and before the caller is put through,
+	// the caller's language and reason ("Spanish. Needs help now.").
+	Whisper bool `yaml:"whisper"`
 }
 
 // QueueOverrides are a queue's own settings; an absent field takes queue_defaults'.
@@ -35,6 +38,7 @@ type QueueOverrides struct {
 	MaxMisses     *int           `yaml:"max_misses,omitempty"`
 	ServiceLevel  *time.Duration `yaml:"service_level,omitempty"`
 	AnnounceEvery *time.Duration `yaml:"announce_every,omitempty"`
+	Whisper       *bool          `yaml:"whisper,omitempty"`
 }
 
 // defaultQueueSettings are queue_defaults' defaults.
@@ -45,6 +49,7 @@ func defaultQueueSettings() QueueSettings {
 		MaxMisses:     3,
 		ServiceLevel:  60 * time.Second,
 		AnnounceEvery: 60 * time.Second,
+		Whisper:       true,
 	}
 }
 
@@ -67,6 +72,9 @@ func (o QueueOverrides) apply(s QueueSettings) QueueSettings {
 	}
 	if o.AnnounceEvery != nil {
 		s.AnnounceEvery = *o.AnnounceEvery
+	}
+	if o.Whisper != nil {
+		s.Whisper = *o.Whisper
 	}
 	return s
 }

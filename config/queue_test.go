@@ -20,8 +20,8 @@ func TestQueueSettingsOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []QueueSettings{
-		{RingAll: true, RingTimeout: 25 * time.Second, WrapUp: 0, MaxMisses: 3, ServiceLevel: time.Minute},
-		{RingAll: false, RingTimeout: 25 * time.Second, WrapUp: 30 * time.Second, MaxMisses: 3, ServiceLevel: time.Minute},
+		{RingAll: true, RingTimeout: 25 * time.Second, WrapUp: 0, MaxMisses: 3, ServiceLevel: time.Minute, Whisper: true},
+		{RingAll: false, RingTimeout: 25 * time.Second, WrapUp: 30 * time.Second, MaxMisses: 3, ServiceLevel: time.Minute, Whisper: false},
 	}
 	for i := range c.Queues {
 		if got := c.Settings(&c.Queues[i]); got != want[i] {

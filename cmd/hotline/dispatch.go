@@ -428,6 +428,9 @@ func worse(a, b queue.Outcome) queue.Outcome {
 // tells the engine the call ended.
 func (d *dispatcher) bridge(w *waiter, adv *sip.Call, conn queue.Connect, log *slog.Logger) {
 	defer close(w.ended)
+	if d.settings(conn.Queue).Whisper {
+		d.whisper(w, adv, conn.Advocate, log)
+	}
 	w.connectOnce.Do(func() { close(w.connected) })
 	log.Info("call connected", "queue", conn.Queue, "waited", conn.Waited.Round(time.Second))
 	w.rec.Connected(conn.Advocate, d.now())
@@ -516,4 +519,33 @@ func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, rec *record
 	}
 	rec.Ended(records.OutcomeTransferred, d.now())
 	br.Unbridge()
+}
+
+// whisper tells the advocate who answered the caller's language and reason before the
+// caller is put through (the caller still hears the hold audio). A prompt missing for a
+// language is left out; a leg that ends meanwhile ends the whisper.
+func (d *dispatcher) whisper(w *waiter, adv *sip.Call, advocate string, log *slog.Logger) {
+	cat := d.prompts()
+	lang := d.advocateLanguage(advocate)
+	var parts []*prompts.Prompt
+	for _, name := range []string{"whisper_lang_" + w.attrs.lang, "whisper_" + w.attrs.reason} {
+		if p, ok := cat.Get(lang, name); ok {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(adv.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-w.c.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := adv.Play(ctx, prompts.Join(parts...)); err != nil && ctx.Err() == nil {
+		log.Warn("whisper not played", "err", err)
+	}
 }

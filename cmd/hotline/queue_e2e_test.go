@@ -85,6 +85,10 @@ func TestAdvocateAnswers(t *testing.T) {
 		t.Fatal("the advocate's INVITE carries the caller's number")
 	}
 	ana.answer(inv)
+	// Before the caller is put through, ana (a Spanish speaker: the whisper is in her first
+	// language) hears who is calling: "Español. Necesita ayuda ahora."
+	whisper := prompts.Join(mustPrompt(t, "es", "whisper_lang_es"), mustPrompt(t, "es", "whisper_help_now"))
+	ana.stream.waitFor(t, "the whisper", whisper.PCMA[800:len(whisper.PCMA)-800], 5*time.Second)
 	waitTone(t, "the caller hears the advocate", c.stream, 0, 1000, 5*time.Second)
 	waitTone(t, "the advocate hears the caller", ana.stream, 8, 440, 5*time.Second)
 	ts.waitMetric(t, `hotline_queue_calls_total{queue="es",result="answered"}`, 1)
