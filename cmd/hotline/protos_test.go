@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -82,7 +83,8 @@ type protosReply struct {
 // TestPROTOSReplay replays all 4527 PROTOS c07-sip cases over UDP against the running server,
 // each with its CANCEL and ACK teardown, and after every case sends a valid INVITE that must
 // be answered (180 Ringing: it went through line lookup, SDP and media) and then cancelled
-// (487). Afterwards a full call with menu and digits works, and goroutines return near the
+// (487). Afterwards a full call works (menu, digits, queue, an advocate who registers and
+// answers, audio both ways), and goroutines return near the
 // baseline. The heap before and after is logged.
 func TestPROTOSReplay(t *testing.T) {
 	dir := protosDir(t)
@@ -95,7 +97,7 @@ func TestPROTOSReplay(t *testing.T) {
 	// The replay comes from loopback as fast as the server answers: trusted, like the
 	// carrier's trunk, so the per-source rate limit (which has tests of its own) does not
 	// refuse the follow-up INVITEs this test is about.
-	cfg := strings.Replace(testConfig, "  ack_timeout: 2s\n", "  ack_timeout: 2s\n  answer_delay: 10s\n", 1) +
+	cfg := strings.Replace(queueTestConfig(t, "", "ana:es:pw-ana"), "  ack_timeout: 2s\n", "  ack_timeout: 2s\n  answer_delay: 10s\n", 1) +
 		"security:\n  trusted_sources: [127.0.0.0/8]\n"
 	// Logging at warn: the harness keeps the log in memory, and the heap is measured.
 	ts := startServerLogging(t, cfg, "warn")
@@ -217,7 +219,10 @@ func TestPROTOSReplay(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	// A full call with the menu and a digit still works.
+	// A full call still works: an advocate registers, and a caller goes through the menu
+	// (Spanish, help now), queues, is put through to her, and each hears the other.
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
 	u := newUAC(t, ts.addrs.SIPUDP)
 	stream := u.receiveRTP()
 	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0 101", ""))
@@ -230,11 +235,22 @@ func TestPROTOSReplay(t *testing.T) {
 	u.sendSilence(media, 3, &seq, &rtpTS)
 	u.sendDigit(media, 101, 2, &seq, &rtpTS)
 	stream.waitFor(t, "the Spanish reason menu", reasonMenu, 10*time.Second)
+	u.sendDigit(media, 101, 1, &seq, &rtpTS)
+	toneCtx, stopTone := context.WithCancel(context.Background())
+	go sendTone(toneCtx, u.rtp, media, 0, 440)
+	ana.answer(ana.expectInvite(20 * time.Second))
+	waitTone(t, "the caller hears the advocate", stream, 0, 1000, 10*time.Second)
+	waitTone(t, "the advocate hears the caller", ana.stream, 0, 440, 10*time.Second)
+	stopTone()
 	u.hangup()
+	ana.expectBye(5 * time.Second)
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
-	// The test's own goroutines: the UAC's readers and the keep-alive /metrics connection.
+	// The test's own goroutines: the UAC's and the phone's readers and the keep-alive
+	// /metrics connection.
 	u.conn.Close()
 	u.rtp.Close()
+	ana.conn.Close()
+	ana.rtp.Close()
 	http.DefaultClient.CloseIdleConnections()
 
 	// Goroutines go back near the baseline once the transactions the cases opened time out
