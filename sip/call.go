@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,6 +178,15 @@ func (c *Call) bye(ctx context.Context) error {
 	}
 	req := sipmsg.NewRequest(sipmsg.BYE, *target.Clone())
 	req.SetTransport(inv.Transport())
+	if strings.EqualFold(inv.Transport(), "UDP") {
+		// Send from the listening socket (as the caller's NAT binding expects), not from a
+		// client socket sipgo would open for it.
+		if a, ok := c.srv.listener("udp"); ok {
+			if ua, ok := a.(*net.UDPAddr); ok {
+				req.Laddr = sipmsg.Addr{IP: ua.IP, Port: ua.Port}
+			}
+		}
+	}
 	req.AppendHeader(c.srv.contact(c.local, inv.Transport()))
 	tx, err := c.dialog.TransactionRequest(ctx, req)
 	if err != nil {
