@@ -22,8 +22,6 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 	icholy "github.com/icholy/digest"
-
-	"github.com/hotline-project/hotline/sip/digest"
 )
 
 // selfSigned writes a self-signed ECDSA certificate for 127.0.0.1 and its key to dir and
@@ -129,33 +127,90 @@ func TestTLSCall(t *testing.T) {
 	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="caller_hangup"}`, 1)
 }
 
-// An advocate's phone registers over TLS, with digest authentication, and the binding
-// records the transport.
-func TestTLSRegister(t *testing.T) {
-	t.Parallel()
-	certFile, keyFile, roots := selfSigned(t, t.TempDir())
-	sha, _ := digest.ComputeHA1(digest.SHA256, "maria", "hotline", "s3cret")
-	cfg := tlsConfig(certFile, keyFile, "") + "advocates:\n  - id: maria\n    languages: [en]\n    ha1_sha256: " + sha + "\n"
-	ts := startServer(t, cfg)
-	u := newTLSUAC(t, ts.addrs.SIPTLS, roots)
-	u.from = "maria"
-	uri := "sips:maria@" + u.server.String()
-	u.nextRequest("REGISTER", "maria", "", "")
+// registerTLS registers u, a TLS UAC, as advocate id with password pw (digest, with a
+// wrong password first) and returns the 200.
+func registerTLS(t *testing.T, u *uac, id, pw string) *sipmsg.Response {
+	t.Helper()
+	u.from = id
+	uri := "sips:" + id + "@" + u.server.String()
+	u.nextRequest("REGISTER", id, "", "")
 	chal := u.expectResponse("REGISTER", 401, 3*time.Second)
 	c, err := icholy.ParseChallenge(chal.GetHeader("WWW-Authenticate").Value())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := icholy.Digest(c, icholy.Options{Method: "REGISTER", URI: uri, Username: "maria", Password: "s3cret", Count: 1})
-	if err != nil {
-		t.Fatal(err)
+	sign := func(pw string, nc int) string {
+		cred, err := icholy.Digest(c, icholy.Options{Method: "REGISTER", URI: uri, Username: id, Password: pw, Count: nc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Authorization: " + cred.String()
 	}
-	u.nextRequest("REGISTER", "maria", "", "", "Authorization: "+cred.String(), "Expires: 120")
-	res := u.expectResponse("REGISTER", 200, 3*time.Second)
-	if ct := res.GetHeader("Contact"); ct == nil || !strings.Contains(ct.Value(), "transport=tls") {
-		t.Errorf("200 Contact = %v, want the TLS contact registered", ct)
+	u.nextRequest("REGISTER", id, "", "", sign("wrong", 1))
+	u.expectResponse("REGISTER", 401, 3*time.Second)
+	u.nextRequest("REGISTER", id, "", "", sign(pw, 2), "Expires: 120")
+	return u.expectResponse("REGISTER", 200, 3*time.Second)
+}
+
+// An advocate's phone registers over TLS with digest authentication; a caller (over UDP)
+// queues for the advocate, and the phone is rung over TLS on the connection it registered
+// over: INVITE, its 200, the server's ACK, and the BYE when the caller hangs up.
+func TestTLSAdvocateRungOverTLS(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, roots := selfSigned(t, t.TempDir())
+	cfg := strings.Replace(queueTestConfig(t, "", "ana:es:pw-ana"), "  ack_timeout: 2s\n", "  ack_timeout: 2s\n  tls:\n    listen: 127.0.0.1:0\n"+
+		"    cert_file: "+certFile+"\n    key_file: "+keyFile+"\n", 1)
+	ts := startServer(t, cfg)
+	ana := newTLSUAC(t, ts.addrs.SIPTLS, roots)
+	res := registerTLS(t, ana, "ana", "pw-ana")
+	if ct := res.GetHeader("Contact"); ct == nil || !strings.Contains(ct.Value(), "sips:ana@") {
+		t.Errorf("200 Contact = %v, want the sips: contact registered", ct)
 	}
 	ts.waitMetric(t, "hotline_sip_registrations", 1)
+	ts.waitMetric(t, `hotline_advocates{language="es",queue="es",state="available"}`, 1)
+
+	c := callIn(t, ts, "21", 440)
+	inv := ana.nextMessageRequest(t, "INVITE", 20*time.Second)
+	if v := inv.Via(); v == nil || v.Transport != "TLS" {
+		t.Errorf("INVITE to the phone has Via %v, want transport TLS", v)
+	}
+	if inv.Recipient.Scheme != "sips" {
+		t.Errorf("INVITE to the phone is for %s, want the registered sips: contact", inv.Recipient.String())
+	}
+	if ct := inv.GetHeader("Contact"); ct == nil || !strings.HasPrefix(ct.Value(), "<sips:") {
+		t.Errorf("INVITE Contact = %v, want sips:", ct)
+	}
+	ok := sipmsg.NewResponseFromRequest(inv, 200, "OK", []byte(sdpOffer(ana.rtpPort(), "0 101", "")))
+	ok.To().Params.Add("tag", "ph"+randHex(3))
+	ok.AppendHeader(sipmsg.NewHeader("Contact", "<sips:ana@"+ana.stream.LocalAddr().String()+";transport=tls>"))
+	ok.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+	ana.send(ok.String())
+	ana.nextMessageRequest(t, "ACK", 5*time.Second)
+	ts.waitMetric(t, `hotline_advocates{language="es",queue="es",state="on_call"}`, 1)
+	c.hangup()
+	ana.expectRequest("BYE", 10*time.Second)
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+}
+
+// nextMessageRequest waits for a request with method, skipping responses, and returns it
+// unanswered.
+func (u *uac) nextMessageRequest(t *testing.T, method string, timeout time.Duration) *sipmsg.Request {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-u.msgs:
+			if !ok {
+				t.Fatalf("connection closed waiting for %s", method)
+			}
+			if req, isReq := m.(*sipmsg.Request); isReq && string(req.Method) == method {
+				return req
+			}
+		case <-deadline:
+			t.Fatalf("no %s within %v", method, timeout)
+			return nil
+		}
+	}
 }
 
 // A client that connects to the TLS port and never starts the handshake is disconnected
