@@ -57,6 +57,23 @@ type SIP struct {
 	// DrainTimeout is how long a draining server (the first SIGTERM) waits for the calls in
 	// progress to end before it stops anyway; default 30m; >= 0.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// TLS is SIP over TLS, on an address of its own; off unless TLS.Listen is set.
+	TLS SIPTLS `yaml:"tls"`
+}
+
+// SIPTLS configures SIP over TLS. The certificate and key are PEM files, read at start-up
+// (a bad or missing file stops the server with an error naming it), not by config checks.
+type SIPTLS struct {
+	Listen   string `yaml:"listen"`    // host:port, such as "0.0.0.0:5061"; "" is off (the default)
+	CertFile string `yaml:"cert_file"` // PEM certificate chain, leaf first; required with listen
+	KeyFile  string `yaml:"key_file"`  // PEM private key of the certificate; required with listen
+	// HandshakeTimeout is how long a client has to complete the TLS handshake after
+	// connecting; default 10s; 1s..2m.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// CAFile, if set, is a PEM bundle of the certificates trusted when the server must connect
+	// to an advocate's phone over TLS (its registered connection having closed); "" trusts the
+	// system's roots. Phones with self-signed certificates need it.
+	CAFile string `yaml:"ca_file"`
 }
 
 // HTTP configures the metrics and health-check server.

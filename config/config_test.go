@@ -67,6 +67,11 @@ testdata/timeouts.yaml:4: ivr.first_digit_timeout: must be greater than 0, got -
 		{"names.yaml", `testdata/names.yaml:3: lines[0].name: "Main Line" may only have lowercase letters, digits, _ and -
 testdata/names.yaml:8: lines[3].name: duplicate of lines[2] (spanish)
 testdata/names.yaml:10: lines[4].name: duplicate of lines[1] (line-18005550100)`},
+		{"sip-tls.yaml", `testdata/sip-tls.yaml:2: sip.tls.cert_file: required with sip.tls.listen (a PEM certificate file)
+testdata/sip-tls.yaml:2: sip.tls.key_file: required with sip.tls.listen (a PEM private key file)
+testdata/sip-tls.yaml:3: sip.tls.listen: "0.0.0.0" is not host:port
+testdata/sip-tls.yaml:4: sip.tls.handshake_timeout: must be between 1s and 2m, got 0s`},
+		{"sip-tls-nolisten.yaml", `testdata/sip-tls-nolisten.yaml:2: sip.tls.listen: required with cert_file, key_file or ca_file (host:port, such as 0.0.0.0:5061)`},
 		{"duplicate-key.yaml", `testdata/duplicate-key.yaml:4: sip.listen: duplicate key (first set on line 2)`},
 		{"two-documents.yaml", `testdata/two-documents.yaml:3: only one YAML document is allowed`},
 		{"list.yaml", `testdata/list.yaml:1: expected a mapping, got a list`},
@@ -98,11 +103,13 @@ func TestLoadGood(t *testing.T) {
 		{"anchors.yaml", withLines(Line{Number: "18883737888", Name: "main"}, Line{Number: "18005550100", Name: "sms"})},
 		{"full.yaml", &Config{
 			SIP: SIP{
-				Listen:       "127.0.0.1:5080",
-				Transports:   []string{"tcp"},
-				UserAgent:    "hotline-test/1.0",
-				AckTimeout:   10 * time.Second,
-				AnswerDelay:  2 * time.Second,
+				Listen:      "127.0.0.1:5080",
+				Transports:  []string{"tcp"},
+				UserAgent:   "hotline-test/1.0",
+				AckTimeout:  10 * time.Second,
+				AnswerDelay: 2 * time.Second,
+				TLS: SIPTLS{Listen: "127.0.0.1:5081", CertFile: "/etc/hotline/sip.crt", KeyFile: "/etc/hotline/sip.key",
+					HandshakeTimeout: 5 * time.Second, CAFile: "/etc/hotline/phones.pem"},
 				MaxCalls:     500,
 				Realm:        "hotline.example.org",
 				DrainTimeout: 30 * time.Minute,

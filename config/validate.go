@@ -24,6 +24,7 @@ func defaults() *Config {
 			AckTimeout:   32 * time.Second,
 			DrainTimeout: 30 * time.Minute,
 			Realm:        "hotline",
+			TLS:          SIPTLS{HandshakeTimeout: 10 * time.Second},
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9095"},
 		Media: Media{
@@ -128,6 +129,7 @@ func (p *parser) validateSIP(s *SIP) {
 	if s.MaxCalls < 0 {
 		p.errorf("sip.max_calls", "must be 0 (no limit) or more, got %d", s.MaxCalls)
 	}
+	p.validateSIPTLS(&s.TLS)
 }
 
 func (p *parser) validateMedia(m *Media) {
@@ -253,4 +255,24 @@ func isHostName(s string) bool {
 		}
 	}
 	return true
+}
+
+func (p *parser) validateSIPTLS(t *SIPTLS) {
+	const path = "sip.tls"
+	if t.Listen == "" {
+		if t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" {
+			p.errorf(path+".listen", "required with cert_file, key_file or ca_file (host:port, such as 0.0.0.0:5061)")
+		}
+		return
+	}
+	p.checkHostPort(path+".listen", t.Listen)
+	if t.CertFile == "" {
+		p.errorf(path+".cert_file", "required with sip.tls.listen (a PEM certificate file)")
+	}
+	if t.KeyFile == "" {
+		p.errorf(path+".key_file", "required with sip.tls.listen (a PEM private key file)")
+	}
+	if t.HandshakeTimeout < time.Second || t.HandshakeTimeout > 2*time.Minute {
+		p.errorf(path+".handshake_timeout", "must be between 1s and 2m, got %v", t.HandshakeTimeout)
+	}
 }

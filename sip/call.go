@@ -187,7 +187,7 @@ func (c *Call) bye(ctx context.Context) error {
 			}
 		}
 	}
-	req.AppendHeader(c.srv.contact(c.local, inv.Transport()))
+	req.AppendHeader(c.srv.contact(c.local, inv))
 	tx, err := c.dialog.TransactionRequest(ctx, req)
 	if err != nil {
 		return fmt.Errorf("bye: %w", err)

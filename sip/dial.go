@@ -74,8 +74,10 @@ type DialRequest struct {
 	// instead of Target's host and port: the source address the phone's REGISTER came from,
 	// for phones behind NAT.
 	SendTo string
-	// Transport is "udp" or "tcp"; empty means Target's transport parameter, else udp. The
-	// server must be serving that transport.
+	// Transport is "udp", "tcp" or "tls"; empty means Target's transport parameter, else tls
+	// for a sips: Target and udp for a sip: one. The server must be serving that transport.
+	// Over TLS the phone's open connection (the one it registered over) is reused; without
+	// one the server connects, trusting Options.TLSClient's roots.
 	Transport string
 	// Line is the hotline line the leg is for: Call.Line and logs. FromUser defaults to it.
 	Line string
@@ -106,7 +108,8 @@ var cancelGrace = 4 * sipmsg.T1
 type outbound struct {
 	srv       *Server
 	dlg       *sipgo.DialogClientSession
-	transport string      // "UDP" or "TCP"
+	transport string      // "UDP", "TCP" or "TLS"
+	sips      bool        // the target is a sips: URI: our Contact is sips: too
 	laddr     sipmsg.Addr // the UDP listener, so that replies come back to it; zero for TCP
 	local     netip.Addr
 
@@ -160,7 +163,8 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 	if !local.IsValid() {
 		local = localAddrFacing(dest.String())
 	}
-	o := &outbound{srv: s, transport: strings.ToUpper(transport), local: local}
+	o := &outbound{srv: s, transport: strings.ToUpper(transport), local: local,
+		sips: strings.EqualFold(target.Scheme, "sips")}
 	if transport == "udp" {
 		// Send from the listening socket: the phone answers the packet's source, and a NAT
 		// binding the phone opened by registering points at it.
@@ -393,8 +397,9 @@ func (s *Server) dialTarget(ctx context.Context, req DialRequest) (sipmsg.Uri, s
 	if err := sipmsg.ParseUri(req.Target, &target); err != nil {
 		return target, "", netip.AddrPort{}, fmt.Errorf("sip: dial: bad target: %w", err)
 	}
-	if s := strings.ToLower(target.Scheme); s != "sip" || target.Host == "" {
-		return target, "", netip.AddrPort{}, errors.New("sip: dial: target must be a sip: URI with a host")
+	scheme := strings.ToLower(target.Scheme)
+	if (scheme != "sip" && scheme != "sips") || target.Host == "" {
+		return target, "", netip.AddrPort{}, errors.New("sip: dial: target must be a sip: or sips: URI with a host")
 	}
 	transport := strings.ToLower(req.Transport)
 	if transport == "" {
@@ -404,9 +409,15 @@ func (s *Server) dialTarget(ctx context.Context, req DialRequest) (sipmsg.Uri, s
 	}
 	if transport == "" {
 		transport = "udp"
+		if scheme == "sips" {
+			transport = "tls"
+		}
 	}
-	if transport != "udp" && transport != "tcp" {
+	if transport != "udp" && transport != "tcp" && transport != "tls" {
 		return target, "", netip.AddrPort{}, fmt.Errorf("sip: dial: unsupported transport %q", transport)
+	}
+	if scheme == "sips" && transport != "tls" {
+		return target, "", netip.AddrPort{}, fmt.Errorf("sip: dial: a sips: target needs transport tls, not %s", transport)
 	}
 	host, port := target.Host, target.Port
 	if req.SendTo != "" {
@@ -493,7 +504,9 @@ func (o *outbound) via() *sipmsg.ViaHeader {
 
 func (o *outbound) contact() *sipmsg.ContactHeader {
 	u := sipmsg.Uri{Scheme: "sip", User: "hotline", Host: uriHost(o.local), Port: o.srv.listenPort(o.transport)}
-	if o.transport != "UDP" {
+	if o.sips {
+		u.Scheme = "sips"
+	} else if o.transport != "UDP" {
 		u.UriParams = sipmsg.NewParams()
 		u.UriParams.Add("transport", strings.ToLower(o.transport))
 	}

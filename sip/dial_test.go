@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,10 +35,18 @@ type testSrv struct {
 	ports   *media.Ports
 	udpAddr *net.UDPAddr
 	tcpAddr *net.TCPAddr
+	tlsAddr *net.TCPAddr // nil without TLS
 	stop    func()
 }
 
 func startDialServer(t *testing.T) *testSrv {
+	t.Helper()
+	return startDialServerTLS(t, nil, nil)
+}
+
+// startDialServerTLS is startDialServer also serving TLS with serverTLS, when it is not nil,
+// and connecting to phones over TLS with clientTLS.
+func startDialServerTLS(t *testing.T, serverTLS, clientTLS *tls.Config) *testSrv {
 	t.Helper()
 	sched := media.NewScheduler(media.SchedulerOptions{Workers: 1})
 	lo, hi := freePortRange(t, 40)
@@ -50,9 +59,17 @@ func startDialServer(t *testing.T) *testSrv {
 		AdvertiseAddr:     netip.MustParseAddr("127.0.0.1"),
 		InactivityTimeout: time.Minute,
 		Logger:            slog.New(slog.DiscardHandler),
+		TLS:               serverTLS,
+		TLSClient:         clientTLS,
 	})
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
+	}
+	var tlsLn net.Listener
+	if serverTLS != nil {
+		if tlsLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -66,12 +83,13 @@ func startDialServer(t *testing.T) *testSrv {
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- sched.Run(ctx) }()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, udp, tcp) }()
+	go func() { served <- srv.ServeListeners(ctx, Listeners{UDP: udp, TCP: tcp, TLS: tlsLn}) }()
 	// Serve records its listeners before it blocks; wait until Dial can use them.
 	waitUntil(t, "server listening", func() bool {
 		_, u := srv.listener("udp")
 		_, c := srv.listener("tcp")
-		return u && c
+		_, l := srv.listener("tls")
+		return u && c && (l || tlsLn == nil)
 	})
 	var once sync.Once
 	ts := &testSrv{Server: srv, ports: ports, udpAddr: udp.LocalAddr().(*net.UDPAddr), tcpAddr: tcp.Addr().(*net.TCPAddr)}
@@ -89,6 +107,9 @@ func startDialServer(t *testing.T) *testSrv {
 			<-schedDone
 			waitUntil(t, "media ports released", func() bool { return ports.InUse() == 0 })
 		})
+	}
+	if tlsLn != nil {
+		ts.tlsAddr = tlsLn.Addr().(*net.TCPAddr)
 	}
 	t.Cleanup(ts.stop)
 	return ts
@@ -130,12 +151,13 @@ func randHex(n int) string {
 // tests control every message: it can retransmit a 200, or answer nothing.
 type phone struct {
 	t         *testing.T
-	transport string // "udp" or "tcp"
+	transport string // "udp", "tcp" or "tls"
 	udp       *net.UDPConn
 	ln        net.Listener
 	rtp       *net.UDPConn
 	tag       string
 	msgs      chan sipmsg.Message
+	tlsConf   *tls.Config
 
 	mu     sync.Mutex
 	tcp    net.Conn     // the connection the server opened
@@ -146,7 +168,13 @@ type phone struct {
 
 func newPhone(t *testing.T, transport string) *phone {
 	t.Helper()
-	p := &phone{t: t, transport: transport, tag: randHex(4), msgs: make(chan sipmsg.Message, 64), cseq: 100}
+	return newPhoneTLS(t, transport, nil)
+}
+
+// newPhoneTLS is newPhone; for transport "tls" it serves TLS with conf.
+func newPhoneTLS(t *testing.T, transport string, conf *tls.Config) *phone {
+	t.Helper()
+	p := &phone{t: t, transport: transport, tag: randHex(4), msgs: make(chan sipmsg.Message, 64), cseq: 100, tlsConf: conf}
 	var err error
 	p.rtp, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -163,6 +191,9 @@ func newPhone(t *testing.T, transport string) *phone {
 		p.ln, err = net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
+		}
+		if transport == "tls" {
+			p.ln = tls.NewListener(p.ln, p.tlsConf)
 		}
 		wg.Go(p.acceptTCP)
 	}
@@ -849,7 +880,8 @@ func TestDialRequestInvalid(t *testing.T) {
 	}{
 		{"bad uri", DialRequest{Target: "alice"}},
 		{"tel uri", DialRequest{Target: "tel:+15551234567"}},
-		{"tls", DialRequest{Target: "sip:a@127.0.0.1:5060;transport=tls"}},
+		{"tls not served", DialRequest{Target: "sip:a@127.0.0.1:5060;transport=tls"}},
+		{"sips over udp", DialRequest{Target: "sips:a@127.0.0.1:5060;transport=udp"}},
 		{"bad send-to", DialRequest{Target: "sip:a@127.0.0.1", SendTo: "127.0.0.1"}},
 		{"reserved header", DialRequest{Target: "sip:a@127.0.0.1", Headers: []Header{{"From", "x"}}}},
 		{"header injection", DialRequest{Target: "sip:a@127.0.0.1", Headers: []Header{{"X-Q", "a\r\nVia: evil"}}}},

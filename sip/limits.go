@@ -37,6 +37,9 @@ type Limits struct {
 	// Default 2 h: long enough that a call's in-dialog requests (BYE) still find the caller's
 	// connection open, as phones behind NAT cannot be reached any other way.
 	TCPIdleTimeout time.Duration
+	// TLSHandshakeTimeout is how long a TLS client has to complete its handshake after
+	// connecting; a slower one is disconnected. Default 10 s.
+	TLSHandshakeTimeout time.Duration
 }
 
 // DefaultLimits are the limits used for zero fields of Limits.
@@ -44,6 +47,8 @@ var DefaultLimits = Limits{
 	MaxMessageBytes:   65535,
 	TCPMessageTimeout: 64 * sipmsg.T1,
 	TCPIdleTimeout:    2 * time.Hour,
+
+	TLSHandshakeTimeout: 10 * time.Second,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -55,6 +60,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.TCPIdleTimeout <= 0 {
 		l.TCPIdleTimeout = DefaultLimits.TCPIdleTimeout
+	}
+	if l.TLSHandshakeTimeout <= 0 {
+		l.TLSHandshakeTimeout = DefaultLimits.TLSHandshakeTimeout
 	}
 	return l
 }
@@ -155,10 +163,18 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 // gatedListener hands sipgo connections whose reads are framed and checked by the gate.
 type gatedListener struct {
 	net.Listener
-	g *gate
+	g         *gate
+	transport string // "tcp" or "tls", for logs
 }
 
-func (g *gate) listener(l net.Listener) net.Listener { return &gatedListener{Listener: l, g: g} }
+func (g *gate) listener(l net.Listener) net.Listener {
+	return &gatedListener{Listener: l, g: g, transport: "tcp"}
+}
+
+// tlsListener gates the plaintext streams of l, a listener of TLS connections.
+func (g *gate) tlsListener(l net.Listener) net.Listener {
+	return &gatedListener{Listener: l, g: g, transport: "tls"}
+}
 
 // Accept wraps the next connection.
 func (l *gatedListener) Accept() (net.Conn, error) {
@@ -166,7 +182,7 @@ func (l *gatedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gatedConn{Conn: c, g: l.g, buf: make([]byte, 16384), msgStart: l.g.now(), last: l.g.now()}, nil
+	return &gatedConn{Conn: c, g: l.g, transport: l.transport, buf: make([]byte, 16384), msgStart: l.g.now(), last: l.g.now()}, nil
 }
 
 // gatedConn frames SIP messages out of a TCP stream, checks each, and serves sipgo only those
@@ -174,13 +190,14 @@ func (l *gatedListener) Accept() (net.Conn, error) {
 // (net.Conn writes are safe to interleave with our stateless replies, each a single Write).
 type gatedConn struct {
 	net.Conn
-	g        *gate
-	buf      []byte
-	in       []byte    // received, not yet framed
-	out      []byte    // checked, not yet read by sipgo
-	err      error     // sticky: the connection is finished
-	msgStart time.Time // when the message being received started; zero between messages
-	last     time.Time // when the last byte arrived
+	g         *gate
+	transport string
+	buf       []byte
+	in        []byte    // received, not yet framed
+	out       []byte    // checked, not yet read by sipgo
+	err       error     // sticky: the connection is finished
+	msgStart  time.Time // when the message being received started; zero between messages
+	last      time.Time // when the last byte arrived
 }
 
 // errGateClosed ends a connection the gate gave up on. Read returns io.EOF instead so that
@@ -242,7 +259,7 @@ func (c *gatedConn) deadline() time.Time {
 
 // fail gives up on the connection, answering reply first if there is one.
 func (c *gatedConn) fail(reason string, reply []byte) {
-	c.g.log.Debug("closing sip tcp connection", "reason", reason)
+	c.g.log.Debug("closing sip stream connection", "transport", c.transport, "reason", reason)
 	if reply != nil {
 		_ = c.Conn.SetWriteDeadline(c.g.now().Add(time.Second))
 		_, _ = c.Conn.Write(reply)
@@ -271,7 +288,7 @@ func (c *gatedConn) frame() bool {
 	end := bytes.Index(c.in, []byte("\r\n\r\n"))
 	if end < 0 {
 		if len(c.in) > maxLen {
-			v := c.g.tooLarge(c.in, "tcp")
+			v := c.g.tooLarge(c.in, c.transport)
 			c.fail("header section too large", v.reply)
 			return true
 		}
@@ -292,7 +309,7 @@ func (c *gatedConn) frame() bool {
 	default:
 		n, _ = strconv.Atoi(cls[0])
 		if len(head)+n > maxLen {
-			v := c.g.tooLarge(head, "tcp")
+			v := c.g.tooLarge(head, c.transport)
 			c.fail("message too large", v.reply)
 			return true
 		}
@@ -300,7 +317,7 @@ func (c *gatedConn) frame() bool {
 	if bad != "" {
 		// Without a trustworthy length there is no next message to find: answer and close
 		// (RFC 4475 3.1.2.3, 3.3.9).
-		v := c.g.check(head, "tcp")
+		v := c.g.check(head, c.transport)
 		var reply []byte
 		if v.act == actReply {
 			reply = v.reply
@@ -314,7 +331,7 @@ func (c *gatedConn) frame() bool {
 		return false
 	}
 	msg := c.in[:len(head)+n]
-	v := c.g.check(msg, "tcp")
+	v := c.g.check(msg, c.transport)
 	switch v.act {
 	case actPass:
 		if v.msg != nil {

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -85,6 +86,21 @@ type Options struct {
 	// counts what they refuse.
 	Defences      *limit.Limiter
 	LimitObserver LimitObserver
+	// TLS is the server side of SIP over TLS: its certificate (Certificates or
+	// GetCertificate). It is required to serve Listeners.TLS; MinVersion is raised to TLS 1.2.
+	TLS *tls.Config
+	// TLSClient is used when the server must open a TLS connection to a phone (an advocate's
+	// phone registered over TLS whose connection has closed): RootCAs to trust its
+	// certificate. Nil trusts the system's roots. A phone's open connection is always reused.
+	TLSClient *tls.Config
+}
+
+// Listeners are the sockets a Server answers on; any may be nil, not all.
+type Listeners struct {
+	UDP net.PacketConn
+	TCP net.Listener
+	// TLS is a plain TCP listener: the server speaks TLS on it with Options.TLS.
+	TLS net.Listener
 }
 
 // Server is the hotline's SIP user agent server.
@@ -134,10 +150,18 @@ func NewServer(opts Options) (*Server, error) {
 	opts.Limits = opts.Limits.withDefaults()
 	parser := sipmsg.NewParser(sipmsg.WithHeadersParsers(forceRportParsers()))
 	parser.MaxMessageLength = opts.Limits.MaxMessageBytes
-	ua, err := sipgo.NewUA(
+	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(opts.UserAgent),
 		sipgo.WithUserAgentParser(parser),
-	)
+	}
+	if opts.TLSClient != nil {
+		c := opts.TLSClient.Clone()
+		if c.MinVersion < tls.VersionTLS12 {
+			c.MinVersion = tls.VersionTLS12
+		}
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(c))
+	}
+	ua, err := sipgo.NewUA(uaOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
 	}
@@ -208,11 +232,35 @@ func forceRportParsers() map[string]sipmsg.HeaderParser {
 // Serve answers SIP on the given UDP socket and TCP listener (either may be nil) until ctx is
 // done, then hangs up the calls in progress and returns.
 func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener) error {
+	return s.ServeListeners(ctx, Listeners{UDP: udp, TCP: tcp})
+}
+
+// ServeListeners answers SIP on ls until ctx is done, then hangs up the calls in progress,
+// closes the listeners and returns.
+func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
+	udp, tcp := ls.UDP, ls.TCP
+	var tlsConf *tls.Config
+	if ls.TLS != nil {
+		if s.opts.TLS == nil || (len(s.opts.TLS.Certificates) == 0 && s.opts.TLS.GetCertificate == nil && s.opts.TLS.GetConfigForClient == nil) {
+			return errors.New("sip: a TLS listener needs Options.TLS with a certificate")
+		}
+		tlsConf = s.opts.TLS.Clone()
+		if tlsConf.MinVersion < tls.VersionTLS12 {
+			tlsConf.MinVersion = tls.VersionTLS12
+		}
+	}
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	n := 0
+	if ls.TLS != nil {
+		n++
+		s.setPort("tls", ls.TLS.Addr())
+		tl := &tlsListener{Listener: ls.TLS, conf: tlsConf, timeout: s.opts.Limits.TLSHandshakeTimeout,
+			now: s.gate.now, log: s.log}
+		go func() { errc <- s.srv.ServeTLS(s.gate.tlsListener(tl)) }()
+	}
 	if udp != nil {
 		n++
 		s.setPort("udp", udp.LocalAddr())
@@ -248,6 +296,9 @@ func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener
 	}
 	if tcp != nil {
 		tcp.Close()
+	}
+	if ls.TLS != nil {
+		ls.TLS.Close()
 	}
 	s.ua.Close()
 	return err
@@ -647,7 +698,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		body = Offer(local, leg.LocalPort(), c.sessID, c.nextVersion())
 	}
 	res := sipmsg.NewSDPResponseFromRequest(dlg.InviteRequest, body)
-	res.AppendHeader(s.contact(local, req.Transport()))
+	res.AppendHeader(s.contact(local, req))
 	res.AppendHeader(allowHeader())
 	acked := make(chan error, 1)
 	s.goSafe(func() {
@@ -762,7 +813,7 @@ func (s *Server) onReInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		body = Offer(c.local, c.leg.LocalPort(), c.sessID, c.nextVersion())
 	}
 	res := sipmsg.NewSDPResponseFromRequest(req, body)
-	res.AppendHeader(s.contact(c.local, req.Transport()))
+	res.AppendHeader(s.contact(c.local, req))
 	if err := tx.Respond(res); err != nil {
 		c.log.Warn("re-invite response failed", "error", err)
 		return
@@ -778,13 +829,21 @@ func (c *Call) nextVersion() uint64 {
 	return c.sdpVersion
 }
 
-func (s *Server) contact(local netip.Addr, transport string) sipmsg.Header {
+// contact is our Contact for a response to req, or for a request in req's dialog: reachable
+// over the transport req came on. A sips: Request-URI gets a sips: Contact (RFC 3261 8.1.1.8,
+// 12.1.1); TLS without sips: gets ;transport=tls.
+func (s *Server) contact(local netip.Addr, req *sipmsg.Request) sipmsg.Header {
+	transport := req.Transport()
 	host := local.Unmap().String()
 	if local.Is6() && !local.Is4In6() {
 		host = "[" + host + "]"
 	}
-	uri := "sip:hotline@" + host + ":" + strconv.Itoa(s.listenPort(transport))
-	if t := strings.ToLower(transport); t != "" && t != "udp" {
+	scheme := "sip"
+	if strings.EqualFold(req.Recipient.Scheme, "sips") {
+		scheme = "sips"
+	}
+	uri := scheme + ":hotline@" + host + ":" + strconv.Itoa(s.listenPort(transport))
+	if t := strings.ToLower(transport); t != "" && t != "udp" && scheme == "sip" {
 		uri += ";transport=" + t
 	}
 	return sipmsg.NewHeader("Contact", "<"+uri+">")

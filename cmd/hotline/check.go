@@ -34,6 +34,12 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, err.Error())
 		return errReported
 	}
+	if cfg.SIP.TLS.Listen != "" {
+		if _, _, err := loadSIPTLS(cfg.SIP.TLS); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
+			return errReported
+		}
+	}
 	_, rep, err := loadPrompts(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)

@@ -214,6 +214,11 @@ type uac struct {
 	viaPort int
 	msgs    chan sipmsg.Message
 	from    string
+	// stream, when set, is a TCP or TLS connection the UAC speaks over instead of conn;
+	// transport is then the Via transport ("TLS") and scheme the Request-URI's ("sips").
+	stream    net.Conn
+	transport string
+	scheme    string
 }
 
 func newUAC(t *testing.T, server string) *uac {
@@ -259,6 +264,17 @@ func randHex(n int) string {
 
 func (u *uac) readLoop() {
 	buf := make([]byte, 65535)
+	if u.stream != nil {
+		par := sipmsg.NewParser().NewSIPStream()
+		for {
+			n, err := u.stream.Read(buf)
+			if err != nil {
+				close(u.msgs)
+				return
+			}
+			_ = par.ParseSIPStream(append([]byte(nil), buf[:n]...), func(m sipmsg.Message) { u.msgs <- m })
+		}
+	}
 	for {
 		n, _, err := u.conn.ReadFromUDP(buf)
 		if err != nil {
@@ -275,6 +291,12 @@ func (u *uac) readLoop() {
 
 func (u *uac) send(msg string) {
 	u.t.Helper()
+	if u.stream != nil {
+		if _, err := u.stream.Write([]byte(msg)); err != nil {
+			u.t.Fatal(err)
+		}
+		return
+	}
 	if _, err := u.conn.WriteToUDP([]byte(msg), u.server); err != nil {
 		u.t.Fatal(err)
 	}
@@ -311,14 +333,21 @@ func (u *uac) request(method, user, body, ctype string, extraHdrs ...string) str
 	}
 	cseq := u.cseq
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s sip:%s@%s SIP/2.0\r\n", method, user, u.server.String())
-	fmt.Fprintf(&b, "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=%s\r\n", u.viaPort, u.branch)
+	scheme, transport, contact := u.scheme, u.transport, ""
+	if u.stream != nil {
+		contact = fmt.Sprintf("<%s:%s@%s;transport=%s>", scheme, u.from, u.stream.LocalAddr(), strings.ToLower(transport))
+	} else {
+		scheme, transport = "sip", "UDP"
+		contact = fmt.Sprintf("<sip:%s@127.0.0.1:%d>", u.from, u.conn.LocalAddr().(*net.UDPAddr).Port)
+	}
+	fmt.Fprintf(&b, "%s %s:%s@%s SIP/2.0\r\n", method, scheme, user, u.server.String())
+	fmt.Fprintf(&b, "Via: SIP/2.0/%s 127.0.0.1:%d;branch=%s\r\n", transport, u.viaPort, u.branch)
 	b.WriteString("Max-Forwards: 70\r\n")
 	fmt.Fprintf(&b, "From: <sip:%s@127.0.0.1>;tag=%s\r\n", u.from, u.fromTag)
 	fmt.Fprintf(&b, "To: %s\r\n", to)
 	fmt.Fprintf(&b, "Call-ID: %s\r\n", u.callID)
 	fmt.Fprintf(&b, "CSeq: %d %s\r\n", cseq, method)
-	fmt.Fprintf(&b, "Contact: <sip:%s@127.0.0.1:%d>\r\n", u.from, u.conn.LocalAddr().(*net.UDPAddr).Port)
+	fmt.Fprintf(&b, "Contact: %s\r\n", contact)
 	for _, h := range extraHdrs {
 		b.WriteString(h + "\r\n")
 	}
@@ -415,9 +444,7 @@ func (u *uac) expectRequest(method string, timeout time.Duration) *sipmsg.Reques
 				continue
 			}
 			res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
-			if _, err := u.conn.WriteToUDP([]byte(res.String()), u.server); err != nil {
-				u.t.Fatal(err)
-			}
+			u.send(res.String())
 			return req
 		case <-deadline:
 			u.t.Fatalf("no %s within %v", method, timeout)

@@ -36,6 +36,8 @@ import (
 // handler calls: SIGHUP reloads, the first SIGTERM drains).
 type Addrs struct {
 	SIPUDP, SIPTCP, HTTP string
+	// SIPTLS is the SIP over TLS address; "" when sip.tls is off.
+	SIPTLS string
 	// Reload loads the configuration file again; on error the running one stays in force.
 	Reload func() error
 	// Drain stops taking new calls (503 to INVITE and OPTIONS, /readyz not ready) and stops
@@ -101,13 +103,19 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		recExport = recDB
 	}
 
+	sipTLS, err := listenSIPTLS(cfg.SIP.TLS)
+	if err != nil {
+		return err
+	}
+	tlsLn := sipTLS.ln
 	udp, tcp, err := listenSIP(cfg.SIP.Listen, cfg.SIP.Transports)
 	if err != nil {
+		closeAll(tlsLn)
 		return err
 	}
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
-		closeAll(udp, tcp)
+		closeAll(udp, tcp, tlsLn)
 		return fmt.Errorf("http: %w", err)
 	}
 
@@ -115,13 +123,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 
 	bind, err := netip.ParseAddr(cfg.Media.BindAddress)
 	if err != nil {
-		closeAll(udp, tcp, httpLn)
+		closeAll(udp, tcp, httpLn, tlsLn)
 		return fmt.Errorf("media.bind_address: %w", err)
 	}
 	var advertise netip.Addr
 	if cfg.Media.AdvertiseAddress != "" {
 		if advertise, err = netip.ParseAddr(cfg.Media.AdvertiseAddress); err != nil {
-			closeAll(udp, tcp, httpLn)
+			closeAll(udp, tcp, httpLn, tlsLn)
 			return fmt.Errorf("media.advertise_address: %w", err)
 		}
 	} else if !bind.IsUnspecified() {
@@ -142,7 +150,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		func(name string) time.Duration { return live.Load().settings(name).ServiceLevel })
 	eng, err = queue.New(queueConfig(cfg), queue.WithLogger(log), queue.WithObserver(qm))
 	if err != nil {
-		closeAll(udp, tcp, httpLn)
+		closeAll(udp, tcp, httpLn, tlsLn)
 		return fmt.Errorf("queues: %w", err)
 	}
 	var srv *sip.Server
@@ -165,12 +173,12 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		},
 	})
 	if err != nil {
-		closeAll(udp, tcp, httpLn)
+		closeAll(udp, tcp, httpLn, tlsLn)
 		return fmt.Errorf("sip auth: %w", err)
 	}
 	limits, err := newLimiter(cfg, log)
 	if err != nil {
-		closeAll(udp, tcp, httpLn)
+		closeAll(udp, tcp, httpLn, tlsLn)
 		return err
 	}
 	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
@@ -200,9 +208,12 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		FeatureHandler:    disp.featureCall,
 		Defences:          limits,
 		LimitObserver:     defences,
+		Limits:            sip.Limits{TLSHandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout},
+		TLS:               sipTLS.server,
+		TLSClient:         sipTLS.client,
 	})
 	if err != nil {
-		closeAll(udp, tcp, httpLn)
+		closeAll(udp, tcp, httpLn, tlsLn)
 		return err
 	}
 	disp.srv = srv
@@ -233,7 +244,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { return disp.run(gctx) })
 	g.Go(func() error { return rec.Run(gctx) })
-	g.Go(func() error { return srv.Serve(gctx, udp, tcp) })
+	g.Go(func() error { return srv.ServeListeners(gctx, sip.Listeners{UDP: udp, TCP: tcp, TLS: tlsLn}) })
 	g.Go(func() error {
 		if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
@@ -255,8 +266,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if tcp != nil {
 		addrs.SIPTCP = tcp.Addr().String()
 	}
+	if tlsLn != nil {
+		addrs.SIPTLS = tlsLn.Addr().String()
+	}
 	health.SetReady(true)
-	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "http", addrs.HTTP,
+	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "sip_tls", addrs.SIPTLS, "http", addrs.HTTP,
 		"lines", len(cfg.Lines), "languages", snap.prompts.Languages())
 	if ready != nil {
 		ready(addrs)
