@@ -126,12 +126,13 @@ func TestFloodFromOneSourceSparesOtherCallers(t *testing.T) {
 	// The good caller, during the flood, hears the menu and chooses Spanish.
 	res := u.dial("0 101")
 	_, media := answer(t, res)
-	stream.waitFor(t, "the Spanish menu", mustPrompt(t, "es", "language_menu").PCMU, 15*time.Second)
+	// The greeting plays; the caller barges in with 2 and hears the Spanish reason menu.
+	stream.waitFor(t, "the greeting", mustPrompt(t, "en", "greeting").PCMU[:8000], 30*time.Second)
 	var seq uint16 = 1
 	var rtpTS uint32 = 1000
 	u.sendSilence(media, 3, &seq, &rtpTS)
 	u.sendDigit(media, 101, 2, &seq, &rtpTS)
-	stream.waitFor(t, "the Spanish reason menu", mustPrompt(t, "es", "reason_menu").PCMU, 10*time.Second)
+	stream.waitFor(t, "the Spanish reason menu", mustPrompt(t, "es", "reason_menu").PCMU[:8000], 30*time.Second)
 	u.hangup()
 	elapsed := <-flooding
 
