@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hotline-project/hotline/internal/testtool"
 )
 
 const (
@@ -22,18 +24,10 @@ const (
 	metricsFile   = "metrics.txt"
 )
 
-// lookTool returns the path of a command-line tool that a test needs. Without it the test
-// is skipped, unless HOTLINE_REQUIRE_TOOLS=1 (as CI sets) makes that a failure.
+// lookTool returns the path of a tool a test needs; see testtool.LookTool.
 func lookTool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("HOTLINE_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("HOTLINE_REQUIRE_TOOLS=1 but %s is not installed: %v", name, err)
-		}
-		t.Skipf("%s not installed (apt-get install %s); set HOTLINE_REQUIRE_TOOLS=1 to fail instead", name, pkg)
-	}
-	return path
+	return testtool.LookTool(t, name, pkg)
 }
 
 // promtool runs promtool with args in dir and fails the test with its output on error.
@@ -288,29 +282,10 @@ func TestDashboardQueriesParse(t *testing.T) {
 	}
 }
 
-// metricList reads metrics.txt: "name type" lines, # comments.
+// metricList reads metrics.txt; see testtool.MetricList.
 func metricList(t *testing.T) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile(metricsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]string{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 2 || !slices.Contains([]string{"counter", "gauge", "histogram", "summary"}, f[1]) {
-			t.Fatalf("%s:%d: want \"name counter|gauge|histogram|summary\", got %q", metricsFile, i+1, line)
-		}
-		if _, dup := m[f[0]]; dup {
-			t.Fatalf("%s:%d: %s listed twice", metricsFile, i+1, f[0])
-		}
-		m[f[0]] = f[1]
-	}
-	return m
+	return testtool.MetricList(t, metricsFile)
 }
 
 // ruleFile is the part of a Prometheus rules file that the tests look at.

@@ -10,26 +10,19 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotline-project/hotline/internal/testtool"
 )
 
-// lookTool returns the path of a command-line tool that a test needs. Without it the test
-// is skipped, unless HOTLINE_REQUIRE_TOOLS=1 (as CI sets) makes that a failure.
+// lookTool returns the path of a tool a test needs; see testtool.LookTool.
 func lookTool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("HOTLINE_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("HOTLINE_REQUIRE_TOOLS=1 but %s is not installed: %v", name, err)
-		}
-		t.Skipf("%s not installed (apt-get install %s); set HOTLINE_REQUIRE_TOOLS=1 to fail instead", name, pkg)
-	}
-	return path
+	return testtool.LookTool(t, name, pkg)
 }
 
 // TestMetricsPassPromtool places a call on loopback and lints the scrape taken mid-call and
@@ -114,26 +107,10 @@ func metricsNotListed(known map[string]string, text string) []string {
 	return problems
 }
 
-// readMetricList reads deploy/metrics.txt: "name type" lines, # comments.
+// readMetricList reads deploy/metrics.txt; see testtool.MetricList.
 func readMetricList(t *testing.T, path string) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]string{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			t.Fatalf("%s:%d: want \"name type\", got %q", path, i+1, line)
-		}
-		m[f[0]] = f[1]
-	}
-	return m
+	return testtool.MetricList(t, path)
 }
 
 // TestMetricsNotListed shows the list check catches an unlisted metric, a wrong type and an
