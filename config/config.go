@@ -107,7 +107,24 @@ type Line struct {
 	// Name labels the line in logs and metrics (it never names the caller); [a-z0-9_-]+,
 	// unique, default "line-<number digits>".
 	Name string `yaml:"name"`
+	// SRTP is the line's policy for callers' media (SDES, RFC 4568): "off" (the default)
+	// takes only plain RTP/AVP offers; "optional" also takes RTP/SAVP with a=crypto and
+	// answers with our own key; "required" takes only RTP/SAVP with a usable a=crypto and
+	// refuses anything else with 488. Keys travel in the SDP, so a=crypto is used only on
+	// calls that arrive over SIP over TLS (sip.tls) unless SRTPAllowPlainSIP is set.
+	// Empty is off.
+	SRTP string `yaml:"srtp,omitempty"`
+	// SRTPAllowPlainSIP lets SDES keys be exchanged over SIP on UDP or TCP, where anyone on
+	// the path can read them. Only for a trunk on a private, trusted network.
+	SRTPAllowPlainSIP bool `yaml:"srtp_allow_plain_sip,omitempty"`
 }
+
+// SRTP modes of a line.
+const (
+	SRTPOff      = "off"
+	SRTPOptional = "optional"
+	SRTPRequired = "required"
+)
 
 // CountryCode is the country code LookupLine lets callers leave out: a number configured
 // as 18883737888 is also reached by dialling 8883737888.

@@ -87,6 +87,7 @@ func (p *parser) validate(c *Config) {
 	p.validateMedia(&c.Media)
 	p.validateIVR(c)
 	p.validateLines(c.Lines)
+	p.validateLineSRTP(c)
 	p.validateRouting(c)
 	p.validateQueueSettings(c)
 	p.validateRealm(c.SIP.Realm)
@@ -274,5 +275,22 @@ func (p *parser) validateSIPTLS(t *SIPTLS) {
 	}
 	if t.HandshakeTimeout < time.Second || t.HandshakeTimeout > 2*time.Minute {
 		p.errorf(path+".handshake_timeout", "must be between 1s and 2m, got %v", t.HandshakeTimeout)
+	}
+}
+
+// validateLineSRTP checks each line's srtp mode, and that a line using SRTP can receive
+// keys safely: over sip.tls, or with srtp_allow_plain_sip set.
+func (p *parser) validateLineSRTP(c *Config) {
+	for i, l := range c.Lines {
+		path := fmt.Sprintf("lines[%d].srtp", i)
+		switch l.SRTP {
+		case "", SRTPOff:
+		case SRTPOptional, SRTPRequired:
+			if c.SIP.TLS.Listen == "" && !l.SRTPAllowPlainSIP {
+				p.errorf(path, "%q needs sip.tls.listen: sdes keys over plain sip can be read by anyone on the path (set srtp_allow_plain_sip to allow)", l.SRTP)
+			}
+		default:
+			p.errorf(path, "%q is not one of off, optional, required", l.SRTP)
+		}
 	}
 }

@@ -68,7 +68,7 @@ type relay struct {
 	seqOff    uint16
 	tsOff     uint32
 
-	buf [maxPacketSize]byte
+	buf [maxPacketSize + maxAuthTagLen]byte // room for dst's SRTP tag
 
 	packets, transcoded, events, eventsDropped, dropped atomic.Uint64
 }
@@ -211,7 +211,7 @@ func (r *relay) relay(p *rtp.Packet) {
 		r.eventsDropped.Add(1)
 		r.skip(p)
 		return
-	case !event && !validPayloadType(pt), rtpHeaderSize+len(p.Payload) > len(r.buf):
+	case !event && !validPayloadType(pt), rtpHeaderSize+len(p.Payload)+maxAuthTagLen > len(r.buf):
 		// (Oversized cannot happen with packets read into a buffer of
 		// maxPacketSize, but the relay must not depend on it.)
 		r.dropped.Add(1)
@@ -227,9 +227,19 @@ func (r *relay) relay(p *rtp.Packet) {
 		r.skip(p)
 		return
 	}
+	// Each leg has its own keys (or none): what the source's leg decrypted
+	// is encrypted again for dst's phone, under dst.wmu like dst's own frames.
+	pkt := r.buf[:n]
+	if dst.srtp != nil {
+		var err error
+		if pkt, err = dst.srtp.protect(r.buf[:], n); err != nil {
+			r.dropped.Add(1)
+			return
+		}
+	}
 	// Ignore errors as sendFrame does: a closed socket means the leg
 	// ended, anything else is transient; the next packet tries again.
-	if _, err := dst.conn.WriteToUDPAddrPort(r.buf[:n], to); err != nil {
+	if _, err := dst.conn.WriteToUDPAddrPort(pkt, to); err != nil {
 		r.dropped.Add(1)
 		return
 	}

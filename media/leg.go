@@ -72,6 +72,11 @@ type LegConfig struct {
 	OnDigit func(d rune)
 	// Logger receives the leg's logs; nil discards them.
 	Logger *slog.Logger
+	// SRTP, if set, protects the leg's media (SDES keys from the SDP): every packet sent,
+	// prompts, silence and relayed packets alike, is encrypted and authenticated, and every
+	// packet received must authenticate (with replay protection) or is dropped and counted
+	// as invalid. Nil is plain RTP.
+	SRTP *SRTP
 }
 
 // LegStats are a leg's counters.
@@ -79,7 +84,7 @@ type LegStats struct {
 	PacketsSent     uint64 // RTP packets sent: prompts, silence and packets relayed by a Bridge
 	PacketsReceived uint64 // valid packets accepted from the latched source
 	DroppedForeign  uint64 // packets from a source other than the latched one
-	DroppedInvalid  uint64 // packets that were not valid RTP version 2
+	DroppedInvalid  uint64 // packets that were not valid RTP version 2, or failed SRTP authentication or the replay check
 	Digits          uint64 // DTMF key presses detected
 }
 
@@ -111,7 +116,8 @@ type Leg struct {
 	onDigit func(rune)
 	dtmfPT  uint8
 	timeout time.Duration
-	epoch   time.Time // monotonic origin of lastValid
+	epoch   time.Time     // monotonic origin of lastValid
+	srtp    *srtpContexts // nil for plain RTP
 
 	// worker and slot are the leg's place in the scheduler, guarded by
 	// Scheduler.mu.
@@ -155,8 +161,9 @@ type Leg struct {
 	relayFrame uint64  // scheduler frame of the last relayed packet, or of the bridge's start
 	schedOwns  bool    // the scheduler sent last (or nothing was sent): ts0 and frameBase hold
 
-	// buf is the outgoing packet, written only by the sending worker.
-	buf [rtpHeaderSize + FrameSize]byte
+	// buf is the outgoing packet, written only by the sending worker, with room for an
+	// SRTP authentication tag.
+	buf [rtpHeaderSize + FrameSize + maxAuthTagLen]byte
 
 	lastValid atomic.Int64 // time of the last valid packet, ns since epoch
 
@@ -197,6 +204,13 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 		(cfg.DTMFPayloadType != 0 && cfg.DTMFPayloadType == cfg.PayloadType) {
 		return nil, fmt.Errorf("new leg: telephone-event payload type %d: %w", cfg.DTMFPayloadType, ErrPayloadType)
 	}
+	var sc *srtpContexts
+	if cfg.SRTP != nil {
+		var err error
+		if sc, err = newSRTPContexts(cfg.SRTP); err != nil {
+			return nil, fmt.Errorf("new leg: %w", err)
+		}
+	}
 	conn, err := ports.Listen()
 	if err != nil {
 		return nil, fmt.Errorf("new leg: %w", err)
@@ -216,6 +230,7 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 		dtmfPT:    cfg.DTMFPayloadType,
 		timeout:   cfg.InactivityTimeout,
 		epoch:     time.Now(),
+		srtp:      sc,
 		remote:    unmap(cfg.Remote),
 		pt:        cfg.PayloadType,
 		send:      true,
@@ -235,7 +250,7 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 	// from it (inactivity) always finds the leg registered.
 	s.add(l)
 	go l.receive()
-	l.log.Debug("rtp leg opened", "remote", l.remote, "pt", l.pt)
+	l.log.Debug("rtp leg opened", "remote", l.remote, "pt", l.pt, "srtp", sc != nil)
 	return l, nil
 }
 
@@ -498,8 +513,12 @@ func (l *Leg) sendFrame(frame uint64, w *worker) {
 	}
 	l.mu.Unlock()
 
+	pkt := l.buf[:n]
+	if err == nil && l.srtp != nil {
+		pkt, err = l.srtp.protect(l.buf[:], n)
+	}
 	if err == nil {
-		_, err = l.conn.WriteToUDPAddrPort(l.buf[:n], dst)
+		_, err = l.conn.WriteToUDPAddrPort(pkt, dst)
 	}
 	switch {
 	case err == nil:
@@ -625,6 +644,14 @@ func parseRTP(pkt *rtp.Packet, b []byte) (ok bool) {
 
 // handlePacket processes one datagram from from.
 func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
+	if l.srtp != nil {
+		var ok bool
+		if b, ok = l.srtp.unprotect(b); !ok {
+			l.invalid.Add(1)
+			l.sched.invalid.Add(1)
+			return
+		}
+	}
 	if !parseRTP(&st.pkt, b) {
 		l.invalid.Add(1)
 		l.sched.invalid.Add(1)

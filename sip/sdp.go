@@ -33,6 +33,10 @@ type Media struct {
 	// Send and Recv are our directions: Send=false when the peer holds us (sendonly or inactive),
 	// Recv=false when the peer will not send (recvonly or inactive).
 	Send, Recv bool
+	// Secure is set when the chosen m-line is RTP/SAVP: RemoteCrypto is the peer's a=crypto
+	// we use, LocalCrypto ours for the answer (same tag and suite, a fresh key).
+	Secure                    bool
+	RemoteCrypto, LocalCrypto Crypto
 	// audioIndex is the position of the chosen m-line; rejected is the list of all m-lines' media names
 	// so the answer can mirror them (RFC 3264 section 6: same number and order of m-lines).
 	audioIndex int
@@ -46,18 +50,33 @@ type mline struct {
 }
 
 // NegotiateOffer picks, from an SDP offer, the first audio codec among PCMU and PCMA in the
-// offer's order of preference and keeps telephone-event at the offered payload type.
+// offer's order of preference and keeps telephone-event at the offered payload type. Only
+// plain RTP/AVP is accepted (SRTPOff).
 func NegotiateOffer(body []byte) (Media, error) {
-	return negotiate(body)
+	return negotiate(body, SRTPOff)
+}
+
+// NegotiateSecureOffer is NegotiateOffer under a line's SRTP mode. When it chooses an
+// RTP/SAVP m-line, Media.Secure is set, RemoteCrypto is the first usable a=crypto of that
+// m-line and LocalCrypto our answer to it, with a fresh random key.
+func NegotiateSecureOffer(body []byte, mode SRTPMode) (Media, error) {
+	m, err := negotiate(body, mode)
+	if err != nil || !m.Secure {
+		return m, err
+	}
+	if m.LocalCrypto, err = newLocalCrypto(m.RemoteCrypto); err != nil {
+		return Media{}, err
+	}
+	return m, nil
 }
 
 // NegotiateAnswer reads the peer's SDP answer to an offer we made (INVITE without SDP:
-// our offer was in the 200 OK, the answer comes in the ACK).
+// our offer was in the 200 OK, the answer comes in the ACK). We offer only RTP/AVP.
 func NegotiateAnswer(body []byte) (Media, error) {
-	return negotiate(body)
+	return negotiate(body, SRTPOff)
 }
 
-func negotiate(body []byte) (m Media, err error) {
+func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 	defer func() {
 		// pion/sdp is robust, but a parser bug must never take a call down.
 		if r := recover(); r != nil {
@@ -82,7 +101,23 @@ func negotiate(body []byte) (m Media, err error) {
 		if m.audioIndex >= 0 || md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
 			continue
 		}
-		if p := strings.Join(md.MediaName.Protos, "/"); p != "RTP/AVP" {
+		var (
+			secure bool
+			crypto Crypto
+		)
+		switch p := strings.Join(md.MediaName.Protos, "/"); {
+		case p == "RTP/AVP" && mode == SRTPRequired:
+			reason = "srtp required: plain RTP/AVP refused"
+			continue
+		case p == "RTP/AVP":
+		case p == "RTP/SAVP" && mode != SRTPOff:
+			var ok bool
+			if crypto, ok = pickCrypto(md); !ok {
+				reason = "no usable a=crypto (want AES_CM_128_HMAC_SHA1_80 or _32, one inline key)"
+				continue
+			}
+			secure = true
+		default:
 			reason = "unsupported transport " + p
 			continue
 		}
@@ -102,6 +137,7 @@ func negotiate(body []byte) (m Media, err error) {
 			continue
 		}
 		m.audioIndex = i
+		m.Secure, m.RemoteCrypto = secure, crypto
 		m.PayloadType = pt
 		m.DTMFPayloadType = dtmf
 		m.Remote = netip.AddrPortFrom(addr, uint16(port))
@@ -117,6 +153,20 @@ func negotiate(body []byte) (m Media, err error) {
 		return Media{}, fmt.Errorf("%w: %s", ErrNotAcceptable, reason)
 	}
 	return m, nil
+}
+
+// pickCrypto returns the first a=crypto of the m-line that ParseCrypto accepts (RFC 4568
+// section 7.1.1: the offerer lists them in its order of preference).
+func pickCrypto(md *sdp.MediaDescription) (Crypto, bool) {
+	for _, a := range md.Attributes {
+		if a.Key != "crypto" {
+			continue
+		}
+		if c, err := ParseCrypto(a.Value); err == nil {
+			return c, true
+		}
+	}
+	return Crypto{}, false
 }
 
 // pickCodec walks the m-line's formats in order and returns the first of PCMU or PCMA, and the
@@ -227,7 +277,11 @@ func (m Media) Answer(local netip.Addr, port int, sessID, version uint64) []byte
 			fmt.Fprintf(&b, "m=%s 0 %s %s\r\n", ml.media, ml.proto, strings.Join(fmts, " "))
 			continue
 		}
-		writeAudio(&b, port, []uint8{m.PayloadType}, m.DTMFPayloadType, answerDirection(m.Send, m.Recv))
+		var crypto *Crypto
+		if m.Secure {
+			crypto = &m.LocalCrypto
+		}
+		writeAudio(&b, port, []uint8{m.PayloadType}, m.DTMFPayloadType, answerDirection(m.Send, m.Recv), crypto)
 	}
 	return []byte(b.String())
 }
@@ -236,7 +290,7 @@ func (m Media) Answer(local netip.Addr, port int, sessID, version uint64) []byte
 func Offer(local netip.Addr, port int, sessID, version uint64) []byte {
 	var b strings.Builder
 	writeSessionHeader(&b, local, sessID, version)
-	writeAudio(&b, port, []uint8{PayloadPCMU, PayloadPCMA}, offerDTMFPayload, "sendrecv")
+	writeAudio(&b, port, []uint8{PayloadPCMU, PayloadPCMA}, offerDTMFPayload, "sendrecv", nil)
 	return []byte(b.String())
 }
 
@@ -250,8 +304,13 @@ func writeSessionHeader(b *strings.Builder, local netip.Addr, sessID, version ui
 		sessID, version, ipv, addr, ipv, addr)
 }
 
-func writeAudio(b *strings.Builder, port int, pts []uint8, dtmf uint8, dir string) {
-	fmt.Fprintf(b, "m=audio %d RTP/AVP", port)
+// writeAudio writes our audio m-line: RTP/SAVP with crypto's a=crypto when it is set.
+func writeAudio(b *strings.Builder, port int, pts []uint8, dtmf uint8, dir string, crypto *Crypto) {
+	proto := "RTP/AVP"
+	if crypto != nil {
+		proto = "RTP/SAVP"
+	}
+	fmt.Fprintf(b, "m=audio %d %s", port, proto)
 	for _, pt := range pts {
 		fmt.Fprintf(b, " %d", pt)
 	}
@@ -269,6 +328,9 @@ func writeAudio(b *strings.Builder, port int, pts []uint8, dtmf uint8, dir strin
 	}
 	if dtmf != 0 {
 		fmt.Fprintf(b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", dtmf, dtmf)
+	}
+	if crypto != nil {
+		fmt.Fprintf(b, "a=crypto:%s\r\n", crypto)
 	}
 	fmt.Fprintf(b, "a=ptime:20\r\na=%s\r\n", dir)
 }

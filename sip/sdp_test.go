@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"net/netip"
 	"strings"
 	"testing"
@@ -128,31 +129,44 @@ func TestOfferRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzNegotiateOffer: any body gives media xor an error, never a panic, and any accepted offer
-// yields an answer that we accept again.
+// FuzzNegotiateOffer: any body gives media xor an error, never a panic, under every SRTP
+// mode, and any accepted offer yields an answer that we accept again (with our own key
+// for RTP/SAVP).
 func FuzzNegotiateOffer(f *testing.F) {
 	f.Add([]byte(baseOffer + "m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"))
 	f.Add([]byte(baseOffer + "m=video 5000 RTP/AVP 96\r\nm=audio 4000 RTP/AVP 8\r\na=inactive\r\n"))
 	f.Add([]byte("v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio 1 RTP/AVP 0\r\n"))
 	f.Add([]byte("garbage"))
+	f.Add([]byte(baseOffer + "m=audio 4000 RTP/SAVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=crypto:1 " + testSuite80 + " inline:" + testKeyB64 + "\r\n"))
+	f.Add([]byte(baseOffer + "m=audio 4000 RTP/SAVP 8\r\na=crypto:2 AES_256_CM_HMAC_SHA1_80 inline:" + testKeyB64 + "\r\na=crypto:7 AES_CM_128_HMAC_SHA1_32 inline:" + testKeyB64 + "|2^31\r\n"))
+	f.Add([]byte(baseOffer + "m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + testKeyB64 + "|2^20|1:4\r\nm=audio 4002 RTP/AVP 0\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := NegotiateOffer(b)
-		if err != nil {
-			if m.Remote.IsValid() {
-				t.Fatal("media and error both returned")
+		for _, mode := range []SRTPMode{SRTPOff, SRTPOptional, SRTPRequired} {
+			m, err := NegotiateSecureOffer(b, mode)
+			if err != nil {
+				if m.Remote.IsValid() {
+					t.Fatal("media and error both returned")
+				}
+				continue
 			}
-			return
-		}
-		if m.PayloadType != PayloadPCMU && m.PayloadType != PayloadPCMA {
-			t.Fatalf("chose payload type %d", m.PayloadType)
-		}
-		ans := m.Answer(netip.MustParseAddr("127.0.0.1"), 10000, 1, 1)
-		back, err := NegotiateAnswer(ans)
-		if err != nil {
-			t.Fatalf("our answer to an accepted offer does not parse: %v\n%s", err, ans)
-		}
-		if back.PayloadType != m.PayloadType || back.DTMFPayloadType != m.DTMFPayloadType {
-			t.Fatalf("answer changed the codec: %+v vs %+v", back, m)
+			if m.PayloadType != PayloadPCMU && m.PayloadType != PayloadPCMA {
+				t.Fatalf("chose payload type %d", m.PayloadType)
+			}
+			if m.Secure == (mode == SRTPOff) && (mode != SRTPOptional) {
+				t.Fatalf("mode %d: secure=%v", mode, m.Secure)
+			}
+			ans := m.Answer(netip.MustParseAddr("127.0.0.1"), 10000, 1, 1)
+			back, err := negotiate(ans, mode)
+			if err != nil {
+				t.Fatalf("our answer to an accepted offer does not parse: %v\n%s", err, ans)
+			}
+			if back.PayloadType != m.PayloadType || back.DTMFPayloadType != m.DTMFPayloadType || back.Secure != m.Secure {
+				t.Fatalf("answer changed the media: %+v vs %+v", back, m)
+			}
+			if m.Secure && (!bytes.Equal(back.RemoteCrypto.Key, m.LocalCrypto.Key) || back.RemoteCrypto.Tag != m.RemoteCrypto.Tag ||
+				back.RemoteCrypto.Suite != m.RemoteCrypto.Suite || bytes.Equal(m.LocalCrypto.Key, m.RemoteCrypto.Key)) {
+				t.Fatalf("answer's a=crypto: %+v, offered %+v, ours %+v", back.RemoteCrypto, m.RemoteCrypto, m.LocalCrypto)
+			}
 		}
 	})
 }

@@ -93,6 +93,9 @@ type Options struct {
 	// phone registered over TLS whose connection has closed): RootCAs to trust its
 	// certificate. Nil trusts the system's roots. A phone's open connection is always reused.
 	TLSClient *tls.Config
+	// LineSRTP returns a line's SRTP policy for callers' offers (SDES, RFC 4568); nil, and
+	// feature codes, are SRTPOff. Outbound legs to advocates always offer plain RTP/AVP.
+	LineSRTP func(line string) SRTPPolicy
 }
 
 // Listeners are the sockets a Server answers on; any may be nil, not all.
@@ -570,15 +573,34 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	var (
 		offered bool
 		m       Media
+		policy  SRTPPolicy
 	)
+	if s.opts.LineSRTP != nil && feature == "" {
+		policy = s.opts.LineSRTP(line)
+	}
+	mode, downgraded, err := policy.modeOver(req.Transport())
+	if err == nil && mode == SRTPRequired && len(req.Body()) == 0 {
+		// We would have to offer RTP/SAVP in the 200 and take the answer from the ACK; phones
+		// and trunks that use SRTP send an offer.
+		err = fmt.Errorf("%w: srtp required: send an sdp offer with a=crypto", ErrNotAcceptable)
+	}
+	if err != nil {
+		s.log.Info("rejecting call", "line", line, "error", err)
+		s.respond(tx, req, 488, "Not Acceptable Here", nil,
+			sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
+		return
+	}
 	if body := req.Body(); len(body) > 0 {
 		if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
 			s.respond(tx, req, 415, "Unsupported Media Type", nil, sipmsg.NewHeader("Accept", "application/sdp"))
 			return
 		}
 		var err error
-		m, err = NegotiateOffer(body)
+		m, err = NegotiateSecureOffer(body, mode)
 		if err != nil {
+			if downgraded {
+				err = fmt.Errorf("%w (sdes keys are accepted only over sip over tls)", err)
+			}
 			s.log.Info("rejecting offer", "line", line, "error", err)
 			s.respond(tx, req, 488, "Not Acceptable Here", nil,
 				sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
@@ -618,6 +640,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		InactivityTimeout: s.opts.InactivityTimeout,
 		OnDigit:           c.pushDigit,
 		Logger:            log,
+		SRTP:              m.SRTP(),
 	})
 	if err != nil {
 		log.Warn("no media port for call", "error", err)
@@ -797,15 +820,24 @@ func (s *Server) onReInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	var body []byte
+	c.mu.Lock()
+	cur := c.media
+	c.mu.Unlock()
 	if b := req.Body(); len(b) > 0 {
-		m, err := NegotiateOffer(b)
+		m, err := renegotiate(b, cur)
 		if err != nil {
 			// The call goes on with the media it had (RFC 3261 14.2).
-			s.respond(tx, req, 488, "Not Acceptable Here", nil)
+			s.respond(tx, req, 488, "Not Acceptable Here", nil,
+				sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
 			return
 		}
 		c.applyMedia(m)
 		body = m.Answer(c.local, c.leg.LocalPort(), c.sessID, c.nextVersion())
+	} else if cur.Secure {
+		// Our offer would be plain RTP/AVP; the leg's keys cannot change.
+		s.respond(tx, req, 488, "Not Acceptable Here", nil,
+			sipmsg.NewHeader("Warning", `304 hotline "srtp call: re-invite without an sdp offer is not supported"`))
+		return
 	} else {
 		c.mu.Lock()
 		c.pendingOffer = true

@@ -190,6 +190,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 			}
 			return l.Name, true
 		},
+		LineSRTP: func(name string) sip.SRTPPolicy {
+			return lineSRTP(live.Load().cfg, name)
+		},
 		Handler:           sb.handle,
 		UserAgent:         cfg.SIP.UserAgent,
 		AckTimeout:        cfg.SIP.AckTimeout,
@@ -438,4 +441,23 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
+
+// lineSRTP is the SRTP policy of the line named name in cfg; an unknown line (gone in a
+// reload) is off.
+func lineSRTP(cfg *config.Config, name string) sip.SRTPPolicy {
+	for _, l := range cfg.Lines {
+		if l.Name != name {
+			continue
+		}
+		p := sip.SRTPPolicy{AllowInsecureSignalling: l.SRTPAllowPlainSIP}
+		switch l.SRTP {
+		case config.SRTPOptional:
+			p.Mode = sip.SRTPOptional
+		case config.SRTPRequired:
+			p.Mode = sip.SRTPRequired
+		}
+		return p
+	}
+	return sip.SRTPPolicy{}
 }
