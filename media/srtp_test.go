@@ -230,8 +230,13 @@ func TestBridgeSRTPToPlain(t *testing.T) {
 	if !found {
 		t.Fatal("caller never received the advocate's audio, encrypted")
 	}
-	if st := br.Stats(); st.AToB.Packets == 0 || st.BToA.Packets == 0 {
-		t.Fatalf("bridge stats %+v", st)
+	// The relay counts a packet after sending it: give the count a moment to catch up.
+	deadline := time.Now().Add(2 * time.Second)
+	for st := br.Stats(); st.AToB.Packets == 0 || st.BToA.Packets == 0; st = br.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("bridge stats %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
