@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,6 +76,7 @@ func scenarioCmd(ctx context.Context, name string, args []string, stdout, stderr
 	every := fs.Int64("every", 50, "play/overload: callers send one RTP packet every this many 20 ms frames (1: 50/s)")
 	hold := fs.Duration("hold", time.Second, "rate: how long each call stays up after the 200")
 	stepDur := fs.Duration("step", 10*time.Second, "rate: how long each rate is offered")
+	cpuProfile := fs.String("cpuprofile", "", "write the generator's own CPU profile to this `file`")
 	n := fs.Int("n", 500, "bridge: bridged calls (the config needs as many advocates); overload: the server's sip.max_calls")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -82,6 +84,17 @@ func scenarioCmd(ctx context.Context, name string, args []string, stdout, stderr
 	list, err := parseSteps(*steps)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	g, err := newGen(c.server, c.number, c.sockets, c.workers, log)
 	if err != nil {

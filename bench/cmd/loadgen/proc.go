@@ -141,16 +141,37 @@ func metricSum(text []byte, name string) (float64, bool) {
 
 // scrape fetches url and returns the sum of metric name.
 func scrape(url, name string) (float64, error) {
+	b, err := scrapeText(url)
+	if err != nil {
+		return 0, err
+	}
+	v, _ := metricSum(b, name)
+	return v, nil
+}
+
+// pacingLate reads the server's pacing histogram: scheduler slots run so far, and those
+// that started more than 10 ms late.
+func pacingLate(url string) (total, late float64, err error) {
+	b, err := scrapeText(url)
+	if err != nil {
+		return 0, 0, err
+	}
+	total, _ = metricSum(b, "hotline_rtp_pacing_error_seconds_count")
+	onTime, _ := metricSum(b, `hotline_rtp_pacing_error_seconds_bucket{le="0.01"}`)
+	return total, total - onTime, nil
+}
+
+// scrapeText fetches url.
+func scrapeText(url string) ([]byte, error) {
 	cl := http.Client{Timeout: 5 * time.Second}
 	res, err := cl.Get(url)
 	if err != nil {
-		return 0, fmt.Errorf("scrape: %w", err)
+		return nil, fmt.Errorf("scrape: %w", err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		return 0, fmt.Errorf("scrape: %w", err)
+		return nil, fmt.Errorf("scrape: %w", err)
 	}
-	v, _ := metricSum(b, name)
-	return v, nil
+	return b, nil
 }

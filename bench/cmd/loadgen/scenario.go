@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -29,8 +30,10 @@ type windowResult struct {
 	failing          int     // streams below the quality bar
 	minDelivery      float64 // worst stream's packets / expected
 	worstP999        time.Duration
-	gaps             *hist // every stream's inter-arrival times
-	cpu              time.Duration
+	gaps             *hist         // every stream's inter-arrival times
+	cpu              time.Duration // the server's
+	genCPU           time.Duration // this generator's own
+	slotsLate        float64       // share of the server's scheduler slots that started > 10 ms late
 	rssBefore, rss   uint64
 	load1            float64
 	sumDin, sumDout  float64
@@ -50,12 +53,25 @@ func (s *scenario) measure(streams []*rxStream) (windowResult, error) {
 	if err != nil {
 		return r, err
 	}
+	genBefore, err := cpuOf(syscall.RUSAGE_SELF)
+	if err != nil {
+		return r, err
+	}
+	slots0, late0, _ := pacingLate(s.c.metrics)
 	s.g.pool.w.on.Store(true)
 	time.Sleep(s.c.window)
 	s.g.pool.w.on.Store(false)
 	after, err := sampleProc(s.c.pid)
 	if err != nil {
 		return r, err
+	}
+	genAfter, err := cpuOf(syscall.RUSAGE_SELF)
+	if err != nil {
+		return r, err
+	}
+	r.genCPU = genAfter - genBefore
+	if slots1, late1, err := pacingLate(s.c.metrics); err == nil && slots1 > slots0 {
+		r.slotsLate = (late1 - late0) / (slots1 - slots0)
 	}
 	r.dur = after.at.Sub(before.at)
 	r.cpu = after.cpu - before.cpu
@@ -121,6 +137,14 @@ func (s *scenario) waitIdle(limit time.Duration) (time.Duration, float64) {
 	return time.Since(start), v
 }
 
+// genShare is the generator's CPU over the window as a share of one core.
+func (r windowResult) genShare() string {
+	if r.dur == 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.0f %%", 100*r.genCPU.Seconds()/r.dur.Seconds())
+}
+
 func cpuPerCallSecond(r windowResult, calls int) float64 {
 	if calls == 0 || r.dur == 0 {
 		return 0
@@ -149,8 +173,8 @@ func (s *scenario) play(ctx context.Context, steps []int, every int64) error {
 	t := newTally()
 	o := callOpts{every: every}
 	fmt.Fprintf(s.out, "\n### Playing calls (callers send %.0f packets/s each; window %v per step)\n\n", 50/float64(every), s.c.window)
-	fmt.Fprintln(s.out, "| calls | up | failing streams | worst delivery | worst stream p99.9 gap | all p99.9 / max gap | server CPU per call | vs floor | RSS per call | load1 | result |")
-	fmt.Fprintln(s.out, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintln(s.out, "| calls | up | failing streams | worst delivery | worst stream p99.9 gap | all p99.9 / max gap | server CPU per call | vs floor | RSS per call | server slots > 10 ms late | generator CPU | load1 | result |")
+	fmt.Fprintln(s.out, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	best := 0
 	placed := 0
 	for _, n := range steps {
@@ -179,9 +203,9 @@ func (s *scenario) play(ctx context.Context, steps []int, every int64) error {
 		if up > 0 && r.rss > base.rss {
 			rssPer = float64(r.rss-base.rss) / float64(up) / 1024
 		}
-		fmt.Fprintf(s.out, "| %d | %d | %d | %.2f %% | %s | %s / %s | %.0f µs/s (%.2f %% of a core) | %s | %.1f KiB | %.2f | %s |\n",
+		fmt.Fprintf(s.out, "| %d | %d | %d | %.2f %% | %s | %s / %s | %.0f µs/s (%.2f %% of a core) | %s | %.1f KiB | %.3f %% | %s | %.2f | %s |\n",
 			n, up, r.failing, 100*r.minDelivery, ms(r.worstP999), ms(r.gaps.quantile(0.999)), ms(r.gaps.max),
-			per, per/1e4, s.floorMultiple(per, 50, 50/float64(every)), rssPer, r.load1, res)
+			per, per/1e4, s.floorMultiple(per, 50, 50/float64(every)), rssPer, 100*r.slotsLate, r.genShare(), r.load1, res)
 		if !pass {
 			break
 		}
@@ -288,11 +312,11 @@ func (s *scenario) bridge(ctx context.Context, n int) error {
 		res = "FAIL " + t.summary()
 	}
 	fmt.Fprintf(s.out, "\n### Bridged calls (caller ↔ advocate relay, both sides 50 packets/s PCMU; window %v)\n\n", s.c.window)
-	fmt.Fprintln(s.out, "| bridges | bridged | failing streams | worst delivery | server CPU per bridge | vs floor | jitter in | jitter out | added | relay transit p50 / p99.9 / max | load1 | result |")
-	fmt.Fprintln(s.out, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-	fmt.Fprintf(s.out, "| %d | %d | %d | %.2f %% | %.0f µs/s (%.2f %% of a core) | %s | %.0f µs | %.0f µs | %.0f µs | %s / %s / %s | %.2f | %s |\n",
+	fmt.Fprintln(s.out, "| bridges | bridged | failing streams | worst delivery | server CPU per bridge | vs floor | jitter in | jitter out | added | relay transit p50 / p99.9 / max | generator CPU | load1 | result |")
+	fmt.Fprintln(s.out, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintf(s.out, "| %d | %d | %d | %.2f %% | %.0f µs/s (%.2f %% of a core) | %s | %.0f µs | %.0f µs | %.0f µs | %s / %s / %s | %s | %.2f | %s |\n",
 		n, up, r.failing, 100*r.minDelivery, per, per/1e4, s.floorMultiple(per, 100, 100), jin, jout, jout-jin,
-		ms(r.transit.quantile(0.5)), ms(r.transit.quantile(0.999)), ms(r.transit.max), r.load1, res)
+		ms(r.transit.quantile(0.5)), ms(r.transit.quantile(0.999)), ms(r.transit.max), r.genShare(), r.load1, res)
 	fmt.Fprintln(s.out, "\nJitter is RFC 3550's mean |D| against the generator's nominal 20 ms schedule: in at the generator's send, out at arrival after the relay, over the same packets.")
 	s.waitIdle(40 * time.Second)
 	return nil
