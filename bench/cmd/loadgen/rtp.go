@@ -71,12 +71,14 @@ type rxStream struct {
 	haveTag         bool
 	sumDin, sumDout float64 // sums of |D| in ns
 	nD              int
-	transit         *hist // arrival minus actual send
+	transit         *hist // arrival minus actual send; allocated at the first tagged packet
 }
 
 func newRxStream() *rxStream {
-	return &rxStream{gaps: newHist(500*time.Microsecond, 1000), transit: newHist(100*time.Microsecond, 1000)}
+	return &rxStream{gaps: newHist(500*time.Microsecond, 1000)}
 }
+
+func newTransitHist() *hist { return newHist(100*time.Microsecond, 1000) }
 
 // window is the measurement window shared by every receiver.
 type window struct{ on atomic.Bool }
@@ -101,6 +103,9 @@ func (s *rxStream) packet(payload []byte, at int64, w *window) {
 	if !tagged {
 		return
 	}
+	if s.transit == nil {
+		s.transit = newTransitHist()
+	}
 	s.transit.add(time.Duration(at - t.actual))
 	if s.haveTag {
 		din := (t.actual - t.nominal) - (s.lastTag.actual - s.lastTag.nominal)
@@ -118,7 +123,9 @@ func (s *rxStream) resetWindow() {
 	defer s.mu.Unlock()
 	s.n, s.last, s.haveTag, s.sumDin, s.sumDout, s.nD = 0, 0, false, 0, 0, 0
 	s.gaps.reset()
-	s.transit.reset()
+	if s.transit != nil {
+		s.transit.reset()
+	}
 }
 
 func abs(v int64) int64 {

@@ -45,7 +45,7 @@ type windowResult struct {
 
 // measure opens the window over streams for c.window and reads the server's CPU across it.
 func (s *scenario) measure(streams []*rxStream) (windowResult, error) {
-	r := windowResult{load1: loadAvg(), gaps: newHist(500*time.Microsecond, 1000), transit: newHist(100*time.Microsecond, 1000), minDelivery: 1}
+	r := windowResult{load1: loadAvg(), gaps: newHist(500*time.Microsecond, 1000), transit: newTransitHist(), minDelivery: 1}
 	for _, st := range streams {
 		st.resetWindow()
 	}
@@ -92,8 +92,10 @@ func (s *scenario) measure(streams []*rxStream) (windowResult, error) {
 		r.sumDin += st.sumDin
 		r.sumDout += st.sumDout
 		r.nD += st.nD
-		r.transit.merge(st.transit)
-		r.taggedPackets += int(st.transit.n)
+		if st.transit != nil {
+			r.transit.merge(st.transit)
+			r.taggedPackets += int(st.transit.n)
+		}
 		st.mu.Unlock()
 	}
 	return r, nil
@@ -223,14 +225,18 @@ func (s *scenario) play(ctx context.Context, steps []int, every int64) error {
 // rateSteps offers each rate for stepDur; each call holds for hold then hangs up.
 func (s *scenario) rateSteps(ctx context.Context, rates []int, hold, stepDur time.Duration) error {
 	fmt.Fprintf(s.out, "\n### Call setup rate (each call: INVITE → 200 → ACK, greeting playing, BYE after %v; %v per rate)\n\n", hold, stepDur)
-	fmt.Fprintln(s.out, "| offered | calls | failed | INVITE→200 p50 | p99 | max | server CPU per call | load1 | result |")
-	fmt.Fprintln(s.out, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintln(s.out, "| offered | calls | failed | INVITE→200 p50 | p99 | max | server CPU per call | generator CPU | load1 | result |")
+	fmt.Fprintln(s.out, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	best := 0
 	for _, rate := range rates {
 		t := newTally()
 		var wg sync.WaitGroup
 		load := loadAvg()
 		before, err := sampleProc(s.c.pid)
+		if err != nil {
+			return err
+		}
+		genBefore, err := cpuOf(syscall.RUSAGE_SELF)
 		if err != nil {
 			return err
 		}
@@ -241,6 +247,11 @@ func (s *scenario) rateSteps(ctx context.Context, rates []int, hold, stepDur tim
 		if err != nil {
 			return err
 		}
+		genAfter, err := cpuOf(syscall.RUSAGE_SELF)
+		if err != nil {
+			return err
+		}
+		genShare := 100 * (genAfter - genBefore).Seconds() / after.at.Sub(before.at).Seconds()
 		fails := t.failures()
 		p99 := t.setup.quantile(0.99)
 		pass := fails == 0 && p99 <= 20*time.Millisecond
@@ -250,8 +261,8 @@ func (s *scenario) rateSteps(ctx context.Context, rates []int, hold, stepDur tim
 		} else {
 			best = rate
 		}
-		fmt.Fprintf(s.out, "| %d/s | %d | %d | %s | %s | %s | %.0f µs | %.2f | %s |\n", rate, n, fails,
-			ms(t.setup.quantile(0.5)), ms(p99), ms(t.setup.max), float64((after.cpu-before.cpu).Microseconds())/float64(n), load, res)
+		fmt.Fprintf(s.out, "| %d/s | %d | %d | %s | %s | %s | %.0f µs | %.0f %% | %.2f | %s |\n", rate, n, fails,
+			ms(t.setup.quantile(0.5)), ms(p99), ms(t.setup.max), float64((after.cpu-before.cpu).Microseconds())/float64(n), genShare, load, res)
 		s.waitIdle(40 * time.Second)
 		if !pass {
 			break
