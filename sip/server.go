@@ -343,6 +343,24 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 // ActiveCalls returns the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
+// reserveCall counts a new call in, unless MaxCalls are already in progress. Checking and
+// counting are one step (compare-and-swap): INVITEs are handled concurrently, and a check
+// followed later by an increment let a burst of them all pass the limit together
+// (issue 9: 2,001 calls answered with max_calls 2,000). Give the place back with
+// s.active.Add(-1).
+func (s *Server) reserveCall() bool {
+	limit := int64(s.opts.MaxCalls)
+	for {
+		n := s.active.Load()
+		if limit > 0 && n >= limit {
+			return false
+		}
+		if s.active.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
 func (s *Server) hangupAll() {
 	s.mu.Lock()
 	calls := make([]*Call, 0, len(s.calls))
@@ -558,10 +576,17 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", drainRetryAfter))
 		return
 	}
-	if max := s.opts.MaxCalls; max > 0 && s.active.Load() >= int64(max) {
+	if !s.reserveCall() {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
 		return
 	}
+	// The call counts from here; until it is set up, an early return gives its place back.
+	setUp := false
+	defer func() {
+		if !setUp {
+			s.active.Add(-1)
+		}
+	}()
 	release, ok := s.admitCall(req)
 	if !ok {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
@@ -675,7 +700,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.mu.Lock()
 	s.calls[dlg.ID] = c
 	s.mu.Unlock()
-	s.active.Add(1)
+	setUp = true // counted since reserveCall; the deferred teardown below uncounts it
 	s.wg.Add(1)
 	s.opts.Observer.CallStarted(line)
 	outcome := "completed"

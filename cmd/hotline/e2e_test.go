@@ -452,6 +452,43 @@ func TestCapacityLimits(t *testing.T) {
 	first.hangup()
 }
 
+// TestMaxCallsBurst: INVITEs that arrive together cannot all slip under max_calls; the
+// limit is checked and taken in one step. https://github.com/hotline-project/hotline/issues/9
+// (the load benchmark saw 2,001 calls answered with max_calls 2,000).
+func TestMaxCallsBurst(t *testing.T) {
+	t.Parallel()
+	const limit, offered = 3, 150
+	ts := startServer(t, strings.Replace(testConfig, "  ack_timeout: 2s\n", "  ack_timeout: 2s\n  max_calls: 3\n", 1))
+	uacs := make([]*uac, offered)
+	for i := range uacs {
+		uacs[i] = newUAC(t, ts.addrs.SIPUDP)
+	}
+	for _, u := range uacs { // all in flight before any is answered
+		u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
+	}
+	var answered []*uac
+	refused := 0
+	for _, u := range uacs {
+		res := u.finalResponse("INVITE", 5*time.Second)
+		u.ack(hotlineNumber, "")
+		switch res.StatusCode {
+		case 200:
+			answered = append(answered, u)
+		case 503:
+			refused++
+		default:
+			t.Errorf("INVITE: %d %s, want 200 or 503", res.StatusCode, res.Reason)
+		}
+	}
+	if len(answered) != limit || refused != offered-limit {
+		t.Fatalf("%d answered and %d refused with max_calls %d, want %d and %d", len(answered), refused, limit, limit, offered-limit)
+	}
+	for _, u := range answered {
+		u.hangup()
+	}
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+}
+
 // TestTCPCall places a call over SIP/TCP: responses come back on the same connection.
 func TestTCPCall(t *testing.T) {
 	t.Parallel()

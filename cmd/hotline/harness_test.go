@@ -429,6 +429,32 @@ func (u *uac) expectResponse(method string, status int, timeout time.Duration) *
 	}
 }
 
+// finalResponse waits for the final response to method, whatever its status; a 2xx sets
+// the dialog's to-tag.
+func (u *uac) finalResponse(method string, timeout time.Duration) *sipmsg.Response {
+	u.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-u.msgs:
+			if !ok {
+				u.t.Fatalf("connection closed waiting for the final response to %s", method)
+			}
+			res, isRes := m.(*sipmsg.Response)
+			if !isRes || res.CSeq() == nil || string(res.CSeq().MethodName) != method || res.StatusCode < 200 {
+				continue
+			}
+			if tag, ok := res.To().Params.Get("tag"); ok {
+				u.toTag = tag
+			}
+			return res
+		case <-deadline:
+			u.t.Fatalf("no final response to %s within %v", method, timeout)
+			return nil
+		}
+	}
+}
+
 // expectRequest waits for a request from the server (e.g. BYE) and answers it 200.
 func (u *uac) expectRequest(method string, timeout time.Duration) *sipmsg.Request {
 	u.t.Helper()

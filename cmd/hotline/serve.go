@@ -53,6 +53,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	httpAddr := fs.String("http", "", "HTTP listen `address` for /metrics, /healthz, /readyz (overrides http.listen)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pprofAddr := fs.String("pprof", "", "serve Go profiling (net/http/pprof) on this `address`, such as 127.0.0.1:6060; off by default, and never on the metrics address: profiles reveal internals")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -254,6 +255,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		}
 		return nil
 	})
+	if *pprofAddr != "" {
+		if err := servePprof(gctx, g, *pprofAddr, log); err != nil {
+			stop()
+			_ = g.Wait()
+			return err
+		}
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		health.SetReady(false)
