@@ -27,8 +27,9 @@ import (
 	"github.com/hotline-project/hotline/sip/limit"
 )
 
-// allowedMethods are the methods we serve; the Allow header lists them.
-var allowedMethods = []string{"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO"}
+// allowedMethods are the methods we serve; the Allow header lists them. (REGISTER is served
+// when Options has Auth and a Registrar, as the hotline command always gives.)
+var allowedMethods = []string{"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REGISTER"}
 
 // knownMethods are SIP methods we recognise but do not serve: 405 with Allow. Anything else is 501.
 var knownMethods = map[string]bool{
