@@ -63,7 +63,7 @@ func (d *dispatcher) afterReload(snap *snapshot) {
 	}
 	d.mu.Unlock()
 	for _, w := range moved {
-		dec := snap.table.Route(routing.Attrs{Line: w.attrs.line, Language: w.attrs.lang, Reason: w.attrs.reason}, now,
+		dec := snap.table.Route(routing.Attrs{Line: w.c.Line, Language: w.attrs.lang, Reason: w.attrs.reason}, now,
 			routing.State{Queues: d.eng.RoutingState(now)})
 		if dec.Queue == "" {
 			w.log.Warn("the call's queue was removed and its new route is not a queue; it stays where it is", "route", dec.Route)
@@ -155,20 +155,21 @@ func (d *dispatcher) featureCall(ctx context.Context, c *sip.Call) {
 	_ = c.Hangup(ctx, "feature code done")
 }
 
-// advocateLanguage is the first language of the advocate that has prompts, for what the
-// server says to them.
+// advocateLanguage is the first of the advocate's languages that has prompts, for what
+// the server says to them; the default language otherwise.
 func (d *dispatcher) advocateLanguage(id string) string {
-	for _, a := range d.eng.Snapshot(d.now()).Advocates {
+	snap := d.live.Load()
+	for _, a := range snap.cfg.Advocates {
 		if a.ID != id {
 			continue
 		}
 		for _, l := range a.Languages {
-			if _, ok := d.prompts().Get(l, "advocate_available"); ok {
+			if _, ok := snap.prompts.Get(l, "advocate_available"); ok {
 				return l
 			}
 		}
 	}
-	return "en"
+	return snap.cfg.IVR.DefaultLanguage
 }
 
 // setState puts an advocate in state available, paused or offline (logged out).

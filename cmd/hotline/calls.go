@@ -69,15 +69,13 @@ func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 	switch d.Kind() {
 	case "message":
 		rec.Ended(records.OutcomeMessage, sb.now())
-		for _, p := range res.Then {
-			_ = c.Play(ctx, p)
-		}
+		playAll(ctx, c, res.Then)
 		sb.play(ctx, c, snap.prompts, res.Language, d.Message, log)
 		_ = c.Hangup(ctx, "route message")
 	case "target":
 		sb.queues.connectTarget(ctx, c, rec, res.Language, d.Step, res.Then, log)
 	default:
-		sb.queues.queueCall(ctx, c, rec, callAttrs{line: c.Line, lang: res.Language, reason: res.Reason}, d, res.Then, log)
+		sb.queues.queueCall(ctx, c, rec, callAttrs{lang: res.Language, reason: res.Reason}, d, res.Then, log)
 	}
 }
 

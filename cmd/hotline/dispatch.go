@@ -39,16 +39,15 @@ type dispatcher struct {
 	calls map[string]*waiter // by call id: callers in a queue or talking to an advocate
 }
 
-// callAttrs are what routing knows of a queued call, to route it again after a reload
-// removed its queue.
-type callAttrs struct{ line, lang, reason string }
+// callAttrs are what the menus learned of a queued call: what the whisper tells the
+// advocate, and what routes it again after a reload removed its queue.
+type callAttrs struct{ lang, reason string }
 
 // waiter is a caller in the queues.
 type waiter struct {
 	c     *sip.Call
 	rec   *records.Call
 	attrs callAttrs
-	lang  string
 	log   *slog.Logger
 	queue string // guarded by dispatcher.mu
 
@@ -105,9 +104,8 @@ func (d *dispatcher) exec(acts []queue.Action) {
 // then (the menus' "connecting you"), while the advocates' phones already ring.
 func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, rec *records.Call, attrs callAttrs, dec routing.Decision,
 	then []*prompts.Prompt, log *slog.Logger) {
-	lang := attrs.lang
 	w := &waiter{
-		c: c, rec: rec, attrs: attrs, lang: lang, log: log, queue: dec.Queue,
+		c: c, rec: rec, attrs: attrs, log: log, queue: dec.Queue,
 		rings: map[string]context.CancelFunc{}, connected: make(chan struct{}), ended: make(chan struct{}),
 	}
 	d.mu.Lock()
@@ -121,7 +119,7 @@ func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, rec *records.Ca
 	since := d.now()
 	rec.Queued(dec.Queue, since)
 	d.metrics.Enqueued(dec.Queue)
-	acts, err := d.eng.Enqueue(queue.Caller{ID: c.ID, Queue: dec.Queue, Language: lang, Priority: dec.Priority}, since)
+	acts, err := d.eng.Enqueue(queue.Caller{ID: c.ID, Queue: dec.Queue, Language: attrs.lang, Priority: dec.Priority}, since)
 	if err != nil {
 		// Routing names only configured queues; if the engine still refuses, the caller stays
 		// on hold rather than being dropped, and the log says why.
@@ -131,26 +129,31 @@ func (d *dispatcher) queueCall(ctx context.Context, c *sip.Call, rec *records.Ca
 	d.exec(acts)
 
 	d.hold(ctx, w, dec, since, then)
-	select {
-	case <-w.connected:
-		<-w.ended
+	if w.bridged() {
 		return
-	default:
 	}
 	// The caller hung up (or the server is stopping) while waiting.
 	acts, err = d.eng.Abandon(c.ID, d.now())
 	if err != nil {
 		// An advocate answered at the same moment: the bridge sees the caller gone and
 		// ends the call.
-		select {
-		case <-w.connected:
-			<-w.ended
-		default:
-		}
+		w.bridged()
 		return
 	}
 	log.Info("caller left the queue", "queue", w.currentQueue(d), "waited", d.now().Sub(since).Round(time.Second))
 	d.exec(acts)
+}
+
+// bridged reports whether an advocate answered the caller, and then waits for the bridge
+// to end.
+func (w *waiter) bridged() bool {
+	select {
+	case <-w.connected:
+		<-w.ended
+		return true
+	default:
+		return false
+	}
 }
 
 func (w *waiter) currentQueue(d *dispatcher) string {
@@ -171,11 +174,7 @@ func (d *dispatcher) hold(ctx context.Context, w *waiter, dec routing.Decision, 
 		case <-ctx.Done():
 		}
 	}()
-	for _, p := range then {
-		if err := w.c.Play(ctx, p); err != nil {
-			break
-		}
-	}
+	playAll(ctx, w.c, then)
 	nextAnnounce := since.Add(firstAnnounce)
 	for ctx.Err() == nil {
 		now := d.now()
@@ -188,7 +187,7 @@ func (d *dispatcher) hold(ctx context.Context, w *waiter, dec routing.Decision, 
 		if overflow && (wake.IsZero() || since.Add(next.After).Before(wake)) {
 			wake = since.Add(next.After)
 		}
-		d.playHold(ctx, w, wake)
+		playHold(ctx, w.c, w.log, wake)
 		if ctx.Err() != nil {
 			return
 		}
@@ -204,8 +203,17 @@ func (d *dispatcher) hold(ctx context.Context, w *waiter, dec routing.Decision, 
 	}
 }
 
-// playHold loops the hold audio until until (zero: forever) or ctx ends.
-func (d *dispatcher) playHold(ctx context.Context, w *waiter, until time.Time) {
+// playAll plays ps in order until one fails or ctx ends.
+func playAll(ctx context.Context, c *sip.Call, ps []*prompts.Prompt) {
+	for _, p := range ps {
+		if c.Play(ctx, p) != nil {
+			return
+		}
+	}
+}
+
+// playHold loops the hold audio to c until until (zero: forever) or ctx ends.
+func playHold(ctx context.Context, c *sip.Call, log *slog.Logger, until time.Time) {
 	if !until.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, until)
@@ -213,8 +221,8 @@ func (d *dispatcher) playHold(ctx context.Context, w *waiter, until time.Time) {
 	}
 	hold := prompts.Hold()
 	for ctx.Err() == nil {
-		if err := w.c.Play(ctx, hold); err != nil && ctx.Err() == nil {
-			w.log.Warn("hold audio stopped", "err", err)
+		if err := c.Play(ctx, hold); err != nil && ctx.Err() == nil {
+			log.Warn("hold audio stopped", "err", err)
 			<-ctx.Done()
 		}
 	}
@@ -227,19 +235,17 @@ func (d *dispatcher) announce(ctx context.Context, w *waiter) {
 	if !ok {
 		return
 	}
+	cat, lang := d.prompts(), w.attrs.lang
 	var parts []*prompts.Prompt
-	add := func(ps ...*prompts.Prompt) { parts = append(parts, ps...) }
-	if p, ok := d.prompts().Get(w.lang, "you_are_caller_number"); ok {
-		if n, err := d.prompts().Number(w.lang, pos); err == nil {
-			add(p)
-			add(n...)
+	if p, ok := cat.Get(lang, "you_are_caller_number"); ok {
+		if n, err := cat.Number(lang, pos); err == nil {
+			parts = append(append(parts, p), n...)
 		}
 	}
 	if ewt, ok := d.eng.EstimatedWait(w.c.ID); ok {
-		if p, ok := d.prompts().Get(w.lang, "expected_wait"); ok {
-			if dur, err := d.prompts().Duration(w.lang, ewt); err == nil {
-				add(p)
-				add(dur...)
+		if p, ok := cat.Get(lang, "expected_wait"); ok {
+			if dur, err := cat.Duration(lang, ewt); err == nil {
+				parts = append(append(parts, p), dur...)
 			}
 		}
 	}
@@ -326,12 +332,12 @@ func (d *dispatcher) ring(ctx context.Context, w *waiter, r queue.Ring) {
 	log := w.log.With("advocate", r.Advocate)
 	adv, out := d.dialAdvocate(ctx, w, r)
 	d.mu.Lock()
-	_, live := w.rings[r.Advocate]
-	if cancel := w.rings[r.Advocate]; cancel != nil {
-		defer cancel()
-	}
+	cancel, live := w.rings[r.Advocate]
 	delete(w.rings, r.Advocate)
 	d.mu.Unlock()
+	if live {
+		defer cancel()
+	}
 	if !live {
 		// The engine cancelled the ring (caller gone, timeout, another advocate answered):
 		// it reports nothing; a phone answered too late is hung up.
@@ -417,8 +423,18 @@ func outcomeOf(err error) queue.Outcome {
 // worse picks the outcome to report when several phones failed: a decline by the advocate
 // says the most, then busy, then no answer; failure only when every phone failed.
 func worse(a, b queue.Outcome) queue.Outcome {
-	rank := map[queue.Outcome]int{queue.Failed: 0, queue.NoAnswer: 1, queue.Busy: 2, queue.Rejected: 3}
-	if rank[b] > rank[a] {
+	rank := func(o queue.Outcome) int {
+		switch o {
+		case queue.Rejected:
+			return 3
+		case queue.Busy:
+			return 2
+		case queue.NoAnswer:
+			return 1
+		}
+		return 0
+	}
+	if rank(b) > rank(a) {
 		return b
 	}
 	return a
@@ -438,23 +454,32 @@ func (d *dispatcher) bridge(w *waiter, adv *sip.Call, conn queue.Connect, log *s
 	defer func() {
 		d.exec(d.callEnded(w.c.ID))
 	}()
-	br, err := media.NewBridge(w.c.Leg(), adv.Leg())
-	if err != nil {
-		// One of the legs ended as it was answered.
-		log.Warn("bridge failed", "err", err)
+	if err := relay(w.c, adv, "advocate", log); err != nil {
 		w.rec.Ended(records.OutcomeFailed, d.now())
-		_ = adv.Hangup(context.Background(), "bridge failed")
-		return
 	}
+}
+
+// relay bridges the caller's leg to the other party's until either hangs up, and then
+// hangs up the other. A bridge that cannot be made (a leg ended as it was answered) hangs
+// up both and is returned.
+func relay(caller, other *sip.Call, party string, log *slog.Logger) error {
+	br, err := media.NewBridge(caller.Leg(), other.Leg())
+	if err != nil {
+		log.Warn("bridge failed", "err", err)
+		_ = other.Hangup(context.Background(), "bridge failed")
+		_ = caller.Hangup(context.Background(), "bridge failed")
+		return err
+	}
+	defer br.Unbridge()
 	select {
-	case <-w.c.Done():
-		log.Info("caller hung up; ending the advocate's leg")
-		_ = adv.Hangup(context.Background(), "caller hung up")
-	case <-adv.Done():
-		log.Info("advocate hung up; ending the caller's leg")
-		_ = w.c.Hangup(context.Background(), "advocate hung up")
+	case <-caller.Done():
+		log.Info("caller hung up; ending the " + party + "'s leg")
+		_ = other.Hangup(context.Background(), "caller hung up")
+	case <-other.Done():
+		log.Info(party + " hung up; ending the caller's leg")
+		_ = caller.Hangup(context.Background(), party+" hung up")
 	}
-	br.Unbridge()
+	return nil
 }
 
 func (d *dispatcher) callEnded(callID string) []queue.Action {
@@ -476,16 +501,8 @@ func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, rec *record
 	holdDone := make(chan struct{})
 	go func() {
 		defer close(holdDone)
-		for _, p := range then {
-			if c.Play(hold, p) != nil {
-				break
-			}
-		}
-		for hold.Err() == nil {
-			if err := c.Play(hold, prompts.Hold()); err != nil {
-				<-hold.Done()
-			}
-		}
+		playAll(hold, c, then)
+		playHold(hold, c, log, time.Time{})
 	}()
 	ring, cancel := context.WithTimeout(ctx, 60*time.Second)
 	out, err := d.srv.Dial(ring, sip.DialRequest{Target: step.URI, Line: c.Line, FromUser: "hotline", FromDisplay: "Hotline"})
@@ -503,22 +520,11 @@ func (d *dispatcher) connectTarget(ctx context.Context, c *sip.Call, rec *record
 	}
 	log.Info("call connected to target")
 	rec.Connected("", d.now())
-	br, err := media.NewBridge(c.Leg(), out.Leg())
-	if err != nil {
-		log.Warn("bridge failed", "err", err)
+	if err := relay(c, out, "target", log); err != nil {
 		rec.Ended(records.OutcomeFailed, d.now())
-		_ = out.Hangup(context.Background(), "bridge failed")
-		_ = c.Hangup(context.Background(), "bridge failed")
 		return
 	}
-	select {
-	case <-c.Done():
-		_ = out.Hangup(context.Background(), "caller hung up")
-	case <-out.Done():
-		_ = c.Hangup(context.Background(), "target hung up")
-	}
 	rec.Ended(records.OutcomeTransferred, d.now())
-	br.Unbridge()
 }
 
 // whisper tells the advocate who answered the caller's language and reason before the
@@ -538,13 +544,7 @@ func (d *dispatcher) whisper(w *waiter, adv *sip.Call, advocate string, log *slo
 	}
 	ctx, cancel := context.WithCancel(adv.Context())
 	defer cancel()
-	go func() {
-		select {
-		case <-w.c.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	defer context.AfterFunc(w.c.Context(), cancel)()
 	if err := adv.Play(ctx, prompts.Join(parts...)); err != nil && ctx.Err() == nil {
 		log.Warn("whisper not played", "err", err)
 	}
