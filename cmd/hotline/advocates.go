@@ -118,8 +118,7 @@ func (d *dispatcher) presence(id string, online bool) {
 		d.log.Warn("advocate presence not taken", "advocate", id, "online", online, "err", err)
 		return
 	}
-	d.log.Info("advocate presence", "advocate", id, "online", online)
-	d.exec(acts)
+	d.exec(acts) // the sip server logs the presence change
 }
 
 // feature changes an advocate's state by a code dialled from their phone.

@@ -34,7 +34,7 @@ type windowResult struct {
 	cpu              time.Duration // the server's
 	genCPU           time.Duration // this generator's own
 	slotsLate        float64       // share of the server's scheduler slots that started > 10 ms late
-	rssBefore, rss   uint64
+	rss              uint64
 	load1            float64
 	sumDin, sumDout  float64
 	nD               int
