@@ -1,0 +1,262 @@
+package media
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// pkt is one packet fed to a learner: its source, stream, whether its
+// payload type was negotiated, its arrival time in ms, and the verdict
+// wanted.
+type pkt struct {
+	from netip.AddrPort
+	ssrc uint32
+	seq  uint16
+	bad  bool // payload type not negotiated
+	at   int  // ms
+	want verdict
+}
+
+var (
+	sdpAddr  = netip.MustParseAddrPort("192.0.2.10:4000")    // signalled in SDP
+	peerIP   = netip.MustParseAddr("198.51.100.7")           // where the INVITE came from
+	natAddr  = netip.MustParseAddrPort("198.51.100.7:61000") // the phone's RTP behind NAT: peer IP, another port
+	farAddr  = netip.MustParseAddrPort("203.0.113.5:30000")  // a phone behind a NAT with another address
+	attacker = netip.MustParseAddrPort("127.0.0.66:5000")
+	spray2   = netip.MustParseAddrPort("127.0.0.67:5000")
+)
+
+// stream returns n in-sequence packets of one stream, one every gap ms
+// from at, each wanting want.
+func stream(from netip.AddrPort, ssrc uint32, seq uint16, at, gap, n int, want verdict) []pkt {
+	out := make([]pkt, n)
+	for i := range out {
+		out[i] = pkt{from: from, ssrc: ssrc, seq: seq + uint16(i), at: at + i*gap, want: want}
+	}
+	return out
+}
+
+// then sets the verdict wanted for the last packet of ps.
+func then(ps []pkt, want verdict) []pkt {
+	ps[len(ps)-1].want = want
+	return ps
+}
+
+func cat(parts ...[]pkt) []pkt {
+	var out []pkt
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// interleave alternates the packets of a and b, a first.
+func interleave(a, b []pkt) []pkt {
+	var out []pkt
+	for i := 0; i < len(a) || i < len(b); i++ {
+		if i < len(a) {
+			out = append(out, a[i])
+		}
+		if i < len(b) {
+			out = append(out, b[i])
+		}
+	}
+	return out
+}
+
+func TestLearner(t *testing.T) {
+	tests := []struct {
+		name       string
+		signalled  netip.AddrPort
+		peer       netip.Addr
+		packets    []pkt
+		wantSrc    netip.AddrPort // invalid: nothing learned
+		wantResets int
+	}{
+		{
+			name:      "the signalled address is learned from its first packet",
+			signalled: sdpAddr, peer: peerIP,
+			packets: stream(sdpAddr, 1, 100, 0, 20, 3, accept),
+			wantSrc: sdpAddr,
+		},
+		{
+			name:      "behind NAT: learned after five in-sequence packets over 80 ms",
+			signalled: sdpAddr, peer: peerIP,
+			packets: cat(then(stream(natAddr, 1, 100, 0, 20, 5, dropLearning), accept), stream(natAddr, 1, 105, 100, 20, 2, accept)),
+			wantSrc: natAddr,
+		},
+		{
+			name:      "an address unrelated to the signalling is learned the same way",
+			signalled: sdpAddr, peer: peerIP,
+			packets: then(stream(farAddr, 7, 65534, 0, 20, 5, dropLearning), accept), // across the sequence wrap
+			wantSrc: farAddr,
+		},
+		{
+			name:    "without a signalled address or peer, probation still applies",
+			packets: then(stream(farAddr, 7, 1, 0, 20, 5, dropLearning), accept),
+			wantSrc: farAddr,
+		},
+		{
+			name:      "a burst does not complete probation",
+			signalled: sdpAddr, peer: peerIP,
+			packets: stream(attacker, 9, 1, 0, 1, 40, dropLearning),
+		},
+		{
+			name:      "a burst followed by real-time packets learns once the span is reached",
+			signalled: sdpAddr, peer: peerIP,
+			packets: cat(stream(farAddr, 9, 1, 0, 1, 5, dropLearning), then(stream(farAddr, 9, 6, 20, 20, 3, dropLearning), accept)),
+			wantSrc: farAddr,
+		},
+		{
+			name:      "a payload type not negotiated never learns",
+			signalled: sdpAddr, peer: peerIP,
+			packets: func() []pkt {
+				ps := stream(farAddr, 1, 1, 0, 20, 10, dropLearning)
+				for i := range ps {
+					ps[i].bad = true
+				}
+				return append(ps, pkt{from: sdpAddr, ssrc: 2, seq: 1, at: 200, bad: true, want: dropLearning})
+			}(),
+		},
+		{
+			name:      "one packet of the wrong type breaks the run",
+			signalled: sdpAddr, peer: peerIP,
+			packets: cat(stream(farAddr, 1, 1, 0, 20, 4, dropLearning),
+				[]pkt{{from: farAddr, ssrc: 1, seq: 5, at: 80, bad: true, want: dropLearning}},
+				stream(farAddr, 1, 6, 100, 20, 4, dropLearning)),
+		},
+		{
+			name:      "jumping sequence numbers never learn",
+			signalled: sdpAddr, peer: peerIP,
+			packets: func() []pkt {
+				ps := stream(farAddr, 1, 1, 0, 20, 10, dropLearning)
+				for i := range ps {
+					ps[i].seq = uint16(1 + 2*i)
+				}
+				return ps
+			}(),
+		},
+		{
+			name:      "a new SSRC from the same source starts the run again",
+			signalled: sdpAddr, peer: peerIP,
+			packets: cat(stream(farAddr, 1, 1, 0, 20, 4, dropLearning), then(stream(farAddr, 2, 5, 80, 20, 5, dropLearning), accept)),
+			wantSrc: farAddr,
+		},
+		{
+			name:      "two sources of equal rank in alternation never learn",
+			signalled: sdpAddr, peer: peerIP,
+			packets:    interleave(stream(attacker, 1, 1, 0, 20, 10, dropLearning), stream(farAddr, 2, 1, 10, 20, 10, dropLearning)),
+			wantResets: 19,
+		},
+		{
+			name:      "a sprayer from many addresses cannot stop the caller at the peer address",
+			signalled: sdpAddr, peer: peerIP,
+			packets: cat(
+				// Before the caller sends, the sprayer's addresses compete with each other.
+				interleave(stream(attacker, 3, 1, 0, 20, 3, dropLearning), stream(spray2, 4, 1, 5, 20, 3, dropLearning)),
+				// The caller's first packet takes over the probation; the sprayer no longer disturbs it.
+				interleave(then(stream(natAddr, 1, 1, 60, 20, 5, dropLearning), accept),
+					interleave(stream(attacker, 3, 4, 65, 20, 2, dropLearning), stream(spray2, 4, 4, 66, 20, 2, dropLearning))),
+				interleave(stream(attacker, 3, 6, 145, 20, 3, dropForeign), stream(spray2, 4, 6, 146, 20, 3, dropForeign))),
+			wantSrc:    natAddr,
+			wantResets: 6, // five between the sprayer's addresses, one by the caller
+		},
+		{
+			name:      "the signalled caller wins at once against a sprayer",
+			signalled: sdpAddr, peer: peerIP,
+			packets: cat(
+				stream(attacker, 3, 1, 0, 20, 3, dropLearning),
+				[]pkt{{from: sdpAddr, ssrc: 1, seq: 50, at: 61, want: accept}},
+				stream(attacker, 3, 4, 80, 20, 10, dropForeign)),
+			wantSrc: sdpAddr,
+		},
+		{
+			name:      "after learning, a foreign stream is dropped however well formed",
+			signalled: sdpAddr, peer: peerIP,
+			packets: cat(stream(sdpAddr, 1, 1, 0, 20, 2, accept), stream(attacker, 3, 1, 30, 20, 20, dropForeign), stream(natAddr, 5, 1, 40, 20, 10, dropForeign)),
+			wantSrc: sdpAddr,
+		},
+		{
+			name:      "an attacker who won probation before the caller's first packet loses it to the signalled address",
+			signalled: sdpAddr, peer: peerIP,
+			packets: cat(
+				then(stream(attacker, 3, 1, 0, 20, 5, dropLearning), accept),
+				[]pkt{{from: sdpAddr, ssrc: 1, seq: 9, at: 90, want: accept}},
+				stream(attacker, 3, 6, 100, 20, 5, dropForeign)),
+			wantSrc: sdpAddr,
+		},
+		{
+			name:      "... and to the peer's own address after its probation",
+			signalled: sdpAddr, peer: peerIP,
+			packets: cat(
+				then(stream(attacker, 3, 1, 0, 20, 5, dropLearning), accept),
+				interleave(then(stream(natAddr, 1, 1, 90, 20, 5, dropForeign), accept), stream(attacker, 3, 6, 95, 20, 4, accept)),
+				stream(attacker, 3, 10, 200, 20, 3, dropForeign)),
+			wantSrc: natAddr,
+		},
+		{
+			name:      "a source learned at the peer address is not displaced by another port of it",
+			signalled: sdpAddr, peer: peerIP,
+			packets: cat(
+				then(stream(natAddr, 1, 1, 0, 20, 5, dropLearning), accept),
+				stream(netip.AddrPortFrom(peerIP, 61002), 2, 1, 100, 20, 10, dropForeign)),
+			wantSrc: natAddr,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := learner{signalled: tt.signalled, peer: tt.peer}
+			resets := 0
+			for i, p := range tt.packets {
+				now := func() time.Duration { return time.Duration(p.at) * time.Millisecond }
+				got := l.observe(p.from, p.ssrc, p.seq, !p.bad, now)
+				resets += l.resets
+				l.resets = 0
+				if got != p.want {
+					t.Fatalf("packet %d (from %v ssrc %d seq %d at %d ms): verdict %d, want %d", i, p.from, p.ssrc, p.seq, p.at, got, p.want)
+				}
+			}
+			if tt.wantSrc.IsValid() != l.learned || (l.learned && l.src != tt.wantSrc) {
+				t.Errorf("learned %v %v, want %v", l.learned, l.src, tt.wantSrc)
+			}
+			if resets != tt.wantResets {
+				t.Errorf("resets = %d, want %d", resets, tt.wantResets)
+			}
+		})
+	}
+}
+
+func TestLearnerSetSignalled(t *testing.T) {
+	at := func() time.Duration { return 0 }
+	l := learner{signalled: sdpAddr, peer: peerIP}
+	if v := l.observe(sdpAddr, 1, 1, true, at); v != accept {
+		t.Fatalf("first packet from the signalled address: %d, want accept", v)
+	}
+	// A re-INVITE with the same address (a session refresh, hold) keeps the source.
+	if l.setSignalled(sdpAddr) || !l.learned {
+		t.Fatal("the same signalled address restarted learning")
+	}
+	// A re-INVITE moving the media: the new address is learned at once, the old one is foreign.
+	moved := netip.MustParseAddrPort("192.0.2.11:5000")
+	if !l.setSignalled(moved) || l.learned {
+		t.Fatal("a new signalled address did not restart learning")
+	}
+	if l.dest() != moved {
+		t.Errorf("dest() = %v while learning, want the signalled %v", l.dest(), moved)
+	}
+	if v := l.observe(sdpAddr, 1, 2, true, at); v != dropLearning {
+		t.Errorf("old address after the move: %d, want dropLearning", v)
+	}
+	if v := l.observe(moved, 5, 1, true, at); v != accept || l.dest() != moved {
+		t.Errorf("new signalled address: %d, dest %v", v, l.dest())
+	}
+	if v := l.observe(sdpAddr, 1, 3, true, at); v != dropForeign {
+		t.Errorf("old address once the new one is learned: %d, want dropForeign", v)
+	}
+	// Hold with c=0.0.0.0 never makes 0.0.0.0 a source.
+	l.setSignalled(netip.MustParseAddrPort("0.0.0.0:5000"))
+	if l.rankOf(netip.MustParseAddrPort("0.0.0.0:5000")) != rankOther {
+		t.Error("an unspecified signalled address ranks as signalled")
+	}
+}
