@@ -23,6 +23,11 @@ import (
 //     above the last, a negotiated payload type, spread over at least
 //     learnMinSpan (a burst cannot complete it). Packets during probation
 //     are not used: no audio is relayed, no digit is read from them.
+//   - A source unrelated to the signalling (rankOther, below) is not learned
+//     until learnOtherGrace has passed since the signalled address was set:
+//     the time the caller's own first packet takes to arrive. An attacker
+//     spraying a fresh port from the moment it opens must not be sent even
+//     the silence before the caller's first packet.
 //   - Sources are ranked by how closely they are tied to the dialog's own
 //     signalling: the signalled address and port (rankSignalled), then the
 //     signalling peer's IP address at any port (rankPeer: a NAT keeps one
@@ -47,6 +52,12 @@ const (
 	// learnMinSpan is the least time between the first and the last packet
 	// of that run. A phone sends one packet per 20 ms: five take 80 ms.
 	learnMinSpan = 60 * time.Millisecond
+	// learnOtherGrace is how long after the signalled address was set a
+	// source of rankOther may complete its probation. Phones start sending
+	// as soon as they have the answer; what comes from elsewhere first is
+	// as likely an attacker as a NAT, and a phone behind a NAT with another
+	// address loses no more than the first second of its audio.
+	learnOtherGrace = time.Second
 )
 
 // Source ranks, higher is more closely tied to the dialog's signalling.
@@ -76,6 +87,7 @@ const (
 type learner struct {
 	signalled netip.AddrPort // from SDP; may be invalid (not known yet)
 	peer      netip.Addr     // the signalling peer's address; may be invalid
+	since     time.Duration  // when signalled was set, on the observe clock
 
 	learned bool
 	src     netip.AddrPort // the learned source, when learned
@@ -118,15 +130,15 @@ func (l *learner) dest() netip.AddrPort {
 	return l.signalled
 }
 
-// setSignalled changes the signalled address. A different address starts
-// learning over (the dialog's parties moved the media); the same one, as
-// in a re-INVITE that only refreshes the session or puts it on hold,
-// changes nothing.
-func (l *learner) setSignalled(a netip.AddrPort) bool {
+// setSignalled changes the signalled address, at now on the observe clock.
+// A different address starts learning over (the dialog's parties moved the
+// media); the same one, as in a re-INVITE that only refreshes the session or
+// puts it on hold, changes nothing.
+func (l *learner) setSignalled(a netip.AddrPort, now time.Duration) bool {
 	if a == l.signalled {
 		return false
 	}
-	l.signalled = a
+	l.signalled, l.since = a, now
 	l.learned, l.src, l.rank = false, netip.AddrPort{}, 0
 	l.probing = false
 	return true
@@ -157,6 +169,9 @@ func (l *learner) observe(from netip.AddrPort, ssrc uint32, seq uint16, eligible
 		return miss
 	}
 	if r == rankSignalled {
+		if l.probing {
+			l.resets++ // the signalled source cuts another's probation short
+		}
 		l.learn(from, r)
 		return accept
 	}
@@ -164,9 +179,12 @@ func (l *learner) observe(from netip.AddrPort, ssrc uint32, seq uint16, eligible
 		if ssrc == l.candSSRC && seq == l.candSeq+1 {
 			l.candSeq = seq
 			l.candCount++
-			if l.candCount >= learnPackets && now()-l.candFirst >= learnMinSpan {
-				l.learn(from, r)
-				return accept
+			if l.candCount >= learnPackets {
+				t := now()
+				if t-l.candFirst >= learnMinSpan && (r > rankOther || t-l.since >= learnOtherGrace) {
+					l.learn(from, r)
+					return accept
+				}
 			}
 			return miss
 		}

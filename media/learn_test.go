@@ -87,15 +87,27 @@ func TestLearner(t *testing.T) {
 			wantSrc: natAddr,
 		},
 		{
-			name:      "an address unrelated to the signalling is learned the same way",
+			name:      "an address unrelated to the signalling is learned the same way, after the grace",
 			signalled: sdpAddr, peer: peerIP,
-			packets: then(stream(farAddr, 7, 65534, 0, 20, 5, dropLearning), accept), // across the sequence wrap
+			packets: then(stream(farAddr, 7, 65534, 1000, 20, 5, dropLearning), accept), // across the sequence wrap
 			wantSrc: farAddr,
 		},
 		{
 			name:    "without a signalled address or peer, probation still applies",
-			packets: then(stream(farAddr, 7, 1, 0, 20, 5, dropLearning), accept),
+			packets: then(stream(farAddr, 7, 1, 1000, 20, 5, dropLearning), accept),
 			wantSrc: farAddr,
+		},
+		{
+			name:      "an address unrelated to the signalling is not learned within the grace",
+			signalled: sdpAddr, peer: peerIP,
+			packets: then(stream(attacker, 7, 1, 0, 20, 51, dropLearning), accept), // 0 to 1000 ms
+			wantSrc: attacker,
+		},
+		{
+			name:      "the peer's address needs no grace",
+			signalled: sdpAddr, peer: peerIP,
+			packets: then(stream(natAddr, 7, 1, 0, 20, 5, dropLearning), accept),
+			wantSrc: natAddr,
 		},
 		{
 			name:      "a burst does not complete probation",
@@ -105,7 +117,7 @@ func TestLearner(t *testing.T) {
 		{
 			name:      "a burst followed by real-time packets learns once the span is reached",
 			signalled: sdpAddr, peer: peerIP,
-			packets: cat(stream(farAddr, 9, 1, 0, 1, 5, dropLearning), then(stream(farAddr, 9, 6, 20, 20, 3, dropLearning), accept)),
+			packets: cat(stream(farAddr, 9, 1, 1000, 1, 5, dropLearning), then(stream(farAddr, 9, 6, 1020, 20, 3, dropLearning), accept)),
 			wantSrc: farAddr,
 		},
 		{
@@ -140,7 +152,7 @@ func TestLearner(t *testing.T) {
 		{
 			name:      "a new SSRC from the same source starts the run again",
 			signalled: sdpAddr, peer: peerIP,
-			packets: cat(stream(farAddr, 1, 1, 0, 20, 4, dropLearning), then(stream(farAddr, 2, 5, 80, 20, 5, dropLearning), accept)),
+			packets: cat(stream(farAddr, 1, 1, 1000, 20, 4, dropLearning), then(stream(farAddr, 2, 5, 1080, 20, 5, dropLearning), accept)),
 			wantSrc: farAddr,
 		},
 		{
@@ -169,7 +181,8 @@ func TestLearner(t *testing.T) {
 				stream(attacker, 3, 1, 0, 20, 3, dropLearning),
 				[]pkt{{from: sdpAddr, ssrc: 1, seq: 50, at: 61, want: accept}},
 				stream(attacker, 3, 4, 80, 20, 10, dropForeign)),
-			wantSrc: sdpAddr,
+			wantSrc:    sdpAddr,
+			wantResets: 1,
 		},
 		{
 			name:      "after learning, a foreign stream is dropped however well formed",
@@ -181,18 +194,18 @@ func TestLearner(t *testing.T) {
 			name:      "an attacker who won probation before the caller's first packet loses it to the signalled address",
 			signalled: sdpAddr, peer: peerIP,
 			packets: cat(
-				then(stream(attacker, 3, 1, 0, 20, 5, dropLearning), accept),
-				[]pkt{{from: sdpAddr, ssrc: 1, seq: 9, at: 90, want: accept}},
-				stream(attacker, 3, 6, 100, 20, 5, dropForeign)),
+				then(stream(attacker, 3, 1, 1000, 20, 5, dropLearning), accept),
+				[]pkt{{from: sdpAddr, ssrc: 1, seq: 9, at: 1090, want: accept}},
+				stream(attacker, 3, 6, 1100, 20, 5, dropForeign)),
 			wantSrc: sdpAddr,
 		},
 		{
 			name:      "... and to the peer's own address after its probation",
 			signalled: sdpAddr, peer: peerIP,
 			packets: cat(
-				then(stream(attacker, 3, 1, 0, 20, 5, dropLearning), accept),
-				interleave(then(stream(natAddr, 1, 1, 90, 20, 5, dropForeign), accept), stream(attacker, 3, 6, 95, 20, 4, accept)),
-				stream(attacker, 3, 10, 200, 20, 3, dropForeign)),
+				then(stream(attacker, 3, 1, 1000, 20, 5, dropLearning), accept),
+				interleave(then(stream(natAddr, 1, 1, 1090, 20, 5, dropForeign), accept), stream(attacker, 3, 6, 1095, 20, 4, accept)),
+				stream(attacker, 3, 10, 1200, 20, 3, dropForeign)),
 			wantSrc: natAddr,
 		},
 		{
@@ -234,12 +247,12 @@ func TestLearnerSetSignalled(t *testing.T) {
 		t.Fatalf("first packet from the signalled address: %d, want accept", v)
 	}
 	// A re-INVITE with the same address (a session refresh, hold) keeps the source.
-	if l.setSignalled(sdpAddr) || !l.learned {
+	if l.setSignalled(sdpAddr, 0) || !l.learned {
 		t.Fatal("the same signalled address restarted learning")
 	}
 	// A re-INVITE moving the media: the new address is learned at once, the old one is foreign.
 	moved := netip.MustParseAddrPort("192.0.2.11:5000")
-	if !l.setSignalled(moved) || l.learned {
+	if !l.setSignalled(moved, 0) || l.learned {
 		t.Fatal("a new signalled address did not restart learning")
 	}
 	if l.dest() != moved {
@@ -255,7 +268,7 @@ func TestLearnerSetSignalled(t *testing.T) {
 		t.Errorf("old address once the new one is learned: %d, want dropForeign", v)
 	}
 	// Hold with c=0.0.0.0 never makes 0.0.0.0 a source.
-	l.setSignalled(netip.MustParseAddrPort("0.0.0.0:5000"))
+	l.setSignalled(netip.MustParseAddrPort("0.0.0.0:5000"), 0)
 	if l.rankOf(netip.MustParseAddrPort("0.0.0.0:5000")) != rankOther {
 		t.Error("an unspecified signalled address ranks as signalled")
 	}

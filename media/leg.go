@@ -298,7 +298,7 @@ func (l *Leg) LocalPort() int { return l.port }
 func (l *Leg) SetRemote(addr netip.AddrPort) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.learn.setSignalled(unmap(addr)) {
+	if l.learn.setSignalled(unmap(addr), time.Since(l.epoch)) {
 		l.log.Debug("rtp remote changed, learning the source again", "remote", l.learn.signalled)
 	}
 }

@@ -121,8 +121,8 @@ func TestLegPlay(t *testing.T) {
 // (https://github.com/hotline-project/hotline/issues/14).
 func TestLegLearning(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, LegConfig{})
-	a := r.peer // signalled in SDP
+	r := newRig(t, LegConfig{Peer: loopback}) // the phone's SIP came from 127.0.0.1
+	a := r.peer                               // signalled in SDP
 	readPacket(t, a, time.Second)
 
 	// A packet of a kind that was not negotiated (here PT 96) does not count.
@@ -130,8 +130,9 @@ func TestLegLearning(t *testing.T) {
 	sendTo(t, stray, r.legAddr(), rtpBytes(t, 96, 1, 1000, 0x7777, true, make([]byte, 20)))
 	waitFor(t, time.Second, "the stray packet to be dropped", func() bool { return r.leg.Stats().DroppedLearning == 1 })
 
-	// The phone is behind NAT: its packets come from another address, and
-	// are not used until five in sequence have arrived over 60 ms or more.
+	// The phone is behind NAT: its packets come from another port of its
+	// address, and are not used until five in sequence have arrived over
+	// 60 ms or more.
 	b := newPeer(t)
 	for i := range learnPackets {
 		if i > 0 {
@@ -155,8 +156,8 @@ func TestLegLearning(t *testing.T) {
 		t.Errorf("signalled address still receives after learning: seq %d", p.pkt.SequenceNumber)
 	}
 
-	// Another source is now foreign however well it behaves: dropped,
-	// counted, unanswered.
+	// Another source (here another port of the same address) is now
+	// foreign however well it behaves: dropped, counted, unanswered.
 	c := newPeer(t)
 	for i := range 8 {
 		sendTo(t, c, r.legAddr(), rtpBytes(t, 0, uint16(i), 1000+160*uint32(i), 0x9999, false, make([]byte, FrameSize)))
