@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"strconv"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
+
+	"github.com/hotline-project/hotline/sip"
 )
 
 // Issue 14, part 1: taking over a caller's audio (the "RTP Bleed" class). Before: media ports
@@ -343,4 +347,56 @@ func TestReInviteFromThirdAddressRefused(t *testing.T) {
 	u.expectResponse("INVITE", 200, 2*time.Second)
 	u.ack(hotlineNumber, "")
 	u.hangup()
+}
+
+// TestRTPSprayCannotTakeOverAdvocateLeg: the same spray while a caller is put through to an
+// advocate. The advocate's leg (an outbound call to her phone) learns its source the same
+// way: caller and advocate hear each other, and the attacker receives nothing.
+// https://github.com/hotline-project/hotline/issues/14
+func TestRTPSprayCannotTakeOverAdvocateLeg(t *testing.T) {
+	t.Parallel()
+	lo, hi := rtpRange(t, 64)
+	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).
+		Replace(queueTestConfig(t, "", "ana:en:pw-ana"))
+	ts := startServerLogging(t, cfg, "info")
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+	spray := startSprayer(t, lo, hi)
+	time.Sleep(100 * time.Millisecond)
+
+	c := callIn(t, ts, "11", 440)
+	inv := ana.expectInvite(20 * time.Second)
+	time.Sleep(300 * time.Millisecond) // ringing, while the attacker sprays the new leg's port
+	answerLate(ana, inv, 100*time.Millisecond)
+	waitTone(t, "the caller hears the advocate", c.stream, 0, 1000, 5*time.Second)
+	waitTone(t, "the advocate hears the caller", ana.stream, 0, 440, 5*time.Second)
+	c.hangup()
+	ana.expectBye(5 * time.Second)
+	spray.close()
+	if n := spray.received.Load(); n != 0 {
+		t.Errorf("the attacker received %d packets (it sent %d)", n, spray.sent.Load())
+	}
+}
+
+// answerLate is phone.answer with the phone's media starting delay after the ACK, as over a
+// real network, where an attacker's packets can arrive first.
+func answerLate(p *phone, inv *sipmsg.Request, delay time.Duration) {
+	p.t.Helper()
+	offer, err := sip.NegotiateOffer(inv.Body())
+	if err != nil {
+		p.t.Fatalf("phone %s: bad offer: %v", p.id, err)
+	}
+	tag := "ph" + randHex(3)
+	p.mu.Lock()
+	p.inCall, p.localTag = inv, tag
+	p.mu.Unlock()
+	p.reply(inv, 200, "OK", sdpOffer(p.rtp.LocalAddr().(*net.UDPAddr).Port, strconv.Itoa(int(p.pt))+" 101", ""), tag)
+	p.expectRequest("ACK", 2*time.Second, false)
+	time.Sleep(delay)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.mu.Lock()
+	p.stopTone = cancel
+	p.mu.Unlock()
+	go sendTone(ctx, p.rtp, net.UDPAddrFromAddrPort(offer.Remote), p.pt, p.freq)
 }
