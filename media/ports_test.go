@@ -174,6 +174,7 @@ func TestPortsRandom(t *testing.T) {
 	}
 	// Drawn uniformly, about 300*(2/64) ≈ 9 follow or repeat the one before,
 	// and about 63 of the 64 ports turn up.
+	t.Logf("%d of %d draws followed or repeated the previous port; %d of 64 ports used", next, n, len(seen))
 	if next > n/6 {
 		t.Errorf("%d of %d ports were the previous one or the one after it: predictable", next, n)
 	}
