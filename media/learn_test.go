@@ -273,3 +273,39 @@ func TestLearnerSetSignalled(t *testing.T) {
 		t.Error("an unspecified signalled address ranks as signalled")
 	}
 }
+
+// FuzzLearner feeds the learner any sequence of packets from five sources
+// (the signalled address, another port of the peer's address, and three
+// others) and checks its invariants: only the learned source is accepted, a
+// learned source only ever gives way to a better-ranked one, and a source
+// unrelated to the signalling is never learned within the grace.
+func FuzzLearner(f *testing.F) {
+	f.Add([]byte{2, 1, 1, 20, 2, 1, 1, 20, 2, 1, 1, 20, 2, 1, 1, 20, 2, 1, 1, 20, 0, 1, 1, 20})
+	f.Add([]byte{1, 0, 1, 20, 1, 0, 1, 20, 1, 0, 1, 20, 1, 0, 1, 20, 1, 0, 1, 20})
+	f.Add([]byte{3, 0, 1, 255, 3, 0, 1, 255, 3, 0, 1, 255, 3, 0, 1, 255, 3, 0, 1, 255, 3, 0, 1, 255})
+	sources := []netip.AddrPort{sdpAddr, natAddr, farAddr, attacker, spray2}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l := learner{signalled: sdpAddr, peer: peerIP}
+		seqs := map[netip.AddrPort]uint16{}
+		var now time.Duration
+		for len(b) >= 4 {
+			from := sources[int(b[0])%len(sources)]
+			ssrc := uint32(b[1] % 2)
+			seqs[from] += uint16(b[2] % 3)
+			bad := b[1]&0x80 != 0
+			now += time.Duration(b[3]) * time.Millisecond
+			b = b[4:]
+			wasLearned, wasSrc, wasRank := l.learned, l.src, l.rank
+			v := l.observe(from, ssrc, seqs[from], !bad, func() time.Duration { return now })
+			if v == accept && (!l.learned || l.src != from) {
+				t.Fatalf("accepted a packet from %v while learned=%v src=%v", from, l.learned, l.src)
+			}
+			if wasLearned && (!l.learned || (l.src != wasSrc && l.rank <= wasRank)) {
+				t.Fatalf("learned %v (rank %d) gave way to %v (rank %d)", wasSrc, wasRank, l.src, l.rank)
+			}
+			if l.learned && l.src != wasSrc && l.rank == rankOther && now < learnOtherGrace {
+				t.Fatalf("%v learned at %v, within the grace", l.src, now)
+			}
+		}
+	})
+}
