@@ -34,7 +34,7 @@ import (
 //     public address for a phone's SIP and RTP, RFC 4787 REQ-2), then any
 //     other (rankOther). A stream of lower rank never disturbs a probation of
 //     higher rank, and a packet of equal or higher rank from another stream
-//     restarts it (counted in learnResets): an attacker spraying packets from
+//     restarts it (counted in LegStats.LearnResets): an attacker spraying packets from
 //     many addresses cannot complete a probation against a real caller
 //     sending from a better-ranked address, and can at best keep a caller
 //     of its own rank (behind a NAT with another address) from being
