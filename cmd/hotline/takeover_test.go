@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	mrand "math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -28,6 +29,16 @@ var (
 	rtpCallerIP   = net.IPv4(127, 0, 0, 3)
 	rtpAttackerIP = net.IPv4(127, 0, 0, 66)
 )
+
+// sprayRange returns a media port range of width ports for a test that sprays it. It lies
+// below the kernel's ephemeral ports, where rtpRange places every other test's range, so that
+// the spray never reaches another test's calls (a call that sends no RTP of its own would
+// learn the sprayer after its grace).
+func sprayRange(t *testing.T, width int) (int, int) {
+	t.Helper()
+	lo := 20000 + 2*mrand.IntN(5000)
+	return lo, lo + width
+}
 
 // rtpSender is a phone's outgoing RTP: a 20 ms stream of PCMU silence and, on request,
 // RFC 4733 key presses in the same stream (one SSRC, consecutive sequence numbers).
@@ -231,7 +242,7 @@ func waitMenusDone(t *testing.T, ts *testServer, n int) [2]string {
 // https://github.com/hotline-project/hotline/issues/14
 func TestRTPSprayCannotTakeOverCalls(t *testing.T) {
 	t.Parallel()
-	lo, hi := rtpRange(t, 64) // 32 ports, all sprayed
+	lo, hi := sprayRange(t, 64) // 32 ports, all sprayed
 	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(testConfig)
 	ts := startServerLogging(t, cfg, "info", "-log-format", "json")
 	spray := startSprayer(t, lo, hi)
@@ -355,7 +366,7 @@ func TestReInviteFromThirdAddressRefused(t *testing.T) {
 // https://github.com/hotline-project/hotline/issues/14
 func TestRTPSprayCannotTakeOverAdvocateLeg(t *testing.T) {
 	t.Parallel()
-	lo, hi := rtpRange(t, 64)
+	lo, hi := sprayRange(t, 64)
 	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).
 		Replace(queueTestConfig(t, "", "ana:en:pw-ana"))
 	ts := startServerLogging(t, cfg, "info")
