@@ -23,11 +23,15 @@ import (
 //     above the last, a negotiated payload type, spread over at least
 //     learnMinSpan (a burst cannot complete it). Packets during probation
 //     are not used: no audio is relayed, no digit is read from them.
-//   - A source unrelated to the signalling (rankOther, below) is not learned
-//     until learnOtherGrace has passed since the signalled address was set:
-//     the time the caller's own first packet takes to arrive. An attacker
-//     spraying a fresh port from the moment it opens must not be sent even
-//     the silence before the caller's first packet.
+//   - Nothing is learned before our SDP (with the port) has been sent
+//     (LegConfig.LearnLater, Leg.StartLearning): until then no packet can be
+//     the phone's, whoever sends it. And a source unrelated to the
+//     signalling (rankOther, below) is not learned until learnOtherGrace has
+//     passed since learning started or the signalled address was set: the
+//     time the caller's own first packet takes to arrive. An attacker
+//     spraying a fresh port from the moment it opens, or while the call
+//     rings, must not be sent even the silence before the caller's first
+//     packet.
 //   - Sources are ranked by how closely they are tied to the dialog's own
 //     signalling: the signalled address and port (rankSignalled), then the
 //     signalling peer's IP address at any port (rankPeer: a NAT keeps one
@@ -87,7 +91,9 @@ const (
 type learner struct {
 	signalled netip.AddrPort // from SDP; may be invalid (not known yet)
 	peer      netip.Addr     // the signalling peer's address; may be invalid
-	since     time.Duration  // when signalled was set, on the observe clock
+	since     time.Duration  // when learning started or signalled was last set, on the observe clock
+	// held is set until our SDP has been sent: nothing is learned, no run starts.
+	held bool
 
 	learned bool
 	src     netip.AddrPort // the learned source, when learned
@@ -144,6 +150,13 @@ func (l *learner) setSignalled(a netip.AddrPort, now time.Duration) bool {
 	return true
 }
 
+// start ends the hold of a learner created held, at now on the observe clock.
+func (l *learner) start(now time.Duration) {
+	if l.held {
+		l.held, l.since = false, now
+	}
+}
+
 // observe decides about one packet from from with the given SSRC and
 // sequence number; eligible reports whether its payload type is one that
 // was negotiated (audio, telephone-event or comfort noise). now is only
@@ -151,6 +164,9 @@ func (l *learner) setSignalled(a netip.AddrPort, now time.Duration) bool {
 func (l *learner) observe(from netip.AddrPort, ssrc uint32, seq uint16, eligible bool, now func() time.Duration) verdict {
 	if l.learned && from == l.src {
 		return accept
+	}
+	if l.held {
+		return dropLearning
 	}
 	r := l.rankOf(from)
 	if l.learned && r <= l.rank {

@@ -276,9 +276,10 @@ func TestLearnerSetSignalled(t *testing.T) {
 
 // FuzzLearner feeds the learner any sequence of packets from five sources
 // (the signalled address, another port of the peer's address, and three
-// others) and checks its invariants: only the learned source is accepted, a
-// learned source only ever gives way to a better-ranked one, and a source
-// unrelated to the signalling is never learned within the grace.
+// others), held or not until the answer, and checks its invariants: only the
+// learned source is accepted, a learned source only ever gives way to a
+// better-ranked one, nothing is learned while held, and a source unrelated to
+// the signalling is never learned within the grace.
 func FuzzLearner(f *testing.F) {
 	f.Add([]byte{2, 1, 1, 20, 2, 1, 1, 20, 2, 1, 1, 20, 2, 1, 1, 20, 2, 1, 1, 20, 0, 1, 1, 20})
 	f.Add([]byte{1, 0, 1, 20, 1, 0, 1, 20, 1, 0, 1, 20, 1, 0, 1, 20, 1, 0, 1, 20})
@@ -286,9 +287,15 @@ func FuzzLearner(f *testing.F) {
 	sources := []netip.AddrPort{sdpAddr, natAddr, farAddr, attacker, spray2}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l := learner{signalled: sdpAddr, peer: peerIP}
+		if len(b)%2 == 1 {
+			l.held = true // an inbound call before its answer
+		}
 		seqs := map[netip.AddrPort]uint16{}
 		var now time.Duration
 		for len(b) >= 4 {
+			if b[0] == 0xff {
+				l.start(now) // the answer is sent
+			}
 			from := sources[int(b[0])%len(sources)]
 			ssrc := uint32(b[1] % 2)
 			seqs[from] += uint16(b[2] % 3)
@@ -303,9 +310,43 @@ func FuzzLearner(f *testing.F) {
 			if wasLearned && (!l.learned || (l.src != wasSrc && l.rank <= wasRank)) {
 				t.Fatalf("learned %v (rank %d) gave way to %v (rank %d)", wasSrc, wasRank, l.src, l.rank)
 			}
-			if l.learned && l.src != wasSrc && l.rank == rankOther && now < learnOtherGrace {
-				t.Fatalf("%v learned at %v, within the grace", l.src, now)
+			if l.learned && l.src != wasSrc && l.rank == rankOther && now-l.since < learnOtherGrace {
+				t.Fatalf("%v learned at %v, within the grace from %v", l.src, now, l.since)
+			}
+			if l.held && l.learned {
+				t.Fatalf("%v learned before learning started", l.src)
 			}
 		}
 	})
+}
+
+// TestLearnerHeld: before our SDP has been sent nothing is learned, not even the signalled
+// address; the grace for unrelated sources counts from the start of learning, so a call that
+// rang for a while is not handed to whoever sprayed its port meanwhile.
+func TestLearnerHeld(t *testing.T) {
+	at := func(ms int) func() time.Duration {
+		return func() time.Duration { return time.Duration(ms) * time.Millisecond }
+	}
+	l := learner{signalled: sdpAddr, peer: peerIP, held: true}
+	for i := range 100 { // two seconds of ringing, sprayed
+		if v := l.observe(attacker, 1, uint16(i), true, at(20*i)); v != dropLearning {
+			t.Fatalf("held: attacker packet %d: verdict %d", i, v)
+		}
+	}
+	if v := l.observe(sdpAddr, 2, 1, true, at(2000)); v != dropLearning || l.learned {
+		t.Fatalf("held: the signalled address was learned (verdict %d)", v)
+	}
+	l.start(2000 * time.Millisecond)
+	for i := range 50 { // the attacker goes on, the caller has not sent yet: within the grace
+		if v := l.observe(attacker, 1, uint16(100+i), true, at(2000+20*i)); v != dropLearning {
+			t.Fatalf("attacker packet %d after the answer: verdict %d", i, v)
+		}
+	}
+	if v := l.observe(sdpAddr, 2, 2, true, at(3000)); v != accept || l.src != sdpAddr {
+		t.Fatalf("the caller's first packet after the answer: verdict %d, learned %v", v, l.src)
+	}
+	l.start(4000 * time.Millisecond) // again: nothing changes
+	if !l.learned || l.src != sdpAddr {
+		t.Fatal("a second start changed the learned source")
+	}
 }

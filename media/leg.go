@@ -59,6 +59,11 @@ type LegConfig struct {
 	// is learned, and the one source learned from its first packet (see
 	// learn.go). It may be the zero value until known (see SetRemote).
 	Remote netip.AddrPort
+	// LearnLater holds learning until StartLearning: set it when our SDP
+	// (and so the leg's port) has not been sent yet, as on an inbound call
+	// before its answer. Until then no packet can be the phone's, and none is
+	// learned from, whoever sends it.
+	LearnLater bool
 	// Peer is the address of the dialog's signalling peer: where the
 	// caller's INVITE came from, or the phone an outbound leg called. RTP
 	// from it (any port: a NAT keeps one public address per phone) is
@@ -240,7 +245,7 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 		timeout:   cfg.InactivityTimeout,
 		epoch:     time.Now(),
 		srtp:      sc,
-		learn:     learner{signalled: unmap(cfg.Remote), peer: cfg.Peer.Unmap()},
+		learn:     learner{signalled: unmap(cfg.Remote), peer: cfg.Peer.Unmap(), held: cfg.LearnLater},
 		pt:        cfg.PayloadType,
 		send:      true,
 		recv:      true,
@@ -301,6 +306,14 @@ func (l *Leg) SetRemote(addr netip.AddrPort) {
 	if l.learn.setSignalled(unmap(addr), time.Since(l.epoch)) {
 		l.log.Debug("rtp remote changed, learning the source again", "remote", l.learn.signalled)
 	}
+}
+
+// StartLearning lets a leg created with LearnLater learn its source: call it
+// as our SDP is sent. It does nothing on other legs, or a second time.
+func (l *Leg) StartLearning() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.learn.start(time.Since(l.epoch))
 }
 
 // SetDirection sets what the leg does, after SDP hold or resume: send=false

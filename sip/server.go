@@ -676,8 +676,10 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		digits:   make(chan rune, digitBuffer),
 	}
 	leg, err := media.NewLeg(s.opts.Scheduler, s.opts.Ports, media.LegConfig{
-		Remote:            m.Remote,
-		Peer:              peer,
+		Remote: m.Remote,
+		Peer:   peer,
+		// Until the 200 carries our SDP, nothing sent to the port can be the caller's.
+		LearnLater:        true,
 		PayloadType:       m.PayloadType,
 		DTMFPayloadType:   m.DTMFPayloadType,
 		InactivityTimeout: s.opts.InactivityTimeout,
@@ -766,6 +768,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	res := sipmsg.NewSDPResponseFromRequest(dlg.InviteRequest, body)
 	res.AppendHeader(s.contact(local, req))
 	res.AppendHeader(allowHeader())
+	leg.StartLearning()
 	acked := make(chan error, 1)
 	s.goSafe(func() {
 		// WriteResponse retransmits the 200 until the ACK (or gives up); run it aside so we own

@@ -236,14 +236,17 @@ func waitMenusDone(t *testing.T, ts *testServer, n int) [2]string {
 
 // TestRTPSprayCannotTakeOverCalls reproduces the spray attack: while an attacker on
 // 127.0.0.66 sprays well-formed PCMU (and the key press 2) at every port of the media range,
-// a caller on 127.0.0.3 dials, starts its media 100 ms after the answer (as over a real
-// network), and presses 1 (English) then 2 (a tip). Each call must hear the greeting, the
-// caller's keys must choose the menu, and the attacker must receive nothing.
+// a caller on 127.0.0.3 dials, the call rings for 1.5 s (sip.answer_delay: the port is open
+// and sprayed all that time), the caller starts its media 100 ms after the answer (as over a
+// real network) and presses 1 (English) then 2 (a tip). Each call must hear the greeting from
+// its first frame, the caller's keys must choose the menu, and the attacker must receive
+// nothing.
 // https://github.com/hotline-project/hotline/issues/14
 func TestRTPSprayCannotTakeOverCalls(t *testing.T) {
 	t.Parallel()
 	lo, hi := sprayRange(t, 64) // 32 ports, all sprayed
-	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(testConfig)
+	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi),
+		"ack_timeout: 2s", "ack_timeout: 2s\n  answer_delay: 1500ms").Replace(testConfig)
 	ts := startServerLogging(t, cfg, "info", "-log-format", "json")
 	spray := startSprayer(t, lo, hi)
 	time.Sleep(100 * time.Millisecond)
