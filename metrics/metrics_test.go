@@ -39,7 +39,9 @@ func TestCallsAndRTP(t *testing.T) {
 	m.CallStarted("main")
 	m.CallEnded("main", "caller_hangup")
 	m.ObservePacing(300 * time.Microsecond)
-	m.WatchRTP(func() RTPTotals { return RTPTotals{Sent: 10, Received: 7, DroppedForeign: 2, DroppedInvalid: 1, DroppedLearning: 5, LearnResets: 3} })
+	m.WatchRTP(func() RTPTotals {
+		return RTPTotals{Sent: 10, Received: 7, DroppedForeign: 2, DroppedInvalid: 1, DroppedLearning: 5, LearnResets: 3}
+	})
 	want := `
 # HELP hotline_calls_active Calls in progress, by line.
 # TYPE hotline_calls_active gauge
