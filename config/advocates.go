@@ -22,6 +22,12 @@ type Advocate struct {
 	HA1MD5    string `yaml:"ha1_md5"`
 }
 
+// The digest algorithms sip.digest_algorithms may list.
+const (
+	DigestMD5    = "MD5"
+	DigestSHA256 = "SHA-256"
+)
+
 var (
 	reAdvocateID = regexp.MustCompile(`^[a-z0-9_.-]+$`)
 	reHex        = regexp.MustCompile(`^[0-9a-fA-F]*$`)
@@ -50,7 +56,43 @@ func (p *parser) validateRealm(realm string) {
 	}
 }
 
-func (p *parser) validateAdvocates(advocates []Advocate) {
+// validateDigestAlgorithms checks sip.digest_algorithms and writes the names as the digest
+// package spells them (MD5, SHA-256), whatever their case in the file.
+func (p *parser) validateDigestAlgorithms(algs []string) {
+	if len(algs) == 0 {
+		p.errorf("sip.digest_algorithms", "must list at least one of %s, %s", DigestMD5, DigestSHA256)
+	}
+	seen := map[string]int{}
+	for i, a := range algs {
+		path := fmt.Sprintf("sip.digest_algorithms[%d]", i)
+		var canon string
+		switch strings.ToUpper(a) {
+		case DigestMD5:
+			canon = DigestMD5
+		case DigestSHA256:
+			canon = DigestSHA256
+		default:
+			p.errorf(path, "%q is not a digest algorithm hotline speaks: %s or %s", a, DigestMD5, DigestSHA256)
+			continue
+		}
+		if j, dup := seen[canon]; dup {
+			p.errorf(path, "duplicate of sip.digest_algorithms[%d] (%s)", j, canon)
+			continue
+		}
+		seen[canon] = i
+		algs[i] = canon
+	}
+}
+
+func (p *parser) validateAdvocates(advocates []Advocate, algs []string) {
+	usable := func(a Advocate) bool {
+		for _, alg := range algs {
+			if alg == DigestMD5 && a.HA1MD5 != "" || alg == DigestSHA256 && a.HA1SHA256 != "" {
+				return true
+			}
+		}
+		return false
+	}
 	ids := map[string]int{}
 	for i, a := range advocates {
 		path := fmt.Sprintf("advocates[%d]", i)
@@ -78,6 +120,8 @@ func (p *parser) validateAdvocates(advocates []Advocate) {
 		}
 		if a.HA1SHA256 == "" && a.HA1MD5 == "" {
 			p.errorf(path, "needs ha1_sha256 or ha1_md5 (run hotline passwd -id %s)", a.ID)
+		} else if !usable(a) {
+			p.errorf(path, "has no HA1 for any algorithm of sip.digest_algorithms %v, so their phone could never authenticate (run hotline passwd -id %s)", algs, a.ID)
 		}
 		p.checkHex(path+".ha1_sha256", a.HA1SHA256, 64)
 		p.checkHex(path+".ha1_md5", a.HA1MD5, 32)

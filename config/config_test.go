@@ -85,6 +85,11 @@ testdata/advocates.yaml:18: advocates[4].id: required
 testdata/advocates.yaml:19: advocates[4].ha1_sha256: must be 64 hex digits (the HA1 hotline passwd prints, not a password)
 testdata/advocates.yaml:21: advocates[5].languages: at least one language is required: the queues ring advocates by language`},
 		{"advocates-unknown.yaml", `testdata/advocates-unknown.yaml:5: advocates[0].password: unknown field`},
+		// Issue 13: the order of the digest challenges is configured; names are checked.
+		{"digest-algorithms.yaml", `testdata/digest-algorithms.yaml:3: sip.digest_algorithms[1]: "SHA-512" is not a digest algorithm hotline speaks: MD5 or SHA-256
+testdata/digest-algorithms.yaml:3: sip.digest_algorithms[2]: duplicate of sip.digest_algorithms[0] (MD5)
+testdata/digest-algorithms.yaml:6: advocates[0]: has no HA1 for any algorithm of sip.digest_algorithms [MD5 SHA-512 MD5], so their phone could never authenticate (run hotline passwd -id ana)`},
+		{"digest-algorithms-empty.yaml", `testdata/digest-algorithms-empty.yaml:2: sip.digest_algorithms: must list at least one of MD5, SHA-256`},
 	}
 	checkLoadErrors(t, tests)
 }
@@ -110,9 +115,10 @@ func TestLoadGood(t *testing.T) {
 				AnswerDelay: 2 * time.Second,
 				TLS: SIPTLS{Listen: "127.0.0.1:5081", CertFile: "/etc/hotline/sip.crt", KeyFile: "/etc/hotline/sip.key",
 					HandshakeTimeout: 5 * time.Second, CAFile: "/etc/hotline/phones.pem"},
-				MaxCalls:     500,
-				Realm:        "hotline.example.org",
-				DrainTimeout: 30 * time.Minute,
+				MaxCalls:         500,
+				Realm:            "hotline.example.org",
+				DigestAlgorithms: []string{"SHA-256", "MD5"}, // as the digest package spells them
+				DrainTimeout:     30 * time.Minute,
 			},
 			HTTP: HTTP{Listen: "[::1]:0"},
 			Media: Media{

@@ -18,13 +18,14 @@ import (
 func defaults() *Config {
 	c := &Config{
 		SIP: SIP{
-			Listen:       "0.0.0.0:5060",
-			Transports:   []string{"udp", "tcp"},
-			UserAgent:    "hotline",
-			AckTimeout:   32 * time.Second,
-			DrainTimeout: 30 * time.Minute,
-			Realm:        "hotline",
-			TLS:          SIPTLS{HandshakeTimeout: 10 * time.Second},
+			Listen:           "0.0.0.0:5060",
+			Transports:       []string{"udp", "tcp"},
+			UserAgent:        "hotline",
+			AckTimeout:       32 * time.Second,
+			DrainTimeout:     30 * time.Minute,
+			Realm:            "hotline",
+			DigestAlgorithms: []string{DigestMD5, DigestSHA256},
+			TLS:              SIPTLS{HandshakeTimeout: 10 * time.Second},
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9095"},
 		Media: Media{
@@ -49,6 +50,9 @@ func (c *Config) fillDefaults() {
 	d := defaults()
 	if c.SIP.Transports == nil {
 		c.SIP.Transports = d.SIP.Transports
+	}
+	if c.SIP.DigestAlgorithms == nil {
+		c.SIP.DigestAlgorithms = d.SIP.DigestAlgorithms
 	}
 	if c.Security.TrustedSources == nil {
 		c.Security.TrustedSources = d.Security.TrustedSources
@@ -91,7 +95,8 @@ func (p *parser) validate(c *Config) {
 	p.validateRouting(c)
 	p.validateQueueSettings(c)
 	p.validateRealm(c.SIP.Realm)
-	p.validateAdvocates(c.Advocates)
+	p.validateDigestAlgorithms(c.SIP.DigestAlgorithms)
+	p.validateAdvocates(c.Advocates, c.SIP.DigestAlgorithms)
 	p.validateSecurity(&c.Security)
 	p.validateRecords(&c.Records)
 }

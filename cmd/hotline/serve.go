@@ -167,11 +167,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		log:       log,
 	}
 	auth, err := digest.New(digest.Options{
-		Realm: cfg.SIP.Realm,
+		Realm:      cfg.SIP.Realm,
+		Algorithms: cfg.SIP.DigestAlgorithms,
 		Lookup: func(id string) (digest.HA1, bool) {
 			h, ok := live.Load().accounts[id]
 			return h, ok
 		},
+		Decoy: func() digest.HA1 { return live.Load().decoy },
 	})
 	if err != nil {
 		closeAll(udp, tcp, httpLn, tlsLn)
