@@ -121,7 +121,7 @@ func (p *parser) validateAdvocates(advocates []Advocate, algs []string) {
 		if a.HA1SHA256 == "" && a.HA1MD5 == "" {
 			p.errorf(path, "needs ha1_sha256 or ha1_md5 (run hotline passwd -id %s)", a.ID)
 		} else if !usable(a) {
-			p.errorf(path, "has no HA1 for any algorithm of sip.digest_algorithms %v, so their phone could never authenticate (run hotline passwd -id %s)", algs, a.ID)
+			p.errorf(path, "has no HA1 for any algorithm of sip.digest_algorithms %v, so their phone could never authenticate: add the ha1 lines hotline passwd -id %s prints, or list the algorithm there", algs, a.ID)
 		}
 		p.checkHex(path+".ha1_sha256", a.HA1SHA256, 64)
 		p.checkHex(path+".ha1_md5", a.HA1MD5, 32)

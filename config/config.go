@@ -55,10 +55,9 @@ type SIP struct {
 	// "hotline". HA1 values depend on it: changing it invalidates every advocate's hash.
 	Realm string `yaml:"realm"`
 	// DigestAlgorithms are the digest algorithms the 401 challenges offer advocates' phones,
-	// in this order: MD5 and SHA-256; default [MD5, SHA-256]. Many phones read only the
-	// first challenge, so the first must be one every phone in use speaks. Each advocate is
-	// offered those it has an HA1 value for; credentials with an unlisted algorithm are
-	// refused.
+	// in this order: MD5 and SHA-256; default [MD5] (see digest.DefaultAlgorithms: stock
+	// phones fail on anything else). Each advocate is offered those it has an HA1 value
+	// for; credentials with an unlisted algorithm are refused.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
 	// DrainTimeout is how long a draining server (the first SIGTERM) waits for the calls in
 	// progress to end before it stops anyway; default 30m; >= 0.

@@ -24,7 +24,7 @@ func defaults() *Config {
 			AckTimeout:       32 * time.Second,
 			DrainTimeout:     30 * time.Minute,
 			Realm:            "hotline",
-			DigestAlgorithms: []string{DigestMD5, DigestSHA256},
+			DigestAlgorithms: []string{DigestMD5},
 			TLS:              SIPTLS{HandshakeTimeout: 10 * time.Second},
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9095"},

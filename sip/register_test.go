@@ -76,7 +76,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 	// carol has only an SHA-256 HA1.
 	s, _ := digest.ComputeHA1(digest.SHA256, "carol", testRealm, "carol-pw")
 	accounts["carol"] = digest.HA1{SHA256: s}
-	auth, err := digest.New(digest.Options{Realm: testRealm, Lookup: func(id string) (digest.HA1, bool) {
+	auth, err := digest.New(digest.Options{Realm: testRealm, Algorithms: []string{digest.MD5, digest.SHA256}, Lookup: func(id string) (digest.HA1, bool) {
 		h, ok := accounts[id]
 		return h, ok
 	}, Decoy: func() digest.HA1 { return digest.Typical(accounts) }})

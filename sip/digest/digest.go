@@ -27,12 +27,13 @@ const (
 	MD5    = "MD5"
 )
 
-// DefaultAlgorithms is the order challenges offer the algorithms in unless
-// Options.Algorithms says otherwise: MD5 first. RFC 8760 §2.4 asks for the preferred
-// algorithm first, but many phones in service (Debian's baresip 1.0 with libre, SIPp 3.6,
-// desk phones) read only the first challenge of a 401 and give up when it is not MD5; with
-// MD5 first they register, and a phone that reads every challenge still finds SHA-256.
-var DefaultAlgorithms = []string{MD5, SHA256}
+// DefaultAlgorithms is what challenges offer unless Options.Algorithms says otherwise: MD5
+// alone. Phones in service fail on anything else: Debian's baresip 1.0 (libre 1.1) gives up
+// on a 401 that carries any challenge other than MD5 ("Function not implemented"), and SIPp
+// 3.6 and many desk phones read only the first challenge. RFC 8760 §2.4 has clients take the
+// topmost challenge they support, so with MD5 listed first SHA-256 would hardly ever be
+// used anyway; where every phone speaks SHA-256, offer [SHA256] or [SHA256, MD5].
+var DefaultAlgorithms = []string{MD5}
 
 // Defaults for Options.
 const (

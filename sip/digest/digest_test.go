@@ -54,7 +54,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newTestAuth(t testing.TB, maxNonces int) *Authenticator {
 	t.Helper()
-	return newTestAuthWith(t, Options{MaxNonces: maxNonces})
+	return newTestAuthWith(t, Options{MaxNonces: maxNonces, Algorithms: []string{MD5, SHA256}})
 }
 
 // testUsers are alice and bob, with both HA1 values, and carol, with only SHA-256.
@@ -156,13 +156,14 @@ func algorithmsOf(t *testing.T, chals []string) []string {
 	return algs
 }
 
-// Issue 13: a phone that reads only the first challenge (baresip 1.0, SIPp 3.6) must find
-// one it can answer. A user is offered only the algorithms it has an HA1 value for, in the
-// configured order, MD5 first by default; a user name with no account is offered what the
-// most common kind of account is.
+// Issue 13: stock phones must find a challenge they can answer: baresip 1.0 refuses a 401
+// with any challenge but MD5, SIPp 3.6 reads only the first. A user is offered only the
+// algorithms it has an HA1 value for, in the configured order, MD5 alone by default; a user
+// name with no account is offered what the most common kind of account is.
 func TestChallengeAlgorithms(t *testing.T) {
 	users := testUsers() // alice, bob: both; carol: SHA-256 only
 	mdOnly := map[string]HA1{"dan": {MD5: "00"}, "eve": {MD5: "11"}, "fay": {MD5: "22", SHA256: "33"}}
+	both := []string{MD5, SHA256}
 	tests := []struct {
 		name     string
 		algs     []string
@@ -170,14 +171,16 @@ func TestChallengeAlgorithms(t *testing.T) {
 		user     string
 		want     []string
 	}{
-		{"default order", nil, users, "alice", []string{MD5, SHA256}},
-		{"configured order", []string{SHA256, MD5}, users, "alice", []string{SHA256, MD5}},
-		{"only what the user has", nil, users, "carol", []string{SHA256}},
-		{"only what is configured", []string{MD5}, users, "alice", []string{MD5}},
-		{"unknown: like most accounts", nil, users, "mallory", []string{MD5, SHA256}},
+		{"default: md5 alone", nil, users, "alice", []string{MD5}},
+		{"default, unknown", nil, users, "mallory", []string{MD5}},
+		{"md5 first", both, users, "alice", []string{MD5, SHA256}},
+		{"sha-256 first", []string{SHA256, MD5}, users, "alice", []string{SHA256, MD5}},
+		{"only what the user has", both, users, "carol", []string{SHA256}},
+		{"only what is configured", []string{MD5}, users, "bob", []string{MD5}},
+		{"unknown: like most accounts", both, users, "mallory", []string{MD5, SHA256}},
 		{"unknown: like most accounts, configured order", []string{SHA256, MD5}, users, "mallory", []string{SHA256, MD5}},
-		{"unknown where most have md5 only", nil, mdOnly, "mallory", []string{MD5}},
-		{"no user name", nil, users, "", []string{MD5, SHA256}},
+		{"unknown where most have md5 only", both, mdOnly, "mallory", []string{MD5}},
+		{"no user name", both, users, "", []string{MD5, SHA256}},
 		{"decoy has nothing configured: everything", []string{SHA256}, mdOnly, "mallory", []string{SHA256}},
 	}
 	for _, tt := range tests {
@@ -201,7 +204,7 @@ func TestChallengeAlgorithms(t *testing.T) {
 // byte but the nonce.
 func TestUnknownUserChallengeLikeKnown(t *testing.T) {
 	users := testUsers()
-	a := newTestAuthWith(t, Options{Decoy: func() HA1 { return Typical(users) }})
+	a := newTestAuthWith(t, Options{Algorithms: []string{SHA256, MD5}, Decoy: func() HA1 { return Typical(users) }})
 	strip := func(vs []string) string {
 		var b strings.Builder
 		for _, v := range vs {

@@ -3,7 +3,7 @@
 // headers against stored HA1 values. It is pure: no network, and time is an argument.
 //
 // Challenges offer a user the algorithms (MD5, SHA-256) it has an HA1 value for, in the
-// configured order (MD5 first by default: many phones read only the first challenge), all
+// configured order (MD5 alone by default: see DefaultAlgorithms), all
 // with qop="auth". Nonces are
 // stateless (a timestamp, random bytes and an HMAC under a per-process key), so any nonce
 // this process issued can be checked without remembering it; they expire after
