@@ -6,14 +6,17 @@ package main
 // installed, unless HOTLINE_REQUIRE_TOOLS=1 (as .ci/run sets).
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,4 +264,41 @@ func TestBaresipAdvocate(t *testing.T) {
 	if strings.Contains(b.out.String(), c.from) {
 		t.Error("the caller's number reached the advocate's phone")
 	}
+}
+
+// TestSIPpRegister: SIPp 3.6 registers and un-registers as advocate ana with digest
+// (sipp/register_auth.xml, [authentication] from -au/-ap: MD5, the first challenge only),
+// against the default challenge; with a wrong password its REGISTER is refused.
+func TestSIPpRegister(t *testing.T) {
+	t.Parallel()
+	sipp := lookSIPp(t)
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, queueTestConfig(t, "", "ana:en:pw-ana"))
+	run := func(pw string) (string, error) {
+		host, port, _ := net.SplitHostPort(ts.addrs.SIPUDP)
+		args := []string{"-sf", filepath.Join("sipp", "register_auth.xml"), "-s", "ana", "-au", "ana", "-ap", pw,
+			"-i", "127.0.0.1", "-p", strconv.Itoa(freeUDPPort(t)), "-m", "1", "-timeout", "10s", "-timeout_error",
+			"-nostdin", "-trace_err", "-error_file", filepath.Join(t.TempDir(), "errors.log"), net.JoinHostPort(host, port)}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, sipp, args...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		return fmt.Sprintf("sipp %s: %v\n%s", strings.Join(args, " "), err, lastBytes(string(out), 4000)), err
+	}
+	if out, err := run("pw-ana"); err != nil {
+		t.Fatalf("SIPp could not register and un-register with the right password:\n%s", out)
+	}
+	// It was registered (the advocate came online) and then un-registered.
+	ts.waitMetric(t, "hotline_sip_registrations", 0)
+	if !strings.Contains(ts.logs.String(), `msg="advocate presence" advocate=ana online=true`) {
+		t.Error("ana never came online")
+	}
+	if out, err := run("wrong"); err == nil {
+		t.Errorf("SIPp registered with a wrong password:\n%s", out)
+	}
+	ts.waitMetric(t, `hotline_sip_auth_failures_total{reason="bad_credentials"}`, 1)
 }
