@@ -208,20 +208,12 @@ func (d *dispatcher) setState(id, state, reason string) (queue.AdvocateSnapshot,
 // advocatesAPI is the admin API's view of the advocates.
 type advocatesAPI struct{ d *dispatcher }
 
-// AdvocatesResponse is the body of GET /admin/v1/advocates.
-type AdvocatesResponse struct {
-	Now       time.Time                `json:"now"`
-	Advocates []queue.AdvocateSnapshot `json:"advocates"`
-	Queues    []queue.QueueSnapshot    `json:"queues"`
-}
-
-func (a advocatesAPI) List() any {
+func (a advocatesAPI) Snapshot() (time.Time, queue.Snapshot) {
 	now := a.d.now()
-	s := a.d.eng.Snapshot(now)
-	return AdvocatesResponse{Now: now, Advocates: s.Advocates, Queues: s.Queues}
+	return now, a.d.eng.Snapshot(now)
 }
 
-func (a advocatesAPI) SetState(id, state, reason string) (any, error) {
+func (a advocatesAPI) SetState(id, state, reason string) (queue.AdvocateSnapshot, error) {
 	return a.d.setState(id, state, reason)
 }
 
