@@ -28,9 +28,20 @@ const (
 	DigestSHA256 = "SHA-256"
 )
 
+// DefaultPauseReasons are advocate_pause_reasons unless the file sets them: *121 break,
+// *122 meal, *123 training, *124 meeting, *125 supervision.
+var DefaultPauseReasons = []string{"break", "meal", "training", "meeting", "supervision"}
+
+// PauseUnspecified is the pause reason recorded for *12 dialled without a reason's number.
+const PauseUnspecified = "unspecified"
+
+// maxPauseReasons is how many reasons one digit after *12 can choose from.
+const maxPauseReasons = 9
+
 var (
-	reAdvocateID = regexp.MustCompile(`^[a-z0-9_.-]+$`)
-	reHex        = regexp.MustCompile(`^[0-9a-fA-F]*$`)
+	rePauseReason = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	reAdvocateID  = regexp.MustCompile(`^[a-z0-9_.-]+$`)
+	reHex         = regexp.MustCompile(`^[0-9a-fA-F]*$`)
 )
 
 // fillAdvocateDefaults writes HA1 values in lowercase, the form digest responses hash, and
@@ -126,6 +137,41 @@ func (p *parser) validateAdvocates(advocates []Advocate, algs []string) {
 		p.checkHex(path+".ha1_sha256", a.HA1SHA256, 64)
 		p.checkHex(path+".ha1_md5", a.HA1MD5, 32)
 	}
+}
+
+// validatePauseReasons checks advocate_pause_reasons: names like metric label values (they
+// are shown to supervisors and in logs), unique, at most nine (one digit after *12).
+func (p *parser) validatePauseReasons(reasons []string) {
+	if len(reasons) > maxPauseReasons {
+		p.errorf("advocate_pause_reasons", "at most %d reasons (*121 to *129), got %d", maxPauseReasons, len(reasons))
+	}
+	seen := map[string]int{}
+	for i, r := range reasons {
+		path := fmt.Sprintf("advocate_pause_reasons[%d]", i)
+		j, dup := seen[r]
+		switch {
+		case !rePauseReason.MatchString(r) || len(r) > 40:
+			p.errorf(path, "%q must be a lowercase word of letters, digits and _ (at most 40), such as break", r)
+		case r == PauseUnspecified:
+			p.errorf(path, "%q is what *12 without a number records; choose another name", r)
+		case dup:
+			p.errorf(path, "duplicate of advocate_pause_reasons[%d] (%s)", j, r)
+		default:
+			seen[r] = i
+		}
+	}
+}
+
+// PauseReason returns the reason a pause feature code records: code is what follows *12
+// ("" or one digit 1-9 naming an entry of reasons). ok is false for anything else.
+func PauseReason(reasons []string, code string) (reason string, ok bool) {
+	switch {
+	case code == "":
+		return PauseUnspecified, true
+	case len(code) == 1 && code[0] >= '1' && code[0] <= '9' && int(code[0]-'1') < len(reasons):
+		return reasons[code[0]-'1'], true
+	}
+	return "", false
 }
 
 // checkHex reports s unless it is empty or n hex digits.

@@ -34,6 +34,10 @@ type Config struct {
 
 	// Advocates: see advocates.go.
 	Advocates []Advocate `yaml:"advocates"`
+	// AdvocatePauseReasons are the reasons an advocate can give when pausing from the
+	// phone: *12 followed by the reason's number (*121 is the first), at most 9; *12 alone
+	// records PauseUnspecified. See advocates.go.
+	AdvocatePauseReasons []string `yaml:"advocate_pause_reasons"`
 
 	// Security: per-source limits, see security.go.
 	Security Security `yaml:"security"`

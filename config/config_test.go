@@ -91,6 +91,11 @@ testdata/digest-algorithms.yaml:3: sip.digest_algorithms[2]: duplicate of sip.di
 testdata/digest-algorithms.yaml:6: advocates[0]: has no HA1 for any algorithm of sip.digest_algorithms [MD5 SHA-512 MD5], so their phone could never authenticate: add the ha1 lines hotline passwd -id ana prints, or list the algorithm there`},
 		// With the default [MD5], an advocate with only an SHA-256 HA1 could never log in.
 		{"advocates-sha-only.yaml", `testdata/advocates-sha-only.yaml:3: advocates[0]: has no HA1 for any algorithm of sip.digest_algorithms [MD5], so their phone could never authenticate: add the ha1 lines hotline passwd -id ana prints, or list the algorithm there`},
+		// Issue 13: *12 plus a digit picks a configured pause reason.
+		{"pause-reasons.yaml", `testdata/pause-reasons.yaml:2: advocate_pause_reasons: at most 9 reasons (*121 to *129), got 10
+testdata/pause-reasons.yaml:2: advocate_pause_reasons[1]: "Lunch Break" must be a lowercase word of letters, digits and _ (at most 40), such as break
+testdata/pause-reasons.yaml:2: advocate_pause_reasons[2]: "unspecified" is what *12 without a number records; choose another name
+testdata/pause-reasons.yaml:2: advocate_pause_reasons[3]: duplicate of advocate_pause_reasons[0] (break)`},
 		{"digest-algorithms-empty.yaml", `testdata/digest-algorithms-empty.yaml:2: sip.digest_algorithms: must list at least one of MD5, SHA-256`},
 	}
 	checkLoadErrors(t, tests)
@@ -164,6 +169,7 @@ func TestLoadGood(t *testing.T) {
 					HA1MD5:    "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0c"},
 				{ID: "jo", Languages: []string{"en"}, HA1MD5: "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0d"},
 			},
+			AdvocatePauseReasons: []string{"lunch", "debrief"},
 			Security: defaultSecurity(),
 			Records: Records{Driver: "postgres", Path: "/var/lib/hotline/records.db",
 				DSN: "host=db.internal dbname=hotline user=hotline", HashKeyFile: "/etc/hotline/records.key",

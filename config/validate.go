@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,8 +35,9 @@ func defaults() *Config {
 			PortMax:           20000,
 			InactivityTimeout: 30 * time.Second,
 		},
-		IVR:       defaultIVR(),
-		Advocates: []Advocate{}, // none: a default password would be open to anyone
+		IVR:                  defaultIVR(),
+		Advocates:            []Advocate{}, // none: a default password would be open to anyone
+		AdvocatePauseReasons: slices.Clone(DefaultPauseReasons),
 	}
 	c.setRoutingDefaults()
 	c.QueueDefaults = defaultQueueSettings()
@@ -50,6 +52,9 @@ func (c *Config) fillDefaults() {
 	d := defaults()
 	if c.SIP.Transports == nil {
 		c.SIP.Transports = d.SIP.Transports
+	}
+	if c.AdvocatePauseReasons == nil {
+		c.AdvocatePauseReasons = []string{}
 	}
 	if c.SIP.DigestAlgorithms == nil {
 		c.SIP.DigestAlgorithms = d.SIP.DigestAlgorithms
@@ -97,6 +102,7 @@ func (p *parser) validate(c *Config) {
 	p.validateRealm(c.SIP.Realm)
 	p.validateDigestAlgorithms(c.SIP.DigestAlgorithms)
 	p.validateAdvocates(c.Advocates, c.SIP.DigestAlgorithms)
+	p.validatePauseReasons(c.AdvocatePauseReasons)
 	p.validateSecurity(&c.Security)
 	p.validateRecords(&c.Records)
 }

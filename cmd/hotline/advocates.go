@@ -16,7 +16,7 @@ import (
 // Feature codes advocates dial from their phones.
 const (
 	featureAvailable = "*11" // ready for calls
-	featurePause     = "*12" // not taking calls for now
+	featurePause     = "*12" // not taking calls for now; *12 plus a digit gives the reason
 	featureLogout    = "*13" // done for the day
 )
 
@@ -121,20 +121,13 @@ func (d *dispatcher) presence(id string, online bool) {
 	d.exec(acts) // the sip server logs the presence change
 }
 
-// feature changes an advocate's state by a code dialled from their phone.
+// feature changes an advocate's state by a code dialled from their phone (featureState).
 func (d *dispatcher) feature(_ context.Context, id, code string) error {
-	var state string
-	switch code {
-	case featureAvailable:
-		state = "available"
-	case featurePause:
-		state = "paused"
-	case featureLogout:
-		state = "offline"
-	default:
+	state, reason, _, ok := featureState(code, d.live.Load().cfg.AdvocatePauseReasons)
+	if !ok {
 		return sip.ErrUnknownFeature
 	}
-	if _, err := d.setState(id, state, "feature code"); err != nil {
+	if _, err := d.setState(id, state, reason); err != nil {
 		return fmt.Errorf("feature %s: %w", code, err)
 	}
 	return nil
@@ -142,11 +135,7 @@ func (d *dispatcher) feature(_ context.Context, id, code string) error {
 
 // featureCall plays the confirmation of a feature code to the advocate's phone and hangs up.
 func (d *dispatcher) featureCall(ctx context.Context, c *sip.Call) {
-	name := map[string]string{
-		featureAvailable: "advocate_available",
-		featurePause:     "advocate_paused",
-		featureLogout:    "advocate_logged_out",
-	}[c.Feature]
+	_, _, name, _ := featureState(c.Feature, d.live.Load().cfg.AdvocatePauseReasons)
 	lang := d.advocateLanguage(c.Advocate)
 	if p, ok := d.prompts().Get(lang, name); ok {
 		_ = c.Play(ctx, p)
