@@ -170,7 +170,7 @@ func TestLoadGood(t *testing.T) {
 				{ID: "jo", Languages: []string{"en"}, HA1MD5: "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0d"},
 			},
 			AdvocatePauseReasons: []string{"lunch", "debrief"},
-			Security: defaultSecurity(),
+			Security:             defaultSecurity(),
 			Records: Records{Driver: "postgres", Path: "/var/lib/hotline/records.db",
 				DSN: "host=db.internal dbname=hotline user=hotline", HashKeyFile: "/etc/hotline/records.key",
 				RetentionDays: 730, Node: "hotline-1"},
