@@ -77,6 +77,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	flagOverrides(cfg)
+	for _, w := range digestWarnings(cfg) {
+		log.Warn("advocates: " + w)
+	}
 	started := time.Now()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
