@@ -48,7 +48,7 @@ func startBaresip(t *testing.T, server, id, pw string, freq int) *baresip {
 	// every call; regint is the registration's expiry in seconds.
 	accounts := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;answermode=auto;regint=300\n", id, server, pw)
 	config := strings.Join([]string{
-		fmt.Sprintf("sip_listen 127.0.0.1:%d", freeUDPPort(t)),
+		fmt.Sprintf("sip_listen 127.0.0.1:%d", freeUDPTCPPort(t)),
 		// Loopback only: without this baresip puts the machine's first interface in SDP.
 		"net_interface 127.0.0.1",
 		"module_path /usr/lib/baresip/modules",
@@ -99,6 +99,22 @@ func startBaresip(t *testing.T, server, id, pw string, freq int) *baresip {
 		}
 	})
 	return b
+}
+
+// freeUDPTCPPort returns a port on 127.0.0.1 that was free for both UDP and TCP a moment ago
+// (baresip's sip_listen binds both).
+func freeUDPTCPPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		p := freeUDPPort(t)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return 0
 }
 
 // command types a command on baresip's console (the menu module), such as "/dial URI".
