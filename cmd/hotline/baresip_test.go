@@ -234,13 +234,17 @@ func TestGoertzel(t *testing.T) {
 }
 
 // TestBaresipAdvocate: baresip registers with digest as advocate ana (the default MD5
-// challenge is one libre accepts), pauses and makes itself available with the feature codes
-// *12 and *11, and answers a caller who went through the menus into the English queue. The
+// challenge is one libre accepts), pauses for a break and makes itself available with the
+// feature codes *121 and *11, and answers a caller who went through the menus into the English queue. The
 // caller (a Go phone sending 440 Hz) hears baresip's 1000 Hz sine, and baresip records 440 Hz.
 func TestBaresipAdvocate(t *testing.T) {
 	t.Parallel()
 	lookTool(t, "baresip", "baresip-core")
-	ts := startServer(t, queueTestConfig(t, "", "ana:en:pw-ana"))
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\n", "ana:en:pw-ana"))
 	const available = `hotline_advocates{language="en",queue="en",state="available"}`
 	const paused = `hotline_advocates{language="en",queue="en",state="paused"}`
 
@@ -248,10 +252,14 @@ func TestBaresipAdvocate(t *testing.T) {
 	ts.waitMetric(t, "hotline_sip_registrations", 1)
 	ts.waitMetric(t, available, 1)
 
-	// Feature codes: an INVITE challenged with digest, then a confirmation prompt.
-	b.command("/dial sip:*12@" + ts.addrs.SIPUDP)
+	// Feature codes: an INVITE challenged with digest, then a confirmation prompt. *121 is
+	// a pause for the first of advocate_pause_reasons, a break.
+	b.command("/dial sip:*121@" + ts.addrs.SIPUDP)
 	ts.waitMetric(t, paused, 1)
-	b.waitOutput("the *12 call ends", "session closed", 1, 10*time.Second)
+	if a := advocateState(t, ts, "admin-secret", "ana"); a.PauseReason != "break" {
+		t.Errorf("after *121 from baresip: pause reason %q, want break", a.PauseReason)
+	}
+	b.waitOutput("the *121 call ends", "session closed", 1, 10*time.Second)
 	b.command("/dial sip:*11@" + ts.addrs.SIPUDP)
 	ts.waitMetric(t, available, 1)
 	b.waitOutput("the *11 call ends", "session closed", 2, 10*time.Second)
