@@ -235,8 +235,9 @@ func TestGoertzel(t *testing.T) {
 
 // TestBaresipAdvocate: baresip registers with digest as advocate ana (the default MD5
 // challenge is one libre accepts), pauses for a break and makes itself available with the
-// feature codes *121 and *11, and answers a caller who went through the menus into the English queue. The
-// caller (a Go phone sending 440 Hz) hears baresip's 1000 Hz sine, and baresip records 440 Hz.
+// feature codes *121 and *11, and answers a caller who went through the menus into the
+// English queue. The caller (a Go phone sending 440 Hz) hears baresip's 1000 Hz sine, and
+// baresip records 440 Hz.
 func TestBaresipAdvocate(t *testing.T) {
 	t.Parallel()
 	lookTool(t, "baresip", "baresip-core")
