@@ -77,19 +77,11 @@ func digestWarnings(cfg *config.Config) []string {
 	for _, a := range cfg.Advocates {
 		accounts[a.ID] = digest.HA1{SHA256: a.HA1SHA256, MD5: a.HA1MD5}
 	}
-	offered := func(h digest.HA1) []string {
-		var out []string
-		for _, alg := range cfg.SIP.DigestAlgorithms {
-			if alg == digest.MD5 && h.MD5 != "" || alg == digest.SHA256 && h.SHA256 != "" {
-				out = append(out, alg)
-			}
-		}
-		return out
-	}
-	unknown := offered(digest.Typical(accounts))
+	algs := cfg.SIP.DigestAlgorithms
+	unknown := digest.Offer(algs, digest.Typical(accounts))
 	var warnings []string
 	for i, a := range cfg.Advocates {
-		if got := offered(accounts[a.ID]); !slices.Equal(got, unknown) {
+		if got := digest.Offer(algs, accounts[a.ID]); !slices.Equal(got, unknown) {
 			warnings = append(warnings, fmt.Sprintf("advocates[%d] (%s) is challenged with %v where names with no account, like most advocates, get %v: "+
 				"a scanner can tell this account exists; give it the other ha1 value (hotline passwd -id %s)", i, a.ID, got, unknown, a.ID))
 		}

@@ -60,7 +60,7 @@ func (h HA1) has(alg string) bool {
 	return h.SHA256 != ""
 }
 
-// Typical returns the shape most of accounts share: an HA1 whose fields are set (to a
+// Typical returns the shape most accounts share: an HA1 whose fields are set (to a
 // placeholder, not a usable value) where the most common combination of the accounts' HA1
 // values is set; ties go to the combination with more algorithms. An unknown user name is
 // challenged as if it had this shape (Options.Decoy), so that its challenge looks like those
@@ -229,9 +229,6 @@ func ComputeHA1(algorithm, username, realm, password string) (string, error) {
 	return hashJoin(h, username, realm, password), nil
 }
 
-// Algorithms returns the algorithms challenges offer, in order.
-func (a *Authenticator) Algorithms() []string { return slices.Clone(a.algs) }
-
 // Challenges returns the values of the WWW-Authenticate headers of a 401 to username (the
 // user the request claims to be, "" when it names none): one per configured algorithm the
 // user has an HA1 value for, in the configured order, sharing one fresh nonce, with
@@ -253,27 +250,29 @@ func (a *Authenticator) Challenges(now time.Time, username string, stale bool) [
 // the decoy shape. The list is never empty: if the shape leaves nothing, every configured
 // algorithm is offered.
 func (a *Authenticator) offered(username string) []string {
-	h, known := a.lookup(username)
-	pick := func(h HA1) []string {
-		var out []string
-		for _, alg := range a.algs {
-			if h.has(alg) {
-				out = append(out, alg)
-			}
-		}
-		return out
-	}
 	var offer []string
-	if known {
-		offer = pick(h)
+	if h, known := a.lookup(username); known {
+		offer = Offer(a.algs, h)
 	}
 	if len(offer) == 0 {
-		offer = pick(a.decoy())
+		offer = Offer(a.algs, a.decoy())
 	}
 	if len(offer) == 0 {
 		offer = a.algs
 	}
 	return offer
+}
+
+// Offer returns the algorithms of algs (in their order) that h has a value for: what a
+// user with h is challenged with.
+func Offer(algs []string, h HA1) []string {
+	var out []string
+	for _, alg := range algs {
+		if h.has(alg) {
+			out = append(out, alg)
+		}
+	}
+	return out
 }
 
 // Request is what Verify needs of the request being authenticated.
