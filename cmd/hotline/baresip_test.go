@@ -268,8 +268,9 @@ func TestBaresipAdvocate(t *testing.T) {
 	c := callIn(t, ts, "11", 440) // English, help now
 	waitTone(t, "the caller hears baresip's sine", c.stream, 0, 1000, 30*time.Second)
 	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="on_call"}`, 1)
-	time.Sleep(1500 * time.Millisecond)             // baresip records the caller's tone meanwhile
-	callerLevel := toneLevel(c.stream, 0, 1000, 50) // the last second, all bridged
+	// Baresip records the caller's tone meanwhile; the caller's last second is all bridged.
+	time.Sleep(1500 * time.Millisecond)
+	callerLevel := toneLevel(c.stream, 0, 1000, 50)
 	if callerLevel < 0.9 {
 		t.Errorf("the caller: 1000 Hz carries %.2f of the last second's power, want > 0.9", callerLevel)
 	}
