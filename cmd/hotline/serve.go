@@ -78,7 +78,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	}
 	flagOverrides(cfg)
 	for _, w := range digestWarnings(cfg) {
-		log.Warn("advocates: " + w)
+		log.Warn("an advocate's digest challenge differs from unknown names'", "problem", w)
 	}
 	started := time.Now()
 	reg := prometheus.NewRegistry()
