@@ -30,7 +30,31 @@ const (
 	OutcomeFailed Outcome = "failed"
 	// OutcomeShutdown is a call the server ended because it was stopping.
 	OutcomeShutdown Outcome = "shutdown"
+	// OutcomeShutdownFatal is a call the server ended because it stopped on a fatal error
+	// (a listener failed, say); Record.EndReason says which.
+	OutcomeShutdownFatal Outcome = "shutdown_fatal"
+
+	// The outcomes of call attempts that reached a line but were never answered.
+
+	// OutcomeCancelled is a caller who hung up (CANCEL, or BYE before the ACK) before the
+	// call was confirmed.
+	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeNoAck is a call answered with 200 OK that the caller never confirmed with an
+	// ACK.
+	OutcomeNoAck Outcome = "no_ack"
+	// OutcomeSetupFailed is a call that failed while it was being set up (the 200 OK could
+	// not be sent, or the ACK carried no usable SDP answer).
+	OutcomeSetupFailed Outcome = "setup_failed"
+	// OutcomeRefused is an INVITE to a line that the server refused (Record.EndReason, or
+	// the reason column of call_attempts, says why: capacity, draining, source_rate, ...).
+	// Refused attempts are counted per minute in call_attempts, never a row each.
+	OutcomeRefused Outcome = "refused"
 )
+
+// Outcomes lists every Outcome, for validation and documentation.
+var Outcomes = []Outcome{OutcomeInProgress, OutcomeInterrupted, OutcomeCompleted, OutcomeAbandoned,
+	OutcomeMenuHangup, OutcomeMessage, OutcomeTransferred, OutcomeFailed, OutcomeShutdown,
+	OutcomeShutdownFatal, OutcomeCancelled, OutcomeNoAck, OutcomeSetupFailed, OutcomeRefused}
 
 // Record is one call. Times are zero when the call never got there; durations are zero when
 // they do not apply.
@@ -59,6 +83,9 @@ type Record struct {
 	WrapUp time.Duration // the wrap-up time the advocate was given after the call
 
 	Outcome Outcome
+	// EndReason says why the call ended when the outcome alone does not: the error a
+	// server stopped on (shutdown_fatal). It never holds anything of the caller.
+	EndReason string
 }
 
 // derive fills in what follows from the times: Wait and Talk when they are zero, and an
