@@ -25,7 +25,7 @@ func (r *Recorder) run() {
 			r.mu.Lock()
 			n, closing := len(r.queue), r.closing
 			r.mu.Unlock()
-			if closing || (n > 0 && (!r.stalled || retryDue)) {
+			if closing || (retryDue && !r.up.Load()) || (n > 0 && (!r.stalled || retryDue)) {
 				break
 			}
 			select {
