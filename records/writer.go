@@ -160,11 +160,16 @@ func (r *Recorder) process(batch []*op) {
 		r.down("write", err)
 		batch = batch[n:]
 	}
-	var keep []*op
+	var keep, barriers []*op
+	defer func() {
+		for _, o := range barriers {
+			o.settle(nil) // after what came before them
+		}
+	}()
 	for _, o := range batch {
 		switch {
 		case o.Kind == opBarrier:
-			o.settle(nil)
+			barriers = append(barriers, o)
 		case !o.durable():
 			// Housekeeping is redone when the store is back.
 		default:
