@@ -10,8 +10,14 @@ import (
 
 // Health tracks readiness for /readyz: listeners up, prompts loaded, not draining.
 type Health struct {
-	ready atomic.Bool
+	ready  atomic.Bool
+	detail atomic.Pointer[func() string]
 }
+
+// SetDetail sets what /readyz adds below its status: a degraded part that does not stop
+// the server taking calls (the call records store, say), "" when all is well. It does not
+// change the status, which load balancers act on.
+func (h *Health) SetDetail(f func() string) { h.detail.Store(&f) }
 
 // SetReady marks the server ready (or not) to take calls.
 func (h *Health) SetReady(ok bool) { h.ready.Store(ok) }
@@ -36,6 +42,11 @@ func Handler(g prometheus.Gatherer, h *Health) http.Handler {
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
+		if f := h.detail.Load(); f != nil {
+			if d := (*f)(); d != "" {
+				_, _ = w.Write([]byte(d + "\n"))
+			}
+		}
 	})
 	return mux
 }

@@ -185,7 +185,14 @@ func (c *Call) Finish(ctx context.Context) error {
 	c.r.enqueue(&op{Kind: opFinish, Rec: &rec}, ch)
 	c.mu.Unlock()
 	_ = ctx // the wait is bounded by Timeout alone: see above
-	t := time.NewTimer(c.r.opts.Timeout)
+	wait := c.r.opts.Timeout
+	if !c.r.up.Load() {
+		// The store is unavailable: the record goes to the spool within one batch, or waits
+		// in memory. Either way the call's goroutine (and its place under sip.max_calls)
+		// is not held for a store that is not there.
+		wait = min(wait, downWait)
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case err := <-ch:
@@ -197,6 +204,9 @@ func (c *Call) Finish(ctx context.Context) error {
 		return fmt.Errorf("records: finish %s: %w", rec.CallID, ErrNotWritten)
 	}
 }
+
+// downWait bounds Finish's wait while the store is unavailable.
+const downWait = 500 * time.Millisecond
 
 // Unanswered records a call attempt that reached line and ended at end, before it was
 // answered: cancelled, never acknowledged, failed in set-up, or cut off by a stop. It gets

@@ -134,14 +134,25 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	return open(ctx, db, sqliteDialect, path)
 }
 
+// errBadDSN is a DSN that does not parse; pgx's message may quote it, password included.
+var errBadDSN = errors.New("records: the PostgreSQL DSN does not parse")
+
+// CheckDSN reports whether dsn parses as a PostgreSQL DSN, without connecting: a server
+// refuses to start with one that does not (a store that is down, it starts with).
+func CheckDSN(dsn string) error {
+	if _, err := pgx.ParseConfig(dsn); err != nil {
+		return errBadDSN
+	}
+	return nil
+}
+
 // OpenPostgres connects to the PostgreSQL database dsn names (a URL or key=value string;
 // the PG* environment variables and ~/.pgpass fill in what it leaves out, the password
 // especially) and applies the migrations it lacks.
 func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		// pgx's message may quote the DSN, password included.
-		return nil, errors.New("records: the PostgreSQL DSN does not parse")
+		return nil, errBadDSN
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(postgresConns)
