@@ -271,8 +271,8 @@ func (r *Recorder) flushAttempts() {
 	r.attempts = map[attemptKey]int64{}
 	r.mu.Unlock()
 	for k, n := range counts {
-		r.enqueue(&op{Kind: opAttempts, Att: &Attempts{Minute: time.Unix(k.minute*60, 0).UTC(), Node: r.opts.Node,
-			Line: k.line, Outcome: Outcome(k.outcome), Reason: k.reason, Count: n}}, nil)
+		r.push(&op{Kind: opAttempts, Att: &Attempts{Minute: time.Unix(k.minute*60, 0).UTC(), Node: r.opts.Node,
+			Line: k.line, Outcome: Outcome(k.outcome), Reason: k.reason, Count: n}}, nil, true)
 	}
 }
 

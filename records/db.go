@@ -416,3 +416,42 @@ func (s *DB) each(ctx context.Context, since, until time.Time, f func(*Record) e
 	}
 	return nil
 }
+
+// Attempts returns the counts of call attempts (refused, and in a flood unanswered) in
+// minutes that started in [since, until), oldest first, summed over the node's runs; a zero
+// since or until leaves that end open.
+func (s *DB) Attempts(ctx context.Context, since, until time.Time) ([]Attempts, error) {
+	q := `SELECT minute, node, line, outcome, reason, count FROM call_attempts WHERE 1 = 1`
+	var args []any
+	if !since.IsZero() {
+		args = append(args, s.d.time(since))
+		q += fmt.Sprintf(" AND minute >= $%d", len(args))
+	}
+	if !until.IsZero() {
+		args = append(args, s.d.time(until))
+		q += fmt.Sprintf(" AND minute < $%d", len(args))
+	}
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY minute, node, line, outcome, reason", args...)
+	if err != nil {
+		return nil, fmt.Errorf("records: attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []Attempts
+	for rows.Next() {
+		var a Attempts
+		var minute any
+		var outcome string
+		if err := rows.Scan(&minute, &a.Node, &a.Line, &outcome, &a.Reason, &a.Count); err != nil {
+			return nil, fmt.Errorf("records: attempts: %w", err)
+		}
+		if a.Minute, err = fromDB(minute); err != nil {
+			return nil, fmt.Errorf("records: attempts: %w", err)
+		}
+		a.Outcome = Outcome(outcome)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("records: attempts: %w", err)
+	}
+	return out, nil
+}

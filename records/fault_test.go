@@ -226,7 +226,7 @@ func TestFaultLocked(t *testing.T) {
 			if at == "start-up" {
 				db.Close()
 			}
-			locker, err := sql.Open("sqlite", "file:"+path)
+			locker, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -322,8 +322,13 @@ func (r *Recorder) signal() {
 // still waiting in the queue is updated in place instead: the newer record, the stronger
 // kind, so a call that starts and ends between two batches is one write.
 func (r *Recorder) enqueue(o *op, waiter chan error) {
+	r.push(o, waiter, false)
+}
+
+// push is enqueue; the writer itself (closing) may still queue the last attempt counts.
+func (r *Recorder) push(o *op, waiter chan error, closing bool) {
 	r.mu.Lock()
-	if r.closing && o.Kind != opBarrier {
+	if r.closing && !closing && o.Kind != opBarrier {
 		r.mu.Unlock()
 		r.drop(o, "the recorder is closed")
 		settle(waiter, ErrDropped)

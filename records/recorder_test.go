@@ -313,6 +313,13 @@ func TestRecorderAttempts(t *testing.T) {
 	rec.Unanswered("u1", "main", "+15551234567", t0, t0.Add(time.Second), OutcomeCancelled)
 	want := map[string]int64{"main refused capacity": 1000, "main refused source_rate": 1}
 	waitFor(t, "the counts", func() bool { return reflect.DeepEqual(attemptCounts(t, db), want) })
+	as, err := db.Attempts(ctxT(t), t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil || len(as) != 2 { // one minute: capacity and source_rate
+		t.Fatalf("Attempts: %+v, %v", as, err)
+	}
+	if a := as[0]; !a.Minute.Equal(t0.Truncate(time.Minute)) || a.Node != "node-a" || a.Outcome != OutcomeRefused {
+		t.Fatalf("first count: %+v", a)
+	}
 	rec.Wait()
 	if got := byID(t, db)["u1"]; got.Outcome != OutcomeCancelled || got.End.IsZero() || got.CallerHash == "" {
 		t.Fatalf("unanswered call: %+v", got)
