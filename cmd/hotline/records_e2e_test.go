@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -184,5 +187,63 @@ func TestRecordsAttemptsE2E(t *testing.T) {
 	}
 	if len(as) != 1 || as[0].Outcome != records.OutcomeRefused || as[0].Reason != "capacity" || as[0].Count != 1 || as[0].Line != "main" {
 		t.Errorf("attempt counts %+v, want one refused for capacity", as)
+	}
+}
+
+// TestRecordsReadOnlyStartE2E: the server starts on a read-only file system (no database,
+// no key file, no spool can be written: it used to exit with "read-only file system"),
+// answers a call, and writes its record once the file system is writable again. Needs root
+// to mount a tmpfs; skipped elsewhere.
+func TestRecordsReadOnlyStartE2E(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "fs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mount := func(args ...string) error {
+		out, err := exec.Command("mount", args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("mount %v: %w: %s", args, err, out)
+		}
+		return nil
+	}
+	if err := mount("-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", dir); err != nil {
+		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	if err := mount("-o", "remount,ro", dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "records.db")
+	ts := startServer(t, strings.Replace(testConfig, "RECORDS_PATH", path, 1))
+	u := newUAC(t, ts.addrs.SIPUDP)
+	stream := u.receiveRTP()
+	_, media := answer(t, u.dial("0"))
+	var seq uint16 = 1
+	var rtpTS uint32 = 1000
+	u.sendSilence(media, 3, &seq, &rtpTS)
+	stream.waitFor(t, "the greeting", mustPrompt(t, "en", "greeting").PCMU[:1600], 5*time.Second)
+	u.hangup()
+	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="caller_hangup"}`, 1)
+	ts.waitMetric(t, "hotline_records_store_up", 0)
+	// In memory (the spool's disk is read-only too): the call's record, behind the start's
+	// recovery of calls an earlier run left in progress.
+	ts.waitMetric(t, "hotline_records_queued", 2)
+	if !strings.Contains(ts.logs.String(), "temporary key") {
+		t.Error("the log does not say callers are hashed with a temporary key")
+	}
+	if err := mount("-o", "remount,rw", dir); err != nil {
+		t.Fatal(err)
+	}
+	ts.waitMetric(t, "hotline_records_store_up", 1)
+	ts.waitMetric(t, "hotline_records_queued", 0)
+	db, err := records.OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, err := db.Records(context.Background(), time.Time{}, time.Time{})
+	if err != nil || len(recs) != 1 || recs[0].Outcome != records.OutcomeMenuHangup {
+		t.Fatalf("records %+v, %v; want the call's", recs, err)
 	}
 }
