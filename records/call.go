@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -138,7 +139,7 @@ func endReason(err error) string {
 	if len(s) > 200 {
 		s = s[:200]
 	}
-	return s
+	return strings.ToValidUTF8(s, "?") // PostgreSQL refuses invalid UTF-8 in a text column
 }
 
 // Record returns a copy of the record so far.
