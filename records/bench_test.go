@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,7 +18,20 @@ import (
 // BenchmarkRecordsPerCall is the old way: each call's start and end written by its own
 // goroutine, each its own transaction. BenchmarkRecordsGroupCommit is the Recorder: a
 // start, four milestones and an end per call, from as many goroutines, group-committed by
-// one writer. Both report calls/s; each at synchronous FULL and NORMAL.
+// one writer. Both report calls/s and the CPU time per call; each at synchronous FULL and
+// NORMAL.
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per call since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "cpu-µs/call")
+}
 
 func benchDB(b *testing.B, sync string) *DB {
 	b.Helper()
@@ -39,6 +53,7 @@ func BenchmarkRecordsPerCall(b *testing.B) {
 			var n atomic.Int64
 			b.SetParallelism(16) // calls end on their own goroutines
 			b.ResetTimer()
+			cpu := cpuTime()
 			b.RunParallel(func(pb *testing.PB) {
 				ctx := context.Background()
 				for pb.Next() {
@@ -55,6 +70,7 @@ func BenchmarkRecordsPerCall(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -72,6 +88,7 @@ func BenchmarkRecordsGroupCommit(b *testing.B) {
 			b.SetParallelism(16)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cpuTime()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					c := rec.Begin(fmt.Sprintf("c%d", n.Add(1)), "main", "+15551234567", t0)
@@ -87,6 +104,7 @@ func BenchmarkRecordsGroupCommit(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+			reportCPU(b, cpu)
 			b.StopTimer()
 			if err := rec.Close(context.Background()); err != nil {
 				b.Fatal(err)
