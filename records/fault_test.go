@@ -418,3 +418,53 @@ func TestFaultPostgresDown(t *testing.T) {
 		})
 	}
 }
+
+// poisonStore refuses any batch with the record of one call, as a store might refuse a row
+// it cannot take, while it takes everything else.
+type poisonStore struct {
+	Store
+	id string
+}
+
+func (p *poisonStore) write(ctx context.Context, ops []*op) error {
+	for _, o := range ops {
+		if o.Rec != nil && o.Rec.CallID == p.id {
+			return errors.New("invalid byte sequence for encoding UTF8")
+		}
+	}
+	return p.Store.write(ctx, ops)
+}
+
+// TestPoisonRecord: a record the store refuses on its own (while it takes the heartbeat) is
+// skipped and counted; the records behind it are written, and the store is up again.
+func TestPoisonRecord(t *testing.T) {
+	for _, spool := range []bool{true, false} {
+		t.Run(fmt.Sprintf("spool=%v", spool), func(t *testing.T) { testPoisonRecord(t, spool) })
+	}
+}
+
+func testPoisonRecord(t *testing.T, spool bool) {
+	db := sqliteDB(t)
+	opts := faultOpts(t, "")
+	if spool {
+		opts.Spool = filepath.Join(t.TempDir(), "records.spool")
+	}
+	rec := NewRecorder(&poisonStore{Store: db, id: "c-2"}, opts)
+	closeRecorder(t, rec)
+	ids := placeCalls(t, rec, "c", 5)
+	waitFor(t, "the others written", func() bool {
+		got := byID(t, db)
+		for _, id := range ids {
+			if _, ok := got[id]; !ok && id != "c-2" {
+				return false
+			}
+		}
+		return rec.Stats().StoreUp
+	})
+	if _, ok := byID(t, db)["c-2"]; ok {
+		t.Fatal("the refused record is in the store")
+	}
+	if s := rec.Stats(); s.Dropped[dropProgress]+s.Dropped[dropFinish] == 0 || s.Spooled != 0 {
+		t.Fatalf("stats %+v: want the refused record counted as dropped, nothing left spooled", s)
+	}
+}

@@ -137,7 +137,7 @@ func (r *Recorder) connect() bool {
 	}
 	if !r.spool.empty() {
 		n := r.spool.n
-		if err := r.spool.replay(r.opts.MaxBatch, r.apply); err != nil {
+		if err := r.spool.replay(r.opts.MaxBatch, r.applyOrSkip); err != nil {
 			r.spooled.Store(int64(r.spool.n))
 			r.down("write", err)
 			return false
@@ -154,6 +154,12 @@ func (r *Recorder) connect() bool {
 func (r *Recorder) process(batch []*op) {
 	if r.up.Load() {
 		n, err := r.apply(batch)
+		if err != nil && r.opts.Spool == "" {
+			// No spool's replay to skip a record the store refuses on its own: skip it here.
+			var m int
+			m, err = r.applyOrSkip(batch[n:])
+			n += m
+		}
 		if err == nil {
 			return
 		}
@@ -226,6 +232,41 @@ func (r *Recorder) apply(ops []*op) (int, error) {
 		i++
 	}
 	return i, nil
+}
+
+// applyOrSkip is apply for the spool's replay. When a batch fails while the store answers
+// (the node's heartbeat, a write too, succeeds), the batch is written one op at a time, and
+// an op the store refuses on its own is dropped, logged and counted, rather than allowed to
+// hold up every record behind it for ever. A store that is locked, full or down fails the
+// heartbeat too, and then nothing is skipped.
+func (r *Recorder) applyOrSkip(ops []*op) (int, error) {
+	n, err := r.apply(ops)
+	if err == nil || !r.reachable() {
+		return n, err
+	}
+	for i := n; i < len(ops); i++ {
+		if _, err := r.apply(ops[i : i+1]); err != nil {
+			if !r.reachable() {
+				return i, err
+			}
+			id := ""
+			if ops[i].Rec != nil {
+				id = ops[i].Rec.CallID
+			}
+			r.failed("write", err)
+			r.log.Error("call record refused by the store; skipped", "call", id, "err", err)
+			r.drop(ops[i], "the store refused it")
+			ops[i].settle(ErrDropped)
+		}
+	}
+	return len(ops), nil
+}
+
+// reachable reports whether the store takes the node's heartbeat.
+func (r *Recorder) reachable() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+	defer cancel()
+	return r.store.Heartbeat(ctx, r.opts.Node, r.opts.Now()) == nil
 }
 
 // housekeep applies one op that is not a record: recovery, heartbeat, purge, barrier. Only
