@@ -468,3 +468,50 @@ func testPoisonRecord(t *testing.T, spool bool) {
 		t.Fatalf("stats %+v: want the refused record counted as dropped, nothing left spooled", s)
 	}
 }
+
+// TestRetryUnderTraffic: records arriving all the time do not push the next try of an
+// unavailable store back: it is tried every Retry, and found back while calls go on.
+func TestRetryUnderTraffic(t *testing.T) {
+	db := sqliteDB(t)
+	var opens atomic.Int32
+	open := func(context.Context) (Store, error) {
+		if opens.Add(1) < 3 {
+			return nil, errors.New("connection refused")
+		}
+		return db, nil
+	}
+	opts := faultOpts(t, filepath.Join(t.TempDir(), "records.spool"))
+	opts.Retry = 30 * time.Millisecond
+	rec := Open(open, opts)
+	closeRecorder(t, rec)
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; !rec.Stats().StoreUp; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("the store was tried %d times in 5 s of traffic", opens.Load())
+		}
+		rec.Begin(fmt.Sprintf("c%d", i), "main", "", t0)
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestCloseWritesAll: Close writes everything queued, more than one batch of it.
+func TestCloseWritesAll(t *testing.T) {
+	db := sqliteDB(t)
+	opts := faultOpts(t, "")
+	opts.MaxBatch = 10
+	fs := &faultStore{Store: db}
+	release := make(chan struct{})
+	fs.hang.Store(&release)
+	rec := NewRecorder(fs, opts)
+	for i := range 100 {
+		c := rec.Begin(fmt.Sprintf("c%d", i), "main", "", t0)
+		c.Ended("", t0.Add(time.Second))
+	}
+	close(release)
+	if err := rec.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(byID(t, db)); n != 100 {
+		t.Fatalf("%d records after Close, want 100", n)
+	}
+}

@@ -9,9 +9,12 @@ import (
 // transaction, or spools it while the store is unavailable, until Close.
 func (r *Recorder) run() {
 	defer close(r.done)
-	retry := time.NewTimer(0) // open the store at once
+	// The store is tried at once, then every Retry while it is unavailable. armed: the
+	// timer runs (it is never pushed back by traffic, or a busy hotline would never retry).
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
 	defer retry.Stop()
-	retryDue := true
+	retryDue, armed := true, false
 	heartbeat := time.NewTicker(r.opts.Heartbeat)
 	defer heartbeat.Stop()
 	purge := time.NewTicker(r.opts.PurgeEvery)
@@ -31,7 +34,7 @@ func (r *Recorder) run() {
 			select {
 			case <-r.wake:
 			case <-retry.C:
-				retryDue = true
+				retryDue, armed = true, false
 			case <-heartbeat.C:
 				r.enqueue(&op{Kind: opHeartbeat, At: r.opts.Now()}, nil)
 			case <-purge.C:
@@ -52,6 +55,7 @@ func (r *Recorder) run() {
 				r.stalled = false
 			} else {
 				retry.Reset(r.opts.Retry)
+				armed = true
 			}
 		}
 		if !closing && r.up.Load() && r.queueLen() < r.opts.MaxBatch {
@@ -61,13 +65,13 @@ func (r *Recorder) run() {
 		if len(batch) > 0 {
 			r.process(batch)
 		}
-		if !r.up.Load() && !retryDue && !closing {
+		for closing && !r.stalled && r.queueLen() > 0 {
+			r.process(r.take()) // the rest, MaxBatch at a time
+		}
+		if !r.up.Load() && !retryDue && !armed && !closing {
 			// process found the store gone: try it again after Retry.
-			select {
-			case <-retry.C:
-			default:
-			}
 			retry.Reset(r.opts.Retry)
+			armed = true
 		}
 		if closing {
 			r.mu.Lock()
