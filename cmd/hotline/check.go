@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hotline-project/hotline/config"
@@ -58,6 +60,12 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 		for _, lang := range langs {
 			fmt.Fprintf(stdout, "%s: warning: language %s has no recording of %d prompts (played from its fallback): %s\n",
 				*cfgPath, lang, len(byLang[lang]), strings.Join(byLang[lang], ", "))
+		}
+	}
+	if sp := cfg.Records.SpoolPath(); sp != "" {
+		if fi, err := os.Stat(filepath.Dir(sp)); err != nil || !fi.IsDir() {
+			fmt.Fprintf(stdout, "%s: warning: records.spool: no directory %s here: while the records store is "+
+				"unavailable, records would wait in memory only\n", *cfgPath, filepath.Dir(sp))
 		}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)

@@ -156,3 +156,18 @@ func TestOpenRecordsKeys(t *testing.T) {
 		t.Error("a key was generated although the environment has one")
 	}
 }
+
+// TestCheckSpoolDirectory: hotline check warns when the spool's directory does not exist
+// (the server would still start, holding waiting records in memory only).
+func TestCheckSpoolDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, _ := recordsConfig(t, dir, "  path: "+filepath.Join(dir, "r.db")+"\n  spool: /nonexistent/records.spool\n")
+	code, out, errOut := runCmd(t, "check", "-config", cfgPath)
+	if code != 0 || !strings.Contains(out, "warning: records.spool: no directory /nonexistent here") {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	cfgPath, _ = recordsConfig(t, dir, "  path: "+filepath.Join(dir, "r.db")+"\n")
+	if code, out, _ := runCmd(t, "check", "-config", cfgPath); code != 0 || strings.Contains(out, "records.spool") {
+		t.Fatalf("check with the default spool: exit %d\n%s", code, out)
+	}
+}
