@@ -26,6 +26,7 @@ type spool struct {
 	n    int    // ops in the file
 	off  int64  // bytes already written to the store by an unfinished replay
 	bad  int    // lines that did not parse (a write cut off by a crash), skipped
+	torn bool   // the file does not end with a newline: the next append starts a line
 }
 
 // openSpool opens the spool at path and counts what an earlier run left in it.
@@ -50,6 +51,11 @@ func openSpool(path string, max int64) (*spool, error) {
 	if err := sc.Err(); err != nil {
 		return s, fmt.Errorf("records: spool %s: %w", path, err)
 	}
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && fi.Size() != s.size {
+		// A last line cut off by a crash or a full disk: what is appended next must not
+		// run on from it.
+		s.torn, s.size = true, fi.Size()
+	}
 	return s, nil
 }
 
@@ -69,6 +75,9 @@ func (s *spool) append(ops []*op) (int, error) {
 		return 0, errors.New("records: no spool file (records.spool is off)")
 	}
 	var buf bytes.Buffer
+	if s.torn {
+		buf.WriteByte('\n')
+	}
 	enc := json.NewEncoder(&buf)
 	n := 0
 	for _, o := range ops {
@@ -104,6 +113,7 @@ func (s *spool) append(ops []*op) (int, error) {
 	}
 	s.size += int64(buf.Len())
 	s.n += n
+	s.torn = false
 	return n, nil
 }
 
@@ -167,6 +177,6 @@ func (s *spool) replay(max int, write func([]*op) (int, error)) error {
 	if err := os.Truncate(s.path, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("records: spool: %w", err)
 	}
-	s.size, s.n, s.off = 0, 0, 0
+	s.size, s.n, s.off, s.torn = 0, 0, 0, false
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -245,5 +246,52 @@ func TestRecordsReadOnlyStartE2E(t *testing.T) {
 	recs, err := db.Records(context.Background(), time.Time{}, time.Time{})
 	if err != nil || len(recs) != 1 || recs[0].Outcome != records.OutcomeMenuHangup {
 		t.Fatalf("records %+v, %v; want the call's", recs, err)
+	}
+}
+
+// TestRecordsPostgresDownE2E: with records in PostgreSQL and the server down (nothing
+// listens at the DSN's address), the server starts, answers a call and spools its record;
+// it used to exit. Writing the spool when PostgreSQL is back is
+// records.TestFaultPostgresDown's.
+func TestRecordsPostgresDownE2E(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there now: PostgreSQL is down
+	key := writeFile(t, dir, "records.key", "a key of some length for the test\n")
+	cfg := strings.Replace(testConfig, "  path: RECORDS_PATH\n", fmt.Sprintf(
+		"  driver: postgres\n  dsn: \"host=127.0.0.1 port=%d dbname=hotline user=hotline connect_timeout=1\"\n"+
+			"  hash_key_file: %s\n  spool: %s\n", port, key, filepath.Join(dir, "records.spool")), 1)
+	ts := startServer(t, cfg)
+	u := newUAC(t, ts.addrs.SIPUDP)
+	stream := u.receiveRTP()
+	_, media := answer(t, u.dial("0"))
+	var seq uint16 = 1
+	var rtpTS uint32 = 1000
+	u.sendSilence(media, 3, &seq, &rtpTS)
+	stream.waitFor(t, "the greeting", mustPrompt(t, "en", "greeting").PCMU[:1600], 5*time.Second)
+	u.hangup()
+	ts.waitMetric(t, `hotline_calls_total{line="main",outcome="caller_hangup"}`, 1)
+	ts.waitMetric(t, "hotline_records_store_up", 0)
+	// The start's recovery, the call's progress and its end (at least: milestones spooled
+	// between batches are lines of their own).
+	deadline := time.Now().Add(10 * time.Second)
+	for metricValue(ts.scrape(t), "hotline_records_spooled") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the call's record was not spooled")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := readyz(t, ts); code != 200 || !strings.Contains(body, "records: degraded") {
+		t.Errorf("/readyz: %d %q", code, body)
+	}
+	ts.stop(t)
+	spool, err := os.ReadFile(filepath.Join(dir, "records.spool"))
+	if err != nil || !strings.Contains(string(spool), `{"k":2,"r":{"CallID":`) || strings.Contains(string(spool), "555") {
+		t.Fatalf("spool after stop: %v\n%s", err, spool)
 	}
 }
