@@ -26,7 +26,8 @@ func (h *Health) SetReady(ok bool) { h.ready.Store(ok) }
 func (h *Health) Ready() bool { return h.ready.Load() }
 
 // Handler serves /metrics from g, /healthz (the process is alive) and /readyz (it takes calls).
-// Answers carry no internal detail.
+// Answers carry no internal detail: /readyz adds at most a fixed-phrase line about a
+// degraded part (SetDetail).
 func Handler(g prometheus.Gatherer, h *Health) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
