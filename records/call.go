@@ -282,9 +282,6 @@ type exporter interface {
 	Export(ctx context.Context, w io.Writer, since, until time.Time) error
 }
 
-// ErrStoreUnavailable is an export asked of a Recorder whose store is not open yet.
-var ErrStoreUnavailable = errors.New("records: the call records store is not open yet")
-
 // Export writes the records of calls that started in [since, until) as CSV from the store;
 // ErrStoreUnavailable until the store is open. It reads the store directly, so records
 // still queued or spooled are not in it yet.

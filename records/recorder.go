@@ -2,7 +2,6 @@ package records
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,18 +70,6 @@ type Store interface {
 }
 
 var _ Store = (*DB)(nil)
-
-// Errors Finish returns. Neither means the record is lost: it waits in memory and is
-// written when the store takes it.
-var (
-	// ErrNotWritten is a record still waiting after Options.Timeout.
-	ErrNotWritten = errors.New("records: the record is not written yet (the store is slow or unavailable)")
-	// ErrHeldInMemory is a record that waits in memory: neither the store nor the spool
-	// file took it.
-	ErrHeldInMemory = errors.New("records: the store and the spool are unavailable; the record waits in memory")
-	// ErrDropped is a record dropped because the memory queue was full.
-	ErrDropped = errors.New("records: the record was dropped: the memory queue is full")
-)
 
 // Recorder writes the call path's records to a Store through one writer goroutine. Its
 // methods are safe for concurrent use, and a nil *Recorder records nothing (records.driver:

@@ -295,3 +295,17 @@ func TestRecordsPostgresDownE2E(t *testing.T) {
 		t.Fatalf("spool after stop: %v\n%s", err, spool)
 	}
 }
+
+// TestRecordsOffNoMetrics: with records.driver none there is no store to report on: no
+// hotline_records_* series (RecordsStoreDown would fire on a store that is not there), and
+// /readyz has no records line.
+func TestRecordsOffNoMetrics(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, strings.Replace(testConfig, "  path: RECORDS_PATH\n", "  driver: none\n", 1))
+	if m := ts.scrape(t); strings.Contains(m, "hotline_records_") {
+		t.Errorf("records metrics with driver none:\n%s", m)
+	}
+	if code, body := readyz(t, ts); code != 200 || body != "ready\n" {
+		t.Errorf("/readyz: %d %q", code, body)
+	}
+}

@@ -94,7 +94,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	var rec *records.Recorder
-	rm := metrics.NewRecords(reg, func() records.Stats { return rec.Stats() })
+	recReg := prometheus.Registerer(reg)
+	if cfg.Records.Driver == "none" {
+		recReg = nil // no store, no records metrics (nor an alert about a store that is not there)
+	}
+	rm := metrics.NewRecords(recReg, func() records.Stats { return rec.Stats() })
 	rec, err = openRecords(cfg, log, rm.StoreError)
 	if err != nil {
 		return err
