@@ -118,19 +118,26 @@ func (c *Call) Ended(outcome Outcome, t time.Time) {
 	if c == nil {
 		return
 	}
-	reason := ""
-	if outcome == OutcomeShutdown {
-		if f := c.r.stopping.Load(); f != nil {
-			if err := (*f)(); err != nil && !errors.Is(err, context.Canceled) {
-				outcome, reason = OutcomeShutdownFatal, endReason(err)
-			}
-		}
-	}
+	outcome, reason := c.r.stopOutcome(outcome)
 	c.update(false, func(r *Record) {
 		if r.End.IsZero() {
 			r.End, r.Outcome, r.EndReason = t, outcome, reason
 		}
 	})
+}
+
+// stopOutcome turns OutcomeShutdown during a fatal stop into OutcomeShutdownFatal, with
+// the error as the reason.
+func (r *Recorder) stopOutcome(outcome Outcome) (Outcome, string) {
+	if outcome != OutcomeShutdown {
+		return outcome, ""
+	}
+	if f := r.stopping.Load(); f != nil {
+		if err := (*f)(); err != nil && !errors.Is(err, context.Canceled) {
+			return OutcomeShutdownFatal, endReason(err)
+		}
+	}
+	return outcome, ""
 }
 
 // endReason is an error as an EndReason: its text, at most 200 bytes.
@@ -221,8 +228,9 @@ func (r *Recorder) Unanswered(callID, line, caller string, start, end time.Time,
 		r.count(line, outcome, "", end)
 		return
 	}
+	outcome, reason := r.stopOutcome(outcome)
 	rec := Record{CallID: callID, Node: r.opts.Node, Line: line, CallerHash: r.opts.Hasher.Hash(caller),
-		Start: start, End: end, Outcome: outcome}
+		Start: start, End: end, Outcome: outcome, EndReason: reason}
 	if check(&rec) != nil {
 		return
 	}
