@@ -78,6 +78,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	flagOverrides(cfg)
+	for _, w := range digestWarnings(cfg) {
+		log.Warn("an advocate's digest challenge differs from unknown names'", "problem", w)
+	}
 	started := time.Now()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -93,29 +96,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if err != nil {
 		return err
 	}
-	var rec *records.Recorder
-	recReg := prometheus.Registerer(reg)
-	if cfg.Records.Driver == "none" {
-		recReg = nil // no store, no records metrics (nor an alert about a store that is not there)
-	}
-	rm := metrics.NewRecords(recReg, func() records.Stats { return rec.Stats() })
-	rec, err = openRecords(cfg, log, rm.StoreError)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		// After the calls have ended: their records are written, or spooled.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := rec.Close(cctx); err != nil {
-			log.Error("call records not all written at stop", "err", err)
-		}
-	}()
-	var recExport admin.Records // a nil *records.Recorder must stay a nil interface
-	if rec != nil {
-		recExport = rec
-	}
-
 	sipTLS, err := listenSIPTLS(cfg.SIP.TLS)
 	if err != nil {
 		return err
@@ -130,6 +110,32 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if err != nil {
 		closeAll(udp, tcp, tlsLn)
 		return fmt.Errorf("http: %w", err)
+	}
+	// The records are opened only once the ports are ours: opening them marks this node's
+	// calls left in progress as interrupted, which must not happen to a running server's
+	// calls when a second one is started by mistake (issue 13).
+	var rec *records.Recorder
+	recReg := prometheus.Registerer(reg)
+	if cfg.Records.Driver == "none" {
+		recReg = nil // no store, no records metrics (nor an alert about a store that is not there)
+	}
+	rm := metrics.NewRecords(recReg, func() records.Stats { return rec.Stats() })
+	rec, err = openRecords(cfg, log, rm.StoreError)
+	if err != nil {
+		closeAll(udp, tcp, httpLn, tlsLn)
+		return err
+	}
+	defer func() {
+		// After the calls have ended: their records are written, or spooled.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := rec.Close(cctx); err != nil {
+			log.Error("call records not all written at stop", "err", err)
+		}
+	}()
+	var recExport admin.Records // a nil *records.Recorder must stay a nil interface
+	if rec != nil {
+		recExport = rec
 	}
 
 	health := &metrics.Health{}
@@ -185,11 +191,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		log:       log,
 	}
 	auth, err := digest.New(digest.Options{
-		Realm: cfg.SIP.Realm,
+		Realm:      cfg.SIP.Realm,
+		Algorithms: cfg.SIP.DigestAlgorithms,
 		Lookup: func(id string) (digest.HA1, bool) {
 			h, ok := live.Load().accounts[id]
 			return h, ok
 		},
+		Decoy: func() digest.HA1 { return live.Load().decoy },
 	})
 	if err != nil {
 		closeAll(udp, tcp, httpLn, tlsLn)
