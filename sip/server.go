@@ -485,7 +485,7 @@ func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	if !c.fromPeer(req) {
 		// Its SDP would be the call's media; the peer's own ACK is still to come.
-		c.log.Info("ack from another address than the dialog's peer ignored")
+		c.log.Debug("ack from another address than the dialog's peer ignored")
 		return
 	}
 	if body := req.Body(); len(body) > 0 {
