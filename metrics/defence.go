@@ -7,7 +7,8 @@ import (
 
 // refusedReasons are the reasons Refused labels (sip.RefusedBanned, RefusedRate,
 // RefusedCalls); anything else is "other".
-var refusedReasons = map[string]bool{"banned": true, "rate": true, "calls": true}
+var refusedReasons = map[string]bool{"banned": true, "rate": true, "calls": true, "dialog": true,
+	"untrusted": true, "unacked": true, "evicted": true}
 
 // Defences counts what the SIP server's per-source limits refuse, and the bans they set.
 // It implements sip.LimitObserver.
@@ -23,7 +24,7 @@ func NewDefences(r prometheus.Registerer, banned func() int) *Defences {
 	d := &Defences{
 		refused: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "sip", Name: "rate_limited_total",
-			Help: "SIP requests refused by the per-source limits, by method and reason (banned: the source failed authentication too often; rate: over its request rate; calls: at its cap of calls in progress).",
+			Help: "SIP requests refused by the per-source limits, by method and reason (banned: the source failed authentication too often; rate: over its request rate; calls: at its cap of calls in progress; dialog: a call's in-dialog requests over their rate; untrusted: the untrusted sources' share of calls is taken; unacked: the source has as many unacknowledged calls as it may; evicted: an unacknowledged call pushed out by a newer one).",
 		}, []string{"method", "reason"}),
 		bans: f.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "sip", Name: "bans_total",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"golang.org/x/time/rate"
 
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/prompts"
@@ -57,6 +58,7 @@ type Call struct {
 	pendingOffer bool // we sent an offer in a 2xx and wait for the answer in the ACK
 	digits       chan rune
 	digitsClosed bool
+	inDialog     *rate.Limiter // in-dialog requests' rate (defence.go), made on the first one
 	endOnce      sync.Once
 	byeOnce      sync.Once
 }

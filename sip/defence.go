@@ -7,6 +7,7 @@ import (
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+	"golang.org/x/time/rate"
 
 	"github.com/hotline-project/hotline/sip/digest"
 )
@@ -16,6 +17,16 @@ const (
 	RefusedBanned = "banned" // the source failed authentication too often
 	RefusedRate   = "rate"   // the source is over its request rate
 	RefusedCalls  = "calls"  // the source has as many calls in progress as it may
+	RefusedDialog = "dialog" // a call's in-dialog requests (re-INVITE, INFO...) are over their rate
+)
+
+// In-dialog requests other than ACK, BYE and CANCEL (re-INVITE, INFO, UPDATE...) are limited
+// per call to dialogRate a second, in bursts of dialogBurst: a phone sends a few (hold,
+// resume, session refresh, a DTMF INFO per key), and each one the server accepts costs a
+// renegotiation or a log line (issue 14).
+const (
+	dialogRate  = 5
+	dialogBurst = 20
 )
 
 // LimitObserver receives the per-source defences' events for metrics. Implementations must
@@ -56,7 +67,7 @@ func (s *Server) isLineCall(req *sipmsg.Request) bool {
 
 // limited applies the per-source limits to req before it is handled, and reports whether
 // it was refused (and so must not be handled):
-//   - requests of a call in progress (ACK, BYE, INFO, re-INVITE) are never refused;
+//   - requests of a call in progress are limited per call (dialogLimited), never per source;
 //   - a banned source's requests are dropped without an answer, except new calls to a line;
 //   - a source over its request rate gets 503 with Retry-After for an INVITE, so the caller
 //     hears a busy signal at once instead of silence while the INVITE is retransmitted for
@@ -66,15 +77,17 @@ func (s *Server) isLineCall(req *sipmsg.Request) bool {
 // Dropping is what Kamailio's pike and ban setups do. sipgo ends the server transaction of a
 // request left unanswered, so a dropped request holds no memory either.
 func (s *Server) limited(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		if c := s.lookupCall(req); c != nil {
+			return s.dialogLimited(c, req, tx)
+		}
+	}
 	l := s.opts.Defences
 	if l == nil {
 		return false
 	}
 	src := sourceAddr(req)
 	if !src.IsValid() || l.Trusted(src) {
-		return false
-	}
-	if to := req.To(); to != nil && to.Params.Has("tag") && s.lookupCall(req) != nil {
 		return false
 	}
 	now := s.now()
@@ -93,6 +106,29 @@ func (s *Server) limited(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool 
 		secs := int((l.RetryAfter() + time.Second - 1) / time.Second)
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", strconv.Itoa(secs)))
 	}
+	return true
+}
+
+// dialogLimited applies the call's in-dialog request rate to req, and reports whether req
+// was refused. ACK, BYE and CANCEL always pass: the caller can always hang up. Over the rate
+// a request gets 503 with Retry-After, which ends only that transaction, never the call
+// (RFC 5057 section 5.1).
+func (s *Server) dialogLimited(c *Call, req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
+	if req.IsAck() || req.IsCancel() || req.Method == sipmsg.BYE {
+		return false
+	}
+	c.mu.Lock()
+	if c.inDialog == nil {
+		c.inDialog = rate.NewLimiter(dialogRate, dialogBurst)
+	}
+	b := c.inDialog
+	c.mu.Unlock()
+	if b.AllowN(s.now(), 1) {
+		return false
+	}
+	s.refused(string(req.Method), RefusedDialog)
+	c.log.Debug("in-dialog request over the call's rate", "method", string(req.Method))
+	s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "1"))
 	return true
 }
 
