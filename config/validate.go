@@ -93,6 +93,7 @@ func (p *parser) validate(c *Config) {
 	p.validateRealm(c.SIP.Realm)
 	p.validateAdvocates(c.Advocates)
 	p.validateSecurity(&c.Security)
+	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
 }
 
@@ -126,9 +127,6 @@ func (p *parser) validateSIP(s *SIP) {
 	}
 	if s.AnswerDelay < 0 || s.AnswerDelay > 30*time.Second {
 		p.errorf("sip.answer_delay", "must be between 0 and 30s, got %v", s.AnswerDelay)
-	}
-	if s.MaxCalls < 0 {
-		p.errorf("sip.max_calls", "must be 0 (no limit) or more, got %d", s.MaxCalls)
 	}
 	p.validateSIPTLS(&s.TLS)
 }
