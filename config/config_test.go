@@ -23,7 +23,7 @@ testdata/unknown-nested.yaml:8: ivr.languages[0].lang: unknown field`},
 		{"calllimits.yaml", `testdata/calllimits.yaml:3: sip.max_calls: 60 calls need up to 120 RTP ports (a call bridged to an advocate takes two), but media.port_min..port_max holds 100; at most 50, or 0 for 40
 testdata/calllimits.yaml:10: security.untrusted_calls: must be at most max_calls (60), got 70
 testdata/calllimits.yaml:11: security.unacked_calls: must be at most untrusted_calls (70), got 80
-testdata/calllimits.yaml:12: security.unacked_timeout: must be between 1s and sip.ack_timeout (32s), got 40s
+testdata/calllimits.yaml:12: security.unacked_timeout: must be between 1s and 5m, got 6m0s
 testdata/calllimits.yaml:14: security.no_rtp_window: must be greater than 0 and at most 24h, got 0s`},
 		{"badport.yaml", `testdata/badport.yaml:7: media.port_max: must be greater than port_min (10000)`},
 		{"ports.yaml", `testdata/ports.yaml:2: media.port_min: must be even (RTP takes even ports), got 10001

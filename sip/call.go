@@ -38,7 +38,8 @@ type Call struct {
 	// Arrived is when the INVITE arrived (zero for outbound legs).
 	Arrived time.Time
 
-	caller string // the caller's identity; see Caller
+	caller string     // the caller's identity; see Caller
+	source netip.Addr // the address the INVITE came from (defence.go); never logged
 
 	srv    *Server
 	log    *slog.Logger

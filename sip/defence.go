@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hotline-project/hotline/sip/digest"
+	"github.com/hotline-project/hotline/sip/limit"
 )
 
 // Reasons LimitObserver.Refused is given.
@@ -18,6 +19,12 @@ const (
 	RefusedRate   = "rate"   // the source is over its request rate
 	RefusedCalls  = "calls"  // the source has as many calls in progress as it may
 	RefusedDialog = "dialog" // a call's in-dialog requests (re-INVITE, INFO...) are over their rate
+	// RefusedUntrusted: the untrusted sources' budget of calls is taken (by acknowledged calls).
+	RefusedUntrusted = "untrusted"
+	// RefusedUnacked: the source has as many unacknowledged calls as it may.
+	RefusedUnacked = "unacked"
+	// RefusedEvicted counts an unacknowledged call pushed out by a newer one (method INVITE).
+	RefusedEvicted = "evicted"
 )
 
 // In-dialog requests other than ACK, BYE and CANCEL (re-INVITE, INFO, UPDATE...) are limited
@@ -132,21 +139,70 @@ func (s *Server) dialogLimited(c *Call, req *sipmsg.Request, tx sipmsg.ServerTra
 	return true
 }
 
-// admitCall counts a new call against its source's cap. It returns the function that ends
-// the count, or false when the source is at its cap (the INVITE must get 503).
-func (s *Server) admitCall(req *sipmsg.Request) (func(), bool) {
+// admission is a new call's place in the per-source cap and, for a call to a line from an
+// untrusted source, in the untrusted sources' budget.
+type admission struct {
+	release func()
+	ticket  *limit.Ticket // nil: not counted in the budget (trusted, feature code, no budget)
+}
+
+// acked takes the call out of the unacknowledged calls: it can no longer be pushed out.
+func (a admission) acked() {
+	if a.ticket != nil {
+		a.ticket.Acked()
+	}
+}
+
+// evicted is closed when a newer call pushed this unacknowledged one out; nil (never
+// ready) for a call outside the budget.
+func (a admission) evicted() <-chan struct{} {
+	if a.ticket == nil {
+		return nil
+	}
+	return a.ticket.Evicted()
+}
+
+// ackTimeout is how long the call waits for its ACK: shorter for an untrusted source.
+func (s *Server) ackTimeout(a admission) time.Duration {
+	if a.ticket != nil && s.opts.UnackedTimeout > 0 && s.opts.UnackedTimeout < s.opts.AckTimeout {
+		return s.opts.UnackedTimeout
+	}
+	return s.opts.AckTimeout
+}
+
+// admitCall counts a new call against its source's cap and, for a call to a line
+// (lineCall) from an untrusted source, against the untrusted sources' budget. It returns
+// the admission, whose release ends the counts, or false when a limit refuses the call
+// (the INVITE must get 503).
+func (s *Server) admitCall(req *sipmsg.Request, lineCall bool) (admission, bool) {
 	l := s.opts.Defences
 	src := sourceAddr(req)
 	if l == nil || !src.IsValid() {
-		return func() {}, true
+		return admission{release: func() {}}, true
 	}
 	if !l.StartCall(src) {
 		s.refused("INVITE", RefusedCalls)
 		// The source may be a caller's own address: it is not logged.
 		s.log.Warn("a source reached the per-source call limit; list the carrier's trunk in security.trusted_sources")
-		return nil, false
+		return admission{}, false
 	}
-	return func() { l.EndCall(src) }, true
+	a := admission{release: func() { l.EndCall(src) }}
+	if b := s.opts.Budget; b != nil && lineCall && !l.Trusted(src) {
+		t, err := b.Admit(src)
+		if err != nil {
+			l.EndCall(src)
+			reason := RefusedUntrusted
+			if errors.Is(err, limit.ErrUnacked) {
+				reason = RefusedUnacked
+			}
+			s.refused("INVITE", reason)
+			s.log.Debug("call refused by the untrusted sources' budget", "reason", reason)
+			return admission{}, false
+		}
+		a.ticket = t
+		a.release = func() { t.Release(); l.EndCall(src) }
+	}
+	return a, true
 }
 
 // authFailed counts a failed authentication against the request's source, and bans the
@@ -171,4 +227,17 @@ func (s *Server) refused(method, reason string) {
 	if s.opts.LimitObserver != nil {
 		s.opts.LimitObserver.Refused(method, reason)
 	}
+}
+
+// ScreenSilent gives the silent-call policy (routing.Silent) what the SIP side knows of c, a
+// call whose caller pressed no key: whether no RTP packet ever arrived from it, and whether
+// its source is flooding (an untrusted source that sent security.no_rtp_calls calls without
+// RTP lately). It counts c among its source's calls without RTP when it had none; call it
+// once per call.
+func (s *Server) ScreenSilent(c *Call) (noRTP, flooding bool) {
+	noRTP = c.leg != nil && c.leg.Stats().PacketsReceived == 0
+	if l := s.opts.Defences; l != nil {
+		flooding = l.NoRTPCall(s.now(), c.source, noRTP)
+	}
+	return noRTP, flooding
 }

@@ -186,6 +186,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		closeAll(udp, tcp, httpLn, tlsLn)
 		return err
 	}
+	budget, err := newBudget(cfg)
+	if err != nil {
+		closeAll(udp, tcp, httpLn, tlsLn)
+		return err
+	}
 	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
 	srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
@@ -202,7 +207,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		UserAgent:         cfg.SIP.UserAgent,
 		AckTimeout:        cfg.SIP.AckTimeout,
 		AnswerDelay:       cfg.SIP.AnswerDelay,
-		MaxCalls:          cfg.SIP.MaxCalls,
+		MaxCalls:          cfg.CallLimits().MaxCalls,
 		Scheduler:         sched,
 		Ports:             ports,
 		AdvertiseAddr:     advertise,
@@ -216,6 +221,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		FeatureHandler:    disp.featureCall,
 		Defences:          limits,
 		LimitObserver:     defences,
+		Budget:            budget,
+		UnackedTimeout:    cfg.Security.UnackedTimeout,
 		Limits:            sip.Limits{TLSHandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout},
 		TLS:               sipTLS.server,
 		TLSClient:         sipTLS.client,
@@ -225,6 +232,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	disp.srv = srv
+	sb.screen = srv.ScreenSilent
 	rl := &reloader{path: *cfgPath, overrides: flagOverrides, live: &live, eng: eng, disp: disp,
 		metrics: metrics.NewReloads(reg, started), onSelect: im.Selected, log: log, now: time.Now}
 
@@ -314,6 +322,8 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
 		MaxCalls:     s.MaxCallsPerSource,
 		Trusted:      s.TrustedPrefixes(),
 		MaxSources:   s.MaxTrackedSources,
+		NoRTPCalls:   s.NoRTPCalls,
+		NoRTPWindow:  s.NoRTPWindow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)
@@ -322,6 +332,17 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
 		log.Warn("security.trusted_sources is empty: the carrier's SIP trunk is limited like any other source; list its addresses there")
 	}
 	return l, nil
+}
+
+// newBudget builds the untrusted sources' budget (issue 14) from the call limits.
+func newBudget(cfg *config.Config) (*limit.Budget, error) {
+	l := cfg.CallLimits()
+	b, err := limit.NewBudget(limit.BudgetConfig{Calls: l.UntrustedCalls, Unacked: l.UnackedCalls,
+		UnackedPerSource: cfg.Security.UnackedCallsPerSource})
+	if err != nil {
+		return nil, fmt.Errorf("security: %w", err)
+	}
+	return b, nil
 }
 
 func loadConfig(path string) (*config.Config, error) {
