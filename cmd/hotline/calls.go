@@ -28,8 +28,8 @@ type switchboard struct {
 	// screen, if set, tells the silent-call policy about a call whose caller pressed no key
 	// (sip.Server.ScreenSilent); see demotion.
 	screen func(*sip.Call) (noRTP, flooding bool)
-	now      func() time.Time
-	log      *slog.Logger
+	now    func() time.Time
+	log    *slog.Logger
 }
 
 // handle is the sip.Handler of every answered call.
