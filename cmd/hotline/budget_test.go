@@ -132,7 +132,7 @@ func TestSilentCallsWithoutRTPNotUrgent(t *testing.T) {
 	}
 	// A real caller who cannot speak: the phone sends audio (a tone here), no key pressed.
 	c := callIn(t, ts, "", 440)
-	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 5)
+	ts.metricAtLeast(t, `hotline_queue_waiting{queue="en"}`, 5, 60*time.Second) // the menus play out
 	text := ts.scrape(t)
 	for series, want := range map[string]float64{
 		`hotline_route_decisions_total{kind="queue",route="help_now"}`: 1,
