@@ -173,8 +173,9 @@ func (s *Server) ackTimeout(a admission) time.Duration {
 // admitCall counts a new call against its source's cap and, for a call to a line
 // (lineCall) from an untrusted source, against the untrusted sources' budget. It returns
 // the admission, whose release ends the counts, or false when a limit refuses the call
-// (the INVITE must get 503).
-func (s *Server) admitCall(req *sipmsg.Request, lineCall bool) (admission, bool) {
+// (the INVITE must get 503). onEvict is called, cheap and under the budget's lock, if a
+// newer call pushes this one out.
+func (s *Server) admitCall(req *sipmsg.Request, lineCall bool, onEvict func()) (admission, bool) {
 	l := s.opts.Defences
 	src := sourceAddr(req)
 	if l == nil || !src.IsValid() {
@@ -188,7 +189,7 @@ func (s *Server) admitCall(req *sipmsg.Request, lineCall bool) (admission, bool)
 	}
 	a := admission{release: func() { l.EndCall(src) }}
 	if b := s.opts.Budget; b != nil && lineCall && !l.Trusted(src) {
-		t, err := b.Admit(src)
+		t, err := b.Admit(src, onEvict)
 		if err != nil {
 			l.EndCall(src)
 			reason := RefusedUntrusted

@@ -588,12 +588,16 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	// The call counts from here; until it is set up, an early return gives its place back.
 	setUp := false
+	// giveBack uncounts the call once: at its end, or as soon as a newer call pushes it out
+	// of the untrusted budget (its teardown may lag behind a flood).
+	var gaveBack sync.Once
+	giveBack := func() { gaveBack.Do(func() { s.active.Add(-1) }) }
 	defer func() {
 		if !setUp {
-			s.active.Add(-1)
+			giveBack()
 		}
 	}()
-	adm, ok := s.admitCall(req, feature == "")
+	adm, ok := s.admitCall(req, feature == "", giveBack)
 	if !ok {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
 		return
@@ -719,7 +723,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.mu.Lock()
 		delete(s.calls, dlg.ID)
 		s.mu.Unlock()
-		s.active.Add(-1)
+		giveBack()
 		s.opts.Observer.CallEnded(line, outcome)
 		log.Info("call ended", "outcome", outcome)
 		s.wg.Done()

@@ -65,11 +65,15 @@ type Ticket struct {
 	elem    *list.Element // in b.unacked while unacknowledged; guarded by b.mu
 	evicted chan struct{}
 	counted bool // counts in b.calls; guarded by b.mu
+	onEvict func()
 }
 
 // Admit counts a new call from src (a source not trusted), or refuses it with ErrUnacked
-// or ErrUntrusted. It may push out the oldest unacknowledged call to make room.
-func (b *Budget) Admit(src netip.Addr) (*Ticket, error) {
+// or ErrUntrusted. It may push out the oldest unacknowledged call to make room. onEvict, if
+// not nil, is called when this call is pushed out, under the Budget's lock: it must be
+// quick and must not call the Budget (give back a counter, for example), so that what the
+// call held is freed at once, not when its own goroutine gets round to it.
+func (b *Budget) Admit(src netip.Addr, onEvict func()) (*Ticket, error) {
 	k := Key(src)
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -85,7 +89,7 @@ func (b *Budget) Admit(src netip.Addr) (*Ticket, error) {
 		}
 		b.evictOldestLocked()
 	}
-	t := &Ticket{b: b, src: k, evicted: make(chan struct{}), counted: true}
+	t := &Ticket{b: b, src: k, evicted: make(chan struct{}), counted: true, onEvict: onEvict}
 	t.elem = b.unacked.PushBack(t)
 	b.perSource[k]++
 	b.calls++
@@ -106,6 +110,9 @@ func (b *Budget) evictOldestLocked() {
 		b.calls--
 	}
 	close(t.evicted)
+	if t.onEvict != nil {
+		t.onEvict()
+	}
 }
 
 func (t *Ticket) leaveUnackedLocked() {

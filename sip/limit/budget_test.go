@@ -29,7 +29,7 @@ func TestBudgetUnackedFlood(t *testing.T) {
 	}
 	var flood []*Ticket
 	for i := range 231 * 4 {
-		tk, err := b.Admit(addr(i / 4))
+		tk, err := b.Admit(addr(i/4), nil)
 		if err != nil {
 			t.Fatalf("INVITE %d refused: %v", i, err)
 		}
@@ -43,13 +43,13 @@ func TestBudgetUnackedFlood(t *testing.T) {
 			t.Fatalf("flood call %d evicted %v, want %v", i, evicted(tk), want)
 		}
 	}
-	real, err := b.Admit(netip.MustParseAddr("192.0.2.7"))
+	real, err := b.Admit(netip.MustParseAddr("192.0.2.7"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	real.Acked()
 	for i := range 100 {
-		if _, err := b.Admit(addr(1000 + i)); err != nil {
+		if _, err := b.Admit(addr(1000+i), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -66,29 +66,30 @@ func TestBudgetUnackedFlood(t *testing.T) {
 func TestBudgetLimits(t *testing.T) {
 	b, _ := NewBudget(BudgetConfig{Calls: 3, Unacked: 3, UnackedPerSource: 2})
 	a := netip.MustParseAddr("198.51.100.1")
-	t1, _ := b.Admit(a)
-	t2, _ := b.Admit(a)
-	if _, err := b.Admit(a); !errors.Is(err, ErrUnacked) {
+	t1, _ := b.Admit(a, nil)
+	t2, _ := b.Admit(a, nil)
+	if _, err := b.Admit(a, nil); !errors.Is(err, ErrUnacked) {
 		t.Fatalf("third unacknowledged call from one source: %v, want ErrUnacked", err)
 	}
 	t1.Acked()
-	t3, err := b.Admit(a) // one of a's is acknowledged now
+	t3, err := b.Admit(a, nil) // one of a's is acknowledged now
 	if err != nil {
 		t.Fatal(err)
 	}
 	t2.Acked()
 	t3.Acked()
-	if _, err := b.Admit(netip.MustParseAddr("198.51.100.2")); !errors.Is(err, ErrUntrusted) {
+	if _, err := b.Admit(netip.MustParseAddr("198.51.100.2"), nil); !errors.Is(err, ErrUntrusted) {
 		t.Fatalf("budget full of acknowledged calls: %v, want ErrUntrusted", err)
 	}
 	t2.Release()
-	t4, err := b.Admit(netip.MustParseAddr("198.51.100.2"))
+	gaveBack := 0
+	t4, err := b.Admit(netip.MustParseAddr("198.51.100.2"), func() { gaveBack++ })
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Full again, but t4 is unacknowledged: a new call pushes it out.
-	if _, err := b.Admit(netip.MustParseAddr("198.51.100.3")); err != nil || !evicted(t4) {
-		t.Fatalf("new call with an unacknowledged one to push out: %v, evicted %v", err, evicted(t4))
+	if _, err := b.Admit(netip.MustParseAddr("198.51.100.3"), nil); err != nil || !evicted(t4) || gaveBack != 1 {
+		t.Fatalf("new call with an unacknowledged one to push out: %v, evicted %v, onEvict called %d times", err, evicted(t4), gaveBack)
 	}
 	t4.Acked() // too late: nothing happens
 	if calls, _ := b.Counts(); calls != 3 {
