@@ -147,10 +147,10 @@ type admission struct {
 }
 
 // acked takes the call out of the unacknowledged calls: it can no longer be pushed out.
-func (a admission) acked() {
-	if a.ticket != nil {
-		a.ticket.Acked()
-	}
+// False means a newer call pushed it out first (the ACK came just too late): the call no
+// longer counts and must end.
+func (a admission) acked() bool {
+	return a.ticket == nil || a.ticket.Acked()
 }
 
 // evicted is closed when a newer call pushed this unacknowledged one out; nil (never

@@ -806,7 +806,13 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.end(ErrNoAck)
 		return
 	}
-	adm.acked()
+	if !adm.acked() {
+		// Pushed out as its ACK came: it no longer counts, so it cannot go on.
+		outcome = "evicted"
+		s.refused("INVITE", RefusedEvicted)
+		c.terminate(context.Background(), ErrNoAck)
+		return
+	}
 	s.opts.Observer.Response("INVITE", 200)
 
 	if !offered {

@@ -128,12 +128,16 @@ func (t *Ticket) leaveUnackedLocked() {
 	}
 }
 
-// Acked records that the call was acknowledged: it can no longer be pushed out. It does
-// nothing on an evicted or released ticket.
-func (t *Ticket) Acked() {
+// Acked records that the call was acknowledged: it can no longer be pushed out. It
+// returns false, and does nothing, if the call was pushed out first (or released).
+func (t *Ticket) Acked() bool {
 	t.b.mu.Lock()
 	defer t.b.mu.Unlock()
+	if !t.counted {
+		return false
+	}
 	t.leaveUnackedLocked()
+	return true
 }
 
 // Evicted is closed when the call was pushed out of the budget by a newer one before it

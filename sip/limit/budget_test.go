@@ -47,7 +47,9 @@ func TestBudgetUnackedFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	real.Acked()
+	if !real.Acked() {
+		t.Fatal("Acked on a call in the budget: false")
+	}
 	for i := range 100 {
 		if _, err := b.Admit(addr(1000+i), nil); err != nil {
 			t.Fatal(err)
@@ -91,7 +93,9 @@ func TestBudgetLimits(t *testing.T) {
 	if _, err := b.Admit(netip.MustParseAddr("198.51.100.3"), nil); err != nil || !evicted(t4) || gaveBack != 1 {
 		t.Fatalf("new call with an unacknowledged one to push out: %v, evicted %v, onEvict called %d times", err, evicted(t4), gaveBack)
 	}
-	t4.Acked() // too late: nothing happens
+	if t4.Acked() { // too late: nothing happens
+		t.Fatal("Acked on a call pushed out: true")
+	}
 	if calls, _ := b.Counts(); calls != 3 {
 		t.Fatalf("%d calls, want 3", calls)
 	}
