@@ -50,3 +50,26 @@ func (d *Defences) Refused(meth, reason string) {
 
 // Banned counts a newly banned source.
 func (d *Defences) Banned() { d.bans.Inc() }
+
+// WatchBudget exports, read at scrape time, the calls in progress from untrusted sources
+// (the untrusted sources' budget, sip/limit.Budget): acknowledged and unacknowledged.
+func WatchBudget(r prometheus.Registerer, counts func() (calls, unacked int)) {
+	if r == nil {
+		return
+	}
+	r.MustRegister(budgetCollector{counts})
+}
+
+var budgetDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "sip", "untrusted_calls"),
+	"Calls in progress from sources outside security.trusted_sources, by state (acknowledged, unacknowledged).",
+	[]string{"state"}, nil)
+
+type budgetCollector struct{ counts func() (calls, unacked int) }
+
+func (c budgetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- budgetDesc }
+
+func (c budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	calls, unacked := c.counts()
+	ch <- prometheus.MustNewConstMetric(budgetDesc, prometheus.GaugeValue, float64(calls-unacked), "acknowledged")
+	ch <- prometheus.MustNewConstMetric(budgetDesc, prometheus.GaugeValue, float64(unacked), "unacknowledged")
+}

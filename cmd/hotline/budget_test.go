@@ -114,6 +114,8 @@ func TestUnackedFloodSparesCallers(t *testing.T) {
 	}
 	late.ack(hotlineNumber, "")
 	ts.waitMetric(t, `hotline_sip_rate_limited_total{method="INVITE",reason="untrusted"}`, 1)
+	ts.waitMetric(t, `hotline_sip_untrusted_calls{state="acknowledged"}`, untrusted)
+	ts.waitMetric(t, `hotline_sip_untrusted_calls{state="unacknowledged"}`, 0)
 	// ...while the trunk's callers are not counted against it.
 	for range trunkCalls {
 		u := newUACAt(t, trunkIP, ts.addrs.SIPUDP)

@@ -200,6 +200,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
+	metrics.WatchBudget(reg, budget.Counts)
 	srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
 			l, ok := live.Load().cfg.LookupLine(dialled)
