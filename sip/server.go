@@ -580,10 +580,12 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if feature == "" && s.draining.Load() {
 		// A draining node takes no new calls: the carrier or load balancer tries another.
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", drainRetryAfter))
+		s.attemptRefused(line, RefuseDraining)
 		return
 	}
 	if !s.reserveCall() {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		s.attemptRefused(line, RefuseCapacity)
 		return
 	}
 	// The call counts from here; until it is set up, an early return gives its place back.
@@ -600,6 +602,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	adm, ok := s.admitCall(req, feature == "", giveBack)
 	if !ok {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		s.attemptRefused(line, RefuseSourceCalls)
 		return
 	}
 	defer adm.release()
@@ -623,11 +626,13 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.log.Info("rejecting call", "line", line, "error", err)
 		s.respond(tx, req, 488, "Not Acceptable Here", nil,
 			sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
+		s.attemptRefused(line, RefuseNotAcceptable)
 		return
 	}
 	if body := req.Body(); len(body) > 0 {
 		if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
 			s.respond(tx, req, 415, "Unsupported Media Type", nil, sipmsg.NewHeader("Accept", "application/sdp"))
+			s.attemptRefused(line, RefuseNotAcceptable)
 			return
 		}
 		var err error
@@ -639,6 +644,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			s.log.Info("rejecting offer", "line", line, "error", err)
 			s.respond(tx, req, 488, "Not Acceptable Here", nil,
 				sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
+			s.attemptRefused(line, RefuseNotAcceptable)
 			return
 		}
 		offered = true
@@ -681,6 +687,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if err != nil {
 		log.Warn("no media port for call", "error", err)
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		s.attemptRefused(line, RefuseNoMediaPort)
 		return
 	}
 	c.leg = leg
@@ -715,6 +722,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.wg.Add(1)
 	s.opts.Observer.CallStarted(line)
 	outcome := "completed"
+	handled := false // the Handler took the call: it records it
 	defer func() {
 		cancel(ErrServerHangup)
 		c.closeDigits()
@@ -725,6 +733,9 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.mu.Unlock()
 		giveBack()
 		s.opts.Observer.CallEnded(line, outcome)
+		if !handled {
+			s.attemptUnanswered(c, outcome)
+		}
 		log.Info("call ended", "outcome", outcome)
 		s.wg.Done()
 	}()
@@ -849,6 +860,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		handler = s.opts.FeatureHandler
 	}
 	if handler != nil {
+		handled = true
 		handler(ctx, c)
 	}
 

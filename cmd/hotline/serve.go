@@ -26,6 +26,7 @@ import (
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
+	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
@@ -117,20 +118,37 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	// The records are opened only once the ports are ours: opening them marks this node's
 	// calls left in progress as interrupted, which must not happen to a running server's
 	// calls when a second one is started by mistake (issue 13).
-	recDB, rec, err := openRecords(ctx, cfg, log)
+	var rec *records.Recorder
+	recReg := prometheus.Registerer(reg)
+	if cfg.Records.Driver == "none" {
+		recReg = nil // no store, no records metrics (nor an alert about a store that is not there)
+	}
+	rm := metrics.NewRecords(recReg, func() records.Stats { return rec.Stats() })
+	rec, err = openRecords(cfg, log, rm.StoreError)
 	if err != nil {
 		closeAll(udp, tcp, httpLn, tlsLn)
 		return err
 	}
-	if recDB != nil {
-		defer recDB.Close()
-	}
-	var recExport admin.Records // a nil *records.DB must stay a nil interface
-	if recDB != nil {
-		recExport = recDB
+	defer func() {
+		// After the calls have ended: their records are written, or spooled.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := rec.Close(cctx); err != nil {
+			log.Error("call records not all written at stop", "err", err)
+		}
+	}()
+	var recExport admin.Records // a nil *records.Recorder must stay a nil interface
+	if rec != nil {
+		recExport = rec
 	}
 
 	health := &metrics.Health{}
+	health.SetDetail(func() string {
+		if rec == nil {
+			return ""
+		}
+		return metrics.RecordsDetail(rec.Stats())
+	})
 
 	bind, err := netip.ParseAddr(cfg.Media.BindAddress)
 	if err != nil {
@@ -221,7 +239,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Ports:             ports,
 		AdvertiseAddr:     advertise,
 		InactivityTimeout: cfg.Media.InactivityTimeout,
-		Observer:          m,
+		Observer:          callObserver{Metrics: m, rec: rec},
 		Logger:            log,
 		Auth:              auth,
 		Registrar:         registrar.New(registrar.Options{}),
@@ -264,11 +282,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	dr := &drainer{srv: srv, health: health, stop: stop, timeout: cfg.SIP.DrainTimeout, log: log}
-	sb.stopping = func() bool { return sctx.Err() != nil }
 	g, gctx := errgroup.WithContext(sctx)
+	// A fatal error stops the server through gctx: its calls are cut off then too, and
+	// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
+	sb.stopping = func() bool { return gctx.Err() != nil }
+	rec.SetStopping(func() error { return context.Cause(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { return disp.run(gctx) })
-	g.Go(func() error { return rec.Run(gctx) })
 	g.Go(func() error { return srv.ServeListeners(gctx, sip.Listeners{UDP: udp, TCP: tcp, TLS: tlsLn}) })
 	g.Go(func() error {
 		if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -308,7 +328,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		ready(addrs)
 	}
 	err = g.Wait()
-	rec.Wait()
 	log.Info("hotline stopped")
 	return err
 }
