@@ -147,6 +147,7 @@ func (s *Server) dialogLimited(c *Call, req *sipmsg.Request, tx sipmsg.ServerTra
 type admission struct {
 	release func()
 	ticket  *limit.Ticket // nil: not counted in the budget (trusted, feature code, no budget)
+	refused string        // why admitCall refused the call, for the call records (attempts.go)
 }
 
 // acked takes the call out of the unacknowledged calls: it can no longer be pushed out.
@@ -188,20 +189,20 @@ func (s *Server) admitCall(req *sipmsg.Request, lineCall bool, onEvict func()) (
 		s.refused("INVITE", RefusedCalls)
 		// The source may be a caller's own address: it is not logged.
 		s.log.Warn("a source reached the per-source call limit; list the carrier's trunk in security.trusted_sources")
-		return admission{}, false
+		return admission{refused: RefuseSourceCalls}, false
 	}
 	a := admission{release: func() { l.EndCall(src) }}
 	if b := s.opts.Budget; b != nil && lineCall && !l.Trusted(src) {
 		t, err := b.Admit(src, onEvict)
 		if err != nil {
 			l.EndCall(src)
-			reason := RefusedUntrusted
+			reason, attempt := RefusedUntrusted, RefuseUntrusted
 			if errors.Is(err, limit.ErrUnacked) {
-				reason = RefusedUnacked
+				reason, attempt = RefusedUnacked, RefuseSourceUnacked
 			}
 			s.refused("INVITE", reason)
 			s.log.Debug("call refused by the untrusted sources' budget", "reason", reason)
-			return admission{}, false
+			return admission{refused: attempt}, false
 		}
 		a.ticket = t
 		a.release = func() { t.Release(); l.EndCall(src) }

@@ -602,7 +602,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	adm, ok := s.admitCall(req, feature == "", giveBack)
 	if !ok {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
-		s.attemptRefused(line, RefuseSourceCalls)
+		s.attemptRefused(line, adm.refused)
 		return
 	}
 	defer adm.release()
