@@ -8,6 +8,8 @@ const (
 	RefuseSourceRate    = "source_rate"    // the source is over its request rate
 	RefuseNoMediaPort   = "no_media_port"  // no RTP port was free
 	RefuseNotAcceptable = "not_acceptable" // no usable media in the offer (488, 415)
+	RefuseUntrusted     = "untrusted"      // the untrusted sources' budget is full (defence.go)
+	RefuseSourceUnacked = "source_unacked" // the source has as many unacknowledged calls as it may
 )
 
 // AttemptObserver, when the Observer implements it, hears of every call attempt to a line
@@ -19,7 +21,7 @@ type AttemptObserver interface {
 	// the Refuse reasons).
 	CallRefused(line, reason string)
 	// CallUnanswered is a call set up on a line that ended before the Handler took it;
-	// outcome is the one CallEnded gets (cancelled, no_ack, failed, shutdown,
+	// outcome is the one CallEnded gets (cancelled, no_ack, evicted, failed, shutdown,
 	// caller_hangup).
 	CallUnanswered(c *Call, outcome string)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"golang.org/x/time/rate"
 
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/prompts"
@@ -37,7 +38,8 @@ type Call struct {
 	// Arrived is when the INVITE arrived (zero for outbound legs).
 	Arrived time.Time
 
-	caller string // the caller's identity; see Caller
+	caller string     // the caller's identity; see Caller
+	source netip.Addr // the address the INVITE came from (defence.go); never logged
 
 	srv    *Server
 	log    *slog.Logger
@@ -61,6 +63,7 @@ type Call struct {
 	pendingOffer bool // we sent an offer in a 2xx and wait for the answer in the ACK
 	digits       chan rune
 	digitsClosed bool
+	inDialog     *rate.Limiter // in-dialog requests' rate (defence.go), made on the first one
 	endOnce      sync.Once
 	byeOnce      sync.Once
 }

@@ -87,6 +87,11 @@ type Options struct {
 	// counts what they refuse.
 	Defences      *limit.Limiter
 	LimitObserver LimitObserver
+	// Budget, if set, bounds the calls to lines from sources Defences does not trust, as a
+	// whole and while unacknowledged (limit.Budget); UnackedTimeout, if shorter than
+	// AckTimeout, is how long such a call waits for its ACK.
+	Budget         *limit.Budget
+	UnackedTimeout time.Duration
 	// TLS is the server side of SIP over TLS: its certificate (Certificates or
 	// GetCertificate). It is required to serve Listeners.TLS; MinVersion is raised to TLS 1.2.
 	TLS *tls.Config
@@ -596,18 +601,22 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	// The call counts from here; until it is set up, an early return gives its place back.
 	setUp := false
+	// giveBack uncounts the call once: at its end, or as soon as a newer call pushes it out
+	// of the untrusted budget (its teardown may lag behind a flood).
+	var gaveBack sync.Once
+	giveBack := func() { gaveBack.Do(func() { s.active.Add(-1) }) }
 	defer func() {
 		if !setUp {
-			s.active.Add(-1)
+			giveBack()
 		}
 	}()
-	release, ok := s.admitCall(req)
+	adm, ok := s.admitCall(req, feature == "", giveBack)
 	if !ok {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
-		s.attemptRefused(line, RefuseSourceCalls)
+		s.attemptRefused(line, adm.refused)
 		return
 	}
-	defer release()
+	defer adm.release()
 	s.respond(tx, req, 100, "Trying", nil)
 
 	var (
@@ -674,6 +683,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		Feature:  feature,
 		Arrived:  time.Now(),
 		caller:   callerIdentity(req),
+		source:   sourceAddr(req),
 		srv:      s,
 		log:      log,
 		media:    m,
@@ -740,7 +750,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.mu.Lock()
 		delete(s.calls, dlg.ID)
 		s.mu.Unlock()
-		s.active.Add(-1)
+		giveBack()
 		s.opts.Observer.CallEnded(line, outcome)
 		if !handled {
 			s.attemptUnanswered(c, outcome)
@@ -767,6 +777,12 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			outcome = "shutdown"
 			s.respond(tx, req, 503, "Service Unavailable", nil)
 			return
+		case <-adm.evicted():
+			t.Stop()
+			outcome = "evicted"
+			s.refused("INVITE", RefusedEvicted)
+			s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+			return
 		}
 	}
 
@@ -786,7 +802,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		// the ACK timeout.
 		acked <- dlg.WriteResponse(res)
 	})
-	ackTimer := time.NewTimer(s.opts.AckTimeout)
+	ackTimer := time.NewTimer(s.ackTimeout(adm))
 	select {
 	case err := <-acked:
 		ackTimer.Stop()
@@ -805,8 +821,26 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 	case <-ackTimer.C:
-		log.Warn("no ack for 200 ok, ending call", "timeout", s.opts.AckTimeout)
+		log.Warn("no ack for 200 ok, ending call", "timeout", s.ackTimeout(adm))
 		outcome = "no_ack"
+		c.terminate(context.Background(), ErrNoAck)
+		return
+	case <-adm.evicted():
+		// A newer call pushed this unacknowledged one out (limit.Budget). No BYE: the
+		// source never showed it receives what we send; ending the transaction stops the
+		// 200's retransmissions.
+		ackTimer.Stop()
+		outcome = "evicted"
+		s.refused("INVITE", RefusedEvicted)
+		log.Debug("unacknowledged call pushed out by a newer one")
+		tx.Terminate()
+		c.end(ErrNoAck)
+		return
+	}
+	if !adm.acked() {
+		// Pushed out as its ACK came: it no longer counts, so it cannot go on.
+		outcome = "evicted"
+		s.refused("INVITE", RefusedEvicted)
 		c.terminate(context.Background(), ErrNoAck)
 		return
 	}

@@ -25,8 +25,11 @@ type switchboard struct {
 	records   *records.Recorder // nil keeps no records
 	// stopping reports whether the server is stopping (its calls are then cut off).
 	stopping func() bool
-	now      func() time.Time
-	log      *slog.Logger
+	// screen, if set, tells the silent-call policy about a call whose caller pressed no key
+	// (sip.Server.ScreenSilent); see demotion.
+	screen func(*sip.Call) (noRTP, flooding bool)
+	now    func() time.Time
+	log    *slog.Logger
 }
 
 // handle is the sip.Handler of every answered call.
@@ -57,10 +60,10 @@ func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 		_ = c.Hangup(ctx, "menu")
 		return
 	}
-	d := sb.route(snap.table, c.Line, res)
+	d := sb.route(snap.table, c.Line, res, sb.demotion(c, res.End))
 	sb.routing.Decision(d)
 	log.Info("call routed", "route", d.Route, "kind", d.Kind(), "to", d.Step.String(),
-		"priority", d.Priority, "override", d.Override)
+		"priority", d.Priority, "override", d.Override, "demoted", d.Demoted)
 	dest := d.Queue
 	if d.Target != "" {
 		dest = d.Target
@@ -79,10 +82,21 @@ func (sb *switchboard) handle(ctx context.Context, c *sip.Call) {
 	}
 }
 
-// route decides where a call goes: where the menu sent it, or what routing decides.
-func (sb *switchboard) route(tb *routing.Table, line string, res ivr.Result) routing.Decision {
+// demotion applies the silent-call policy (routing.Silent, README "Silent calls",
+// issue 14) to a call whose menus ended as end: "" or why it is not routed as urgent.
+func (sb *switchboard) demotion(c *sip.Call, end ivr.End) string {
+	if end != ivr.EndNoInput || sb.screen == nil {
+		return ""
+	}
+	noRTP, flooding := sb.screen(c)
+	return routing.Silent{NoInput: true, NoRTP: noRTP, SourceFlooding: flooding}.Demotion()
+}
+
+// route decides where a call goes: where the menu sent it, or what routing decides;
+// demoted is the silent-call policy's verdict (demotion).
+func (sb *switchboard) route(tb *routing.Table, line string, res ivr.Result, demoted string) routing.Decision {
 	now := sb.now()
-	d := tb.Route(routing.Attrs{Line: line, Language: res.Language, Reason: res.Reason}, now,
+	d := tb.Route(routing.Attrs{Line: line, Language: res.Language, Reason: res.Reason, Demoted: demoted}, now,
 		routing.State{Queues: sb.queues.eng.RoutingState(now), Overrides: sb.overrides.Snapshot()})
 	if res.Route != "" && d.Override == "" {
 		// A menu action named the destination; routing still decides the rest (priority,

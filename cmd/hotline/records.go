@@ -126,7 +126,7 @@ func (o callObserver) CallUnanswered(c *sip.Call, outcome string) {
 	switch outcome {
 	case "cancelled", "caller_hangup":
 		out = records.OutcomeCancelled
-	case "no_ack":
+	case "no_ack", "evicted": // evicted: pushed out unacknowledged by a newer call (sip/limit.Budget)
 		out = records.OutcomeNoAck
 	case "shutdown":
 		out = records.OutcomeShutdown

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/logs"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/prompts"
@@ -84,6 +85,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	started := time.Now()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// A line repeated beyond the limits is counted, not written (issue 14: a flood of
+	// RFC 4733 events once wrote 30,100 warnings in 3 s).
+	log = slog.New(logs.NewHandler(log.Handler(), logs.Options{OnSuppressed: metrics.NewLogs(reg).Suppressed}))
 	m := metrics.New(reg)
 	im := metrics.NewIVR(reg)
 	snap, err := buildSnapshot(cfg, started, im.Selected)
@@ -209,7 +213,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		closeAll(udp, tcp, httpLn, tlsLn)
 		return err
 	}
+	budget, err := newBudget(cfg)
+	if err != nil {
+		closeAll(udp, tcp, httpLn, tlsLn)
+		return err
+	}
 	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
+	metrics.WatchBudget(reg, budget.Counts)
 	srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
 			l, ok := live.Load().cfg.LookupLine(dialled)
@@ -225,7 +235,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		UserAgent:         cfg.SIP.UserAgent,
 		AckTimeout:        cfg.SIP.AckTimeout,
 		AnswerDelay:       cfg.SIP.AnswerDelay,
-		MaxCalls:          cfg.SIP.MaxCalls,
+		MaxCalls:          cfg.CallLimits().MaxCalls,
 		Scheduler:         sched,
 		Ports:             ports,
 		AdvertiseAddr:     advertise,
@@ -239,6 +249,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		FeatureHandler:    disp.featureCall,
 		Defences:          limits,
 		LimitObserver:     defences,
+		Budget:            budget,
+		UnackedTimeout:    cfg.Security.UnackedTimeout,
 		Limits:            sip.Limits{TLSHandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout},
 		TLS:               sipTLS.server,
 		TLSClient:         sipTLS.client,
@@ -248,6 +260,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	disp.srv = srv
+	sb.screen = srv.ScreenSilent
 	rl := &reloader{path: *cfgPath, overrides: flagOverrides, live: &live, eng: eng, disp: disp,
 		metrics: metrics.NewReloads(reg, started), onSelect: im.Selected, log: log, now: time.Now}
 
@@ -338,6 +351,8 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
 		MaxCalls:     s.MaxCallsPerSource,
 		Trusted:      s.TrustedPrefixes(),
 		MaxSources:   s.MaxTrackedSources,
+		NoRTPCalls:   s.NoRTPCalls,
+		NoRTPWindow:  s.NoRTPWindow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)
@@ -346,6 +361,17 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
 		log.Warn("security.trusted_sources is empty: the carrier's SIP trunk is limited like any other source; list its addresses there")
 	}
 	return l, nil
+}
+
+// newBudget builds the untrusted sources' budget (issue 14) from the call limits.
+func newBudget(cfg *config.Config) (*limit.Budget, error) {
+	l := cfg.CallLimits()
+	b, err := limit.NewBudget(limit.BudgetConfig{Calls: l.UntrustedCalls, Unacked: l.UnackedCalls,
+		UnackedPerSource: cfg.Security.UnackedCallsPerSource})
+	if err != nil {
+		return nil, fmt.Errorf("security: %w", err)
+	}
+	return b, nil
 }
 
 func loadConfig(path string) (*config.Config, error) {
