@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 )
 
@@ -40,7 +41,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 			return errReported
 		}
 	}
-	_, rep, err := loadPrompts(cfg)
+	_, rep, err := callflow.LoadPrompts(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
 		return errReported

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,10 +19,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hotline-project/hotline/admin"
+	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
-	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/routing"
@@ -72,7 +71,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 			c.HTTP.Listen = *httpAddr
 		}
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := callflow.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -82,11 +81,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	im := metrics.NewIVR(reg)
-	snap, err := buildSnapshot(cfg, started, im.Selected)
+	snap, err := callflow.Build(cfg, started, im.Selected)
 	if err != nil {
 		return err
 	}
-	var live atomic.Pointer[snapshot]
+	var live atomic.Pointer[callflow.Snapshot]
 	live.Store(snap)
 	token, err := admin.LoadToken(cfg.Admin.TokenFile)
 	if err != nil {
@@ -147,29 +146,37 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	overrides := &routing.Overrides{}
 	var eng *queue.Engine
 	qm := metrics.NewQueues(reg, func() queue.Snapshot { return eng.Snapshot(time.Now()) },
-		func(name string) bool { return live.Load().table.QueueOpen(name, time.Now(), overrides.Snapshot()) },
-		func(name string) time.Duration { return live.Load().settings(name).ServiceLevel })
-	eng, err = queue.New(queueConfig(cfg), queue.WithLogger(log), queue.WithObserver(qm))
+		func(name string) bool { return live.Load().Table.QueueOpen(name, time.Now(), overrides.Snapshot()) },
+		func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
+	eng, err = queue.New(callflow.QueueConfig(cfg), queue.WithLogger(log), queue.WithObserver(qm))
 	if err != nil {
 		closeAll(udp, tcp, httpLn, tlsLn)
 		return fmt.Errorf("queues: %w", err)
 	}
 	var srv *sip.Server
-	disp := newDispatcher(eng, &live, qm, contactsOf(func() *sip.Server { return srv }), log)
-	sb := &switchboard{
-		live:      &live,
-		overrides: overrides,
-		routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
-		ivr:       im,
-		queues:    disp,
-		records:   rec,
-		now:       time.Now,
-		log:       log,
-	}
+	sipSrv := func() *sip.Server { return srv }
+	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
+	// when a drain has finished.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	flow := callflow.New(callflow.Options{
+		Engine:    eng,
+		Live:      &live,
+		Overrides: overrides,
+		Dialer:    sipDialer{sipSrv},
+		Contacts:  sipContacts{sipSrv},
+		Bridge:    bridgeLegs,
+		Records:   callRecorder{rec},
+		Queues:    qm,
+		Routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
+		Menus:     im,
+		Logger:    log,
+		Stopping:  func() bool { return sctx.Err() != nil },
+	})
 	auth, err := digest.New(digest.Options{
 		Realm: cfg.SIP.Realm,
 		Lookup: func(id string) (digest.HA1, bool) {
-			h, ok := live.Load().accounts[id]
+			h, ok := live.Load().Accounts[id]
 			return h, ok
 		},
 	})
@@ -185,16 +192,16 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
 	srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
-			l, ok := live.Load().cfg.LookupLine(dialled)
+			l, ok := live.Load().Config.LookupLine(dialled)
 			if !ok {
 				return "", false
 			}
 			return l.Name, true
 		},
 		LineSRTP: func(name string) sip.SRTPPolicy {
-			return lineSRTP(live.Load().cfg, name)
+			return lineSRTP(live.Load().Config, name)
 		},
-		Handler:           sb.handle,
+		Handler:           handleCall(flow),
 		UserAgent:         cfg.SIP.UserAgent,
 		AckTimeout:        cfg.SIP.AckTimeout,
 		AnswerDelay:       cfg.SIP.AnswerDelay,
@@ -207,9 +214,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Logger:            log,
 		Auth:              auth,
 		Registrar:         registrar.New(registrar.Options{}),
-		Presence:          disp.presence,
-		Feature:           disp.feature,
-		FeatureHandler:    disp.featureCall,
+		Presence:          flow.Presence,
+		Feature:           feature(flow),
+		FeatureHandler:    featureCall(flow),
 		Defences:          limits,
 		LimitObserver:     defences,
 		Limits:            sip.Limits{TLSHandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout},
@@ -220,17 +227,16 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		closeAll(udp, tcp, httpLn, tlsLn)
 		return err
 	}
-	disp.srv = srv
-	rl := &reloader{path: *cfgPath, overrides: flagOverrides, live: &live, eng: eng, disp: disp,
-		metrics: metrics.NewReloads(reg, started), onSelect: im.Selected, log: log, now: time.Now}
+	rl := &callflow.Reloader{Path: *cfgPath, Overrides: flagOverrides, Flow: flow,
+		Metrics: metrics.NewReloads(reg, started), OnSelect: im.Selected, Logger: log}
 
 	mux := http.NewServeMux()
 	mux.Handle("/", metrics.Handler(reg, health))
 	mux.Handle("/admin/", admin.Handler(admin.Options{
-		Token: token, Table: func() *routing.Table { return live.Load().table }, Overrides: overrides, Logger: log,
-		Advocates: advocatesAPI{disp},
+		Token: token, Table: func() *routing.Table { return live.Load().Table }, Overrides: overrides, Logger: log,
+		Advocates: advocatesAPI{flow},
 		State:     func() routing.State { return routing.State{Queues: eng.RoutingState(time.Now())} },
-		Reload:    rl.reload,
+		Reload:    rl.Reload,
 		Records:   recExport,
 	}))
 	httpSrv := &http.Server{
@@ -238,15 +244,10 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
-	// when a drain has finished.
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
 	dr := &drainer{srv: srv, health: health, stop: stop, timeout: cfg.SIP.DrainTimeout, log: log}
-	sb.stopping = func() bool { return sctx.Err() != nil }
 	g, gctx := errgroup.WithContext(sctx)
 	g.Go(func() error { return sched.Run(gctx) })
-	g.Go(func() error { return disp.run(gctx) })
+	g.Go(func() error { return flow.Run(gctx) })
 	g.Go(func() error { return rec.Run(gctx) })
 	g.Go(func() error { return srv.ServeListeners(gctx, sip.Listeners{UDP: udp, TCP: tcp, TLS: tlsLn}) })
 	g.Go(func() error {
@@ -270,7 +271,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return httpSrv.Shutdown(sctx)
 	})
 
-	addrs := Addrs{HTTP: httpLn.Addr().String(), Reload: rl.reload, Drain: dr.drain}
+	addrs := Addrs{HTTP: httpLn.Addr().String(), Reload: rl.Reload, Drain: dr.drain}
 	if udp != nil {
 		addrs.SIPUDP = udp.LocalAddr().String()
 	}
@@ -282,7 +283,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	}
 	health.SetReady(true)
 	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "sip_tls", addrs.SIPTLS, "http", addrs.HTTP,
-		"lines", len(cfg.Lines), "languages", snap.prompts.Languages())
+		"lines", len(cfg.Lines), "languages", snap.Prompts.Languages())
 	if ready != nil {
 		ready(addrs)
 	}
@@ -320,76 +321,7 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
 	return l, nil
 }
 
-func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Parse("<embedded>", config.Default())
-	}
-	return config.Load(path)
-}
-
 func defaultConfig() []byte { return config.Default() }
-
-// promptReport is what loading the prompts found: the languages that lack recordings of
-// their own (played from a fallback), and the prompts no language of the chain has.
-type promptReport struct {
-	Missing    []string // lang/name with no recording of its own: played from a fallback
-	Unresolved []string // lang/name that cannot be played at all
-}
-
-// neededPrompts are the prompt names the configuration plays: the menus', the routes'
-// messages, and the words numbers and durations are spoken with in each language.
-func neededPrompts(cfg *config.Config, cat *prompts.Catalogue) map[string][]string {
-	base := append(cfg.PromptNames(),
-		// what waiting callers hear, what a caller hears when a target cannot be reached,
-		// and the confirmations of advocates' feature codes
-		"you_are_caller_number", "expected_wait", "closed",
-		"advocate_available", "advocate_paused", "advocate_logged_out")
-	for _, r := range cfg.Routes {
-		if r.Message != "" {
-			base = append(base, r.Message)
-		}
-	}
-	need := map[string][]string{}
-	for _, lang := range cfg.IVR.LanguageTags() {
-		names := slices.Clone(base)
-		names = append(names, cat.NumberNames(lang)...)
-		slices.Sort(names)
-		need[lang] = slices.Compact(names)
-	}
-	return need
-}
-
-// loadPrompts loads the embedded prompts, overlays the configured directory, applies the
-// languages' fallbacks and checks that every prompt the configuration plays resolves in
-// every language. Missing-but-resolved prompts are returned in the report for `check`.
-func loadPrompts(cfg *config.Config) (*prompts.Catalogue, promptReport, error) {
-	var rep promptReport
-	cat, err := prompts.LoadEmbedded()
-	if err != nil {
-		return nil, rep, fmt.Errorf("embedded prompts: %w", err)
-	}
-	if cfg.Prompts.Dir != "" {
-		own, err := prompts.LoadDir(cfg.Prompts.Dir)
-		if err != nil {
-			return nil, rep, err
-		}
-		cat = cat.Overlay(own)
-	}
-	cat, err = cat.WithFallbacks(cfg.IVR.Fallbacks())
-	if err != nil {
-		return nil, rep, err
-	}
-	need := neededPrompts(cfg, cat)
-	for _, lang := range cfg.IVR.LanguageTags() {
-		rep.Missing = append(rep.Missing, cat.Missing([]string{lang}, need[lang])...)
-		rep.Unresolved = append(rep.Unresolved, cat.Unresolved([]string{lang}, need[lang])...)
-	}
-	if len(rep.Unresolved) > 0 {
-		return nil, rep, fmt.Errorf("prompts: missing %s (no recording in the language or its fallbacks)",
-			strings.Join(rep.Unresolved, ", "))
-	}
-	return cat, rep, nil
-}
 
 // listenSIP binds the SIP transports on addr. With port 0 the UDP port is chosen first and TCP
 // takes the same number, so one address serves both.

@@ -1,0 +1,169 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hotline-project/hotline/queue"
+)
+
+// ringGrace is how long after the engine's own ring deadline a ring is cut off anyway, so
+// that a lost CancelRing cannot leave a phone ringing.
+const ringGrace = 5 * time.Second
+
+// startRing starts ringing an advocate for a call, on its own goroutine.
+func (f *Flow) startRing(r queue.Ring) {
+	f.mu.Lock()
+	c := f.calls[r.Call]
+	if c == nil {
+		f.mu.Unlock()
+		// The call is gone; tell the engine the ring failed so the advocate is freed.
+		f.exec(f.result(r, queue.Failed, f.clock.Now()))
+		return
+	}
+	ctx, cancel := withDeadline(context.Background(), f.clock, r.Deadline.Add(ringGrace))
+	c.rings[r.Advocate] = cancel
+	f.mu.Unlock()
+	go f.ring(ctx, c, r)
+}
+
+// cancelRing stops ringing an advocate for a call. The ring reports nothing after this.
+func (f *Flow) cancelRing(callID, advocate string) {
+	f.mu.Lock()
+	var cancel context.CancelFunc
+	if c := f.calls[callID]; c != nil {
+		cancel = c.rings[advocate]
+		delete(c.rings, advocate)
+	}
+	f.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// result reports a ring's outcome to the engine and returns its actions; a stale result
+// (the ring was cancelled) gives none.
+func (f *Flow) result(r queue.Ring, out queue.Outcome, now time.Time) []queue.Action {
+	acts, err := f.eng.RingResult(r.Call, r.Advocate, out, now)
+	if err != nil {
+		f.log.Debug("ring result not taken", "advocate", r.Advocate, "outcome", out.String(), "err", err)
+		return nil
+	}
+	return acts
+}
+
+// ring calls the advocate's phones (all their registered contacts at once; the first to
+// answer takes the call) and reports the outcome. An answered ring that the engine
+// connects is handed to the caller's side of the flow, which bridges it.
+func (f *Flow) ring(ctx context.Context, c *Call, r queue.Ring) {
+	log := c.log.With("advocate", r.Advocate)
+	adv, out := f.dialAdvocate(ctx, c, r)
+	f.mu.Lock()
+	cancel, live := c.rings[r.Advocate]
+	delete(c.rings, r.Advocate)
+	f.mu.Unlock()
+	if !live {
+		// The engine cancelled the ring (caller gone, timeout, another advocate answered):
+		// it reports nothing; a phone answered too late is hung up.
+		if adv != nil {
+			log.Info("advocate answered after the ring was cancelled; hanging up")
+			_ = adv.Hangup(context.Background(), "ring cancelled")
+		}
+		return
+	}
+	defer cancel()
+	log.Info("ring ended", "outcome", out.String())
+	now := f.clock.Now()
+	var conn *queue.Connect
+	var rest []queue.Action
+	for _, a := range f.result(r, out, now) {
+		if cn, ok := a.(queue.Connect); ok && cn.Call == r.Call && cn.Advocate == r.Advocate {
+			conn = &cn
+			continue
+		}
+		rest = append(rest, a)
+	}
+	f.exec(rest)
+	if adv == nil {
+		return
+	}
+	if conn == nil {
+		log.Warn("the engine did not connect an answered ring; hanging up the advocate")
+		_ = adv.Hangup(context.Background(), "not connected")
+		return
+	}
+	// One Connect per call: the channel's one slot is free.
+	c.answered <- answer{leg: adv, advocate: conn.Advocate, queue: conn.Queue, at: now, waited: conn.Waited, log: log}
+}
+
+// dialAdvocate rings every registered phone of the advocate and returns the first that
+// answers, hanging up any other that answers too.
+func (f *Flow) dialAdvocate(ctx context.Context, c *Call, r queue.Ring) (Leg, queue.Outcome) {
+	targets := f.contacts.Contacts(r.Advocate)
+	if len(targets) == 0 {
+		return nil, queue.Failed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		leg Leg
+		err error
+	}
+	results := make(chan result, len(targets))
+	for _, t := range targets {
+		t.Line = c.attrs.Line
+		go func() {
+			leg, err := f.dialer.Dial(ctx, t)
+			results <- result{leg, err}
+		}()
+	}
+	var won Leg
+	out := queue.NoAnswer
+	for range targets {
+		a := <-results
+		switch {
+		case a.err == nil && won == nil:
+			won, out = a.leg, queue.Answered
+			cancel() // stop ringing the other phones
+		case a.err == nil:
+			_ = a.leg.Hangup(context.Background(), "answered elsewhere")
+		case won == nil:
+			out = worse(out, ringOutcome(a.err))
+		}
+	}
+	return won, out
+}
+
+// worse picks the outcome to report when several phones failed: a decline by the advocate
+// says the most, then busy, then no answer; failure only when every phone failed.
+func worse(a, b queue.Outcome) queue.Outcome {
+	rank := func(o queue.Outcome) int {
+		switch o {
+		case queue.Rejected:
+			return 3
+		case queue.Busy:
+			return 2
+		case queue.NoAnswer:
+			return 1
+		}
+		return 0
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+// ringOutcome classifies a failed dial for the engine.
+func ringOutcome(err error) queue.Outcome {
+	switch {
+	case errors.Is(err, ErrBusy):
+		return queue.Busy
+	case errors.Is(err, ErrRejected):
+		return queue.Rejected
+	case errors.Is(err, ErrNoAnswer):
+		return queue.NoAnswer
+	}
+	return queue.Failed
+}
