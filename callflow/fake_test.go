@@ -80,20 +80,34 @@ func (c *fakeClock) pending() int {
 	return len(c.timers)
 }
 
-// Advance moves the time on by d, in steps of at most 100 ms, firing the timers due at
-// each step and giving the goroutines they wake a moment to act (and to set timers of
-// their own) before the next.
+// timersAt is how many timers wait to fire at exactly at.
+func (c *fakeClock) timersAt(at time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.timers {
+		if t.at.Equal(at) {
+			n++
+		}
+	}
+	return n
+}
+
+// Advance moves the time on by d, from one timer to the next, firing the timers due at
+// each and giving the goroutines they wake a moment to act (and to set timers of their
+// own) before going on.
 func (c *fakeClock) Advance(d time.Duration) {
 	end := c.Now().Add(d)
 	for {
 		c.mu.Lock()
-		if !c.now.Before(end) {
-			c.mu.Unlock()
-			return
+		next := end
+		for _, t := range c.timers {
+			if t.at.Before(next) {
+				next = t.at
+			}
 		}
-		c.now = c.now.Add(100 * time.Millisecond)
-		if c.now.After(end) {
-			c.now = end
+		if next.After(c.now) {
+			c.now = next
 		}
 		var due []*fakeTimer
 		c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool {
@@ -103,12 +117,15 @@ func (c *fakeClock) Advance(d time.Duration) {
 			due = append(due, t)
 			return true
 		})
-		now := c.now
+		now, done := c.now, !c.now.Before(end)
 		c.mu.Unlock()
 		for _, t := range due {
 			t.ch <- now
 		}
 		settle()
+		if done && len(due) == 0 {
+			return
+		}
 	}
 }
 

@@ -118,8 +118,12 @@ func TestEngineClockIsItsNextDeadline(t *testing.T) {
 	h.online("ana", "sip:ana@phone", phone{})
 	c := h.call(ivr.Result{Language: "en", Reason: "other", End: ivr.EndChoice}) // no overflow
 	eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
-	// The engine's ring deadline (5 s) and the ring's own cut-off (10 s): no others.
-	eventually(t, "two timers", func() bool { return h.clk.pending() == 2 })
+	// The engine's clock: one timer, at the ring's deadline (the ring timeout, 5 s).
+	eventually(t, "a timer at the ring deadline", func() bool { return h.clk.timersAt(t0.Add(5*time.Second)) == 1 })
+	h.clk.Advance(5 * time.Second)
+	eventually(t, "the ring timed out", func() bool { return !h.net.isRinging("sip:ana@phone") })
+	// ana is rung again (nobody else can take the call): a new deadline, a new timer.
+	eventually(t, "a timer at the next deadline", func() bool { return h.clk.timersAt(t0.Add(10*time.Second)) == 1 })
 	c.leg.remoteHangup()
 	h.record(c)
 	eventually(t, "no timers once the call is gone", func() bool { return h.clk.pending() == 0 })
@@ -167,5 +171,149 @@ func TestWhisper(t *testing.T) {
 	h.record(c)
 	if strings.Contains(h.logs.String(), "level=WARN") {
 		t.Errorf("warnings logged on an ordinary bridge:\n%s", h.logs.String())
+	}
+}
+
+// TestOverflowToQueue: a caller still waiting when a step falls due moves to its queue,
+// keeping their place by arrival; the record lists both queues.
+func TestOverflowToQueue(t *testing.T) {
+	h := newHarness(t, testYAML+advocatesYAML(t, "ana:en"))
+	c := h.call(helpNow())
+	eventually(t, "queued in en", func() bool { return h.waiting(c, "en") })
+	h.clk.Advance(29900 * time.Millisecond)
+	if !h.waiting(c, "en") {
+		t.Fatal("moved before the step was due")
+	}
+	h.clk.Advance(100 * time.Millisecond)
+	eventually(t, "moved to backup at 30 s", func() bool { return h.waiting(c, "backup") })
+	c.leg.remoteHangup()
+	r := h.record(c)
+	if strings.Join(r.Steps, ",") != "en,backup" || r.Queue != "backup" || !r.QueueEnter.Equal(t0) {
+		t.Errorf("record steps %q queue %q entered %v, want en,backup in backup since t0", r.Steps, r.Queue, r.QueueEnter)
+	}
+}
+
+// TestOverflowDueDuringPrompt: a step due while "connecting you" still plays (after: 4s
+// against the 5.5 s Spanish prompt) is taken on time, not skipped (issue 13, item 4).
+func TestOverflowDueDuringPrompt(t *testing.T) {
+	yaml := strings.Replace(testYAML, "overflow: [{after: 30s, to: backup}]", "overflow: [{after: 4s, to: backup}]", 1)
+	h := newHarness(t, yaml+advocatesYAML(t, "ana:en"))
+	connecting := prompt(t, "es", "connecting")
+	if connecting.Duration() <= 4*time.Second {
+		t.Fatalf("the Spanish connecting prompt lasts %v; the test needs one over 4 s", connecting.Duration())
+	}
+	res := helpNow()
+	res.Then = []*prompts.Prompt{connecting}
+	c := h.call(res)
+	eventually(t, "queued in en", func() bool { return h.waiting(c, "en") })
+	h.clk.Advance(4 * time.Second)
+	eventually(t, "moved to backup at 4 s, while the prompt plays", func() bool { return h.waiting(c, "backup") })
+	if got := c.leg.plays(); len(got) != 1 || got[0] != "connecting" {
+		t.Errorf("played %q, want the connecting prompt still playing", got)
+	}
+	c.leg.remoteHangup()
+	h.record(c)
+}
+
+// TestOverflowDueDuringAnnouncement: a step due while the place in line is announced
+// (after: 21s, the announcement at 20 s) is taken on time (issue 13, item 4).
+func TestOverflowDueDuringAnnouncement(t *testing.T) {
+	yaml := strings.Replace(testYAML, "overflow: [{after: 30s, to: backup}]", "overflow: [{after: 21s, to: backup}]", 1)
+	yaml = strings.Replace(yaml, "announce_every: 0s", "announce_every: 60s", 1)
+	h := newHarness(t, yaml+advocatesYAML(t, "ana:en"))
+	c := h.call(helpNow())
+	eventually(t, "queued in en", func() bool { return h.waiting(c, "en") })
+	h.clk.Advance(20 * time.Second)
+	eventually(t, "the announcement at 20 s", func() bool { return c.leg.hasPlayed("you_are_caller_number") })
+	h.clk.Advance(time.Second)
+	eventually(t, "moved to backup at 21 s", func() bool { return h.waiting(c, "backup") })
+	c.leg.remoteHangup()
+	h.record(c)
+}
+
+// targetYAML: help_now overflows to the partner center after 30 s, then to backup.
+var targetYAML = strings.Replace(testYAML, "overflow: [{after: 30s, to: backup}]",
+	"overflow: [{after: 30s, to: partner}, {after: 100s, to: backup}]", 1)
+
+// TestOverflowToTarget: at the step the target is dialled while the caller keeps their
+// place and hears the hold audio; when it answers the caller leaves the queue and is
+// bridged to it (issue 13, item 3).
+func TestOverflowToTarget(t *testing.T) {
+	h := newHarness(t, targetYAML+advocatesYAML(t, "ana:en"))
+	h.net.set("sip:partner@partner.test", phone{answerAfter: 3 * time.Second})
+	c := h.call(helpNow())
+	eventually(t, "queued in en", func() bool { return h.waiting(c, "en") })
+	h.clk.Advance(30 * time.Second)
+	eventually(t, "the target dialled", func() bool { return h.net.isRinging("sip:partner@partner.test") })
+	if !h.waiting(c, "en") {
+		t.Fatal("the caller left the queue before the target answered")
+	}
+	h.clk.Advance(3 * time.Second)
+	eventually(t, "the bridge to the target", func() bool { return c.leg.isBridged() })
+	if _, ok := h.eng.Position(c.id); ok {
+		t.Error("the caller still waits in the queue")
+	}
+	h.net.leg("sip:partner@partner.test").remoteHangup()
+	r := h.record(c)
+	if r.Outcome != records.OutcomeTransferred || strings.Join(r.Steps, ",") != "en,partner" {
+		t.Errorf("record outcome %q steps %q, want transferred via en,partner", r.Outcome, r.Steps)
+	}
+	if s := h.eng.Snapshot(h.clk.Now()).Queues[0]; s.Waiting != 0 {
+		t.Errorf("en still counts %d waiting", s.Waiting)
+	}
+}
+
+// TestOverflowToTargetFails: a target that is busy, or does not answer, leaves the
+// caller in the queue, where the next step and an advocate still reach them.
+func TestOverflowToTargetFails(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    phone
+	}{
+		{"busy", phone{fail: ErrBusy, failAfter: time.Second}},
+		{"no answer", phone{}},
+		{"unreachable", phone{fail: ErrRejected}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, targetYAML+advocatesYAML(t, "ana:en"))
+			h.net.set("sip:partner@partner.test", tc.p)
+			c := h.call(helpNow())
+			eventually(t, "queued in en", func() bool { return h.waiting(c, "en") })
+			h.clk.Advance(30 * time.Second)
+			eventually(t, "the target dialled", func() bool { return h.net.dialled("sip:partner@partner.test") == 1 })
+			h.clk.Advance(65 * time.Second) // past the target's ring timeout
+			eventually(t, "the target given up", func() bool { return !h.net.isRinging("sip:partner@partner.test") })
+			if !h.waiting(c, "en") || c.leg.ended() {
+				t.Fatal("the caller left the queue")
+			}
+			h.clk.Advance(5 * time.Second)
+			eventually(t, "the next step: backup", func() bool { return h.waiting(c, "backup") })
+			h.online("ana", "sip:ana@phone", phone{answerAfter: time.Second})
+			eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+			h.clk.Advance(time.Second)
+			eventually(t, "the bridge to ana", func() bool { return c.leg.isBridged() })
+			c.leg.remoteHangup()
+			r := h.record(c)
+			if r.Advocate != "ana" || strings.Join(r.Steps, ",") != "en,backup" {
+				t.Errorf("record %+v, want ana via en,backup", r)
+			}
+		})
+	}
+}
+
+// TestMessageRouteSkipsConnecting: a route that plays a message does not first play the
+// menus' "connecting you" (issue 13, item 5).
+func TestMessageRouteSkipsConnecting(t *testing.T) {
+	h := newHarness(t, testYAML)
+	res := ivr.Result{Language: "en", Reason: "tip", End: ivr.EndChoice, Then: []*prompts.Prompt{prompt(t, "en", "connecting")}}
+	c := h.call(res)
+	eventually(t, "the message", func() bool { return c.leg.hasPlayed("closed") })
+	h.clk.Advance(time.Minute)
+	r := h.record(c)
+	if got := c.leg.plays(); len(got) != 1 || got[0] != "closed" {
+		t.Errorf("played %q, want only the message", got)
+	}
+	if r.Outcome != records.OutcomeMessage {
+		t.Errorf("outcome %q, want message", r.Outcome)
 	}
 }
