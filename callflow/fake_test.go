@@ -268,13 +268,7 @@ func (n *fakeNet) Dial(ctx context.Context, d Dest) (Leg, error) {
 	n.mu.Lock()
 	p, ok := n.phones[d.URI]
 	n.dials = append(n.dials, d.URI)
-	n.ringing[d.URI]++
 	n.mu.Unlock()
-	defer func() {
-		n.mu.Lock()
-		n.ringing[d.URI]--
-		n.mu.Unlock()
-	}()
 	if !ok {
 		return nil, errors.New("no such phone")
 	}
@@ -285,12 +279,22 @@ func (n *fakeNet) Dial(ctx context.Context, d Dest) (Leg, error) {
 	if p.fail != nil {
 		wait = p.failAfter
 	}
+	// The timer is set before the phone shows as ringing, so a test that sees it ring
+	// and advances the clock does not race it.
 	var c <-chan time.Time
 	if wait > 0 {
 		t := n.clk.NewTimer(wait)
 		defer t.Stop()
 		c = t.C()
 	}
+	n.mu.Lock()
+	n.ringing[d.URI]++
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.ringing[d.URI]--
+		n.mu.Unlock()
+	}()
 	select {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("cancelled: %w", ErrNoAnswer)
@@ -372,7 +376,9 @@ func (f *fakeRecord) Menus(l, rs string) {
 func (f *fakeRecord) Routed(route, d string) {
 	f.update(func(r *records.Record) { r.Route, r.Steps = route, append(r.Steps, d) })
 }
-func (f *fakeRecord) Overflowed(d string) { f.update(func(r *records.Record) { r.Steps = append(r.Steps, d) }) }
+func (f *fakeRecord) Overflowed(d string) {
+	f.update(func(r *records.Record) { r.Steps = append(r.Steps, d) })
+}
 func (f *fakeRecord) Queued(q string, t time.Time) {
 	f.update(func(r *records.Record) {
 		r.Queue = q
@@ -459,10 +465,10 @@ func (o *waitObserver) Answered(_, _ string, waited time.Duration) {
 	defer o.mu.Unlock()
 	o.answered = append(o.answered, waited)
 }
-func (o *waitObserver) Abandoned(string, time.Duration)                {}
-func (o *waitObserver) RingMissed(string, string, queue.Outcome)       {}
-func (o *waitObserver) Talked(string, string, time.Duration)           {}
-func (o *waitObserver) WrappedUp(string, string, time.Duration)        {}
+func (o *waitObserver) Abandoned(string, time.Duration)               {}
+func (o *waitObserver) RingMissed(string, string, queue.Outcome)      {}
+func (o *waitObserver) Talked(string, string, time.Duration)          {}
+func (o *waitObserver) WrappedUp(string, string, time.Duration)       {}
 func (o *waitObserver) StateChanged(string, queue.State, queue.State) {}
 
 // logBuffer is a concurrency-safe log sink.

@@ -1,6 +1,7 @@
 package callflow
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/records"
+	"github.com/hotline-project/hotline/routing"
 )
 
 // testYAML: two queues and a backup; help_now overflows to backup after 30 s; a closed
@@ -315,5 +317,123 @@ func TestMessageRouteSkipsConnecting(t *testing.T) {
 	}
 	if r.Outcome != records.OutcomeMessage {
 		t.Errorf("outcome %q, want message", r.Outcome)
+	}
+}
+
+// TestRerouteAfterReloadAppliesOverride: a reload that removes the queue a caller waits in
+// routes them again with the same function as the first decision, so an emergency
+// override in force applies to them too (issue 13, item 1).
+func TestRerouteAfterReloadAppliesOverride(t *testing.T) {
+	h := newHarness(t, testYAML+advocatesYAML(t, "ana:en"))
+	c := h.call(ivr.Result{Language: "en", Reason: "other", End: ivr.EndChoice})
+	eventually(t, "queued in en", func() bool { return h.waiting(c, "en") })
+	if _, _, err := h.ovr.Set(routing.Override{Kind: routing.ForceRoute, Route: "spanish", Since: t0}); err != nil {
+		t.Fatal(err)
+	}
+	// en is gone; the default route now goes to backup, but the override sends every call
+	// by the route spanish, to es.
+	next := snapshotOf(t, `
+queues:
+  - {name: es, languages: [es]}
+  - {name: backup, languages: [en]}
+queue_defaults: {ring_timeout: 5s, wrap_up: 0s, announce_every: 0s, whisper: false}
+routes:
+  - {name: spanish, when: {languages: [es]}, to: es, priority: 10}
+  - {name: default, to: backup, priority: 10}
+`+advocatesYAML(t, "ana:en"))
+	if err := h.flow.Reconfigure(next); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "re-routed to es by the override", func() bool { return h.waiting(c, "es") })
+	c.leg.remoteHangup()
+	if r := h.record(c); strings.Join(r.Steps, ",") != "en,es" {
+		t.Errorf("steps %q, want en,es", r.Steps)
+	}
+}
+
+// TestRerouteAfterReload: without an override, a caller whose queue a reload removed is
+// routed by the new configuration, keeping their wait, and the new advocates answer.
+func TestRerouteAfterReload(t *testing.T) {
+	h := newHarness(t, testYAML+advocatesYAML(t, "ana:en"))
+	c := h.call(ivr.Result{Language: "en", Reason: "other", End: ivr.EndChoice})
+	eventually(t, "queued in en", func() bool { return h.waiting(c, "en") })
+	h.clk.Advance(10 * time.Second)
+	next := snapshotOf(t, `
+queues:
+  - {name: english, languages: [en]}
+queue_defaults: {ring_timeout: 5s, wrap_up: 0s, announce_every: 0s, whisper: false}
+routes:
+  - {name: default, to: english, priority: 10}
+`+advocatesYAML(t, "ana:en", "bo:en"))
+	if err := h.flow.Reconfigure(next); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "re-routed to english", func() bool { return h.waiting(c, "english") })
+	h.online("bo", "sip:bo@phone", phone{answerAfter: time.Second})
+	eventually(t, "bo rung", func() bool { return h.net.isRinging("sip:bo@phone") })
+	h.clk.Advance(time.Second)
+	eventually(t, "the bridge to bo", func() bool { return c.leg.isBridged() })
+	c.leg.remoteHangup()
+	r := h.record(c)
+	if r.Advocate != "bo" || r.Connected.Sub(r.QueueEnter) != 11*time.Second {
+		t.Errorf("record %+v, want bo after an 11 s wait", r)
+	}
+}
+
+// TestCallKeepsItsSnapshot: a call keeps the configuration it started with (issue 13,
+// item 2): a reload that turns the whisper off does not change the call in progress; the
+// next call gets the new configuration.
+func TestCallKeepsItsSnapshot(t *testing.T) {
+	yaml := strings.Replace(testYAML, "whisper: false", "whisper: true", 1)
+	h := newHarness(t, yaml+advocatesYAML(t, "ana:en"))
+	h.online("ana", "sip:ana@phone", phone{answerAfter: 3 * time.Second})
+	c := h.call(helpNow())
+	eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+	if err := h.flow.Reconfigure(snapshotOf(t, testYAML+advocatesYAML(t, "ana:en"))); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(3 * time.Second)
+	eventually(t, "ana answered", func() bool { return h.net.leg("sip:ana@phone") != nil })
+	adv := h.net.leg("sip:ana@phone")
+	eventually(t, "the whisper of the call's own configuration", func() bool { return adv.hasPlayed("whisper_") })
+	h.clk.Advance(5 * time.Second)
+	eventually(t, "the bridge", func() bool { return c.leg.isBridged() })
+	c.leg.remoteHangup()
+	h.record(c)
+
+	eventually(t, "ana available", func() bool { return h.advocateState("ana") == queue.Available })
+	h.net.set("sip:ana@phone", phone{answerAfter: time.Second})
+	c2 := h.call(helpNow())
+	eventually(t, "ana rung again", func() bool { return h.net.isRinging("sip:ana@phone") })
+	h.clk.Advance(time.Second)
+	eventually(t, "the second bridge", func() bool { return c2.leg.isBridged() })
+	if adv2 := h.net.leg("sip:ana@phone"); adv2 == adv || adv2.hasPlayed("whisper_") {
+		t.Error("the call after the reload got the old configuration's whisper")
+	}
+	c2.leg.remoteHangup()
+	h.record(c2)
+}
+
+// TestWaitEndsAtTheAnswer: a call's wait ends when the advocate answers, in its record as
+// in the queue engine's answered wait (hotline_queue_wait_seconds); the whisper that
+// follows is not part of it (issue 13, item 7).
+func TestWaitEndsAtTheAnswer(t *testing.T) {
+	yaml := strings.Replace(testYAML, "whisper: false", "whisper: true", 1)
+	h := newHarness(t, yaml+advocatesYAML(t, "ana:en"))
+	h.online("ana", "sip:ana@phone", phone{answerAfter: 4 * time.Second})
+	c := h.call(helpNow())
+	eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+	h.clk.Advance(4 * time.Second)
+	eventually(t, "ana answered", func() bool { return h.net.leg("sip:ana@phone") != nil })
+	h.clk.Advance(10 * time.Second) // the whisper plays
+	eventually(t, "the bridge", func() bool { return c.leg.isBridged() })
+	c.leg.remoteHangup()
+	r := h.record(c)
+	h.waits.mu.Lock()
+	answered := slices.Clone(h.waits.answered)
+	h.waits.mu.Unlock()
+	wait := r.Connected.Sub(r.QueueEnter)
+	if len(answered) != 1 || wait != 4*time.Second || answered[0] != wait {
+		t.Errorf("record wait %v, engine's answered waits %v; want both 4s", wait, answered)
 	}
 }
