@@ -437,3 +437,36 @@ func TestWaitEndsAtTheAnswer(t *testing.T) {
 		t.Errorf("record wait %v, engine's answered waits %v; want both 4s", wait, answered)
 	}
 }
+
+// TestAnnouncements: a waiting caller hears their place in line first after
+// min(20 s, announce_every), then every announce_every after the last one ended; the
+// expected wait is withheld while nobody is staffed.
+func TestAnnouncements(t *testing.T) {
+	yaml := strings.Replace(testYAML, "announce_every: 0s", "announce_every: 60s", 1)
+	h := newHarness(t, yaml+advocatesYAML(t, "ana:en"))
+	c := h.call(ivr.Result{Language: "en", Reason: "other", End: ivr.EndChoice})
+	eventually(t, "queued in en", func() bool { return h.waiting(c, "en") })
+	count := func() int {
+		n := 0
+		for _, p := range c.leg.plays() {
+			if strings.HasPrefix(p, "you_are_caller_number+num_1") {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, "the hold audio", func() bool { return c.leg.hasPlayed("hold") })
+	h.clk.Advance(19 * time.Second)
+	if count() != 0 {
+		t.Fatalf("played %q by 19 s, want only the hold audio", c.leg.plays())
+	}
+	h.clk.Advance(time.Second)
+	eventually(t, "the first announcement at 20 s", func() bool { return count() == 1 })
+	h.clk.Advance(62 * time.Second)
+	eventually(t, "the second a minute after the first", func() bool { return count() == 2 })
+	if c.leg.hasPlayed("expected_wait") {
+		t.Error("an expected wait was announced with nobody staffed")
+	}
+	c.leg.remoteHangup()
+	h.record(c)
+}

@@ -2,7 +2,6 @@ package callflow
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/hotline-project/hotline/queue"
@@ -133,37 +132,4 @@ func (f *Flow) dialAdvocate(ctx context.Context, c *Call, r queue.Ring) (Leg, qu
 		}
 	}
 	return won, out
-}
-
-// worse picks the outcome to report when several phones failed: a decline by the advocate
-// says the most, then busy, then no answer; failure only when every phone failed.
-func worse(a, b queue.Outcome) queue.Outcome {
-	rank := func(o queue.Outcome) int {
-		switch o {
-		case queue.Rejected:
-			return 3
-		case queue.Busy:
-			return 2
-		case queue.NoAnswer:
-			return 1
-		}
-		return 0
-	}
-	if rank(b) > rank(a) {
-		return b
-	}
-	return a
-}
-
-// ringOutcome classifies a failed dial for the engine.
-func ringOutcome(err error) queue.Outcome {
-	switch {
-	case errors.Is(err, ErrBusy):
-		return queue.Busy
-	case errors.Is(err, ErrRejected):
-		return queue.Rejected
-	case errors.Is(err, ErrNoAnswer):
-		return queue.NoAnswer
-	}
-	return queue.Failed
 }

@@ -95,8 +95,12 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if err != nil {
 		return err
 	}
+	// undo closes what serve opened, last first, when it returns: on an error before
+	// the server runs, and after it has stopped.
+	var undo cleanups
+	defer undo.run()
 	if recDB != nil {
-		defer recDB.Close()
+		undo.close(recDB)
 	}
 	var recExport admin.Records // a nil *records.DB must stay a nil interface
 	if recDB != nil {
@@ -108,28 +112,34 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	tlsLn := sipTLS.ln
+	if tlsLn != nil {
+		undo.close(tlsLn)
+	}
 	udp, tcp, err := listenSIP(cfg.SIP.Listen, cfg.SIP.Transports)
 	if err != nil {
-		closeAll(tlsLn)
 		return err
+	}
+	if udp != nil {
+		undo.close(udp)
+	}
+	if tcp != nil {
+		undo.close(tcp)
 	}
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
-		closeAll(udp, tcp, tlsLn)
 		return fmt.Errorf("http: %w", err)
 	}
+	undo.close(httpLn)
 
 	health := &metrics.Health{}
 
 	bind, err := netip.ParseAddr(cfg.Media.BindAddress)
 	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
 		return fmt.Errorf("media.bind_address: %w", err)
 	}
 	var advertise netip.Addr
 	if cfg.Media.AdvertiseAddress != "" {
 		if advertise, err = netip.ParseAddr(cfg.Media.AdvertiseAddress); err != nil {
-			closeAll(udp, tcp, httpLn, tlsLn)
 			return fmt.Errorf("media.advertise_address: %w", err)
 		}
 	} else if !bind.IsUnspecified() {
@@ -150,7 +160,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
 	eng, err = queue.New(callflow.QueueConfig(cfg), queue.WithLogger(log), queue.WithObserver(qm))
 	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
 		return fmt.Errorf("queues: %w", err)
 	}
 	var srv *sip.Server
@@ -181,12 +190,10 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		},
 	})
 	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
 		return fmt.Errorf("sip auth: %w", err)
 	}
 	limits, err := newLimiter(cfg, log)
 	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
 		return err
 	}
 	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
@@ -224,7 +231,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		TLSClient:         sipTLS.client,
 	})
 	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
 		return err
 	}
 	rl := &callflow.Reloader{Path: *cfgPath, Overrides: flagOverrides, Flow: flow,
@@ -244,7 +250,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	dr := &drainer{srv: srv, health: health, stop: stop, timeout: cfg.SIP.DrainTimeout, log: log}
+	dr := &callflow.Drainer{Server: srv, SetReady: health.SetReady, Stop: stop, Timeout: cfg.SIP.DrainTimeout, Logger: log}
 	g, gctx := errgroup.WithContext(sctx)
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { return flow.Run(gctx) })
@@ -271,7 +277,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return httpSrv.Shutdown(sctx)
 	})
 
-	addrs := Addrs{HTTP: httpLn.Addr().String(), Reload: rl.Reload, Drain: dr.drain}
+	addrs := Addrs{HTTP: httpLn.Addr().String(), Reload: rl.Reload, Drain: dr.Drain}
 	if udp != nil {
 		addrs.SIPUDP = udp.LocalAddr().String()
 	}
@@ -360,11 +366,16 @@ func listenSIP(addr string, transports []string) (net.PacketConn, net.Listener, 
 	}
 }
 
-func closeAll(cs ...io.Closer) {
-	for _, c := range cs {
-		if c != nil {
-			c.Close()
-		}
+// cleanups is a list of things to undo, run last first.
+type cleanups []func()
+
+// close adds closing c.
+func (u *cleanups) close(c io.Closer) { *u = append(*u, func() { _ = c.Close() }) }
+
+// run undoes everything, last first.
+func (u cleanups) run() {
+	for i := len(u) - 1; i >= 0; i-- {
+		u[i]()
 	}
 }
 
