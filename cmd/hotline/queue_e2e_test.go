@@ -124,6 +124,10 @@ func TestAdvocateAnswers(t *testing.T) {
 	if strings.Contains(ts.logs.String(), c.from) || strings.Contains(ts.logs.String(), c2.from) {
 		t.Fatal("a caller's number appears in the logs")
 	}
+	// The hold audio stops before the bridge is made: no warning about it (issue 13, item 9).
+	if strings.Contains(ts.logs.String(), "hold audio stopped") {
+		t.Error("an ordinary bridge logged that the hold audio stopped")
+	}
 }
 
 // TestRingNoAnswerAndAbandon: the first advocate does not answer, so the next is rung; after
