@@ -470,3 +470,55 @@ func TestAnnouncements(t *testing.T) {
 	c.leg.remoteHangup()
 	h.record(c)
 }
+
+// TestAdvocateAnswersWhileTargetRings: an advocate who answers while the overflow target
+// still rings takes the call; the target's ring is cancelled.
+func TestAdvocateAnswersWhileTargetRings(t *testing.T) {
+	h := newHarness(t, targetYAML+advocatesYAML(t, "ana:en"))
+	h.net.set("sip:partner@partner.test", phone{})
+	c := h.call(helpNow())
+	eventually(t, "queued in en", func() bool { return h.waiting(c, "en") })
+	h.clk.Advance(30 * time.Second)
+	eventually(t, "the target dialled", func() bool { return h.net.isRinging("sip:partner@partner.test") })
+	h.online("ana", "sip:ana@phone", phone{answerAfter: time.Second})
+	eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+	h.clk.Advance(time.Second)
+	eventually(t, "the bridge to ana", func() bool { return c.leg.isBridged() })
+	eventually(t, "the target's ring cancelled", func() bool { return !h.net.isRinging("sip:partner@partner.test") })
+	c.leg.remoteHangup()
+	if r := h.record(c); r.Advocate != "ana" || strings.Join(r.Steps, ",") != "en" {
+		t.Errorf("record %+v, want ana in en", r)
+	}
+}
+
+// TestRouteToTarget: a route whose destination is a target calls it while the caller
+// hears the hold audio and bridges them; a target that cannot be reached leaves the
+// caller hearing that the hotline cannot take the call, and the record says failed.
+func TestRouteToTarget(t *testing.T) {
+	yaml := strings.Replace(testYAML, "  - {name: default, to: en, priority: 10}",
+		"  - {name: partner, when: {reasons: [other]}, to: partner}\n  - {name: default, to: en, priority: 10}", 1)
+	other := ivr.Result{Language: "en", Reason: "other", End: ivr.EndChoice}
+	t.Run("answered", func(t *testing.T) {
+		h := newHarness(t, yaml)
+		h.net.set("sip:partner@partner.test", phone{answerAfter: 5 * time.Second})
+		c := h.call(other)
+		eventually(t, "the target dialled", func() bool { return h.net.isRinging("sip:partner@partner.test") })
+		eventually(t, "the hold audio", func() bool { return c.leg.hasPlayed("hold") })
+		h.clk.Advance(5 * time.Second)
+		eventually(t, "the bridge", func() bool { return c.leg.isBridged() })
+		c.leg.remoteHangup()
+		if r := h.record(c); r.Outcome != records.OutcomeTransferred || !r.Connected.Equal(t0.Add(5*time.Second)) {
+			t.Errorf("record %+v, want transferred at +5s", r)
+		}
+	})
+	t.Run("busy", func(t *testing.T) {
+		h := newHarness(t, yaml)
+		h.net.set("sip:partner@partner.test", phone{fail: ErrBusy})
+		c := h.call(other)
+		eventually(t, "the closed message", func() bool { return c.leg.hasPlayed("closed") })
+		h.clk.Advance(time.Minute)
+		if r := h.record(c); r.Outcome != records.OutcomeFailed {
+			t.Errorf("outcome %q, want failed", r.Outcome)
+		}
+	})
+}

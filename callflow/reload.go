@@ -130,7 +130,7 @@ func (f *Flow) Reconfigure(snap *Snapshot) error {
 	f.mu.Lock()
 	var moved []*Call
 	for _, c := range f.calls {
-		if !snap.hasQueue(c.queue) {
+		if _, waiting := f.eng.Waited(c.ID, now); waiting && !snap.hasQueue(c.queue) {
 			moved = append(moved, c)
 		}
 	}

@@ -183,12 +183,12 @@ func (c *Call) takenBy(r targetResult) bool {
 	f := c.f
 	from := c.currentQueue()
 	acts, err := f.eng.Leave(c.ID, f.clock.Now())
-	if err != nil {
+	if errors.Is(err, queue.ErrNotWaiting) {
 		c.log.Info("target answered after an advocate did; hanging up the target", "target", r.step.Target)
 		_ = r.leg.Hangup(context.Background(), "answered elsewhere")
 		return false
 	}
-	f.exec(acts)
+	f.exec(acts) // none when the engine never had the call (see enqueue)
 	f.queues.Overflowed(from)
 	c.rec.Overflowed(r.step.Target)
 	c.log.Info("call overflowed", "from", from, "to", r.step.Target)
@@ -328,14 +328,18 @@ func (t *targetDial) done() {
 	t.cancel()
 }
 
-// stop ends a dial in progress and hangs up a target that answered meanwhile.
+// stop ends a dial in progress without waiting for it (a SIP CANCEL can take a while;
+// an advocate who answered meanwhile must not wait), and hangs up a target that answered
+// meanwhile.
 func (t *targetDial) stop() {
 	if t == nil || t.taken {
 		return
 	}
 	t.taken = true
 	t.cancel()
-	if r := <-t.res; r.err == nil {
-		_ = r.leg.Hangup(context.Background(), "no longer needed")
-	}
+	go func() {
+		if r := <-t.res; r.err == nil {
+			_ = r.leg.Hangup(context.Background(), "no longer needed")
+		}
+	}()
 }
