@@ -372,10 +372,11 @@ type cleanups []func()
 // close adds closing c.
 func (u *cleanups) close(c io.Closer) { *u = append(*u, func() { _ = c.Close() }) }
 
-// run undoes everything, last first.
-func (u cleanups) run() {
-	for i := len(u) - 1; i >= 0; i-- {
-		u[i]()
+// run undoes everything, last first. (A pointer receiver: defer undo.run() must see what
+// is added after it.)
+func (u *cleanups) run() {
+	for i := len(*u) - 1; i >= 0; i-- {
+		(*u)[i]()
 	}
 }
 
