@@ -168,6 +168,10 @@ func newLeg(clk *fakeClock, name string) *fakeLeg {
 }
 
 func (l *fakeLeg) Play(ctx context.Context, p *prompts.Prompt) error {
+	// The timer is set before the prompt shows as played, so a test that sees it play and
+	// advances the clock does not race it.
+	t := l.clk.NewTimer(p.Duration())
+	defer t.Stop()
 	l.mu.Lock()
 	if l.bridged {
 		l.mu.Unlock()
@@ -175,8 +179,6 @@ func (l *fakeLeg) Play(ctx context.Context, p *prompts.Prompt) error {
 	}
 	l.played = append(l.played, p.Name)
 	l.mu.Unlock()
-	t := l.clk.NewTimer(p.Duration())
-	defer t.Stop()
 	select {
 	case <-t.C():
 		return nil

@@ -425,6 +425,7 @@ func TestWaitEndsAtTheAnswer(t *testing.T) {
 	eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
 	h.clk.Advance(4 * time.Second)
 	eventually(t, "ana answered", func() bool { return h.net.leg("sip:ana@phone") != nil })
+	eventually(t, "the whisper", func() bool { return h.net.leg("sip:ana@phone").hasPlayed("whisper_") })
 	h.clk.Advance(10 * time.Second) // the whisper plays
 	eventually(t, "the bridge", func() bool { return c.leg.isBridged() })
 	c.leg.remoteHangup()
@@ -462,7 +463,7 @@ func TestAnnouncements(t *testing.T) {
 	}
 	h.clk.Advance(time.Second)
 	eventually(t, "the first announcement at 20 s", func() bool { return count() == 1 })
-	h.clk.Advance(62 * time.Second)
+	h.clk.Advance(65 * time.Second)
 	eventually(t, "the second a minute after the first", func() bool { return count() == 2 })
 	if c.leg.hasPlayed("expected_wait") {
 		t.Error("an expected wait was announced with nobody staffed")
