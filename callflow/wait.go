@@ -261,8 +261,10 @@ func (c *Call) sendToTarget(ctx context.Context, s routing.Step, then []*prompts
 	case r = <-t.results():
 		t.done()
 	case <-c.leg.Done():
+		// The caller hung up before the target answered: they gave up waiting.
 		t.stop()
 		hold.stop()
+		c.end(records.OutcomeAbandoned)
 		return
 	}
 	hold.stop()
