@@ -68,6 +68,7 @@ func (c *Call) relay(other Leg, party string, log *slog.Logger) error {
 // language is left out; a leg that ends meanwhile ends the whisper.
 func (c *Call) whisper(adv Leg, advocate string, log *slog.Logger) {
 	cat := c.snap.Prompts
+	// The advocate is the live configuration's (one a reload added is not in the call's).
 	lang := advocateLanguage(c.f.live.Load(), advocate)
 	var parts []*prompts.Prompt
 	for _, name := range []string{"whisper_lang_" + c.attrs.Language, "whisper_" + c.attrs.Reason} {
