@@ -67,11 +67,11 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 		case <-chanOf(announceT):
 			announceT = c.announce(hold)
 		case r := <-c.rerouted:
-			c.snap, c.dec = r.snap, r.dec
 			if r.dec.Kind() == "message" {
 				c.log.Warn("the call's queue was removed and its new route is not a queue; it stays where it is", "route", r.dec.Route)
 				continue
 			}
+			c.snap, c.dec = r.snap, r.dec
 			waited := f.clock.Now().Sub(c.since)
 			next = 0
 			for next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited {
