@@ -1,6 +1,8 @@
 package callflow
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -522,4 +524,34 @@ func TestRouteToTarget(t *testing.T) {
 			t.Errorf("outcome %q, want failed", r.Outcome)
 		}
 	})
+}
+
+// TestSetStateAndFeatures: the admin API's and the feature codes' state changes, and
+// their errors.
+func TestSetStateAndFeatures(t *testing.T) {
+	h := newHarness(t, testYAML+advocatesYAML(t, "ana:en"))
+	h.online("ana", "sip:ana@phone", phone{})
+	if err := h.flow.Feature(context.Background(), "ana", FeaturePause); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := h.flow.SetState("ana", "available", ""); a.State != queue.Available {
+		t.Errorf("ana is %v, want available", a.State)
+	}
+	if a, err := h.flow.SetState("ana", "paused", "break"); err != nil || a.State != queue.Paused || a.PauseReason != "break" {
+		t.Errorf("pause: %+v, %v", a, err)
+	}
+	for _, tc := range []struct {
+		id, state string
+		want      error
+	}{
+		{"nobody", "available", ErrUnknownAdvocate},
+		{"ana", "asleep", ErrBadState},
+	} {
+		if _, err := h.flow.SetState(tc.id, tc.state, ""); !errors.Is(err, tc.want) {
+			t.Errorf("SetState(%s, %s): %v, want %v", tc.id, tc.state, err, tc.want)
+		}
+	}
+	if err := h.flow.Feature(context.Background(), "ana", "*99"); !errors.Is(err, ErrUnknownFeature) {
+		t.Errorf("*99: %v, want ErrUnknownFeature", err)
+	}
 }
