@@ -521,11 +521,11 @@ func advocatesYAML(t *testing.T, specs ...string) string {
 	b.WriteString("advocates:\n")
 	for _, s := range specs {
 		id, langs, _ := strings.Cut(s, ":")
-		sha, err := digest.ComputeHA1(digest.SHA256, id, "hotline", "pw")
+		md5, err := digest.ComputeHA1(digest.MD5, id, "hotline", "pw")
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    languages: [%s]\n    ha1_sha256: %s\n", id, id, langs, sha)
+		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    languages: [%s]\n    ha1_md5: %s\n", id, id, langs, md5)
 	}
 	return b.String()
 }

@@ -157,7 +157,7 @@ func (f *Flow) Presence(id string, online bool) {
 // Feature codes advocates dial from their phones.
 const (
 	FeatureAvailable = "*11" // ready for calls
-	FeaturePause     = "*12" // not taking calls for now
+	FeaturePause     = "*12" // not taking calls for now; *12 plus a digit gives the reason
 	FeatureLogout    = "*13" // done for the day
 )
 
@@ -171,20 +171,13 @@ var (
 	ErrBadState = errors.New("bad state change")
 )
 
-// Feature changes an advocate's state by a code dialled from their phone.
+// Feature changes an advocate's state by a code dialled from their phone (featureState).
 func (f *Flow) Feature(_ context.Context, id, code string) error {
-	var state string
-	switch code {
-	case FeatureAvailable:
-		state = "available"
-	case FeaturePause:
-		state = "paused"
-	case FeatureLogout:
-		state = "offline"
-	default:
+	state, reason, _, ok := featureState(code, f.live.Load().Config.AdvocatePauseReasons)
+	if !ok {
 		return ErrUnknownFeature
 	}
-	if _, err := f.SetState(id, state, "feature code"); err != nil {
+	if _, err := f.SetState(id, state, reason); err != nil {
 		return fmt.Errorf("feature %s: %w", code, err)
 	}
 	return nil
@@ -192,12 +185,8 @@ func (f *Flow) Feature(_ context.Context, id, code string) error {
 
 // FeatureCall plays the confirmation of a feature code to the advocate's phone and hangs up.
 func (f *Flow) FeatureCall(ctx context.Context, leg Leg, advocate, code string) {
-	name := map[string]string{
-		FeatureAvailable: "advocate_available",
-		FeaturePause:     "advocate_paused",
-		FeatureLogout:    "advocate_logged_out",
-	}[code]
 	snap := f.live.Load()
+	_, _, name, _ := featureState(code, snap.Config.AdvocatePauseReasons)
 	if p, ok := snap.Prompts.Get(advocateLanguage(snap, advocate), name); ok {
 		_ = leg.Play(ctx, p)
 	}

@@ -25,6 +25,7 @@ type Snapshot struct {
 	Menus    Menus
 	Table    *routing.Table
 	Accounts map[string]digest.HA1
+	Decoy    digest.HA1 // the shape of a typical account, challenged for unknown user names
 	Loaded   time.Time
 
 	settings func(queue string) config.QueueSettings
@@ -58,8 +59,8 @@ func Build(cfg *config.Config, now time.Time, onSelect func(menu, key string)) (
 	for _, a := range cfg.Advocates {
 		accounts[a.ID] = digest.HA1{SHA256: a.HA1SHA256, MD5: a.HA1MD5}
 	}
-	return &Snapshot{Config: cfg, Prompts: cat, Menus: menus, Table: table, Accounts: accounts, Loaded: now,
-		settings: queueSettings(cfg)}, nil
+	return &Snapshot{Config: cfg, Prompts: cat, Menus: menus, Table: table, Accounts: accounts,
+		Decoy: digest.Typical(accounts), Loaded: now, settings: queueSettings(cfg)}, nil
 }
 
 // hasQueue reports whether the snapshot's configuration has the queue.

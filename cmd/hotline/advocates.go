@@ -90,25 +90,15 @@ func featureCall(f *callflow.Flow) sip.Handler {
 // advocatesAPI is the admin API's view of the advocates.
 type advocatesAPI struct{ f *callflow.Flow }
 
-// AdvocatesResponse is the body of GET /admin/v1/advocates.
-type AdvocatesResponse struct {
-	Now       time.Time                `json:"now"`
-	Advocates []queue.AdvocateSnapshot `json:"advocates"`
-	Queues    []queue.QueueSnapshot    `json:"queues"`
-}
+func (a advocatesAPI) Snapshot() (time.Time, queue.Snapshot) { return a.f.Advocates() }
 
-func (a advocatesAPI) List() any {
-	now, s := a.f.Advocates()
-	return AdvocatesResponse{Now: now, Advocates: s.Advocates, Queues: s.Queues}
-}
-
-func (a advocatesAPI) SetState(id, state, reason string) (any, error) {
+func (a advocatesAPI) SetState(id, state, reason string) (queue.AdvocateSnapshot, error) {
 	s, err := a.f.SetState(id, state, reason)
 	switch {
 	case errors.Is(err, callflow.ErrUnknownAdvocate):
-		return nil, fmt.Errorf("%w: %w", admin.ErrUnknownAdvocate, err)
+		return s, fmt.Errorf("%w: %w", admin.ErrUnknownAdvocate, err)
 	case err != nil:
-		return nil, fmt.Errorf("%w: %w", admin.ErrBadState, err)
+		return s, fmt.Errorf("%w: %w", admin.ErrBadState, err)
 	}
 	return s, nil
 }

@@ -76,6 +76,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	flagOverrides(cfg)
+	for _, w := range digestWarnings(cfg) {
+		log.Warn("an advocate's digest challenge differs from unknown names'", "problem", w)
+	}
 	started := time.Now()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -91,22 +94,10 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if err != nil {
 		return err
 	}
-	recDB, rec, err := openRecords(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
 	// undo closes what serve opened, last first, when it returns: on an error before
 	// the server runs, and after it has stopped.
 	var undo cleanups
 	defer undo.run()
-	if recDB != nil {
-		undo.close(recDB)
-	}
-	var recExport admin.Records // a nil *records.DB must stay a nil interface
-	if recDB != nil {
-		recExport = recDB
-	}
-
 	sipTLS, err := listenSIPTLS(cfg.SIP.TLS)
 	if err != nil {
 		return err
@@ -130,6 +121,20 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return fmt.Errorf("http: %w", err)
 	}
 	undo.close(httpLn)
+	// The records are opened only once the ports are ours: opening them marks this node's
+	// calls left in progress as interrupted, which must not happen to a running server's
+	// calls when a second one is started by mistake (issue 13).
+	recDB, rec, err := openRecords(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if recDB != nil {
+		undo.close(recDB)
+	}
+	var recExport admin.Records // a nil *records.DB must stay a nil interface
+	if recDB != nil {
+		recExport = recDB
+	}
 
 	health := &metrics.Health{}
 
@@ -183,11 +188,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Stopping:  func() bool { return sctx.Err() != nil },
 	})
 	auth, err := digest.New(digest.Options{
-		Realm: cfg.SIP.Realm,
+		Realm:      cfg.SIP.Realm,
+		Algorithms: cfg.SIP.DigestAlgorithms,
 		Lookup: func(id string) (digest.HA1, bool) {
 			h, ok := live.Load().Accounts[id]
 			return h, ok
 		},
+		Decoy: func() digest.HA1 { return live.Load().Decoy },
 	})
 	if err != nil {
 		return fmt.Errorf("sip auth: %w", err)
