@@ -3,6 +3,7 @@ package callflow
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
@@ -24,7 +25,7 @@ func (c *Call) connect(hold *holdPlayer, a answer) {
 		c.whisper(a.leg, a.advocate, a.log)
 	}
 	hold.stop()
-	a.log.Info("call connected", "queue", a.queue, "waited", a.waited.Round(1e9))
+	a.log.Info("call connected", "queue", a.queue, "waited", a.waited.Round(time.Second))
 	// The wrap-up is the engine's, from the configuration in force.
 	c.rec.WrapUp(f.live.Load().Settings(a.queue).WrapUp)
 	if err := c.relay(a.leg, "advocate", a.log); err != nil {
