@@ -35,8 +35,9 @@ type Call struct {
 	outcome   records.Outcome
 
 	// guarded by f.mu
-	queue string                        // the queue the call waits in
-	rings map[string]context.CancelFunc // advocate -> cancels its ringing
+	queue    string                        // the queue the call waits in
+	rings    map[string]context.CancelFunc // advocate -> cancels its ringing
+	lastRing map[string]time.Time          // advocate -> when their phone was last rung for the call
 
 	answered chan answer  // an advocate's answered leg, from the ring (at most one)
 	rerouted chan reroute // a new decision after a reload
@@ -67,6 +68,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		snap:     f.live.Load(),
 		attrs:    routing.Attrs{Line: in.Line},
 		rings:    map[string]context.CancelFunc{},
+		lastRing: map[string]time.Time{},
 		answered: make(chan answer, 1),
 		rerouted: make(chan reroute, 1),
 	}

@@ -555,3 +555,24 @@ func TestSetStateAndFeatures(t *testing.T) {
 		t.Errorf("*99: %v, want ErrUnknownFeature", err)
 	}
 }
+
+// TestRingPace: a phone that refuses at once, for the only advocate who could take the
+// call, is rung again only every ringPace, not in a tight loop (the engine starts the
+// round over as soon as everyone has missed the call). Before this, 25,600 dials went out
+// in 300 ms of real time with the fake clock standing still.
+func TestRingPace(t *testing.T) {
+	h := newHarness(t, testYAML+advocatesYAML(t, "ana:en"))
+	h.online("ana", "sip:ana@phone", phone{fail: ErrBusy})
+	c := h.call(ivr.Result{Language: "en", Reason: "other", End: ivr.EndChoice})
+	eventually(t, "ana rung", func() bool { return h.net.dialled("sip:ana@phone") >= 1 })
+	time.Sleep(200 * time.Millisecond) // real time: nothing more may happen
+	if n := h.net.dialled("sip:ana@phone"); n != 1 {
+		t.Fatalf("%d dials with no time passing, want 1", n)
+	}
+	h.clk.Advance(ringPace)
+	eventually(t, "the second ring after ringPace", func() bool { return h.net.dialled("sip:ana@phone") == 2 })
+	h.clk.Advance(ringPace)
+	eventually(t, "the third", func() bool { return h.net.dialled("sip:ana@phone") == 3 })
+	c.leg.remoteHangup()
+	h.record(c)
+}

@@ -57,6 +57,7 @@ func (f *Flow) result(r queue.Ring, out queue.Outcome, now time.Time) []queue.Ac
 // connects is handed to the caller's side of the flow, which bridges it.
 func (f *Flow) ring(ctx context.Context, c *Call, r queue.Ring) {
 	log := c.log.With("advocate", r.Advocate)
+	f.pace(ctx, c, r.Advocate)
 	adv, out := f.dialAdvocate(ctx, c, r)
 	f.mu.Lock()
 	cancel, live := c.rings[r.Advocate]
@@ -94,6 +95,34 @@ func (f *Flow) ring(ctx context.Context, c *Call, r queue.Ring) {
 	}
 	// One Connect per call: the channel's one slot is free.
 	c.answered <- answer{leg: adv, advocate: conn.Advocate, queue: conn.Queue, at: now, waited: conn.Waited, log: log}
+}
+
+// ringPace is the least time between two rings of one advocate's phone for one call.
+// When everyone who could take a call has missed it, the engine starts the round over at
+// once; a phone that refuses at once (busy, 480) would otherwise be sent INVITEs in a
+// tight loop while the caller waits and nobody else can take the call.
+const ringPace = 2 * time.Second
+
+// pace waits, if need be, so that the advocate's phone is not rung for the call again
+// within ringPace of the last time; ctx ending (the ring cancelled) ends the wait.
+func (f *Flow) pace(ctx context.Context, c *Call, advocate string) {
+	now := f.clock.Now()
+	f.mu.Lock()
+	at := c.lastRing[advocate].Add(ringPace)
+	if at.Before(now) {
+		at = now
+	}
+	c.lastRing[advocate] = at
+	f.mu.Unlock()
+	if !at.After(now) {
+		return
+	}
+	t := timerAt(f.clock, at)
+	defer t.Stop()
+	select {
+	case <-t.C():
+	case <-ctx.Done():
+	}
 }
 
 // dialAdvocate rings every registered phone of the advocate and returns the first that
