@@ -98,29 +98,10 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	// the server runs, and after it has stopped.
 	var undo cleanups
 	defer undo.run()
-	sipTLS, err := listenSIPTLS(cfg.SIP.TLS)
+	ls, err := listenAll(cfg, &undo)
 	if err != nil {
 		return err
 	}
-	tlsLn := sipTLS.ln
-	if tlsLn != nil {
-		undo.close(tlsLn)
-	}
-	udp, tcp, err := listenSIP(cfg.SIP.Listen, cfg.SIP.Transports)
-	if err != nil {
-		return err
-	}
-	if udp != nil {
-		undo.close(udp)
-	}
-	if tcp != nil {
-		undo.close(tcp)
-	}
-	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		return fmt.Errorf("http: %w", err)
-	}
-	undo.close(httpLn)
 	// The records are opened only once the ports are ours: opening them marks this node's
 	// calls left in progress as interrupted, which must not happen to a running server's
 	// calls when a second one is started by mistake (issue 13).
@@ -138,17 +119,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 
 	health := &metrics.Health{}
 
-	bind, err := netip.ParseAddr(cfg.Media.BindAddress)
+	bind, advertise, err := mediaAddrs(cfg)
 	if err != nil {
-		return fmt.Errorf("media.bind_address: %w", err)
-	}
-	var advertise netip.Addr
-	if cfg.Media.AdvertiseAddress != "" {
-		if advertise, err = netip.ParseAddr(cfg.Media.AdvertiseAddress); err != nil {
-			return fmt.Errorf("media.advertise_address: %w", err)
-		}
-	} else if !bind.IsUnspecified() {
-		advertise = bind
+		return err
 	}
 	sched := media.NewScheduler(media.SchedulerOptions{Logger: log, OnLateness: m.ObservePacing})
 	ports := media.NewPorts(bind, cfg.Media.PortMin, cfg.Media.PortMax)
@@ -234,8 +207,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Defences:          limits,
 		LimitObserver:     defences,
 		Limits:            sip.Limits{TLSHandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout},
-		TLS:               sipTLS.server,
-		TLSClient:         sipTLS.client,
+		TLS:               ls.sipTLS.server,
+		TLSClient:         ls.sipTLS.client,
 	})
 	if err != nil {
 		return err
@@ -262,9 +235,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { return flow.Run(gctx) })
 	g.Go(func() error { return rec.Run(gctx) })
-	g.Go(func() error { return srv.ServeListeners(gctx, sip.Listeners{UDP: udp, TCP: tcp, TLS: tlsLn}) })
 	g.Go(func() error {
-		if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return srv.ServeListeners(gctx, sip.Listeners{UDP: ls.udp, TCP: ls.tcp, TLS: ls.sipTLS.ln})
+	})
+	g.Go(func() error {
+		if err := httpSrv.Serve(ls.http); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
 		return nil
@@ -284,16 +259,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return httpSrv.Shutdown(sctx)
 	})
 
-	addrs := Addrs{HTTP: httpLn.Addr().String(), Reload: rl.Reload, Drain: dr.Drain}
-	if udp != nil {
-		addrs.SIPUDP = udp.LocalAddr().String()
-	}
-	if tcp != nil {
-		addrs.SIPTCP = tcp.Addr().String()
-	}
-	if tlsLn != nil {
-		addrs.SIPTLS = tlsLn.Addr().String()
-	}
+	addrs := ls.addrs()
+	addrs.Reload, addrs.Drain = rl.Reload, dr.Drain
 	health.SetReady(true)
 	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "sip_tls", addrs.SIPTLS, "http", addrs.HTTP,
 		"lines", len(cfg.Lines), "languages", snap.Prompts.Languages())
@@ -304,6 +271,72 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	rec.Wait()
 	log.Info("hotline stopped")
 	return err
+}
+
+// listeners are the server's sockets.
+type listeners struct {
+	sipTLS sipTLS
+	udp    net.PacketConn
+	tcp    net.Listener
+	http   net.Listener
+}
+
+// listenAll binds SIP over TLS (when configured), UDP and TCP, and HTTP, adding each to
+// undo.
+func listenAll(cfg *config.Config, undo *cleanups) (listeners, error) {
+	var ls listeners
+	var err error
+	if ls.sipTLS, err = listenSIPTLS(cfg.SIP.TLS); err != nil {
+		return ls, err
+	}
+	if ls.sipTLS.ln != nil {
+		undo.close(ls.sipTLS.ln)
+	}
+	if ls.udp, ls.tcp, err = listenSIP(cfg.SIP.Listen, cfg.SIP.Transports); err != nil {
+		return ls, err
+	}
+	if ls.udp != nil {
+		undo.close(ls.udp)
+	}
+	if ls.tcp != nil {
+		undo.close(ls.tcp)
+	}
+	if ls.http, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		return ls, fmt.Errorf("http: %w", err)
+	}
+	undo.close(ls.http)
+	return ls, nil
+}
+
+// addrs are the bound addresses.
+func (ls listeners) addrs() Addrs {
+	a := Addrs{HTTP: ls.http.Addr().String()}
+	if ls.udp != nil {
+		a.SIPUDP = ls.udp.LocalAddr().String()
+	}
+	if ls.tcp != nil {
+		a.SIPTCP = ls.tcp.Addr().String()
+	}
+	if ls.sipTLS.ln != nil {
+		a.SIPTLS = ls.sipTLS.ln.Addr().String()
+	}
+	return a
+}
+
+// mediaAddrs are the address RTP legs bind to and the one SDP advertises (the bind
+// address unless media.advertise_address is set or it is unspecified).
+func mediaAddrs(cfg *config.Config) (bind, advertise netip.Addr, err error) {
+	if bind, err = netip.ParseAddr(cfg.Media.BindAddress); err != nil {
+		return bind, advertise, fmt.Errorf("media.bind_address: %w", err)
+	}
+	if cfg.Media.AdvertiseAddress != "" {
+		if advertise, err = netip.ParseAddr(cfg.Media.AdvertiseAddress); err != nil {
+			return bind, advertise, fmt.Errorf("media.advertise_address: %w", err)
+		}
+	} else if !bind.IsUnspecified() {
+		advertise = bind
+	}
+	return bind, advertise, nil
 }
 
 // sip.Server reports authentication failures and registrations to the metrics.
