@@ -173,7 +173,7 @@ func TestLoadGood(t *testing.T) {
 			Security:             defaultSecurity(),
 			Records: Records{Driver: "postgres", Path: "/var/lib/hotline/records.db",
 				DSN: "host=db.internal dbname=hotline user=hotline", HashKeyFile: "/etc/hotline/records.key",
-				RetentionDays: 730, Node: "hotline-1"},
+				RetentionDays: 730, Node: "hotline-1", SpoolMaxMB: 256},
 		}},
 	}
 	for _, tt := range tests {

@@ -81,7 +81,7 @@ var (
 // checkWholeNumbers reports a fraction written for an int field, which yaml.v3 would
 // silently truncate (port_min: 10000.5 becomes 10000).
 func (p *parser) checkWholeNumbers() {
-	for _, path := range append([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days"}, securityWholeNumbers...) {
+	for _, path := range append([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days", "records.spool_max_mb"}, securityWholeNumbers...) {
 		if n, _ := p.find(path); n != nil && n.ShortTag() == "!!float" {
 			p.errorf(path, "%q is not a whole number", n.Value)
 		}

@@ -92,6 +92,9 @@ func (s *Server) limited(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool 
 	if req.IsInvite() {
 		secs := int((l.RetryAfter() + time.Second - 1) / time.Second)
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", strconv.Itoa(secs)))
+		if line, ok := s.opts.Lines(req.Recipient.User); ok && call {
+			s.attemptRefused(line, RefuseSourceRate)
+		}
 	}
 	return true
 }

@@ -575,10 +575,12 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if feature == "" && s.draining.Load() {
 		// A draining node takes no new calls: the carrier or load balancer tries another.
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", drainRetryAfter))
+		s.attemptRefused(line, RefuseDraining)
 		return
 	}
 	if !s.reserveCall() {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		s.attemptRefused(line, RefuseCapacity)
 		return
 	}
 	// The call counts from here; until it is set up, an early return gives its place back.
@@ -591,6 +593,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	release, ok := s.admitCall(req)
 	if !ok {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		s.attemptRefused(line, RefuseSourceCalls)
 		return
 	}
 	defer release()
@@ -614,11 +617,13 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.log.Info("rejecting call", "line", line, "error", err)
 		s.respond(tx, req, 488, "Not Acceptable Here", nil,
 			sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
+		s.attemptRefused(line, RefuseNotAcceptable)
 		return
 	}
 	if body := req.Body(); len(body) > 0 {
 		if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
 			s.respond(tx, req, 415, "Unsupported Media Type", nil, sipmsg.NewHeader("Accept", "application/sdp"))
+			s.attemptRefused(line, RefuseNotAcceptable)
 			return
 		}
 		var err error
@@ -630,6 +635,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			s.log.Info("rejecting offer", "line", line, "error", err)
 			s.respond(tx, req, 488, "Not Acceptable Here", nil,
 				sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
+			s.attemptRefused(line, RefuseNotAcceptable)
 			return
 		}
 		offered = true
@@ -671,6 +677,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if err != nil {
 		log.Warn("no media port for call", "error", err)
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		s.attemptRefused(line, RefuseNoMediaPort)
 		return
 	}
 	c.leg = leg
@@ -705,6 +712,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.wg.Add(1)
 	s.opts.Observer.CallStarted(line)
 	outcome := "completed"
+	handled := false // the Handler took the call: it records it
 	defer func() {
 		cancel(ErrServerHangup)
 		c.closeDigits()
@@ -715,6 +723,9 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.mu.Unlock()
 		s.active.Add(-1)
 		s.opts.Observer.CallEnded(line, outcome)
+		if !handled {
+			s.attemptUnanswered(c, outcome)
+		}
 		log.Info("call ended", "outcome", outcome)
 		s.wg.Done()
 	}()
@@ -815,6 +826,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		handler = s.opts.FeatureHandler
 	}
 	if handler != nil {
+		handled = true
 		handler(ctx, c)
 	}
 

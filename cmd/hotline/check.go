@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -65,6 +67,12 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, w := range digestWarnings(cfg) {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", *cfgPath, w)
+	}
+	if sp := cfg.Records.SpoolPath(); sp != "" {
+		if fi, err := os.Stat(filepath.Dir(sp)); err != nil || !fi.IsDir() {
+			fmt.Fprintf(stdout, "%s: warning: records.spool: no directory %s here: while the records store is "+
+				"unavailable, records would wait in memory only\n", *cfgPath, filepath.Dir(sp))
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)
 	return nil

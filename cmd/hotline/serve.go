@@ -24,6 +24,7 @@ import (
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/queue"
+	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
@@ -105,19 +106,36 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	// The records are opened only once the ports are ours: opening them marks this node's
 	// calls left in progress as interrupted, which must not happen to a running server's
 	// calls when a second one is started by mistake (issue 13).
-	recDB, rec, err := openRecords(ctx, cfg, log)
+	var rec *records.Recorder
+	recReg := prometheus.Registerer(reg)
+	if cfg.Records.Driver == "none" {
+		recReg = nil // no store, no records metrics (nor an alert about a store that is not there)
+	}
+	rm := metrics.NewRecords(recReg, func() records.Stats { return rec.Stats() })
+	rec, err = openRecords(cfg, log, rm.StoreError)
 	if err != nil {
 		return err
 	}
-	if recDB != nil {
-		undo.close(recDB)
-	}
-	var recExport admin.Records // a nil *records.DB must stay a nil interface
-	if recDB != nil {
-		recExport = recDB
+	defer func() {
+		// After the calls have ended: their records are written, or spooled.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := rec.Close(cctx); err != nil {
+			log.Error("call records not all written at stop", "err", err)
+		}
+	}()
+	var recExport admin.Records // a nil *records.Recorder must stay a nil interface
+	if rec != nil {
+		recExport = rec
 	}
 
 	health := &metrics.Health{}
+	health.SetDetail(func() string {
+		if rec == nil {
+			return ""
+		}
+		return metrics.RecordsDetail(rec.Stats())
+	})
 
 	bind, advertise, err := mediaAddrs(cfg)
 	if err != nil {
@@ -146,6 +164,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	// when a drain has finished.
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
+	g, gctx := errgroup.WithContext(sctx)
 	flow := callflow.New(callflow.Options{
 		Engine:    eng,
 		Live:      &live,
@@ -158,7 +177,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
 		Menus:     im,
 		Logger:    log,
-		Stopping:  func() bool { return sctx.Err() != nil },
+		// A fatal error stops the server through gctx: its calls are cut off then too, and
+		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
+		Stopping: func() bool { return gctx.Err() != nil },
 	})
 	auth, err := digest.New(digest.Options{
 		Realm:      cfg.SIP.Realm,
@@ -197,7 +218,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Ports:             ports,
 		AdvertiseAddr:     advertise,
 		InactivityTimeout: cfg.Media.InactivityTimeout,
-		Observer:          m,
+		Observer:          callObserver{Metrics: m, rec: rec},
 		Logger:            log,
 		Auth:              auth,
 		Registrar:         registrar.New(registrar.Options{}),
@@ -231,10 +252,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	dr := &callflow.Drainer{Server: srv, SetReady: health.SetReady, Stop: stop, Timeout: cfg.SIP.DrainTimeout, Logger: log}
-	g, gctx := errgroup.WithContext(sctx)
+	rec.SetStopping(func() error { return context.Cause(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { return flow.Run(gctx) })
-	g.Go(func() error { return rec.Run(gctx) })
 	g.Go(func() error {
 		return srv.ServeListeners(gctx, sip.Listeners{UDP: ls.udp, TCP: ls.tcp, TLS: ls.sipTLS.ln})
 	})
@@ -268,7 +288,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		ready(addrs)
 	}
 	err = g.Wait()
-	rec.Wait()
 	log.Info("hotline stopped")
 	return err
 }
