@@ -483,6 +483,11 @@ func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.log.Debug("ack matches no call")
 		return
 	}
+	if !c.fromPeer(req) {
+		// Its SDP would be the call's media; the peer's own ACK is still to come.
+		c.log.Debug("ack from another address than the dialog's peer ignored")
+		return
+	}
 	if body := req.Body(); len(body) > 0 {
 		c.mu.Lock()
 		c.ackBody = append([]byte(nil), body...)
@@ -521,6 +526,12 @@ func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c := s.lookupCall(req)
 	if c == nil {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	if !c.fromPeer(req) {
+		// Digits choose the caller's way through the menu: only the caller may press them.
+		c.log.Info("info from another address than the dialog's peer refused")
+		s.respond(tx, req, 403, "Forbidden", nil)
 		return
 	}
 	ct := ""
@@ -652,6 +663,10 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 	callID := newID()
 	log := s.log.With("call", callID, "line", line)
+	var peer netip.Addr
+	if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+		peer = src.Addr().Unmap()
+	}
 	c := &Call{
 		ID:       callID,
 		Line:     line,
@@ -662,11 +677,15 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		srv:      s,
 		log:      log,
 		media:    m,
+		peer:     peer,
 		sessID:   randUint63(),
 		digits:   make(chan rune, digitBuffer),
 	}
 	leg, err := media.NewLeg(s.opts.Scheduler, s.opts.Ports, media.LegConfig{
-		Remote:            m.Remote,
+		Remote: m.Remote,
+		Peer:   peer,
+		// Until the 200 carries our SDP, nothing sent to the port can be the caller's.
+		LearnLater:        true,
 		PayloadType:       m.PayloadType,
 		DTMFPayloadType:   m.DTMFPayloadType,
 		InactivityTimeout: s.opts.InactivityTimeout,
@@ -760,6 +779,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	res := sipmsg.NewSDPResponseFromRequest(dlg.InviteRequest, body)
 	res.AppendHeader(s.contact(local, req))
 	res.AppendHeader(allowHeader())
+	leg.StartLearning()
 	acked := make(chan error, 1)
 	s.goSafe(func() {
 		// WriteResponse retransmits the 200 until the ACK (or gives up); run it aside so we own
@@ -846,11 +866,19 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 }
 
-// onReInvite handles an INVITE inside a dialog: hold, resume, new address or codec.
+// onReInvite handles an INVITE inside a dialog: hold, resume, new address or codec. Only the
+// dialog's own peer may re-negotiate: a re-INVITE from any other address gets 403 and the
+// media stays as it was (issue 14: one with the dialog's identifiers from a third address
+// restarted the RTP latch and took the call's audio).
 func (s *Server) onReInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c := s.lookupCall(req)
 	if c == nil {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	if !c.fromPeer(req) {
+		c.log.Info("re-invite from another address than the dialog's peer refused")
+		s.respond(tx, req, 403, "Forbidden", nil)
 		return
 	}
 	if err := c.readRequest(req, tx); err != nil {

@@ -146,7 +146,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	m.WatchRTP(func() metrics.RTPTotals {
 		t := sched.Stats()
 		return metrics.RTPTotals{Sent: t.FramesSent, Received: t.PacketsReceived,
-			DroppedForeign: t.DroppedForeign, DroppedInvalid: t.DroppedInvalid, DroppedLate: t.FramesSkipped}
+			DroppedForeign: t.DroppedForeign, DroppedInvalid: t.DroppedInvalid, DroppedLate: t.FramesSkipped,
+			DroppedLearning: t.DroppedLearning, LearnResets: t.LearnResets}
 	})
 
 	overrides := &routing.Overrides{}
