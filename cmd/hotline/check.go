@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/sip/digest"
 )
@@ -44,7 +45,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 			return errReported
 		}
 	}
-	_, rep, err := loadPrompts(cfg)
+	_, rep, err := callflow.LoadPrompts(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
 		return errReported

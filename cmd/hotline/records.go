@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/records"
@@ -164,7 +165,7 @@ func recordsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
 		return errors.New("records: -since must be before -until")
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := callflow.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
