@@ -43,6 +43,8 @@ type Config struct {
 	Security Security `yaml:"security"`
 	// Records: see records.go.
 	Records Records `yaml:"records"`
+	// State: what survives a restart, see state.go.
+	State State `yaml:"state"`
 }
 
 // SIP configures the SIP server.

@@ -106,6 +106,7 @@ func (p *parser) validate(c *Config) {
 	p.validateSecurity(&c.Security)
 	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
+	p.validateState(&c.State)
 }
 
 func (p *parser) validateSIP(s *SIP) {
