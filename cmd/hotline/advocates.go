@@ -75,11 +75,14 @@ func handleCall(f *callflow.Flow, srv func() *sip.Server) sip.Handler {
 }
 
 // feature changes an advocate's state by a code dialled from their phone.
-func feature(f *callflow.Flow) func(context.Context, string, string) error {
+func feature(f *callflow.Flow, d *durable) func(context.Context, string, string) error {
 	return func(ctx context.Context, id, code string) error {
 		err := f.Feature(ctx, id, code)
 		if errors.Is(err, callflow.ErrUnknownFeature) {
 			return sip.ErrUnknownFeature
+		}
+		if err == nil {
+			d.advocateChanged(id)
 		}
 		return err
 	}
@@ -90,8 +93,11 @@ func featureCall(f *callflow.Flow) sip.Handler {
 	return func(ctx context.Context, c *sip.Call) { f.FeatureCall(ctx, c, c.Advocate, c.Feature) }
 }
 
-// advocatesAPI is the admin API's view of the advocates.
-type advocatesAPI struct{ f *callflow.Flow }
+// advocatesAPI is the admin API's view of the advocates; changes are written to d.
+type advocatesAPI struct {
+	f *callflow.Flow
+	d *durable
+}
 
 func (a advocatesAPI) Snapshot() (time.Time, queue.Snapshot) { return a.f.Advocates() }
 
@@ -103,6 +109,7 @@ func (a advocatesAPI) SetState(id, state, reason string) (queue.AdvocateSnapshot
 	case err != nil:
 		return s, fmt.Errorf("%w: %w", admin.ErrBadState, err)
 	}
+	a.d.advocateChanged(id)
 	return s, nil
 }
 

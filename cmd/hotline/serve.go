@@ -31,6 +31,7 @@ import (
 	"github.com/hotline-project/hotline/sip"
 	"github.com/hotline-project/hotline/sip/digest"
 	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/state"
 )
 
 // Addrs are the addresses the server is bound to, and its controls (what main's signal
@@ -128,6 +129,17 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 			log.Error("call records not all written at stop", "err", err)
 		}
 	}()
+	var dur *durable
+	sm := state.NewMetrics(reg, func() *state.Store {
+		if dur == nil {
+			return nil
+		}
+		return dur.store
+	})
+	if dur, err = openState(ctx, cfg, log, sm); err != nil {
+		return err
+	}
+	defer dur.close()
 	var recExport admin.Records // a nil *records.Recorder must stay a nil interface
 	if rec != nil {
 		recExport = rec
@@ -159,10 +171,14 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	qm := metrics.NewQueues(reg, func() queue.Snapshot { return eng.Snapshot(time.Now()) },
 		func(name string) bool { return live.Load().Table.QueueOpen(name, time.Now(), overrides.Snapshot()) },
 		func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
-	eng, err = queue.New(callflow.QueueConfig(cfg), queue.WithLogger(log), queue.WithObserver(qm))
+	eng, err = queue.New(callflow.QueueConfig(cfg), queue.WithLogger(log), queue.WithObserver(withState(qm, dur)))
 	if err != nil {
 		return fmt.Errorf("queues: %w", err)
 	}
+	if dur != nil {
+		dur.eng = func() *queue.Engine { return eng }
+	}
+	regs := registrar.New(registrar.Options{OnChange: dur.registrations()})
 	var srv *sip.Server
 	sipSrv := func() *sip.Server { return srv }
 	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
@@ -231,9 +247,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Observer:          callObserver{Metrics: m, rec: rec},
 		Logger:            log,
 		Auth:              auth,
-		Registrar:         registrar.New(registrar.Options{}),
+		Registrar:         regs,
 		Presence:          flow.Presence,
-		Feature:           feature(flow),
+		Feature:           feature(flow, dur),
 		FeatureHandler:    featureCall(flow),
 		Defences:          limits,
 		LimitObserver:     defences,
@@ -246,18 +262,19 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if err != nil {
 		return err
 	}
+	dur.restore(time.Now(), regs, overrides, flow.Presence)
 	rl := &callflow.Reloader{Path: *cfgPath, Overrides: flagOverrides, Flow: flow,
 		Metrics: metrics.NewReloads(reg, started), OnSelect: im.Selected, Logger: log}
 
 	mux := http.NewServeMux()
 	mux.Handle("/", metrics.Handler(reg, health))
-	mux.Handle("/admin/", admin.Handler(admin.Options{
+	mux.Handle("/admin/", durableAdmin(admin.Handler(admin.Options{
 		Token: token, Table: func() *routing.Table { return live.Load().Table }, Overrides: overrides, Logger: log,
-		Advocates: advocatesAPI{flow},
+		Advocates: advocatesAPI{flow, dur},
 		State:     func() routing.State { return routing.State{Queues: eng.RoutingState(time.Now())} },
 		Reload:    rl.Reload,
 		Records:   recExport,
-	}))
+	}), dur))
 	httpSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/admin"
+)
+
+// TestRestartKeepsState (issue 17): advocates register with digest, one is paused with a
+// reason over the admin API, a schedule is forced closed; the server binary is killed
+// (SIGKILL) and started again on the same state directory. The registrations, the pause
+// with its reason and the override are back before any phone registers again, the
+// advocate who was available is available, and the paused one stays paused when her phone
+// registers again.
+func TestRestartKeepsState(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := rtpRange(t, 200)
+	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi),
+		"RECORDS_PATH", filepath.Join(dir, "records.db")).Replace(
+		queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\nstate:\n  dir: "+filepath.Join(dir, "state")+"\n",
+			"ana:en:pw-ana", "ben:en:pw-ben"))
+	cfgPath := writeFile(t, dir, "hotline.yaml", cfg)
+
+	srv := startBinary(t, bin, dir, "-config", cfgPath)
+	ana := newPhone(t, srv.sip, "ana", "pw-ana", 0, 1000)
+	ben := newPhone(t, srv.sip, "ben", "pw-ben", 0, 800)
+	ana.register(600)
+	ben.register(600)
+	api := "http://" + srv.http + "/admin/v1"
+	if code, body := httpDo(t, "PUT", api+"/advocates/ana/state", "admin-secret", `{"state":"paused","reason":"meal"}`); code != 200 {
+		t.Fatalf("pause ana: %d %s", code, body)
+	}
+	if code, body := httpDo(t, "PUT", api+"/overrides", "admin-secret", `{"kind":"closed","schedule":"advocates","reason":"storm"}`); code != 200 {
+		t.Fatalf("set override: %d %s", code, body)
+	}
+	before := advocatesByID(t, api)
+	if a := before["ana"]; a.State != "paused" || a.PauseReason != "meal" || !a.Registered {
+		t.Fatalf("ana before the kill: %+v", a)
+	}
+	if b := before["ben"]; b.State != "available" || !b.Registered {
+		t.Fatalf("ben before the kill: %+v", b)
+	}
+
+	// The admin API answered: the changes are on disk. Kill at once.
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+
+	srv = startBinary(t, bin, dir, "-config", cfgPath)
+	api = "http://" + srv.http + "/admin/v1"
+	after := advocatesByID(t, api)
+	if a := after["ana"]; a.State != "paused" || a.PauseReason != "meal" || !a.Registered {
+		t.Errorf("ana after the restart: %+v, want paused (meal) and registered", a)
+	}
+	if b := after["ben"]; b.State != "available" || !b.Registered {
+		t.Errorf("ben after the restart: %+v, want available and registered", b)
+	}
+	code, body := httpDo(t, "GET", api+"/overrides", "admin-secret", "")
+	var ov admin.OverridesResponse
+	if err := json.Unmarshal([]byte(body), &ov); code != 200 || err != nil {
+		t.Fatalf("overrides: %d %v %s", code, err, body)
+	}
+	if len(ov.Overrides) != 1 || ov.Overrides[0].Kind != "closed" || ov.Overrides[0].Schedule != "advocates" ||
+		ov.Overrides[0].Reason != "storm" || !ov.Overrides[0].Active {
+		t.Errorf("overrides after the restart: %s", body)
+	}
+	if !srv.logged(func(r map[string]any) bool { return r["msg"] == "state restored" && r["paused"] == 1.0 && r["overrides"] == 1.0 }) {
+		t.Errorf("no \"state restored\" log line with 1 paused and 1 override")
+	}
+
+	// Ana's phone registers again (a refresh, to the restarted server): she stays paused.
+	addr, err := net.ResolveUDPAddr("udp", srv.sip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.server, ben.server = addr, addr
+	ana.register(600)
+	ben.register(600)
+	if a := advocatesByID(t, api)["ana"]; a.State != "paused" || a.PauseReason != "meal" {
+		t.Errorf("ana after registering again: %+v, want paused (meal)", a)
+	}
+	if b := advocatesByID(t, api)["ben"]; b.State != "available" {
+		t.Errorf("ben after registering again: %+v", b)
+	}
+	// Making her available is kept too: a second kill and restart has her available, and
+	// rung for a caller before her phone registers again (ben pauses, so it is her).
+	if code, body := httpDo(t, "PUT", api+"/advocates/ana/state", "admin-secret", `{"state":"available"}`); code != 200 {
+		t.Fatalf("ana available: %d %s", code, body)
+	}
+	if code, body := httpDo(t, "PUT", api+"/advocates/ben/state", "admin-secret", `{"state":"paused","reason":"training"}`); code != 200 {
+		t.Fatalf("ben paused: %d %s", code, body)
+	}
+	if code, body := httpDo(t, "DELETE", api+"/overrides?kind=closed&schedule=advocates", "admin-secret", ""); code != 200 {
+		t.Fatalf("clear override: %d %s", code, body)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	srv = startBinary(t, bin, dir, "-config", cfgPath)
+	api = "http://" + srv.http + "/admin/v1"
+	if a := advocatesByID(t, api)["ana"]; a.State != "available" || a.PauseReason != "" {
+		t.Errorf("ana after the second restart: %+v, want available", a)
+	}
+	if _, body := httpDo(t, "GET", api+"/overrides", "admin-secret", ""); strings.Contains(body, "storm") {
+		t.Errorf("the cleared override is back: %s", body)
+	}
+	if addr, err = net.ResolveUDPAddr("udp", srv.sip); err != nil {
+		t.Fatal(err)
+	}
+	ana.server = addr // where her answers go; she does not register again
+	c := callIn(t, &testServer{addrs: Addrs{SIPUDP: srv.sip}}, "11", 440)
+	inv := ana.expectInvite(10 * time.Second)
+	ana.answer(inv)
+	waitTone(t, "the caller hears ana, over her binding from before the restart", c.stream, 0, 1000, 5*time.Second)
+	ben.expectNoInvite(time.Second)
+	c.hangup()
+	ana.expectBye(5 * time.Second)
+}
+
+// advocatesByID lists the advocates over the admin API.
+func advocatesByID(t *testing.T, api string) map[string]admin.AdvocateState {
+	t.Helper()
+	code, body := httpDo(t, "GET", api+"/advocates", "admin-secret", "")
+	var list admin.AdvocatesResponse
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil {
+		t.Fatalf("advocates: %d %v %s", code, err, body)
+	}
+	m := map[string]admin.AdvocateState{}
+	for _, a := range list.Advocates {
+		m[a.ID] = a
+	}
+	return m
+}
