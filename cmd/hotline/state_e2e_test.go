@@ -79,7 +79,9 @@ func TestRestartKeepsState(t *testing.T) {
 		ov.Overrides[0].Reason != "storm" || !ov.Overrides[0].Active {
 		t.Errorf("overrides after the restart: %s", body)
 	}
-	if !srv.logged(func(r map[string]any) bool { return r["msg"] == "state restored" && r["paused"] == 1.0 && r["overrides"] == 1.0 }) {
+	if !srv.logged(func(r map[string]any) bool {
+		return r["msg"] == "state restored" && r["paused"] == 1.0 && r["overrides"] == 1.0
+	}) {
 		t.Errorf("no \"state restored\" log line with 1 paused and 1 override")
 	}
 
