@@ -38,8 +38,6 @@ type Advocate struct {
 	PauseReason string `json:"pause_reason,omitempty"`
 	// LoggedOut: registered but logged out (a feature code or the admin API).
 	LoggedOut bool `json:"logged_out,omitempty"`
-	// State is the engine's state when this was recorded (for status and logs).
-	State string `json:"state,omitempty"`
 	// WrapUpEnds is when a wrap-up in progress ends; zero when none.
 	WrapUpEnds time.Time `json:"wrap_up_ends,omitzero"`
 }

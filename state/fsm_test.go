@@ -40,7 +40,7 @@ func TestFSMApply(t *testing.T) {
 	bob := binding("bob", "sip:bob@192.0.2.8", t0.Add(time.Minute))
 	storm := routing.Override{Kind: routing.ForceRoute, Route: "backup", Reason: "storm", Since: t0}
 	closing := routing.Override{Kind: routing.ForceClosed, Schedule: "day", Since: t0, Until: t0.Add(2 * time.Minute)}
-	paused := Advocate{ID: "alice", Paused: true, PauseReason: "meal", State: "paused"}
+	paused := Advocate{ID: "alice", Paused: true, PauseReason: "meal"}
 	for _, tc := range []struct {
 		name    string
 		entries []Entry
@@ -63,8 +63,8 @@ func TestFSMApply(t *testing.T) {
 			Advocates: map[string]Advocate{"alice": paused}}},
 		{"advocate replaced", []Entry{
 			{At: t0, Ops: []Op{{Kind: KindAdvocate, Advocate: &paused}}},
-			{At: t0, Ops: []Op{{Kind: KindAdvocate, Advocate: &Advocate{ID: "alice", State: "available"}}}},
-		}, State{At: t0, Advocates: map[string]Advocate{"alice": {ID: "alice", State: "available"}}}},
+			{At: t0, Ops: []Op{{Kind: KindAdvocate, Advocate: &Advocate{ID: "alice", LoggedOut: true}}}},
+		}, State{At: t0, Advocates: map[string]Advocate{"alice": {ID: "alice", LoggedOut: true}}}},
 		{"overrides replaced, ended ones dropped", []Entry{
 			{At: t0, Ops: []Op{{Kind: KindOverrides, Overrides: []routing.Override{storm, closing}}}},
 			{At: t0.Add(2 * time.Minute), Ops: []Op{{Kind: KindAdvocate, Advocate: &paused}}},

@@ -131,7 +131,8 @@ func (d *durable) restore(now time.Time, reg *registrar.Registrar, ov *routing.O
 		"logged_out", nout, "overrides", nov)
 }
 
-// advocateChanged writes the advocate's state to the log if it changed.
+// advocateChanged writes the advocate's state to the log if what a restart keeps of it
+// changed (not every ring: ringing, on a call and available are not written).
 func (d *durable) advocateChanged(id string) {
 	if d == nil {
 		return
@@ -143,7 +144,7 @@ func (d *durable) advocateChanged(id string) {
 			continue
 		}
 		rec := state.Advocate{ID: id, Paused: a.PauseReason != "", PauseReason: a.PauseReason,
-			LoggedOut: a.Registered && a.State == queue.Offline, State: a.State.String(), WrapUpEnds: a.WrapUpEnds}
+			LoggedOut: a.Registered && a.State == queue.Offline, WrapUpEnds: a.WrapUpEnds}
 		if old, ok := d.last[id]; ok && old == rec {
 			return
 		}
