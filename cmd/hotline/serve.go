@@ -274,6 +274,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		State:     func() routing.State { return routing.State{Queues: eng.RoutingState(time.Now())} },
 		Reload:    rl.Reload,
 		Records:   recExport,
+		Cluster:   dur.status(),
 	}), dur))
 	httpSrv := &http.Server{
 		Handler:           mux,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,6 +86,19 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Errorf("no \"state restored\" log line with 1 paused and 1 override")
 	}
 
+	// hotline cluster status and the metrics show the one-voter cluster.
+	cmd := exec.Command(bin, "cluster", "status", "-server", "http://"+srv.http)
+	cmd.Env = append(os.Environ(), admin.TokenEnv+"=admin-secret")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "node     node1 (Leader)") || !strings.Contains(string(out), "members  node1 (Voter)") ||
+		!strings.Contains(string(out), "dir      "+filepath.Join(dir, "state")) {
+		t.Errorf("cluster status: %v\n%s", err, out)
+	}
+	metrics := scrapeURL(t, "http://"+srv.http+"/metrics")
+	if metricValue(metrics, "hotline_state_leader") != 1 || metricValue(metrics, "hotline_state_applied_index") < 3 {
+		t.Errorf("state metrics:\n%s", grepLines(metrics, "hotline_state_"))
+	}
+
 	// Ana's phone registers again (a refresh, to the restarted server): she stays paused.
 	addr, err := net.ResolveUDPAddr("udp", srv.sip)
 	if err != nil {
@@ -133,6 +147,15 @@ func TestRestartKeepsState(t *testing.T) {
 	ben.expectNoInvite(time.Second)
 	c.hangup()
 	ana.expectBye(5 * time.Second)
+}
+
+func scrapeURL(t *testing.T, url string) string {
+	t.Helper()
+	code, body := httpDo(t, "GET", url, "", "")
+	if code != 200 {
+		t.Fatalf("GET %s: %d", url, code)
+	}
+	return body
 }
 
 // advocatesByID lists the advocates over the admin API.
