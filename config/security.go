@@ -35,6 +35,16 @@ type Security struct {
 	// MaxTrackedSources bounds the memory the limits use: the number of sources each of
 	// their tables remembers; the least recently seen are forgotten first; 1024..10000000.
 	MaxTrackedSources int `yaml:"max_tracked_sources"`
+
+	// MaxConnections is how many SIP TCP and TLS connections from untrusted sources may be
+	// open at once; 0 derives it at start-up from the open-file limit, leaving descriptors
+	// for the RTP ports and the records store (sip.MaxConnectionsFor); 0..1000000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerSource is how many of them one source may have open; 1..100000.
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
+	// FirstRequestTimeout closes a connection that has not sent a complete request this long
+	// after connecting (TLS handshake included); 500ms..5m.
+	FirstRequestTimeout time.Duration `yaml:"first_request_timeout"`
 }
 
 // defaultSecurity are the security section's defaults.
@@ -48,12 +58,17 @@ func defaultSecurity() Security {
 		MaxCallsPerSource: 100,
 		TrustedSources:    []string{},
 		MaxTrackedSources: 65536,
+
+		MaxConnections:          0,
+		MaxConnectionsPerSource: 32,
+		FirstRequestTimeout:     10 * time.Second,
 	}
 }
 
 // securityWholeNumbers are the security section's int fields, for checkWholeNumbers.
 var securityWholeNumbers = []string{"security.auth_failures", "security.request_burst",
-	"security.max_calls_per_source", "security.max_tracked_sources"}
+	"security.max_calls_per_source", "security.max_tracked_sources",
+	"security.max_connections", "security.max_connections_per_source"}
 
 // TrustedPrefixes returns TrustedSources as prefixes; a bare address is a /32 (or /128).
 // Validation guarantees every entry parses.
@@ -112,5 +127,14 @@ func (p *parser) validateSecurity(s *Security) {
 		if _, err := parsePrefix(v); err != nil {
 			p.errorf(fmt.Sprintf("%s.trusted_sources[%d]", path, i), "%q is not an IP address or CIDR prefix like 203.0.113.0/24", v)
 		}
+	}
+	if s.MaxConnections < 0 || s.MaxConnections > 1_000_000 {
+		p.errorf(path+".max_connections", "must be 0 (derived from the open-file limit) or up to 1000000, got %d", s.MaxConnections)
+	}
+	if s.MaxConnectionsPerSource < 1 || s.MaxConnectionsPerSource > 100_000 {
+		p.errorf(path+".max_connections_per_source", "must be between 1 and 100000, got %d", s.MaxConnectionsPerSource)
+	}
+	if s.FirstRequestTimeout < 500*time.Millisecond || s.FirstRequestTimeout > 5*time.Minute {
+		p.errorf(path+".first_request_timeout", "must be between 500ms and 5m, got %v", s.FirstRequestTimeout)
 	}
 }

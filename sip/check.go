@@ -35,6 +35,9 @@ type verdict struct {
 	reason string // why it was rejected or dropped, for logs; never message text
 	reply  []byte // with actReply: the response to send
 	msg    []byte // with actPass: replacement bytes, nil to pass the original
+
+	req *sipmsg.Request // with actPass of a request: sipgo's parse of it
+	raw *rawMessage     // with actPass of a request: its raw fields
 }
 
 // rawHeader is one header field as received: name as sent, value unfolded and trimmed.
@@ -322,7 +325,7 @@ func checkMessage(p *sipmsg.Parser, b []byte, maxLen int) verdict {
 		}
 		v.msg = out
 	}
-	v.act = actPass
+	v.act, v.req, v.raw = actPass, req, &m
 	return v
 }
 
@@ -486,6 +489,12 @@ func allowLine() string { return "Allow: " + strings.Join(allowedMethods, ", ") 
 
 func reasonPhrase(status int) string {
 	switch status {
+	case 200:
+		return "OK"
+	case 404:
+		return "Not Found"
+	case 503:
+		return "Service Unavailable"
 	case 400:
 		return "Bad Request"
 	case 406:

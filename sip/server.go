@@ -87,6 +87,9 @@ type Options struct {
 	// counts what they refuse.
 	Defences      *limit.Limiter
 	LimitObserver LimitObserver
+	// ConnObserver, if set, counts the TCP and TLS connections the listeners refuse or close
+	// (limits.go).
+	ConnObserver ConnObserver
 	// TLS is the server side of SIP over TLS: its certificate (Certificates or
 	// GetCertificate). It is required to serve Listeners.TLS; MinVersion is raised to TLS 1.2.
 	TLS *tls.Config
@@ -189,6 +192,11 @@ func NewServer(opts Options) (*Server, error) {
 		gate:   &gate{parser: parser, limits: opts.Limits, log: log, observer: opts.Observer, now: time.Now},
 	}
 	s.dialog = sipgo.DialogUA{Client: client, RewriteContact: true}
+	s.gate.admit = s.admit
+	s.gate.connObs = opts.ConnObserver
+	if opts.Defences != nil {
+		s.gate.trusted = opts.Defences.Trusted
+	}
 	srv.OnInvite(s.guard(s.onInvite))
 	srv.OnAck(s.guard(s.onAck))
 	srv.OnBye(s.guard(s.onBye))
@@ -341,6 +349,10 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // Draining reports whether Drain was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
 
+// OpenConnections returns the number of SIP connections open over transport ("tcp" or
+// "tls"), for metrics.
+func (s *Server) OpenConnections(transport string) int { return s.gate.openConnections(transport) }
+
 // ActiveCalls returns the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
@@ -386,10 +398,9 @@ func (s *Server) guard(h func(req *sipmsg.Request, tx sipmsg.ServerTransaction))
 				}
 			}
 		}()
+		// The per-source limits were applied by the gate before sipgo saw the request
+		// (defence.go admit).
 		s.opts.Observer.Request(string(req.Method))
-		if s.limited(req, tx) {
-			return
-		}
 		if opts := requiredExtensions(req); len(opts) > 0 && !req.IsAck() && !req.IsCancel() {
 			// We support no SIP extensions that a client may require (RFC 3261 8.2.2.3).
 			s.respond(tx, req, 420, "Bad Extension", nil, sipmsg.NewHeader("Unsupported", strings.Join(opts, ", ")))
@@ -412,10 +423,33 @@ func (s *Server) goSafe(f func()) {
 }
 
 // respond sends a response built from req and counts it.
+//
+// A final error response (300 and up) to a request that came over UDP is sent statelessly:
+// written once, and the transaction left unanswered so that sipgo ends it at once. Through the
+// transaction, an INVITE's error response would be retransmitted until an ACK came, 11 times
+// over 32 s, towards whatever source the request claimed (issue 14: 12x amplification), and
+// every refused request would be held 32 s. A real client that misses the response
+// retransmits its request and is answered again (RFC 3261 8.2.7, 17.1.1.2).
 func (s *Server) respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code int, reason string, body []byte, hdrs ...sipmsg.Header) {
 	res := sipmsg.NewResponseFromRequest(req, code, reason, body)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
+	}
+	s.send(tx, req, res)
+}
+
+// send sends res, a response to req, through tx, or statelessly as respond explains, and
+// counts it.
+func (s *Server) send(tx sipmsg.ServerTransaction, req *sipmsg.Request, res *sipmsg.Response) {
+	code := res.StatusCode
+	if code >= 300 && !sipmsg.IsReliable(req.Transport()) {
+		statelessToTag(req, res)
+		if err := s.srv.WriteResponse(res); err != nil {
+			s.log.Debug("stateless respond failed", "status", code, "error", err)
+			return
+		}
+		s.opts.Observer.Response(string(req.Method), code)
+		return
 	}
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("respond failed", "status", code, "error", err)

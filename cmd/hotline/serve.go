@@ -183,6 +183,18 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
+	conns := metrics.NewConns(reg, func(transport string) int {
+		if srv == nil {
+			return 0
+		}
+		return srv.OpenConnections(transport)
+	})
+	sipLimits := sip.Limits{
+		TLSHandshakeTimeout:     cfg.SIP.TLS.HandshakeTimeout,
+		TCPFirstRequestTimeout:  cfg.Security.FirstRequestTimeout,
+		MaxConnections:          maxConnections(cfg, openFileLimit(), log),
+		MaxConnectionsPerSource: cfg.Security.MaxConnectionsPerSource,
+	}
 	srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
 			l, ok := live.Load().cfg.LookupLine(dialled)
@@ -212,7 +224,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		FeatureHandler:    disp.featureCall,
 		Defences:          limits,
 		LimitObserver:     defences,
-		Limits:            sip.Limits{TLSHandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout},
+		ConnObserver:      conns,
+		Limits:            sipLimits,
 		TLS:               sipTLS.server,
 		TLSClient:         sipTLS.client,
 	})
@@ -282,7 +295,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	}
 	health.SetReady(true)
 	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "sip_tls", addrs.SIPTLS, "http", addrs.HTTP,
-		"lines", len(cfg.Lines), "languages", snap.prompts.Languages())
+		"lines", len(cfg.Lines), "languages", snap.prompts.Languages(), "max_connections", sipLimits.MaxConnections)
 	if ready != nil {
 		ready(addrs)
 	}
