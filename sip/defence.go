@@ -67,7 +67,7 @@ func (s *Server) isLineCall(req *sipmsg.Request) bool {
 //     (nor amplified) and a scanner learns nothing;
 //   - an INVITE to a number that is no line gets 404, and any new call to a draining server
 //     503 with Retry-After;
-//   - an OPTIONS outside a dialog gets 200 (503 when draining): the answer is the same for
+//   - an OPTIONS gets 200 (503 when draining): the answer is the same for
 //     every copy of the request, so a transaction (kept 32 s over UDP, RFC 3261 17.2.2)
 //     would add nothing but memory.
 //
@@ -102,18 +102,18 @@ func (s *Server) admit(in admission) verdict {
 			return drop("over the source's request rate")
 		}
 	}
-	if inDialog || len(req.GetHeaders("Require")) > 0 {
-		// Calls in progress are the handlers' business, as is 420 for a Require.
-		return verdict{act: actPass}
+	if len(req.GetHeaders("Require")) > 0 {
+		return verdict{act: actPass} // 420 is the handlers' business
 	}
 	switch {
 	case req.Method == sipmsg.OPTIONS:
+		// In a dialog too: a made-up To tag must not buy a transaction either.
 		if s.draining.Load() {
 			// Load balancers (Kamailio's dispatcher) ping with OPTIONS: 503 takes the node out.
 			return reply(503, "draining", "Retry-After: "+drainRetryAfter)
 		}
 		return reply(200, "options", allowLine(), "Accept: application/sdp")
-	case req.IsInvite() && s.isLineCall(req):
+	case req.IsInvite() && !inDialog && s.isLineCall(req):
 		if _, ok := s.opts.Lines(req.Recipient.User); !ok {
 			return reply(404, "no such line")
 		}
