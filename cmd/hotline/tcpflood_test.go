@@ -156,7 +156,9 @@ func TestIdleTCPConnectionsUnderLowFDLimit(t *testing.T) {
 	cfg := fdTestConfig + fmt.Sprintf("security:\n  max_connections_per_source: %d\n  first_request_timeout: 1m\n", perSource)
 	srv := startLimitedBinary(t, bin, cfg, ports, nofile)
 	wantCap := nofile - ports - 128
-	if !srv.logged(func(r map[string]any) bool { return r["msg"] == "hotline listening" && r["max_connections"] == float64(wantCap) }) {
+	if !srv.logged(func(r map[string]any) bool {
+		return r["msg"] == "hotline listening" && r["max_connections"] == float64(wantCap)
+	}) {
 		t.Fatalf("max_connections not derived as %d from the limit:\n%s", wantCap, srv.stderr.String())
 	}
 
