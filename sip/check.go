@@ -43,6 +43,7 @@ type verdict struct {
 // rawHeader is one header field as received: name as sent, value unfolded and trimmed.
 type rawHeader struct {
 	name  string
+	key   string // canonicalName(name), computed once
 	value string
 }
 
@@ -101,7 +102,7 @@ func splitMessage(b []byte) (rawMessage, error) {
 		if !isToken(name) {
 			return m, errHeaderSyntax
 		}
-		m.headers = append(m.headers, rawHeader{name: name, value: strings.TrimSpace(l[i+1:])})
+		m.headers = append(m.headers, rawHeader{name: name, key: canonicalName(name), value: strings.TrimSpace(l[i+1:])})
 	}
 	return m, nil
 }
@@ -126,7 +127,7 @@ func canonicalName(name string) string {
 func (m *rawMessage) values(name string) []string {
 	var vs []string
 	for _, h := range m.headers {
-		if canonicalName(h.name) == name {
+		if h.key == name {
 			vs = append(vs, h.value)
 		}
 	}
@@ -434,7 +435,7 @@ func (m *rawMessage) reply(status int, reason string, extra []string) []byte {
 	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", status, reason)
 	seen := map[string]bool{}
 	for _, h := range m.headers {
-		name := canonicalName(h.name)
+		name := h.key
 		var out string
 		switch name {
 		case "via":
