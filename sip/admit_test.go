@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -122,5 +123,58 @@ func BenchmarkGateFlood(b *testing.B) {
 		src := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
 		s.gate.checkAdmit(msgs[i%len(msgs)], "udp", src)
 		i++
+	}
+}
+
+// sipgo records every UDP source it is handed and forgets none while its read loop runs; the
+// gate restarts the loop after rotateAfter new sources, so the records stay bounded under a
+// flood from many ports, and every request is still answered (issue 14 part 4).
+func TestUDPSourcesForgotten(t *testing.T) {
+	s := admitServer(t, 1000)
+	s.gate.udpRotateAfter = 50
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, conn, nil) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	pool := s.ua.TransportLayer().Pool("udp")
+	maxPool := 0
+	for i := range 300 {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A BYE outside any dialog reaches sipgo (a transaction) and is answered 481.
+		if _, err := c.WriteTo(floodMsg("BYE", "1888", i), conn.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		n, _, err := c.ReadFrom(buf)
+		c.Close()
+		if err != nil {
+			t.Fatalf("request %d unanswered: %v", i, err)
+		}
+		if !strings.HasPrefix(string(buf[:n]), "SIP/2.0 481 ") {
+			t.Fatalf("request %d: %q", i, buf[:n])
+		}
+		maxPool = max(maxPool, pool.Size())
+	}
+	t.Logf("300 sources: sipgo's udp pool peaked at %d entries", maxPool)
+	if maxPool > 50+2 {
+		t.Errorf("sipgo's udp pool grew to %d entries, want at most the rotation's 50 (+ the listener)", maxPool)
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned %v during the rotations", err)
+	default:
 	}
 }

@@ -3,6 +3,7 @@ package sip
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -229,6 +230,8 @@ type gate struct {
 	trusted func(a netip.Addr) bool    // sources exempt from the connection caps; nil: none
 	sleep   func(d time.Duration)      // the accept backoff's; nil: time.Sleep
 	admit   func(in admission) verdict // decides on requests that pass checkMessage; nil: pass
+
+	udpRotateAfter int // gatedPacketConn.rotateAfter; 0: defaultRotateAfter
 }
 
 func (g *gate) connObserver() ConnObserver {
@@ -317,18 +320,67 @@ func (g *gate) tooLarge(b []byte, transport string) verdict {
 
 // gatedPacketConn is the UDP socket sipgo reads: it delivers only datagrams that pass the gate
 // and answers or drops the rest itself.
+//
+// It also bounds what sipgo remembers per source. sipgo v1.7.3's UDP read loop records every
+// source address:port it is handed, in its connection pool and in a map of its own, and
+// forgets them only when the loop ends: a flood from forged addresses and ports would grow
+// both for as long as the server runs. After rotateAfter changes of source address, ReadFrom
+// ends sipgo's loop once (with an error wrapping net.ErrClosed; sipgo then deletes the
+// addresses it recorded, and keeps the socket open, as it does for a listener), and the
+// server serves the same socket again (ServeListeners). Transactions in progress keep
+// writing through the socket; the server's own requests (BYE, INVITEs to phones) name the
+// listener's address, which the new loop records first.
 type gatedPacketConn struct {
 	net.PacketConn
 	g   *gate
 	buf []byte
+
+	last        net.Addr // the previous datagram's source (sipgo's read goroutine only)
+	fresh       int      // source changes handed to sipgo since its loop started
+	rotateAfter int
+	rotating    atomic.Bool // ReadFrom ended sipgo's loop for a rotation
 }
 
-func (g *gate) packetConn(c net.PacketConn) net.PacketConn {
-	return &gatedPacketConn{PacketConn: c, g: g, buf: make([]byte, 65536)}
+// rotated reports whether sipgo's read loop ended for a rotation, and clears the mark.
+func (c *gatedPacketConn) rotated() bool { return c.rotating.Swap(false) }
+
+// rotateGrace is how long reading pauses before a rotation: a flood (what makes rotations
+// happen) waits in the socket's buffer, or is dropped there.
+const rotateGrace = 200 * time.Millisecond
+
+// defaultRotateAfter bounds sipgo's per-source records at about 65,536 entries (some 130
+// bytes each).
+const defaultRotateAfter = 1 << 16
+
+// errRotate ends sipgo's UDP read loop so that it forgets the sources it has recorded.
+var errRotate = fmt.Errorf("sip: udp read loop restarted to forget sources: %w", net.ErrClosed)
+
+func (g *gate) packetConn(c net.PacketConn) *gatedPacketConn {
+	n := g.udpRotateAfter
+	if n <= 0 {
+		n = defaultRotateAfter
+	}
+	return &gatedPacketConn{PacketConn: c, g: g, buf: make([]byte, 65536), rotateAfter: n}
 }
+
+// Close leaves the socket open: sipgo closes its listener connection when its read loop
+// ends, including a rotation's; the server closes the socket itself when it stops.
+func (c *gatedPacketConn) Close() error { return nil }
 
 // ReadFrom returns the next datagram that passes the gate. sipgo calls it from one goroutine.
 func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.fresh >= c.rotateAfter {
+		// Let the requests already handed over reach their transactions first: sipgo looks
+		// their source up in the records it is about to forget.
+		if c.g.sleep != nil {
+			c.g.sleep(rotateGrace)
+		} else {
+			time.Sleep(rotateGrace)
+		}
+		c.fresh, c.last = 0, nil
+		c.rotating.Store(true)
+		return 0, nil, errRotate
+	}
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(c.buf)
 		if err != nil {
@@ -350,6 +402,10 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 				c.g.log.Debug("dropped sip message", "transport", "udp", "reason", "rewritten message too large")
 				continue
 			}
+			if c.last == nil || c.last.String() != addr.String() {
+				c.fresh++ // sipgo records a source each time it changes
+			}
+			c.last = addr
 			return copy(p, data), addr, nil
 		case actReply:
 			// Responses go to the packet's source, as sipgo's do with our forced rport.

@@ -129,6 +129,7 @@ type Server struct {
 	listenMu    sync.Mutex
 	ports       map[string]int      // transport -> listen port, for Contact
 	listenAddrs map[string]net.Addr // transport -> listener address, for outbound requests (dial.go)
+	udp         net.PacketConn      // the UDP socket served, for stateless responses
 
 	presenceMu sync.Mutex // orders registrations and their presence events
 
@@ -276,7 +277,20 @@ func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
 	if udp != nil {
 		n++
 		s.setPort("udp", udp.LocalAddr())
-		go func() { errc <- s.srv.ServeUDP(s.gate.packetConn(udp)) }()
+		s.listenMu.Lock()
+		s.udp = udp
+		s.listenMu.Unlock()
+		pc := s.gate.packetConn(udp)
+		go func() {
+			for {
+				err := s.srv.ServeUDP(pc)
+				if pc.rotated() && ctx.Err() == nil {
+					continue // see gatedPacketConn: sipgo forgets the sources it recorded
+				}
+				errc <- err
+				return
+			}
+		}()
 	}
 	if tcp != nil {
 		n++
@@ -444,7 +458,7 @@ func (s *Server) send(tx sipmsg.ServerTransaction, req *sipmsg.Request, res *sip
 	code := res.StatusCode
 	if code >= 300 && !sipmsg.IsReliable(req.Transport()) {
 		statelessToTag(req, res)
-		if err := s.srv.WriteResponse(res); err != nil {
+		if err := s.writeUDP(res); err != nil {
 			s.log.Debug("stateless respond failed", "status", code, "error", err)
 			return
 		}
@@ -456,6 +470,21 @@ func (s *Server) send(tx sipmsg.ServerTransaction, req *sipmsg.Request, res *sip
 		return
 	}
 	s.opts.Observer.Response(string(req.Method), code)
+}
+
+// writeUDP sends res on the UDP socket we serve, to its destination (the request's source,
+// as every Via carries rport). It does not go through sipgo's connection pool, which forgets
+// sources (gatedPacketConn).
+func (s *Server) writeUDP(res *sipmsg.Response) error {
+	s.listenMu.Lock()
+	conn := s.udp
+	s.listenMu.Unlock()
+	ap, err := netip.ParseAddrPort(res.Destination())
+	if conn == nil || err != nil {
+		return s.srv.WriteResponse(res)
+	}
+	_, err = conn.WriteTo([]byte(res.String()), net.UDPAddrFromAddrPort(ap))
+	return err
 }
 
 // requiredExtensions lists the option tags of the request's Require headers.
