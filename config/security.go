@@ -42,8 +42,8 @@ type Security struct {
 	MaxConnections int `yaml:"max_connections"`
 	// MaxConnectionsPerSource is how many of them one source may have open; 1..100000.
 	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
-	// FirstRequestTimeout closes a connection that has not sent a complete request this long
-	// after connecting (TLS handshake included); 500ms..5m.
+	// FirstRequestTimeout closes a connection that has not sent a request the server serves
+	// this long after connecting (TLS handshake included); 500ms..5m.
 	FirstRequestTimeout time.Duration `yaml:"first_request_timeout"`
 }
 

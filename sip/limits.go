@@ -54,8 +54,9 @@ type Limits struct {
 	// TLSHandshakeTimeout is how long a TLS client has to complete its handshake after
 	// connecting; a slower one is disconnected. Default 10 s.
 	TLSHandshakeTimeout time.Duration
-	// TCPFirstRequestTimeout closes a TCP or TLS connection that has not delivered a complete
-	// request this long after it was accepted (TLS handshake included). Default 10 s: a phone
+	// TCPFirstRequestTimeout closes a TCP or TLS connection that has not delivered a request
+	// the server serves (passed to sipgo, or answered 2xx by the gate) this long after it was
+	// accepted (TLS handshake included). Default 10 s: a phone
 	// or trunk sends its request as soon as it connects; an idle connection is a scan or an
 	// attempt to use up descriptors.
 	TCPFirstRequestTimeout time.Duration
@@ -500,7 +501,7 @@ type gatedConn struct {
 	msgStart  time.Time // when the message being received started; zero between messages
 	last      time.Time // when the last byte arrived
 	accepted  time.Time // when the connection was accepted
-	requested bool      // a complete request has arrived (passed or answered)
+	requested bool      // a request has been served (passed to sipgo, or answered 2xx)
 	src       netip.Addr
 	counted   bool // counted in gate.conns (not a trusted source)
 	closeOnce sync.Once
@@ -664,7 +665,9 @@ func (c *gatedConn) frame() bool {
 	}
 	msg := c.in[:len(head)+n]
 	v := c.g.checkAdmit(msg, c.transport, c.src)
-	if v.method != "" {
+	if v.method != "" && (v.act == actPass || v.act == actReply && v.status < 300) {
+		// A request that was served counts; garbage, or requests refused, do not keep a
+		// connection open past the first-request timeout.
 		c.requested = true
 	}
 	switch v.act {

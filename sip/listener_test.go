@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -251,6 +252,7 @@ func TestFirstRequestTimeout(t *testing.T) {
 		{"silent", "", true},
 		{"keep-alives only", "\r\n\r\n", true},
 		{"half a request", valid[:40], true},
+		{"only refused requests", strings.Replace(valid, "SIP/2.0\r\n", "SIP/3.0\r\n", 1), true},
 		{"a request", valid, false},
 	}
 	for _, tc := range tests {
