@@ -227,10 +227,10 @@ type gate struct {
 	now      func() time.Time
 
 	conns   connTable
-	connObs ConnObserver               // nil: nopConnObserver
-	trusted func(a netip.Addr) bool    // sources exempt from the connection caps; nil: none
-	sleep   func(d time.Duration)      // the accept backoff's; nil: time.Sleep
-	admit   func(in admission) verdict // decides on requests that pass checkMessage; nil: pass
+	connObs ConnObserver                 // nil: nopConnObserver
+	trusted func(a netip.Addr) bool      // sources exempt from the connection caps; nil: none
+	sleep   func(d time.Duration)        // the accept backoff's; nil: time.Sleep
+	admit   func(in gateRequest) verdict // decides on requests that pass checkMessage; nil: pass
 
 	udpRotateAfter int // gatedPacketConn.rotateAfter; 0: defaultRotateAfter
 }
@@ -242,8 +242,8 @@ func (g *gate) connObserver() ConnObserver {
 	return g.connObs
 }
 
-// admission is a request that passed checkMessage, as the gate hands it to gate.admit.
-type admission struct {
+// gateRequest is a request that passed checkMessage, as the gate hands it to gate.admit.
+type gateRequest struct {
 	req       *sipmsg.Request // sipgo's parse of it; its Source and Transport are not set
 	raw       *rawMessage     // its raw fields, for a stateless reply
 	src       netip.Addr      // the packet's or the connection's source address
@@ -265,7 +265,7 @@ func (g *gate) check(b []byte, transport string) verdict {
 func (g *gate) checkAdmit(b []byte, transport string, src netip.Addr) verdict {
 	v := checkMessage(g.parser, b, g.limits.MaxMessageBytes)
 	if v.act == actPass && v.req != nil && g.admit != nil {
-		a := g.admit(admission{req: v.req, raw: v.raw, src: src, transport: transport})
+		a := g.admit(gateRequest{req: v.req, raw: v.raw, src: src, transport: transport})
 		if a.act != actPass {
 			if a.act == actDrop && a.method != "" {
 				g.observer.Request(a.method)

@@ -22,7 +22,7 @@ func openFileLimit() uint64 {
 // leaves after the RTP ports and a reserve (sip.MaxConnectionsFor). It warns when the limit
 // cannot hold the configured port range and connections as well.
 func maxConnections(cfg *config.Config, fdLimit uint64, log *slog.Logger) int {
-	ports := cfg.Media.PortMax - cfg.Media.PortMin + 1
+	ports := cfg.Media.MediaPorts()
 	n := cfg.Security.MaxConnections
 	if n == 0 {
 		if fdLimit == 0 {

@@ -145,7 +145,7 @@ records:
 // 300 idle TCP connections from ten addresses against a server allowed 256 descriptors
 // (issue 14: about 1,000 under --nofile=1024 made accept fail with EMFILE and the whole
 // process exit, "sip: listener stopped: accept4: too many open files"). The cap derived from
-// the limit (256 - 20 RTP ports - 128 = 108) and the per-source cap refuse the rest at once,
+// the limit (256 - 10 RTP ports - 128 = 118) and the per-source cap refuse the rest at once,
 // counted in a real scrape; the server stays up and a caller over UDP gets through.
 func TestIdleTCPConnectionsUnderLowFDLimit(t *testing.T) {
 	bin := buildBinary(t)
@@ -155,7 +155,7 @@ func TestIdleTCPConnectionsUnderLowFDLimit(t *testing.T) {
 	)
 	cfg := fdTestConfig + fmt.Sprintf("security:\n  max_connections_per_source: %d\n  first_request_timeout: 1m\n", perSource)
 	srv := startLimitedBinary(t, bin, cfg, ports, nofile)
-	wantCap := nofile - ports - 128
+	wantCap := nofile - ports/2 - 128 // RTP uses the even ports of the range
 	if !srv.logged(func(r map[string]any) bool {
 		return r["msg"] == "hotline listening" && r["max_connections"] == float64(wantCap)
 	}) {

@@ -16,7 +16,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	n := fs.Int("advocates", 0, "advocates to generate")
-	maxCalls := fs.Int("max-calls", 0, "sip.max_calls (0: no limit)")
+	maxCalls := fs.Int("max-calls", 0, "sip.max_calls (0: what the port range carries)")
 	portMin := fs.Int("port-min", 10000, "media.port_min")
 	portMax := fs.Int("port-max", 20000, "media.port_max")
 	if err := fs.Parse(args); err != nil {
@@ -48,6 +48,9 @@ queue_defaults:
   wrap_up: 0s
   max_misses: 0
   announce_every: 0s
+# The generator stands for the carrier's trunk: every call comes from 127.0.0.1.
+security:
+  trusted_sources: [127.0.0.1]
 `, maxCalls, portMin, portMax)
 	if n == 0 {
 		b.WriteString("advocates: []\n")
