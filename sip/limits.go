@@ -88,7 +88,7 @@ var DefaultLimits = Limits{
 const reservedDescriptors = 128
 
 // MaxConnectionsFor is the default MaxConnections for a process that may open fdLimit file
-// descriptors (RLIMIT_NOFILE) and holds one per RTP port in a range of mediaPorts: what is
+// descriptors (RLIMIT_NOFILE) and holds one per RTP port, of which there are mediaPorts: what is
 // left after the ports and a reserve of 128, at least 16 (a limit that low cannot serve the
 // port range anyway; the caller should warn) and at most 100,000.
 func MaxConnectionsFor(fdLimit uint64, mediaPorts int) int {
