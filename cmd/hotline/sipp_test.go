@@ -185,13 +185,17 @@ func startSIPpServer(t *testing.T, bin string) *sippServer {
 }
 
 // startBinary runs the server binary on its embedded configuration in the working
-// directory dir, on loopback ports it picks, and waits until it listens. args are added
-// to serve's (such as -config FILE).
-func startBinary(t *testing.T, bin, dir string, args ...string) *sippServer {
+// directory dir, on loopback ports it picks, and waits until it listens.
+func startBinary(t *testing.T, bin, dir string) *sippServer {
 	t.Helper()
-	srv := &sippServer{stderr: &syncBuffer{}, done: make(chan struct{}), dir: dir}
-	args = append([]string{"serve", "-sip", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-format", "json"}, args...)
-	srv.cmd = exec.Command(bin, args...)
+	return startCommand(t, exec.Command(bin, "serve", "-sip", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-format", "json"), dir)
+}
+
+// startCommand runs cmd, a hotline serve command logging JSON (possibly under a wrapper
+// such as prlimit), in dir, and waits until it listens.
+func startCommand(t *testing.T, cmd *exec.Cmd, dir string) *sippServer {
+	t.Helper()
+	srv := &sippServer{stderr: &syncBuffer{}, done: make(chan struct{}), dir: dir, cmd: cmd}
 	srv.cmd.Dir = srv.dir
 	srv.cmd.Stdout = srv.stderr
 	pipe, err := srv.cmd.StderrPipe()

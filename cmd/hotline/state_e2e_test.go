@@ -36,7 +36,7 @@ func TestRestartKeepsState(t *testing.T) {
 			"ana:en:pw-ana", "ben:en:pw-ben"))
 	cfgPath := writeFile(t, dir, "hotline.yaml", cfg)
 
-	srv := startBinary(t, bin, dir, "-config", cfgPath)
+	srv := startConfigured(t, bin, dir, cfgPath)
 	ana := newPhone(t, srv.sip, "ana", "pw-ana", 0, 1000)
 	ben := newPhone(t, srv.sip, "ben", "pw-ben", 0, 800)
 	ana.register(600)
@@ -62,7 +62,7 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 	<-srv.done
 
-	srv = startBinary(t, bin, dir, "-config", cfgPath)
+	srv = startConfigured(t, bin, dir, cfgPath)
 	api = "http://" + srv.http + "/admin/v1"
 	after := advocatesByID(t, api)
 	if a := after["ana"]; a.State != "paused" || a.PauseReason != "meal" || !a.Registered {
@@ -128,7 +128,7 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-srv.done
-	srv = startBinary(t, bin, dir, "-config", cfgPath)
+	srv = startConfigured(t, bin, dir, cfgPath)
 	api = "http://" + srv.http + "/admin/v1"
 	if a := advocatesByID(t, api)["ana"]; a.State != "available" || a.PauseReason != "" {
 		t.Errorf("ana after the second restart: %+v, want available", a)
@@ -156,6 +156,12 @@ func scrapeURL(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d", url, code)
 	}
 	return body
+}
+
+// startConfigured runs the server binary on the configuration file cfg in dir.
+func startConfigured(t *testing.T, bin, dir, cfg string) *sippServer {
+	t.Helper()
+	return startCommand(t, exec.Command(bin, "serve", "-sip", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-format", "json", "-config", cfg), dir)
 }
 
 // advocatesByID lists the advocates over the admin API.
