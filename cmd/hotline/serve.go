@@ -276,6 +276,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	dur.restore(time.Now(), regs, overrides, flow.Presence)
+	m.Registrations(regs.Count()) // restored bindings count before any phone registers
 	rl := &callflow.Reloader{Path: *cfgPath, Overrides: flagOverrides, Flow: flow,
 		Metrics: metrics.NewReloads(reg, started), OnSelect: im.Selected, Logger: log}
 

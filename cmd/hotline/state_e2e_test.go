@@ -95,7 +95,8 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Errorf("cluster status: %v\n%s", err, out)
 	}
 	metrics := scrapeURL(t, "http://"+srv.http+"/metrics")
-	if metricValue(metrics, "hotline_state_leader") != 1 || metricValue(metrics, "hotline_state_applied_index") < 3 {
+	if metricValue(metrics, "hotline_state_leader") != 1 || metricValue(metrics, "hotline_state_applied_index") < 3 ||
+		metricValue(metrics, "hotline_sip_registrations") != 2 {
 		t.Errorf("state metrics:\n%s", grepLines(metrics, "hotline_state_"))
 	}
 
@@ -177,4 +178,54 @@ func advocatesByID(t *testing.T, api string) map[string]admin.AdvocateState {
 		m[a.ID] = a
 	}
 	return m
+}
+
+// TestStopKeepsFeatureCodeAndLogout: a pause by feature code from the phone (*122, meal)
+// and a logout over the admin API survive an orderly stop and start (the in-process
+// server); the logged-out advocate's phone refreshing its registration does not log her
+// in again.
+func TestStopKeepsFeatureCodeAndLogout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\nstate:\n  dir: "+filepath.Join(dir, "state")+"\n",
+		"ana:en:pw-ana", "ben:en:pw-ben")
+	ts := startServer(t, cfg)
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ben := newPhone(t, ts.addrs.SIPUDP, "ben", "pw-ben", 0, 800)
+	ana.register(600)
+	ben.register(600)
+	ana.feature(t, "*122")
+	api := "http://" + ts.addrs.HTTP + "/admin/v1"
+	if code, body := httpDo(t, "PUT", api+"/advocates/ben/state", "admin-secret", `{"state":"offline"}`); code != 200 {
+		t.Fatalf("log ben out: %d %s", code, body)
+	}
+	if a := advocatesByID(t, api)["ana"]; a.State != "paused" || a.PauseReason != "meal" {
+		t.Fatalf("ana before the stop: %+v", a)
+	}
+	ts.stop(t)
+
+	ts = startServer(t, cfg)
+	api = "http://" + ts.addrs.HTTP + "/admin/v1"
+	got := advocatesByID(t, api)
+	if a := got["ana"]; a.State != "paused" || a.PauseReason != "meal" || !a.Registered {
+		t.Errorf("ana after the restart: %+v, want paused (meal), registered", a)
+	}
+	if b := got["ben"]; b.State != "offline" || !b.Registered {
+		t.Errorf("ben after the restart: %+v, want logged out (offline) and registered", b)
+	}
+	addr, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.server, ben.server = addr, addr
+	ana.register(600)
+	ben.register(600)
+	got = advocatesByID(t, api)
+	if a, b := got["ana"], got["ben"]; a.State != "paused" || b.State != "offline" {
+		t.Errorf("after registering again: ana %s, ben %s; want paused and offline", a.State, b.State)
+	}
 }
