@@ -23,6 +23,13 @@ type Options struct {
 	Dir string
 	// NodeID names this node in the cluster's configuration; default "node1".
 	NodeID string
+	// Bind is the address (host:port) this node's raft traffic is served on, for a cluster
+	// of nodes; "" is a single node with no network transport at all.
+	Bind string
+	// Join starts the node without a configuration of its own: it waits to be added by
+	// the cluster's leader (AddVoter) and Open does not wait for a leader. Otherwise a
+	// node with no log starts a one-voter cluster of itself.
+	Join bool
 	// SnapshotThreshold is how many entries make a snapshot (and let the log be
 	// truncated); default 1024.
 	SnapshotThreshold uint64
@@ -43,6 +50,7 @@ const maxBatch = 256
 // the log in the order submitted; Sync waits until they are committed.
 type Store struct {
 	opts  Options
+	addr  raft.ServerAddress
 	fsm   *FSM
 	raft  *raft.Raft
 	bolt  *raftboltdb.BoltStore
@@ -113,17 +121,30 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		cfg.SnapshotInterval = o.SnapshotInterval
 	}
 	// One voter: there is nobody to wait for, so the election need not wait long.
-	cfg.HeartbeatTimeout = 200 * time.Millisecond
-	cfg.ElectionTimeout = 200 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 100 * time.Millisecond
 	cfg.BatchApplyCh = true
-	addr, trans := raft.NewInmemTransport(raft.ServerAddress(o.NodeID))
+	var addr raft.ServerAddress
+	var trans raft.Transport
+	if o.Bind == "" {
+		// One voter: there is nobody to wait for, so the election need not wait long.
+		cfg.HeartbeatTimeout = 200 * time.Millisecond
+		cfg.ElectionTimeout = 200 * time.Millisecond
+		cfg.LeaderLeaseTimeout = 100 * time.Millisecond
+		addr, trans = raft.NewInmemTransport(raft.ServerAddress(o.NodeID))
+	} else {
+		tcp, err := raft.NewTCPTransportWithLogger(o.Bind, nil, 3, 5*time.Second, hl)
+		if err != nil {
+			bolt.Close()
+			return nil, fmt.Errorf("state: raft transport on %s: %w", o.Bind, err)
+		}
+		addr, trans = tcp.LocalAddr(), tcp
+	}
+	s.addr = addr
 	has, err := raft.HasExistingState(bolt, bolt, snaps)
 	if err != nil {
 		bolt.Close()
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	if !has {
+	if !has && !o.Join {
 		err := raft.BootstrapCluster(cfg, bolt, bolt, snaps, trans, raft.Configuration{
 			Servers: []raft.Server{{Suffrage: raft.Voter, ID: cfg.LocalID, Address: addr}}})
 		if err != nil {
@@ -137,6 +158,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	s.raft = r
+	if o.Join {
+		go s.run()
+		return s, nil
+	}
 	if err := s.waitLeader(ctx); err != nil {
 		_ = r.Shutdown().Error()
 		bolt.Close()
@@ -152,7 +177,13 @@ func (s *Store) waitLeader(ctx context.Context) error {
 	defer cancel()
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
-	for s.raft.State() != raft.Leader {
+	for {
+		if s.raft.State() == raft.Leader {
+			break
+		}
+		if a, _ := s.raft.LeaderWithID(); a != "" && s.opts.Bind != "" {
+			return nil // a follower of a cluster that has a leader
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("state: not leader of its own log (%s): %w", s.raft.State(), ctx.Err())
@@ -280,6 +311,25 @@ func (s *Store) Close(ctx context.Context) error {
 func (s *Store) Snapshot() error {
 	if err := s.raft.Snapshot().Error(); err != nil {
 		return fmt.Errorf("state: snapshot: %w", err)
+	}
+	return nil
+}
+
+// Addr is the node's raft address (Options.Bind with the port chosen).
+func (s *Store) Addr() string { return string(s.addr) }
+
+// AddVoter adds the node id at addr to the cluster as a voter; only the leader can.
+func (s *Store) AddVoter(id, addr string) error {
+	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 30*time.Second).Error(); err != nil {
+		return fmt.Errorf("state: add voter %s at %s: %w", id, addr, err)
+	}
+	return nil
+}
+
+// RemoveServer removes the node id from the cluster; only the leader can.
+func (s *Store) RemoveServer(id string) error {
+	if err := s.raft.RemoveServer(raft.ServerID(id), 0, 30*time.Second).Error(); err != nil {
+		return fmt.Errorf("state: remove %s: %w", id, err)
 	}
 	return nil
 }
