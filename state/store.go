@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,7 +107,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.fsm.onErr = func(index uint64, err error) {
 		s.log.Error("state: log entry skipped", "index", index, "err", err)
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{o.Logger}})
+	// A single node's election at every start is no news; a cluster's warnings are.
+	level := hclog.Warn
+	if o.Bind == "" {
+		level = hclog.Error
+	}
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: level, Output: slogWriter{o.Logger}})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(o.Dir, 2, hl)
 	if err != nil {
 		bolt.Close()
@@ -126,9 +132,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	var trans raft.Transport
 	if o.Bind == "" {
 		// One voter: there is nobody to wait for, so the election need not wait long.
-		cfg.HeartbeatTimeout = 200 * time.Millisecond
-		cfg.ElectionTimeout = 200 * time.Millisecond
-		cfg.LeaderLeaseTimeout = 100 * time.Millisecond
+		cfg.HeartbeatTimeout = 50 * time.Millisecond
+		cfg.ElectionTimeout = 50 * time.Millisecond
+		cfg.LeaderLeaseTimeout = 50 * time.Millisecond
 		addr, trans = raft.NewInmemTransport(raft.ServerAddress(o.NodeID))
 	} else {
 		tcp, err := raft.NewTCPTransportWithLogger(o.Bind, nil, 3, 5*time.Second, hl)
@@ -368,6 +374,15 @@ func (s *Store) Status() Status {
 type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Warn("raft", "line", string(bytes.TrimSpace(p)))
+	line := string(bytes.TrimSpace(p))
+	level := slog.LevelWarn
+	// hclog writes "TIME [LEVEL]  raft: message".
+	if i := strings.Index(line, "]"); i > 0 && strings.Contains(line[:i], "[") {
+		if strings.Contains(line[:i], "[ERROR") {
+			level = slog.LevelError
+		}
+		line = strings.TrimSpace(line[i+1:])
+	}
+	w.log.Log(context.Background(), level, "raft", "line", line)
 	return len(p), nil
 }

@@ -80,7 +80,8 @@ func (d *durable) restore(now time.Time, reg *registrar.Registrar, ov *routing.O
 	if d == nil {
 		return
 	}
-	st, index := d.store.State()
+	st, _ := d.store.State()
+	index := d.store.Status().AppliedIndex
 	eng := d.eng()
 	var nov, npaused, nout int
 	for _, o := range st.Overrides {
