@@ -55,3 +55,43 @@ func BenchmarkCommitBatched(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkCommitCluster is BenchmarkCommit on a leader with two followers on
+// 127.0.0.3 and .4: a change counts once it is on the disks of two of the three.
+func BenchmarkCommitCluster(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var nodes []*Store
+	defer func() {
+		for _, s := range nodes {
+			s.Close(context.Background())
+		}
+	}()
+	for i, bind := range []string{"127.0.0.2:0", "127.0.0.3:0", "127.0.0.4:0"} {
+		s, err := Open(ctx, Options{Dir: b.TempDir(), NodeID: "n" + string(rune('1'+i)), Bind: bind, Join: i > 0})
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes = append(nodes, s)
+		if i > 0 {
+			if err := nodes[0].AddVoter(s.opts.NodeID, s.Addr()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	s := nodes[0]
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		s.Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "a", Paused: i%2 == 0, PauseReason: "meal"}})
+		if err := s.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
