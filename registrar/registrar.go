@@ -21,9 +21,9 @@ import (
 // Defaults for Options.
 const (
 	DefaultMinExpires = 60 * time.Second
-	// DefaultMaxExpires is short for a registrar because bindings live in memory: after a
-	// restart phones are unknown until they register again, and a phone that died is
-	// shown online until its binding lapses. Both should take minutes, not an hour.
+	// DefaultMaxExpires is short for a registrar because a phone that died is shown
+	// online until its binding lapses, which should take minutes, not an hour. (Bindings
+	// survive a restart through OnChange and Restore: package state.)
 	DefaultMaxExpires  = 10 * time.Minute
 	DefaultExpires     = 10 * time.Minute
 	DefaultMaxContacts = 10

@@ -104,7 +104,8 @@ func activeClosedOverride(os []Override, schedule string, now time.Time) (Overri
 }
 
 // Overrides holds the emergency overrides in memory; it is safe for concurrent use. It
-// lives outside any Table, so overrides survive a configuration reload, but not a restart.
+// lives outside any Table, so overrides survive a configuration reload; OnChange lets the
+// server keep them across a restart (package state).
 // There is at most one ForceRoute override, and one ForceClosed override per schedule.
 // The zero value is empty and ready to use.
 type Overrides struct {
