@@ -106,6 +106,9 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("writing with two of three: %v", err)
 	}
 	waitFor(t, "the other follower has it", func() bool { return pausedAs(other, "ana", "training") })
+	if n := other.LeaderChanges(); n < 2 {
+		t.Errorf("the other follower saw %d leader changes, want at least 2 (n1, then the new one)", n)
+	}
 
 	// It comes back from its directory, on its address, and catches up.
 	n1 = open("n1", n1Addr, false, dirs["n1"])

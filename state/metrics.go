@@ -47,6 +47,14 @@ func NewMetrics(reg prometheus.Registerer, store func() *Store) *Metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_state_applied_index",
 			Help: "Index of the last raft log entry applied to this node's state."},
 			status(func(s Status) float64 { return float64(s.AppliedIndex) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hotline_state_leader_changes_total",
+			Help: "Changes of the raft cluster's leader this node has seen (one at start)."},
+			func() float64 {
+				if s := store(); s != nil {
+					return float64(s.LeaderChanges())
+				}
+				return 0
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_state_pending_changes",
 			Help: "State changes submitted and not yet written to the log."},
 			status(func(s Status) float64 { return float64(s.Pending) })),

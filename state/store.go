@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -60,6 +61,9 @@ type Store struct {
 	quit  chan struct{}
 	done  chan struct{}
 	start time.Time
+
+	leaderChanges atomic.Uint64
+	observer      *raft.Observer
 
 	mu        sync.Mutex
 	pending   []Op
@@ -164,6 +168,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	s.raft = r
+	s.watchLeader()
 	if o.Join {
 		go s.run()
 		return s, nil
@@ -176,6 +181,31 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	go s.run()
 	return s, nil
 }
+
+// watchLeader counts the changes of leader this node sees, until Close.
+func (s *Store) watchLeader() {
+	ch := make(chan raft.Observation, 16)
+	s.observer = raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.raft.RegisterObserver(s.observer)
+	go func() {
+		for {
+			select {
+			case o := <-ch:
+				s.leaderChanges.Add(1)
+				lo := o.Data.(raft.LeaderObservation)
+				s.log.Info("state: leader changed", "node", s.opts.NodeID, "leader", string(lo.LeaderID))
+			case <-s.quit:
+				return
+			}
+		}
+	}()
+}
+
+// LeaderChanges returns how many times this node has seen the leader change.
+func (s *Store) LeaderChanges() uint64 { return s.leaderChanges.Load() }
 
 // waitLeader waits until this node leads and has applied the whole log.
 func (s *Store) waitLeader(ctx context.Context) error {
@@ -301,6 +331,7 @@ func (s *Store) write(ops []Op) error {
 // Close writes what is pending (until ctx ends), then stops raft and closes the log.
 func (s *Store) Close(ctx context.Context) error {
 	serr := s.Sync(ctx)
+	s.raft.DeregisterObserver(s.observer)
 	close(s.quit)
 	<-s.done
 	err := s.raft.Shutdown().Error()
