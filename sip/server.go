@@ -97,6 +97,10 @@ type Options struct {
 	// LineSRTP returns a line's SRTP policy for callers' offers (SDES, RFC 4568); nil, and
 	// feature codes, are SRTPOff. Outbound legs to advocates always offer plain RTP/AVP.
 	LineSRTP func(line string) SRTPPolicy
+	// Overload, if set, sheds new calls (503 with Retry-After) when they cannot be set up in
+	// time (overload.go); OverloadObserver, if set, counts them.
+	Overload         *Overload
+	OverloadObserver OverloadObserver
 }
 
 // Listeners are the sockets a Server answers on; any may be nil, not all.
@@ -594,6 +598,11 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	defer release()
+	setupDone := s.admitSetup(req, tx) // overload control (overload.go)
+	if setupDone == nil {
+		return
+	}
+	defer setupDone()
 	s.respond(tx, req, 100, "Trying", nil)
 
 	var (
@@ -719,6 +728,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.wg.Done()
 	}()
 	log.Info("incoming call")
+	setupDone()
 
 	if s.opts.AnswerDelay > 0 && feature == "" {
 		if err := dlg.Respond(180, "Ringing", nil); err == nil {

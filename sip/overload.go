@@ -1,0 +1,216 @@
+package sip
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// Reasons OverloadObserver.Shed is given.
+const (
+	ShedPending  = "pending"  // too many set-ups in flight
+	ShedLatency  = "latency"  // set-ups are taking longer than the bound
+	ShedLateness = "lateness" // the media scheduler is running late
+)
+
+// Overload control: what the detector watches and how it reacts (see OverloadOptions).
+const (
+	// overloadTick is how often the signals are judged and the admitted share adjusted.
+	overloadTick = 100 * time.Millisecond
+	// latencyShare is the share of one tick's set-ups that may take longer than
+	// MaxSetupLatency before it counts as overloaded (so: their 90th percentile is over it).
+	latencyShare = 0.10
+	// latenessShare is the same for the media scheduler's slots against MaxLateness (their
+	// 99th percentile).
+	latenessShare = 0.01
+	// minSetups and minSlots are the fewest samples a tick needs to be judged on them.
+	minSetups = 5
+	minSlots  = 20
+	// shedDecrease multiplies the admitted share each overloaded tick; shedIncrease is added
+	// back each tick without overload (AIMD, as TCP and RFC 7339's loss-based overload
+	// control do): from everything admitted to a tenth in 400 ms, back in a second.
+	shedDecrease = 0.5
+	shedIncrease = 0.1
+	// minAdmit is the admitted share below which nothing is admitted.
+	minAdmit = 0.01
+)
+
+// OverloadOptions configure an Overload detector. A zero bound turns its signal off.
+type OverloadOptions struct {
+	// MaxPending is the most set-ups in flight (admitted INVITEs not yet ready to be
+	// answered); beyond it a new INVITE is shed at once.
+	MaxPending int
+	// MaxSetupLatency bounds the time from an INVITE reaching the handler to its answer
+	// being ready: when more than 10 % of a tick's set-ups take longer, the admitted share
+	// is halved.
+	MaxSetupLatency time.Duration
+	// MaxLateness bounds the media scheduler's lateness: when more than 1 % of a tick's
+	// slots start later than this, the admitted share is halved.
+	MaxLateness time.Duration
+	// RetryAfter is what the 503 asks the caller's side to wait; whole seconds, at least 1 s.
+	RetryAfter time.Duration
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// OverloadObserver receives the detector's events for metrics. Implementations must be cheap
+// and concurrency safe.
+type OverloadObserver interface {
+	// Shed counts a new call refused by overload control (ShedPending, ShedLatency, ShedLateness).
+	Shed(reason string)
+}
+
+// OverloadStats is the detector's state now, for metrics.
+type OverloadStats struct {
+	Pending int     // set-ups in flight
+	Admit   float64 // share of new calls admitted, 0..1 (pending aside)
+	Active  bool    // new calls are being shed: Admit < 1, or pending at MaxPending
+}
+
+// Overload decides whether a new call can be set up in time. It watches three signals: set-ups
+// in flight (a hard cap), set-up latency and the media scheduler's lateness (judged every
+// 100 ms over that tick's samples). While either of the last two is over its bound, the
+// share of new calls admitted is halved each tick, and grows back by a tenth each tick once
+// they are not; admitted calls are spread evenly among those offered. It is pure apart from
+// its clock, and safe for concurrent use.
+type Overload struct {
+	opts OverloadOptions
+
+	mu      sync.Mutex
+	pending int
+	admit   float64 // share admitted
+	credit  float64 // admitted share accumulated since the last admission
+	reason  string  // the signal that last cut admit
+	tick    time.Time
+	// The current tick's samples.
+	setups, slowSetups int
+	slots, lateSlots   int
+}
+
+// NewOverload returns a detector with nothing pending, admitting every call.
+func NewOverload(opts OverloadOptions) *Overload {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RetryAfter < time.Second {
+		opts.RetryAfter = time.Second
+	}
+	return &Overload{opts: opts, admit: 1, credit: 0, tick: opts.Now()}
+}
+
+// Admit decides on a new call. If it is admitted, it returns the function that ends its
+// set-up (idempotent; call it when the answer is ready, or when the set-up fails) and "";
+// otherwise nil and the reason it was shed.
+func (o *Overload) Admit() (done func(), reason string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.opts.Now()
+	o.advance(now)
+	if o.opts.MaxPending > 0 && o.pending >= o.opts.MaxPending {
+		return nil, ShedPending
+	}
+	if o.admit < 1 {
+		o.credit += o.admit
+		if o.credit < 1 {
+			return nil, o.reason
+		}
+		o.credit--
+	}
+	o.pending++
+	var once sync.Once
+	return func() { once.Do(func() { o.finish(now) }) }, ""
+}
+
+// finish ends a set-up admitted at start.
+func (o *Overload) finish(start time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.opts.Now()
+	o.advance(now)
+	o.pending--
+	o.setups++
+	if o.opts.MaxSetupLatency > 0 && now.Sub(start) > o.opts.MaxSetupLatency {
+		o.slowSetups++
+	}
+}
+
+// ObserveLateness takes how late one of the media scheduler's slots started
+// (media.SchedulerOptions.OnLateness).
+func (o *Overload) ObserveLateness(late time.Duration) {
+	if o.opts.MaxLateness <= 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.advance(o.opts.Now())
+	o.slots++
+	if late > o.opts.MaxLateness {
+		o.lateSlots++
+	}
+}
+
+// Stats returns the detector's state now.
+func (o *Overload) Stats() OverloadStats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.advance(o.opts.Now())
+	full := o.opts.MaxPending > 0 && o.pending >= o.opts.MaxPending
+	return OverloadStats{Pending: o.pending, Admit: o.admit, Active: o.admit < 1 || full}
+}
+
+// RetryAfter is the Retry-After header value for a shed call, in whole seconds.
+func (o *Overload) RetryAfter() string {
+	return strconv.Itoa(int((o.opts.RetryAfter + time.Second - 1) / time.Second))
+}
+
+// advance judges the tick that has ended, if one has, on its samples, and counts the ticks
+// after it (without samples: nothing happened, or the clock jumped) as calm.
+func (o *Overload) advance(now time.Time) {
+	n := int64(now.Sub(o.tick) / overloadTick)
+	if n <= 0 {
+		return
+	}
+	reason := ""
+	switch {
+	case o.opts.MaxSetupLatency > 0 && o.setups >= minSetups && float64(o.slowSetups) > latencyShare*float64(o.setups):
+		reason = ShedLatency
+	case o.opts.MaxLateness > 0 && o.slots >= minSlots && float64(o.lateSlots) > latenessShare*float64(o.slots):
+		reason = ShedLateness
+	}
+	calm := n
+	if reason != "" {
+		calm--
+		o.admit *= shedDecrease
+		if o.admit < minAdmit {
+			o.admit = 0
+		}
+		o.reason = reason
+	}
+	o.admit += shedIncrease * float64(calm)
+	if o.admit > 1-1e-9 { // floating point: ten tenths are not quite 1
+		o.admit, o.credit = 1, 0
+	}
+	o.setups, o.slowSetups, o.slots, o.lateSlots = 0, 0, 0, 0
+	o.tick = o.tick.Add(time.Duration(n) * overloadTick)
+}
+
+// admitSetup applies overload control to a new call (Options.Overload). It returns the
+// function that ends the call's set-up, or nil when the INVITE was shed: answered 503 with
+// Retry-After here, so the carrier tries again later or elsewhere instead of waiting.
+func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction) func() {
+	o := s.opts.Overload
+	if o == nil {
+		return func() {}
+	}
+	done, reason := o.Admit()
+	if done != nil {
+		return done
+	}
+	if s.opts.OverloadObserver != nil {
+		s.opts.OverloadObserver.Shed(reason)
+	}
+	s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", o.RetryAfter()))
+	return nil
+}

@@ -1,0 +1,231 @@
+package sip
+
+import (
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time      { return c.t }
+func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
+func newFakeClock() *fakeClock           { return &fakeClock{t: time.Date(2026, 12, 4, 22, 0, 0, 0, time.UTC)} }
+func (c *fakeClock) overload(o OverloadOptions) *Overload {
+	o.Now = c.now
+	return NewOverload(o)
+}
+
+// offer offers n calls and returns how many were admitted and the reasons of those shed;
+// admitted set-ups take setup on the fake clock each (one after another).
+func offer(c *fakeClock, o *Overload, n int, setup time.Duration) (admitted int, reasons map[string]int) {
+	reasons = map[string]int{}
+	for range n {
+		done, reason := o.Admit()
+		if done == nil {
+			reasons[reason]++
+			continue
+		}
+		admitted++
+		c.add(setup)
+		done()
+	}
+	return admitted, reasons
+}
+
+// startTick moves the clock to the start of the detector's next tick, and has the detector
+// judge the tick that ended.
+func startTick(c *fakeClock, o *Overload) {
+	o.Stats()
+	c.add(overloadTick - c.t.Sub(o.tick))
+	o.Stats()
+}
+
+func TestOverloadPendingCap(t *testing.T) {
+	c := newFakeClock()
+	o := c.overload(OverloadOptions{MaxPending: 2})
+	d1, _ := o.Admit()
+	d2, _ := o.Admit()
+	if d1 == nil || d2 == nil {
+		t.Fatal("the first two set-ups were shed")
+	}
+	if d, reason := o.Admit(); d != nil || reason != ShedPending {
+		t.Fatalf("third set-up: admitted %v, reason %q; want shed for %q", d != nil, reason, ShedPending)
+	}
+	if st := o.Stats(); st.Pending != 2 || !st.Active || st.Admit != 1 {
+		t.Fatalf("stats at the cap = %+v, want 2 pending, active, admit 1", st)
+	}
+	d1()
+	d1() // idempotent: frees one place, not two
+	if st := o.Stats(); st.Pending != 1 || st.Active {
+		t.Fatalf("stats after one set-up ended = %+v, want 1 pending, not active", st)
+	}
+	d3, _ := o.Admit()
+	if d3 == nil {
+		t.Fatal("a set-up was shed below the cap")
+	}
+	if d, _ := o.Admit(); d != nil {
+		t.Fatal("a set-up was admitted over the cap")
+	}
+	d2()
+	d3()
+	if st := o.Stats(); st.Pending != 0 {
+		t.Fatalf("pending after every set-up ended = %d, want 0", st.Pending)
+	}
+}
+
+func TestOverloadLatency(t *testing.T) {
+	c := newFakeClock()
+	o := c.overload(OverloadOptions{MaxSetupLatency: 50 * time.Millisecond})
+	// Fast set-ups: nothing shed.
+	for range 5 {
+		if n, r := offer(c, o, 10, 5*time.Millisecond); n != 10 {
+			t.Fatalf("fast set-ups: %d of 10 admitted (%v)", n, r)
+		}
+		c.add(overloadTick)
+	}
+	// One tick in which every set-up is slow (10 at once, 60 ms each): the next tick
+	// admits half.
+	startTick(c, o)
+	var dones []func()
+	for range 10 {
+		d, _ := o.Admit()
+		dones = append(dones, d)
+	}
+	c.add(60 * time.Millisecond)
+	for _, d := range dones {
+		d()
+	}
+	startTick(c, o)
+	if st := o.Stats(); st.Admit != 0.5 || !st.Active {
+		t.Fatalf("after a slow tick: %+v, want admit 0.5, active", st)
+	}
+	n, reasons := offer(c, o, 10, 0)
+	if n != 5 || reasons[ShedLatency] != 5 {
+		t.Fatalf("at half admission: %d of 10 admitted, shed %v; want 5 admitted, 5 for latency", n, reasons)
+	}
+	// Calm ticks: back to all admitted, a tenth per tick.
+	for i := range 5 {
+		c.add(overloadTick)
+		if got, want := o.Stats().Admit, 0.5+0.1*float64(i+1); got < want-1e-9 || got > want+1e-9 {
+			t.Fatalf("calm tick %d: admit %v, want %v", i+1, got, want)
+		}
+	}
+	if st := o.Stats(); st.Active {
+		t.Fatalf("after five calm ticks still active: %+v", st)
+	}
+}
+
+func TestOverloadLatencyNeedsSamples(t *testing.T) {
+	c := newFakeClock()
+	o := c.overload(OverloadOptions{MaxSetupLatency: 10 * time.Millisecond})
+	// Four slow set-ups in a tick: too few to judge.
+	for range 4 {
+		d, _ := o.Admit()
+		c.add(20 * time.Millisecond)
+		d()
+	}
+	c.add(overloadTick)
+	if st := o.Stats(); st.Admit != 1 {
+		t.Fatalf("judged on %d samples: admit %v", minSetups-1, st.Admit)
+	}
+}
+
+func TestOverloadLateness(t *testing.T) {
+	tests := []struct {
+		name        string
+		slots, late int
+		want        float64
+	}{
+		{"1 % late is the bound", 100, 1, 1},
+		{"2 % late", 100, 2, 0.5},
+		{"every slot late", 50, 50, 0.5},
+		{"too few slots", minSlots - 1, minSlots - 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newFakeClock()
+			o := c.overload(OverloadOptions{MaxLateness: 20 * time.Millisecond})
+			for i := range tt.slots {
+				late := time.Millisecond
+				if i < tt.late {
+					late = 25 * time.Millisecond
+				}
+				o.ObserveLateness(late)
+			}
+			c.add(overloadTick)
+			if got := o.Stats().Admit; got != tt.want {
+				t.Fatalf("admit = %v, want %v", got, tt.want)
+			}
+			if tt.want < 1 {
+				if _, reason := offer(c, o, 1, 0); reason[ShedLateness] != 1 {
+					t.Fatalf("first call at half admission: shed %v, want 1 for lateness", reason)
+				}
+			}
+		})
+	}
+}
+
+func TestOverloadSustained(t *testing.T) {
+	c := newFakeClock()
+	o := c.overload(OverloadOptions{MaxLateness: 20 * time.Millisecond})
+	// Lateness tick after tick: the share halves each time and reaches nothing.
+	want := 1.0
+	for range 8 {
+		for range 100 {
+			o.ObserveLateness(30 * time.Millisecond)
+		}
+		c.add(overloadTick)
+		want *= shedDecrease
+		if want < minAdmit {
+			want = 0
+		}
+		if got := o.Stats().Admit; got != want {
+			t.Fatalf("admit = %v, want %v", got, want)
+		}
+	}
+	if n, r := offer(c, o, 100, 0); n != 0 || r[ShedLateness] != 100 {
+		t.Fatalf("at admit 0: %d admitted, shed %v", n, r)
+	}
+	// A long quiet (or a clock jump) counts as calm ticks.
+	c.add(time.Hour)
+	if st := o.Stats(); st.Admit != 1 || st.Active {
+		t.Fatalf("after an hour of quiet: %+v", st)
+	}
+	if n, _ := offer(c, o, 100, 0); n != 100 {
+		t.Fatalf("after the quiet: %d of 100 admitted", n)
+	}
+}
+
+func TestOverloadOff(t *testing.T) {
+	c := newFakeClock()
+	o := c.overload(OverloadOptions{})
+	var dones []func()
+	for range 1000 {
+		d, _ := o.Admit()
+		if d == nil {
+			t.Fatal("a call was shed with every signal off")
+		}
+		dones = append(dones, d)
+		o.ObserveLateness(time.Second)
+	}
+	c.add(10 * time.Second)
+	for _, d := range dones {
+		d()
+	}
+	c.add(overloadTick)
+	if st := o.Stats(); st.Active || st.Pending != 0 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestOverloadRetryAfter(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{{0, "1"}, {time.Second, "1"}, {1500 * time.Millisecond, "2"}, {5 * time.Second, "5"}} {
+		if got := NewOverload(OverloadOptions{RetryAfter: tt.d}).RetryAfter(); got != tt.want {
+			t.Errorf("RetryAfter(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
