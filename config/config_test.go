@@ -113,6 +113,7 @@ func TestLoadGood(t *testing.T) {
 				MaxCalls:     500,
 				Realm:        "hotline.example.org",
 				DrainTimeout: 30 * time.Minute,
+				Overload:     defaultOverload(),
 			},
 			HTTP: HTTP{Listen: "[::1]:0"},
 			Media: Media{

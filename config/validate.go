@@ -25,6 +25,7 @@ func defaults() *Config {
 			DrainTimeout: 30 * time.Minute,
 			Realm:        "hotline",
 			TLS:          SIPTLS{HandshakeTimeout: 10 * time.Second},
+			Overload:     defaultOverload(),
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9095"},
 		Media: Media{
@@ -72,7 +73,7 @@ var (
 // checkWholeNumbers reports a fraction written for an int field, which yaml.v3 would
 // silently truncate (port_min: 10000.5 becomes 10000).
 func (p *parser) checkWholeNumbers() {
-	for _, path := range append([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days"}, securityWholeNumbers...) {
+	for _, path := range append([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days"}, append(securityWholeNumbers, overloadWholeNumbers...)...) {
 		if n, _ := p.find(path); n != nil && n.ShortTag() == "!!float" {
 			p.errorf(path, "%q is not a whole number", n.Value)
 		}
@@ -131,6 +132,7 @@ func (p *parser) validateSIP(s *SIP) {
 		p.errorf("sip.max_calls", "must be 0 (no limit) or more, got %d", s.MaxCalls)
 	}
 	p.validateSIPTLS(&s.TLS)
+	p.validateOverload(&s.Overload)
 }
 
 func (p *parser) validateMedia(m *Media) {

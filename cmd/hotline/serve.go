@@ -136,7 +136,15 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	} else if !bind.IsUnspecified() {
 		advertise = bind
 	}
-	sched := media.NewScheduler(media.SchedulerOptions{Logger: log, OnLateness: m.ObservePacing})
+	ov := newOverload(cfg.SIP.Overload)
+	ovm := metrics.NewOverload(reg, func() metrics.OverloadState {
+		st := ov.Stats()
+		return metrics.OverloadState{Pending: st.Pending, Admit: st.Admit, Active: st.Active}
+	})
+	sched := media.NewScheduler(media.SchedulerOptions{Logger: log, OnLateness: func(late time.Duration) {
+		m.ObservePacing(late)
+		ov.ObserveLateness(late)
+	}})
 	ports := media.NewPorts(bind, cfg.Media.PortMin, cfg.Media.PortMax)
 	m.WatchRTP(func() metrics.RTPTotals {
 		t := sched.Stats()
@@ -215,6 +223,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Limits:            sip.Limits{TLSHandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout},
 		TLS:               sipTLS.server,
 		TLSClient:         sipTLS.client,
+		Overload:          ov,
+		OverloadObserver:  ovm,
 	})
 	if err != nil {
 		closeAll(udp, tcp, httpLn, tlsLn)
@@ -468,4 +478,11 @@ func lineSRTP(cfg *config.Config, name string) sip.SRTPPolicy {
 		return p
 	}
 	return sip.SRTPPolicy{}
+}
+
+// newOverload builds overload control for call set-up from sip.overload. It is read at
+// start-up only: a reload does not change it.
+func newOverload(c config.Overload) *sip.Overload {
+	return sip.NewOverload(sip.OverloadOptions{MaxPending: c.MaxPending, MaxSetupLatency: c.MaxSetupLatency,
+		MaxLateness: c.MaxSchedulerLateness, RetryAfter: c.RetryAfter})
 }
