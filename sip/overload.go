@@ -39,11 +39,11 @@ const (
 
 // OverloadOptions configure an Overload detector. A zero bound turns its signal off.
 type OverloadOptions struct {
-	// MaxPending is the most set-ups in flight (admitted INVITEs not yet ready to be
-	// answered); beyond it a new INVITE is shed at once.
+	// MaxPending is the most set-ups in flight (admitted INVITEs not yet answered, ringing
+	// ones included); beyond it a new INVITE is shed at once.
 	MaxPending int
-	// MaxSetupLatency bounds the time from an INVITE reaching the handler to its answer
-	// being ready: when more than 10 % of a tick's set-ups take longer, the admitted share
+	// MaxSetupLatency bounds the time from an INVITE's admission to its answer being ready
+	// (Setup.Ready; ringing is not counted): when more than 10 % of a tick's set-ups take longer, the admitted share
 	// is halved.
 	MaxSetupLatency time.Duration
 	// MaxLateness bounds the media scheduler's lateness: when more than 1 % of a tick's
@@ -100,10 +100,18 @@ func NewOverload(opts OverloadOptions) *Overload {
 	return &Overload{opts: opts, admit: 1, credit: 0, tick: opts.Now()}
 }
 
-// Admit decides on a new call. If it is admitted, it returns the function that ends its
-// set-up (idempotent; call it when the answer is ready, or when the set-up fails) and "";
-// otherwise nil and the reason it was shed.
-func (o *Overload) Admit() (done func(), reason string) {
+// Setup is one admitted call set-up; the zero Setup counts nothing. Ready and Done may each be called any number of times,
+// from any goroutine; only the first call of each counts.
+type Setup struct {
+	o     *Overload
+	start time.Time
+	ready bool // guarded by o.mu
+	done  bool // guarded by o.mu
+}
+
+// Admit decides on a new call: an admitted call gets its Setup and "", a shed one nil and the
+// reason.
+func (o *Overload) Admit() (*Setup, string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.opts.Now()
@@ -119,20 +127,46 @@ func (o *Overload) Admit() (done func(), reason string) {
 		o.credit--
 	}
 	o.pending++
-	var once sync.Once
-	return func() { once.Do(func() { o.finish(now) }) }, ""
+	return &Setup{o: o, start: now}, ""
 }
 
-// finish ends a set-up admitted at start.
-func (o *Overload) finish(start time.Time) {
+// Ready says the answer is ready (before any ringing, sip.answer_delay): the set-up's latency
+// is measured to here.
+func (s *Setup) Ready() {
+	o := s.o
+	if o == nil {
+		return
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	now := o.opts.Now()
+	s.ready1(o.opts.Now())
+}
+
+func (s *Setup) ready1(now time.Time) {
+	o := s.o
+	if s.ready {
+		return
+	}
+	s.ready = true
 	o.advance(now)
-	o.pending--
 	o.setups++
-	if o.opts.MaxSetupLatency > 0 && now.Sub(start) > o.opts.MaxSetupLatency {
+	if o.opts.MaxSetupLatency > 0 && now.Sub(s.start) > o.opts.MaxSetupLatency {
 		o.slowSetups++
+	}
+}
+
+// Done ends the set-up: the call was answered, or failed. It is Ready too, if it was not yet.
+func (s *Setup) Done() {
+	o := s.o
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s.ready1(o.opts.Now())
+	if !s.done {
+		s.done = true
+		o.pending--
 	}
 }
 
@@ -196,17 +230,18 @@ func (o *Overload) advance(now time.Time) {
 	o.tick = o.tick.Add(time.Duration(n) * overloadTick)
 }
 
-// admitSetup applies overload control to a new call (Options.Overload). It returns the
-// function that ends the call's set-up, or nil when the INVITE was shed: answered 503 with
-// Retry-After here, so the carrier tries again later or elsewhere instead of waiting.
-func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction) func() {
+// admitSetup applies overload control to a new call (Options.Overload). It returns the call's
+// Setup, or nil when the INVITE was shed: answered 503 with Retry-After here, so the carrier
+// tries again later or elsewhere instead of waiting. Without Options.Overload every call is
+// admitted, with a Setup that counts nothing.
+func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction) *Setup {
 	o := s.opts.Overload
 	if o == nil {
-		return func() {}
+		return &Setup{} // counts nothing
 	}
-	done, reason := o.Admit()
-	if done != nil {
-		return done
+	setup, reason := o.Admit()
+	if setup != nil {
+		return setup
 	}
 	if s.opts.OverloadObserver != nil {
 		s.opts.OverloadObserver.Shed(reason)

@@ -21,14 +21,14 @@ func (c *fakeClock) overload(o OverloadOptions) *Overload {
 func offer(c *fakeClock, o *Overload, n int, setup time.Duration) (admitted int, reasons map[string]int) {
 	reasons = map[string]int{}
 	for range n {
-		done, reason := o.Admit()
-		if done == nil {
+		st, reason := o.Admit()
+		if st == nil {
 			reasons[reason]++
 			continue
 		}
 		admitted++
 		c.add(setup)
-		done()
+		st.Done()
 	}
 	return admitted, reasons
 }
@@ -55,8 +55,8 @@ func TestOverloadPendingCap(t *testing.T) {
 	if st := o.Stats(); st.Pending != 2 || !st.Active || st.Admit != 1 {
 		t.Fatalf("stats at the cap = %+v, want 2 pending, active, admit 1", st)
 	}
-	d1()
-	d1() // idempotent: frees one place, not two
+	d1.Done()
+	d1.Done() // idempotent: frees one place, not two
 	if st := o.Stats(); st.Pending != 1 || st.Active {
 		t.Fatalf("stats after one set-up ended = %+v, want 1 pending, not active", st)
 	}
@@ -67,8 +67,8 @@ func TestOverloadPendingCap(t *testing.T) {
 	if d, _ := o.Admit(); d != nil {
 		t.Fatal("a set-up was admitted over the cap")
 	}
-	d2()
-	d3()
+	d2.Done()
+	d3.Done()
 	if st := o.Stats(); st.Pending != 0 {
 		t.Fatalf("pending after every set-up ended = %d, want 0", st.Pending)
 	}
@@ -87,14 +87,14 @@ func TestOverloadLatency(t *testing.T) {
 	// One tick in which every set-up is slow (10 at once, 60 ms each): the next tick
 	// admits half.
 	startTick(c, o)
-	var dones []func()
+	var setups []*Setup
 	for range 10 {
-		d, _ := o.Admit()
-		dones = append(dones, d)
+		st, _ := o.Admit()
+		setups = append(setups, st)
 	}
 	c.add(60 * time.Millisecond)
-	for _, d := range dones {
-		d()
+	for _, st := range setups {
+		st.Done()
 	}
 	startTick(c, o)
 	if st := o.Stats(); st.Admit != 0.5 || !st.Active {
@@ -121,9 +121,9 @@ func TestOverloadLatencyNeedsSamples(t *testing.T) {
 	o := c.overload(OverloadOptions{MaxSetupLatency: 10 * time.Millisecond})
 	// Four slow set-ups in a tick: too few to judge.
 	for range 4 {
-		d, _ := o.Admit()
+		st, _ := o.Admit()
 		c.add(20 * time.Millisecond)
-		d()
+		st.Done()
 	}
 	c.add(overloadTick)
 	if st := o.Stats(); st.Admit != 1 {
@@ -200,23 +200,52 @@ func TestOverloadSustained(t *testing.T) {
 func TestOverloadOff(t *testing.T) {
 	c := newFakeClock()
 	o := c.overload(OverloadOptions{})
-	var dones []func()
+	var setups []*Setup
 	for range 1000 {
-		d, _ := o.Admit()
-		if d == nil {
+		st, _ := o.Admit()
+		if st == nil {
 			t.Fatal("a call was shed with every signal off")
 		}
-		dones = append(dones, d)
+		setups = append(setups, st)
 		o.ObserveLateness(time.Second)
 	}
 	c.add(10 * time.Second)
-	for _, d := range dones {
-		d()
+	for _, st := range setups {
+		st.Done()
 	}
 	c.add(overloadTick)
 	if st := o.Stats(); st.Active || st.Pending != 0 {
 		t.Fatalf("stats = %+v", st)
 	}
+}
+
+// TestOverloadRinging: a ringing call is pending until Done, but its latency is measured
+// to Ready.
+func TestOverloadRinging(t *testing.T) {
+	c := newFakeClock()
+	o := c.overload(OverloadOptions{MaxPending: 10, MaxSetupLatency: 50 * time.Millisecond})
+	startTick(c, o)
+	var setups []*Setup
+	for range 10 {
+		st, _ := o.Admit()
+		c.add(time.Millisecond)
+		st.Ready()
+		st.Ready()
+		setups = append(setups, st)
+	}
+	if st, reason := o.Admit(); st != nil || reason != ShedPending {
+		t.Fatalf("with 10 ringing: admitted %v, reason %q", st != nil, reason)
+	}
+	c.add(2 * time.Second) // the ring delay
+	for _, st := range setups {
+		st.Done()
+	}
+	if st := o.Stats(); st.Pending != 0 || st.Admit != 1 {
+		t.Fatalf("after the calls were answered: %+v, want nothing pending, admit 1", st)
+	}
+	var zero Setup // a server without overload control
+	zero.Ready()
+	zero.Done()
 }
 
 func TestOverloadRetryAfter(t *testing.T) {

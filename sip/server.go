@@ -598,11 +598,11 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	defer release()
-	setupDone := s.admitSetup(req, tx) // overload control (overload.go)
-	if setupDone == nil {
+	setup := s.admitSetup(req, tx) // overload control (overload.go)
+	if setup == nil {
 		return
 	}
-	defer setupDone()
+	defer setup.Done()
 	s.respond(tx, req, 100, "Trying", nil)
 
 	var (
@@ -728,7 +728,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.wg.Done()
 	}()
 	log.Info("incoming call")
-	setupDone()
+	setup.Ready()
 
 	if s.opts.AnswerDelay > 0 && feature == "" {
 		if err := dlg.Respond(180, "Ringing", nil); err == nil {
@@ -749,6 +749,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 	}
+	setup.Done()
 
 	var body []byte
 	if offered {
