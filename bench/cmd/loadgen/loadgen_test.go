@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // TestBenchConfig checks that the generated configuration is one the server accepts, with
 // the advocates and limits asked for.
 func TestBenchConfig(t *testing.T) {
-	text, err := benchConfig(3, 150, 30000, 30100)
+	text, err := benchConfig(3, 150, 30000, 30100, "/tmp/bench records/records.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,6 +27,14 @@ func TestBenchConfig(t *testing.T) {
 	}
 	if cfg.SIP.MaxCalls != 150 || cfg.Media.PortMin != 30000 || cfg.Media.PortMax != 30100 {
 		t.Errorf("max_calls %d, ports %d-%d; want 150, 30000-30100", cfg.SIP.MaxCalls, cfg.Media.PortMin, cfg.Media.PortMax)
+	}
+	// The generator's address is trusted, as a carrier's trunk is; otherwise the per-source
+	// limits refuse most of its calls.
+	if !slices.Contains(cfg.Security.TrustedPrefixes(), netip.MustParsePrefix(generatorAddr+"/32")) {
+		t.Errorf("trusted_sources %v does not hold the generator's address %s", cfg.Security.TrustedSources, generatorAddr)
+	}
+	if cfg.Records.Driver != "sqlite" || cfg.Records.Path != "/tmp/bench records/records.db" {
+		t.Errorf("records %s at %q, want sqlite at the path given", cfg.Records.Driver, cfg.Records.Path)
 	}
 }
 
