@@ -20,6 +20,10 @@ type Overload struct {
 	// tick started later than this: the machine's CPU cannot keep up with the audio of the
 	// calls in progress. 0 or 1ms..1s; default 20ms.
 	MaxSchedulerLateness time.Duration `yaml:"max_scheduler_lateness"`
+	// MaxCPUWait: the same when more than 1 % of the times goroutines waited for a CPU in a
+	// tick (the Go scheduler's latency) were longer than this: the machine is too busy, and
+	// new INVITEs wait unseen before their handler runs. 0 or 1ms..1s; default 10ms.
+	MaxCPUWait time.Duration `yaml:"max_cpu_wait"`
 	// RetryAfter is the Retry-After of the 503, in whole seconds; 1s..1h; default 5s.
 	RetryAfter time.Duration `yaml:"retry_after"`
 }
@@ -27,7 +31,7 @@ type Overload struct {
 // defaultOverload are sip.overload's defaults.
 func defaultOverload() Overload {
 	return Overload{MaxPending: 200, MaxSetupLatency: 100 * time.Millisecond,
-		MaxSchedulerLateness: 20 * time.Millisecond, RetryAfter: 5 * time.Second}
+		MaxSchedulerLateness: 20 * time.Millisecond, MaxCPUWait: 10 * time.Millisecond, RetryAfter: 5 * time.Second}
 }
 
 // overloadWholeNumbers are sip.overload's int fields, for checkWholeNumbers.
@@ -43,6 +47,9 @@ func (p *parser) validateOverload(o *Overload) {
 	}
 	if o.MaxSchedulerLateness != 0 && (o.MaxSchedulerLateness < time.Millisecond || o.MaxSchedulerLateness > time.Second) {
 		p.errorf(path+".max_scheduler_lateness", "must be 0 (off) or between 1ms and 1s, got %v", o.MaxSchedulerLateness)
+	}
+	if o.MaxCPUWait != 0 && (o.MaxCPUWait < time.Millisecond || o.MaxCPUWait > time.Second) {
+		p.errorf(path+".max_cpu_wait", "must be 0 (off) or between 1ms and 1s, got %v", o.MaxCPUWait)
 	}
 	if o.RetryAfter < time.Second || o.RetryAfter > time.Hour || o.RetryAfter%time.Second != 0 {
 		p.errorf(path+".retry_after", "must be whole seconds between 1s and 1h, got %v", o.RetryAfter)

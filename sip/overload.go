@@ -13,6 +13,7 @@ const (
 	ShedPending  = "pending"  // too many set-ups in flight
 	ShedLatency  = "latency"  // set-ups are taking longer than the bound
 	ShedLateness = "lateness" // the media scheduler is running late
+	ShedCPUWait  = "cpu_wait" // runnable work waits too long for a CPU
 )
 
 // Overload control: what the detector watches and how it reacts (see OverloadOptions).
@@ -23,11 +24,13 @@ const (
 	// MaxSetupLatency before it counts as overloaded (so: their 90th percentile is over it).
 	latencyShare = 0.10
 	// latenessShare is the same for the media scheduler's slots against MaxLateness (their
-	// 99th percentile).
+	// 99th percentile), and cpuWaitShare for the Go scheduler's waits against MaxCPUWait.
 	latenessShare = 0.01
-	// minSetups and minSlots are the fewest samples a tick needs to be judged on them.
+	cpuWaitShare  = 0.01
+	// minSetups, minSlots and minWaits are the fewest samples a tick needs to be judged on them.
 	minSetups = 5
 	minSlots  = 20
+	minWaits  = 100
 	// shedDecrease multiplies the admitted share each overloaded tick; shedIncrease is added
 	// back each tick without overload (AIMD, as TCP and RFC 7339's loss-based overload
 	// control do): from everything admitted to a tenth in 400 ms, back in a second.
@@ -49,6 +52,11 @@ type OverloadOptions struct {
 	// MaxLateness bounds the media scheduler's lateness: when more than 1 % of a tick's
 	// slots start later than this, the admitted share is halved.
 	MaxLateness time.Duration
+	// MaxCPUWait bounds how long runnable goroutines wait for a CPU (the Go scheduler's
+	// latency, ObserveCPUWaits): an INVITE waits there, unseen by MaxSetupLatency, before
+	// its handler runs. When more than 1 % of a tick's waits are longer, the admitted share
+	// is halved.
+	MaxCPUWait time.Duration
 	// RetryAfter is what the 503 asks the caller's side to wait; whole seconds, at least 1 s.
 	RetryAfter time.Duration
 	// Now is the clock; nil is time.Now.
@@ -67,11 +75,15 @@ type OverloadStats struct {
 	Pending int     // set-ups in flight
 	Admit   float64 // share of new calls admitted, 0..1 (pending aside)
 	Active  bool    // new calls are being shed: Admit < 1, or pending at MaxPending
+	// Over are the shares of the last tick's samples over their bound, by signal
+	// (ShedLatency, ShedLateness, ShedCPUWait); a signal off or without samples is 0.
+	Over map[string]float64
 }
 
-// Overload decides whether a new call can be set up in time. It watches three signals: set-ups
-// in flight (a hard cap), set-up latency and the media scheduler's lateness (judged every
-// 100 ms over that tick's samples). While either of the last two is over its bound, the
+// Overload decides whether a new call can be set up in time. It watches four signals: set-ups
+// in flight (a hard cap), set-up latency, the media scheduler's lateness and the time
+// runnable work waits for a CPU (the last three judged every 100 ms over that tick's
+// samples). While any of the last three is over its bound, the
 // share of new calls admitted is halved each tick, and grows back by a tenth each tick once
 // they are not; admitted calls are spread evenly among those offered. It is pure apart from
 // its clock, and safe for concurrent use.
@@ -87,6 +99,8 @@ type Overload struct {
 	// The current tick's samples.
 	setups, slowSetups int
 	slots, lateSlots   int
+	waits, lateWaits   uint64
+	over               [3]float64 // the last tick's shares over the bounds: latency, lateness, cpu wait
 }
 
 // NewOverload returns a detector with nothing pending, admitting every call.
@@ -185,13 +199,31 @@ func (o *Overload) ObserveLateness(late time.Duration) {
 	}
 }
 
+// ObserveCPUWaits takes, for the time since its last call, how many times goroutines
+// became runnable and waited for a CPU, and how many of them waited longer than
+// MaxCPUWait (from runtime/metrics' /sched/latencies:seconds).
+func (o *Overload) ObserveCPUWaits(total, late uint64) {
+	if o.opts.MaxCPUWait <= 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.advance(o.opts.Now())
+	o.waits += total
+	o.lateWaits += late
+}
+
+// MaxCPUWait is the bound ObserveCPUWaits counts waits against; 0 is off.
+func (o *Overload) MaxCPUWait() time.Duration { return o.opts.MaxCPUWait }
+
 // Stats returns the detector's state now.
 func (o *Overload) Stats() OverloadStats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.advance(o.opts.Now())
 	full := o.opts.MaxPending > 0 && o.pending >= o.opts.MaxPending
-	return OverloadStats{Pending: o.pending, Admit: o.admit, Active: o.admit < 1 || full}
+	return OverloadStats{Pending: o.pending, Admit: o.admit, Active: o.admit < 1 || full,
+		Over: map[string]float64{ShedLatency: o.over[0], ShedLateness: o.over[1], ShedCPUWait: o.over[2]}}
 }
 
 // RetryAfter is the Retry-After header value for a shed call, in whole seconds.
@@ -206,12 +238,27 @@ func (o *Overload) advance(now time.Time) {
 	if n <= 0 {
 		return
 	}
+	o.over = [3]float64{}
+	if o.opts.MaxSetupLatency > 0 && o.setups >= minSetups {
+		o.over[0] = float64(o.slowSetups) / float64(o.setups)
+	}
+	if o.opts.MaxLateness > 0 && o.slots >= minSlots {
+		o.over[1] = float64(o.lateSlots) / float64(o.slots)
+	}
+	if o.opts.MaxCPUWait > 0 && o.waits >= minWaits {
+		o.over[2] = float64(o.lateWaits) / float64(o.waits)
+	}
 	reason := ""
 	switch {
-	case o.opts.MaxSetupLatency > 0 && o.setups >= minSetups && float64(o.slowSetups) > latencyShare*float64(o.setups):
+	case o.over[0] > latencyShare:
 		reason = ShedLatency
-	case o.opts.MaxLateness > 0 && o.slots >= minSlots && float64(o.lateSlots) > latenessShare*float64(o.slots):
+	case o.over[1] > latenessShare:
 		reason = ShedLateness
+	case o.over[2] > cpuWaitShare:
+		reason = ShedCPUWait
+	}
+	if n > 1 {
+		o.over = [3]float64{} // the last tick had no samples
 	}
 	calm := n
 	if reason != "" {
@@ -226,7 +273,7 @@ func (o *Overload) advance(now time.Time) {
 	if o.admit > 1-1e-9 { // floating point: ten tenths are not quite 1
 		o.admit, o.credit = 1, 0
 	}
-	o.setups, o.slowSetups, o.slots, o.lateSlots = 0, 0, 0, 0
+	o.setups, o.slowSetups, o.slots, o.lateSlots, o.waits, o.lateWaits = 0, 0, 0, 0, 0, 0
 	o.tick = o.tick.Add(time.Duration(n) * overloadTick)
 }
 

@@ -139,8 +139,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	ov := newOverload(cfg.SIP.Overload)
 	ovm := metrics.NewOverload(reg, func() metrics.OverloadState {
 		st := ov.Stats()
-		return metrics.OverloadState{Pending: st.Pending, Admit: st.Admit, Active: st.Active}
+		return metrics.OverloadState{Pending: st.Pending, Admit: st.Admit, Active: st.Active, Over: st.Over}
 	})
+	go watchCPUWaits(ctx, ov)
 	sched := media.NewScheduler(media.SchedulerOptions{Logger: log, OnLateness: func(late time.Duration) {
 		m.ObservePacing(late)
 		ov.ObserveLateness(late)
@@ -478,11 +479,4 @@ func lineSRTP(cfg *config.Config, name string) sip.SRTPPolicy {
 		return p
 	}
 	return sip.SRTPPolicy{}
-}
-
-// newOverload builds overload control for call set-up from sip.overload. It is read at
-// start-up only: a reload does not change it.
-func newOverload(c config.Overload) *sip.Overload {
-	return sip.NewOverload(sip.OverloadOptions{MaxPending: c.MaxPending, MaxSetupLatency: c.MaxSetupLatency,
-		MaxLateness: c.MaxSchedulerLateness, RetryAfter: c.RetryAfter})
 }
