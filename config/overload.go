@@ -7,7 +7,9 @@ import "time"
 // the carrier retries later or elsewhere instead of waiting on a server that would answer
 // them seconds late, and the calls in progress keep their quality. It applies to every
 // source, trusted_sources too: it protects every call, whoever brought it. Any bound set
-// to 0 is off.
+// to 0 is off. The last three signals are judged every 100 ms, and only on a tick with
+// enough samples (20 set-ups, 100 scheduler slots, 1,000 waits): overload is a matter of
+// hundreds of set-ups a second, not of a few slow ones.
 type Overload struct {
 	// MaxPending is the most set-ups in flight (INVITEs taken but not yet ready to answer);
 	// beyond it new INVITEs are shed. 0..100000; default 200.
@@ -22,7 +24,7 @@ type Overload struct {
 	MaxSchedulerLateness time.Duration `yaml:"max_scheduler_lateness"`
 	// MaxCPUWait: the same when more than 1 % of the times goroutines waited for a CPU in a
 	// tick (the Go scheduler's latency) were longer than this: the machine is too busy, and
-	// new INVITEs wait unseen before their handler runs. 0 or 1ms..1s; default 10ms.
+	// new INVITEs wait unseen before their handler runs. 0 or 1ms..1s; default 20ms.
 	MaxCPUWait time.Duration `yaml:"max_cpu_wait"`
 	// RetryAfter is the Retry-After of the 503, in whole seconds; 1s..1h; default 5s.
 	RetryAfter time.Duration `yaml:"retry_after"`
@@ -31,7 +33,7 @@ type Overload struct {
 // defaultOverload are sip.overload's defaults.
 func defaultOverload() Overload {
 	return Overload{MaxPending: 200, MaxSetupLatency: 100 * time.Millisecond,
-		MaxSchedulerLateness: 20 * time.Millisecond, MaxCPUWait: 10 * time.Millisecond, RetryAfter: 5 * time.Second}
+		MaxSchedulerLateness: 20 * time.Millisecond, MaxCPUWait: 20 * time.Millisecond, RetryAfter: 5 * time.Second}
 }
 
 // overloadWholeNumbers are sip.overload's int fields, for checkWholeNumbers.

@@ -22,7 +22,7 @@ func TestOverload(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Overload{MaxPending: 50, MaxSetupLatency: 0, MaxSchedulerLateness: 20 * time.Millisecond,
-		MaxCPUWait: 10 * time.Millisecond, RetryAfter: 2 * time.Second}
+		MaxCPUWait: 20 * time.Millisecond, RetryAfter: 2 * time.Second}
 	if c.SIP.Overload != want {
 		t.Fatalf("sip.overload = %+v, want %+v", c.SIP.Overload, want)
 	}

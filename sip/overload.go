@@ -27,10 +27,12 @@ const (
 	// 99th percentile), and cpuWaitShare for the Go scheduler's waits against MaxCPUWait.
 	latenessShare = 0.01
 	cpuWaitShare  = 0.01
-	// minSetups, minSlots and minWaits are the fewest samples a tick needs to be judged on them.
-	minSetups = 5
-	minSlots  = 20
-	minWaits  = 100
+	// minSetups, minSlots and minWaits are the fewest samples a tick needs to be judged on
+	// them: overload is a matter of hundreds of set-ups a second (200/s here) and of tens of
+	// calls playing (100 of a tick's 200 slots in use), and a few slow samples are not.
+	minSetups = 20
+	minSlots  = 100
+	minWaits  = 1000
 	// shedDecrease multiplies the admitted share each overloaded tick; shedIncrease is added
 	// back each tick without overload (AIMD, as TCP and RFC 7339's loss-based overload
 	// control do): from everything admitted to a tenth in 400 ms, back in a second.

@@ -84,11 +84,11 @@ func TestOverloadLatency(t *testing.T) {
 		}
 		c.add(overloadTick)
 	}
-	// One tick in which every set-up is slow (10 at once, 60 ms each): the next tick
+	// One tick in which every set-up is slow (minSetups at once, 60 ms each): the next tick
 	// admits half.
 	startTick(c, o)
 	var setups []*Setup
-	for range 10 {
+	for range minSetups {
 		st, _ := o.Admit()
 		setups = append(setups, st)
 	}
@@ -119,8 +119,8 @@ func TestOverloadLatency(t *testing.T) {
 func TestOverloadLatencyNeedsSamples(t *testing.T) {
 	c := newFakeClock()
 	o := c.overload(OverloadOptions{MaxSetupLatency: 10 * time.Millisecond})
-	// Four slow set-ups in a tick: too few to judge.
-	for range 4 {
+	// Slow set-ups, but too few in the tick to judge.
+	for range minSetups - 1 {
 		st, _ := o.Admit()
 		c.add(20 * time.Millisecond)
 		st.Done()
@@ -137,9 +137,9 @@ func TestOverloadLateness(t *testing.T) {
 		slots, late int
 		want        float64
 	}{
-		{"1 % late is the bound", 100, 1, 1},
-		{"2 % late", 100, 2, 0.5},
-		{"every slot late", 50, 50, 0.5},
+		{"1 % late is the bound", 200, 2, 1},
+		{"2 % late", 200, 4, 0.5},
+		{"every slot late", minSlots, minSlots, 0.5},
 		{"too few slots", minSlots - 1, minSlots - 1, 1},
 	}
 	for _, tt := range tests {
@@ -172,7 +172,7 @@ func TestOverloadSustained(t *testing.T) {
 	// Lateness tick after tick: the share halves each time and reaches nothing.
 	want := 1.0
 	for range 8 {
-		for range 100 {
+		for range minSlots {
 			o.ObserveLateness(30 * time.Millisecond)
 		}
 		c.add(overloadTick)
@@ -197,6 +197,43 @@ func TestOverloadSustained(t *testing.T) {
 	}
 }
 
+func TestOverloadCPUWait(t *testing.T) {
+	tests := []struct {
+		name        string
+		total, late uint64
+		want        float64
+	}{
+		{"1 % late is the bound", 2000, 20, 1},
+		{"2 % late", 2000, 40, 0.5},
+		{"too few waits", minWaits - 1, minWaits - 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newFakeClock()
+			o := c.overload(OverloadOptions{MaxCPUWait: 20 * time.Millisecond})
+			o.ObserveCPUWaits(tt.total/2, tt.late/2)
+			o.ObserveCPUWaits(tt.total-tt.total/2, tt.late-tt.late/2)
+			c.add(overloadTick)
+			st := o.Stats()
+			if st.Admit != tt.want {
+				t.Fatalf("admit = %v, want %v", st.Admit, tt.want)
+			}
+			if tt.total >= minWaits && st.Over[ShedCPUWait] != float64(tt.late)/float64(tt.total) {
+				t.Fatalf("over = %v, want %v", st.Over, float64(tt.late)/float64(tt.total))
+			}
+			if tt.want < 1 {
+				if _, reason := offer(c, o, 1, 0); reason[ShedCPUWait] != 1 {
+					t.Fatalf("first call at half admission: shed %v, want 1 for cpu_wait", reason)
+				}
+			}
+			c.add(2 * overloadTick)
+			if over := o.Stats().Over[ShedCPUWait]; over != 0 {
+				t.Fatalf("over after ticks without samples = %v, want 0", over)
+			}
+		})
+	}
+}
+
 func TestOverloadOff(t *testing.T) {
 	c := newFakeClock()
 	o := c.overload(OverloadOptions{})
@@ -208,6 +245,7 @@ func TestOverloadOff(t *testing.T) {
 		}
 		setups = append(setups, st)
 		o.ObserveLateness(time.Second)
+		o.ObserveCPUWaits(1000, 1000)
 	}
 	c.add(10 * time.Second)
 	for _, st := range setups {
