@@ -48,8 +48,8 @@ type OverloadOptions struct {
 	// ones included); beyond it a new INVITE is shed at once.
 	MaxPending int
 	// MaxSetupLatency bounds the time from an INVITE's admission to its answer being ready
-	// (Setup.Ready; ringing is not counted): when more than 10 % of a tick's set-ups take longer, the admitted share
-	// is halved.
+	// (Setup.Ready; ringing is not counted): when more than 10 % of a tick's set-ups take
+	// longer, the admitted share is halved.
 	MaxSetupLatency time.Duration
 	// MaxLateness bounds the media scheduler's lateness: when more than 1 % of a tick's
 	// slots start later than this, the admitted share is halved.
@@ -68,7 +68,8 @@ type OverloadOptions struct {
 // OverloadObserver receives the detector's events for metrics. Implementations must be cheap
 // and concurrency safe.
 type OverloadObserver interface {
-	// Shed counts a new call refused by overload control (ShedPending, ShedLatency, ShedLateness).
+	// Shed counts a new call refused by overload control (ShedPending, ShedLatency,
+	// ShedLateness, ShedCPUWait).
 	Shed(reason string)
 }
 
@@ -85,10 +86,10 @@ type OverloadStats struct {
 // Overload decides whether a new call can be set up in time. It watches four signals: set-ups
 // in flight (a hard cap), set-up latency, the media scheduler's lateness and the time
 // runnable work waits for a CPU (the last three judged every 100 ms over that tick's
-// samples). While any of the last three is over its bound, the
-// share of new calls admitted is halved each tick, and grows back by a tenth each tick once
-// they are not; admitted calls are spread evenly among those offered. It is pure apart from
-// its clock, and safe for concurrent use.
+// samples). While any of the last three is over its bound, the share of new calls admitted
+// is halved each tick, and grows back by a tenth each tick once none is; admitted calls are
+// spread evenly among those offered. It is pure apart from its clock, and safe for
+// concurrent use.
 type Overload struct {
 	opts OverloadOptions
 
@@ -113,11 +114,11 @@ func NewOverload(opts OverloadOptions) *Overload {
 	if opts.RetryAfter < time.Second {
 		opts.RetryAfter = time.Second
 	}
-	return &Overload{opts: opts, admit: 1, credit: 0, tick: opts.Now()}
+	return &Overload{opts: opts, admit: 1, tick: opts.Now()}
 }
 
-// Setup is one admitted call set-up; the zero Setup counts nothing. Ready and Done may each be called any number of times,
-// from any goroutine; only the first call of each counts.
+// Setup is one admitted call set-up; the zero Setup counts nothing. Ready and Done may each
+// be called any number of times, from any goroutine; only the first call of each counts.
 type Setup struct {
 	o     *Overload
 	start time.Time

@@ -23,7 +23,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	maxCalls := fs.Int("max-calls", 0, "sip.max_calls (0: no limit)")
 	portMin := fs.Int("port-min", 10000, "media.port_min")
 	portMax := fs.Int("port-max", 20000, "media.port_max")
-	recordsPath := fs.String("records", "", "records.path: the SQLite call records `file` (required; bench/run puts it in its temporary directory)")
+	recordsPath := fs.String("records", "", "records.path: the SQLite call records `file` (required; bench/run puts it in its temporary directory); \"none\" turns records off, for comparison")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,10 +61,12 @@ queue_defaults:
   announce_every: 0s
 security:
   trusted_sources: [%s]
-records:
-  driver: sqlite
-  path: %q
-`, maxCalls, portMin, portMax, generatorAddr, recordsPath)
+`, maxCalls, portMin, portMax, generatorAddr)
+	if recordsPath == "none" {
+		b.WriteString("records:\n  driver: none\n")
+	} else {
+		fmt.Fprintf(&b, "records:\n  driver: sqlite\n  path: %q\n", recordsPath)
+	}
 	if n == 0 {
 		b.WriteString("advocates: []\n")
 		return b.String(), nil

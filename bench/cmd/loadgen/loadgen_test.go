@@ -36,6 +36,13 @@ func TestBenchConfig(t *testing.T) {
 	if cfg.Records.Driver != "sqlite" || cfg.Records.Path != "/tmp/bench records/records.db" {
 		t.Errorf("records %s at %q, want sqlite at the path given", cfg.Records.Driver, cfg.Records.Path)
 	}
+	text, err = benchConfig(0, 0, 30000, 30100, "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = config.Parse("bench.yaml", []byte(text)); err != nil || cfg.Records.Driver != "none" {
+		t.Errorf("-records none: %v, driver %v", err, cfg)
+	}
 }
 
 func TestParseSteps(t *testing.T) {
