@@ -24,6 +24,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	portMin := fs.Int("port-min", 10000, "media.port_min")
 	portMax := fs.Int("port-max", 20000, "media.port_max")
 	recordsPath := fs.String("records", "", "records.path: the SQLite call records `file` (required; bench/run puts it in its temporary directory); \"none\" turns records off, for comparison")
+	overloadOff := fs.Bool("overload-off", false, "turn sip.overload off (a comparison only: production keeps it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,6 +34,9 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	cfg, err := benchConfig(*n, *maxCalls, *portMin, *portMax, *recordsPath)
 	if err != nil {
 		return err
+	}
+	if *overloadOff {
+		cfg = strings.Replace(cfg, "sip:\n", "sip:\n  overload: {max_pending: 0, max_setup_latency: 0s, max_scheduler_lateness: 0s, max_cpu_wait: 0s}\n", 1)
 	}
 	_, err = io.WriteString(stdout, cfg)
 	return err
