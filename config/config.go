@@ -34,6 +34,10 @@ type Config struct {
 
 	// Advocates: see advocates.go.
 	Advocates []Advocate `yaml:"advocates"`
+	// AdvocatePauseReasons are the reasons an advocate can give when pausing from the
+	// phone: *12 followed by the reason's number (*121 is the first), at most 9; *12 alone
+	// records PauseUnspecified. See advocates.go.
+	AdvocatePauseReasons []string `yaml:"advocate_pause_reasons"`
 
 	// Security: per-source limits, see security.go.
 	Security Security `yaml:"security"`
@@ -54,6 +58,11 @@ type SIP struct {
 	// Realm is the digest authentication realm advocates' phones authenticate in; default
 	// "hotline". HA1 values depend on it: changing it invalidates every advocate's hash.
 	Realm string `yaml:"realm"`
+	// DigestAlgorithms are the digest algorithms the 401 challenges offer advocates' phones,
+	// in this order: MD5 and SHA-256; default [MD5] (see digest.DefaultAlgorithms: stock
+	// phones fail on anything else). Each advocate is offered those it has an HA1 value
+	// for; credentials with an unlisted algorithm are refused.
+	DigestAlgorithms []string `yaml:"digest_algorithms"`
 	// DrainTimeout is how long a draining server (the first SIGTERM) waits for the calls in
 	// progress to end before it stops anyway; default 30m; >= 0.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`

@@ -76,15 +76,27 @@ testdata/sip-tls.yaml:4: sip.tls.handshake_timeout: must be between 1s and 2m, g
 		{"two-documents.yaml", `testdata/two-documents.yaml:3: only one YAML document is allowed`},
 		{"list.yaml", `testdata/list.yaml:1: expected a mapping, got a list`},
 		{"advocates.yaml", `testdata/advocates.yaml:2: sip.realm: must not contain quotes, backslashes or line breaks
-testdata/advocates.yaml:10: advocates[1].id: "Maria Lopez" may only have lowercase letters, digits, _, . and -
-testdata/advocates.yaml:13: advocates[2].id: duplicate of advocates[0] (maria)
-testdata/advocates.yaml:14: advocates[2].ha1_md5: must be 32 hex digits (the HA1 hotline passwd prints, not a password)
-testdata/advocates.yaml:16: advocates[3]: needs ha1_sha256 or ha1_md5 (run hotline passwd -id jo)
-testdata/advocates.yaml:17: advocates[3].languages[0]: "English" is not a language tag like en, es or fr-CA
-testdata/advocates.yaml:18: advocates[4].id: required
-testdata/advocates.yaml:19: advocates[4].ha1_sha256: must be 64 hex digits (the HA1 hotline passwd prints, not a password)
-testdata/advocates.yaml:21: advocates[5].languages: at least one language is required: the queues ring advocates by language`},
+testdata/advocates.yaml:11: advocates[1].id: "Maria Lopez" may only have lowercase letters, digits, _, . and -
+testdata/advocates.yaml:14: advocates[2].id: duplicate of advocates[0] (maria)
+testdata/advocates.yaml:15: advocates[2].ha1_md5: must be 32 hex digits (the HA1 hotline passwd prints, not a password)
+testdata/advocates.yaml:17: advocates[3]: needs ha1_sha256 or ha1_md5 (run hotline passwd -id jo)
+testdata/advocates.yaml:18: advocates[3].languages[0]: "English" is not a language tag like en, es or fr-CA
+testdata/advocates.yaml:19: advocates[4].id: required
+testdata/advocates.yaml:20: advocates[4].ha1_sha256: must be 64 hex digits (the HA1 hotline passwd prints, not a password)
+testdata/advocates.yaml:22: advocates[5].languages: at least one language is required: the queues ring advocates by language`},
 		{"advocates-unknown.yaml", `testdata/advocates-unknown.yaml:5: advocates[0].password: unknown field`},
+		// Issue 13: the order of the digest challenges is configured; names are checked.
+		{"digest-algorithms.yaml", `testdata/digest-algorithms.yaml:3: sip.digest_algorithms[1]: "SHA-512" is not a digest algorithm hotline speaks: MD5 or SHA-256
+testdata/digest-algorithms.yaml:3: sip.digest_algorithms[2]: duplicate of sip.digest_algorithms[0] (MD5)
+testdata/digest-algorithms.yaml:6: advocates[0]: has no HA1 for any algorithm of sip.digest_algorithms [MD5 SHA-512 MD5], so their phone could never authenticate: add the ha1 lines hotline passwd -id ana prints, or list the algorithm there`},
+		// With the default [MD5], an advocate with only an SHA-256 HA1 could never log in.
+		{"advocates-sha-only.yaml", `testdata/advocates-sha-only.yaml:3: advocates[0]: has no HA1 for any algorithm of sip.digest_algorithms [MD5], so their phone could never authenticate: add the ha1 lines hotline passwd -id ana prints, or list the algorithm there`},
+		// Issue 13: *12 plus a digit picks a configured pause reason.
+		{"pause-reasons.yaml", `testdata/pause-reasons.yaml:2: advocate_pause_reasons: at most 9 reasons (*121 to *129), got 10
+testdata/pause-reasons.yaml:2: advocate_pause_reasons[1]: "Lunch Break" must be a lowercase word of letters, digits and _ (at most 40), such as break
+testdata/pause-reasons.yaml:2: advocate_pause_reasons[2]: "unspecified" is what *12 without a number records; choose another name
+testdata/pause-reasons.yaml:2: advocate_pause_reasons[3]: duplicate of advocate_pause_reasons[0] (break)`},
+		{"digest-algorithms-empty.yaml", `testdata/digest-algorithms-empty.yaml:2: sip.digest_algorithms: must list at least one of MD5, SHA-256`},
 	}
 	checkLoadErrors(t, tests)
 }
@@ -110,10 +122,11 @@ func TestLoadGood(t *testing.T) {
 				AnswerDelay: 2 * time.Second,
 				TLS: SIPTLS{Listen: "127.0.0.1:5081", CertFile: "/etc/hotline/sip.crt", KeyFile: "/etc/hotline/sip.key",
 					HandshakeTimeout: 5 * time.Second, CAFile: "/etc/hotline/phones.pem"},
-				MaxCalls:     500,
-				Realm:        "hotline.example.org",
-				DrainTimeout: 30 * time.Minute,
-				Overload:     defaultOverload(),
+				MaxCalls:         500,
+				Realm:            "hotline.example.org",
+				DigestAlgorithms: []string{"SHA-256", "MD5"}, // as the digest package spells them
+				DrainTimeout:     30 * time.Minute,
+				Overload:         defaultOverload(),
 			},
 			HTTP: HTTP{Listen: "[::1]:0"},
 			Media: Media{
@@ -157,7 +170,8 @@ func TestLoadGood(t *testing.T) {
 					HA1MD5:    "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0c"},
 				{ID: "jo", Languages: []string{"en"}, HA1MD5: "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0d"},
 			},
-			Security: defaultSecurity(),
+			AdvocatePauseReasons: []string{"lunch", "debrief"},
+			Security:             defaultSecurity(),
 			Records: Records{Driver: "postgres", Path: "/var/lib/hotline/records.db",
 				DSN: "host=db.internal dbname=hotline user=hotline", HashKeyFile: "/etc/hotline/records.key",
 				RetentionDays: 730, Node: "hotline-1"},

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,14 +19,15 @@ import (
 func defaults() *Config {
 	c := &Config{
 		SIP: SIP{
-			Listen:       "0.0.0.0:5060",
-			Transports:   []string{"udp", "tcp"},
-			UserAgent:    "hotline",
-			AckTimeout:   32 * time.Second,
-			DrainTimeout: 30 * time.Minute,
-			Realm:        "hotline",
-			TLS:          SIPTLS{HandshakeTimeout: 10 * time.Second},
-			Overload:     defaultOverload(),
+			Listen:           "0.0.0.0:5060",
+			Transports:       []string{"udp", "tcp"},
+			UserAgent:        "hotline",
+			AckTimeout:       32 * time.Second,
+			DrainTimeout:     30 * time.Minute,
+			Realm:            "hotline",
+			DigestAlgorithms: []string{DigestMD5},
+			TLS:              SIPTLS{HandshakeTimeout: 10 * time.Second},
+			Overload:         defaultOverload(),
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9095"},
 		Media: Media{
@@ -34,8 +36,9 @@ func defaults() *Config {
 			PortMax:           20000,
 			InactivityTimeout: 30 * time.Second,
 		},
-		IVR:       defaultIVR(),
-		Advocates: []Advocate{}, // none: a default password would be open to anyone
+		IVR:                  defaultIVR(),
+		Advocates:            []Advocate{}, // none: a default password would be open to anyone
+		AdvocatePauseReasons: slices.Clone(DefaultPauseReasons),
 	}
 	c.setRoutingDefaults()
 	c.QueueDefaults = defaultQueueSettings()
@@ -50,6 +53,12 @@ func (c *Config) fillDefaults() {
 	d := defaults()
 	if c.SIP.Transports == nil {
 		c.SIP.Transports = d.SIP.Transports
+	}
+	if c.AdvocatePauseReasons == nil {
+		c.AdvocatePauseReasons = []string{}
+	}
+	if c.SIP.DigestAlgorithms == nil {
+		c.SIP.DigestAlgorithms = d.SIP.DigestAlgorithms
 	}
 	if c.Security.TrustedSources == nil {
 		c.Security.TrustedSources = d.Security.TrustedSources
@@ -92,7 +101,9 @@ func (p *parser) validate(c *Config) {
 	p.validateRouting(c)
 	p.validateQueueSettings(c)
 	p.validateRealm(c.SIP.Realm)
-	p.validateAdvocates(c.Advocates)
+	p.validateDigestAlgorithms(c.SIP.DigestAlgorithms)
+	p.validateAdvocates(c.Advocates, c.SIP.DigestAlgorithms)
+	p.validatePauseReasons(c.AdvocatePauseReasons)
 	p.validateSecurity(&c.Security)
 	p.validateRecords(&c.Records)
 }

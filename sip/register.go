@@ -88,11 +88,27 @@ func (s *Server) authenticate(req *sipmsg.Request, tx sipmsg.ServerTransaction) 
 		s.log.Info("authentication failed", "method", string(req.Method), "reason", digest.Reason(err), "source", req.Source())
 	}
 	var hdrs []sipmsg.Header
-	for _, c := range s.opts.Auth.Challenges(now, errors.Is(err, digest.ErrStale)) {
+	for _, c := range s.opts.Auth.Challenges(now, claimedUser(req), errors.Is(err, digest.ErrStale)) {
 		hdrs = append(hdrs, sipmsg.NewHeader("WWW-Authenticate", c))
 	}
 	s.respondTagged(tx, req, 401, "Unauthorized", hdrs...)
 	return "", false
+}
+
+// claimedUser is the user a request says it comes from, whose challenge it gets: the address
+// of record (To) of a REGISTER, the From user of anything else. It is only a claim; it
+// picks the algorithms offered, never who is authenticated.
+func claimedUser(req *sipmsg.Request) string {
+	if req.Method == sipmsg.REGISTER {
+		if to := req.To(); to != nil {
+			return to.Address.User
+		}
+		return ""
+	}
+	if from := req.From(); from != nil {
+		return from.Address.User
+	}
+	return ""
 }
 
 // sameURI reports whether the digest-uri u names the Request-URI r: same scheme, user, host

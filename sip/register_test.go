@@ -73,10 +73,13 @@ func newAuthFixture(t *testing.T) *authFixture {
 		m, _ := digest.ComputeHA1(digest.MD5, id, testRealm, pw)
 		accounts[id] = digest.HA1{SHA256: s, MD5: m}
 	}
-	auth, err := digest.New(digest.Options{Realm: testRealm, Lookup: func(id string) (digest.HA1, bool) {
+	// carol has only an SHA-256 HA1.
+	s, _ := digest.ComputeHA1(digest.SHA256, "carol", testRealm, "carol-pw")
+	accounts["carol"] = digest.HA1{SHA256: s}
+	auth, err := digest.New(digest.Options{Realm: testRealm, Algorithms: []string{digest.MD5, digest.SHA256}, Lookup: func(id string) (digest.HA1, bool) {
 		h, ok := accounts[id]
 		return h, ok
-	}})
+	}, Decoy: func() digest.HA1 { return digest.Typical(accounts) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,9 +311,9 @@ func TestRegister(t *testing.T) {
 	res := p.register("alice", contact)
 	wantStatus(t, "no credentials", res, 401)
 	chals := headerValues(res, "WWW-Authenticate")
-	if len(chals) != 2 || !strings.Contains(chals[0], "algorithm=SHA-256") || !strings.Contains(chals[1], "algorithm=MD5") ||
+	if len(chals) != 2 || !strings.Contains(chals[0], "algorithm=MD5") || !strings.Contains(chals[1], "algorithm=SHA-256") ||
 		!strings.Contains(chals[0], `qop="auth"`) || strings.Contains(chals[0], "stale") {
-		t.Fatalf("challenges %q, want SHA-256 then MD5 with qop auth", chals)
+		t.Fatalf("challenges %q, want MD5 then SHA-256 with qop auth", chals)
 	}
 	first := res
 
@@ -394,6 +397,53 @@ func TestRegister(t *testing.T) {
 	}
 	if !slices.Equal(regs, []int{1, 1, 0}) {
 		t.Errorf("registration counts %v, want [1 1 0]", regs)
+	}
+}
+
+// Issue 13: phones that read only the first challenge of a 401 and speak only MD5 (baresip
+// 1.0, SIPp 3.6) register, because MD5 comes first; an advocate with only an SHA-256 HA1 is
+// offered only SHA-256; and a user name with no account gets the challenges most accounts
+// get, so a 401 does not tell which names exist.
+func TestChallengePerAdvocate(t *testing.T) {
+	f := newAuthFixture(t)
+	contact := "Contact: <sip:x@127.0.0.1:5062>;expires=600"
+	algs := func(res *sipmsg.Response) []string {
+		var out []string
+		for _, v := range headerValues(res, "WWW-Authenticate") {
+			c, err := icholy.ParseChallenge(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, c.Algorithm)
+		}
+		return out
+	}
+
+	alice := newRegPhone(t, f.addr, "alice")
+	res := alice.register("alice", contact)
+	wantStatus(t, "alice, no credentials", res, 401)
+	if got := algs(res); !slices.Equal(got, []string{"MD5", "SHA-256"}) {
+		t.Fatalf("alice is offered %v, want [MD5 SHA-256]", got)
+	}
+	// An MD5-only phone answers the first challenge.
+	res = alice.register("alice", contact, digestAnswer(t, res, "", "REGISTER", alice.registrarURI(), "alice", "alice-pw", 1))
+	wantStatus(t, "alice answers the first challenge", res, 200)
+
+	carol := newRegPhone(t, f.addr, "carol")
+	res = carol.register("carol", contact)
+	wantStatus(t, "carol, no credentials", res, 401)
+	if got := algs(res); !slices.Equal(got, []string{"SHA-256"}) {
+		t.Fatalf("carol is offered %v, want [SHA-256]", got)
+	}
+	res = carol.register("carol", contact, digestAnswer(t, res, "", "REGISTER", carol.registrarURI(), "carol", "carol-pw", 1))
+	wantStatus(t, "carol answers", res, 200)
+
+	known := alice.register("alice", contact)
+	mallory := newRegPhone(t, f.addr, "mallory")
+	unknown := mallory.register("mallory", contact)
+	wantStatus(t, "mallory", unknown, 401)
+	if a, b := challengeShape(known), challengeShape(unknown); !slices.Equal(a, b) {
+		t.Errorf("unknown user's challenges %q differ from alice's %q", b, a)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // Feature codes advocates dial from their phones.
 const (
 	featureAvailable = "*11" // ready for calls
-	featurePause     = "*12" // not taking calls for now
+	featurePause     = "*12" // not taking calls for now; *12 plus a digit gives the reason
 	featureLogout    = "*13" // done for the day
 )
 
@@ -121,20 +121,13 @@ func (d *dispatcher) presence(id string, online bool) {
 	d.exec(acts) // the sip server logs the presence change
 }
 
-// feature changes an advocate's state by a code dialled from their phone.
+// feature changes an advocate's state by a code dialled from their phone (featureState).
 func (d *dispatcher) feature(_ context.Context, id, code string) error {
-	var state string
-	switch code {
-	case featureAvailable:
-		state = "available"
-	case featurePause:
-		state = "paused"
-	case featureLogout:
-		state = "offline"
-	default:
+	state, reason, _, ok := featureState(code, d.live.Load().cfg.AdvocatePauseReasons)
+	if !ok {
 		return sip.ErrUnknownFeature
 	}
-	if _, err := d.setState(id, state, "feature code"); err != nil {
+	if _, err := d.setState(id, state, reason); err != nil {
 		return fmt.Errorf("feature %s: %w", code, err)
 	}
 	return nil
@@ -142,11 +135,7 @@ func (d *dispatcher) feature(_ context.Context, id, code string) error {
 
 // featureCall plays the confirmation of a feature code to the advocate's phone and hangs up.
 func (d *dispatcher) featureCall(ctx context.Context, c *sip.Call) {
-	name := map[string]string{
-		featureAvailable: "advocate_available",
-		featurePause:     "advocate_paused",
-		featureLogout:    "advocate_logged_out",
-	}[c.Feature]
+	_, _, name, _ := featureState(c.Feature, d.live.Load().cfg.AdvocatePauseReasons)
 	lang := d.advocateLanguage(c.Advocate)
 	if p, ok := d.prompts().Get(lang, name); ok {
 		_ = c.Play(ctx, p)
@@ -208,20 +197,12 @@ func (d *dispatcher) setState(id, state, reason string) (queue.AdvocateSnapshot,
 // advocatesAPI is the admin API's view of the advocates.
 type advocatesAPI struct{ d *dispatcher }
 
-// AdvocatesResponse is the body of GET /admin/v1/advocates.
-type AdvocatesResponse struct {
-	Now       time.Time                `json:"now"`
-	Advocates []queue.AdvocateSnapshot `json:"advocates"`
-	Queues    []queue.QueueSnapshot    `json:"queues"`
-}
-
-func (a advocatesAPI) List() any {
+func (a advocatesAPI) Snapshot() (time.Time, queue.Snapshot) {
 	now := a.d.now()
-	s := a.d.eng.Snapshot(now)
-	return AdvocatesResponse{Now: now, Advocates: s.Advocates, Queues: s.Queues}
+	return now, a.d.eng.Snapshot(now)
 }
 
-func (a advocatesAPI) SetState(id, state, reason string) (any, error) {
+func (a advocatesAPI) SetState(id, state, reason string) (queue.AdvocateSnapshot, error) {
 	return a.d.setState(id, state, reason)
 }
 

@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/sip/digest"
 )
 
 // checkCmd validates a configuration file and the prompts it needs. Each problem is printed
@@ -60,6 +62,29 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 				*cfgPath, lang, len(byLang[lang]), strings.Join(byLang[lang], ", "))
 		}
 	}
+	for _, w := range digestWarnings(cfg) {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", *cfgPath, w)
+	}
 	fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)
 	return nil
+}
+
+// digestWarnings names the advocates whose 401 differs from the one user names with no
+// account get (the most common kind of account's): a scanner sending REGISTERs for many
+// names could tell those accounts exist.
+func digestWarnings(cfg *config.Config) []string {
+	accounts := make(map[string]digest.HA1, len(cfg.Advocates))
+	for _, a := range cfg.Advocates {
+		accounts[a.ID] = digest.HA1{SHA256: a.HA1SHA256, MD5: a.HA1MD5}
+	}
+	algs := cfg.SIP.DigestAlgorithms
+	unknown := digest.Offer(algs, digest.Typical(accounts))
+	var warnings []string
+	for i, a := range cfg.Advocates {
+		if got := digest.Offer(algs, accounts[a.ID]); !slices.Equal(got, unknown) {
+			warnings = append(warnings, fmt.Sprintf("advocates[%d] (%s) is challenged with %v where names with no account, like most advocates, get %v: "+
+				"a scanner can tell this account exists; give it the other ha1 value (hotline passwd -id %s)", i, a.ID, got, unknown, a.ID))
+		}
+	}
+	return warnings
 }

@@ -29,6 +29,7 @@ type snapshot struct {
 	table    *routing.Table
 	settings func(queue string) config.QueueSettings
 	accounts map[string]digest.HA1
+	decoy    digest.HA1 // the shape of a typical account, challenged for unknown user names
 	loaded   time.Time
 }
 
@@ -52,7 +53,7 @@ func buildSnapshot(cfg *config.Config, now time.Time, onSelect func(menu, key st
 		accounts[a.ID] = digest.HA1{SHA256: a.HA1SHA256, MD5: a.HA1MD5}
 	}
 	return &snapshot{cfg: cfg, prompts: cat, menus: menus, table: table, settings: queueSettings(cfg),
-		accounts: accounts, loaded: now}, nil
+		accounts: accounts, decoy: digest.Typical(accounts), loaded: now}, nil
 }
 
 // reloader reloads the configuration file on request (SIGHUP, the admin API): it builds a

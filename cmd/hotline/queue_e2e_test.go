@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/prompts"
 )
 
@@ -234,11 +235,15 @@ func TestFeatureCodesAndAdminAPI(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET advocates: %d %s", code, body)
 	}
-	var list AdvocatesResponse
+	var list admin.AdvocatesResponse
 	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Advocates) != 1 || list.Advocates[0].ID != "ana" {
 		t.Fatalf("advocates list %v: %s", err, body)
 	}
-	if code, body := httpDo(t, "PUT", api+"/ana/state", "admin-secret", `{"state":"paused","reason":"break"}`); code != 200 || !strings.Contains(body, `"break"`) {
+	// Issue 13: snake_case JSON names, as /overrides has them.
+	if !strings.Contains(body, `"id": "ana"`) || !strings.Contains(body, `"state": "available"`) || strings.Contains(body, `"ID"`) {
+		t.Errorf("advocates list not in snake_case: %s", body)
+	}
+	if code, body := httpDo(t, "PUT", api+"/ana/state", "admin-secret", `{"state":"paused","reason":"break"}`); code != 200 || !strings.Contains(body, `"pause_reason": "break"`) {
 		t.Fatalf("pause over the API: %d %s", code, body)
 	}
 	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="paused"}`, 1)

@@ -77,6 +77,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return err
 	}
 	flagOverrides(cfg)
+	for _, w := range digestWarnings(cfg) {
+		log.Warn("an advocate's digest challenge differs from unknown names'", "problem", w)
+	}
 	started := time.Now()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -92,18 +95,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if err != nil {
 		return err
 	}
-	recDB, rec, err := openRecords(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	if recDB != nil {
-		defer recDB.Close()
-	}
-	var recExport admin.Records // a nil *records.DB must stay a nil interface
-	if recDB != nil {
-		recExport = recDB
-	}
-
 	sipTLS, err := listenSIPTLS(cfg.SIP.TLS)
 	if err != nil {
 		return err
@@ -118,6 +109,21 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	if err != nil {
 		closeAll(udp, tcp, tlsLn)
 		return fmt.Errorf("http: %w", err)
+	}
+	// The records are opened only once the ports are ours: opening them marks this node's
+	// calls left in progress as interrupted, which must not happen to a running server's
+	// calls when a second one is started by mistake (issue 13).
+	recDB, rec, err := openRecords(ctx, cfg, log)
+	if err != nil {
+		closeAll(udp, tcp, httpLn, tlsLn)
+		return err
+	}
+	if recDB != nil {
+		defer recDB.Close()
+	}
+	var recExport admin.Records // a nil *records.DB must stay a nil interface
+	if recDB != nil {
+		recExport = recDB
 	}
 
 	health := &metrics.Health{}
@@ -176,11 +182,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		log:       log,
 	}
 	auth, err := digest.New(digest.Options{
-		Realm: cfg.SIP.Realm,
+		Realm:      cfg.SIP.Realm,
+		Algorithms: cfg.SIP.DigestAlgorithms,
 		Lookup: func(id string) (digest.HA1, bool) {
 			h, ok := live.Load().accounts[id]
 			return h, ok
 		},
+		Decoy: func() digest.HA1 { return live.Load().decoy },
 	})
 	if err != nil {
 		closeAll(udp, tcp, httpLn, tlsLn)

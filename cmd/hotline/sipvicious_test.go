@@ -96,14 +96,16 @@ func lastLine(s string) string {
 // svcrack against an advocate's account is banned after at most auth_failures (5) wrong
 // passwords, before it reaches the right one in its list (issue 7).
 //
-// svcrack speaks only MD5 digest and reads the first challenge, which is our SHA-256 one,
-// so it would fail at once. It runs through a relay that removes the SHA-256 challenge
-// from the responses: the attack then goes at the MD5 challenge we also offer, as a tool
-// that speaks SHA-256 would go at that one. The relay forwards from the attacker's address.
+// svcrack speaks only MD5 digest and reads only the first challenge; MD5 comes first (issue
+// 13: phones that read only the first challenge must be able to register), so it attacks
+// the server as it is, with nothing removed. It runs through a relay that sends from the
+// attacker's address (so the ban falls there, not on the test's other sockets) and counts
+// the REGISTERs and the answers; the relay must not change what passes, which the test
+// checks by seeing svcrack's first answered challenge carry MD5 first.
 func TestSVCrackIsBanned(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, testConfig+advocateYAML(t, "maria:en:s3cret-maria"))
-	r := newStripRelay(t, attackerIP, ts.addrs.SIPUDP)
+	r := newCountingRelay(t, attackerIP, ts.addrs.SIPUDP)
 	words := []string{"123456", "password", "maria", "hotline", "letmein", "qwerty", "maria123", "s3cret-maria", "admin"}
 	dict := filepath.Join(t.TempDir(), "passwords")
 	if err := os.WriteFile(dict, []byte(strings.Join(words, "\n")+"\n"), 0o600); err != nil {
@@ -126,23 +128,27 @@ func TestSVCrackIsBanned(t *testing.T) {
 	if sent <= answered {
 		t.Errorf("svcrack sent %d requests, %d answered: it was never refused", sent, answered)
 	}
+	if first := r.firstChallenge(); !strings.HasPrefix(first, "WWW-Authenticate: Digest") || !strings.Contains(first, "algorithm=MD5") {
+		t.Errorf("svcrack's first challenge %q, want MD5 first", first)
+	}
 	ts.waitMetric(t, "hotline_sip_bans_total", 1)
 	ts.waitMetric(t, "hotline_sip_banned_sources", 1)
 }
 
-// stripRelay forwards UDP datagrams between one client and the server, sending from its own
-// address, and removes SHA-256 WWW-Authenticate headers from the responses.
-type stripRelay struct {
+// countingRelay forwards UDP datagrams unchanged between one client and the server, sending
+// from its own address, and counts REGISTERs and the answers to them.
+type countingRelay struct {
 	front, back *net.UDPConn
 	mu          sync.Mutex
 	client      *net.UDPAddr
 	sent, resps int
+	first       string // the first WWW-Authenticate header line relayed
 	wg          sync.WaitGroup
 }
 
-var sha256Challenge = regexp.MustCompile(`(?mi)^WWW-Authenticate:[^\r\n]*algorithm=SHA-256[^\r\n]*\r\n`)
+var challengeLine = regexp.MustCompile(`(?mi)^WWW-Authenticate:[^\r\n]*`)
 
-func newStripRelay(t *testing.T, backIP net.IP, server string) *stripRelay {
+func newCountingRelay(t *testing.T, backIP net.IP, server string) *countingRelay {
 	t.Helper()
 	saddr, err := net.ResolveUDPAddr("udp", server)
 	if err != nil {
@@ -156,7 +162,7 @@ func newStripRelay(t *testing.T, backIP net.IP, server string) *stripRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &stripRelay{front: front, back: back}
+	r := &countingRelay{front: front, back: back}
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
@@ -183,11 +189,14 @@ func newStripRelay(t *testing.T, backIP net.IP, server string) *stripRelay {
 			if err != nil {
 				return
 			}
-			msg := sha256Challenge.ReplaceAll(buf[:n], nil)
+			msg := buf[:n]
 			r.mu.Lock()
 			to := r.client
 			if bytes.HasPrefix(msg, []byte("SIP/2.0 ")) && bytes.Contains(msg, []byte(" REGISTER\r\n")) {
 				r.resps++
+			}
+			if c := challengeLine.Find(msg); c != nil && r.first == "" {
+				r.first = string(c)
 			}
 			r.mu.Unlock()
 			if to != nil {
@@ -199,11 +208,18 @@ func newStripRelay(t *testing.T, backIP net.IP, server string) *stripRelay {
 	return r
 }
 
-func (r *stripRelay) addr() string { return r.front.LocalAddr().String() }
+func (r *countingRelay) addr() string { return r.front.LocalAddr().String() }
 
 // counts returns the REGISTERs relayed to the server and the responses to them relayed back.
-func (r *stripRelay) counts() (sent, answered int) {
+func (r *countingRelay) counts() (sent, answered int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sent, r.resps
+}
+
+// firstChallenge returns the first WWW-Authenticate header line relayed to the client.
+func (r *countingRelay) firstChallenge() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first
 }

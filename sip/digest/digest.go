@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,11 +21,19 @@ import (
 	icholy "github.com/icholy/digest"
 )
 
-// The algorithms offered, strongest first (RFC 8760 §2.4: list the preferred one first).
+// The algorithms this package speaks, by their names in challenges (RFC 7616 §6.1).
 const (
 	SHA256 = "SHA-256"
 	MD5    = "MD5"
 )
+
+// DefaultAlgorithms is what challenges offer unless Options.Algorithms says otherwise: MD5
+// alone. Phones in service fail on anything else: Debian's baresip 1.0 (libre 1.1) gives up
+// on a 401 that carries any challenge other than MD5 ("Function not implemented"), and SIPp
+// 3.6 and many desk phones read only the first challenge. RFC 8760 §2.4 has clients take the
+// topmost challenge they support, so with MD5 listed first SHA-256 would hardly ever be
+// used anyway; where every phone speaks SHA-256, offer [SHA256] or [SHA256, MD5].
+var DefaultAlgorithms = []string{MD5}
 
 // Defaults for Options.
 const (
@@ -36,10 +45,64 @@ const (
 )
 
 // HA1 holds a user's stored HA1 values, H(username ":" realm ":" password), as hex. Either
-// may be empty: a client answering with that algorithm then fails as a wrong password would.
+// may be empty: that algorithm is then not offered to the user, and a client answering with
+// it fails as a wrong password would.
 type HA1 struct {
 	SHA256 string
 	MD5    string
+}
+
+// has reports whether h has a value for alg (one of the package's algorithm names).
+func (h HA1) has(alg string) bool {
+	if alg == MD5 {
+		return h.MD5 != ""
+	}
+	return h.SHA256 != ""
+}
+
+// Typical returns the shape most accounts share: an HA1 whose fields are set (to a
+// placeholder, not a usable value) where the most common combination of the accounts' HA1
+// values is set; ties go to the combination with more algorithms. An unknown user name is
+// challenged as if it had this shape (Options.Decoy), so that its challenge looks like those
+// of most known users. With no accounts, both fields are set.
+func Typical(accounts map[string]HA1) HA1 {
+	var counts [4]int // index: bit 0 MD5, bit 1 SHA-256
+	for _, h := range accounts {
+		i := 0
+		if h.MD5 != "" {
+			i |= 1
+		}
+		if h.SHA256 != "" {
+			i |= 2
+		}
+		counts[i]++
+	}
+	best := 3
+	for _, i := range []int{1, 2} { // both first, then one algorithm; never neither
+		if counts[i] > counts[best] {
+			best = i
+		}
+	}
+	var out HA1
+	if best&1 != 0 {
+		out.MD5 = "-"
+	}
+	if best&2 != 0 {
+		out.SHA256 = "-"
+	}
+	return out
+}
+
+// CanonicalAlgorithm returns the package's name for algorithm, matched without regard to
+// case, and whether it is one this package speaks.
+func CanonicalAlgorithm(algorithm string) (string, bool) {
+	switch strings.ToUpper(algorithm) {
+	case MD5:
+		return MD5, true
+	case SHA256:
+		return SHA256, true
+	}
+	return "", false
 }
 
 // Options configure an Authenticator.
@@ -48,6 +111,15 @@ type Options struct {
 	Realm string
 	// Lookup returns the HA1 values of a user. It must be safe for concurrent use.
 	Lookup func(username string) (HA1, bool)
+	// Algorithms are the algorithms challenges offer, in this order (MD5, SHA256); a user
+	// is offered those it has an HA1 value for, and credentials with any other are refused.
+	// Default DefaultAlgorithms.
+	Algorithms []string
+	// Decoy returns the shape (which fields are set; see Typical) a user name with no
+	// account is challenged as, so that the challenge does not tell it from a real
+	// account's. Nil offers such names every algorithm. It must be cheap and safe for
+	// concurrent use.
+	Decoy func() HA1
 	// NonceLifetime is how long a nonce is accepted; after that a correct answer is
 	// met with a stale challenge. Default DefaultNonceLifetime.
 	NonceLifetime time.Duration
@@ -67,6 +139,8 @@ type Authenticator struct {
 	max      int
 	key      []byte
 	dummy    HA1
+	algs     []string
+	decoy    func() HA1
 
 	mu     sync.Mutex
 	counts map[string]uint32 // nonce -> highest nonce-count accepted
@@ -101,6 +175,27 @@ func New(o Options) (*Authenticator, error) {
 			return nil, fmt.Errorf("digest: nonce key: %w", err)
 		}
 	}
+	algs := o.Algorithms
+	if len(algs) == 0 {
+		algs = DefaultAlgorithms
+	}
+	seen := map[string]bool{}
+	canon := make([]string, 0, len(algs))
+	for _, alg := range algs {
+		c, ok := CanonicalAlgorithm(alg)
+		if !ok {
+			return nil, fmt.Errorf("digest: unsupported algorithm %q", alg)
+		}
+		if seen[c] {
+			return nil, fmt.Errorf("digest: algorithm %s listed twice", c)
+		}
+		seen[c] = true
+		canon = append(canon, c)
+	}
+	decoy := o.Decoy
+	if decoy == nil {
+		decoy = func() HA1 { return HA1{SHA256: "-", MD5: "-"} }
+	}
 	var pw [16]byte
 	if _, err := rand.Read(pw[:]); err != nil {
 		return nil, fmt.Errorf("digest: dummy secret: %w", err)
@@ -116,6 +211,8 @@ func New(o Options) (*Authenticator, error) {
 			SHA256: hashJoin(sha256.New(), "-", o.Realm, secret),
 			MD5:    hashJoin(md5.New(), "-", o.Realm, secret),
 		},
+		algs:   canon,
+		decoy:  decoy,
 		counts: map[string]uint32{},
 	}, nil
 }
@@ -132,14 +229,48 @@ func ComputeHA1(algorithm, username, realm, password string) (string, error) {
 	return hashJoin(h, username, realm, password), nil
 }
 
-// Challenges returns the values of the WWW-Authenticate headers for a 401: SHA-256 first,
-// then MD5, sharing one fresh nonce, with qop="auth", and stale=true when stale is set.
-func (a *Authenticator) Challenges(now time.Time, stale bool) []string {
+// Challenges returns the values of the WWW-Authenticate headers of a 401 to username (the
+// user the request claims to be, "" when it names none): one per configured algorithm the
+// user has an HA1 value for, in the configured order, sharing one fresh nonce, with
+// qop="auth", and stale=true when stale is set. A user name with no account gets the
+// challenges of the decoy shape, so the answer does not tell whether an account exists.
+func (a *Authenticator) Challenges(now time.Time, username string, stale bool) []string {
+	offer := a.offered(username)
 	nonce := a.newNonce(now)
-	out := make([]string, 0, 2)
-	for _, alg := range []string{SHA256, MD5} {
+	out := make([]string, 0, len(offer))
+	for _, alg := range offer {
 		c := icholy.Challenge{Realm: a.realm, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		out = append(out, c.String())
+	}
+	return out
+}
+
+// offered returns the algorithms username is challenged with: the configured ones it has an
+// HA1 value for, or, for a user name with no account (or one with no usable value), those of
+// the decoy shape. The list is never empty: if the shape leaves nothing, every configured
+// algorithm is offered.
+func (a *Authenticator) offered(username string) []string {
+	var offer []string
+	if h, known := a.lookup(username); known {
+		offer = Offer(a.algs, h)
+	}
+	if len(offer) == 0 {
+		offer = Offer(a.algs, a.decoy())
+	}
+	if len(offer) == 0 {
+		offer = a.algs
+	}
+	return offer
+}
+
+// Offer returns the algorithms of algs (in their order) that h has a value for: what a
+// user with h is challenged with.
+func Offer(algs []string, h HA1) []string {
+	var out []string
+	for _, alg := range algs {
+		if h.has(alg) {
+			out = append(out, alg)
+		}
 	}
 	return out
 }
@@ -183,7 +314,7 @@ func (a *Authenticator) Verify(now time.Time, r Request) (string, error) {
 		alg = MD5 // RFC 7616 §3.4: absent means MD5
 	}
 	h := newHash(alg)
-	if h == nil {
+	if h == nil || !slices.Contains(a.algs, alg) {
 		return "", fmt.Errorf("%w: algorithm %q", ErrMismatch, c.Algorithm)
 	}
 	issued, ok := a.checkNonce(c.Nonce)

@@ -2,6 +2,8 @@ package digest
 
 import (
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +54,11 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newTestAuth(t testing.TB, maxNonces int) *Authenticator {
 	t.Helper()
+	return newTestAuthWith(t, Options{MaxNonces: maxNonces, Algorithms: []string{MD5, SHA256}})
+}
+
+// testUsers are alice and bob, with both HA1 values, and carol, with only SHA-256.
+func testUsers() map[string]HA1 {
 	users := map[string]HA1{}
 	for user, pass := range map[string]string{"alice": "correct horse", "bob": "battery staple"} {
 		s, _ := ComputeHA1(SHA256, user, testRealm, pass)
@@ -61,22 +68,27 @@ func newTestAuth(t testing.TB, maxNonces int) *Authenticator {
 	// carol has only an SHA-256 HA1.
 	s, _ := ComputeHA1(SHA256, "carol", testRealm, "pw")
 	users["carol"] = HA1{SHA256: s}
-	a, err := New(Options{
-		Realm:     testRealm,
-		Lookup:    func(u string) (HA1, bool) { h, ok := users[u]; return h, ok },
-		MaxNonces: maxNonces,
-		Key:       []byte("test key"),
-	})
+	return users
+}
+
+// newTestAuthWith is an Authenticator for testUsers with o's other options.
+func newTestAuthWith(t testing.TB, o Options) *Authenticator {
+	t.Helper()
+	users := testUsers()
+	o.Realm = testRealm
+	o.Lookup = func(u string) (HA1, bool) { h, ok := users[u]; return h, ok }
+	o.Key = []byte("test key")
+	a, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
 }
 
-// challenge returns the parsed challenge for alg from a fresh 401 at now.
+// challenge returns the parsed challenge for alg from a fresh 401 to alice at now.
 func challenge(t testing.TB, a *Authenticator, now time.Time, alg string) *icholy.Challenge {
 	t.Helper()
-	for _, v := range a.Challenges(now, false) {
+	for _, v := range a.Challenges(now, "alice", false) {
 		c, err := icholy.ParseChallenge(v)
 		if err != nil {
 			t.Fatalf("ParseChallenge(%q): %v", v, err)
@@ -101,11 +113,11 @@ func sign(t testing.TB, chal *icholy.Challenge, user, pass, method, uri string, 
 
 func TestChallenges(t *testing.T) {
 	a := newTestAuth(t, 0)
-	got := a.Challenges(t0, true)
+	got := a.Challenges(t0, "alice", true)
 	if len(got) != 2 {
 		t.Fatalf("got %d challenges, want 2", len(got))
 	}
-	for i, alg := range []string{SHA256, MD5} {
+	for i, alg := range []string{MD5, SHA256} {
 		c, err := icholy.ParseChallenge(got[i])
 		if err != nil {
 			t.Fatal(err)
@@ -121,6 +133,138 @@ func TestChallenges(t *testing.T) {
 	}
 	if again := challenge(t, a, t0, SHA256); again.Nonce == c0.Nonce {
 		t.Errorf("two challenges share nonce %q", again.Nonce)
+	}
+}
+
+// algorithmsOf returns the algorithm of each challenge, in order, and checks that all share
+// one nonce.
+func algorithmsOf(t *testing.T, chals []string) []string {
+	t.Helper()
+	var algs []string
+	nonce := ""
+	for _, v := range chals {
+		c, err := icholy.ParseChallenge(v)
+		if err != nil {
+			t.Fatalf("ParseChallenge(%q): %v", v, err)
+		}
+		if nonce != "" && c.Nonce != nonce {
+			t.Errorf("challenges carry different nonces")
+		}
+		nonce = c.Nonce
+		algs = append(algs, c.Algorithm)
+	}
+	return algs
+}
+
+// Issue 13: stock phones must find a challenge they can answer: baresip 1.0 refuses a 401
+// with any challenge but MD5, SIPp 3.6 reads only the first. A user is offered only the
+// algorithms it has an HA1 value for, in the configured order, MD5 alone by default; a user
+// name with no account is offered what the most common kind of account is.
+func TestChallengeAlgorithms(t *testing.T) {
+	users := testUsers() // alice, bob: both; carol: SHA-256 only
+	mdOnly := map[string]HA1{"dan": {MD5: "00"}, "eve": {MD5: "11"}, "fay": {MD5: "22", SHA256: "33"}}
+	both := []string{MD5, SHA256}
+	tests := []struct {
+		name     string
+		algs     []string
+		accounts map[string]HA1
+		user     string
+		want     []string
+	}{
+		{"default: md5 alone", nil, users, "alice", []string{MD5}},
+		{"default, unknown", nil, users, "mallory", []string{MD5}},
+		{"md5 first", both, users, "alice", []string{MD5, SHA256}},
+		{"sha-256 first", []string{SHA256, MD5}, users, "alice", []string{SHA256, MD5}},
+		{"only what the user has", both, users, "carol", []string{SHA256}},
+		{"only what is configured", []string{MD5}, users, "bob", []string{MD5}},
+		{"unknown: like most accounts", both, users, "mallory", []string{MD5, SHA256}},
+		{"unknown: like most accounts, configured order", []string{SHA256, MD5}, users, "mallory", []string{SHA256, MD5}},
+		{"unknown where most have md5 only", both, mdOnly, "mallory", []string{MD5}},
+		{"no user name", both, users, "", []string{MD5, SHA256}},
+		{"decoy has nothing configured: everything", []string{SHA256}, mdOnly, "mallory", []string{SHA256}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			accounts := tt.accounts
+			a, err := New(Options{Realm: testRealm, Algorithms: tt.algs,
+				Lookup: func(u string) (HA1, bool) { h, ok := accounts[u]; return h, ok },
+				Decoy:  func() HA1 { return Typical(accounts) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := algorithmsOf(t, a.Challenges(t0, tt.user, false))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Challenges(%q) offer %v, want %v", tt.user, got, tt.want)
+			}
+		})
+	}
+}
+
+// A user name with no account gets exactly the challenge a typical account gets, byte for
+// byte but the nonce.
+func TestUnknownUserChallengeLikeKnown(t *testing.T) {
+	users := testUsers()
+	a := newTestAuthWith(t, Options{Algorithms: []string{SHA256, MD5}, Decoy: func() HA1 { return Typical(users) }})
+	strip := func(vs []string) string {
+		var b strings.Builder
+		for _, v := range vs {
+			c, err := icholy.ParseChallenge(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(strings.Replace(v, c.Nonce, "NONCE", 1) + "\n")
+		}
+		return b.String()
+	}
+	known := strip(a.Challenges(t0, "alice", true))
+	if unknown := strip(a.Challenges(t0, "mallory", true)); unknown != known {
+		t.Errorf("unknown user's challenge\n%s\nknown user's\n%s", unknown, known)
+	}
+}
+
+func TestTypical(t *testing.T) {
+	both, md, sha := HA1{MD5: "a", SHA256: "b"}, HA1{MD5: "a"}, HA1{SHA256: "b"}
+	tests := []struct {
+		name     string
+		accounts []HA1
+		want     HA1
+	}{
+		{"none", nil, HA1{MD5: "-", SHA256: "-"}},
+		{"all both", []HA1{both, both}, HA1{MD5: "-", SHA256: "-"}},
+		{"most md5", []HA1{md, md, both}, HA1{MD5: "-"}},
+		{"most sha-256", []HA1{sha, sha, md}, HA1{SHA256: "-"}},
+		{"tie goes to both", []HA1{md, both}, HA1{MD5: "-", SHA256: "-"}},
+		{"empty accounts ignored", []HA1{{}, {}, {}, md}, HA1{MD5: "-"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := map[string]HA1{}
+			for i, h := range tt.accounts {
+				m[strconv.Itoa(i)] = h
+			}
+			if got := Typical(m); got != tt.want {
+				t.Errorf("Typical = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// Credentials computed with an algorithm the configuration does not offer are refused,
+// even when right: an operator who lists only SHA-256 turns MD5 off.
+func TestVerifyOnlyConfiguredAlgorithms(t *testing.T) {
+	full := newTestAuth(t, 0)
+	a := newTestAuthWith(t, Options{Algorithms: []string{SHA256}})
+	md5Chal := challenge(t, full, t0, MD5)
+	h := sign(t, md5Chal, "bob", "battery staple", "REGISTER", testURI, 1)
+	// The nonce is a's own, so only the algorithm is wrong.
+	sha := challenge(t, a, t0, SHA256)
+	h = strings.Replace(h, md5Chal.Nonce, sha.Nonce, 1)
+	if _, err := a.Verify(t0, Request{Method: "REGISTER", Authorization: []string{h}}); !errors.Is(err, ErrMismatch) {
+		t.Errorf("MD5 credentials with only SHA-256 configured: %v, want %v", err, ErrMismatch)
+	}
+	h = sign(t, sha, "bob", "battery staple", "REGISTER", testURI, 1)
+	if user, err := a.Verify(t0, Request{Method: "REGISTER", Authorization: []string{h}}); err != nil || user != "bob" {
+		t.Errorf("SHA-256 credentials: %q, %v", user, err)
 	}
 }
 
@@ -311,7 +455,9 @@ func TestReason(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	look := func(string) (HA1, bool) { return HA1{}, false }
-	for _, o := range []Options{{Lookup: look}, {Realm: "x"}, {Realm: `a"b`, Lookup: look}} {
+	for _, o := range []Options{{Lookup: look}, {Realm: "x"}, {Realm: `a"b`, Lookup: look},
+		{Realm: "x", Lookup: look, Algorithms: []string{"SHA-512"}},
+		{Realm: "x", Lookup: look, Algorithms: []string{"MD5", "md5"}}} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) succeeded", o)
 		}
