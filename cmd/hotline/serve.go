@@ -147,7 +147,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		st := ov.Stats()
 		return metrics.OverloadState{Pending: st.Pending, Admit: st.Admit, Active: st.Active, Over: st.Over}
 	})
-	go watchCPUWaits(ctx, ov)
 	sched := media.NewScheduler(media.SchedulerOptions{Logger: log, OnLateness: func(late time.Duration) {
 		m.ObservePacing(late)
 		ov.ObserveLateness(late)
@@ -265,6 +264,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	sb.stopping = func() bool { return sctx.Err() != nil }
 	g, gctx := errgroup.WithContext(sctx)
 	g.Go(func() error { return sched.Run(gctx) })
+	g.Go(func() error { watchCPUWaits(gctx, ov); return nil })
 	g.Go(func() error { return disp.run(gctx) })
 	g.Go(func() error { return rec.Run(gctx) })
 	g.Go(func() error { return srv.ServeListeners(gctx, sip.Listeners{UDP: udp, TCP: tcp, TLS: tlsLn}) })
