@@ -54,7 +54,9 @@ type SIP struct {
 	// AnswerDelay rings (180) this long before answering; 0 answers at once. Some carriers
 	// want ringback before answer; it also lets a caller who misdialled hang up for free.
 	AnswerDelay time.Duration `yaml:"answer_delay"` // default 0; 0..30s
-	MaxCalls    int           `yaml:"max_calls"`    // 0 = unlimited; >=0
+	// MaxCalls is the most calls handled at once; further INVITEs get 503. 0 follows from
+	// the media port range (Config.CallLimits); more than the range can carry is refused.
+	MaxCalls int `yaml:"max_calls"`
 	// Realm is the digest authentication realm advocates' phones authenticate in; default
 	// "hotline". HA1 values depend on it: changing it invalidates every advocate's hash.
 	Realm string `yaml:"realm"`

@@ -20,6 +20,11 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown.yaml", `testdata/unknown.yaml:3: sip.lisen: unknown field`},
 		{"unknown-nested.yaml", `testdata/unknown-nested.yaml:3: lines[0].nmae: unknown field
 testdata/unknown-nested.yaml:8: ivr.languages[0].lang: unknown field`},
+		{"calllimits.yaml", `testdata/calllimits.yaml:3: sip.max_calls: 60 calls need up to 120 RTP ports (a call bridged to an advocate takes two), but media.port_min..port_max holds 100; at most 50, or 0 for 40
+testdata/calllimits.yaml:10: security.untrusted_calls: must be at most max_calls (60), got 70
+testdata/calllimits.yaml:11: security.unacked_calls: must be at most untrusted_calls (70), got 80
+testdata/calllimits.yaml:12: security.unacked_timeout: must be between 1s and 5m, got 6m0s
+testdata/calllimits.yaml:14: security.no_rtp_window: must be greater than 0 and at most 24h, got 0s`},
 		{"badport.yaml", `testdata/badport.yaml:7: media.port_max: must be greater than port_min (10000)`},
 		{"ports.yaml", `testdata/ports.yaml:2: media.port_min: must be even (RTP takes even ports), got 10001
 testdata/ports.yaml:3: media.port_max: must be at most 65535, got 70000`},
@@ -61,7 +66,7 @@ testdata/addresses.yaml:7: media.advertise_address: 0.0.0.0 cannot be sent to; g
 testdata/sip.yaml:3: sip.transports[2]: "tls" is not one of udp, tcp
 testdata/sip.yaml:4: sip.user_agent: must not be empty
 testdata/sip.yaml:5: sip.ack_timeout: must be greater than 0, got 0s
-testdata/sip.yaml:6: sip.max_calls: must be 0 (no limit) or more, got -1`},
+testdata/sip.yaml:6: sip.max_calls: must be 0 (follow the port range) or more, got -1`},
 		{"timeouts.yaml", `testdata/timeouts.yaml:2: media.inactivity_timeout: must be at least 1s, got 500ms
 testdata/timeouts.yaml:4: ivr.first_digit_timeout: must be greater than 0, got -1s`},
 		{"names.yaml", `testdata/names.yaml:3: lines[0].name: "Main Line" may only have lowercase letters, digits, _ and -
@@ -133,7 +138,7 @@ func TestLoadGood(t *testing.T) {
 				BindAddress:       "::",
 				AdvertiseAddress:  "203.0.113.7",
 				PortMin:           30000,
-				PortMax:           30099,
+				PortMax:           31999,
 				InactivityTimeout: 90 * time.Second,
 			},
 			Prompts: Prompts{Dir: "/var/lib/hotline/prompts"},
@@ -174,7 +179,7 @@ func TestLoadGood(t *testing.T) {
 			Security:             defaultSecurity(),
 			Records: Records{Driver: "postgres", Path: "/var/lib/hotline/records.db",
 				DSN: "host=db.internal dbname=hotline user=hotline", HashKeyFile: "/etc/hotline/records.key",
-				RetentionDays: 730, Node: "hotline-1"},
+				RetentionDays: 730, Node: "hotline-1", SpoolMaxMB: 256},
 		}},
 	}
 	for _, tt := range tests {

@@ -31,6 +31,28 @@ type Records struct {
 	// PostgreSQL database need names of their own: at start, each marks only its own
 	// unfinished calls as interrupted. [A-Za-z0-9_.-]+, at most 64.
 	Node string `yaml:"node"`
+	// Spool is the file where records wait while the store is unavailable (locked, full,
+	// read-only, down), written to it when it is back; kept across restarts. Default ""
+	// means Path + ".spool" with sqlite and "hotline-records.spool" (in the working
+	// directory) with postgres; "none" keeps waiting records in memory only.
+	Spool string `yaml:"spool"`
+	// SpoolMaxMB bounds the spool file, in MiB (about 1,500 records each); default 256,
+	// 1..65536. Past it, records wait in memory (up to 20,000), and past that they are
+	// dropped and counted (hotline_records_dropped_total).
+	SpoolMaxMB int `yaml:"spool_max_mb"`
+}
+
+// SpoolPath returns the spool file's path; "" when there is none.
+func (r *Records) SpoolPath() string {
+	switch {
+	case r.Spool == "none" || r.Driver == "none":
+		return ""
+	case r.Spool != "":
+		return r.Spool
+	case r.Driver == "sqlite":
+		return r.Path + ".spool"
+	}
+	return "hotline-records.spool"
 }
 
 // Retention returns RetentionDays as a duration; 0 means for ever.
@@ -40,7 +62,7 @@ func (r *Records) Retention() time.Duration {
 
 // defaultRecords are the records section's defaults.
 func defaultRecords() Records {
-	return Records{Driver: "sqlite", Path: "hotline-records.db", RetentionDays: 400}
+	return Records{Driver: "sqlite", Path: "hotline-records.db", RetentionDays: 400, SpoolMaxMB: 256}
 }
 
 var reNode = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -65,6 +87,9 @@ func (p *parser) validateRecords(r *Records) {
 	}
 	if r.RetentionDays < 0 || r.RetentionDays > 36500 {
 		p.errorf("records.retention_days", "must be 0 (keep for ever) or up to 36500, got %d", r.RetentionDays)
+	}
+	if r.SpoolMaxMB < 1 || r.SpoolMaxMB > 65536 {
+		p.errorf("records.spool_max_mb", "must be 1..65536, got %d", r.SpoolMaxMB)
 	}
 	if r.Node != "" && !reNode.MatchString(r.Node) {
 		p.errorf("records.node", "%q may only have letters, digits, _, . and - (at most 64)", r.Node)

@@ -111,7 +111,10 @@ type LongestWait struct {
 // OverflowStep moves a call still waiting After it was queued.
 type OverflowStep struct {
 	After time.Duration `yaml:"after"` // since the call was first queued; increasing
-	To    string        `yaml:"to"`    // a queue (keeping the route's priority) or a target
+	// To is a queue (keeping the route's priority) or a target. A target is called while
+	// the caller keeps their place in the queue; if it is busy, does not answer or fails,
+	// the caller stays queued and the later steps still apply.
+	To string `yaml:"to"`
 }
 
 // Admin configures the admin HTTP API.

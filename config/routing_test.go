@@ -26,7 +26,7 @@ testdata/routing-actions.yaml:28: routes[5].priority: must be 0 or more, got -1
 testdata/routing-actions.yaml:30: routes[5].overflow[0].after: must be more than 0s, got 0s
 testdata/routing-actions.yaml:31: routes[5].overflow[1].to: the call is already in queue es
 testdata/routing-actions.yaml:32: routes[5].overflow[2].after: must be later than routes[5].overflow[1] (2m0s), got 1m0s
-testdata/routing-actions.yaml:34: routes[5].overflow[4]: never happens: the call left for target partner (sip:overflow@partner.example.org) at routes[5].overflow[3]
+testdata/routing-actions.yaml:34: routes[5].overflow[4].to: the call is already in queue en
 testdata/routing-actions.yaml:36: routes[6].when.open: required with a schedule: true (while open) or false (while closed)
 testdata/routing-actions.yaml:39: routes[7].when.open: needs a schedule
 testdata/routing-actions.yaml:39: routes[7].when.longest_wait.queue: required with over

@@ -35,6 +35,67 @@ type Security struct {
 	// MaxTrackedSources bounds the memory the limits use: the number of sources each of
 	// their tables remembers; the least recently seen are forgotten first; 1024..10000000.
 	MaxTrackedSources int `yaml:"max_tracked_sources"`
+
+	// UntrustedCalls is how many calls all sources outside TrustedSources may have in
+	// progress together; the rest of sip.max_calls stays for the trusted trunk. 0 is half
+	// of max_calls, or all of it when TrustedSources is empty; at most max_calls.
+	UntrustedCalls int `yaml:"untrusted_calls"`
+	// UnackedCalls is how many of those calls may await the ACK of their answer (or ring)
+	// at once; when it is reached, a new call pushes out the one that has waited longest.
+	// 0 is a quarter of untrusted_calls (at least 16, or all of it if smaller); at most
+	// untrusted_calls.
+	UnackedCalls int `yaml:"unacked_calls"`
+	// UnackedCallsPerSource is how many calls one untrusted source may have awaiting
+	// their ACK; further INVITEs from it get 503. 0 is no limit.
+	UnackedCallsPerSource int `yaml:"unacked_calls_per_source"`
+	// UnackedTimeout is how long an untrusted source's call waits for its ACK, when it is
+	// shorter than sip.ack_timeout; 1s..5m.
+	UnackedTimeout time.Duration `yaml:"unacked_timeout"`
+	// NoRTPCalls calls that never sent an RTP packet from one untrusted source within
+	// NoRTPWindow make its further silent calls wait behind every other caller (the
+	// silent-call policy, README "Silent calls"); 0 never does. 0..1000.
+	NoRTPCalls  int           `yaml:"no_rtp_calls"`
+	NoRTPWindow time.Duration `yaml:"no_rtp_window"` // >0 with no_rtp_calls, at most 24h
+}
+
+// CallLimits are the call counts that follow from the configuration (Config.CallLimits).
+type CallLimits struct {
+	MaxCalls       int // sip.max_calls, or what the port range carries
+	UntrustedCalls int // security.untrusted_calls, or its default
+	UnackedCalls   int // security.unacked_calls, or its default
+}
+
+// MediaPorts returns how many RTP ports the media range holds: its even ports.
+func (m *Media) MediaPorts() int {
+	hi := m.PortMax &^ 1
+	if hi < m.PortMin {
+		return 0
+	}
+	return (hi-m.PortMin)/2 + 1
+}
+
+// DefaultMaxCalls is max_calls's default for a range of ports: every call may be bridged
+// to an advocate (two ports), and a fifth of the range stays for further legs (an
+// advocate's several phones ringing at once, a target being dialled).
+func DefaultMaxCalls(ports int) int { return max(1, ports*2/5) }
+
+// CallLimits returns the call limits in force, with the defaults of the fields left 0.
+func (c *Config) CallLimits() CallLimits {
+	l := CallLimits{MaxCalls: c.SIP.MaxCalls, UntrustedCalls: c.Security.UntrustedCalls,
+		UnackedCalls: c.Security.UnackedCalls}
+	if l.MaxCalls == 0 {
+		l.MaxCalls = DefaultMaxCalls(c.Media.MediaPorts())
+	}
+	if l.UntrustedCalls == 0 {
+		l.UntrustedCalls = l.MaxCalls
+		if len(c.Security.TrustedSources) > 0 {
+			l.UntrustedCalls = max(1, l.MaxCalls/2)
+		}
+	}
+	if l.UnackedCalls == 0 {
+		l.UnackedCalls = max(l.UntrustedCalls/4, min(l.UntrustedCalls, 16))
+	}
+	return l
 }
 
 // defaultSecurity are the security section's defaults.
@@ -48,12 +109,18 @@ func defaultSecurity() Security {
 		MaxCallsPerSource: 100,
 		TrustedSources:    []string{},
 		MaxTrackedSources: 65536,
+
+		UnackedCallsPerSource: 4,
+		UnackedTimeout:        8 * time.Second,
+		NoRTPCalls:            3,
+		NoRTPWindow:           10 * time.Minute,
 	}
 }
 
 // securityWholeNumbers are the security section's int fields, for checkWholeNumbers.
 var securityWholeNumbers = []string{"security.auth_failures", "security.request_burst",
-	"security.max_calls_per_source", "security.max_tracked_sources"}
+	"security.max_calls_per_source", "security.max_tracked_sources", "security.untrusted_calls",
+	"security.unacked_calls", "security.unacked_calls_per_source", "security.no_rtp_calls"}
 
 // TrustedPrefixes returns TrustedSources as prefixes; a bare address is a /32 (or /128).
 // Validation guarantees every entry parses.
@@ -112,5 +179,45 @@ func (p *parser) validateSecurity(s *Security) {
 		if _, err := parsePrefix(v); err != nil {
 			p.errorf(fmt.Sprintf("%s.trusted_sources[%d]", path, i), "%q is not an IP address or CIDR prefix like 203.0.113.0/24", v)
 		}
+	}
+	if s.UnackedCallsPerSource < 0 {
+		p.errorf(path+".unacked_calls_per_source", "must be 0 (no limit) or more, got %d", s.UnackedCallsPerSource)
+	}
+	if s.NoRTPCalls < 0 || s.NoRTPCalls > 1000 {
+		p.errorf(path+".no_rtp_calls", "must be 0 (off) or up to 1000, got %d", s.NoRTPCalls)
+	}
+	if s.NoRTPCalls > 0 && (s.NoRTPWindow <= 0 || s.NoRTPWindow > 24*time.Hour) {
+		p.errorf(path+".no_rtp_window", "must be greater than 0 and at most 24h, got %v", s.NoRTPWindow)
+	}
+}
+
+// validateCallLimits checks max_calls against the port range and the untrusted sources'
+// budget against max_calls: what the configuration accepts, the server must be able to do.
+func (p *parser) validateCallLimits(c *Config) {
+	ports := c.Media.MediaPorts()
+	switch m := c.SIP.MaxCalls; {
+	case m < 0:
+		p.errorf("sip.max_calls", "must be 0 (follow the port range) or more, got %d", m)
+		return
+	case ports > 0 && m > ports/2:
+		p.errorf("sip.max_calls", "%d calls need up to %d RTP ports (a call bridged to an advocate takes two), but media.port_min..port_max holds %d; at most %d, or 0 for %d",
+			m, 2*m, ports, ports/2, DefaultMaxCalls(ports))
+	}
+	s := &c.Security
+	l := c.CallLimits()
+	switch {
+	case s.UntrustedCalls < 0:
+		p.errorf("security.untrusted_calls", "must be 0 (the default share) or more, got %d", s.UntrustedCalls)
+	case s.UntrustedCalls > l.MaxCalls:
+		p.errorf("security.untrusted_calls", "must be at most max_calls (%d), got %d", l.MaxCalls, s.UntrustedCalls)
+	}
+	switch {
+	case s.UnackedCalls < 0:
+		p.errorf("security.unacked_calls", "must be 0 (the default) or more, got %d", s.UnackedCalls)
+	case s.UnackedCalls > l.UntrustedCalls:
+		p.errorf("security.unacked_calls", "must be at most untrusted_calls (%d), got %d", l.UntrustedCalls, s.UnackedCalls)
+	}
+	if s.UnackedTimeout < time.Second || s.UnackedTimeout > 5*time.Minute {
+		p.errorf("security.unacked_timeout", "must be between 1s and 5m, got %v", s.UnackedTimeout)
 	}
 }

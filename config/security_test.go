@@ -44,3 +44,32 @@ func TestSecurity(t *testing.T) {
 		t.Errorf("TrustedPrefixes = %v, want %v", got, wantPrefixes)
 	}
 }
+
+// The call limits that follow from the port range and the trusted sources (issue 14).
+func TestCallLimits(t *testing.T) {
+	tests := []struct {
+		name             string
+		portMin, portMax int
+		maxCalls         int
+		trusted          []string
+		untrusted, unack int
+		want             CallLimits
+	}{
+		{name: "defaults", portMin: 10000, portMax: 20000, want: CallLimits{2000, 2000, 500}},
+		{name: "a trunk listed: half for it", portMin: 10000, portMax: 20000, trusted: []string{"203.0.113.7"}, want: CallLimits{2000, 1000, 250}},
+		{name: "the issue's 450 ports", portMin: 10000, portMax: 10899, want: CallLimits{180, 180, 45}},
+		{name: "small: at least 16 unacknowledged", portMin: 10000, portMax: 10199, want: CallLimits{40, 40, 16}},
+		{name: "tiny", portMin: 10000, portMax: 10002, want: CallLimits{1, 1, 1}},
+		{name: "set", portMin: 10000, portMax: 20000, maxCalls: 100, untrusted: 30, unack: 5, want: CallLimits{100, 30, 5}},
+	}
+	for _, tt := range tests {
+		c := defaults()
+		c.Media.PortMin, c.Media.PortMax = tt.portMin, tt.portMax
+		c.SIP.MaxCalls = tt.maxCalls
+		c.Security.TrustedSources = tt.trusted
+		c.Security.UntrustedCalls, c.Security.UnackedCalls = tt.untrusted, tt.unack
+		if got := c.CallLimits(); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -82,7 +82,7 @@ var (
 // checkWholeNumbers reports a fraction written for an int field, which yaml.v3 would
 // silently truncate (port_min: 10000.5 becomes 10000).
 func (p *parser) checkWholeNumbers() {
-	for _, path := range append([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days"}, append(securityWholeNumbers, overloadWholeNumbers...)...) {
+	for _, path := range slices.Concat([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days", "records.spool_max_mb"}, securityWholeNumbers, overloadWholeNumbers) {
 		if n, _ := p.find(path); n != nil && n.ShortTag() == "!!float" {
 			p.errorf(path, "%q is not a whole number", n.Value)
 		}
@@ -105,6 +105,7 @@ func (p *parser) validate(c *Config) {
 	p.validateAdvocates(c.Advocates, c.SIP.DigestAlgorithms)
 	p.validatePauseReasons(c.AdvocatePauseReasons)
 	p.validateSecurity(&c.Security)
+	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
 }
 
@@ -138,9 +139,6 @@ func (p *parser) validateSIP(s *SIP) {
 	}
 	if s.AnswerDelay < 0 || s.AnswerDelay > 30*time.Second {
 		p.errorf("sip.answer_delay", "must be between 0 and 30s, got %v", s.AnswerDelay)
-	}
-	if s.MaxCalls < 0 {
-		p.errorf("sip.max_calls", "must be 0 (no limit) or more, got %d", s.MaxCalls)
 	}
 	p.validateSIPTLS(&s.TLS)
 	p.validateOverload(&s.Overload)

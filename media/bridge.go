@@ -268,10 +268,7 @@ func (r *relay) build(p *rtp.Packet, event bool) (int, netip.AddrPort, bool) {
 	dst := r.dst
 	dst.mu.Lock()
 	defer dst.mu.Unlock()
-	to := dst.remote
-	if dst.latched {
-		to = dst.src
-	}
+	to := dst.learn.dest()
 	if dst.bridge != r.br || dst.closed || !dst.send || !to.IsValid() {
 		return 0, to, false
 	}

@@ -673,7 +673,8 @@ func TestBridgeTimestamps(t *testing.T) {
 	min, max := testRange(t, 2)
 	ports := NewPorts(loopback, min, max)
 	phoneB := newPeer(t)
-	a, err := NewLeg(s, ports, LegConfig{PayloadType: PayloadPCMU, DTMFPayloadType: 101})
+	src := netip.MustParseAddrPort("127.0.0.1:9") // phone A, as signalled
+	a, err := NewLeg(s, ports, LegConfig{PayloadType: PayloadPCMU, DTMFPayloadType: 101, Remote: src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -694,7 +695,6 @@ func TestBridgeTimestamps(t *testing.T) {
 	}
 	b.sendFrame(f+3, b.worker) // the relay has the stream: nothing is sent
 	var st recvState
-	src := netip.MustParseAddrPort("127.0.0.1:9")
 	in := []struct {
 		pt  uint8
 		seq uint16
@@ -768,7 +768,7 @@ func TestBridgeIdleFill(t *testing.T) {
 	min, max := testRange(t, 2)
 	ports := NewPorts(loopback, min, max)
 	phoneB := newPeer(t)
-	a, err := NewLeg(s, ports, LegConfig{PayloadType: PayloadPCMU})
+	a, err := NewLeg(s, ports, LegConfig{PayloadType: PayloadPCMU, Remote: netip.MustParseAddrPort("127.0.0.1:9")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -856,7 +856,8 @@ func BenchmarkRelay(b *testing.B) {
 			min, max := testRange(b, 2)
 			ports := NewPorts(loopback, min, max)
 			snk := newSink(b)
-			la, err := NewLeg(s, ports, LegConfig{PayloadType: c.ptA, DTMFPayloadType: 101})
+			src := netip.MustParseAddrPort("127.0.0.1:9") // phone A, as signalled
+			la, err := NewLeg(s, ports, LegConfig{PayloadType: c.ptA, DTMFPayloadType: 101, Remote: src})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -872,7 +873,6 @@ func BenchmarkRelay(b *testing.B) {
 			}
 			defer br.Unbridge()
 			pkt := rtpBytes(b, c.inPT, 0, 0, 7, false, eventOr(c.inPT))
-			src := netip.MustParseAddrPort("127.0.0.1:9")
 			var st recvState
 			var seq uint16
 			b.ReportAllocs()
@@ -902,7 +902,8 @@ func FuzzBridgeRelay(f *testing.F) {
 	min, max := testRange(f, 2)
 	ports := NewPorts(loopback, min, max)
 	snk := newSink(f)
-	a, err := NewLeg(s, ports, LegConfig{PayloadType: PayloadPCMU, DTMFPayloadType: 101})
+	src := netip.MustParseAddrPort("127.0.0.1:9") // phone A, as signalled
+	a, err := NewLeg(s, ports, LegConfig{PayloadType: PayloadPCMU, DTMFPayloadType: 101, Remote: src})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -917,7 +918,6 @@ func FuzzBridgeRelay(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(br.Unbridge)
-	src := netip.MustParseAddrPort("127.0.0.1:9")
 	var st recvState
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		count := func() uint64 {

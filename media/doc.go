@@ -1,7 +1,9 @@
 // Package media owns the RTP side of a call: one UDP port per call leg, a
 // single pacing scheduler that sends the next 20 ms G.711 frame of every leg,
-// symmetric and strict RTP (the first valid source is latched, every other
-// source is dropped), RFC 4733 telephone-event (DTMF) detection, and the
+// symmetric and strict RTP (learn.go: the signalled source is learned from its
+// first packet, any other only after a probation of in-sequence packets, and
+// every source but the learned one is dropped), ports drawn at random from the
+// range, RFC 4733 telephone-event (DTMF) detection, and the
 // Bridge that relays two legs' RTP to each other (transcoding PCMU and PCMA,
 // and carrying DTMF as telephone-event packets).
 //

@@ -55,9 +55,21 @@ func filled(b byte) *[FrameSize]byte {
 
 // LegConfig configures a Leg.
 type LegConfig struct {
-	// Remote is where to send until the first valid packet arrives, from
-	// the SDP offer; it may be the zero value until known (see SetRemote).
+	// Remote is the address signalled in SDP: where to send until a source
+	// is learned, and the one source learned from its first packet (see
+	// learn.go). It may be the zero value until known (see SetRemote).
 	Remote netip.AddrPort
+	// LearnLater holds learning until StartLearning: set it when our SDP
+	// (and so the leg's port) has not been sent yet, as on an inbound call
+	// before its answer. Until then no packet can be the phone's, and none is
+	// learned from, whoever sends it.
+	LearnLater bool
+	// Peer is the address of the dialog's signalling peer: where the
+	// caller's INVITE came from, or the phone an outbound leg called. RTP
+	// from it (any port: a NAT keeps one public address per phone) is
+	// learned after a probation that streams from elsewhere cannot
+	// disturb. It may be the zero value.
+	Peer netip.Addr
 	// PayloadType is what we send: 0 (PCMU) or 8 (PCMA).
 	PayloadType uint8
 	// DTMFPayloadType is the telephone-event payload type from the SDP, or
@@ -82,8 +94,10 @@ type LegConfig struct {
 // LegStats are a leg's counters.
 type LegStats struct {
 	PacketsSent     uint64 // RTP packets sent: prompts, silence and packets relayed by a Bridge
-	PacketsReceived uint64 // valid packets accepted from the latched source
-	DroppedForeign  uint64 // packets from a source other than the latched one
+	PacketsReceived uint64 // valid packets accepted from the learned source
+	DroppedForeign  uint64 // packets from a source other than the learned one, once one is learned
+	DroppedLearning uint64 // valid packets not used while no source is learned (on probation, or not negotiated)
+	LearnResets     uint64 // probations restarted by another stream's packet (see learn.go)
 	DroppedInvalid  uint64 // packets that were not valid RTP version 2, or failed SRTP authentication or the replay check
 	Digits          uint64 // DTMF key presses detected
 }
@@ -99,10 +113,12 @@ type LegStats struct {
 // ahead). The marker bit is set on the leg's first packet, the first packet
 // of each prompt and the first packet after a pause in sending.
 //
-// Receiving follows symmetric, strict RTP: until a valid packet arrives we
-// send to the configured remote address; the first valid packet's source
-// is latched and from then on we send only there and drop (and count)
-// packets from any other source, never answering them.
+// Receiving follows symmetric, strict RTP (learn.go): until a source is
+// learned we send to the signalled address and use no packet; a source is
+// learned from its first packet when it is the signalled address, else
+// after a probation of several in-sequence packets of one stream; from
+// then on we send only there and drop (and count) packets from any other
+// source, never answering them.
 //
 // Bridging (NewBridge) hands the leg's stream to the relay of the other
 // leg's packets, on the same SSRC with continuous sequence numbers and
@@ -136,9 +152,7 @@ type Leg struct {
 	wmu sync.Mutex
 
 	mu        sync.Mutex
-	remote    netip.AddrPort // signalled address, used until latched
-	src       netip.AddrPort // latched source, valid when latched
-	latched   bool
+	learn     learner // the signalled address and the learned source
 	pt        uint8
 	send      bool
 	recv      bool
@@ -167,7 +181,7 @@ type Leg struct {
 
 	lastValid atomic.Int64 // time of the last valid packet, ns since epoch
 
-	sent, received, foreign, invalid, digits atomic.Uint64
+	sent, received, foreign, learning, resets, invalid, digits atomic.Uint64
 
 	closeOnce  sync.Once
 	done       chan struct{} // closed when the leg ends
@@ -231,7 +245,7 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 		timeout:   cfg.InactivityTimeout,
 		epoch:     time.Now(),
 		srtp:      sc,
-		remote:    unmap(cfg.Remote),
+		learn:     learner{signalled: unmap(cfg.Remote), peer: cfg.Peer.Unmap(), held: cfg.LearnLater},
 		pt:        cfg.PayloadType,
 		send:      true,
 		recv:      true,
@@ -250,7 +264,7 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 	// from it (inactivity) always finds the leg registered.
 	s.add(l)
 	go l.receive()
-	l.log.Debug("rtp leg opened", "remote", l.remote, "pt", l.pt, "srtp", sc != nil)
+	l.log.Debug("rtp leg opened", "remote", l.learn.signalled, "pt", l.pt, "srtp", sc != nil)
 	return l, nil
 }
 
@@ -258,6 +272,17 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 const payloadCN = 13
 
 func validPayloadType(pt uint8) bool { return pt == PayloadPCMU || pt == PayloadPCMA }
+
+// negotiatedLocked reports whether a received packet's payload type pt is
+// one a source may be learned from: the negotiated audio codec,
+// telephone-event, or comfort noise, which phones send in silence (a silent
+// caller must still be heard). l.mu must be held.
+func (l *Leg) negotiatedLocked(pt uint8) bool {
+	return pt == l.pt || pt == payloadCN || (l.dtmfPT != 0 && pt == l.dtmfPT)
+}
+
+// sinceEpoch is the learner's clock.
+func (l *Leg) sinceEpoch() time.Duration { return time.Since(l.epoch) }
 
 func unmap(a netip.AddrPort) netip.AddrPort {
 	if !a.IsValid() {
@@ -269,16 +294,26 @@ func unmap(a netip.AddrPort) netip.AddrPort {
 // LocalPort returns the leg's RTP port, for the SDP answer.
 func (l *Leg) LocalPort() int { return l.port }
 
-// SetRemote changes the signalled remote address, after a re-INVITE moved
-// the media. Latching starts over: we send to addr until a valid packet
-// arrives, then to that packet's source.
+// SetRemote changes the signalled remote address, after an SDP answer or a
+// re-INVITE from the dialog's own peer (the SIP layer checks who sent it)
+// moved the media. When addr differs from the signalled address, learning
+// starts over: we send to addr until a source is learned (learn.go). The
+// same address changes nothing, so a re-INVITE that refreshes the session
+// or holds it keeps the learned source.
 func (l *Leg) SetRemote(addr netip.AddrPort) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.remote = unmap(addr)
-	l.latched = false
-	l.src = netip.AddrPort{}
-	l.log.Debug("rtp remote changed", "remote", l.remote)
+	if l.learn.setSignalled(unmap(addr), time.Since(l.epoch)) {
+		l.log.Debug("rtp remote changed, learning the source again", "remote", l.learn.signalled)
+	}
+}
+
+// StartLearning lets a leg created with LearnLater learn its source: call it
+// as our SDP is sent. It does nothing on other legs, or a second time.
+func (l *Leg) StartLearning() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.learn.start(time.Since(l.epoch))
 }
 
 // SetDirection sets what the leg does, after SDP hold or resume: send=false
@@ -436,6 +471,8 @@ func (l *Leg) Stats() LegStats {
 		PacketsSent:     l.sent.Load(),
 		PacketsReceived: l.received.Load(),
 		DroppedForeign:  l.foreign.Load(),
+		DroppedLearning: l.learning.Load(),
+		LearnResets:     l.resets.Load(),
 		DroppedInvalid:  l.invalid.Load(),
 		Digits:          l.digits.Load(),
 	}
@@ -470,10 +507,7 @@ func (l *Leg) sendFrame(frame uint64, w *worker) {
 		l.ts0 = l.lastTS + FrameSize*uint32(max(1, int64(frame)-int64(l.lastFrame)))
 		l.marker = true
 	}
-	dst := l.remote
-	if l.latched {
-		dst = l.src
-	}
+	dst := l.learn.dest()
 	if !l.send || !dst.IsValid() {
 		// Nothing goes out; the timestamp of the next packet will still
 		// reflect the time that passed.
@@ -657,28 +691,30 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 		l.sched.invalid.Add(1)
 		return
 	}
+	h := &st.pkt.Header
 	l.mu.Lock()
-	if l.latched && from != l.src {
-		l.mu.Unlock()
+	v := l.learn.observe(from, h.SSRC, h.SequenceNumber, l.negotiatedLocked(h.PayloadType), l.sinceEpoch)
+	resets, changed := l.learn.resets, l.learn.changed
+	l.learn.resets, l.learn.changed = 0, false
+	rank := l.learn.rank
+	l.mu.Unlock()
+	if resets > 0 {
+		l.resets.Add(uint64(resets))
+		l.sched.learnResets.Add(uint64(resets))
+	}
+	if changed {
+		l.log.Debug("rtp source learned", "rank", rankName(rank))
+	}
+	switch v {
+	case dropForeign:
 		l.foreign.Add(1)
 		l.sched.foreign.Add(1)
 		return
+	case dropLearning:
+		l.learning.Add(1)
+		l.sched.learning.Add(1)
+		return
 	}
-	if !l.latched {
-		// Latch only on a stream that carries what was negotiated (the audio codec, either
-		// G.711, telephone-event or comfort noise), so that a stray packet of some other kind
-		// cannot take the call's audio.
-		if pt := st.pkt.PayloadType; !validPayloadType(pt) && pt != payloadCN && (l.dtmfPT == 0 || pt != l.dtmfPT) {
-			l.mu.Unlock()
-			l.invalid.Add(1)
-			l.sched.invalid.Add(1)
-			return
-		}
-		l.latched = true
-		l.src = from
-		l.log.Debug("rtp source latched", "source", from, "signalled", l.remote)
-	}
-	l.mu.Unlock()
 	l.lastValid.Store(int64(time.Since(l.epoch)))
 	l.received.Add(1)
 	l.sched.received.Add(1)
@@ -686,7 +722,6 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 		r.relay(&st.pkt)
 	}
 
-	h := &st.pkt.Header
 	if !st.hasSSRC || h.SSRC != st.ssrc {
 		// A new stream (the phone restarted it, or a transfer): its
 		// telephone-event timestamps are unrelated to the old ones.

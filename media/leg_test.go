@@ -117,46 +117,99 @@ func TestLegPlay(t *testing.T) {
 	}
 }
 
-func TestLegLatching(t *testing.T) {
+// TestLegLearning: the strict RTP learning of learn.go on real sockets
+// (https://github.com/hotline-project/hotline/issues/14).
+func TestLegLearning(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, LegConfig{})
-	a := r.peer // signalled in SDP
+	r := newRig(t, LegConfig{Peer: loopback}) // the phone's SIP came from 127.0.0.1
+	a := r.peer                               // signalled in SDP
 	readPacket(t, a, time.Second)
 
-	// A packet of a kind that was not negotiated (here PT 96) does not latch.
+	// A packet of a kind that was not negotiated (here PT 96) does not count.
 	stray := newPeer(t)
 	sendTo(t, stray, r.legAddr(), rtpBytes(t, 96, 1, 1000, 0x7777, true, make([]byte, 20)))
-	waitFor(t, time.Second, "the stray packet to be dropped", func() bool { return r.leg.Stats().DroppedInvalid == 1 })
+	waitFor(t, time.Second, "the stray packet to be dropped", func() bool { return r.leg.Stats().DroppedLearning == 1 })
 
-	// The phone is behind NAT: its packets come from another address.
+	// The phone is behind NAT: its packets come from another port of its
+	// address, and are not used until five in sequence have arrived over
+	// 60 ms or more.
 	b := newPeer(t)
-	sendTo(t, b, r.legAddr(), rtpBytes(t, 0, 1, 1000, 0x1234, true, make([]byte, FrameSize)))
-	waitFor(t, time.Second, "the first packet to be accepted", func() bool { return r.leg.Stats().PacketsReceived == 1 })
+	sent := 0
+	for r.leg.Stats().PacketsReceived == 0 {
+		if sent == 50 {
+			t.Fatalf("not learned after %d in-sequence packets over %d ms", sent, 20*sent)
+		}
+		if sent > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if sent == learnPackets-1 {
+			// Give the leg time to read the packets sent so far: none may have been used.
+			time.Sleep(30 * time.Millisecond)
+			if got := r.leg.Stats().PacketsReceived; got != 0 {
+				t.Fatalf("packet accepted after %d of %d probation packets", sent, learnPackets)
+			}
+		}
+		sendTo(t, b, r.legAddr(), rtpBytes(t, 0, uint16(1+sent), 1000+160*uint32(sent), 0x1234, sent == 0, make([]byte, FrameSize)))
+		sent++
+		if sent >= learnPackets {
+			// The run is long enough; it completes once its span is (under load the leg may
+			// read several packets at once, and it takes a later one).
+			waitForOrNot(50*time.Millisecond, func() bool { return r.leg.Stats().PacketsReceived == 1 })
+		}
+	}
+	if st := r.leg.Stats(); st.DroppedLearning != uint64(sent) {
+		t.Errorf("DroppedLearning = %d, want %d (the stray and the probation)", st.DroppedLearning, sent)
+	}
+	drain(t, b)
 	if p := readPacket(t, b, time.Second); p.from != r.legAddr() {
-		t.Errorf("packet to the latched source from %v, want %v", p.from, r.legAddr())
+		t.Errorf("packet to the learned source from %v, want %v", p.from, r.legAddr())
 	}
 	drain(t, a)
 	if p, ok := tryRead(t, a, 100*time.Millisecond); ok {
-		t.Errorf("signalled address still receives after latching: seq %d", p.pkt.SequenceNumber)
+		t.Errorf("signalled address still receives after learning: seq %d", p.pkt.SequenceNumber)
 	}
 
-	// The signalled address is now foreign: dropped, counted, unanswered.
-	for i := range 3 {
-		sendTo(t, a, r.legAddr(), rtpBytes(t, 0, uint16(i), 1000, 0x9999, false, make([]byte, FrameSize)))
+	// Another source (here another port of the same address) is now
+	// foreign however well it behaves: dropped, counted, unanswered.
+	c := newPeer(t)
+	for i := range 8 {
+		sendTo(t, c, r.legAddr(), rtpBytes(t, 0, uint16(i), 1000+160*uint32(i), 0x9999, false, make([]byte, FrameSize)))
+		time.Sleep(20 * time.Millisecond)
 	}
-	waitFor(t, time.Second, "foreign packets to be counted", func() bool { return r.leg.Stats().DroppedForeign == 3 })
-	if p, ok := tryRead(t, a, 100*time.Millisecond); ok {
+	waitFor(t, time.Second, "foreign packets to be counted", func() bool { return r.leg.Stats().DroppedForeign == 8 })
+	if p, ok := tryRead(t, c, 50*time.Millisecond); ok {
 		t.Errorf("foreign source got a packet: seq %d", p.pkt.SequenceNumber)
 	}
 
-	// A new SSRC from the latched source is accepted.
+	// A new SSRC from the learned source is accepted.
 	sendTo(t, b, r.legAddr(), rtpBytes(t, 0, 500, 9000, 0x5678, true, make([]byte, FrameSize)))
 	waitFor(t, time.Second, "the new SSRC to be accepted", func() bool { return r.leg.Stats().PacketsReceived == 2 })
 
+	// The signalled address is tied more closely to the dialog than a
+	// stream learned on probation: it takes over at once.
+	sendTo(t, a, r.legAddr(), rtpBytes(t, 0, 1, 1000, 0x4242, true, make([]byte, FrameSize)))
+	waitFor(t, time.Second, "the signalled address to take over", func() bool { return r.leg.Stats().PacketsReceived == 3 })
+	readPacket(t, a, time.Second)
+	sendTo(t, b, r.legAddr(), rtpBytes(t, 0, 501, 9160, 0x5678, false, make([]byte, FrameSize)))
+	waitFor(t, time.Second, "the NAT stream to be foreign", func() bool { return r.leg.Stats().DroppedForeign == 9 })
+
 	st := r.sched.Stats()
-	if st.DroppedForeign != 3 || st.PacketsReceived != 2 {
-		t.Errorf("scheduler totals: foreign %d received %d, want 3 and 2", st.DroppedForeign, st.PacketsReceived)
+	if st.DroppedForeign != 9 || st.PacketsReceived != 3 || st.DroppedLearning != uint64(sent) {
+		t.Errorf("scheduler totals: foreign %d received %d learning %d, want 9, 3 and %d",
+			st.DroppedForeign, st.PacketsReceived, st.DroppedLearning, sent)
 	}
+}
+
+// waitForOrNot polls cond for up to timeout and reports whether it held.
+func waitForOrNot(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return true
 }
 
 func TestLegSetRemote(t *testing.T) {
@@ -164,7 +217,12 @@ func TestLegSetRemote(t *testing.T) {
 	r := newRig(t, LegConfig{})
 	a := r.peer
 	sendTo(t, a, r.legAddr(), rtpBytes(t, 0, 1, 1000, 1, false, make([]byte, FrameSize)))
-	waitFor(t, time.Second, "latching", func() bool { return r.leg.Stats().PacketsReceived == 1 })
+	waitFor(t, time.Second, "learning", func() bool { return r.leg.Stats().PacketsReceived == 1 })
+
+	// A re-INVITE with the same address keeps the learned source.
+	r.leg.SetRemote(addrOf(a))
+	sendTo(t, a, r.legAddr(), rtpBytes(t, 0, 2, 1160, 1, false, make([]byte, FrameSize)))
+	waitFor(t, time.Second, "the same source still accepted", func() bool { return r.leg.Stats().PacketsReceived == 2 })
 
 	// A re-INVITE moves the media to c.
 	c := newPeer(t)
@@ -174,13 +232,15 @@ func TestLegSetRemote(t *testing.T) {
 	if _, ok := tryRead(t, a, 100*time.Millisecond); ok {
 		t.Error("old address still receives after SetRemote")
 	}
-	// Latching starts over and follows c's first packet.
+	// Learning starts over: one packet from elsewhere is not enough; c's
+	// first packet is.
 	d := newPeer(t)
 	sendTo(t, d, r.legAddr(), rtpBytes(t, 0, 1, 1000, 2, false, make([]byte, FrameSize)))
-	waitFor(t, time.Second, "latching again", func() bool { return r.leg.Stats().PacketsReceived == 2 })
-	readPacket(t, d, time.Second)
+	waitFor(t, time.Second, "d's packet held back", func() bool { return r.leg.Stats().DroppedLearning == 1 })
 	sendTo(t, c, r.legAddr(), rtpBytes(t, 0, 1, 1000, 3, false, make([]byte, FrameSize)))
-	waitFor(t, time.Second, "c to be foreign", func() bool { return r.leg.Stats().DroppedForeign == 1 })
+	waitFor(t, time.Second, "learning c", func() bool { return r.leg.Stats().PacketsReceived == 3 })
+	sendTo(t, a, r.legAddr(), rtpBytes(t, 0, 3, 1320, 1, false, make([]byte, FrameSize)))
+	waitFor(t, time.Second, "a to be foreign", func() bool { return r.leg.Stats().DroppedForeign == 1 })
 }
 
 func TestLegDropsInvalid(t *testing.T) {
@@ -684,15 +744,16 @@ func FuzzHandlePacket(f *testing.F) {
 			log:     slog.New(slog.DiscardHandler),
 			dtmfPT:  101,
 			onDigit: func(rune) { digits++ },
+			learn:   learner{signalled: src},
 		}
 		var st recvState
 		l.handlePacket(&st, b, src)
 		s := l.Stats()
-		if s.PacketsReceived+s.DroppedInvalid+s.DroppedForeign != 1 {
+		if s.PacketsReceived+s.DroppedInvalid+s.DroppedForeign+s.DroppedLearning != 1 {
 			t.Fatalf("packet %x counted %+v, want exactly once", b, s)
 		}
-		if (s.PacketsReceived == 1) != (l.latched && l.src == src) {
-			t.Fatalf("packet %x: received %d but latched %v to %v", b, s.PacketsReceived, l.latched, l.src)
+		if (s.PacketsReceived == 1) != (l.learn.learned && l.learn.src == src) {
+			t.Fatalf("packet %x: received %d but learned %v to %v", b, s.PacketsReceived, l.learn.learned, l.learn.src)
 		}
 		if uint64(digits) != s.Digits || s.Digits > 1 {
 			t.Fatalf("packet %x: %d OnDigit calls, Stats().Digits %d", b, digits, s.Digits)

@@ -144,3 +144,86 @@ func TestPortsConcurrent(t *testing.T) {
 		t.Errorf("InUse() = %d, want 0", got)
 	}
 }
+
+// TestPortsRandom: the port of the next call cannot be told from the last
+// one's (https://github.com/hotline-project/hotline/issues/14: handed out
+// in order, an attacker sprayed the next port before the caller's first
+// packet arrived).
+func TestPortsRandom(t *testing.T) {
+	min, max := testRange(t, 64)
+	p := NewPorts(loopback, min, max)
+	const n = 300
+	seen := map[int]bool{}
+	next, prev := 0, -1
+	for range n {
+		c, err := p.Listen()
+		if err != nil {
+			t.Fatalf("Listen: %v", err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		p.Release(port)
+		if port%2 != 0 || port < min || port > max {
+			t.Fatalf("port %d outside the even ports of %d-%d", port, min, max)
+		}
+		seen[port] = true
+		if port == prev+2 || port == prev {
+			next++
+		}
+		prev = port
+	}
+	// Drawn uniformly, about 300*(2/64) ≈ 9 follow or repeat the one before,
+	// and about 63 of the 64 ports turn up.
+	t.Logf("%d of %d draws followed or repeated the previous port; %d of 64 ports used", next, n, len(seen))
+	if next > n/6 {
+		t.Errorf("%d of %d ports were the previous one or the one after it: predictable", next, n)
+	}
+	if len(seen) < 48 {
+		t.Errorf("only %d of 64 ports were used in %d draws", len(seen), n)
+	}
+}
+
+// TestPortsTakeAll draws every port of a 5,000-port range without sockets:
+// each exactly once, then ErrNoPorts' condition, then all back.
+func TestPortsTakeAll(t *testing.T) {
+	p := NewPorts(loopback, 20000, 29999)
+	if p.count() != 5000 {
+		t.Fatalf("count = %d, want 5000", p.count())
+	}
+	got := make([]bool, p.count())
+	for i := range p.count() {
+		idx, ok := p.take()
+		if !ok || got[idx] {
+			t.Fatalf("draw %d: index %d ok %v, already drawn %v", i, idx, ok, got[idx])
+		}
+		got[idx] = true
+	}
+	if _, ok := p.take(); ok {
+		t.Fatal("a port was drawn from an exhausted range")
+	}
+	if p.InUse() != 5000 {
+		t.Errorf("InUse = %d, want 5000", p.InUse())
+	}
+	for i := range p.count() {
+		p.Release(20000 + 2*i)
+	}
+	p.Release(20001) // odd: not ours
+	p.Release(40000) // outside the range
+	if p.InUse() != 0 || len(p.free) != 5000 {
+		t.Errorf("after releasing all: InUse %d, free %d", p.InUse(), len(p.free))
+	}
+}
+
+// BenchmarkPortsTakePut is the allocator's own cost, without the bind, in a
+// 5,000-port range that is nearly full.
+func BenchmarkPortsTakePut(b *testing.B) {
+	p := NewPorts(loopback, 20000, 29999)
+	for range 4990 {
+		p.take()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		idx, _ := p.take()
+		p.put(idx)
+	}
+}

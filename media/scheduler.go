@@ -48,8 +48,10 @@ type SchedulerStats struct {
 	SendErrors      uint64 // packets the kernel refused
 	Skips           uint64 // times a worker fell more than 100 ms behind and skipped ahead
 	FramesSkipped   uint64 // frames never sent because of those skips (late)
-	PacketsReceived uint64 // valid RTP packets accepted from the latched source
-	DroppedForeign  uint64 // packets from a source other than the latched one
+	PacketsReceived uint64 // valid RTP packets accepted from the learned source
+	DroppedForeign  uint64 // packets from a source other than the learned one
+	DroppedLearning uint64 // valid packets not used while a leg was learning its source
+	LearnResets     uint64 // probations restarted by another stream's packet (attempted takeovers)
 	DroppedInvalid  uint64 // packets that were not valid RTP version 2
 	Digits          uint64 // DTMF key presses detected
 }
@@ -77,6 +79,8 @@ type Scheduler struct {
 	framesSkipped atomic.Uint64
 	received      atomic.Uint64
 	foreign       atomic.Uint64
+	learning      atomic.Uint64
+	learnResets   atomic.Uint64
 	invalid       atomic.Uint64
 	digits        atomic.Uint64
 }
@@ -151,6 +155,8 @@ func (s *Scheduler) Stats() SchedulerStats {
 		FramesSkipped:   s.framesSkipped.Load(),
 		PacketsReceived: s.received.Load(),
 		DroppedForeign:  s.foreign.Load(),
+		DroppedLearning: s.learning.Load(),
+		LearnResets:     s.learnResets.Load(),
 		DroppedInvalid:  s.invalid.Load(),
 		Digits:          s.digits.Load(),
 	}

@@ -10,8 +10,14 @@ import (
 
 // Health tracks readiness for /readyz: listeners up, prompts loaded, not draining.
 type Health struct {
-	ready atomic.Bool
+	ready  atomic.Bool
+	detail atomic.Pointer[func() string]
 }
+
+// SetDetail sets what /readyz adds below its status: a degraded part that does not stop
+// the server taking calls (the call records store, say), "" when all is well. It does not
+// change the status, which load balancers act on.
+func (h *Health) SetDetail(f func() string) { h.detail.Store(&f) }
 
 // SetReady marks the server ready (or not) to take calls.
 func (h *Health) SetReady(ok bool) { h.ready.Store(ok) }
@@ -20,7 +26,8 @@ func (h *Health) SetReady(ok bool) { h.ready.Store(ok) }
 func (h *Health) Ready() bool { return h.ready.Load() }
 
 // Handler serves /metrics from g, /healthz (the process is alive) and /readyz (it takes calls).
-// Answers carry no internal detail.
+// Answers carry no internal detail: /readyz adds at most a fixed-phrase line about a
+// degraded part (SetDetail).
 func Handler(g prometheus.Gatherer, h *Health) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
@@ -36,6 +43,11 @@ func Handler(g prometheus.Gatherer, h *Health) http.Handler {
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
+		if f := h.detail.Load(); f != nil {
+			if d := (*f)(); d != "" {
+				_, _ = w.Write([]byte(d + "\n"))
+			}
+		}
 	})
 	return mux
 }

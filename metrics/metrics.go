@@ -131,6 +131,9 @@ type RTPTotals struct {
 	Sent, Received, DroppedForeign, DroppedInvalid uint64
 	// DroppedLate are outgoing frames never sent because the pacing fell behind.
 	DroppedLate uint64
+	// DroppedLearning are received packets not used while a leg learned its source; LearnResets
+	// count learning probations another stream interrupted (attempted takeovers, issue 14).
+	DroppedLearning, LearnResets uint64
 }
 
 // WatchRTP exports the media layer's counters, read at scrape time from totals.
@@ -147,11 +150,16 @@ func (m *Metrics) WatchRTP(totals func() RTPTotals) {
 	dropped := func(reason string, get func(RTPTotals) uint64) {
 		f.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "rtp", Name: "packets_dropped_total",
-			Help:        "RTP packets dropped, by reason: foreign_source and invalid are received packets refused; late are outgoing frames skipped because sending fell behind.",
+			Help:        "RTP packets dropped, by reason: foreign_source, learning and invalid are received packets refused (from a source other than the learned one; not used while the source was being learned; malformed); late are outgoing frames skipped because sending fell behind.",
 			ConstLabels: prometheus.Labels{"reason": reason},
 		}, func() float64 { return float64(get(totals())) })
 	}
 	dropped("foreign_source", func(t RTPTotals) uint64 { return t.DroppedForeign })
 	dropped("invalid", func(t RTPTotals) uint64 { return t.DroppedInvalid })
 	dropped("late", func(t RTPTotals) uint64 { return t.DroppedLate })
+	dropped("learning", func(t RTPTotals) uint64 { return t.DroppedLearning })
+	f.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "rtp", Name: "learning_resets_total",
+		Help: "Times a stream on probation to become a call's RTP source was interrupted by another source's packets: attempted takeovers, or two sources competing for a port.",
+	}, func() float64 { return float64(totals().LearnResets) })
 }

@@ -39,7 +39,9 @@ func TestCallsAndRTP(t *testing.T) {
 	m.CallStarted("main")
 	m.CallEnded("main", "caller_hangup")
 	m.ObservePacing(300 * time.Microsecond)
-	m.WatchRTP(func() RTPTotals { return RTPTotals{Sent: 10, Received: 7, DroppedForeign: 2, DroppedInvalid: 1} })
+	m.WatchRTP(func() RTPTotals {
+		return RTPTotals{Sent: 10, Received: 7, DroppedForeign: 2, DroppedInvalid: 1, DroppedLearning: 5, LearnResets: 3}
+	})
 	want := `
 # HELP hotline_calls_active Calls in progress, by line.
 # TYPE hotline_calls_active gauge
@@ -47,17 +49,21 @@ hotline_calls_active{line="main"} 1
 # HELP hotline_calls_total Calls that ended, by line and outcome.
 # TYPE hotline_calls_total counter
 hotline_calls_total{line="main",outcome="caller_hangup"} 1
-# HELP hotline_rtp_packets_dropped_total RTP packets dropped, by reason: foreign_source and invalid are received packets refused; late are outgoing frames skipped because sending fell behind.
+# HELP hotline_rtp_learning_resets_total Times a stream on probation to become a call's RTP source was interrupted by another source's packets: attempted takeovers, or two sources competing for a port.
+# TYPE hotline_rtp_learning_resets_total counter
+hotline_rtp_learning_resets_total 3
+# HELP hotline_rtp_packets_dropped_total RTP packets dropped, by reason: foreign_source, learning and invalid are received packets refused (from a source other than the learned one; not used while the source was being learned; malformed); late are outgoing frames skipped because sending fell behind.
 # TYPE hotline_rtp_packets_dropped_total counter
 hotline_rtp_packets_dropped_total{reason="foreign_source"} 2
 hotline_rtp_packets_dropped_total{reason="invalid"} 1
 hotline_rtp_packets_dropped_total{reason="late"} 0
+hotline_rtp_packets_dropped_total{reason="learning"} 5
 # HELP hotline_rtp_packets_sent_total RTP packets sent.
 # TYPE hotline_rtp_packets_sent_total counter
 hotline_rtp_packets_sent_total 10
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"hotline_calls_active", "hotline_calls_total", "hotline_rtp_packets_dropped_total", "hotline_rtp_packets_sent_total"); err != nil {
+		"hotline_calls_active", "hotline_calls_total", "hotline_rtp_packets_dropped_total", "hotline_rtp_learning_resets_total", "hotline_rtp_packets_sent_total"); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.CollectAndCount(m.pacingError); n != 1 {

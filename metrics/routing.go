@@ -11,6 +11,7 @@ import (
 // force. Labels are configured route, schedule and kind names, never anything of a caller.
 type Routing struct {
 	decisions *prometheus.CounterVec
+	demoted   *prometheus.CounterVec
 }
 
 // NewRouting registers the routing collectors on r; a nil r gives working collectors that
@@ -23,6 +24,10 @@ func NewRouting(r prometheus.Registerer, overrides func() []routing.Override) *R
 			Namespace: namespace, Name: "route_decisions_total",
 			Help: "Routing decisions, by route and kind of destination (queue, target, message).",
 		}, []string{"route", "kind"}),
+		demoted: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "route", Name: "demoted_total",
+			Help: "Silent calls not routed as urgent, by reason (no_rtp: no RTP packet ever arrived; source: the source sent several such calls).",
+		}, []string{"reason"}),
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Subsystem: "routing", Name: "overrides_active",
@@ -37,6 +42,9 @@ func NewRouting(r prometheus.Registerer, overrides func() []routing.Override) *R
 // Decision counts a decision made for a call (not for an explanation).
 func (m *Routing) Decision(d routing.Decision) {
 	m.decisions.WithLabelValues(d.Route, d.Kind()).Inc()
+	if d.Demoted != "" {
+		m.demoted.WithLabelValues(d.Demoted).Inc()
+	}
 }
 
 var overrideDesc = prometheus.NewDesc(

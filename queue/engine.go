@@ -182,6 +182,21 @@ func (e *Engine) abandon(callID string, now time.Time) ([]Action, error) {
 	return e.dispatch(now, acts), nil
 }
 
+// Leave removes a waiting caller who goes elsewhere (a target took the call), cancelling
+// any rings for them. Unlike Abandon it counts no abandonment: the caller was served.
+func (e *Engine) Leave(callID string, now time.Time) ([]Action, error) {
+	return e.locked(func() ([]Action, error) {
+		c, err := e.waitingCall(callID)
+		if err != nil {
+			return nil, fmt.Errorf("queue: leave: %w", err)
+		}
+		acts := e.cancelRings(c, nil, now, nil)
+		e.unqueue(c)
+		delete(e.calls, c.ID)
+		return e.dispatch(now, acts), nil
+	})
+}
+
 // CallEnded reports that a call is over. For a connected call, the advocate wraps up; for
 // a call still waiting, it is the same as Abandon (so the driver need not know which).
 func (e *Engine) CallEnded(callID string, now time.Time) ([]Action, error) {

@@ -784,3 +784,26 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("handle samples = %d, want the full 20", got)
 	}
 }
+
+// TestLeave: a waiting caller taken by a target leaves the queue; the ringing phone is
+// cancelled without a miss, and no abandonment is counted (issue 13, item 3).
+func TestLeave(t *testing.T) {
+	var r recorder
+	e := newEngine(t, queue.Config{Queues: []queue.QueueConfig{q("en", "en")}, Advocates: []queue.AdvocateConfig{adv("a", "en")}}, queue.WithObserver(&r))
+	online(t, e, t0, "a")
+	_, _ = e.Enqueue(queue.Caller{ID: "c1", Queue: "en"}, at(sec))
+	acts, err := e.Leave("c1", at(2*sec))
+	want(t, "leave", acts, err, "cancel c1>a")
+	if _, ok := e.Position("c1"); ok {
+		t.Error("c1 still has a position")
+	}
+	if got := state(t, e, "a"); got.State != queue.Available || got.Misses != 0 {
+		t.Errorf("a = %+v, want available with no miss", got)
+	}
+	if slices.ContainsFunc(r.log, func(s string) bool { return strings.HasPrefix(s, "abandoned") }) {
+		t.Errorf("observations %q count an abandonment", r.log)
+	}
+	if _, err := e.Leave("c1", at(3*sec)); !errors.Is(err, queue.ErrUnknownCall) {
+		t.Errorf("second leave: err = %v, want ErrUnknownCall", err)
+	}
+}

@@ -15,24 +15,20 @@ import (
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
 )
 
+// The connection pools' sizes: the Recorder writes through one connection at a time; the
+// others serve exports and the heartbeat.
+const (
+	sqliteConns   = 4
+	postgresConns = 4
+)
+
+// sqliteSynchronous is SQLite's synchronous setting (see OpenSQLite); a variable for the
+// benchmark that compares them.
+var sqliteSynchronous = "FULL"
+
 // DSNEnv is the environment variable that, when set, is the PostgreSQL DSN instead of the
 // configuration's records.dsn.
 const DSNEnv = "HOTLINE_RECORDS_DSN"
-
-// Store is what Recorder needs of a store; *DB implements it, tests fake it.
-type Store interface {
-	// Start writes r as a call in progress, unless a row for r.CallID exists already.
-	Start(ctx context.Context, r Record) error
-	// Finish writes r, which has ended, in full; it returns once the row is committed.
-	Finish(ctx context.Context, r Record) error
-	// Heartbeat records that node is alive at now.
-	Heartbeat(ctx context.Context, node string, now time.Time) error
-	// Purge deletes the records of calls that started before before and are not in
-	// progress, and returns how many it deleted.
-	Purge(ctx context.Context, before time.Time) (int, error)
-}
-
-var _ Store = (*DB)(nil)
 
 // DB is a store of call records in SQLite or PostgreSQL. It is safe for concurrent use.
 type DB struct {
@@ -117,15 +113,37 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	f.Close()
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous("+sqliteSynchronous+")")
+	// A lock held by another process (a backup, sqlite3 in a terminal) is waited for this
+	// long; then the write fails and the Recorder spools and retries. Longer only delays
+	// the spooling.
+	q.Add("_pragma", "busy_timeout(3000)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate") // a transaction takes the write lock at BEGIN
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("records: open %s: %w", path, err)
 	}
+	// A fixed pool: the Recorder's one writer and a few readers (exports). database/sql
+	// keeps only 2 idle connections by default and closes the rest, so that bursts paid for
+	// opening SQLite connections (and applying their pragmas) again and again.
+	db.SetMaxOpenConns(sqliteConns)
+	db.SetMaxIdleConns(sqliteConns)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
 	return open(ctx, db, sqliteDialect, path)
+}
+
+// errBadDSN is a DSN that does not parse; pgx's message may quote it, password included.
+var errBadDSN = errors.New("records: the PostgreSQL DSN does not parse")
+
+// CheckDSN reports whether dsn parses as a PostgreSQL DSN, without connecting: a server
+// refuses to start with one that does not (a store that is down, it starts with).
+func CheckDSN(dsn string) error {
+	if _, err := pgx.ParseConfig(dsn); err != nil {
+		return errBadDSN
+	}
+	return nil
 }
 
 // OpenPostgres connects to the PostgreSQL database dsn names (a URL or key=value string;
@@ -134,11 +152,11 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		// pgx's message may quote the DSN, password included.
-		return nil, errors.New("records: the PostgreSQL DSN does not parse")
+		return nil, errBadDSN
 	}
 	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(8)
+	db.SetMaxOpenConns(postgresConns)
+	db.SetMaxIdleConns(postgresConns) // no churn: idle connections are kept, not reopened
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return open(ctx, db, postgresDialect, fmt.Sprintf("postgres %s/%s", cfg.Host, cfg.Database))
 }
@@ -159,14 +177,29 @@ func open(ctx context.Context, db *sql.DB, d dialect, name string) (*DB, error) 
 func (s *DB) Close() error { return s.db.Close() }
 
 const recordColumns = `call_id, node, line, caller_hash, start_time, answer_time, queue_time, connect_time,
-	end_time, language, reason, route, steps, queue, advocate, wait_ms, talk_ms, wrapup_ms, outcome`
+	end_time, language, reason, route, steps, queue, advocate, wait_ms, talk_ms, wrapup_ms, outcome, end_reason`
+
+// recordValues are the placeholders of recordColumns.
+const recordValues = `($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`
+
+// recordUpsert is the INSERT of a whole row that overwrites the one already there; the
+// progress writes add a WHERE that leaves ended rows alone.
+const recordUpsert = `INSERT INTO call_records (` + recordColumns + `) VALUES ` + recordValues + `
+		ON CONFLICT (call_id) DO UPDATE SET
+			node = excluded.node, line = excluded.line, caller_hash = excluded.caller_hash,
+			start_time = excluded.start_time, answer_time = excluded.answer_time,
+			queue_time = excluded.queue_time, connect_time = excluded.connect_time,
+			end_time = excluded.end_time, language = excluded.language, reason = excluded.reason,
+			route = excluded.route, steps = excluded.steps, queue = excluded.queue,
+			advocate = excluded.advocate, wait_ms = excluded.wait_ms, talk_ms = excluded.talk_ms,
+			wrapup_ms = excluded.wrapup_ms, outcome = excluded.outcome, end_reason = excluded.end_reason`
 
 func (s *DB) args(r *Record) []any {
 	return []any{
 		r.CallID, r.Node, r.Line, r.CallerHash, s.d.time(r.Start), s.d.time(r.Answered),
 		s.d.time(r.QueueEnter), s.d.time(r.Connected), s.d.time(r.End), r.Language, r.Reason,
 		r.Route, strings.Join(r.Steps, stepSep), r.Queue, r.Advocate, r.Wait.Milliseconds(),
-		r.Talk.Milliseconds(), r.WrapUp.Milliseconds(), string(r.Outcome),
+		r.Talk.Milliseconds(), r.WrapUp.Milliseconds(), string(r.Outcome), r.EndReason,
 	}
 }
 
@@ -181,8 +214,7 @@ func (s *DB) Start(ctx context.Context, r Record) error {
 		return err
 	}
 	r.End, r.Outcome = time.Time{}, OutcomeInProgress
-	_, err := s.db.ExecContext(ctx, `INSERT INTO call_records (`+recordColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO call_records (`+recordColumns+`) VALUES `+recordValues+`
 		ON CONFLICT (call_id) DO NOTHING`, s.args(&r)...)
 	if err != nil {
 		return fmt.Errorf("records: start %s: %w", r.CallID, err)
@@ -200,16 +232,7 @@ func (s *DB) Finish(ctx context.Context, r Record) error {
 		return fmt.Errorf("records: finish %s: no end time", r.CallID)
 	}
 	r.derive()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO call_records (`+recordColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-		ON CONFLICT (call_id) DO UPDATE SET
-			node = excluded.node, line = excluded.line, caller_hash = excluded.caller_hash,
-			start_time = excluded.start_time, answer_time = excluded.answer_time,
-			queue_time = excluded.queue_time, connect_time = excluded.connect_time,
-			end_time = excluded.end_time, language = excluded.language, reason = excluded.reason,
-			route = excluded.route, steps = excluded.steps, queue = excluded.queue,
-			advocate = excluded.advocate, wait_ms = excluded.wait_ms, talk_ms = excluded.talk_ms,
-			wrapup_ms = excluded.wrapup_ms, outcome = excluded.outcome`, s.args(&r)...)
+	_, err := s.db.ExecContext(ctx, recordUpsert, s.args(&r)...)
 	if err != nil {
 		return fmt.Errorf("records: finish %s: %w", r.CallID, err)
 	}
@@ -370,7 +393,7 @@ func (s *DB) each(ctx context.Context, since, until time.Time, f func(*Record) e
 		var wait, talk, wrap int64
 		if err := rows.Scan(&r.CallID, &r.Node, &r.Line, &r.CallerHash, &times[0], &times[1], &times[2],
 			&times[3], &times[4], &r.Language, &r.Reason, &r.Route, &steps, &r.Queue, &r.Advocate,
-			&wait, &talk, &wrap, &outcome); err != nil {
+			&wait, &talk, &wrap, &outcome, &r.EndReason); err != nil {
 			return fmt.Errorf("records: query: %w", err)
 		}
 		for i, p := range []*time.Time{&r.Start, &r.Answered, &r.QueueEnter, &r.Connected, &r.End} {
@@ -392,4 +415,43 @@ func (s *DB) each(ctx context.Context, since, until time.Time, f func(*Record) e
 		return fmt.Errorf("records: query: %w", err)
 	}
 	return nil
+}
+
+// Attempts returns the counts of call attempts (refused, and in a flood unanswered) in
+// minutes that started in [since, until), oldest first, summed over the node's runs; a zero
+// since or until leaves that end open.
+func (s *DB) Attempts(ctx context.Context, since, until time.Time) ([]Attempts, error) {
+	q := `SELECT minute, node, line, outcome, reason, count FROM call_attempts WHERE 1 = 1`
+	var args []any
+	if !since.IsZero() {
+		args = append(args, s.d.time(since))
+		q += fmt.Sprintf(" AND minute >= $%d", len(args))
+	}
+	if !until.IsZero() {
+		args = append(args, s.d.time(until))
+		q += fmt.Sprintf(" AND minute < $%d", len(args))
+	}
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY minute, node, line, outcome, reason", args...)
+	if err != nil {
+		return nil, fmt.Errorf("records: attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []Attempts
+	for rows.Next() {
+		var a Attempts
+		var minute any
+		var outcome string
+		if err := rows.Scan(&minute, &a.Node, &a.Line, &outcome, &a.Reason, &a.Count); err != nil {
+			return nil, fmt.Errorf("records: attempts: %w", err)
+		}
+		if a.Minute, err = fromDB(minute); err != nil {
+			return nil, fmt.Errorf("records: attempts: %w", err)
+		}
+		a.Outcome = Outcome(outcome)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("records: attempts: %w", err)
+	}
+	return out, nil
 }

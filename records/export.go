@@ -32,8 +32,11 @@ import (
 //	wrap_up_seconds  the wrap-up time the advocate had after the call
 //	advocate      the id of the advocate who took it
 //	outcome       completed, abandoned, menu_hangup, message, transferred, failed,
-//	              shutdown, interrupted or in_progress
-const CSVHeader = "call_id,node,line,caller_hash,start,answered,queue_enter,connected,end,language,reason,route,steps,queue,wait_seconds,talk_seconds,wrap_up_seconds,advocate,outcome"
+//	              shutdown, shutdown_fatal, cancelled, no_ack, setup_failed, interrupted
+//	              or in_progress (see Outcome)
+//	end_reason    why the call ended when the outcome does not say (shutdown_fatal: the
+//	              error the server stopped on)
+const CSVHeader = "call_id,node,line,caller_hash,start,answered,queue_enter,connected,end,language,reason,route,steps,queue,wait_seconds,talk_seconds,wrap_up_seconds,advocate,outcome,end_reason"
 
 // csvTime is the format of times in the CSV.
 const csvTime = "2006-01-02T15:04:05.000Z07:00"
@@ -63,7 +66,7 @@ func WriteCSV(w io.Writer, recs []Record) error {
 			r.CallID, r.Node, r.Line, r.CallerHash, csvTimeOf(r.Start), csvTimeOf(r.Answered),
 			csvTimeOf(r.QueueEnter), csvTimeOf(r.Connected), csvTimeOf(r.End), r.Language, r.Reason,
 			r.Route, strings.Join(r.Steps, stepSep), r.Queue, seconds(r.Wait), seconds(r.Talk),
-			seconds(r.WrapUp), r.Advocate, string(r.Outcome),
+			seconds(r.WrapUp), r.Advocate, string(r.Outcome), r.EndReason,
 		}); err != nil {
 			return fmt.Errorf("records: csv: %w", err)
 		}

@@ -151,15 +151,16 @@ func LoadKey(keyFile, generated string) (key []byte, created bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("caller hash key: %w", err)
 	}
-	if _, err := f.WriteString(k + "\n"); err != nil {
-		f.Close()
-		return nil, false, fmt.Errorf("caller hash key: %w", err)
+	_, err = f.WriteString(k + "\n")
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, false, fmt.Errorf("caller hash key: %w", err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
+	if err != nil {
+		// A full disk leaves a short key behind, which every later start would refuse.
+		os.Remove(generated)
 		return nil, false, fmt.Errorf("caller hash key: %w", err)
 	}
 	return []byte(k), true, nil

@@ -31,6 +31,7 @@ var pg struct {
 	err  error
 	skip string
 	stop func()
+	ctl  func(action string) error // pg_ctl start or stop, on the same port
 	n    atomic.Int32
 }
 
@@ -144,9 +145,37 @@ func startPostgres() {
 	pg.dsn = func(db string) string {
 		return fmt.Sprintf("postgres://hotline@127.0.0.1:%d/%s?sslmode=disable", port, db)
 	}
+	pg.ctl = func(action string) error {
+		args := []string{filepath.Join(bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "60"}
+		if action == "start" {
+			args = append(args, "-o", fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s", port, dir))
+		} else {
+			args = append(args, "-m", "fast")
+		}
+		return run(append(args, action)...)
+	}
 	pg.stop = func() {
 		_ = run(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
 		os.RemoveAll(dir)
+	}
+}
+
+// pgPause stops the test cluster (as a PostgreSQL server going down would) until pgResume;
+// it is started again when the test ends in any case. No records test runs in parallel, so
+// none other sees it down.
+func pgPause(t *testing.T) {
+	t.Helper()
+	if err := pg.ctl("stop"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.ctl("start") })
+}
+
+// pgResume starts the test cluster again.
+func pgResume(t *testing.T) {
+	t.Helper()
+	if err := pg.ctl("start"); err != nil {
+		t.Fatal(err)
 	}
 }
 

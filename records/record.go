@@ -30,35 +30,62 @@ const (
 	OutcomeFailed Outcome = "failed"
 	// OutcomeShutdown is a call the server ended because it was stopping.
 	OutcomeShutdown Outcome = "shutdown"
+	// OutcomeShutdownFatal is a call the server ended because it stopped on a fatal error
+	// (a listener failed, say); Record.EndReason says which.
+	OutcomeShutdownFatal Outcome = "shutdown_fatal"
+
+	// The outcomes of call attempts that reached a line but were never answered.
+
+	// OutcomeCancelled is a caller who hung up (CANCEL, or BYE before the ACK) before the
+	// call was confirmed.
+	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeNoAck is a call answered with 200 OK that the caller never confirmed with an
+	// ACK.
+	OutcomeNoAck Outcome = "no_ack"
+	// OutcomeSetupFailed is a call that failed while it was being set up (the 200 OK could
+	// not be sent, or the ACK carried no usable SDP answer).
+	OutcomeSetupFailed Outcome = "setup_failed"
+	// OutcomeRefused is an INVITE to a line that the server refused (Record.EndReason, or
+	// the reason column of call_attempts, says why: capacity, draining, source_rate, ...).
+	// Refused attempts are counted per minute in call_attempts, never a row each.
+	OutcomeRefused Outcome = "refused"
 )
 
+// Outcomes lists every Outcome, for validation and documentation.
+var Outcomes = []Outcome{OutcomeInProgress, OutcomeInterrupted, OutcomeCompleted, OutcomeAbandoned,
+	OutcomeMenuHangup, OutcomeMessage, OutcomeTransferred, OutcomeFailed, OutcomeShutdown,
+	OutcomeShutdownFatal, OutcomeCancelled, OutcomeNoAck, OutcomeSetupFailed, OutcomeRefused}
+
 // Record is one call. Times are zero when the call never got there; durations are zero when
-// they do not apply.
+// they do not apply. Its JSON (the spool's) leaves zero fields out.
 type Record struct {
-	CallID string // sip.Call.ID: random, carries nothing of the caller; the primary key
-	Node   string // the server that took the call; RecoverInterrupted touches only its own
-	Line   string // the configured line name
+	CallID string `json:",omitzero"` // sip.Call.ID: random, carries nothing of the caller; the primary key
+	Node   string `json:",omitzero"` // the server that took the call; RecoverInterrupted touches only its own
+	Line   string `json:",omitzero"` // the configured line name
 	// CallerHash is Hasher.Hash of the caller's number: never the number itself.
-	CallerHash string
+	CallerHash string `json:",omitzero"`
 
-	Start      time.Time // the INVITE arrived
-	Answered   time.Time // the server answered (200 OK)
-	QueueEnter time.Time // first entered a queue
-	Connected  time.Time // an advocate (or target) answered
-	End        time.Time // the call ended
+	Start      time.Time `json:",omitzero"` // the INVITE arrived
+	Answered   time.Time `json:",omitzero"` // the server answered (200 OK)
+	QueueEnter time.Time `json:",omitzero"` // first entered a queue
+	Connected  time.Time `json:",omitzero"` // an advocate (or target) answered
+	End        time.Time `json:",omitzero"` // the call ended
 
-	Language string   // chosen in the menus
-	Reason   string   // chosen in the menus
-	Route    string   // the route that decided ("menu" when a menu action did)
-	Steps    []string // the destinations taken, in order: the first, then each overflow
-	Queue    string   // the last queue the call was in
-	Advocate string   // the advocate's id who took the call
+	Language string   `json:",omitzero"` // chosen in the menus
+	Reason   string   `json:",omitzero"` // chosen in the menus
+	Route    string   `json:",omitzero"` // the route that decided ("menu" when a menu action did)
+	Steps    []string `json:",omitzero"` // the destinations taken, in order: the first, then each overflow
+	Queue    string   `json:",omitzero"` // the last queue the call was in
+	Advocate string   `json:",omitzero"` // the advocate's id who took the call
 
-	Wait   time.Duration // QueueEnter to Connected (or End, when never connected)
-	Talk   time.Duration // Connected to End
-	WrapUp time.Duration // the wrap-up time the advocate was given after the call
+	Wait   time.Duration `json:",omitzero"` // QueueEnter to Connected (or End, when never connected)
+	Talk   time.Duration `json:",omitzero"` // Connected to End
+	WrapUp time.Duration `json:",omitzero"` // the wrap-up time the advocate was given after the call
 
-	Outcome Outcome
+	Outcome Outcome `json:",omitzero"`
+	// EndReason says why the call ended when the outcome alone does not: the error a
+	// server stopped on (shutdown_fatal). It never holds anything of the caller.
+	EndReason string `json:",omitzero"`
 }
 
 // derive fills in what follows from the times: Wait and Talk when they are zero, and an

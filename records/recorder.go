@@ -2,6 +2,8 @@ package records
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -15,43 +17,144 @@ type Options struct {
 	// Node names this server in the records; required, unique among the servers that
 	// share a database.
 	Node string
-	// Timeout bounds each write; default 5s. A write that takes longer is given up,
-	// logged and counted: the call goes on.
+	// Timeout bounds how long Finish waits for its record to be committed (or spooled),
+	// and each attempt to open the store; default 5s. A record not written by then stays
+	// queued: the call goes on.
 	Timeout time.Duration
-	// Retention is how long records are kept; 0 keeps them for ever. Run purges older
-	// ones.
+	// Retention is how long records are kept; 0 keeps them for ever.
 	Retention time.Duration
-	// Heartbeat is how often Run records that the node is alive (the estimated end of
-	// calls cut off by a crash; see DB.RecoverInterrupted); default 30s.
+	// Heartbeat is how often the node's heartbeat is recorded (the estimated end of calls
+	// cut off by a crash; see DB.RecoverInterrupted); default 30s.
 	Heartbeat time.Duration
-	// PurgeEvery is how often Run purges; default 1h.
+	// PurgeEvery is how often records older than Retention are purged; default 1h.
 	PurgeEvery time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger logs store errors; nil means slog.Default().
 	Logger *slog.Logger
-	// OnError, if set, is called with the operation ("start", "finish", "heartbeat",
-	// "purge") each time a write fails, for a metric.
+	// OnError, if set, is called with the operation ("open", "write", "spool",
+	// "recover", "heartbeat", "purge") each time one fails, for a metric.
 	OnError func(op string)
+
+	// Spool is the file records wait in while the store is unavailable (JSON lines,
+	// mode 0600, kept across restarts); "" keeps them in memory only.
+	Spool string
+	// SpoolMax bounds the spool file's size in bytes; default 256 MiB (about 400,000
+	// records). Past it, records wait in memory.
+	SpoolMax int64
+	// QueueMax bounds the records waiting in memory (each call's latest state counts
+	// once); default 20,000. Past it, new records are dropped and counted (Stats.Dropped).
+	QueueMax int
+	// Linger is how long the writer waits for more records before it commits a batch
+	// (group commit); default 2ms.
+	Linger time.Duration
+	// MaxBatch bounds the records of one transaction; default 1,000.
+	MaxBatch int
+	// Retry is how often an unavailable store is tried again; default 2s.
+	Retry time.Duration
+	// AttemptsEvery is how often the counts of refused call attempts are queued for the
+	// store; default 10s.
+	AttemptsEvery time.Duration
 }
 
-// Recorder writes the call path's records to a Store. Its methods are safe for concurrent
-// use, and a nil *Recorder records nothing (records.driver: none).
+// Store is what a Recorder needs of a store; *DB implements it, tests wrap it.
+type Store interface {
+	// Heartbeat records that node is alive at now.
+	Heartbeat(ctx context.Context, node string, now time.Time) error
+	// Purge deletes the records of calls that started before before and are not in
+	// progress, and returns how many it deleted.
+	Purge(ctx context.Context, before time.Time) (int, error)
+	// RecoverInterrupted marks node's calls left in progress as interrupted.
+	RecoverInterrupted(ctx context.Context, node string, now time.Time) (int, error)
+	batchWriter
+}
+
+var _ Store = (*DB)(nil)
+
+// Recorder writes the call path's records to a Store through one writer goroutine. Its
+// methods are safe for concurrent use, and a nil *Recorder records nothing (records.driver:
+// none).
 //
-// A slow or failed database never holds up or drops a call: the start of a call is written
-// in the background, the end synchronously (so that it is committed before the call's
-// goroutine moves on, and a kill -9 afterwards cannot lose it) but after the caller has
-// hung up, both bounded by Options.Timeout; failures are logged and counted.
+// The store never decides whether a call is answered: records are queued in memory and
+// written by the writer, all that arrive within Options.Linger in one transaction (group
+// commit). When the store is unavailable (not yet opened, locked, full, read-only, down),
+// the writer appends them to the spool file, or keeps them in memory when the disk will not
+// take them either, and tries the store again every Options.Retry; when it is back, the
+// spool is written first, in order, then the rest. Past the memory bound, new records are
+// dropped and counted: never silently.
 type Recorder struct {
-	store    Store
-	opts     Options
-	log      *slog.Logger
-	failures atomic.Uint64
-	wg       sync.WaitGroup // background starts
+	open func(context.Context) (Store, error)
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	queue    []*op          // oldest first
+	byCall   map[string]*op // a call's op still in queue: later writes update it in place
+	attempts map[attemptKey]int64
+	closing  bool
+	wake     chan struct{}
+	done     chan struct{} // closed when the writer has stopped
+	stopping atomic.Pointer[func() error]
+
+	// opened is the store once open (a storeBox), for Export from other goroutines.
+	opened atomic.Value
+	owns   bool // the store came from open: Close closes it
+
+	// The writer goroutine's own.
+	store     Store
+	spool     *spool
+	stalled   bool // neither the store nor the spool took the last batch
+	lastLog   time.Time
+	downSince time.Time
+
+	// Stats.
+	up          atomic.Bool
+	lastErr     atomic.Pointer[string]
+	since       atomic.Int64 // Unix ms the store went down; 0 when up
+	written     atomic.Uint64
+	failures    atomic.Uint64
+	dropped     [dropKinds]atomic.Uint64
+	queued      atomic.Int64
+	spooled     atomic.Int64
+	lastDropLog atomic.Int64
 }
 
-// NewRecorder returns a Recorder that writes to store.
+// Kinds of dropped records (Stats.Dropped).
+const (
+	dropProgress = iota // a call's progress; its end, if written, carries all of it
+	dropFinish          // an ended call: its record is lost
+	dropAttempt         // counts of refused attempts
+	dropKinds
+)
+
+// DropKinds name the indexes of Stats.Dropped, for a metric's label.
+var DropKinds = [dropKinds]string{"progress", "finish", "attempts"}
+
+// NewRecorder returns a Recorder that writes to store, which is open.
 func NewRecorder(store Store, opts Options) *Recorder {
+	return newRecorder(func(context.Context) (Store, error) { return store, nil }, opts, false)
+}
+
+type storeBox struct{ Store }
+
+func (r *Recorder) openStore() Store {
+	if r == nil {
+		return nil
+	}
+	if b, ok := r.opened.Load().(storeBox); ok {
+		return b.Store
+	}
+	return nil
+}
+
+// Open returns a Recorder whose writer opens its store with open, and keeps trying every
+// Options.Retry until that succeeds: a store that is locked, full, read-only or down when
+// the server starts costs no call. Close stops it.
+func Open(open func(context.Context) (Store, error), opts Options) *Recorder {
+	return newRecorder(open, opts, true)
+}
+
+func newRecorder(open func(context.Context) (Store, error), opts Options, owns bool) *Recorder {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
@@ -64,14 +167,92 @@ func NewRecorder(store Store, opts Options) *Recorder {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SpoolMax <= 0 {
+		opts.SpoolMax = 256 << 20
+	}
+	if opts.QueueMax <= 0 {
+		opts.QueueMax = 20000
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = 2 * time.Millisecond
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1000
+	}
+	if opts.Retry <= 0 {
+		opts.Retry = 2 * time.Second
+	}
+	if opts.AttemptsEvery <= 0 {
+		opts.AttemptsEvery = 10 * time.Second
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Recorder{store: store, opts: opts, log: log}
+	r := &Recorder{
+		open: open, opts: opts, log: log, owns: owns,
+		byCall: map[string]*op{}, attempts: map[attemptKey]int64{},
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	sp, err := openSpool(opts.Spool, opts.SpoolMax)
+	if err != nil {
+		r.failed("spool", err)
+	}
+	r.spool = sp
+	r.spooled.Store(int64(sp.n))
+	// This run's first op, behind whatever an earlier run spooled: the calls that run left
+	// in progress are interrupted, and none of this run's.
+	r.queue = append(r.queue, &op{Kind: opRecover, Node: opts.Node, At: opts.Now()},
+		&op{Kind: opHeartbeat, At: opts.Now()}, &op{Kind: opPurge})
+	r.queued.Store(int64(len(r.queue)))
+	go r.run()
+	return r
 }
 
-// Failures returns how many writes have failed.
+// SetStopping sets the function that says why the server is stopping: nil while it runs,
+// context.Canceled for an orderly stop, another error for a fatal one. A call ended with
+// OutcomeShutdown during a fatal stop is recorded as OutcomeShutdownFatal with the error.
+func (r *Recorder) SetStopping(f func() error) {
+	if r != nil {
+		r.stopping.Store(&f)
+	}
+}
+
+// Stats is the state of a Recorder, for metrics and /readyz.
+type Stats struct {
+	StoreUp     bool      // the last write (or open) succeeded
+	DownSince   time.Time // when the store became unavailable; zero when up
+	LastError   string    // the last store error, "" when none
+	Queued      int       // records waiting in memory
+	Spooled     int       // records waiting in the spool file
+	Written     uint64    // records (and attempt counts) written to the store
+	Failures    uint64    // failed store operations (opens, writes, spool appends, ...)
+	Dropped     [dropKinds]uint64
+	SpoolActive bool // a spool file is configured
+}
+
+// Stats returns the Recorder's state; the zero Stats for a nil Recorder.
+func (r *Recorder) Stats() Stats {
+	if r == nil {
+		return Stats{}
+	}
+	s := Stats{
+		StoreUp: r.up.Load(), Queued: int(r.queued.Load()), Spooled: int(r.spooled.Load()),
+		Written: r.written.Load(), Failures: r.failures.Load(), SpoolActive: r.opts.Spool != "",
+	}
+	if ms := r.since.Load(); ms != 0 {
+		s.DownSince = time.UnixMilli(ms)
+	}
+	if e := r.lastErr.Load(); e != nil {
+		s.LastError = *e
+	}
+	for i := range s.Dropped {
+		s.Dropped[i] = r.dropped[i].Load()
+	}
+	return s
+}
+
+// Failures returns how many store operations have failed.
 func (r *Recorder) Failures() uint64 {
 	if r == nil {
 		return 0
@@ -79,209 +260,170 @@ func (r *Recorder) Failures() uint64 {
 	return r.failures.Load()
 }
 
-func (r *Recorder) failed(op, callID string, err error) {
+// Wait waits until every record queued before it is settled: written, spooled, or (with
+// the store and the spool both unavailable) held in memory; or until Options.Timeout.
+func (r *Recorder) Wait() {
+	if r == nil {
+		return
+	}
+	ch := make(chan error, 1)
+	r.enqueue(&op{Kind: opBarrier}, ch)
+	t := time.NewTimer(r.opts.Timeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+}
+
+// Close writes what is queued (or spools it), and stops the writer; it returns when that
+// is done or ctx ends. Records that neither the store nor the spool took are lost, and
+// logged and counted as dropped. Records queued after Close are not written.
+func (r *Recorder) Close(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	r.closing = true
+	r.mu.Unlock()
+	r.signal()
+	select {
+	case <-r.done:
+		if c, ok := r.openStore().(io.Closer); ok && r.owns {
+			return c.Close()
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("records: close: %w", ctx.Err())
+	}
+}
+
+func (r *Recorder) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue adds o to the queue; waiter, if not nil, is told when o is settled. A call's op
+// still waiting in the queue is updated in place instead: the newer record, the stronger
+// kind, so a call that starts and ends between two batches is one write.
+func (r *Recorder) enqueue(o *op, waiter chan error) {
+	r.push(o, waiter, false)
+}
+
+// push is enqueue; the writer itself (closing) may still queue the last attempt counts.
+func (r *Recorder) push(o *op, waiter chan error, closing bool) {
+	r.mu.Lock()
+	if r.closing && !closing && o.Kind != opBarrier {
+		r.mu.Unlock()
+		r.drop(o, "the recorder is closed")
+		settle(waiter, ErrDropped)
+		return
+	}
+	if o.Rec != nil {
+		if p := r.byCall[o.Rec.CallID]; p != nil {
+			p.Rec = o.Rec
+			p.Kind = max(p.Kind, o.Kind)
+			if waiter != nil {
+				p.waiters = append(p.waiters, waiter)
+			}
+			r.mu.Unlock()
+			return
+		}
+	}
+	if len(r.queue) >= r.opts.QueueMax && o.Kind != opBarrier {
+		r.mu.Unlock()
+		r.drop(o, "the memory queue is full")
+		settle(waiter, ErrDropped)
+		return
+	}
+	if waiter != nil {
+		o.waiters = append(o.waiters, waiter)
+	}
+	r.queue = append(r.queue, o)
+	if o.Rec != nil {
+		r.byCall[o.Rec.CallID] = o
+	}
+	r.queued.Store(int64(len(r.queue)))
+	r.mu.Unlock()
+	r.signal()
+}
+
+// drop counts a record that is lost, and logs it (at most every 10 seconds).
+func (r *Recorder) drop(o *op, why string) {
+	kind := -1
+	switch o.Kind {
+	case opProgress:
+		kind = dropProgress
+	case opFinish:
+		kind = dropFinish
+	case opAttempts:
+		kind = dropAttempt
+	}
+	if kind < 0 {
+		return
+	}
+	n := r.dropped[kind].Add(1)
+	now := time.Now().UnixMilli()
+	if last := r.lastDropLog.Load(); now-last >= 10_000 && r.lastDropLog.CompareAndSwap(last, now) {
+		r.log.Error("call records dropped", "why", why, "kind", DropKinds[kind], "dropped_so_far", n,
+			"queued", r.queued.Load(), "spooled", r.spooled.Load())
+	}
+}
+
+func settle(waiter chan error, err error) {
+	if waiter != nil {
+		waiter <- err
+	}
+}
+
+func (o *op) settle(err error) {
+	for _, w := range o.waiters {
+		w <- err
+	}
+	o.waiters = nil
+}
+
+// failed counts a failed store operation and remembers its error.
+func (r *Recorder) failed(op string, err error) {
 	r.failures.Add(1)
-	r.log.Error("call record not written", "op", op, "call", callID, "err", err)
+	msg := op + ": " + err.Error()
+	r.lastErr.Store(&msg)
 	if r.opts.OnError != nil {
 		r.opts.OnError(op)
 	}
 }
 
-// Begin starts the record of a call that arrived at start on line from caller (a SIP URI
-// or number: only its hash is kept), and writes it as in progress in the background.
-func (r *Recorder) Begin(callID, line, caller string, start time.Time) *Call {
-	if r == nil {
-		return nil
-	}
-	c := &Call{r: r, rec: Record{
-		CallID: callID, Node: r.opts.Node, Line: line, CallerHash: r.opts.Hasher.Hash(caller),
-		Start: start, Outcome: OutcomeInProgress,
-	}}
-	rec := c.rec
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
-		defer cancel()
-		if err := r.store.Start(ctx, rec); err != nil {
-			r.failed("start", rec.CallID, err)
-		}
-	}()
-	return c
-}
-
-// Wait waits for the background writes of calls' starts.
-func (r *Recorder) Wait() {
-	if r != nil {
-		r.wg.Wait()
-	}
-}
-
-// Run records the node's heartbeat every Options.Heartbeat and purges records older than
-// Options.Retention at once and every Options.PurgeEvery, until ctx ends. It always
-// returns nil: failures are logged and counted.
-func (r *Recorder) Run(ctx context.Context) error {
-	if r == nil {
-		return nil
-	}
-	r.heartbeat(ctx)
-	r.Purge(ctx)
-	hb := time.NewTicker(r.opts.Heartbeat)
-	defer hb.Stop()
-	purge := time.NewTicker(r.opts.PurgeEvery)
-	defer purge.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-hb.C:
-			r.heartbeat(ctx)
-		case <-purge.C:
-			r.Purge(ctx)
-		}
-	}
-}
-
-func (r *Recorder) heartbeat(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
-	defer cancel()
-	if err := r.store.Heartbeat(ctx, r.opts.Node, r.opts.Now()); err != nil && ctx.Err() == nil {
-		r.failed("heartbeat", "", err)
-	}
-}
-
-// Purge deletes the records older than Options.Retention (none when it is 0) and returns
-// how many it deleted.
-func (r *Recorder) Purge(ctx context.Context) int {
-	if r == nil || r.opts.Retention <= 0 {
-		return 0
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute) // a first purge may be large
-	defer cancel()
-	n, err := r.store.Purge(ctx, r.opts.Now().Add(-r.opts.Retention))
-	if err != nil {
-		if ctx.Err() == nil {
-			r.failed("purge", "", err)
-		}
-		return 0
-	}
-	if n > 0 {
-		r.log.Info("old call records purged", "records", n, "retention", r.opts.Retention)
-	}
-	return n
-}
-
-// Call is the record of one call as it goes along. Its methods are safe for concurrent use
-// and do nothing on a nil *Call; each sets what the call path knows at that point.
-type Call struct {
-	r        *Recorder
-	mu       sync.Mutex
-	rec      Record
-	finished bool
-}
-
-func (c *Call) update(f func(*Record)) {
-	if c == nil {
+// down records that the store failed: loudly at once, then once a minute while it lasts.
+func (r *Recorder) down(op string, err error) {
+	r.failed(op, err)
+	now := time.Now()
+	if r.up.Swap(false) || r.downSince.IsZero() {
+		r.downSince = now
+		r.since.Store(now.UnixMilli())
+		r.lastLog = now
+		r.log.Error("call records store unavailable: calls are answered as usual, and their records wait "+
+			"(in the spool file, or in memory) until it is back", "op", op, "err", err,
+			"spool", r.opts.Spool, "queued", r.queued.Load(), "spooled", r.spooled.Load())
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.finished {
-		f(&c.rec)
+	if now.Sub(r.lastLog) >= time.Minute {
+		r.lastLog = now
+		r.log.Error("call records store still unavailable", "op", op, "err", err, "since", r.downSince,
+			"queued", r.queued.Load(), "spooled", r.spooled.Load())
 	}
 }
 
-// Answered records when the server answered the call.
-func (c *Call) Answered(t time.Time) { c.update(func(r *Record) { r.Answered = t }) }
-
-// Menus records what the caller chose in the menus.
-func (c *Call) Menus(language, reason string) {
-	c.update(func(r *Record) { r.Language, r.Reason = language, reason })
-}
-
-// Routed records the route that decided and the first destination (a queue's or target's
-// name).
-func (c *Call) Routed(route, destination string) {
-	c.update(func(r *Record) {
-		r.Route = route
-		r.Steps = append(r.Steps, destination)
-	})
-}
-
-// Overflowed records that the call moved on to destination (a queue's or target's name).
-func (c *Call) Overflowed(destination string) {
-	c.update(func(r *Record) { r.Steps = append(r.Steps, destination) })
-}
-
-// Queued records that the call is waiting in queue since t; the first call sets the queue
-// enter time, later ones (overflows) only the queue.
-func (c *Call) Queued(queue string, t time.Time) {
-	c.update(func(r *Record) {
-		r.Queue = queue
-		if r.QueueEnter.IsZero() {
-			r.QueueEnter = t
-		}
-	})
-}
-
-// Connected records that advocate ("" for a target) answered at t.
-func (c *Call) Connected(advocate string, t time.Time) {
-	c.update(func(r *Record) { r.Advocate, r.Connected = advocate, t })
-}
-
-// WrapUp records the wrap-up time the advocate gets after the call.
-func (c *Call) WrapUp(d time.Duration) { c.update(func(r *Record) { r.WrapUp = d }) }
-
-// Ended records how and when the call ended; the first call counts. An outcome of "" is
-// derived from the times: completed if connected, abandoned if queued, else menu_hangup.
-func (c *Call) Ended(outcome Outcome, t time.Time) {
-	c.update(func(r *Record) {
-		if r.End.IsZero() {
-			r.End, r.Outcome = t, outcome
-		}
-	})
-}
-
-// Record returns a copy of the record so far.
-func (c *Call) Record() Record {
-	if c == nil {
-		return Record{}
+// isUp records that the store took a write.
+func (r *Recorder) isUp() {
+	if r.up.Swap(true) {
+		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r := c.rec
-	r.Steps = append([]string(nil), r.Steps...)
-	return r
-}
-
-// Finish writes the ended call and returns once it is committed, or once the Recorder's
-// Timeout has passed, even if ctx is cancelled before (a server that is stopping still
-// records the calls it ends). A call not marked Ended ends now. Only the first Finish
-// writes; it must be called after the caller's leg is gone, so that a slow database holds
-// up nobody. The error is also logged and counted.
-func (c *Call) Finish(ctx context.Context) error {
-	if c == nil {
-		return nil
+	if !r.downSince.IsZero() {
+		r.log.Warn("call records store is back; waiting records written", "down_for", time.Since(r.downSince).Round(time.Second))
 	}
-	c.mu.Lock()
-	if c.finished {
-		c.mu.Unlock()
-		return nil
-	}
-	c.finished = true
-	if c.rec.End.IsZero() {
-		c.rec.End = c.r.opts.Now()
-	}
-	if c.rec.Outcome == OutcomeInProgress {
-		c.rec.Outcome = ""
-	}
-	rec := c.rec
-	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.r.opts.Timeout)
-	defer cancel()
-	if err := c.r.store.Finish(ctx, rec); err != nil {
-		c.r.failed("finish", rec.CallID, err)
-		return err
-	}
-	return nil
+	r.downSince = time.Time{}
+	r.since.Store(0)
+	r.lastErr.Store(nil)
 }

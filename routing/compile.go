@@ -414,13 +414,12 @@ func (c *compiler) action(path string, rs *RouteSpec, r *route) {
 	if rs.Priority < 0 {
 		c.errorf(path+".priority", "must be 0 or more, got %d", rs.Priority)
 	}
-	prev := r.step
+	// A target step keeps the caller queued until the target answers, so steps after it
+	// still apply when it does not: the queue they are in is the last queue step's.
+	prev, queue := r.step, r.step.Queue
 	for i, o := range rs.Overflow {
 		op := fmt.Sprintf("%s.overflow[%d]", path, i)
 		switch {
-		case prev.Target != "":
-			c.errorf(op, "never happens: the call left for %s at %s", prev, prevPath(path, i))
-			return
 		case o.After <= prev.After:
 			if i == 0 {
 				c.errorf(op+".after", "must be more than 0s, got %v", o.After)
@@ -430,11 +429,17 @@ func (c *compiler) action(path string, rs *RouteSpec, r *route) {
 		}
 		s := c.dest(op+".to", o.To)
 		s.After = o.After
-		if s.Queue != "" && s.Queue == prev.Queue {
+		switch {
+		case s.Queue != "" && s.Queue == queue:
 			c.errorf(op+".to", "the call is already in queue %s", s.Queue)
+		case s.Target != "" && s.Target == prev.Target:
+			c.errorf(op+".to", "the call is already calling target %s", s.Target)
 		}
 		r.overflow = append(r.overflow, s)
 		prev = s
+		if s.Queue != "" {
+			queue = s.Queue
+		}
 	}
 }
 

@@ -36,6 +36,9 @@ type Attrs struct {
 	Line     string // the line's name (lines[].name)
 	Language string // the caller's language, such as "es"
 	Reason   string // the reason chosen in the menu, such as "help_now"
+	// Demoted, if set (DemotedNoRTP, DemotedSource), routes the call without its reason:
+	// the silent-call policy (silent.go, Silent.Demotion).
+	Demoted string
 }
 
 // State is what routing may depend on besides the call and the time: the queues as they
@@ -87,6 +90,8 @@ type Decision struct {
 	Override string
 	// Explain says why, one line per route tried and condition checked.
 	Explain []string
+	// Demoted is why the call was routed without its reason (Attrs.Demoted), or "".
+	Demoted string
 }
 
 // String summarises d, such as "route help_now_es: queue es, priority 100".
@@ -139,6 +144,9 @@ func (d Decision) Next(waited time.Duration) (s Step, ok bool) {
 // Route decides where a call with attributes a goes at time now, given the state st. Every
 // call gets a decision: Compile guarantees a last route that always matches.
 func (t *Table) Route(a Attrs, now time.Time, st State) Decision {
+	if a.Demoted != "" {
+		return t.routeDemoted(a, now, st)
+	}
 	var why []string
 	if o, ok := activeRouteOverride(st.Overrides, now); ok {
 		if r := t.byName[o.Route]; r != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"golang.org/x/time/rate"
 
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/prompts"
@@ -37,7 +38,8 @@ type Call struct {
 	// Arrived is when the INVITE arrived (zero for outbound legs).
 	Arrived time.Time
 
-	caller string // the caller's identity; see Caller
+	caller string     // the caller's identity; see Caller
+	source netip.Addr // the address the INVITE came from (defence.go); never logged
 
 	srv    *Server
 	log    *slog.Logger
@@ -48,15 +50,20 @@ type Call struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	mu           sync.Mutex
-	media        Media
-	local        netip.Addr // our media/signalling address as seen by this caller
+	mu    sync.Mutex
+	media Media
+	local netip.Addr // our media/signalling address as seen by this caller
+	// peer is the dialog's own signalling peer: the address the INVITE came from, or the
+	// phone an outbound leg called. Requests that change the media or carry digits are
+	// accepted only from it (fromPeer), and the RTP leg learns its source with it in mind.
+	peer         netip.Addr
 	sdpVersion   uint64
 	sessID       uint64
 	ackBody      []byte
 	pendingOffer bool // we sent an offer in a 2xx and wait for the answer in the ACK
 	digits       chan rune
 	digitsClosed bool
+	inDialog     *rate.Limiter // in-dialog requests' rate (defence.go), made on the first one
 	endOnce      sync.Once
 	byeOnce      sync.Once
 }
@@ -248,6 +255,17 @@ func (c *Call) applyMedia(m Media) {
 		c.leg.SetDirection(m.Send, m.Recv)
 	}
 	c.leg.SetPayloadType(m.PayloadType)
+}
+
+// fromPeer reports whether req came from the dialog's own signalling peer (its IP address;
+// see README "Media"). A re-INVITE, an ACK with SDP or an INFO from anywhere else is refused:
+// with the dialog's identifiers, a third party could otherwise move the call's audio to itself
+// or press keys in the menu (issue 14). The port is not compared: a NAT may give a UDP phone
+// a new one during a long call, and a phone reconnects over TCP or TLS from a new one, while
+// an off-path sender that can forge the IP address can forge a well-known port as well.
+func (c *Call) fromPeer(req *sipmsg.Request) bool {
+	src, err := netip.ParseAddrPort(req.Source())
+	return err == nil && c.peer.IsValid() && src.Addr().Unmap() == c.peer
 }
 
 const byeTimeout = 5 * time.Second

@@ -59,11 +59,11 @@ func ParseCrypto(value string) (Crypto, error) {
 		return Crypto{}, fmt.Errorf("%w: session parameters are not supported", ErrCrypto)
 	}
 	if len(fields[0]) > 9 {
-		return Crypto{}, fmt.Errorf("%w: tag %q", ErrCrypto, fields[0])
+		return Crypto{}, fmt.Errorf("%w: bad tag", ErrCrypto)
 	}
 	tag, err := strconv.ParseUint(fields[0], 10, 32)
 	if err != nil || strings.ContainsAny(fields[0], "+-") {
-		return Crypto{}, fmt.Errorf("%w: tag %q", ErrCrypto, fields[0])
+		return Crypto{}, fmt.Errorf("%w: bad tag", ErrCrypto)
 	}
 	c := Crypto{Tag: uint32(tag)}
 	switch fields[1] {
@@ -72,7 +72,7 @@ func ParseCrypto(value string) (Crypto, error) {
 	case "AES_CM_128_HMAC_SHA1_32":
 		c.Suite = media.SuiteAESCM128HMACSHA132
 	default:
-		return Crypto{}, fmt.Errorf("%w: unsupported suite %q", ErrCrypto, fields[1])
+		return Crypto{}, fmt.Errorf("%w: unsupported suite", ErrCrypto)
 	}
 	params := fields[2]
 	if strings.Contains(params, ";") {
@@ -89,7 +89,7 @@ func ParseCrypto(value string) (Crypto, error) {
 	case len(parts) == 3 || (len(parts) == 2 && strings.Contains(parts[1], ":")):
 		return Crypto{}, fmt.Errorf("%w: MKI is not supported", ErrCrypto)
 	case len(parts) == 2 && !validLifetime(parts[1]):
-		return Crypto{}, fmt.Errorf("%w: bad key lifetime %q", ErrCrypto, parts[1])
+		return Crypto{}, fmt.Errorf("%w: bad key lifetime", ErrCrypto)
 	}
 	key, err := base64.StdEncoding.DecodeString(parts[0])
 	if err != nil {

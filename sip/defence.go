@@ -7,8 +7,10 @@ import (
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+	"golang.org/x/time/rate"
 
 	"github.com/hotline-project/hotline/sip/digest"
+	"github.com/hotline-project/hotline/sip/limit"
 )
 
 // Reasons LimitObserver.Refused is given.
@@ -16,6 +18,22 @@ const (
 	RefusedBanned = "banned" // the source failed authentication too often
 	RefusedRate   = "rate"   // the source is over its request rate
 	RefusedCalls  = "calls"  // the source has as many calls in progress as it may
+	RefusedDialog = "dialog" // a call's in-dialog requests (re-INVITE, INFO...) are over their rate
+	// RefusedUntrusted: the untrusted sources' budget of calls is taken (by acknowledged calls).
+	RefusedUntrusted = "untrusted"
+	// RefusedUnacked: the source has as many unacknowledged calls as it may.
+	RefusedUnacked = "unacked"
+	// RefusedEvicted counts an unacknowledged call pushed out by a newer one (method INVITE).
+	RefusedEvicted = "evicted"
+)
+
+// In-dialog requests other than ACK, BYE and CANCEL (re-INVITE, INFO, UPDATE...) are limited
+// per call to dialogRate a second, in bursts of dialogBurst: a phone sends a few (hold,
+// resume, session refresh, a DTMF INFO per key), and each one the server accepts costs a
+// renegotiation or a log line (issue 14).
+const (
+	dialogRate  = 5
+	dialogBurst = 20
 )
 
 // LimitObserver receives the per-source defences' events for metrics. Implementations must
@@ -56,7 +74,7 @@ func (s *Server) isLineCall(req *sipmsg.Request) bool {
 
 // limited applies the per-source limits to req before it is handled, and reports whether
 // it was refused (and so must not be handled):
-//   - requests of a call in progress (ACK, BYE, INFO, re-INVITE) are never refused;
+//   - requests of a call in progress are limited per call (dialogLimited), never per source;
 //   - a banned source's requests are dropped without an answer, except new calls to a line;
 //   - a source over its request rate gets 503 with Retry-After for an INVITE, so the caller
 //     hears a busy signal at once instead of silence while the INVITE is retransmitted for
@@ -66,15 +84,17 @@ func (s *Server) isLineCall(req *sipmsg.Request) bool {
 // Dropping is what Kamailio's pike and ban setups do. sipgo ends the server transaction of a
 // request left unanswered, so a dropped request holds no memory either.
 func (s *Server) limited(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		if c := s.lookupCall(req); c != nil {
+			return s.dialogLimited(c, req, tx)
+		}
+	}
 	l := s.opts.Defences
 	if l == nil {
 		return false
 	}
 	src := sourceAddr(req)
 	if !src.IsValid() || l.Trusted(src) {
-		return false
-	}
-	if to := req.To(); to != nil && to.Params.Has("tag") && s.lookupCall(req) != nil {
 		return false
 	}
 	now := s.now()
@@ -92,25 +112,102 @@ func (s *Server) limited(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool 
 	if req.IsInvite() {
 		secs := int((l.RetryAfter() + time.Second - 1) / time.Second)
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", strconv.Itoa(secs)))
+		if line, ok := s.opts.Lines(req.Recipient.User); ok && call {
+			s.attemptRefused(line, RefuseSourceRate)
+		}
 	}
 	return true
 }
 
-// admitCall counts a new call against its source's cap. It returns the function that ends
-// the count, or false when the source is at its cap (the INVITE must get 503).
-func (s *Server) admitCall(req *sipmsg.Request) (func(), bool) {
+// dialogLimited applies the call's in-dialog request rate to req, and reports whether req
+// was refused. ACK, BYE and CANCEL always pass: the caller can always hang up. Over the rate
+// a request gets 503 with Retry-After, which ends only that transaction, never the call
+// (RFC 5057 section 5.1).
+func (s *Server) dialogLimited(c *Call, req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
+	if req.IsAck() || req.IsCancel() || req.Method == sipmsg.BYE {
+		return false
+	}
+	c.mu.Lock()
+	if c.inDialog == nil {
+		c.inDialog = rate.NewLimiter(dialogRate, dialogBurst)
+	}
+	b := c.inDialog
+	c.mu.Unlock()
+	if b.AllowN(s.now(), 1) {
+		return false
+	}
+	s.refused(string(req.Method), RefusedDialog)
+	c.log.Debug("in-dialog request over the call's rate", "method", string(req.Method))
+	s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "1"))
+	return true
+}
+
+// admission is a new call's place in the per-source cap and, for a call to a line from an
+// untrusted source, in the untrusted sources' budget.
+type admission struct {
+	release func()
+	ticket  *limit.Ticket // nil: not counted in the budget (trusted, feature code, no budget)
+	refused string        // why admitCall refused the call, for the call records (attempts.go)
+}
+
+// acked takes the call out of the unacknowledged calls: it can no longer be pushed out.
+// False means a newer call pushed it out first (the ACK came just too late): the call no
+// longer counts and must end.
+func (a admission) acked() bool {
+	return a.ticket == nil || a.ticket.Acked()
+}
+
+// evicted is closed when a newer call pushed this unacknowledged one out; nil (never
+// ready) for a call outside the budget.
+func (a admission) evicted() <-chan struct{} {
+	if a.ticket == nil {
+		return nil
+	}
+	return a.ticket.Evicted()
+}
+
+// ackTimeout is how long the call waits for its ACK: shorter for an untrusted source.
+func (s *Server) ackTimeout(a admission) time.Duration {
+	if a.ticket != nil && s.opts.UnackedTimeout > 0 && s.opts.UnackedTimeout < s.opts.AckTimeout {
+		return s.opts.UnackedTimeout
+	}
+	return s.opts.AckTimeout
+}
+
+// admitCall counts a new call against its source's cap and, for a call to a line
+// (lineCall) from an untrusted source, against the untrusted sources' budget. It returns
+// the admission, whose release ends the counts, or false when a limit refuses the call
+// (the INVITE must get 503). onEvict is called, cheap and under the budget's lock, if a
+// newer call pushes this one out.
+func (s *Server) admitCall(req *sipmsg.Request, lineCall bool, onEvict func()) (admission, bool) {
 	l := s.opts.Defences
 	src := sourceAddr(req)
 	if l == nil || !src.IsValid() {
-		return func() {}, true
+		return admission{release: func() {}}, true
 	}
 	if !l.StartCall(src) {
 		s.refused("INVITE", RefusedCalls)
 		// The source may be a caller's own address: it is not logged.
 		s.log.Warn("a source reached the per-source call limit; list the carrier's trunk in security.trusted_sources")
-		return nil, false
+		return admission{refused: RefuseSourceCalls}, false
 	}
-	return func() { l.EndCall(src) }, true
+	a := admission{release: func() { l.EndCall(src) }}
+	if b := s.opts.Budget; b != nil && lineCall && !l.Trusted(src) {
+		t, err := b.Admit(src, onEvict)
+		if err != nil {
+			l.EndCall(src)
+			reason, attempt := RefusedUntrusted, RefuseUntrusted
+			if errors.Is(err, limit.ErrUnacked) {
+				reason, attempt = RefusedUnacked, RefuseSourceUnacked
+			}
+			s.refused("INVITE", reason)
+			s.log.Debug("call refused by the untrusted sources' budget", "reason", reason)
+			return admission{refused: attempt}, false
+		}
+		a.ticket = t
+		a.release = func() { t.Release(); l.EndCall(src) }
+	}
+	return a, true
 }
 
 // authFailed counts a failed authentication against the request's source, and bans the
@@ -135,4 +232,17 @@ func (s *Server) refused(method, reason string) {
 	if s.opts.LimitObserver != nil {
 		s.opts.LimitObserver.Refused(method, reason)
 	}
+}
+
+// ScreenSilent gives the silent-call policy (routing.Silent) what the SIP side knows of c, a
+// call whose caller pressed no key: whether no RTP packet ever arrived from it, and whether
+// its source is flooding (an untrusted source that sent security.no_rtp_calls calls without
+// RTP lately). It counts c among its source's calls without RTP when it had none; call it
+// once per call.
+func (s *Server) ScreenSilent(c *Call) (noRTP, flooding bool) {
+	noRTP = c.leg != nil && c.leg.Stats().PacketsReceived == 0
+	if l := s.opts.Defences; l != nil {
+		flooding = l.NoRTPCall(s.now(), c.source, noRTP)
+	}
+	return noRTP, flooding
 }

@@ -182,6 +182,7 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 		log:    log,
 		out:    o,
 		local:  local,
+		peer:   dest.Addr().Unmap(),
 		media:  Media{PayloadType: PayloadPCMU},
 		sessID: randUint63(),
 		digits: make(chan rune, digitBuffer),
@@ -190,6 +191,7 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 		PayloadType: PayloadPCMU,
 		// RTP the phone sends us uses our offer's payload types (RFC 3264 5.1).
 		DTMFPayloadType:   offerDTMFPayload,
+		Peer:              dest.Addr().Unmap(),
 		InactivityTimeout: s.opts.InactivityTimeout,
 		OnDigit:           c.pushDigit,
 		Logger:            log,

@@ -282,9 +282,10 @@ func (o *Overload) advance(now time.Time) {
 
 // admitSetup applies overload control to a new call (Options.Overload). It returns the call's
 // Setup, or nil when the INVITE was shed: answered 503 with Retry-After here, so the carrier
-// tries again later or elsewhere instead of waiting. Without Options.Overload every call is
+// tries again later or elsewhere instead of waiting, and counted with the call attempts.
+// Without Options.Overload every call is
 // admitted, with a Setup that counts nothing.
-func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction) *Setup {
+func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction, line string) *Setup {
 	o := s.opts.Overload
 	if o == nil {
 		return &Setup{} // counts nothing
@@ -297,5 +298,6 @@ func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction) *S
 		s.opts.OverloadObserver.Shed(reason)
 	}
 	s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", o.RetryAfter()))
+	s.attemptRefused(line, RefuseOverload)
 	return nil
 }

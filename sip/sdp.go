@@ -80,7 +80,8 @@ func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 	defer func() {
 		// pion/sdp is robust, but a parser bug must never take a call down.
 		if r := recover(); r != nil {
-			m, err = Media{}, fmt.Errorf("%w: sdp parser panic: %v", ErrNotAcceptable, r)
+			// The panic value may quote the message: it is not kept.
+			m, err = Media{}, fmt.Errorf("%w: sdp parser panic", ErrNotAcceptable)
 		}
 	}()
 	if len(body) == 0 {
@@ -88,7 +89,9 @@ func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 	}
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(string(body)); err != nil {
-		return Media{}, fmt.Errorf("%w: %v", ErrNotAcceptable, err)
+		// pion/sdp's errors quote the offending line, which may carry a caller's number:
+		// errors from here reach the logs, so they name the problem, never the text.
+		return Media{}, fmt.Errorf("%w: malformed sdp", ErrNotAcceptable)
 	}
 	m.audioIndex = -1
 	var reason string
@@ -118,7 +121,10 @@ func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 			}
 			secure = true
 		default:
-			reason = "unsupported transport " + p
+			reason = "unsupported transport"
+			if knownProtos[p] {
+				reason += " " + p // one of a fixed set: names no one
+			}
 			continue
 		}
 		pt, dtmf, ok := pickCodec(md)
@@ -208,6 +214,11 @@ func pickCodec(md *sdp.MediaDescription) (audio, dtmf uint8, ok bool) {
 	return audio, dtmf, ok
 }
 
+// knownProtos are m-line transports an error may name: a fixed set, so that no text of the
+// message reaches a log through them.
+var knownProtos = map[string]bool{"RTP/AVP": true, "RTP/SAVP": true, "RTP/AVPF": true, "RTP/SAVPF": true,
+	"UDP/TLS/RTP/SAVP": true, "UDP/TLS/RTP/SAVPF": true, "udp": true, "TCP/RTP/AVP": true}
+
 func connectionAddr(sd *sdp.SessionDescription, md *sdp.MediaDescription) (netip.Addr, error) {
 	ci := md.ConnectionInformation
 	if ci == nil {
@@ -217,13 +228,15 @@ func connectionAddr(sd *sdp.SessionDescription, md *sdp.MediaDescription) (netip
 		return netip.Addr{}, errors.New("no connection address")
 	}
 	if ci.NetworkType != "IN" {
-		return netip.Addr{}, fmt.Errorf("unsupported network type %q", ci.NetworkType)
+		return netip.Addr{}, errors.New("unsupported network type")
 	}
 	a, err := netip.ParseAddr(ci.Address.Address)
 	if err != nil {
 		// Host names in c= are allowed by RFC 4566 but no phone sends them; resolving a name
 		// from a caller's packet would let callers make us query DNS, so refuse.
-		return netip.Addr{}, fmt.Errorf("connection address %q is not an IP address", ci.Address.Address)
+		// The address is not quoted: this error reaches the logs, and a c= line can carry
+		// anything, a caller's number included (issue 14).
+		return netip.Addr{}, errors.New("connection address is not an IP address")
 	}
 	if a.Is4In6() {
 		a = a.Unmap()

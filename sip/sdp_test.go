@@ -208,3 +208,34 @@ func FuzzParseDTMFInfo(f *testing.F) {
 		}
 	})
 }
+
+// Errors from an offer reach the logs, so they never quote the offer's text: a caller's
+// number in c= (issue 14 saw it in a log line), in the transport or in a malformed line.
+func TestOfferErrorsQuoteNothing(t *testing.T) {
+	const number = "+12025550147"
+	bodies := []string{
+		strings.ReplaceAll(baseOffer, "c=IN IP4 192.0.2.10", "c=IN IP4 "+number) + "m=audio 4000 RTP/AVP 0\r\n",
+		strings.ReplaceAll(baseOffer, "c=IN IP4 192.0.2.10", "c="+number) + "m=audio 4000 RTP/AVP 0\r\n",
+		strings.ReplaceAll(baseOffer, "c=IN IP4 192.0.2.10", "c="+number+" IP4 192.0.2.10") + "m=audio 4000 RTP/AVP 0\r\n",
+		baseOffer + "m=audio 4000 RTP/" + number + " 0\r\n",
+		baseOffer + "m=audio 4000 RTP/SAVP 0\r\na=crypto:" + number + " AES_CM_128_HMAC_SHA1_80 inline:x\r\n",
+		baseOffer + "m=audio 4000 RTP/SAVP 0\r\na=crypto:1 " + number + " inline:x\r\n",
+	}
+	for _, b := range bodies {
+		for _, mode := range []SRTPMode{SRTPOff, SRTPOptional, SRTPRequired} {
+			_, err := NegotiateSecureOffer([]byte(b), mode)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", b)
+			}
+			if strings.Contains(err.Error(), "2025550147") {
+				t.Errorf("error quotes the number: %v", err)
+			}
+		}
+	}
+	for _, v := range []string{number + " AES_CM_128_HMAC_SHA1_80 inline:x", "1 " + number + " inline:x",
+		"1 AES_CM_128_HMAC_SHA1_80 inline:" + testKeyB64 + "|" + number} {
+		if _, err := ParseCrypto(v); err == nil || strings.Contains(err.Error(), "2025550147") {
+			t.Errorf("ParseCrypto(%q): %v", v, err)
+		}
+	}
+}

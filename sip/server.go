@@ -87,6 +87,11 @@ type Options struct {
 	// counts what they refuse.
 	Defences      *limit.Limiter
 	LimitObserver LimitObserver
+	// Budget, if set, bounds the calls to lines from sources Defences does not trust, as a
+	// whole and while unacknowledged (limit.Budget); UnackedTimeout, if shorter than
+	// AckTimeout, is how long such a call waits for its ACK.
+	Budget         *limit.Budget
+	UnackedTimeout time.Duration
 	// TLS is the server side of SIP over TLS: its certificate (Certificates or
 	// GetCertificate). It is required to serve Listeners.TLS; MinVersion is raised to TLS 1.2.
 	TLS *tls.Config
@@ -487,6 +492,11 @@ func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.log.Debug("ack matches no call")
 		return
 	}
+	if !c.fromPeer(req) {
+		// Its SDP would be the call's media; the peer's own ACK is still to come.
+		c.log.Debug("ack from another address than the dialog's peer ignored")
+		return
+	}
 	if body := req.Body(); len(body) > 0 {
 		c.mu.Lock()
 		c.ackBody = append([]byte(nil), body...)
@@ -525,6 +535,12 @@ func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c := s.lookupCall(req)
 	if c == nil {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	if !c.fromPeer(req) {
+		// Digits choose the caller's way through the menu: only the caller may press them.
+		c.log.Info("info from another address than the dialog's peer refused")
+		s.respond(tx, req, 403, "Forbidden", nil)
 		return
 	}
 	ct := ""
@@ -579,26 +595,33 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if feature == "" && s.draining.Load() {
 		// A draining node takes no new calls: the carrier or load balancer tries another.
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", drainRetryAfter))
+		s.attemptRefused(line, RefuseDraining)
 		return
 	}
 	if !s.reserveCall() {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		s.attemptRefused(line, RefuseCapacity)
 		return
 	}
 	// The call counts from here; until it is set up, an early return gives its place back.
 	setUp := false
+	// giveBack uncounts the call once: at its end, or as soon as a newer call pushes it out
+	// of the untrusted budget (its teardown may lag behind a flood).
+	var gaveBack sync.Once
+	giveBack := func() { gaveBack.Do(func() { s.active.Add(-1) }) }
 	defer func() {
 		if !setUp {
-			s.active.Add(-1)
+			giveBack()
 		}
 	}()
-	release, ok := s.admitCall(req)
+	adm, ok := s.admitCall(req, feature == "", giveBack)
 	if !ok {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		s.attemptRefused(line, adm.refused)
 		return
 	}
-	defer release()
-	setup := s.admitSetup(req, tx) // overload control (overload.go)
+	defer adm.release()
+	setup := s.admitSetup(req, tx, line) // overload control (overload.go)
 	if setup == nil {
 		return
 	}
@@ -623,11 +646,13 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.log.Info("rejecting call", "line", line, "error", err)
 		s.respond(tx, req, 488, "Not Acceptable Here", nil,
 			sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
+		s.attemptRefused(line, RefuseNotAcceptable)
 		return
 	}
 	if body := req.Body(); len(body) > 0 {
 		if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
 			s.respond(tx, req, 415, "Unsupported Media Type", nil, sipmsg.NewHeader("Accept", "application/sdp"))
+			s.attemptRefused(line, RefuseNotAcceptable)
 			return
 		}
 		var err error
@@ -639,6 +664,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			s.log.Info("rejecting offer", "line", line, "error", err)
 			s.respond(tx, req, 488, "Not Acceptable Here", nil,
 				sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
+			s.attemptRefused(line, RefuseNotAcceptable)
 			return
 		}
 		offered = true
@@ -655,6 +681,10 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 	callID := newID()
 	log := s.log.With("call", callID, "line", line)
+	var peer netip.Addr
+	if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+		peer = src.Addr().Unmap()
+	}
 	c := &Call{
 		ID:       callID,
 		Line:     line,
@@ -662,14 +692,19 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		Feature:  feature,
 		Arrived:  time.Now(),
 		caller:   callerIdentity(req),
+		source:   sourceAddr(req),
 		srv:      s,
 		log:      log,
 		media:    m,
+		peer:     peer,
 		sessID:   randUint63(),
 		digits:   make(chan rune, digitBuffer),
 	}
 	leg, err := media.NewLeg(s.opts.Scheduler, s.opts.Ports, media.LegConfig{
-		Remote:            m.Remote,
+		Remote: m.Remote,
+		Peer:   peer,
+		// Until the 200 carries our SDP, nothing sent to the port can be the caller's.
+		LearnLater:        true,
 		PayloadType:       m.PayloadType,
 		DTMFPayloadType:   m.DTMFPayloadType,
 		InactivityTimeout: s.opts.InactivityTimeout,
@@ -680,6 +715,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if err != nil {
 		log.Warn("no media port for call", "error", err)
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		s.attemptRefused(line, RefuseNoMediaPort)
 		return
 	}
 	c.leg = leg
@@ -714,6 +750,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.wg.Add(1)
 	s.opts.Observer.CallStarted(line)
 	outcome := "completed"
+	handled := false // the Handler took the call: it records it
 	defer func() {
 		cancel(ErrServerHangup)
 		c.closeDigits()
@@ -722,8 +759,11 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.mu.Lock()
 		delete(s.calls, dlg.ID)
 		s.mu.Unlock()
-		s.active.Add(-1)
+		giveBack()
 		s.opts.Observer.CallEnded(line, outcome)
+		if !handled {
+			s.attemptUnanswered(c, outcome)
+		}
 		log.Info("call ended", "outcome", outcome)
 		s.wg.Done()
 	}()
@@ -747,6 +787,12 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			outcome = "shutdown"
 			s.respond(tx, req, 503, "Service Unavailable", nil)
 			return
+		case <-adm.evicted():
+			t.Stop()
+			outcome = "evicted"
+			s.refused("INVITE", RefusedEvicted)
+			s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+			return
 		}
 	}
 	setup.Done()
@@ -760,13 +806,14 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	res := sipmsg.NewSDPResponseFromRequest(dlg.InviteRequest, body)
 	res.AppendHeader(s.contact(local, req))
 	res.AppendHeader(allowHeader())
+	leg.StartLearning()
 	acked := make(chan error, 1)
 	s.goSafe(func() {
 		// WriteResponse retransmits the 200 until the ACK (or gives up); run it aside so we own
 		// the ACK timeout.
 		acked <- dlg.WriteResponse(res)
 	})
-	ackTimer := time.NewTimer(s.opts.AckTimeout)
+	ackTimer := time.NewTimer(s.ackTimeout(adm))
 	select {
 	case err := <-acked:
 		ackTimer.Stop()
@@ -785,8 +832,26 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 	case <-ackTimer.C:
-		log.Warn("no ack for 200 ok, ending call", "timeout", s.opts.AckTimeout)
+		log.Warn("no ack for 200 ok, ending call", "timeout", s.ackTimeout(adm))
 		outcome = "no_ack"
+		c.terminate(context.Background(), ErrNoAck)
+		return
+	case <-adm.evicted():
+		// A newer call pushed this unacknowledged one out (limit.Budget). No BYE: the
+		// source never showed it receives what we send; ending the transaction stops the
+		// 200's retransmissions.
+		ackTimer.Stop()
+		outcome = "evicted"
+		s.refused("INVITE", RefusedEvicted)
+		log.Debug("unacknowledged call pushed out by a newer one")
+		tx.Terminate()
+		c.end(ErrNoAck)
+		return
+	}
+	if !adm.acked() {
+		// Pushed out as its ACK came: it no longer counts, so it cannot go on.
+		outcome = "evicted"
+		s.refused("INVITE", RefusedEvicted)
 		c.terminate(context.Background(), ErrNoAck)
 		return
 	}
@@ -826,6 +891,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		handler = s.opts.FeatureHandler
 	}
 	if handler != nil {
+		handled = true
 		handler(ctx, c)
 	}
 
@@ -845,11 +911,19 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 }
 
-// onReInvite handles an INVITE inside a dialog: hold, resume, new address or codec.
+// onReInvite handles an INVITE inside a dialog: hold, resume, new address or codec. Only the
+// dialog's own peer may re-negotiate: a re-INVITE from any other address gets 403 and the
+// media stays as it was (issue 14: one with the dialog's identifiers from a third address
+// restarted the RTP latch and took the call's audio).
 func (s *Server) onReInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c := s.lookupCall(req)
 	if c == nil {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	if !c.fromPeer(req) {
+		c.log.Info("re-invite from another address than the dialog's peer refused")
+		s.respond(tx, req, 403, "Forbidden", nil)
 		return
 	}
 	if err := c.readRequest(req, tx); err != nil {

@@ -7,203 +7,103 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/admin"
-	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/callflow"
+	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/queue"
-	"github.com/hotline-project/hotline/routing"
+	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/sip"
 )
 
-// Feature codes advocates dial from their phones.
-const (
-	featureAvailable = "*11" // ready for calls
-	featurePause     = "*12" // not taking calls for now; *12 plus a digit gives the reason
-	featureLogout    = "*13" // done for the day
-)
+// The adapters between the SIP server, the media bridge, the records and the call flow.
 
-// queueConfig maps the configuration's queues and advocates to the queue engine's.
-func queueConfig(cfg *config.Config) queue.Config {
-	var qc queue.Config
-	for i := range cfg.Queues {
-		q := &cfg.Queues[i]
-		s := cfg.Settings(q)
-		qc.Queues = append(qc.Queues, queue.QueueConfig{
-			Name: q.Name, Languages: q.Languages, RingAll: s.RingAll,
-			RingTimeout: s.RingTimeout, WrapUp: s.WrapUp, MaxMisses: s.MaxMisses,
-		})
-	}
-	for _, a := range cfg.Advocates {
-		qc.Advocates = append(qc.Advocates, queue.AdvocateConfig{ID: a.ID, Name: a.Name, Languages: a.Languages})
-	}
-	return qc
-}
+// sipDialer places the flow's outbound legs through the SIP server.
+type sipDialer struct{ srv func() *sip.Server }
 
-// afterReload brings the engine up to date with a new configuration: advocates added by
-// it whose phones are registered come online, and callers waiting in a queue it removed
-// are routed again (the engine keeps a removed queue's callers, but nobody new joins it).
-func (d *dispatcher) afterReload(snap *snapshot) {
-	now := d.now()
-	for _, a := range snap.cfg.Advocates {
-		if len(d.contacts(a.ID)) > 0 {
-			acts, err := d.eng.AdvocateOnline(a.ID, now)
-			if err == nil {
-				d.exec(acts)
-			}
-		}
-	}
-	queues := map[string]bool{}
-	for _, q := range snap.cfg.Queues {
-		queues[q.Name] = true
-	}
-	d.mu.Lock()
-	var moved []*waiter
-	for _, w := range d.calls {
-		if !queues[w.queue] {
-			moved = append(moved, w)
-		}
-	}
-	d.mu.Unlock()
-	for _, w := range moved {
-		dec := snap.table.Route(routing.Attrs{Line: w.c.Line, Language: w.attrs.lang, Reason: w.attrs.reason}, now,
-			routing.State{Queues: d.eng.RoutingState(now)})
-		if dec.Queue == "" {
-			w.log.Warn("the call's queue was removed and its new route is not a queue; it stays where it is", "route", dec.Route)
-			continue
-		}
-		d.overflow(w, dec.Step, now)
-	}
-}
-
-// queueSettings returns a function giving each queue's settings (queue_defaults for a queue
-// the configuration no longer has).
-func queueSettings(cfg *config.Config) func(string) config.QueueSettings {
-	byName := map[string]config.QueueSettings{}
-	for i := range cfg.Queues {
-		byName[cfg.Queues[i].Name] = cfg.Settings(&cfg.Queues[i])
-	}
-	return func(name string) config.QueueSettings {
-		if s, ok := byName[name]; ok {
-			return s
-		}
-		return cfg.QueueDefaults
-	}
-}
-
-// contactsOf returns how to ring an advocate's registered phones.
-func contactsOf(srv func() *sip.Server) func(string) []sip.DialRequest {
-	return func(id string) []sip.DialRequest {
-		var reqs []sip.DialRequest
-		for _, b := range srv().Contacts(id) {
-			reqs = append(reqs, sip.DialRequest{
-				Target:      b.Contact,
-				SendTo:      b.Source.String(),
-				Transport:   b.Transport,
-				FromUser:    "hotline",
-				FromDisplay: "Hotline",
-			})
-		}
-		return reqs
-	}
-}
-
-// presence tells the queue engine when an advocate's phones come and go.
-func (d *dispatcher) presence(id string, online bool) {
-	var acts []queue.Action
-	var err error
-	if online {
-		acts, err = d.eng.AdvocateOnline(id, d.now())
-	} else {
-		acts, err = d.eng.AdvocateOffline(id, d.now())
-	}
+func (d sipDialer) Dial(ctx context.Context, to callflow.Dest) (callflow.Leg, error) {
+	c, err := d.srv().Dial(ctx, sip.DialRequest{
+		Target: to.URI, SendTo: to.SendTo, Transport: to.Transport, Line: to.Line,
+		FromUser: "hotline", FromDisplay: "Hotline",
+	})
 	if err != nil {
-		d.log.Warn("advocate presence not taken", "advocate", id, "online", online, "err", err)
-		return
-	}
-	d.exec(acts) // the sip server logs the presence change
-}
-
-// feature changes an advocate's state by a code dialled from their phone (featureState).
-func (d *dispatcher) feature(_ context.Context, id, code string) error {
-	state, reason, _, ok := featureState(code, d.live.Load().cfg.AdvocatePauseReasons)
-	if !ok {
-		return sip.ErrUnknownFeature
-	}
-	if _, err := d.setState(id, state, reason); err != nil {
-		return fmt.Errorf("feature %s: %w", code, err)
-	}
-	return nil
-}
-
-// featureCall plays the confirmation of a feature code to the advocate's phone and hangs up.
-func (d *dispatcher) featureCall(ctx context.Context, c *sip.Call) {
-	_, _, name, _ := featureState(c.Feature, d.live.Load().cfg.AdvocatePauseReasons)
-	lang := d.advocateLanguage(c.Advocate)
-	if p, ok := d.prompts().Get(lang, name); ok {
-		_ = c.Play(ctx, p)
-	}
-	_ = c.Hangup(ctx, "feature code done")
-}
-
-// advocateLanguage is the first of the advocate's languages that has prompts, for what
-// the server says to them; the default language otherwise.
-func (d *dispatcher) advocateLanguage(id string) string {
-	snap := d.live.Load()
-	for _, a := range snap.cfg.Advocates {
-		if a.ID != id {
-			continue
-		}
-		for _, l := range a.Languages {
-			if _, ok := snap.prompts.Get(l, "advocate_available"); ok {
-				return l
+		for _, e := range []struct{ sip, flow error }{
+			{sip.ErrBusy, callflow.ErrBusy}, {sip.ErrRejected, callflow.ErrRejected}, {sip.ErrNoAnswer, callflow.ErrNoAnswer},
+		} {
+			if errors.Is(err, e.sip) {
+				return nil, fmt.Errorf("%w: %w", e.flow, err)
 			}
 		}
+		return nil, err
 	}
-	return snap.cfg.IVR.DefaultLanguage
+	return c, nil
 }
 
-// setState puts an advocate in state available, paused or offline (logged out).
-func (d *dispatcher) setState(id, state, reason string) (queue.AdvocateSnapshot, error) {
-	now := d.now()
-	var acts []queue.Action
-	var err error
-	switch state {
-	case "available":
-		acts, err = d.eng.SetAvailable(id, now)
-	case "paused":
-		if reason == "" {
-			reason = "paused"
+// sipContacts gives an advocate's registered phones, as the SIP server's registrar has them.
+type sipContacts struct{ srv func() *sip.Server }
+
+func (s sipContacts) Contacts(id string) []callflow.Dest {
+	var ds []callflow.Dest
+	for _, b := range s.srv().Contacts(id) {
+		ds = append(ds, callflow.Dest{URI: b.Contact, SendTo: b.Source.String(), Transport: b.Transport})
+	}
+	return ds
+}
+
+// bridgeLegs relays media between two SIP legs.
+func bridgeLegs(a, b callflow.Leg) (func(), error) {
+	br, err := media.NewBridge(a.(*sip.Call).Leg(), b.(*sip.Call).Leg())
+	if err != nil {
+		return nil, err
+	}
+	return br.Unbridge, nil
+}
+
+// callRecorder begins records through a records.Recorder (nil keeps none).
+type callRecorder struct{ r *records.Recorder }
+
+func (c callRecorder) Begin(callID, line, caller string, start time.Time) callflow.Record {
+	return c.r.Begin(callID, line, caller, start)
+}
+
+// handleCall hands an answered caller's call to the flow; srv() (the server, once built)
+// screens silent calls (sip.Server.ScreenSilent).
+func handleCall(f *callflow.Flow, srv func() *sip.Server) sip.Handler {
+	return func(ctx context.Context, c *sip.Call) {
+		s := srv()
+		f.Handle(ctx, callflow.Inbound{ID: c.ID, Line: c.Line, Caller: c.Caller(), Arrived: c.Arrived, Leg: c,
+			Screen: func() (bool, bool) { return s.ScreenSilent(c) }})
+	}
+}
+
+// feature changes an advocate's state by a code dialled from their phone.
+func feature(f *callflow.Flow) func(context.Context, string, string) error {
+	return func(ctx context.Context, id, code string) error {
+		err := f.Feature(ctx, id, code)
+		if errors.Is(err, callflow.ErrUnknownFeature) {
+			return sip.ErrUnknownFeature
 		}
-		acts, err = d.eng.Pause(id, reason, now)
-	case "offline":
-		acts, err = d.eng.Logout(id, now)
-	default:
-		return queue.AdvocateSnapshot{}, fmt.Errorf("%w: state %q is not available, paused or offline", admin.ErrBadState, state)
+		return err
 	}
-	switch {
-	case errors.Is(err, queue.ErrUnknownAdvocate):
-		return queue.AdvocateSnapshot{}, fmt.Errorf("%w: %s", admin.ErrUnknownAdvocate, id)
-	case err != nil:
-		return queue.AdvocateSnapshot{}, fmt.Errorf("%w: %w", admin.ErrBadState, err)
-	}
-	d.log.Info("advocate state set", "advocate", id, "state", state, "reason", reason)
-	d.exec(acts)
-	for _, a := range d.eng.Snapshot(d.now()).Advocates {
-		if a.ID == id {
-			return a, nil
-		}
-	}
-	return queue.AdvocateSnapshot{}, nil
+}
+
+// featureCall plays the confirmation of a feature code to the advocate's phone.
+func featureCall(f *callflow.Flow) sip.Handler {
+	return func(ctx context.Context, c *sip.Call) { f.FeatureCall(ctx, c, c.Advocate, c.Feature) }
 }
 
 // advocatesAPI is the admin API's view of the advocates.
-type advocatesAPI struct{ d *dispatcher }
+type advocatesAPI struct{ f *callflow.Flow }
 
-func (a advocatesAPI) Snapshot() (time.Time, queue.Snapshot) {
-	now := a.d.now()
-	return now, a.d.eng.Snapshot(now)
-}
+func (a advocatesAPI) Snapshot() (time.Time, queue.Snapshot) { return a.f.Advocates() }
 
 func (a advocatesAPI) SetState(id, state, reason string) (queue.AdvocateSnapshot, error) {
-	return a.d.setState(id, state, reason)
+	s, err := a.f.SetState(id, state, reason)
+	switch {
+	case errors.Is(err, callflow.ErrUnknownAdvocate):
+		return s, fmt.Errorf("%w: %w", admin.ErrUnknownAdvocate, err)
+	case err != nil:
+		return s, fmt.Errorf("%w: %w", admin.ErrBadState, err)
+	}
+	return s, nil
 }
 
 var _ admin.Advocates = advocatesAPI{}

@@ -5,9 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/sip/digest"
 )
@@ -42,7 +45,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 			return errReported
 		}
 	}
-	_, rep, err := loadPrompts(cfg)
+	_, rep, err := callflow.LoadPrompts(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
 		return errReported
@@ -64,6 +67,12 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, w := range digestWarnings(cfg) {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", *cfgPath, w)
+	}
+	if sp := cfg.Records.SpoolPath(); sp != "" {
+		if fi, err := os.Stat(filepath.Dir(sp)); err != nil || !fi.IsDir() {
+			fmt.Fprintf(stdout, "%s: warning: records.spool: no directory %s here: while the records store is "+
+				"unavailable, records would wait in memory only\n", *cfgPath, filepath.Dir(sp))
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)
 	return nil

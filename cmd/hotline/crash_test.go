@@ -38,7 +38,7 @@ func TestKillKeepsRecords(t *testing.T) {
 	_, media = answer(t, live.dial("0 101"))
 	live.sendSilence(media, 3, &seq, &rtpTS)
 	liveStream.waitFor(t, "the greeting", mustPrompt(t, "en", "greeting").PCMU[:1600], 5*time.Second)
-	waitRecords(t, bin, dir, func(rows []map[string]string) bool { return len(rows) == 2 })
+	waitRecords(t, bin, dir, func(rows []map[string]string) bool { return len(rows) == 2 && rows[1]["answered"] != "" })
 	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +53,10 @@ func TestKillKeepsRecords(t *testing.T) {
 	}
 	if rows[1]["end"] == "" {
 		t.Errorf("the interrupted call has no end time: %v", rows[1])
+	}
+	// It keeps what was known of it when the server died (issue 15): it had been answered.
+	if rows[1]["answered"] == "" {
+		t.Errorf("the interrupted call lost its answer time: %v", rows[1])
 	}
 }
 

@@ -416,15 +416,19 @@ func TestForeignRTPDropped(t *testing.T) {
 // Retry-After and the calls in progress are untouched.
 func TestCapacityLimits(t *testing.T) {
 	t.Parallel()
-	lo, hi := rtpRange(t, 2) // two even ports: two calls
-	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(testConfig)
-	ts := startServer(t, cfg)
-	var calls []*uac
-	for i := 0; i < 2; i++ {
-		u := newUAC(t, ts.addrs.SIPUDP)
-		u.dial("0")
-		calls = append(calls, u)
+	// Four even ports, max_calls 2 (what four ports carry); another program holds three of
+	// them, so the second call finds no port.
+	lo, hi := rtpRange(t, 6)
+	for p := lo + 2; p <= hi; p += 2 {
+		if c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p}); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
 	}
+	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi),
+		"  ack_timeout: 2s\n", "  ack_timeout: 2s\n  max_calls: 2\n").Replace(testConfig)
+	ts := startServer(t, cfg)
+	first := newUAC(t, ts.addrs.SIPUDP)
+	first.dial("0")
 	u := newUAC(t, ts.addrs.SIPUDP)
 	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
 	res := u.expectResponse("INVITE", 503, 2*time.Second)
@@ -432,20 +436,18 @@ func TestCapacityLimits(t *testing.T) {
 		t.Error("503 without Retry-After")
 	}
 	u.ack(hotlineNumber, "")
-	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 2)
-	// Hanging up frees a port for the next caller.
-	calls[0].nextRequest("BYE", hotlineNumber, "", "")
-	calls[0].expectResponse("BYE", 200, 2*time.Second)
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 1)
+	// Hanging up frees the port for the next caller.
+	first.nextRequest("BYE", hotlineNumber, "", "")
+	first.expectResponse("BYE", 200, 2*time.Second)
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
 	again := newUAC(t, ts.addrs.SIPUDP)
 	again.dial("0")
-	for _, c := range []*uac{calls[1], again} {
-		c.hangup()
-	}
+	again.hangup()
 
 	// max_calls
 	ts2 := startServer(t, strings.Replace(testConfig, "  ack_timeout: 2s\n", "  ack_timeout: 2s\n  max_calls: 1\n", 1))
-	first := newUAC(t, ts2.addrs.SIPUDP)
+	first = newUAC(t, ts2.addrs.SIPUDP)
 	first.dial("0")
 	second := newUAC(t, ts2.addrs.SIPUDP)
 	second.invite(hotlineNumber, sdpOffer(second.rtpPort(), "0", ""))

@@ -125,6 +125,10 @@ func TestAdvocateAnswers(t *testing.T) {
 	if strings.Contains(ts.logs.String(), c.from) || strings.Contains(ts.logs.String(), c2.from) {
 		t.Fatal("a caller's number appears in the logs")
 	}
+	// The hold audio stops before the bridge is made: no warning about it (issue 13, item 9).
+	if strings.Contains(ts.logs.String(), "hold audio stopped") {
+		t.Error("an ordinary bridge logged that the hold audio stopped")
+	}
 }
 
 // TestRingNoAnswerAndAbandon: the first advocate does not answer, so the next is rung; after
@@ -226,6 +230,9 @@ func TestFeatureCodesAndAdminAPI(t *testing.T) {
 	waitTone(t, "the caller hears ana", c.stream, 0, 1000, 5*time.Second)
 	c.hangup()
 	ana.expectBye(5 * time.Second)
+	// The BYE to ana goes out as the bridge ends, just before the engine hears the call
+	// ended: wait for her to be free before listing.
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
 
 	api := "http://" + ts.addrs.HTTP + "/admin/v1/advocates"
 	if code, body := httpDo(t, "GET", api, "", ""); code != http.StatusUnauthorized || strings.Contains(body, "ana") {

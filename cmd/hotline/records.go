@@ -12,8 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/records"
+	"github.com/hotline-project/hotline/sip"
 )
 
 // openRecordsDB opens the configured call-records database; nil with driver none.
@@ -22,36 +25,42 @@ func openRecordsDB(ctx context.Context, rc *config.Records) (*records.DB, error)
 	case "sqlite":
 		return records.OpenSQLite(ctx, rc.Path)
 	case "postgres":
-		dsn := rc.DSN
-		if env := strings.TrimSpace(os.Getenv(records.DSNEnv)); env != "" {
-			dsn = env
-		}
-		return records.OpenPostgres(ctx, dsn)
+		return records.OpenPostgres(ctx, postgresDSN(rc))
 	}
 	return nil, nil
 }
 
-// openRecords opens the configured call-records store for the server: it loads (or, for
-// SQLite without a configured key, generates) the caller-hash key, applies the schema
-// migrations, marks this node's calls that a crash left in progress as interrupted, and
-// returns the database (for the admin API's export) and the Recorder the call path writes
-// through. With driver none both are nil, and a nil Recorder records nothing.
+// openRecords starts the call records for the server: it loads (or, for SQLite without a
+// configured key, generates) the caller-hash key and returns the Recorder the call path
+// writes through, whose writer opens the store (applying the migrations and marking this
+// node's calls that a crash left in progress as interrupted) in the background. With driver
+// none it returns nil, and a nil Recorder records nothing.
 //
-// Any error stops the server from starting, as a bad configuration does: a wrong DSN or
-// key is a deployment mistake to fix at once, not to discover in a month's report.
-func openRecords(ctx context.Context, cfg *config.Config, log *slog.Logger) (*records.DB, *records.Recorder, error) {
+// Only configuration mistakes stop the server from starting (a key file that cannot be
+// read, a DSN that does not parse): a store that is locked, full, read-only or down costs
+// no call. The Recorder says so (log, /readyz, hotline_records_store_up), spools the
+// records and writes them when the store is back (issue 15).
+func openRecords(cfg *config.Config, log *slog.Logger, onError func(op string)) (*records.Recorder, error) {
 	rc := &cfg.Records
 	if rc.Driver == "none" {
 		log.Warn("call records are off (records.driver: none)")
-		return nil, nil, nil
+		return nil, nil
 	}
 	generated := ""
 	if rc.Driver == "sqlite" {
 		generated = rc.Path + ".key"
 	}
 	key, created, err := records.LoadKey(rc.HashKeyFile, generated)
+	if err != nil && generated != "" && rc.HashKeyFile == "" && os.Getenv(records.KeyEnv) == "" && !exists(generated) {
+		// The key could not be generated (a read-only or full disk): the calls go on, with
+		// callers hashed under a key of this run only, which links no caller to earlier
+		// records.
+		log.Error("no key for hashing callers' numbers could be written; this run hashes them with a "+
+			"temporary key, so its records do not link repeat callers to earlier ones", "file", generated, "err", err)
+		key, err = []byte(records.GenerateKey()), nil
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("records: %w", err)
+		return nil, fmt.Errorf("records: %w", err)
 	}
 	if created {
 		log.Warn("generated a key for hashing callers' numbers in the call records; keep it with the "+
@@ -60,7 +69,7 @@ func openRecords(ctx context.Context, cfg *config.Config, log *slog.Logger) (*re
 	}
 	hasher, err := records.NewHasher(key, config.CountryCode)
 	if err != nil {
-		return nil, nil, fmt.Errorf("records: %w", err)
+		return nil, fmt.Errorf("records: %w", err)
 	}
 	node := rc.Node
 	if node == "" {
@@ -68,23 +77,62 @@ func openRecords(ctx context.Context, cfg *config.Config, log *slog.Logger) (*re
 			node = "hotline"
 		}
 	}
-	db, err := openRecordsDB(ctx, rc)
-	if err != nil {
-		return nil, nil, err
+	if rc.Driver == "postgres" {
+		if err := records.CheckDSN(postgresDSN(rc)); err != nil {
+			return nil, err
+		}
 	}
-	n, err := db.RecoverInterrupted(ctx, node, time.Now())
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	if n > 0 {
-		log.Warn("calls cut off when the server last stopped are recorded as interrupted", "calls", n, "node", node)
-	}
-	rec := records.NewRecorder(db, records.Options{
-		Hasher: hasher, Node: node, Retention: rc.Retention(), Logger: log,
+	rec := records.Open(func(ctx context.Context) (records.Store, error) {
+		db, err := openRecordsDB(ctx, rc)
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	}, records.Options{
+		Hasher: hasher, Node: node, Retention: rc.Retention(), Logger: log, OnError: onError,
+		Spool: rc.SpoolPath(), SpoolMax: int64(rc.SpoolMaxMB) << 20,
 	})
-	log.Info("call records", "driver", rc.Driver, "node", node, "retention_days", rc.RetentionDays)
-	return db, rec, nil
+	log.Info("call records", "driver", rc.Driver, "node", node, "retention_days", rc.RetentionDays, "spool", rc.SpoolPath())
+	return rec, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// postgresDSN is the configured PostgreSQL DSN: $HOTLINE_RECORDS_DSN, else records.dsn.
+func postgresDSN(rc *config.Records) string {
+	if env := strings.TrimSpace(os.Getenv(records.DSNEnv)); env != "" {
+		return env
+	}
+	return rc.DSN
+}
+
+// callObserver is the SIP server's Observer: the metrics, and the call records of the call
+// attempts that never reached the switchboard (refused, cancelled, never acknowledged).
+type callObserver struct {
+	*metrics.Metrics
+	rec *records.Recorder
+}
+
+var _ sip.AttemptObserver = callObserver{}
+
+// CallRefused counts a refused INVITE in the records (per minute, line and reason).
+func (o callObserver) CallRefused(line, reason string) { o.rec.Refused(line, reason, time.Now()) }
+
+// CallUnanswered records a call that ended before it was answered.
+func (o callObserver) CallUnanswered(c *sip.Call, outcome string) {
+	out := records.OutcomeSetupFailed
+	switch outcome {
+	case "cancelled", "caller_hangup":
+		out = records.OutcomeCancelled
+	case "no_ack", "evicted": // evicted: pushed out unacknowledged by a newer call (sip/limit.Budget)
+		out = records.OutcomeNoAck
+	case "shutdown":
+		out = records.OutcomeShutdown
+	}
+	o.rec.Unanswered(c.ID, c.Line, c.Caller(), c.Arrived, time.Now(), out)
 }
 
 // recordsCmd writes the call records of a time window as CSV to stdout, reading the
@@ -117,7 +165,7 @@ func recordsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
 		return errors.New("records: -since must be before -until")
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := callflow.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func TestRecordsCommand(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
 
-	store, rec, err := openRecords(ctx, cfg, log)
+	rec, err := openRecords(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +54,19 @@ func TestRecordsCommand(t *testing.T) {
 	}
 	rec.Begin("call-cut", "main", "tel:+15551234567", t0.Add(24*time.Hour)) // never finished: the server dies
 	rec.Wait()
-	store.Close()
+	if err := rec.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	// The next start marks the cut-off call interrupted.
-	store, _, err = openRecords(ctx, cfg, log)
+	rec, err = openRecords(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store.Close()
+	rec.Wait()
+	if err := rec.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	code, out, errOut := runCmd(t, "records", "-config", cfgPath)
 	if code != 0 {
@@ -78,7 +83,7 @@ func TestRecordsCommand(t *testing.T) {
 			t.Errorf("row %d: %s, want it to start %s", i+1, lines[i+1], want)
 		}
 	}
-	if !strings.HasSuffix(lines[1], ",maria,completed") || !strings.HasSuffix(lines[2], ",interrupted") {
+	if !strings.HasSuffix(lines[1], ",maria,completed,") || !strings.HasSuffix(lines[2], ",interrupted,") {
 		t.Errorf("outcomes:\n%s", out)
 	}
 	if strings.Contains(out, "5551234567") {
@@ -122,26 +127,47 @@ func TestRecordsCommandErrors(t *testing.T) {
 // key wins.
 func TestOpenRecordsKeys(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx := context.Background()
 	dir := t.TempDir()
 	t.Setenv(records.KeyEnv, "")
 
 	_, cfg := recordsConfig(t, dir, "  driver: none\n")
-	if db, rec, err := openRecords(ctx, cfg, log); db != nil || rec != nil || err != nil {
-		t.Errorf("driver none: %v %v %v", db, rec, err)
+	if rec, err := openRecords(cfg, log, nil); rec != nil || err != nil {
+		t.Errorf("driver none: %v %v", rec, err)
 	}
 	_, cfg = recordsConfig(t, dir, "  driver: postgres\n  dsn: \"host=127.0.0.1 port=1 connect_timeout=1\"\n")
-	if _, _, err := openRecords(ctx, cfg, log); err == nil || !strings.Contains(err.Error(), records.KeyEnv) {
+	if _, err := openRecords(cfg, log, nil); err == nil || !strings.Contains(err.Error(), records.KeyEnv) {
 		t.Errorf("postgres without a key: %v", err)
 	}
 	t.Setenv(records.KeyEnv, "an environment key of some length")
 	_, cfg = recordsConfig(t, dir, "  path: "+filepath.Join(dir, "r.db")+"\n")
-	db, _, err := openRecords(ctx, cfg, log)
+	_, cfg = recordsConfig(t, dir, "  driver: postgres\n  dsn: \"host=127.0.0.1 port=x\"\n")
+	if _, err := openRecords(cfg, log, nil); err == nil || !strings.Contains(err.Error(), "DSN does not parse") {
+		t.Errorf("postgres with a DSN that does not parse: %v", err)
+	}
+	_, cfg = recordsConfig(t, dir, "  path: "+filepath.Join(dir, "r.db")+"\n")
+	rec, err := openRecords(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "r.db.key")); err == nil {
 		t.Error("a key was generated although the environment has one")
+	}
+}
+
+// TestCheckSpoolDirectory: hotline check warns when the spool's directory does not exist
+// (the server would still start, holding waiting records in memory only).
+func TestCheckSpoolDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, _ := recordsConfig(t, dir, "  path: "+filepath.Join(dir, "r.db")+"\n  spool: /nonexistent/records.spool\n")
+	code, out, errOut := runCmd(t, "check", "-config", cfgPath)
+	if code != 0 || !strings.Contains(out, "warning: records.spool: no directory /nonexistent here") {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	cfgPath, _ = recordsConfig(t, dir, "  path: "+filepath.Join(dir, "r.db")+"\n")
+	if code, out, _ := runCmd(t, "check", "-config", cfgPath); code != 0 || strings.Contains(out, "records.spool") {
+		t.Fatalf("check with the default spool: exit %d\n%s", code, out)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,11 +19,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hotline-project/hotline/admin"
+	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/logs"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
-	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
+	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
@@ -72,7 +73,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 			c.HTTP.Listen = *httpAddr
 		}
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := callflow.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -83,64 +84,66 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	started := time.Now()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// A line repeated beyond the limits is counted, not written (issue 14: a flood of
+	// RFC 4733 events once wrote 30,100 warnings in 3 s).
+	log = slog.New(logs.NewHandler(log.Handler(), logs.Options{OnSuppressed: metrics.NewLogs(reg).Suppressed}))
 	m := metrics.New(reg)
 	im := metrics.NewIVR(reg)
-	snap, err := buildSnapshot(cfg, started, im.Selected)
+	snap, err := callflow.Build(cfg, started, im.Selected)
 	if err != nil {
 		return err
 	}
-	var live atomic.Pointer[snapshot]
+	var live atomic.Pointer[callflow.Snapshot]
 	live.Store(snap)
 	token, err := admin.LoadToken(cfg.Admin.TokenFile)
 	if err != nil {
 		return err
 	}
-	sipTLS, err := listenSIPTLS(cfg.SIP.TLS)
+	// undo closes what serve opened, last first, when it returns: on an error before
+	// the server runs, and after it has stopped.
+	var undo cleanups
+	defer undo.run()
+	ls, err := listenAll(cfg, &undo)
 	if err != nil {
 		return err
-	}
-	tlsLn := sipTLS.ln
-	udp, tcp, err := listenSIP(cfg.SIP.Listen, cfg.SIP.Transports)
-	if err != nil {
-		closeAll(tlsLn)
-		return err
-	}
-	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		closeAll(udp, tcp, tlsLn)
-		return fmt.Errorf("http: %w", err)
 	}
 	// The records are opened only once the ports are ours: opening them marks this node's
 	// calls left in progress as interrupted, which must not happen to a running server's
 	// calls when a second one is started by mistake (issue 13).
-	recDB, rec, err := openRecords(ctx, cfg, log)
+	var rec *records.Recorder
+	recReg := prometheus.Registerer(reg)
+	if cfg.Records.Driver == "none" {
+		recReg = nil // no store, no records metrics (nor an alert about a store that is not there)
+	}
+	rm := metrics.NewRecords(recReg, func() records.Stats { return rec.Stats() })
+	rec, err = openRecords(cfg, log, rm.StoreError)
 	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
 		return err
 	}
-	if recDB != nil {
-		defer recDB.Close()
-	}
-	var recExport admin.Records // a nil *records.DB must stay a nil interface
-	if recDB != nil {
-		recExport = recDB
+	defer func() {
+		// After the calls have ended: their records are written, or spooled.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := rec.Close(cctx); err != nil {
+			log.Error("call records not all written at stop", "err", err)
+		}
+	}()
+	var recExport admin.Records // a nil *records.Recorder must stay a nil interface
+	if rec != nil {
+		recExport = rec
 	}
 
 	health := &metrics.Health{}
-
-	bind, err := netip.ParseAddr(cfg.Media.BindAddress)
-	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
-		return fmt.Errorf("media.bind_address: %w", err)
-	}
-	var advertise netip.Addr
-	if cfg.Media.AdvertiseAddress != "" {
-		if advertise, err = netip.ParseAddr(cfg.Media.AdvertiseAddress); err != nil {
-			closeAll(udp, tcp, httpLn, tlsLn)
-			return fmt.Errorf("media.advertise_address: %w", err)
+	health.SetDetail(func() string {
+		if rec == nil {
+			return ""
 		}
-	} else if !bind.IsUnspecified() {
-		advertise = bind
+		return metrics.RecordsDetail(rec.Stats())
+	})
+
+	bind, advertise, err := mediaAddrs(cfg)
+	if err != nil {
+		return err
 	}
 	ov := newOverload(cfg.SIP.Overload)
 	ovm := metrics.NewOverload(reg, func() metrics.OverloadState {
@@ -155,100 +158,114 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	m.WatchRTP(func() metrics.RTPTotals {
 		t := sched.Stats()
 		return metrics.RTPTotals{Sent: t.FramesSent, Received: t.PacketsReceived,
-			DroppedForeign: t.DroppedForeign, DroppedInvalid: t.DroppedInvalid, DroppedLate: t.FramesSkipped}
+			DroppedForeign: t.DroppedForeign, DroppedInvalid: t.DroppedInvalid, DroppedLate: t.FramesSkipped,
+			DroppedLearning: t.DroppedLearning, LearnResets: t.LearnResets}
 	})
 
 	overrides := &routing.Overrides{}
 	var eng *queue.Engine
 	qm := metrics.NewQueues(reg, func() queue.Snapshot { return eng.Snapshot(time.Now()) },
-		func(name string) bool { return live.Load().table.QueueOpen(name, time.Now(), overrides.Snapshot()) },
-		func(name string) time.Duration { return live.Load().settings(name).ServiceLevel })
-	eng, err = queue.New(queueConfig(cfg), queue.WithLogger(log), queue.WithObserver(qm))
+		func(name string) bool { return live.Load().Table.QueueOpen(name, time.Now(), overrides.Snapshot()) },
+		func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
+	eng, err = queue.New(callflow.QueueConfig(cfg), queue.WithLogger(log), queue.WithObserver(qm))
 	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
 		return fmt.Errorf("queues: %w", err)
 	}
 	var srv *sip.Server
-	disp := newDispatcher(eng, &live, qm, contactsOf(func() *sip.Server { return srv }), log)
-	sb := &switchboard{
-		live:      &live,
-		overrides: overrides,
-		routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
-		ivr:       im,
-		queues:    disp,
-		records:   rec,
-		now:       time.Now,
-		log:       log,
-	}
+	sipSrv := func() *sip.Server { return srv }
+	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
+	// when a drain has finished.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(sctx)
+	flow := callflow.New(callflow.Options{
+		Engine:    eng,
+		Live:      &live,
+		Overrides: overrides,
+		Dialer:    sipDialer{sipSrv},
+		Contacts:  sipContacts{sipSrv},
+		Bridge:    bridgeLegs,
+		Records:   callRecorder{rec},
+		Queues:    qm,
+		Routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
+		Menus:     im,
+		Logger:    log,
+		// A fatal error stops the server through gctx: its calls are cut off then too, and
+		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
+		Stopping: func() bool { return gctx.Err() != nil },
+	})
 	auth, err := digest.New(digest.Options{
 		Realm:      cfg.SIP.Realm,
 		Algorithms: cfg.SIP.DigestAlgorithms,
 		Lookup: func(id string) (digest.HA1, bool) {
-			h, ok := live.Load().accounts[id]
+			h, ok := live.Load().Accounts[id]
 			return h, ok
 		},
-		Decoy: func() digest.HA1 { return live.Load().decoy },
+		Decoy: func() digest.HA1 { return live.Load().Decoy },
 	})
 	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
 		return fmt.Errorf("sip auth: %w", err)
 	}
 	limits, err := newLimiter(cfg, log)
 	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
+		return err
+	}
+	budget, err := newBudget(cfg)
+	if err != nil {
 		return err
 	}
 	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
+	metrics.WatchBudget(reg, budget.Counts)
 	srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
-			l, ok := live.Load().cfg.LookupLine(dialled)
+			l, ok := live.Load().Config.LookupLine(dialled)
 			if !ok {
 				return "", false
 			}
 			return l.Name, true
 		},
 		LineSRTP: func(name string) sip.SRTPPolicy {
-			return lineSRTP(live.Load().cfg, name)
+			return lineSRTP(live.Load().Config, name)
 		},
-		Handler:           sb.handle,
+		Handler:           handleCall(flow, sipSrv),
 		UserAgent:         cfg.SIP.UserAgent,
 		AckTimeout:        cfg.SIP.AckTimeout,
 		AnswerDelay:       cfg.SIP.AnswerDelay,
-		MaxCalls:          cfg.SIP.MaxCalls,
+		MaxCalls:          cfg.CallLimits().MaxCalls,
 		Scheduler:         sched,
 		Ports:             ports,
 		AdvertiseAddr:     advertise,
 		InactivityTimeout: cfg.Media.InactivityTimeout,
-		Observer:          m,
+		Observer:          callObserver{Metrics: m, rec: rec},
 		Logger:            log,
 		Auth:              auth,
 		Registrar:         registrar.New(registrar.Options{}),
-		Presence:          disp.presence,
-		Feature:           disp.feature,
-		FeatureHandler:    disp.featureCall,
+		Presence:          flow.Presence,
+		Feature:           feature(flow),
+		FeatureHandler:    featureCall(flow),
 		Defences:          limits,
 		LimitObserver:     defences,
+		Budget:            budget,
+		UnackedTimeout:    cfg.Security.UnackedTimeout,
 		Limits:            sip.Limits{TLSHandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout},
-		TLS:               sipTLS.server,
-		TLSClient:         sipTLS.client,
+		TLS:               ls.sipTLS.server,
+		TLSClient:         ls.sipTLS.client,
 		Overload:          ov,
 		OverloadObserver:  ovm,
 	})
 	if err != nil {
-		closeAll(udp, tcp, httpLn, tlsLn)
 		return err
 	}
-	disp.srv = srv
-	rl := &reloader{path: *cfgPath, overrides: flagOverrides, live: &live, eng: eng, disp: disp,
-		metrics: metrics.NewReloads(reg, started), onSelect: im.Selected, log: log, now: time.Now}
+	rl := &callflow.Reloader{Path: *cfgPath, Overrides: flagOverrides, Flow: flow,
+		Metrics: metrics.NewReloads(reg, started), OnSelect: im.Selected, Logger: log}
 
 	mux := http.NewServeMux()
 	mux.Handle("/", metrics.Handler(reg, health))
 	mux.Handle("/admin/", admin.Handler(admin.Options{
-		Token: token, Table: func() *routing.Table { return live.Load().table }, Overrides: overrides, Logger: log,
-		Advocates: advocatesAPI{disp},
+		Token: token, Table: func() *routing.Table { return live.Load().Table }, Overrides: overrides, Logger: log,
+		Advocates: advocatesAPI{flow},
 		State:     func() routing.State { return routing.State{Queues: eng.RoutingState(time.Now())} },
-		Reload:    rl.reload,
+		Reload:    rl.Reload,
 		Records:   recExport,
 	}))
 	httpSrv := &http.Server{
@@ -256,20 +273,16 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
-	// when a drain has finished.
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	dr := &drainer{srv: srv, health: health, stop: stop, timeout: cfg.SIP.DrainTimeout, log: log}
-	sb.stopping = func() bool { return sctx.Err() != nil }
-	g, gctx := errgroup.WithContext(sctx)
+	dr := &callflow.Drainer{Server: srv, SetReady: health.SetReady, Stop: stop, Timeout: cfg.SIP.DrainTimeout, Logger: log}
+	rec.SetStopping(func() error { return context.Cause(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { watchCPUWaits(gctx, ov); return nil })
-	g.Go(func() error { return disp.run(gctx) })
-	g.Go(func() error { return rec.Run(gctx) })
-	g.Go(func() error { return srv.ServeListeners(gctx, sip.Listeners{UDP: udp, TCP: tcp, TLS: tlsLn}) })
+	g.Go(func() error { return flow.Run(gctx) })
 	g.Go(func() error {
-		if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return srv.ServeListeners(gctx, sip.Listeners{UDP: ls.udp, TCP: ls.tcp, TLS: ls.sipTLS.ln})
+	})
+	g.Go(func() error {
+		if err := httpSrv.Serve(ls.http); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
 		return nil
@@ -289,26 +302,83 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		return httpSrv.Shutdown(sctx)
 	})
 
-	addrs := Addrs{HTTP: httpLn.Addr().String(), Reload: rl.reload, Drain: dr.drain}
-	if udp != nil {
-		addrs.SIPUDP = udp.LocalAddr().String()
-	}
-	if tcp != nil {
-		addrs.SIPTCP = tcp.Addr().String()
-	}
-	if tlsLn != nil {
-		addrs.SIPTLS = tlsLn.Addr().String()
-	}
+	addrs := ls.addrs()
+	addrs.Reload, addrs.Drain = rl.Reload, dr.Drain
 	health.SetReady(true)
 	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "sip_tls", addrs.SIPTLS, "http", addrs.HTTP,
-		"lines", len(cfg.Lines), "languages", snap.prompts.Languages())
+		"lines", len(cfg.Lines), "languages", snap.Prompts.Languages())
 	if ready != nil {
 		ready(addrs)
 	}
 	err = g.Wait()
-	rec.Wait()
 	log.Info("hotline stopped")
 	return err
+}
+
+// listeners are the server's sockets.
+type listeners struct {
+	sipTLS sipTLS
+	udp    net.PacketConn
+	tcp    net.Listener
+	http   net.Listener
+}
+
+// listenAll binds SIP over TLS (when configured), UDP and TCP, and HTTP, adding each to
+// undo.
+func listenAll(cfg *config.Config, undo *cleanups) (listeners, error) {
+	var ls listeners
+	var err error
+	if ls.sipTLS, err = listenSIPTLS(cfg.SIP.TLS); err != nil {
+		return ls, err
+	}
+	if ls.sipTLS.ln != nil {
+		undo.close(ls.sipTLS.ln)
+	}
+	if ls.udp, ls.tcp, err = listenSIP(cfg.SIP.Listen, cfg.SIP.Transports); err != nil {
+		return ls, err
+	}
+	if ls.udp != nil {
+		undo.close(ls.udp)
+	}
+	if ls.tcp != nil {
+		undo.close(ls.tcp)
+	}
+	if ls.http, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		return ls, fmt.Errorf("http: %w", err)
+	}
+	undo.close(ls.http)
+	return ls, nil
+}
+
+// addrs are the bound addresses.
+func (ls listeners) addrs() Addrs {
+	a := Addrs{HTTP: ls.http.Addr().String()}
+	if ls.udp != nil {
+		a.SIPUDP = ls.udp.LocalAddr().String()
+	}
+	if ls.tcp != nil {
+		a.SIPTCP = ls.tcp.Addr().String()
+	}
+	if ls.sipTLS.ln != nil {
+		a.SIPTLS = ls.sipTLS.ln.Addr().String()
+	}
+	return a
+}
+
+// mediaAddrs are the address RTP legs bind to and the one SDP advertises (the bind
+// address unless media.advertise_address is set or it is unspecified).
+func mediaAddrs(cfg *config.Config) (bind, advertise netip.Addr, err error) {
+	if bind, err = netip.ParseAddr(cfg.Media.BindAddress); err != nil {
+		return bind, advertise, fmt.Errorf("media.bind_address: %w", err)
+	}
+	if cfg.Media.AdvertiseAddress != "" {
+		if advertise, err = netip.ParseAddr(cfg.Media.AdvertiseAddress); err != nil {
+			return bind, advertise, fmt.Errorf("media.advertise_address: %w", err)
+		}
+	} else if !bind.IsUnspecified() {
+		advertise = bind
+	}
+	return bind, advertise, nil
 }
 
 // sip.Server reports authentication failures and registrations to the metrics.
@@ -329,6 +399,8 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
 		MaxCalls:     s.MaxCallsPerSource,
 		Trusted:      s.TrustedPrefixes(),
 		MaxSources:   s.MaxTrackedSources,
+		NoRTPCalls:   s.NoRTPCalls,
+		NoRTPWindow:  s.NoRTPWindow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)
@@ -339,76 +411,18 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
 	return l, nil
 }
 
-func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Parse("<embedded>", config.Default())
+// newBudget builds the untrusted sources' budget (issue 14) from the call limits.
+func newBudget(cfg *config.Config) (*limit.Budget, error) {
+	l := cfg.CallLimits()
+	b, err := limit.NewBudget(limit.BudgetConfig{Calls: l.UntrustedCalls, Unacked: l.UnackedCalls,
+		UnackedPerSource: cfg.Security.UnackedCallsPerSource})
+	if err != nil {
+		return nil, fmt.Errorf("security: %w", err)
 	}
-	return config.Load(path)
+	return b, nil
 }
 
 func defaultConfig() []byte { return config.Default() }
-
-// promptReport is what loading the prompts found: the languages that lack recordings of
-// their own (played from a fallback), and the prompts no language of the chain has.
-type promptReport struct {
-	Missing    []string // lang/name with no recording of its own: played from a fallback
-	Unresolved []string // lang/name that cannot be played at all
-}
-
-// neededPrompts are the prompt names the configuration plays: the menus', the routes'
-// messages, and the words numbers and durations are spoken with in each language.
-func neededPrompts(cfg *config.Config, cat *prompts.Catalogue) map[string][]string {
-	base := append(cfg.PromptNames(),
-		// what waiting callers hear, what a caller hears when a target cannot be reached,
-		// and the confirmations of advocates' feature codes
-		"you_are_caller_number", "expected_wait", "closed",
-		"advocate_available", "advocate_paused", "advocate_logged_out")
-	for _, r := range cfg.Routes {
-		if r.Message != "" {
-			base = append(base, r.Message)
-		}
-	}
-	need := map[string][]string{}
-	for _, lang := range cfg.IVR.LanguageTags() {
-		names := slices.Clone(base)
-		names = append(names, cat.NumberNames(lang)...)
-		slices.Sort(names)
-		need[lang] = slices.Compact(names)
-	}
-	return need
-}
-
-// loadPrompts loads the embedded prompts, overlays the configured directory, applies the
-// languages' fallbacks and checks that every prompt the configuration plays resolves in
-// every language. Missing-but-resolved prompts are returned in the report for `check`.
-func loadPrompts(cfg *config.Config) (*prompts.Catalogue, promptReport, error) {
-	var rep promptReport
-	cat, err := prompts.LoadEmbedded()
-	if err != nil {
-		return nil, rep, fmt.Errorf("embedded prompts: %w", err)
-	}
-	if cfg.Prompts.Dir != "" {
-		own, err := prompts.LoadDir(cfg.Prompts.Dir)
-		if err != nil {
-			return nil, rep, err
-		}
-		cat = cat.Overlay(own)
-	}
-	cat, err = cat.WithFallbacks(cfg.IVR.Fallbacks())
-	if err != nil {
-		return nil, rep, err
-	}
-	need := neededPrompts(cfg, cat)
-	for _, lang := range cfg.IVR.LanguageTags() {
-		rep.Missing = append(rep.Missing, cat.Missing([]string{lang}, need[lang])...)
-		rep.Unresolved = append(rep.Unresolved, cat.Unresolved([]string{lang}, need[lang])...)
-	}
-	if len(rep.Unresolved) > 0 {
-		return nil, rep, fmt.Errorf("prompts: missing %s (no recording in the language or its fallbacks)",
-			strings.Join(rep.Unresolved, ", "))
-	}
-	return cat, rep, nil
-}
 
 // listenSIP binds the SIP transports on addr. With port 0 the UDP port is chosen first and TCP
 // takes the same number, so one address serves both.
@@ -447,11 +461,17 @@ func listenSIP(addr string, transports []string) (net.PacketConn, net.Listener, 
 	}
 }
 
-func closeAll(cs ...io.Closer) {
-	for _, c := range cs {
-		if c != nil {
-			c.Close()
-		}
+// cleanups is a list of things to undo, run last first.
+type cleanups []func()
+
+// close adds closing c.
+func (u *cleanups) close(c io.Closer) { *u = append(*u, func() { _ = c.Close() }) }
+
+// run undoes everything, last first. (A pointer receiver: defer undo.run() must see what
+// is added after it.)
+func (u *cleanups) run() {
+	for i := len(*u) - 1; i >= 0; i-- {
+		(*u)[i]()
 	}
 }
 

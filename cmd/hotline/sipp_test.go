@@ -67,7 +67,7 @@ func TestSIPpCall(t *testing.T) {
 		if v := sippMetric(text, "hotline_rtp_packets_sent_total"); v <= 0 {
 			t.Errorf("hotline_rtp_packets_sent_total = %v, want > 0", v)
 		}
-		for _, reason := range []string{"foreign_source", "invalid"} {
+		for _, reason := range []string{"foreign_source", "invalid", "learning"} {
 			series := `hotline_rtp_packets_dropped_total{reason="` + reason + `"}`
 			if v := sippMetric(text, series); v != 0 {
 				t.Errorf("%s = %v, want 0", series, v)

@@ -42,6 +42,10 @@ type Config struct {
 	Trusted []netip.Prefix
 	// MaxSources bounds each table; 0 is DefaultMaxSources.
 	MaxSources int
+	// NoRTPCalls calls from one source that never sent an RTP packet within NoRTPWindow
+	// mark the source as flooding (see NoRTPCall); 0 never does.
+	NoRTPCalls  int
+	NoRTPWindow time.Duration
 }
 
 // Limiter applies a Config. It is safe for concurrent use.
@@ -51,8 +55,9 @@ type Limiter struct {
 	mu       sync.Mutex
 	buckets  *simplelru.LRU[netip.Addr, *rate.Limiter]
 	failures *simplelru.LRU[netip.Addr, []time.Time]
-	bans     *simplelru.LRU[netip.Addr, time.Time] // source -> end of its ban
-	calls    map[netip.Addr]int                    // only sources with calls in progress
+	bans     *simplelru.LRU[netip.Addr, time.Time]   // source -> end of its ban
+	calls    map[netip.Addr]int                      // only sources with calls in progress
+	noRTP    *simplelru.LRU[netip.Addr, []time.Time] // times of calls that sent no RTP
 }
 
 // New returns a Limiter for c.
@@ -64,6 +69,8 @@ func New(c Config) (*Limiter, error) {
 		return nil, errors.New("limit: bans need a positive window and duration")
 	case c.Rate > 0 && c.Burst < 1:
 		return nil, errors.New("limit: a rate needs a burst of at least 1")
+	case c.NoRTPCalls < 0 || (c.NoRTPCalls > 0 && c.NoRTPWindow <= 0):
+		return nil, errors.New("limit: counting calls without rtp needs a positive window")
 	}
 	if c.MaxSources == 0 {
 		c.MaxSources = DefaultMaxSources
@@ -77,6 +84,9 @@ func New(c Config) (*Limiter, error) {
 		return nil, err
 	}
 	if l.bans, err = simplelru.NewLRU[netip.Addr, time.Time](c.MaxSources, nil); err != nil {
+		return nil, err
+	}
+	if l.noRTP, err = simplelru.NewLRU[netip.Addr, []time.Time](c.MaxSources, nil); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -221,6 +231,39 @@ func (l *Limiter) EndCall(a netip.Addr) {
 		return
 	}
 	l.calls[k]--
+}
+
+// NoRTPCall reports whether source a is flooding at now: it sent Config.NoRTPCalls calls
+// that never sent an RTP packet within Config.NoRTPWindow before this one. With noRTP set,
+// this call is one of them and is counted. Trusted sources are never flooding: the
+// carrier's trunk carries every caller.
+func (l *Limiter) NoRTPCall(now time.Time, a netip.Addr, noRTP bool) (flooding bool) {
+	if l.cfg.NoRTPCalls == 0 || !a.IsValid() || l.Trusted(a) {
+		return false
+	}
+	k := Key(a)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	times, _ := l.noRTP.Peek(k)
+	kept := times[:0]
+	for _, t := range times {
+		if now.Sub(t) < l.cfg.NoRTPWindow {
+			kept = append(kept, t)
+		}
+	}
+	flooding = len(kept) >= l.cfg.NoRTPCalls
+	if noRTP {
+		if len(kept) >= l.cfg.NoRTPCalls { // enough to know: memory stays bounded
+			kept = kept[1:]
+		}
+		kept = append(kept, now)
+	}
+	if len(kept) == 0 {
+		l.noRTP.Remove(k)
+	} else {
+		l.noRTP.Add(k, kept)
+	}
+	return flooding
 }
 
 // Sources returns how many sources each table holds, for tests and debugging: buckets,

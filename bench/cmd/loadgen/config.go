@@ -20,7 +20,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	n := fs.Int("advocates", 0, "advocates to generate")
-	maxCalls := fs.Int("max-calls", 0, "sip.max_calls (0: no limit)")
+	maxCalls := fs.Int("max-calls", 0, "sip.max_calls (0: what the port range carries)")
 	portMin := fs.Int("port-min", 10000, "media.port_min")
 	portMax := fs.Int("port-max", 20000, "media.port_max")
 	recordsPath := fs.String("records", "", "records.path: the SQLite call records `file` (required; bench/run puts it in its temporary directory); \"none\" turns records off, for comparison")
@@ -63,9 +63,10 @@ queue_defaults:
   wrap_up: 0s
   max_misses: 0
   announce_every: 0s
+# The generator stands for the carrier's trunk: every call comes from %s.
 security:
   trusted_sources: [%s]
-`, maxCalls, portMin, portMax, generatorAddr)
+`, maxCalls, portMin, portMax, generatorAddr, generatorAddr)
 	if recordsPath == "none" {
 		b.WriteString("records:\n  driver: none\n")
 	} else {

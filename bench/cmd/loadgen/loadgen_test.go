@@ -14,7 +14,7 @@ import (
 // TestBenchConfig checks that the generated configuration is one the server accepts, with
 // the advocates and limits asked for.
 func TestBenchConfig(t *testing.T) {
-	text, err := benchConfig(3, 150, 30000, 30100, "/tmp/bench records/records.db")
+	text, err := benchConfig(3, 150, 30000, 30600, "/tmp/bench records/records.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,8 +25,11 @@ func TestBenchConfig(t *testing.T) {
 	if got := len(cfg.Advocates); got != 3 {
 		t.Errorf("advocates = %d, want 3", got)
 	}
-	if cfg.SIP.MaxCalls != 150 || cfg.Media.PortMin != 30000 || cfg.Media.PortMax != 30100 {
-		t.Errorf("max_calls %d, ports %d-%d; want 150, 30000-30100", cfg.SIP.MaxCalls, cfg.Media.PortMin, cfg.Media.PortMax)
+	if cfg.SIP.MaxCalls != 150 || cfg.Media.PortMin != 30000 || cfg.Media.PortMax != 30600 {
+		t.Errorf("max_calls %d, ports %d-%d; want 150, 30000-30600", cfg.SIP.MaxCalls, cfg.Media.PortMin, cfg.Media.PortMax)
+	}
+	if l := cfg.CallLimits(); l.UntrustedCalls != 75 || len(cfg.Security.TrustedSources) != 1 {
+		t.Errorf("the generator is not the trusted trunk: %+v, trusted %v", l, cfg.Security.TrustedSources)
 	}
 	// The generator's address is trusted, as a carrier's trunk is; otherwise the per-source
 	// limits refuse most of its calls.

@@ -1,4 +1,4 @@
-package main
+package callflow
 
 import (
 	"strings"
@@ -12,12 +12,12 @@ import (
 // false for a code it does not know.
 func featureState(code string, reasons []string) (state, reason, prompt string, ok bool) {
 	switch {
-	case code == featureAvailable:
+	case code == FeatureAvailable:
 		return "available", "", "advocate_available", true
-	case code == featureLogout:
+	case code == FeatureLogout:
 		return "offline", "", "advocate_logged_out", true
-	case strings.HasPrefix(code, featurePause):
-		r, ok := config.PauseReason(reasons, code[len(featurePause):])
+	case strings.HasPrefix(code, FeaturePause):
+		r, ok := config.PauseReason(reasons, code[len(FeaturePause):])
 		if !ok {
 			return "", "", "", false
 		}

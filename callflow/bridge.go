@@ -1,0 +1,89 @@
+package callflow
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/queue"
+	"github.com/hotline-project/hotline/records"
+)
+
+// connect puts the caller through to the advocate who answered, on the caller's side of
+// the flow: the whisper to the advocate while the caller still hears the hold audio, then
+// the hold audio stops and the legs are bridged until either hangs up; then the engine
+// hears the call ended.
+//
+// The call's wait ends at the advocate's answer (a.at), in the record as in
+// hotline_queue_wait_seconds (issue 13, item 7); the whisper counts as talk.
+func (c *Call) connect(hold *holdPlayer, a answer) {
+	f := c.f
+	c.rec.Connected(a.advocate, a.at)
+	defer func() { f.exec(f.callEnded(c.ID)) }()
+	if c.snap.Settings(a.queue).Whisper {
+		c.whisper(a.leg, a.advocate, a.log)
+	}
+	hold.stop()
+	a.log.Info("call connected", "queue", a.queue, "waited", a.waited.Round(time.Second))
+	// The wrap-up is the engine's, from the configuration in force.
+	c.rec.WrapUp(f.live.Load().Settings(a.queue).WrapUp)
+	if err := c.relay(a.leg, "advocate", a.log); err != nil {
+		c.end(records.OutcomeFailed)
+	}
+}
+
+func (f *Flow) callEnded(callID string) []queue.Action {
+	acts, err := f.eng.CallEnded(callID, f.clock.Now())
+	if err != nil {
+		f.log.Warn("call end not taken", "err", err)
+	}
+	return acts
+}
+
+// relay bridges the caller's leg to the other party's until either hangs up, and then
+// hangs up the other. A bridge that cannot be made (a leg ended as it was answered) hangs
+// up both and is returned.
+func (c *Call) relay(other Leg, party string, log *slog.Logger) error {
+	unbridge, err := c.f.bridge(c.leg, other)
+	if err != nil {
+		log.Warn("bridge failed", "err", err)
+		_ = other.Hangup(context.Background(), "bridge failed")
+		_ = c.leg.Hangup(context.Background(), "bridge failed")
+		return err
+	}
+	defer unbridge()
+	select {
+	case <-c.leg.Done():
+		log.Info("caller hung up; ending the " + party + "'s leg")
+		_ = other.Hangup(context.Background(), "caller hung up")
+	case <-other.Done():
+		log.Info(party + " hung up; ending the caller's leg")
+		_ = c.leg.Hangup(context.Background(), party+" hung up")
+	}
+	return nil
+}
+
+// whisper tells the advocate who answered the caller's language and reason before the
+// caller is put through (the caller still hears the hold audio). A prompt missing for a
+// language is left out; a leg that ends meanwhile ends the whisper.
+func (c *Call) whisper(adv Leg, advocate string, log *slog.Logger) {
+	cat := c.snap.Prompts
+	// The advocate is the live configuration's (one a reload added is not in the call's).
+	lang := advocateLanguage(c.f.live.Load(), advocate)
+	var parts []*prompts.Prompt
+	for _, name := range []string{"whisper_lang_" + c.attrs.Language, "whisper_" + c.attrs.Reason} {
+		if p, ok := cat.Get(lang, name); ok {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(adv.Context())
+	defer cancel()
+	defer context.AfterFunc(c.leg.Context(), cancel)()
+	if err := adv.Play(ctx, prompts.Join(parts...)); err != nil && ctx.Err() == nil {
+		log.Warn("whisper not played", "err", err)
+	}
+}

@@ -1,0 +1,204 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/ivr"
+	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/records"
+	"github.com/hotline-project/hotline/routing"
+)
+
+// Call is one caller's call, from the hand-over by sip until its record is written. Its
+// loop (Handle, then waitLoop) is the only goroutine that changes its decision, plays to
+// its leg or bridges it; rings run on their own goroutines and hand an answered leg over
+// through answered.
+type Call struct {
+	f   *Flow
+	ID  string
+	leg Leg
+	rec Record
+	log *slog.Logger
+
+	snap      *Snapshot     // the configuration the call started with (see reroute)
+	attrs     routing.Attrs // what the menus learned: line, language, reason
+	menuRoute string        // the destination a menu action named, or ""
+	dec       routing.Decision
+	since     time.Time // when first queued
+
+	outcomeMu sync.Mutex
+	outcome   records.Outcome
+
+	// guarded by f.mu
+	queue    string                        // the queue the call waits in
+	rings    map[string]context.CancelFunc // advocate -> cancels its ringing
+	lastRing map[string]time.Time          // advocate -> when their phone was last rung for the call
+
+	answered chan answer  // an advocate's answered leg, from the ring (at most one)
+	rerouted chan reroute // a new decision after a reload
+}
+
+// answer is an advocate's answered leg, handed to the caller's side to be bridged.
+type answer struct {
+	leg      Leg
+	advocate string
+	queue    string
+	at       time.Time // when the engine connected them: the end of the wait
+	waited   time.Duration
+	log      *slog.Logger
+}
+
+// reroute is a decision made again after a reload removed the call's queue.
+type reroute struct {
+	snap *Snapshot
+	dec  routing.Decision
+}
+
+// Handle takes an answered call through the menus, routes it and sends it on; it returns
+// when the call is over and its record written. It is the sip.Handler of every caller.
+func (f *Flow) Handle(ctx context.Context, in Inbound) {
+	c := &Call{
+		f: f, ID: in.ID, leg: in.Leg, rec: noRecord{},
+		log:      f.log.With("call", in.ID, "line", in.Line),
+		snap:     f.live.Load(),
+		attrs:    routing.Attrs{Line: in.Line},
+		rings:    map[string]context.CancelFunc{},
+		lastRing: map[string]time.Time{},
+		answered: make(chan answer, 1),
+		rerouted: make(chan reroute, 1),
+	}
+	if f.records != nil {
+		c.rec = f.records.Begin(in.ID, in.Line, in.Caller, in.Arrived)
+	}
+	c.rec.Answered(f.clock.Now())
+	defer func() {
+		// The caller's leg is gone when Handle returns: writing the record now holds up
+		// nobody, and it is committed before the call's goroutine ends.
+		if f.stopping() {
+			c.end(records.OutcomeShutdown)
+		}
+		_ = c.rec.Finish(ctx)
+	}()
+	res, err := c.snap.Menus.Run(ctx, c.leg, c.log)
+	f.menus.Ended(res.Language, string(res.End))
+	c.rec.Menus(res.Language, res.Reason)
+	if err != nil {
+		if !errors.Is(err, ivr.ErrHangup) && ctx.Err() == nil {
+			c.log.Error("menus failed", "err", err)
+		}
+		return
+	}
+	if res.Hangup {
+		c.end(records.OutcomeMenuHangup)
+		_ = c.leg.Hangup(ctx, "menu")
+		return
+	}
+	c.attrs, c.menuRoute = attrsOf(in.Line, res, demotion(in.Screen, res.End)), res.Route
+	c.dec = f.route(c.snap.Table, c.attrs, c.menuRoute, f.clock.Now())
+	f.routing.Decision(c.dec)
+	d := c.dec
+	c.log.Info("call routed", "route", d.Route, "kind", d.Kind(), "to", d.Step.String(),
+		"priority", d.Priority, "override", d.Override, "demoted", d.Demoted)
+	dest := d.Queue
+	if d.Target != "" {
+		dest = d.Target
+	}
+	c.rec.Routed(d.Route, dest)
+	switch d.Kind() {
+	case "message":
+		// The menus' last words ("connecting you") are not played: the call is not being
+		// connected (issue 13, item 5).
+		c.end(records.OutcomeMessage)
+		c.play(ctx, d.Message)
+		_ = c.leg.Hangup(ctx, "route message")
+	case "target":
+		c.sendToTarget(ctx, d.Step, res.Then)
+	default:
+		c.waitLoop(ctx, res.Then)
+	}
+}
+
+// attrsOf turns what the menus learned into routing's attributes; demoted is the
+// silent-call policy's verdict (demotion).
+func attrsOf(line string, res ivr.Result, demoted string) routing.Attrs {
+	return routing.Attrs{Line: line, Language: res.Language, Reason: res.Reason, Demoted: demoted}
+}
+
+// demotion applies the silent-call policy (routing.Silent, README "Silent calls", issue 14)
+// to a call whose menus ended as end: "" or why it is not routed as urgent.
+func demotion(screen func() (noRTP, flooding bool), end ivr.End) string {
+	if end != ivr.EndNoInput || screen == nil {
+		return ""
+	}
+	noRTP, flooding := screen()
+	return routing.Silent{NoInput: true, NoRTP: noRTP, SourceFlooding: flooding}.Demotion()
+}
+
+// end sets the call's outcome; the first one counts.
+func (c *Call) end(o records.Outcome) {
+	c.outcomeMu.Lock()
+	if c.outcome == "" {
+		c.outcome = o
+	}
+	c.outcomeMu.Unlock()
+	c.rec.Ended(o, c.f.clock.Now())
+}
+
+// Outcome is how the call ended so far ("" while it goes on and when the record derives
+// it from its times: completed, abandoned).
+func (c *Call) Outcome() records.Outcome {
+	c.outcomeMu.Lock()
+	defer c.outcomeMu.Unlock()
+	return c.outcome
+}
+
+// settings are the call's queue's settings in the call's snapshot.
+func (c *Call) settings() config.QueueSettings { return c.snap.Settings(c.currentQueue()) }
+
+func (c *Call) currentQueue() string {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	return c.queue
+}
+
+// play plays a prompt in the call's language and waits for its end; errors end the call
+// anyway.
+func (c *Call) play(ctx context.Context, name string) {
+	p, ok := c.snap.Prompts.Get(c.attrs.Language, name)
+	if !ok {
+		c.log.Error("prompt missing", "language", c.attrs.Language, "prompt", name)
+		return
+	}
+	if err := c.leg.Play(ctx, p); err != nil && ctx.Err() == nil {
+		c.log.Warn("prompt not played", "prompt", name, "err", err)
+	}
+}
+
+// playAll plays ps in order until one fails or ctx ends.
+func playAll(ctx context.Context, l Leg, ps []*prompts.Prompt) {
+	for _, p := range ps {
+		if l.Play(ctx, p) != nil {
+			return
+		}
+	}
+}
+
+// reroute hands the call a new decision made with a new snapshot; the newest wins.
+func (c *Call) reroute(snap *Snapshot, dec routing.Decision) {
+	for {
+		select {
+		case c.rerouted <- reroute{snap, dec}:
+			return
+		default:
+		}
+		select {
+		case <-c.rerouted: // drop the older one
+		default:
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package callflow
+
+import (
+	"errors"
+
+	"github.com/hotline-project/hotline/queue"
+)
+
+// The outcome vocabularies meet here, and only here:
+//
+//   - A call's outcome is a records.Outcome (Call.Outcome; the record's outcome column):
+//     the flow sets message, transferred, failed and shutdown itself; completed, abandoned
+//     and menu_hangup are derived by the record from its times when the flow sets none.
+//   - A ring's outcome is a queue.Outcome, from the Dialer's error (ringOutcome): ErrBusy
+//     is busy, ErrRejected rejected, ErrNoAnswer no_answer, anything else failed.
+//   - How the menus ended is an ivr.End, counted as it is (MenuMetrics) and recorded as
+//     menu_hangup when the menus hung up or the caller did.
+//   - The SIP server's own call counter (hotline_calls_total{outcome}) classifies the
+//     caller's leg as it ends (who hung up); it is not the call's outcome.
+
+// worse picks the outcome to report when several phones failed: a decline by the advocate
+// says the most, then busy, then no answer; failure only when every phone failed.
+func worse(a, b queue.Outcome) queue.Outcome {
+	rank := func(o queue.Outcome) int {
+		switch o {
+		case queue.Rejected:
+			return 3
+		case queue.Busy:
+			return 2
+		case queue.NoAnswer:
+			return 1
+		}
+		return 0
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+// ringOutcome classifies a failed dial for the queue engine.
+func ringOutcome(err error) queue.Outcome {
+	switch {
+	case errors.Is(err, ErrBusy):
+		return queue.Busy
+	case errors.Is(err, ErrRejected):
+		return queue.Rejected
+	case errors.Is(err, ErrNoAnswer):
+		return queue.NoAnswer
+	}
+	return queue.Failed
+}

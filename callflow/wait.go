@@ -1,0 +1,347 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/queue"
+	"github.com/hotline-project/hotline/records"
+	"github.com/hotline-project/hotline/routing"
+)
+
+// firstAnnounce is the longest a caller waits on hold before the first announcement of
+// their place in line: the "connecting you" prompt has just played, and most calls are
+// answered before it comes. A shorter announce_every comes first.
+const firstAnnounce = 20 * time.Second
+
+// targetRingTimeout is how long a target (a partner center) is rung.
+const targetRingTimeout = 60 * time.Second
+
+// waitLoop keeps the caller in the queue the decision chose until an advocate answers and
+// the call ends, a target takes it, or the caller hangs up. The caller first hears then
+// (the menus' "connecting you"), while the advocates' phones already ring, then hold
+// audio with announcements. Overflow steps, announcements, re-routes and answers are
+// events of one select loop, each on its own timer, so none waits for a prompt to end.
+func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
+	f := c.f
+	c.since = f.clock.Now()
+	c.enqueue(c.dec.Queue)
+	hold := startHold(ctx, c.leg, then, c.log)
+	defer hold.stop()
+	defer f.untrack(c)
+
+	next := 0 // the index in c.dec.Overflow of the next step
+	stepT := c.stepTimer(next)
+	defer func() { stopTimer(stepT) }()
+	announceT := c.firstAnnounceTimer()
+	defer func() { stopTimer(announceT) }()
+	var target *targetDial
+	defer func() { target.stop() }()
+
+	for {
+		select {
+		case <-c.leg.Done():
+			c.leave(hold)
+			return
+		case <-ctx.Done():
+			c.leave(hold)
+			return
+		case a := <-c.answered:
+			target.stop()
+			c.connect(hold, a)
+			return
+		case <-chanOf(stepT):
+			// Every step due by now is taken, in order; the last one is where the caller
+			// ends up (a step due while a prompt played is not skipped: issue 13, item 4).
+			waited := f.clock.Now().Sub(c.since)
+			var s routing.Step
+			for next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited {
+				s = c.dec.Overflow[next]
+				next++
+			}
+			stepT = c.stepTimer(next)
+			target.stop()
+			target = c.step(ctx, s)
+		case <-chanOf(announceT):
+			announceT = c.announce(hold)
+		case r := <-c.rerouted:
+			if r.dec.Kind() == "message" {
+				c.log.Warn("the call's queue was removed and its new route is not a queue; it stays where it is", "route", r.dec.Route)
+				continue
+			}
+			c.snap, c.dec = r.snap, r.dec
+			waited := f.clock.Now().Sub(c.since)
+			next = 0
+			for next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited {
+				next++
+			}
+			stopTimer(stepT)
+			stepT = c.stepTimer(next)
+			target.stop()
+			target = c.step(ctx, c.dec.At(waited))
+		case r := <-target.results():
+			target.done()
+			if r.err != nil {
+				c.log.Warn("target not reached; the caller stays queued", "target", r.step.Target, "err", r.err)
+				target = nil
+				continue
+			}
+			target = nil
+			if c.takenBy(r) {
+				hold.stop()
+				c.bridgeTarget(r.leg, r.step.Target)
+				return
+			}
+		}
+	}
+}
+
+// enqueue puts the call in the queue engine and starts tracking it.
+func (c *Call) enqueue(q string) {
+	f := c.f
+	f.mu.Lock()
+	c.queue = q
+	f.calls[c.ID] = c
+	f.mu.Unlock()
+	c.rec.Queued(q, c.since)
+	f.queues.Enqueued(q)
+	acts, err := f.eng.Enqueue(queue.Caller{ID: c.ID, Queue: q, Language: c.attrs.Language, Priority: c.dec.Priority}, c.since)
+	if err != nil {
+		// Routing names only configured queues; if the engine still refuses, the caller
+		// stays on hold rather than being dropped, and the log says why.
+		c.log.Error("cannot queue the call", "queue", q, "err", err)
+	}
+	c.log.Info("call queued", "queue", q, "priority", c.dec.Priority)
+	f.exec(acts)
+}
+
+func (f *Flow) untrack(c *Call) {
+	f.mu.Lock()
+	delete(f.calls, c.ID)
+	f.mu.Unlock()
+}
+
+// stepTimer fires when overflow step i falls due (nil when there is none).
+func (c *Call) stepTimer(i int) Timer {
+	if i >= len(c.dec.Overflow) {
+		return nil
+	}
+	return timerAt(c.f.clock, c.since.Add(c.dec.Overflow[i].After))
+}
+
+// leave takes a caller who hung up (or whom a stopping server cuts off) out of the queue.
+func (c *Call) leave(hold *holdPlayer) {
+	f := c.f
+	now := f.clock.Now()
+	acts, err := f.eng.Abandon(c.ID, now)
+	if errors.Is(err, queue.ErrNotWaiting) {
+		// An advocate answered at the same moment: the ring hands the leg over; the
+		// bridge sees the caller gone and ends the call.
+		c.connect(hold, <-c.answered)
+		return
+	}
+	c.log.Info("caller left the queue", "queue", c.currentQueue(), "waited", now.Sub(c.since).Round(time.Second))
+	f.exec(acts)
+}
+
+// step moves a waiting caller to an overflow (or re-routed) step: another queue at once,
+// or a target, which is dialled while the caller keeps their place in the queue. A zero
+// step, or the queue the caller is in, does nothing.
+func (c *Call) step(ctx context.Context, s routing.Step) *targetDial {
+	if s.Target != "" {
+		c.log.Info("calling the overflow target; the caller keeps their place meanwhile", "target", s.Target)
+		return c.dialTarget(ctx, s)
+	}
+	from := c.currentQueue()
+	if s.Queue == "" || s.Queue == from {
+		return nil
+	}
+	f := c.f
+	now := f.clock.Now()
+	acts, err := f.eng.Move(c.ID, s.Queue, now)
+	if err != nil {
+		c.log.Warn("overflow failed; the caller stays queued", "from", from, "to", s.Queue, "err", err)
+		return nil
+	}
+	f.mu.Lock()
+	c.queue = s.Queue
+	f.mu.Unlock()
+	f.queues.Overflowed(from)
+	f.queues.Enqueued(s.Queue)
+	c.rec.Overflowed(s.Queue)
+	c.rec.Queued(s.Queue, now)
+	c.log.Info("call overflowed", "from", from, "to", s.Queue)
+	f.exec(acts)
+	return nil
+}
+
+// takenBy takes the caller out of the queue for a target that answered. It reports false
+// (and hangs the target up) when an advocate answered first.
+func (c *Call) takenBy(r targetResult) bool {
+	f := c.f
+	from := c.currentQueue()
+	acts, err := f.eng.Leave(c.ID, f.clock.Now())
+	if errors.Is(err, queue.ErrNotWaiting) {
+		c.log.Info("target answered after an advocate did; hanging up the target", "target", r.step.Target)
+		_ = r.leg.Hangup(context.Background(), "answered elsewhere")
+		return false
+	}
+	f.exec(acts) // none when the engine never had the call (see enqueue)
+	f.queues.Overflowed(from)
+	c.rec.Overflowed(r.step.Target)
+	c.log.Info("call overflowed", "from", from, "to", r.step.Target)
+	return true
+}
+
+// firstAnnounceTimer fires at the first announcement, or is nil when the queue has none.
+func (c *Call) firstAnnounceTimer() Timer {
+	every := c.settings().AnnounceEvery
+	if every <= 0 {
+		return nil
+	}
+	return timerAt(c.f.clock, c.since.Add(min(firstAnnounce, every)))
+}
+
+// announce has the hold player tell the caller their place in line and, when it can be
+// estimated honestly, the expected wait; it returns the timer of the next announcement.
+func (c *Call) announce(hold *holdPlayer) Timer {
+	f := c.f
+	var played time.Duration
+	if p := c.announcement(); p != nil {
+		c.log.Debug("announcing place in line")
+		hold.announce(p)
+		played = p.Duration()
+	}
+	every := c.settings().AnnounceEvery
+	if every <= 0 {
+		return nil
+	}
+	return timerAt(f.clock, f.clock.Now().Add(played+every))
+}
+
+// announcement is the caller's place in line and, when it can be estimated honestly,
+// the expected wait, in the call's language; nil when there is nothing to say.
+func (c *Call) announcement() *prompts.Prompt {
+	f := c.f
+	pos, ok := f.eng.Position(c.ID)
+	if !ok {
+		return nil
+	}
+	cat, lang := c.snap.Prompts, c.attrs.Language
+	var parts []*prompts.Prompt
+	if p, ok := cat.Get(lang, "you_are_caller_number"); ok {
+		if n, err := cat.Number(lang, pos); err == nil {
+			parts = append(append(parts, p), n...)
+		}
+	}
+	if ewt, ok := f.eng.EstimatedWait(c.ID); ok {
+		if p, ok := cat.Get(lang, "expected_wait"); ok {
+			if dur, err := cat.Duration(lang, ewt); err == nil {
+				parts = append(append(parts, p), dur...)
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return prompts.Join(parts...)
+}
+
+// sendToTarget sends a call whose route's destination is a target (a partner center):
+// it calls the target and bridges the caller to it until either hangs up. A target that
+// cannot be reached leaves the caller hearing that the hotline cannot take the call (with
+// the safety line) and hung up: the route chose a place outside our queues.
+func (c *Call) sendToTarget(ctx context.Context, s routing.Step, then []*prompts.Prompt) {
+	hold := startHold(ctx, c.leg, then, c.log)
+	t := c.dialTarget(ctx, s)
+	var r targetResult
+	select {
+	case r = <-t.results():
+		t.done()
+	case <-c.leg.Done():
+		// The caller hung up before the target answered: they gave up waiting.
+		t.stop()
+		hold.stop()
+		c.end(records.OutcomeAbandoned)
+		return
+	}
+	hold.stop()
+	if r.err != nil {
+		c.log.Warn("target not reached", "target", s.Target, "err", r.err)
+		c.end(records.OutcomeFailed)
+		if ctx.Err() == nil {
+			c.play(ctx, "closed")
+		}
+		_ = c.leg.Hangup(ctx, "target not reached")
+		return
+	}
+	c.bridgeTarget(r.leg, s.Target)
+}
+
+// bridgeTarget bridges the caller to a target's answered leg until either hangs up.
+func (c *Call) bridgeTarget(leg Leg, target string) {
+	log := c.log.With("target", target)
+	log.Info("call connected to target")
+	c.rec.Connected("", c.f.clock.Now())
+	if err := c.relay(leg, "target", log); err != nil {
+		c.end(records.OutcomeFailed)
+		return
+	}
+	c.end(records.OutcomeTransferred)
+}
+
+// targetDial is a target being called on its own goroutine.
+type targetDial struct {
+	cancel context.CancelFunc
+	res    chan targetResult
+	taken  bool
+}
+
+type targetResult struct {
+	step routing.Step
+	leg  Leg
+	err  error
+}
+
+// dialTarget calls a target for at most targetRingTimeout.
+func (c *Call) dialTarget(ctx context.Context, s routing.Step) *targetDial {
+	ctx, cancel := withDeadline(ctx, c.f.clock, c.f.clock.Now().Add(targetRingTimeout))
+	t := &targetDial{cancel: cancel, res: make(chan targetResult, 1)}
+	go func() {
+		leg, err := c.f.dialer.Dial(ctx, Dest{URI: s.URI, Line: c.attrs.Line})
+		t.res <- targetResult{step: s, leg: leg, err: err}
+	}()
+	return t
+}
+
+// results delivers the dial's one result (never, for a nil dial).
+func (t *targetDial) results() <-chan targetResult {
+	if t == nil {
+		return nil
+	}
+	return t.res
+}
+
+// done marks the result as received, so stop does not wait for it.
+func (t *targetDial) done() {
+	t.taken = true
+	t.cancel()
+}
+
+// stop ends a dial in progress without waiting for it (a SIP CANCEL can take a while;
+// an advocate who answered meanwhile must not wait), and hangs up a target that answered
+// meanwhile.
+func (t *targetDial) stop() {
+	if t == nil || t.taken {
+		return
+	}
+	t.taken = true
+	t.cancel()
+	go func() {
+		if r := <-t.res; r.err == nil {
+			_ = r.leg.Hangup(context.Background(), "no longer needed")
+		}
+	}()
+}
