@@ -11,20 +11,22 @@ import "time"
 // enough samples (20 set-ups, 100 scheduler slots, 1,000 waits): overload is a matter of
 // hundreds of set-ups a second, not of a few slow ones.
 type Overload struct {
-	// MaxPending is the most set-ups in flight (INVITEs taken but not yet ready to answer);
-	// beyond it new INVITEs are shed. 0..100000; default 200.
+	// MaxPending is the most set-ups in flight (INVITEs taken but not yet answered, ringing
+	// ones included); beyond it new INVITEs are shed. 0..100000; default 200.
 	MaxPending int `yaml:"max_pending"`
 	// MaxSetupLatency: when more than 10 % of the set-ups of a 100 ms tick took longer than
 	// this, the share of new calls admitted is halved (and grows back by a tenth each calm
 	// tick). 0 or 1ms..10s; default 100ms.
 	MaxSetupLatency time.Duration `yaml:"max_setup_latency"`
-	// MaxSchedulerLateness: the same when more than 1 % of the media scheduler's slots in a
-	// tick started later than this: the machine's CPU cannot keep up with the audio of the
-	// calls in progress. 0 or 1ms..1s; default 20ms.
+	// MaxSchedulerLateness: the same when more than 1 % of the media scheduler's slots, in
+	// each of two ticks in a row (a single stall is not overload), started later than this:
+	// the machine's CPU cannot keep up with the audio of the calls in progress. 0 or
+	// 1ms..1s; default 20ms.
 	MaxSchedulerLateness time.Duration `yaml:"max_scheduler_lateness"`
-	// MaxCPUWait: the same when more than 1 % of the times goroutines waited for a CPU in a
-	// tick (the Go scheduler's latency) were longer than this: the machine is too busy, and
-	// new INVITEs wait unseen before their handler runs. 0 or 1ms..1s; default 20ms.
+	// MaxCPUWait: the same when more than 1 % of the times goroutines waited for a CPU (the
+	// Go scheduler's latency), in each of two ticks in a row, were longer than this: the
+	// machine is too busy, and new INVITEs wait unseen before their handler runs. 0 or
+	// 1ms..1s; default 20ms.
 	MaxCPUWait time.Duration `yaml:"max_cpu_wait"`
 	// RetryAfter is the Retry-After of the 503, in whole seconds; 1s..1h; default 5s.
 	RetryAfter time.Duration `yaml:"retry_after"`

@@ -40,6 +40,10 @@ const (
 	shedIncrease = 0.1
 	// minAdmit is the admitted share below which nothing is admitted.
 	minAdmit = 0.01
+	// lateTicks is how many ticks in a row the scheduler lateness or the CPU waits must be
+	// over their bounds before they count: a single stall of the machine (a neighbour's
+	// burst, a pause) is not overload, and shedding would not shorten it.
+	lateTicks = 2
 )
 
 // OverloadOptions configure an Overload detector. A zero bound turns its signal off.
@@ -51,13 +55,13 @@ type OverloadOptions struct {
 	// (Setup.Ready; ringing is not counted): when more than 10 % of a tick's set-ups take
 	// longer, the admitted share is halved.
 	MaxSetupLatency time.Duration
-	// MaxLateness bounds the media scheduler's lateness: when more than 1 % of a tick's
-	// slots start later than this, the admitted share is halved.
+	// MaxLateness bounds the media scheduler's lateness: when more than 1 % of the slots of
+	// each of two ticks in a row start later than this, the admitted share is halved.
 	MaxLateness time.Duration
 	// MaxCPUWait bounds how long runnable goroutines wait for a CPU (the Go scheduler's
 	// latency, ObserveCPUWaits): an INVITE waits there, unseen by MaxSetupLatency, before
-	// its handler runs. When more than 1 % of a tick's waits are longer, the admitted share
-	// is halved.
+	// its handler runs. When more than 1 % of the waits of each of two ticks in a row are
+	// longer, the admitted share is halved.
 	MaxCPUWait time.Duration
 	// RetryAfter is what the 503 asks the caller's side to wait; whole seconds, at least 1 s.
 	RetryAfter time.Duration
@@ -104,6 +108,7 @@ type Overload struct {
 	slots, lateSlots   int
 	waits, lateWaits   uint64
 	over               [3]float64 // the last tick's shares over the bounds: latency, lateness, cpu wait
+	streak             [3]int     // ticks in a row each signal has been over its bound
 }
 
 // NewOverload returns a detector with nothing pending, admitting every call.
@@ -251,17 +256,24 @@ func (o *Overload) advance(now time.Time) {
 	if o.opts.MaxCPUWait > 0 && o.waits >= minWaits {
 		o.over[2] = float64(o.lateWaits) / float64(o.waits)
 	}
+	for i, share := range [3]float64{latencyShare, latenessShare, cpuWaitShare} {
+		if o.over[i] > share {
+			o.streak[i]++
+		} else {
+			o.streak[i] = 0
+		}
+	}
 	reason := ""
 	switch {
-	case o.over[0] > latencyShare:
+	case o.streak[0] >= 1:
 		reason = ShedLatency
-	case o.over[1] > latenessShare:
+	case o.streak[1] >= lateTicks:
 		reason = ShedLateness
-	case o.over[2] > cpuWaitShare:
+	case o.streak[2] >= lateTicks:
 		reason = ShedCPUWait
 	}
 	if n > 1 {
-		o.over = [3]float64{} // the last tick had no samples
+		o.over, o.streak = [3]float64{}, [3]int{} // the last tick had no samples
 	}
 	calm := n
 	if reason != "" {

@@ -146,14 +146,19 @@ func TestOverloadLateness(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newFakeClock()
 			o := c.overload(OverloadOptions{MaxLateness: 20 * time.Millisecond})
-			for i := range tt.slots {
-				late := time.Millisecond
-				if i < tt.late {
-					late = 25 * time.Millisecond
+			for tick := range lateTicks {
+				for i := range tt.slots {
+					late := time.Millisecond
+					if i < tt.late {
+						late = 25 * time.Millisecond
+					}
+					o.ObserveLateness(late)
 				}
-				o.ObserveLateness(late)
+				c.add(overloadTick)
+				if got := o.Stats().Admit; tick < lateTicks-1 && got != 1 {
+					t.Fatalf("after %d late ticks: admit = %v, want 1 (a stall is not overload)", tick+1, got)
+				}
 			}
-			c.add(overloadTick)
 			if got := o.Stats().Admit; got != tt.want {
 				t.Fatalf("admit = %v, want %v", got, tt.want)
 			}
@@ -166,17 +171,41 @@ func TestOverloadLateness(t *testing.T) {
 	}
 }
 
+// TestOverloadStall: one tick of lateness between calm ones (a stall of the machine) sheds
+// nothing.
+func TestOverloadStall(t *testing.T) {
+	c := newFakeClock()
+	o := c.overload(OverloadOptions{MaxLateness: 20 * time.Millisecond, MaxCPUWait: 20 * time.Millisecond})
+	for i := range 10 {
+		late := time.Millisecond
+		if i%2 == 0 {
+			late = time.Second
+		}
+		for range minSlots {
+			o.ObserveLateness(late)
+		}
+		o.ObserveCPUWaits(minWaits, uint64(late/time.Second)*minWaits)
+		c.add(overloadTick)
+		if st := o.Stats(); st.Admit != 1 {
+			t.Fatalf("tick %d: %+v, want everything admitted", i, st)
+		}
+	}
+}
+
 func TestOverloadSustained(t *testing.T) {
 	c := newFakeClock()
 	o := c.overload(OverloadOptions{MaxLateness: 20 * time.Millisecond})
-	// Lateness tick after tick: the share halves each time and reaches nothing.
+	// Lateness tick after tick: from the second, the share halves each time and reaches
+	// nothing.
 	want := 1.0
-	for range 8 {
+	for i := range 9 {
 		for range minSlots {
 			o.ObserveLateness(30 * time.Millisecond)
 		}
 		c.add(overloadTick)
-		want *= shedDecrease
+		if i >= lateTicks-1 {
+			want *= shedDecrease
+		}
 		if want < minAdmit {
 			want = 0
 		}
@@ -211,9 +240,11 @@ func TestOverloadCPUWait(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newFakeClock()
 			o := c.overload(OverloadOptions{MaxCPUWait: 20 * time.Millisecond})
-			o.ObserveCPUWaits(tt.total/2, tt.late/2)
-			o.ObserveCPUWaits(tt.total-tt.total/2, tt.late-tt.late/2)
-			c.add(overloadTick)
+			for range lateTicks {
+				o.ObserveCPUWaits(tt.total/2, tt.late/2)
+				o.ObserveCPUWaits(tt.total-tt.total/2, tt.late-tt.late/2)
+				c.add(overloadTick)
+			}
 			st := o.Stats()
 			if st.Admit != tt.want {
 				t.Fatalf("admit = %v, want %v", st.Admit, tt.want)
