@@ -217,7 +217,10 @@ func awaitByeResponse(ctx context.Context, tx sipmsg.ClientTransaction) error {
 			}
 			return nil
 		case <-tx.Done():
-			return fmt.Errorf("bye: %w", tx.Err())
+			if err := tx.Err(); err != nil {
+				return fmt.Errorf("bye: %w", err)
+			}
+			return errors.New("bye: transaction ended without a final response")
 		case <-ctx.Done():
 			return fmt.Errorf("bye: %w", ctx.Err())
 		}
