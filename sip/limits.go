@@ -83,6 +83,9 @@ type gate struct {
 	log      *slog.Logger
 	observer Observer
 	now      func() time.Time
+	// shed, if set, answers a UDP datagram that passed the checks itself: overload control's
+	// early 503 (overload.go); nil passes it on.
+	shed func(b []byte) []byte
 }
 
 // check runs checkMessage and records the outcome.
@@ -140,6 +143,11 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			v = c.g.tooLarge(data, "udp")
 		} else {
 			v = c.g.check(data, "udp")
+		}
+		if v.act == actPass && c.g.shed != nil {
+			if reply := c.g.shed(data); reply != nil {
+				v = verdict{act: actReply, status: 503, reply: reply}
+			}
 		}
 		switch v.act {
 		case actPass:

@@ -2,7 +2,9 @@ package sip
 
 import (
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -96,6 +98,8 @@ type OverloadStats struct {
 // concurrent use.
 type Overload struct {
 	opts OverloadOptions
+	// shedding mirrors admit < 1, for the gate to read without the lock.
+	shedding atomic.Bool
 
 	mu      sync.Mutex
 	pending int
@@ -133,7 +137,11 @@ type Setup struct {
 
 // Admit decides on a new call: an admitted call gets its Setup and "", a shed one nil and the
 // reason.
-func (o *Overload) Admit() (*Setup, string) {
+func (o *Overload) Admit() (*Setup, string) { return o.admitCall(false) }
+
+// admitCall is Admit; with judged, the call already passed ShedByShare, and only the cap on
+// set-ups in flight applies.
+func (o *Overload) admitCall(judged bool) (*Setup, string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.opts.Now()
@@ -141,15 +149,41 @@ func (o *Overload) Admit() (*Setup, string) {
 	if o.opts.MaxPending > 0 && o.pending >= o.opts.MaxPending {
 		return nil, ShedPending
 	}
-	if o.admit < 1 {
-		o.credit += o.admit
-		if o.credit < 1 {
-			return nil, o.reason
-		}
-		o.credit--
+	if !judged && o.shedShare() {
+		return nil, o.reason
 	}
 	o.pending++
 	return &Setup{o: o, start: now}, ""
+}
+
+// ShedByShare decides on a new call by the admitted share alone, as the gate does before
+// sipgo parses the INVITE: it reports whether to shed it, and why. It takes no lock while
+// everything is admitted.
+func (o *Overload) ShedByShare() (string, bool) {
+	if !o.shedding.Load() {
+		return "", false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.advance(o.opts.Now())
+	if o.shedShare() {
+		return o.reason, true
+	}
+	return "", false
+}
+
+// shedShare spreads the admitted share evenly over the calls offered: it reports whether
+// this one is shed. o.mu is held.
+func (o *Overload) shedShare() bool {
+	if o.admit >= 1 {
+		return false
+	}
+	o.credit += o.admit
+	if o.credit < 1 {
+		return true
+	}
+	o.credit--
+	return false
 }
 
 // Ready says the answer is ready (before any ringing, sip.answer_delay): the set-up's latency
@@ -288,6 +322,7 @@ func (o *Overload) advance(now time.Time) {
 	if o.admit > 1-1e-9 { // floating point: ten tenths are not quite 1
 		o.admit, o.credit = 1, 0
 	}
+	o.shedding.Store(o.admit < 1)
 	o.setups, o.slowSetups, o.slots, o.lateSlots, o.waits, o.lateWaits = 0, 0, 0, 0, 0, 0
 	o.tick = o.tick.Add(time.Duration(n) * overloadTick)
 }
@@ -302,7 +337,8 @@ func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction, li
 	if o == nil {
 		return &Setup{} // counts nothing
 	}
-	setup, reason := o.Admit()
+	// Over UDP the gate has judged the call by the admitted share already (shedEarly).
+	setup, reason := o.admitCall(strings.EqualFold(req.Transport(), "UDP") && s.gate.shed != nil)
 	if setup != nil {
 		return setup
 	}
@@ -312,4 +348,48 @@ func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction, li
 	s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", o.RetryAfter()))
 	s.attemptRefused(line, RefuseOverload)
 	return nil
+}
+
+// shedEarly is the gate's overload check of a UDP datagram that passed its checks (Options.
+// Overload): while overload control sheds, a new call to a line gets its share decided here,
+// and a shed one its 503 with Retry-After statelessly, before sipgo parses it, makes a
+// transaction and a goroutine for it: at twice the rate the server can take, half the
+// INVITEs cost no more than this. It returns the response to send, or nil to pass b on.
+func (s *Server) shedEarly(b []byte) []byte {
+	o := s.opts.Overload
+	if !o.shedding.Load() {
+		return nil
+	}
+	m, err := splitMessage(b)
+	if err != nil {
+		return nil
+	}
+	method, ruri, _, ok := splitRequestLine(m.startLine)
+	if !ok || method != "INVITE" {
+		return nil
+	}
+	for _, to := range m.values("to") {
+		if strings.Contains(strings.ToLower(strings.Join(strings.Fields(to), "")), ";tag=") {
+			return nil // in a dialog: a re-INVITE
+		}
+	}
+	var u sipmsg.Uri
+	if sipmsg.ParseUri(ruri, &u) != nil {
+		return nil
+	}
+	line, isLine := s.opts.Lines(u.User)
+	if !isLine {
+		return nil // a feature code, or no line: the handler answers it
+	}
+	reason, shed := o.ShedByShare()
+	if !shed {
+		return nil
+	}
+	s.opts.Observer.Request("INVITE")
+	s.opts.Observer.Response("INVITE", 503)
+	if s.opts.OverloadObserver != nil {
+		s.opts.OverloadObserver.Shed(reason)
+	}
+	s.attemptRefused(line, RefuseOverload)
+	return m.reply(503, "Service Unavailable", []string{"Retry-After: " + o.RetryAfter()})
 }

@@ -1,8 +1,14 @@
 package sip
 
 import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/hotline-project/hotline/media"
 )
 
 // fakeClock is a clock the test moves by hand.
@@ -325,5 +331,80 @@ func TestOverloadRetryAfter(t *testing.T) {
 		if got := NewOverload(OverloadOptions{RetryAfter: tt.d}).RetryAfter(); got != tt.want {
 			t.Errorf("RetryAfter(%v) = %q, want %q", tt.d, got, tt.want)
 		}
+	}
+}
+
+// shedCounter counts Shed calls.
+type shedCounter struct {
+	mu      sync.Mutex
+	reasons map[string]int
+}
+
+func (s *shedCounter) Shed(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reasons[reason]++
+}
+
+// TestShedEarly: while overload control sheds, the gate answers a share of new calls to a
+// line 503 with Retry-After itself, statelessly; re-INVITEs, other methods and INVITEs to no
+// line pass on to the handler.
+func TestShedEarly(t *testing.T) {
+	c := newFakeClock()
+	ov := c.overload(OverloadOptions{MaxCPUWait: 20 * time.Millisecond, RetryAfter: 3 * time.Second})
+	sheds := &shedCounter{reasons: map[string]int{}}
+	srv, err := NewServer(Options{
+		Lines:            func(d string) (string, bool) { return "main", d == "18883737888" },
+		Handler:          func(context.Context, *Call) {},
+		Scheduler:        media.NewScheduler(media.SchedulerOptions{Workers: 1}),
+		Ports:            media.NewPorts(netip.MustParseAddr("127.0.0.1"), 40000, 40010),
+		Overload:         ov,
+		OverloadObserver: sheds,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	invite := func(user, to string) []byte {
+		return []byte("INVITE sip:" + user + "@127.0.0.1 SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n" +
+			"From: <sip:a@127.0.0.1>;tag=1\r\nTo: " + to + "\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\n" +
+			"Contact: <sip:a@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n")
+	}
+	call := invite("18883737888", "<sip:18883737888@127.0.0.1>")
+	if r := srv.shedEarly(call); r != nil {
+		t.Fatalf("shed while everything is admitted: %s", r)
+	}
+	for range lateTicks {
+		ov.ObserveCPUWaits(2000, 2000)
+		c.add(overloadTick)
+	}
+	if st := ov.Stats(); st.Admit != 0.5 {
+		t.Fatalf("admit = %v, want 0.5", st.Admit)
+	}
+	for _, b := range [][]byte{
+		invite("18883737888", "<sip:18883737888@127.0.0.1>;tag=abc"), // re-INVITE
+		invite("999", "<sip:999@127.0.0.1>"),                         // no such line
+		[]byte(strings.Replace(string(call), "INVITE", "OPTIONS", 2)),
+	} {
+		if r := srv.shedEarly(b); r != nil {
+			t.Fatalf("shed %q:\n%s", b[:20], r)
+		}
+	}
+	// Half of the new calls: the first is shed, the second passes on.
+	r := srv.shedEarly(call)
+	if r == nil {
+		t.Fatal("the first call at half admission passed on")
+	}
+	res := string(r)
+	for _, want := range []string{"SIP/2.0 503 Service Unavailable\r\n", "\r\nRetry-After: 3\r\n", "\r\nCall-ID: x@y\r\n", "\r\nTo: <sip:18883737888@127.0.0.1>;tag="} {
+		if !strings.Contains(res, want) {
+			t.Errorf("503 without %q:\n%s", want, res)
+		}
+	}
+	if r := srv.shedEarly(call); r != nil {
+		t.Fatalf("the second call at half admission was shed too")
+	}
+	if sheds.reasons[ShedCPUWait] != 1 {
+		t.Fatalf("shed counted %v, want 1 for cpu_wait", sheds.reasons)
 	}
 }

@@ -197,6 +197,9 @@ func NewServer(opts Options) (*Server, error) {
 		ctx:    context.Background(),
 		gate:   &gate{parser: parser, limits: opts.Limits, log: log, observer: opts.Observer, now: time.Now},
 	}
+	if opts.Overload != nil {
+		s.gate.shed = s.shedEarly // overload control's early 503 (overload.go)
+	}
 	s.dialog = sipgo.DialogUA{Client: client, RewriteContact: true}
 	srv.OnInvite(s.guard(s.onInvite))
 	srv.OnAck(s.guard(s.onAck))
