@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,16 +158,19 @@ func (o *Overload) admitCall(judged bool) (*Setup, string) {
 }
 
 // ShedByShare decides on a new call by the admitted share alone, as the gate does before
-// sipgo parses the INVITE: it reports whether to shed it, and why. It takes no lock while
-// everything is admitted.
-func (o *Overload) ShedByShare() (string, bool) {
+// sipgo parses the INVITE: it reports whether to shed it, and why. The call is placed by key
+// (a hash of its Call-ID, uniform in [0, 1)) against the share, not by turn, so that a
+// retransmission of the INVITE gets the same answer while the share holds: a stateless 503
+// for a call whose first INVITE went on to be answered would contradict it. It takes no
+// lock while everything is admitted.
+func (o *Overload) ShedByShare(key float64) (string, bool) {
 	if !o.shedding.Load() {
 		return "", false
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.advance(o.opts.Now())
-	if o.shedShare() {
+	if key >= o.admit {
 		return o.reason, true
 	}
 	return "", false
@@ -381,7 +385,13 @@ func (s *Server) shedEarly(b []byte) []byte {
 	if !isLine {
 		return nil // a feature code, or no line: the handler answers it
 	}
-	reason, shed := o.ShedByShare()
+	var callID string
+	if ids := m.values("call-id"); len(ids) > 0 {
+		callID = ids[0]
+	}
+	h := fnv.New64a()
+	h.Write([]byte(callID))
+	reason, shed := o.ShedByShare(float64(h.Sum64()%1_000_000) / 1_000_000)
 	if !shed {
 		return nil
 	}

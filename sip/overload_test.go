@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -390,21 +391,33 @@ func TestShedEarly(t *testing.T) {
 			t.Fatalf("shed %q:\n%s", b[:20], r)
 		}
 	}
-	// Half of the new calls: the first is shed, the second passes on.
-	r := srv.shedEarly(call)
-	if r == nil {
-		t.Fatal("the first call at half admission passed on")
+	// Half of the new calls, by Call-ID: of many, about half are shed; a retransmission gets
+	// the same answer.
+	shed := 0
+	for i := range 1000 {
+		b := []byte(strings.Replace(string(call), "Call-ID: x@y", fmt.Sprintf("Call-ID: %d@y", i), 1))
+		r1, r2 := srv.shedEarly(b), srv.shedEarly(b)
+		if (r1 == nil) != (r2 == nil) {
+			t.Fatalf("call %d: its retransmission got another answer", i)
+		}
+		if r1 != nil {
+			shed++
+		}
+	}
+	if shed < 400 || shed > 600 {
+		t.Fatalf("%d of 1000 calls shed at admit 0.5", shed)
+	}
+	if sheds.reasons[ShedCPUWait] != 2*shed {
+		t.Fatalf("shed counted %v, want %d for cpu_wait", sheds.reasons, 2*shed)
+	}
+	var r []byte
+	for i := 0; r == nil; i++ {
+		r = srv.shedEarly([]byte(strings.Replace(string(call), "Call-ID: x@y", fmt.Sprintf("Call-ID: x%d@y", i), 1)))
 	}
 	res := string(r)
-	for _, want := range []string{"SIP/2.0 503 Service Unavailable\r\n", "\r\nRetry-After: 3\r\n", "\r\nCall-ID: x@y\r\n", "\r\nTo: <sip:18883737888@127.0.0.1>;tag="} {
+	for _, want := range []string{"SIP/2.0 503 Service Unavailable\r\n", "\r\nRetry-After: 3\r\n", "\r\nCall-ID: x", "\r\nTo: <sip:18883737888@127.0.0.1>;tag="} {
 		if !strings.Contains(res, want) {
 			t.Errorf("503 without %q:\n%s", want, res)
 		}
-	}
-	if r := srv.shedEarly(call); r != nil {
-		t.Fatalf("the second call at half admission was shed too")
-	}
-	if sheds.reasons[ShedCPUWait] != 1 {
-		t.Fatalf("shed counted %v, want 1 for cpu_wait", sheds.reasons)
 	}
 }
