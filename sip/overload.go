@@ -3,7 +3,6 @@ package sip
 import (
 	"hash/fnv"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -341,8 +340,8 @@ func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction, li
 	if o == nil {
 		return &Setup{} // counts nothing
 	}
-	// Over UDP the gate has judged the call by the admitted share already (shedEarly).
-	setup, reason := o.admitCall(strings.EqualFold(req.Transport(), "UDP") && s.gate.shed != nil)
+	// The gate has judged the call by the admitted share already (shedEarly).
+	setup, reason := o.admitCall(true)
 	if setup != nil {
 		return setup
 	}
@@ -354,52 +353,28 @@ func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction, li
 	return nil
 }
 
-// shedEarly is the gate's overload check of a UDP datagram that passed its checks (Options.
-// Overload): while overload control sheds, a new call to a line gets its share decided here,
-// and a shed one its 503 with Retry-After statelessly, before sipgo parses it, makes a
-// transaction and a goroutine for it: at twice the rate the server can take, half the
-// INVITEs cost no more than this. It returns the response to send, or nil to pass b on.
-func (s *Server) shedEarly(b []byte) []byte {
+// shedEarly applies overload control's admitted share to a new call to line as the gate
+// admits it (admit, defence.go), before sipgo makes a transaction and a goroutine for it: a
+// shed call gets its 503 with Retry-After statelessly, so at twice the rate the server can
+// take, half the INVITEs cost little more than the gate's checks. The cap on set-ups in
+// flight is applied later, in the handler (admitSetup).
+func (s *Server) shedEarly(in gateRequest, line string) (verdict, bool) {
 	o := s.opts.Overload
-	if !o.shedding.Load() {
-		return nil
-	}
-	m, err := splitMessage(b)
-	if err != nil {
-		return nil
-	}
-	method, ruri, _, ok := splitRequestLine(m.startLine)
-	if !ok || method != "INVITE" {
-		return nil
-	}
-	for _, to := range m.values("to") {
-		if strings.Contains(strings.ToLower(strings.Join(strings.Fields(to), "")), ";tag=") {
-			return nil // in a dialog: a re-INVITE
-		}
-	}
-	var u sipmsg.Uri
-	if sipmsg.ParseUri(ruri, &u) != nil {
-		return nil
-	}
-	line, isLine := s.opts.Lines(u.User)
-	if !isLine {
-		return nil // a feature code, or no line: the handler answers it
-	}
-	var callID string
-	if ids := m.values("call-id"); len(ids) > 0 {
-		callID = ids[0]
+	if o == nil || !o.shedding.Load() {
+		return verdict{}, false
 	}
 	h := fnv.New64a()
-	h.Write([]byte(callID))
+	if id := in.req.CallID(); id != nil {
+		h.Write([]byte(id.Value()))
+	}
 	reason, shed := o.ShedByShare(float64(h.Sum64()%1_000_000) / 1_000_000)
 	if !shed {
-		return nil
+		return verdict{}, false
 	}
-	s.opts.Observer.Request("INVITE")
-	s.opts.Observer.Response("INVITE", 503)
 	if s.opts.OverloadObserver != nil {
 		s.opts.OverloadObserver.Shed(reason)
 	}
 	s.attemptRefused(line, RefuseOverload)
-	return m.reply(503, "Service Unavailable", []string{"Retry-After: " + o.RetryAfter()})
+	return verdict{act: actReply, method: "INVITE", status: 503, reason: "overload",
+		reply: in.raw.reply(503, reasonPhrase(503), []string{"Retry-After: " + o.RetryAfter()})}, true
 }

@@ -349,7 +349,7 @@ func (s *shedCounter) Shed(reason string) {
 
 // TestShedEarly: while overload control sheds, the gate answers a share of new calls to a
 // line 503 with Retry-After itself, statelessly; re-INVITEs, other methods and INVITEs to no
-// line pass on to the handler.
+// line are not shed.
 func TestShedEarly(t *testing.T) {
 	c := newFakeClock()
 	ov := c.overload(OverloadOptions{MaxCPUWait: 20 * time.Millisecond, RetryAfter: 3 * time.Second})
@@ -371,8 +371,17 @@ func TestShedEarly(t *testing.T) {
 			"From: <sip:a@127.0.0.1>;tag=1\r\nTo: " + to + "\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\n" +
 			"Contact: <sip:a@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n")
 	}
+	// shed passes b through the gate as a UDP datagram from 127.0.0.1, and returns the 503
+	// it got, or nil.
+	shed := func(b []byte) []byte {
+		v := srv.gate.checkAdmit(b, "udp", netip.MustParseAddr("127.0.0.1"))
+		if v.act == actReply && v.status == 503 {
+			return v.reply
+		}
+		return nil
+	}
 	call := invite("18883737888", "<sip:18883737888@127.0.0.1>")
-	if r := srv.shedEarly(call); r != nil {
+	if r := shed(call); r != nil {
 		t.Fatalf("shed while everything is admitted: %s", r)
 	}
 	for range lateTicks {
@@ -387,32 +396,32 @@ func TestShedEarly(t *testing.T) {
 		invite("999", "<sip:999@127.0.0.1>"),                         // no such line
 		[]byte(strings.Replace(string(call), "INVITE", "OPTIONS", 2)),
 	} {
-		if r := srv.shedEarly(b); r != nil {
+		if r := shed(b); r != nil {
 			t.Fatalf("shed %q:\n%s", b[:20], r)
 		}
 	}
 	// Half of the new calls, by Call-ID: of many, about half are shed; a retransmission gets
 	// the same answer.
-	shed := 0
+	n := 0
 	for i := range 1000 {
 		b := []byte(strings.Replace(string(call), "Call-ID: x@y", fmt.Sprintf("Call-ID: %d@y", i), 1))
-		r1, r2 := srv.shedEarly(b), srv.shedEarly(b)
+		r1, r2 := shed(b), shed(b)
 		if (r1 == nil) != (r2 == nil) {
 			t.Fatalf("call %d: its retransmission got another answer", i)
 		}
 		if r1 != nil {
-			shed++
+			n++
 		}
 	}
-	if shed < 400 || shed > 600 {
-		t.Fatalf("%d of 1000 calls shed at admit 0.5", shed)
+	if n < 400 || n > 600 {
+		t.Fatalf("%d of 1000 calls shed at admit 0.5", n)
 	}
-	if sheds.reasons[ShedCPUWait] != 2*shed {
-		t.Fatalf("shed counted %v, want %d for cpu_wait", sheds.reasons, 2*shed)
+	if sheds.reasons[ShedCPUWait] != 2*n {
+		t.Fatalf("shed counted %v, want %d for cpu_wait", sheds.reasons, 2*n)
 	}
 	var r []byte
 	for i := 0; r == nil; i++ {
-		r = srv.shedEarly([]byte(strings.Replace(string(call), "Call-ID: x@y", fmt.Sprintf("Call-ID: x%d@y", i), 1)))
+		r = shed([]byte(strings.Replace(string(call), "Call-ID: x@y", fmt.Sprintf("Call-ID: x%d@y", i), 1)))
 	}
 	res := string(r)
 	for _, want := range []string{"SIP/2.0 503 Service Unavailable\r\n", "\r\nRetry-After: 3\r\n", "\r\nCall-ID: x", "\r\nTo: <sip:18883737888@127.0.0.1>;tag="} {
