@@ -330,17 +330,16 @@ func (o *Overload) advance(now time.Time) {
 	o.tick = o.tick.Add(time.Duration(n) * overloadTick)
 }
 
-// admitSetup applies overload control to a new call (Options.Overload). It returns the call's
-// Setup, or nil when the INVITE was shed: answered 503 with Retry-After here, so the carrier
-// tries again later or elsewhere instead of waiting, and counted with the call attempts.
-// Without Options.Overload every call is
-// admitted, with a Setup that counts nothing.
+// admitSetup applies overload control's cap on set-ups in flight to a new call (the admitted
+// share was applied by the gate, shedEarly). It returns the call's Setup, or nil when the
+// INVITE was shed: answered 503 with Retry-After here, so the carrier tries again later or
+// elsewhere instead of waiting, and counted with the call attempts. Without
+// Options.Overload every call is admitted, with a Setup that counts nothing.
 func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction, line string) *Setup {
 	o := s.opts.Overload
 	if o == nil {
 		return &Setup{} // counts nothing
 	}
-	// The gate has judged the call by the admitted share already (shedEarly).
 	setup, reason := o.admitCall(true)
 	if setup != nil {
 		return setup
