@@ -114,6 +114,7 @@ func startServerLogging(t *testing.T, cfg, level string, extraArgs ...string) *t
 		// working directory with none).
 		cfg = strings.TrimRight(cfg, "\n") + "\nstate:\n  dir: " + filepath.Join(t.TempDir(), "state") + "\n"
 	}
+	cfg = quietOverload(cfg)
 	if strings.Contains(cfg, "PORT_MIN") {
 		lo, hi := rtpRange(t, 400)
 		cfg = strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(cfg)
