@@ -34,7 +34,7 @@ func TestRestartKeepsState(t *testing.T) {
 		"RECORDS_PATH", filepath.Join(dir, "records.db")).Replace(
 		queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\nstate:\n  dir: "+filepath.Join(dir, "state")+"\n",
 			"ana:en:pw-ana", "ben:en:pw-ben"))
-	cfgPath := writeFile(t, dir, "hotline.yaml", cfg)
+	cfgPath := writeFile(t, dir, "hotline.yaml", quietOverload(cfg))
 
 	srv := startConfigured(t, bin, dir, cfgPath)
 	ana := newPhone(t, srv.sip, "ana", "pw-ana", 0, 1000)
