@@ -45,6 +45,7 @@ func (f *Flow) callEnded(callID string) []queue.Action {
 // hangs up the other. A bridge that cannot be made (a leg ended as it was answered) hangs
 // up both and is returned.
 func (c *Call) relay(other Leg, party string, log *slog.Logger) error {
+	c.phase.Store(phaseBridge)
 	unbridge, err := c.f.bridge(c.leg, other)
 	if err != nil {
 		log.Warn("bridge failed", "err", err)

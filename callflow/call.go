@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotline-project/hotline/config"
@@ -33,6 +34,7 @@ type Call struct {
 
 	outcomeMu sync.Mutex
 	outcome   records.Outcome
+	phase     atomic.Int32 // phaseMenus, phaseWaiting or phaseBridge: for the quick-exit key
 
 	// guarded by f.mu
 	queue    string                        // the queue the call waits in
@@ -84,7 +86,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		}
 		_ = c.rec.Finish(ctx)
 	}()
-	res, err := c.snap.Menus.Run(ctx, c.leg, c.log)
+	res, err := c.snap.Menus.Run(ctx, c.guardKeys(), c.log)
 	f.menus.Ended(res.Language, string(res.End))
 	c.rec.Menus(res.Language, res.Reason)
 	if err != nil {

@@ -27,6 +27,7 @@ type Options struct {
 	Queues    QueueMetrics
 	Routing   RoutingMetrics
 	Menus     MenuMetrics
+	Safety    SafetyMetrics
 	Logger    *slog.Logger
 	// Stopping reports whether the server is stopping (its calls are then cut off, and
 	// recorded as such); nil: never.
@@ -49,6 +50,7 @@ type Flow struct {
 	queues    QueueMetrics
 	routing   RoutingMetrics
 	menus     MenuMetrics
+	safety    SafetyMetrics
 	log       *slog.Logger
 	stopping  func() bool
 
@@ -63,7 +65,7 @@ func New(o Options) *Flow {
 	f := &Flow{
 		eng: o.Engine, live: o.Live, overrides: o.Overrides, dialer: o.Dialer, contacts: o.Contacts,
 		bridge: o.Bridge, clock: o.Clock, records: o.Records, queues: o.Queues, routing: o.Routing,
-		menus: o.Menus, log: o.Logger, stopping: o.Stopping,
+		menus: o.Menus, safety: o.Safety, log: o.Logger, stopping: o.Stopping,
 		wake: make(chan struct{}, 1), calls: map[string]*Call{},
 	}
 	if f.overrides == nil {
@@ -80,6 +82,9 @@ func New(o Options) *Flow {
 	}
 	if f.menus == nil {
 		f.menus = noMetrics{}
+	}
+	if f.safety == nil {
+		f.safety = noMetrics{}
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)

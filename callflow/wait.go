@@ -27,6 +27,7 @@ const targetRingTimeout = 60 * time.Second
 func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 	f := c.f
 	c.since = f.clock.Now()
+	c.phase.Store(phaseWaiting)
 	c.enqueue(c.dec.Queue)
 	hold := startHold(ctx, c.leg, then, c.log)
 	defer hold.stop()
@@ -254,6 +255,7 @@ func (c *Call) announcement() *prompts.Prompt {
 // cannot be reached leaves the caller hearing that the hotline cannot take the call (with
 // the safety line) and hung up: the route chose a place outside our queues.
 func (c *Call) sendToTarget(ctx context.Context, s routing.Step, then []*prompts.Prompt) {
+	c.phase.Store(phaseWaiting)
 	hold := startHold(ctx, c.leg, then, c.log)
 	t := c.dialTarget(ctx, s)
 	var r targetResult

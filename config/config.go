@@ -43,6 +43,8 @@ type Config struct {
 	Security Security `yaml:"security"`
 	// Records: see records.go.
 	Records Records `yaml:"records"`
+	// Safety: the quick-exit key, the safety step and keeping one's place; see safety.go.
+	Safety Safety `yaml:"safety"`
 }
 
 // SIP configures the SIP server.
@@ -128,6 +130,11 @@ type Line struct {
 	// SRTPAllowPlainSIP lets SDES keys be exchanged over SIP on UDP or TCP, where anyone on
 	// the path can read them. Only for a trunk on a private, trusted network.
 	SRTPAllowPlainSIP bool `yaml:"srtp_allow_plain_sip,omitempty"`
+	// QuickExitInBridge lets the quick-exit key (safety.quick_exit_key) end a call that is
+	// connected to an advocate or target too, hanging up both legs. Default false: once a
+	// person is on the line, a key pressed by mistake must not cut a caller off from help
+	// (the caller can always hang up, and the advocate can end the call).
+	QuickExitInBridge bool `yaml:"quick_exit_in_bridge,omitempty"`
 }
 
 // SRTP modes of a line.

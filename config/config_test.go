@@ -179,6 +179,7 @@ func TestLoadGood(t *testing.T) {
 			Records: Records{Driver: "postgres", Path: "/var/lib/hotline/records.db",
 				DSN: "host=db.internal dbname=hotline user=hotline", HashKeyFile: "/etc/hotline/records.key",
 				RetentionDays: 730, Node: "hotline-1", SpoolMaxMB: 256},
+			Safety: defaultSafety(),
 		}},
 	}
 	for _, tt := range tests {

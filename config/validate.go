@@ -43,6 +43,7 @@ func defaults() *Config {
 	c.QueueDefaults = defaultQueueSettings()
 	c.Security = defaultSecurity()
 	c.Records = defaultRecords()
+	c.Safety = defaultSafety()
 	return c
 }
 
@@ -63,6 +64,7 @@ func (c *Config) fillDefaults() {
 		c.Security.TrustedSources = d.Security.TrustedSources
 	}
 	c.IVR.fillDefaults()
+	nilIfEmpty(&c.Safety.Prompts)
 	c.fillRoutingDefaults()
 	c.fillAdvocateDefaults()
 	for i := range c.Lines {
@@ -106,6 +108,7 @@ func (p *parser) validate(c *Config) {
 	p.validateSecurity(&c.Security)
 	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
+	p.validateSafety(c)
 }
 
 func (p *parser) validateSIP(s *SIP) {

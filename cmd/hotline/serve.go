@@ -181,6 +181,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Queues:    qm,
 		Routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
 		Menus:     im,
+		Safety:    metrics.NewSafety(reg),
 		Logger:    log,
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
