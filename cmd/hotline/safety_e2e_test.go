@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/records"
+)
+
+// dtmfPound is the RFC 4733 event of the # key.
+const dtmfPound = 11
+
+// pressPound sends # from the caller's phone (RFC 4733, payload type 101).
+func (c *caller) pressPound(seq *uint16, ts *uint32) {
+	c.sendDigit(c.media, 101, dtmfPound, seq, ts)
+}
+
+// expectSilenceAfter checks that nothing more reaches the caller's media socket once
+// their call has ended: no prompt or hold audio plays after the quick exit.
+func expectSilenceAfter(t *testing.T, what string, s *rtpStream) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond) // packets already on the wire
+	n := len(s.snapshot())
+	time.Sleep(700 * time.Millisecond)
+	if m := len(s.snapshot()); m != n {
+		t.Errorf("%s: %d RTP packets reached the caller after the call ended", what, m-n)
+	}
+}
+
+// TestQuickExitE2E: a caller on a real SIP phone presses # (the default quick-exit key)
+// in the menus, on hold, while an advocate's phone rings and in the bridge (the line
+// allows it there): each time the server hangs up at once (BYE), the advocate's phone
+// stops ringing (CANCEL) or is hung up (BYE), no audio reaches the caller after it, the
+// records say quick_exit and hotline_quick_exits_total counts where. The caller's number
+// is in no log.
+func TestQuickExitE2E(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "records.db")
+	cfg := strings.Replace(queueTestConfig(t, "", "ana:en:pw-ana"), "    name: main\n", "    name: main\n    quick_exit_in_bridge: true\n", 1)
+	ts := startServer(t, strings.Replace(cfg, "RECORDS_PATH", path, 1))
+	var froms []string
+
+	// In the menus: the greeting is playing.
+	seq, rtpTS := uint16(5000), uint32(900000)
+	c := callIn(t, ts, "", 440)
+	froms = append(froms, c.from)
+	c.pressPound(&seq, &rtpTS)
+	c.expectRequest("BYE", 3*time.Second)
+	c.stopTone()
+	expectSilenceAfter(t, "menus", c.stream)
+	ts.waitMetric(t, `hotline_quick_exits_total{phase="menus"}`, 1)
+
+	// On hold: nobody is available, the caller waits in queue en.
+	c = callIn(t, ts, "11", 440)
+	froms = append(froms, c.from)
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 1)
+	c.pressPound(&seq, &rtpTS)
+	c.expectRequest("BYE", 3*time.Second)
+	c.stopTone()
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 0)
+	expectSilenceAfter(t, "hold", c.stream)
+	ts.waitMetric(t, `hotline_quick_exits_total{phase="waiting"}`, 1)
+
+	// While ana's phone rings: the ring is cancelled.
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+	c = callIn(t, ts, "11", 440)
+	froms = append(froms, c.from)
+	inv := ana.expectInvite(20 * time.Second)
+	c.pressPound(&seq, &rtpTS)
+	c.expectRequest("BYE", 3*time.Second)
+	c.stopTone()
+	ana.expectCancel(inv, 5*time.Second)
+	expectSilenceAfter(t, "ringing", c.stream)
+	ts.waitMetric(t, `hotline_quick_exits_total{phase="ringing"}`, 1)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+
+	// In the bridge: both legs end.
+	c = callIn(t, ts, "11", 440)
+	froms = append(froms, c.from)
+	inv = ana.expectInvite(20 * time.Second)
+	ana.answer(inv)
+	waitTone(t, "the caller hears ana", c.stream, 0, 1000, 5*time.Second)
+	waitTone(t, "ana hears the caller", ana.stream, 0, 440, 5*time.Second)
+	c.pressPound(&seq, &rtpTS)
+	c.expectRequest("BYE", 3*time.Second)
+	c.stopTone()
+	ana.expectBye(5 * time.Second)
+	expectSilenceAfter(t, "bridge", c.stream)
+	ts.waitMetric(t, `hotline_quick_exits_total{phase="bridge"}`, 1)
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+
+	logs := ts.logs.String()
+	for _, f := range froms {
+		if strings.Contains(logs, f) || strings.Contains(logs, strings.TrimPrefix(f, "+")) {
+			t.Fatal("a caller's number appears in the logs")
+		}
+	}
+	ts.stop(t)
+	db, err := records.OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, err := db.Records(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.Outcome == records.OutcomeQuickExit {
+			n++
+		}
+	}
+	if n != 4 || len(recs) != 4 {
+		t.Errorf("%d records, %d of them quick_exit; want 4 and 4", len(recs), n)
+	}
+}
