@@ -28,7 +28,13 @@ type Options struct {
 	Routing   RoutingMetrics
 	Menus     MenuMetrics
 	Safety    SafetyMetrics
-	Logger    *slog.Logger
+	// Places keeps the places of callers whose calls dropped while waiting (safety.
+	// keep_place); nil: in memory (NewMemoryPlaces).
+	Places Places
+	// CallerHash is the keyed hash of a caller's identity ("" for anonymous or withheld),
+	// which recognises a caller who calls again; nil: nobody is recognised.
+	CallerHash func(caller string) string
+	Logger     *slog.Logger
 	// Stopping reports whether the server is stopping (its calls are then cut off, and
 	// recorded as such); nil: never.
 	Stopping func() bool
@@ -51,6 +57,8 @@ type Flow struct {
 	routing   RoutingMetrics
 	menus     MenuMetrics
 	safety    SafetyMetrics
+	places    Places
+	hash      func(caller string) string
 	log       *slog.Logger
 	stopping  func() bool
 
@@ -65,7 +73,7 @@ func New(o Options) *Flow {
 	f := &Flow{
 		eng: o.Engine, live: o.Live, overrides: o.Overrides, dialer: o.Dialer, contacts: o.Contacts,
 		bridge: o.Bridge, clock: o.Clock, records: o.Records, queues: o.Queues, routing: o.Routing,
-		menus: o.Menus, safety: o.Safety, log: o.Logger, stopping: o.Stopping,
+		menus: o.Menus, safety: o.Safety, places: o.Places, hash: o.CallerHash, log: o.Logger, stopping: o.Stopping,
 		wake: make(chan struct{}, 1), calls: map[string]*Call{},
 	}
 	if f.overrides == nil {
@@ -85,6 +93,12 @@ func New(o Options) *Flow {
 	}
 	if f.safety == nil {
 		f.safety = noMetrics{}
+	}
+	if f.places == nil {
+		f.places = NewMemoryPlaces()
+	}
+	if f.hash == nil {
+		f.hash = func(string) string { return "" }
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)

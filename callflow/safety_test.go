@@ -18,7 +18,7 @@ type fakeSafety struct {
 	events []string
 }
 
-func (f *fakeSafety) QuickExit(phase string) { f.add("quick_exit:" + phase) }
+func (f *fakeSafety) QuickExit(phase string)  { f.add("quick_exit:" + phase) }
 func (f *fakeSafety) PlaceKept(result string) { f.add("place:" + result) }
 func (f *fakeSafety) add(e string) {
 	f.mu.Lock()

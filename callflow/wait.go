@@ -28,7 +28,13 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 	f := c.f
 	c.since = f.clock.Now()
 	c.phase.Store(phaseWaiting)
-	c.enqueue(c.dec.Queue)
+	q := c.dec.Queue
+	if c.restored != nil {
+		// The place a dropped call kept: its queue and first arrival. Overflow steps are
+		// timed from then too; those due already are taken at once (the loop below).
+		q, c.since = c.restored.Queue, c.restored.Since
+	}
+	c.enqueue(q)
 	hold := startHold(ctx, c.leg, then, c.log)
 	defer hold.stop()
 	defer f.untrack(c)
@@ -44,10 +50,12 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 	for {
 		select {
 		case <-c.leg.Done():
-			c.leave(hold)
+			if c.leave(hold) {
+				c.keepPlace(ctx)
+			}
 			return
 		case <-ctx.Done():
-			c.leave(hold)
+			_ = c.leave(hold)
 			return
 		case a := <-c.answered:
 			target.stop()
@@ -106,9 +114,10 @@ func (c *Call) enqueue(q string) {
 	c.queue = q
 	f.calls[c.ID] = c
 	f.mu.Unlock()
-	c.rec.Queued(q, c.since)
+	now := f.clock.Now()
+	c.rec.Queued(q, now)
 	f.queues.Enqueued(q)
-	acts, err := f.eng.Enqueue(queue.Caller{ID: c.ID, Queue: q, Language: c.attrs.Language, Priority: c.dec.Priority}, c.since)
+	acts, err := f.eng.Enqueue(queue.Caller{ID: c.ID, Queue: q, Language: c.attrs.Language, Priority: c.dec.Priority, Since: c.since}, now)
 	if err != nil {
 		// Routing names only configured queues; if the engine still refuses, the caller
 		// stays on hold rather than being dropped, and the log says why.
@@ -132,8 +141,9 @@ func (c *Call) stepTimer(i int) Timer {
 	return timerAt(c.f.clock, c.since.Add(c.dec.Overflow[i].After))
 }
 
-// leave takes a caller who hung up (or whom a stopping server cuts off) out of the queue.
-func (c *Call) leave(hold *holdPlayer) {
+// leave takes a caller who hung up (or whom a stopping server cuts off) out of the queue;
+// it reports false when an advocate answered at the same moment instead.
+func (c *Call) leave(hold *holdPlayer) bool {
 	f := c.f
 	now := f.clock.Now()
 	acts, err := f.eng.Abandon(c.ID, now)
@@ -141,10 +151,11 @@ func (c *Call) leave(hold *holdPlayer) {
 		// An advocate answered at the same moment: the ring hands the leg over; the
 		// bridge sees the caller gone and ends the call.
 		c.connect(hold, <-c.answered)
-		return
+		return false
 	}
 	c.log.Info("caller left the queue", "queue", c.currentQueue(), "waited", now.Sub(c.since).Round(time.Second))
 	f.exec(acts)
+	return true
 }
 
 // step moves a waiting caller to an overflow (or re-routed) step: another queue at once,

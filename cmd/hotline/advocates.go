@@ -8,6 +8,7 @@ import (
 
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/callflow"
+	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/records"
@@ -62,6 +63,20 @@ type callRecorder struct{ r *records.Recorder }
 
 func (c callRecorder) Begin(callID, line, caller string, start time.Time) callflow.Record {
 	return c.r.Begin(callID, line, caller, start)
+}
+
+// callerHash recognises a caller who calls again (keeping one's place) by the keyed
+// hash the records keep; with records off, by a hash under a key of this run only (the
+// places are kept in memory, so nothing outlives the key).
+func callerHash(rec *records.Recorder) func(string) string {
+	if rec != nil {
+		return rec.CallerHash
+	}
+	h, err := records.NewHasher([]byte(records.GenerateKey()), config.CountryCode)
+	if err != nil {
+		return func(string) string { return "" }
+	}
+	return h.Hash
 }
 
 // handleCall hands an answered caller's call to the flow; srv() (the server, once built)

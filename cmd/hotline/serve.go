@@ -171,18 +171,19 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	defer stop()
 	g, gctx := errgroup.WithContext(sctx)
 	flow := callflow.New(callflow.Options{
-		Engine:    eng,
-		Live:      &live,
-		Overrides: overrides,
-		Dialer:    sipDialer{sipSrv},
-		Contacts:  sipContacts{sipSrv},
-		Bridge:    bridgeLegs,
-		Records:   callRecorder{rec},
-		Queues:    qm,
-		Routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
-		Menus:     im,
-		Safety:    metrics.NewSafety(reg),
-		Logger:    log,
+		Engine:     eng,
+		Live:       &live,
+		Overrides:  overrides,
+		Dialer:     sipDialer{sipSrv},
+		Contacts:   sipContacts{sipSrv},
+		Bridge:     bridgeLegs,
+		Records:    callRecorder{rec},
+		Queues:     qm,
+		Routing:    metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
+		Menus:      im,
+		Safety:     metrics.NewSafety(reg),
+		CallerHash: callerHash(rec),
+		Logger:     log,
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return gctx.Err() != nil },
