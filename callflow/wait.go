@@ -50,12 +50,11 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 	for {
 		select {
 		case <-c.leg.Done():
-			if c.leave(hold) {
-				c.keepPlace(ctx)
-			}
+			c.leaveDropped(hold)
 			return
 		case <-ctx.Done():
-			_ = c.leave(hold)
+			// sip ends the handler's context with the call, so a drop may come this way.
+			c.leaveDropped(hold)
 			return
 		case a := <-c.answered:
 			target.stop()
@@ -139,6 +138,14 @@ func (c *Call) stepTimer(i int) Timer {
 		return nil
 	}
 	return timerAt(c.f.clock, c.since.Add(c.dec.Overflow[i].After))
+}
+
+// leaveDropped takes a caller whose call ended out of the queue and, when the call
+// dropped (rather than the server stopping), keeps their place for a while.
+func (c *Call) leaveDropped(hold *holdPlayer) {
+	if c.leave(hold) && c.leg.Context().Err() != nil {
+		c.keepPlace(context.WithoutCancel(c.leg.Context()))
+	}
 }
 
 // leave takes a caller who hung up (or whom a stopping server cuts off) out of the queue;

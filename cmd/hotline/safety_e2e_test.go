@@ -120,3 +120,63 @@ func TestQuickExitE2E(t *testing.T) {
 		t.Errorf("%d records, %d of them quick_exit; want 4 and 4", len(recs), n)
 	}
 }
+
+// callBack dials the hotline from the number from as a caller whose dropped call kept its
+// place: no menus, the place_kept prompt first, then the caller's microphone tone at freq.
+func callBack(t *testing.T, ts *testServer, from string, freq float64) *caller {
+	t.Helper()
+	u := newUAC(t, ts.addrs.SIPUDP)
+	u.from = from
+	stream := u.receiveRTP()
+	_, media := answer(t, u.dial("0 101"))
+	var seq uint16 = 1
+	var rtpTS uint32 = 1000
+	u.sendSilence(media, 3, &seq, &rtpTS)
+	kept := mustPrompt(t, "en", "place_kept")
+	stream.waitFor(t, "place_kept", kept.PCMU[:1600], 5*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	go sendTone(ctx, u.rtp, media, 0, freq)
+	t.Cleanup(cancel)
+	return &caller{uac: u, stream: stream, media: media, stopTone: cancel}
+}
+
+// TestKeepPlaceE2E: three callers wait (nobody is available); the first one's call drops
+// and they dial again with the same caller ID: they hear that they kept their place, skip
+// the menus, and when an advocate comes they are answered first, ahead of the callers who
+// arrived after them. The number appears in no log.
+func TestKeepPlaceE2E(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, queueTestConfig(t, "", "ana:en:pw-ana"))
+	const from = "+15557770101"
+	first := callInFrom(t, ts, from, "11", 600)
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 1)
+	second := callIn(t, ts, "11", 700)
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 2)
+	first.hangup() // the line drops
+	ts.waitMetric(t, `hotline_kept_places_total{result="held"}`, 1)
+	third := callIn(t, ts, "11", 800)
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 2)
+
+	back := callBack(t, ts, from, 600)
+	ts.waitMetric(t, `hotline_kept_places_total{result="restored"}`, 1)
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 3)
+
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
+	for _, c := range []struct {
+		who  *caller
+		freq float64
+		what string
+	}{{back, 600, "the caller who kept their place"}, {second, 700, "then the second"}, {third, 800, "then the third"}} {
+		inv := ana.expectInvite(20 * time.Second)
+		ana.answer(inv)
+		waitTone(t, "ana hears "+c.what, ana.stream, 0, c.freq, 5*time.Second)
+		ana.hangup()
+		c.who.expectRequest("BYE", 5*time.Second)
+		c.who.stopTone()
+	}
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+	if logs := ts.logs.String(); strings.Contains(logs, "5557770101") {
+		t.Fatal("the caller's number appears in the logs")
+	}
+}
