@@ -180,3 +180,46 @@ func TestKeepPlaceE2E(t *testing.T) {
 		t.Fatal("the caller's number appears in the logs")
 	}
 }
+
+// TestCheckQuickExitClash: `hotline check` refuses a quick-exit key that a menu also uses,
+// naming both places by file and line, and accepts the same menus with another key.
+func TestCheckQuickExitClash(t *testing.T) {
+	cfg := `lines: [{number: "18883737888"}]
+ivr:
+  start: m
+  menus:
+    - name: m
+      prompts: [greeting]
+      keys:
+        "#": {set_reason: tip, play: [connecting], route: true}
+      no_input: {play: [connecting], route: true}
+safety:
+  quick_exit_key: "#"
+`
+	p := writeFile(t, t.TempDir(), "hotline.yaml", cfg)
+	code, out, errOut := runCmd(t, "check", "-config", p)
+	want := p + `:11: safety.quick_exit_key: "#" is also a key of menu "m" (` + p + `:8: ivr.menus[0].keys.#)`
+	if code == 0 || !strings.Contains(out+errOut, want) {
+		t.Fatalf("check: exit %d\n%s%s\nwant a refusal:\n%s", code, out, errOut, want)
+	}
+	p = writeFile(t, t.TempDir(), "hotline.yaml", strings.Replace(cfg, `quick_exit_key: "#"`, `quick_exit_key: "9"`, 1))
+	if code, out, errOut := runCmd(t, "check", "-config", p); code != 0 {
+		t.Fatalf("check with key 9: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestSafetyStepE2E: with the safety step configured, the caller hears the greeting, then
+// "if you need to end this call quickly, press the pound key", then the language menu;
+// pressing # as told ends the call at once.
+func TestSafetyStepE2E(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, testConfig+"safety:\n  prompts: [safe_to_talk]\n")
+	c := callIn(t, ts, "", 440)
+	step := mustPrompt(t, "en", "safe_to_talk")
+	c.stream.waitFor(t, "the safety step after the greeting", step.PCMU[:1600], 15*time.Second)
+	seq, rtpTS := uint16(5000), uint32(900000)
+	c.pressPound(&seq, &rtpTS)
+	c.expectRequest("BYE", 3*time.Second)
+	c.stopTone()
+	ts.waitMetric(t, `hotline_quick_exits_total{phase="menus"}`, 1)
+}
