@@ -6,6 +6,16 @@ import (
 	"github.com/hotline-project/hotline/media/g711"
 )
 
+// InbandMode says when a Leg detects key presses sent as tones in the audio.
+type InbandMode uint8
+
+// The in-band detection modes.
+const (
+	InbandOff    InbandMode = iota // never
+	InbandAuto                     // on legs that negotiated no telephone-event
+	InbandAlways                   // on every leg (with telephone-event too)
+)
+
 // In-band DTMF: key presses sent as tones in the audio, by carriers and gateways that
 // negotiate no telephone-event (issue 16, part 4). InbandDetector finds them with the
 // Goertzel algorithm, one filter per DTMF frequency, on blocks of inbandBlock samples

@@ -3,7 +3,11 @@ package media
 import (
 	"math"
 	"math/rand/v2"
+	"net"
 	"testing"
+	"time"
+
+	"github.com/pion/rtp"
 
 	"github.com/hotline-project/hotline/media/g711"
 )
@@ -148,5 +152,82 @@ func BenchmarkInbandDetector(b *testing.B) {
 	for i := range b.N {
 		off := (i * 160) % (len(payload) - 160)
 		d.FeedPayload(0, payload[off:off+160])
+	}
+}
+
+// TestLegInband: a leg that negotiated no telephone-event (InbandAuto) reports keys
+// its phone sends as tones, in PCMU and PCMA; one that negotiated telephone-event does not
+// look at its audio in auto mode, and does in InbandAlways.
+func TestLegInband(t *testing.T) {
+	sched := startScheduler(t, SchedulerOptions{Workers: 1})
+	lo, hi := testRange(t, 8)
+	ports := NewPorts(loopback, lo, hi)
+	for _, tt := range []struct {
+		name   string
+		pt     uint8
+		dtmfPT uint8
+		mode   InbandMode
+		want   string
+	}{
+		{"pcmu auto", PayloadPCMU, 0, InbandAuto, "#15"},
+		{"pcma auto", PayloadPCMA, 0, InbandAuto, "#15"},
+		{"telephone-event auto", PayloadPCMU, 101, InbandAuto, ""},
+		{"telephone-event always", PayloadPCMU, 101, InbandAlways, "#15"},
+		{"off", PayloadPCMU, 0, InbandOff, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IP(loopback.AsSlice())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			digits := make(chan rune, 8)
+			leg, err := NewLeg(sched, ports, LegConfig{
+				Remote: conn.LocalAddr().(*net.UDPAddr).AddrPort(), PayloadType: tt.pt, DTMFPayloadType: tt.dtmfPT,
+				Inband: tt.mode, OnDigit: func(d rune) { digits <- d },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leg.Close()
+			var specs []toneSpec
+			for _, k := range "#15" {
+				specs = append(specs, toneSpec{key: k, ms: 60, lowDBm0: -10, twistDB: -2}, toneSpec{ms: 60})
+			}
+			pcm := synth(t, specs, -200)
+			to := &net.UDPAddr{IP: net.IP(loopback.AsSlice()), Port: leg.LocalPort()}
+			for i, seq := 0, uint16(1); i+160 <= len(pcm); i, seq = i+160, seq+1 {
+				var payload []byte
+				if tt.pt == PayloadPCMA {
+					payload = g711.AppendAlaw(nil, pcm[i:i+160])
+				} else {
+					payload = g711.AppendUlaw(nil, pcm[i:i+160])
+				}
+				pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: tt.pt, SequenceNumber: seq, Timestamp: uint32(i), SSRC: 0x77}, Payload: payload}
+				b, _ := pkt.Marshal()
+				if _, err := conn.WriteToUDP(b, to); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Millisecond) // keep the order on a loaded machine
+			}
+			var got []rune
+			deadline := time.After(time.Duration(len(tt.want)+1) * 500 * time.Millisecond)
+			for len(got) < len(tt.want) {
+				select {
+				case d := <-digits:
+					got = append(got, d)
+				case <-deadline:
+					t.Fatalf("keys %q, want %q", string(got), tt.want)
+				}
+			}
+			select {
+			case d := <-digits:
+				got = append(got, d)
+			case <-time.After(100 * time.Millisecond):
+			}
+			if string(got) != tt.want {
+				t.Errorf("keys %q, want %q", string(got), tt.want)
+			}
+		})
 	}
 }
