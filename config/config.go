@@ -101,6 +101,11 @@ type Media struct {
 	PortMin           int           `yaml:"port_min"`           // default 10000, even, 1024..65534
 	PortMax           int           `yaml:"port_max"`           // default 20000, > PortMin, <= 65535
 	InactivityTimeout time.Duration `yaml:"inactivity_timeout"` // default 30s, >= 1s
+	// InbandDTMF is when callers' key presses sent as tones in the audio are detected:
+	// auto (the default) on calls that negotiated no telephone-event, always (also on
+	// calls with it: for gateways that negotiate it and send tones anyway; a phone that
+	// sends both may then type every key twice), or off.
+	InbandDTMF string `yaml:"inband_dtmf"`
 }
 
 // Prompts configures the audio prompts.

@@ -139,6 +139,7 @@ func TestLoadGood(t *testing.T) {
 				PortMin:           30000,
 				PortMax:           31999,
 				InactivityTimeout: 90 * time.Second,
+				InbandDTMF:        "auto",
 			},
 			Prompts: Prompts{Dir: "/var/lib/hotline/prompts"},
 			IVR: IVR{

@@ -102,3 +102,16 @@ func TestSafetyMenus(t *testing.T) {
 		t.Errorf("default quick-exit key %q %v, want #", k, ok)
 	}
 }
+
+// TestInbandDTMFSetting: media.inband_dtmf takes auto, always or off only.
+func TestInbandDTMFSetting(t *testing.T) {
+	for _, v := range []string{"auto", "always", "off"} {
+		if _, err := Parse("x.yaml", []byte("lines: [{number: \"988\"}]\nmedia: {inband_dtmf: "+v+"}\n")); err != nil {
+			t.Errorf("%s: %v", v, err)
+		}
+	}
+	_, err := Parse("x.yaml", []byte("lines: [{number: \"988\"}]\nmedia: {inband_dtmf: yes}\n"))
+	if err == nil || !strings.Contains(err.Error(), `x.yaml:2: media.inband_dtmf: "yes" is not one of auto, always, off`) {
+		t.Errorf("inband_dtmf: yes: %v", err)
+	}
+}

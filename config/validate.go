@@ -34,6 +34,7 @@ func defaults() *Config {
 			PortMin:           10000,
 			PortMax:           20000,
 			InactivityTimeout: 30 * time.Second,
+			InbandDTMF:        "auto",
 		},
 		IVR:                  defaultIVR(),
 		Advocates:            []Advocate{}, // none: a default password would be open to anyone
@@ -171,6 +172,11 @@ func (p *parser) validateMedia(m *Media) {
 	}
 	if m.InactivityTimeout < time.Second {
 		p.errorf("media.inactivity_timeout", "must be at least 1s, got %v", m.InactivityTimeout)
+	}
+	switch m.InbandDTMF {
+	case "auto", "always", "off":
+	default:
+		p.errorf("media.inband_dtmf", "%q is not one of auto, always, off", m.InbandDTMF)
 	}
 }
 

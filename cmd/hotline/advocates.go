@@ -79,6 +79,17 @@ func callerHash(rec *records.Recorder) func(string) string {
 	return h.Hash
 }
 
+// inbandMode maps media.inband_dtmf to the media legs' mode.
+func inbandMode(s string) media.InbandMode {
+	switch s {
+	case "always":
+		return media.InbandAlways
+	case "off":
+		return media.InbandOff
+	}
+	return media.InbandAuto
+}
+
 // handleCall hands an answered caller's call to the flow; srv() (the server, once built)
 // screens silent calls (sip.Server.ScreenSilent).
 func handleCall(f *callflow.Flow, srv func() *sip.Server) sip.Handler {

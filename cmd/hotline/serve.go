@@ -242,6 +242,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Ports:             ports,
 		AdvertiseAddr:     advertise,
 		InactivityTimeout: cfg.Media.InactivityTimeout,
+		InbandDTMF:        inbandMode(cfg.Media.InbandDTMF),
 		Observer:          callObserver{Metrics: m, rec: rec},
 		Logger:            log,
 		Auth:              auth,
