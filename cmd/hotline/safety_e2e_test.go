@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"math"
+	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+
+	"github.com/hotline-project/hotline/media/g711"
 	"github.com/hotline-project/hotline/records"
 )
 
@@ -222,4 +228,66 @@ func TestSafetyStepE2E(t *testing.T) {
 	c.expectRequest("BYE", 3*time.Second)
 	c.stopTone()
 	ts.waitMetric(t, `hotline_quick_exits_total{phase="menus"}`, 1)
+}
+
+// sendInbandKey sends key as DTMF tones in the audio (60 ms of tone, 60 ms of silence, -10
+// dBm0 per tone) in real time, as a gateway without telephone-event does.
+func sendInbandKey(u *uac, to *net.UDPAddr, pt uint8, key rune, seq *uint16, ts *uint32) {
+	rows, cols := []float64{697, 770, 852, 941}, []float64{1209, 1336, 1477, 1633}
+	keys := []string{"123A", "456B", "789C", "*0#D"}
+	var lo, hi float64
+	for r, row := range keys {
+		if c := strings.IndexRune(row, key); c >= 0 {
+			lo, hi = rows[r], cols[c]
+		}
+	}
+	amp := 32767 * math.Pow(10, (-10-3.17)/20)
+	for f := range 6 {
+		payload := make([]byte, 160)
+		for i := range payload {
+			var v float64
+			if f < 3 {
+				n := float64(f*160 + i)
+				v = amp * (math.Sin(2*math.Pi*lo*n/8000) + math.Sin(2*math.Pi*hi*n/8000))
+			}
+			if pt == 8 {
+				payload[i] = g711.EncodeAlaw(int16(v))
+			} else {
+				payload[i] = g711.EncodeUlaw(int16(v))
+			}
+		}
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: *seq, Timestamp: *ts, SSRC: 0x1234}, Payload: payload}
+		b, _ := p.Marshal()
+		_, _ = u.rtp.WriteToUDP(b, to)
+		*seq++
+		*ts += 160
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestInbandDTMFE2E: callers whose phones negotiate no telephone-event and send keys as
+// tones in the audio, in PCMU and in PCMA: "21" in the menus queues the call in Spanish,
+// and # (the quick-exit key) on hold ends it at once.
+func TestInbandDTMFE2E(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, queueTestConfig(t, ""))
+	for i, pt := range []uint8{0, 8} {
+		u := newUAC(t, ts.addrs.SIPUDP)
+		stream := u.receiveRTP()
+		m, media := answer(t, u.dial(strconv.Itoa(int(pt))))
+		if m.DTMFPayloadType != 0 || m.PayloadType != pt {
+			t.Fatalf("answer: payload type %d, telephone-event %d; want %d and none", m.PayloadType, m.DTMFPayloadType, pt)
+		}
+		seq, rtpTS := uint16(1), uint32(1000)
+		u.sendSilence(media, 3, &seq, &rtpTS) // the phone starts sending
+		greeting := mustPrompt(t, "en", "greeting")
+		stream.waitFor(t, "the greeting", greeting.Payload(pt)[:1600], 5*time.Second)
+		sendInbandKey(u, media, pt, '2', &seq, &rtpTS)
+		sendInbandKey(u, media, pt, '1', &seq, &rtpTS)
+		ts.waitMetric(t, `hotline_queue_waiting{queue="es"}`, 1)
+		sendInbandKey(u, media, pt, '#', &seq, &rtpTS)
+		u.expectRequest("BYE", 3*time.Second)
+		ts.waitMetric(t, `hotline_queue_waiting{queue="es"}`, 0)
+		ts.waitMetric(t, `hotline_quick_exits_total{phase="waiting"}`, float64(i+1))
+	}
 }
