@@ -95,6 +95,13 @@ func TestInbandDetect(t *testing.T) {
 		}
 		return s
 	}
+	devAll := func(dev float64) []toneSpec {
+		var s []toneSpec
+		for _, k := range "123A456B789C*0#D" {
+			s = append(s, toneSpec{key: k, ms: 60, lowDBm0: -10, deviation: dev}, toneSpec{ms: 60})
+		}
+		return s
+	}
 	tests := []struct {
 		name  string
 		specs []toneSpec
@@ -114,6 +121,10 @@ func TestInbandDetect(t *testing.T) {
 		{"frequency +1.5%", press('1', 60, -10, 0, 0.015), -200, "1"},
 		{"frequency -1.5%", press('1', 60, -10, 0, -0.015), -200, "1"},
 		{"frequency +6%", press('1', 60, -10, 0, 0.06), -200, ""},
+		{"every key +1.5%", devAll(0.015), -200, "123A456B789C*0#D"},
+		{"every key -1.5%", devAll(-0.015), -200, "123A456B789C*0#D"},
+		{"every key +3.5%", devAll(0.035), -200, ""},
+		{"every key -3.5%", devAll(-0.035), -200, ""},
 		{"20 ms is too short", press('3', 20, -10, 0, 0), -200, ""},
 		{"in noise, 20 dB below", press('0', 60, -10, 0, 0), -27, "0"},
 		{"silence", []toneSpec{{ms: 2000}}, -200, ""},
