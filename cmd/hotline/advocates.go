@@ -67,16 +67,42 @@ func (c callRecorder) Begin(callID, line, caller string, start time.Time) callfl
 
 // callerHash recognises a caller who calls again (keeping one's place) by the keyed
 // hash the records keep; with records off, by a hash under a key of this run only (the
-// places are kept in memory, so nothing outlives the key).
+// places are kept in memory, so nothing outlives the key). Only a caller ID that is a
+// phone number (at least minRecognisedDigits digits) is recognised: withheld and
+// anonymous callers have none, and a SIP user name (a PBX's "reception", a test tool's
+// "sipp") names a device or an account that many people may call from, not a line.
 func callerHash(rec *records.Recorder) func(string) string {
-	if rec != nil {
-		return rec.CallerHash
+	hash := rec.CallerHash
+	if rec == nil {
+		h, err := records.NewHasher([]byte(records.GenerateKey()), config.CountryCode)
+		if err != nil {
+			return func(string) string { return "" }
+		}
+		hash = h.Hash
 	}
-	h, err := records.NewHasher([]byte(records.GenerateKey()), config.CountryCode)
-	if err != nil {
-		return func(string) string { return "" }
+	return func(caller string) string {
+		if !isPhoneNumber(records.NormalizeCaller(caller, config.CountryCode)) {
+			return ""
+		}
+		return hash(caller)
 	}
-	return h.Hash
+}
+
+// minRecognisedDigits is the shortest caller number keeping one's place recognises:
+// shorter ones are service codes or extensions.
+const minRecognisedDigits = 7
+
+// isPhoneNumber reports whether a normalised caller (records.NormalizeCaller) is a number.
+func isPhoneNumber(n string) bool {
+	if len(n) < minRecognisedDigits {
+		return false
+	}
+	for _, r := range n {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // inbandMode maps media.inband_dtmf to the media legs' mode.

@@ -291,3 +291,28 @@ func TestInbandDTMFE2E(t *testing.T) {
 		ts.waitMetric(t, `hotline_quick_exits_total{phase="waiting"}`, float64(i+1))
 	}
 }
+
+// TestCallerHashNumbersOnly: keeping one's place recognises callers by number only.
+func TestCallerHashNumbersOnly(t *testing.T) {
+	hash := callerHash(nil)
+	for _, tt := range []struct {
+		caller string
+		same   string // another form of the same caller; "" when none is recognised
+	}{
+		{"sip:+15557770101@carrier.test", "tel:5557770101"},
+		{"<sip:15557770101@10.0.0.1;user=phone>", "+1 555 777 0101"},
+		{"sip:anonymous@anonymous.invalid", ""},
+		{"sip:sipp@127.0.0.1", ""},
+		{"sip:reception@pbx.example.org", ""},
+		{"sip:211@carrier.test", ""},
+		{"", ""},
+	} {
+		h := hash(tt.caller)
+		switch {
+		case tt.same == "" && h != "":
+			t.Errorf("%q is recognised", tt.caller)
+		case tt.same != "" && (h == "" || hash(tt.same) != h):
+			t.Errorf("%q and %q: hashes %q and %q", tt.caller, tt.same, h, hash(tt.same))
+		}
+	}
+}
