@@ -43,6 +43,17 @@ type Config struct {
 	Security Security `yaml:"security"`
 	// Records: see records.go.
 	Records Records `yaml:"records"`
+	// Console is the advocates' and supervisors' console in the browser.
+	Console Console `yaml:"console"`
+}
+
+// Console configures the browser console served under /console/ on the HTTP listener.
+type Console struct {
+	// Enabled serves the console; default true. Sign-in uses the advocates' accounts.
+	Enabled bool `yaml:"enabled"`
+	// IdleTimeout signs a session out after this long without the person using the page;
+	// default 30m, 1m..24h.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // SIP configures the SIP server.

@@ -43,6 +43,7 @@ func defaults() *Config {
 	c.QueueDefaults = defaultQueueSettings()
 	c.Security = defaultSecurity()
 	c.Records = defaultRecords()
+	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute}
 	return c
 }
 
@@ -106,6 +107,9 @@ func (p *parser) validate(c *Config) {
 	p.validateSecurity(&c.Security)
 	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
+	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {
+		p.errorf("console.idle_timeout", "%s must be between 1m and 24h", c.Console.IdleTimeout)
+	}
 }
 
 func (p *parser) validateSIP(s *SIP) {
