@@ -14,10 +14,10 @@ type Stats struct {
 	now       func() time.Time
 	threshold func(queue string) time.Duration
 
-	mu    sync.Mutex
-	day   string
-	byQ   map[string]*dayCounts
-	wake  chan struct{} // closed and replaced on every change
+	mu   sync.Mutex
+	day  string
+	byQ  map[string]*dayCounts
+	wake chan struct{} // closed and replaced on every change
 }
 
 // dayCounts are one queue's counts for one day.

@@ -121,6 +121,10 @@ type consoleDesk struct{ advocatesAPI }
 
 func (d consoleDesk) Advocates() (time.Time, queue.Snapshot) { return d.f.Advocates() }
 
+func (d consoleDesk) SetState(id, state, reason string) (queue.AdvocateSnapshot, error) {
+	return d.f.SetState(id, state, reason)
+}
+
 func (d consoleDesk) CallCard(id string) (console.CallCard, bool) {
 	c, ok := d.f.CallCard(id)
 	return console.CallCard{Queue: c.Queue, Language: c.Language, Reason: c.Reason, Since: c.Since}, ok
