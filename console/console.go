@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/hotline-project/hotline/queue"
@@ -83,6 +84,9 @@ type Server struct {
 	o        Options
 	sessions *sessions
 	handler  http.Handler
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close: event streams end
 }
 
 // New returns the console's server.
@@ -108,7 +112,7 @@ func New(o Options) (*Server, error) {
 	if o.Metrics == nil {
 		o.Metrics = noMetrics{}
 	}
-	s := &Server{o: o, sessions: newSessions()}
+	s := &Server{o: o, sessions: newSessions(), closed: make(chan struct{})}
 	files, err := fs.Sub(static, "static")
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
@@ -135,6 +139,10 @@ func New(o Options) (*Server, error) {
 
 // Handler serves /console/ and /console/api/.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close ends the event streams, so that the HTTP server can shut down (register it with
+// http.Server.RegisterOnShutdown); the pages reconnect to the next server.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
 
 // Sessions is the number of sessions signed in now.
 func (s *Server) Sessions() int { return s.sessions.count(s.o.Now(), s.o.IdleTimeout()) }

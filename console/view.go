@@ -188,6 +188,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session, a
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.closed:
+			return
 		case <-replaced:
 			if s.sessions.alive(sess, s.o.Now(), s.o.IdleTimeout()) {
 				send("replaced", []byte(`{"error":"the console was opened in another tab"}`))

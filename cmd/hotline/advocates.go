@@ -145,12 +145,12 @@ func consoleAccount(live *atomic.Pointer[callflow.Snapshot]) func(string) (conso
 }
 
 // newConsole builds the browser console on the configuration in force; its handler
-// answers 404 while console.enabled is false.
+// answers 404 while console.enabled is false. stop ends its event streams.
 func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, limits *limit.Limiter,
-	stats *console.Stats, reg prometheus.Registerer, log *slog.Logger) (http.Handler, error) {
+	stats *console.Stats, reg prometheus.Registerer, log *slog.Logger) (h http.Handler, stop func(), err error) {
 	var cs *console.Server
 	cm := metrics.NewConsole(reg, func() int { return cs.Sessions() })
-	cs, err := console.New(console.Options{
+	cs, err = console.New(console.Options{
 		Accounts:     consoleAccount(live),
 		Realm:        func() string { return live.Load().Config.SIP.Realm },
 		PauseReasons: func() []string { return live.Load().Config.AdvocatePauseReasons },
@@ -163,14 +163,14 @@ func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, li
 		Logger:       log.With("component", "console"),
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	h := cs.Handler()
+	ch := cs.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !live.Load().Config.Console.Enabled {
 			http.NotFound(w, r)
 			return
 		}
-		h.ServeHTTP(w, r)
-	}), nil
+		ch.ServeHTTP(w, r)
+	}), cs.Close, nil
 }

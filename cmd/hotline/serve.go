@@ -261,7 +261,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Reload:    rl.Reload,
 		Records:   recExport,
 	}))
-	consoleHandler, err := newConsole(&live, flow, limits, stats, reg, log)
+	consoleHandler, stopConsole, err := newConsole(&live, flow, limits, stats, reg, log)
 	if err != nil {
 		return err
 	}
@@ -271,6 +271,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	httpSrv.RegisterOnShutdown(stopConsole) // the console's event streams end at shutdown
 	dr := &callflow.Drainer{Server: srv, SetReady: health.SetReady, Stop: stop, Timeout: cfg.SIP.DrainTimeout, Logger: log}
 	rec.SetStopping(func() error { return context.Cause(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
