@@ -93,8 +93,7 @@ func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Actio
 
 // waitText waits until the element sel's text is want.
 func waitText(sel, want string) chromedp.Action[chromedp.Void] {
-	return waitTrue(`(() => { const e = document.querySelector(`+jsString(sel)+`); return !!e && e.textContent.trim() === `+jsString(want)+`; })()`,
-	)
+	return waitTrue(`(() => { const e = document.querySelector(` + jsString(sel) + `); return !!e && e.textContent.trim() === ` + jsString(want) + `; })()`)
 }
 
 // waitTrue waits until the expression is true in the page.
