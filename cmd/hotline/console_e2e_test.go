@@ -140,4 +140,24 @@ func TestConsoleOverHTTP(t *testing.T) {
 	}
 	ts.waitMetric(t, `hotline_console_sign_ins_total{result="banned"}`, 1)
 	ts.waitMetric(t, `hotline_sip_banned_sources`, 1)
+
+	// console.enabled: false takes effect on reload: the page and its API answer 404, and
+	// the session's next change is refused.
+	ts.rewrite(t, ts.cfg+"console:\n  enabled: false\n")
+	if err := ts.addrs.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	for _, p := range []string{"/console/", "/console/api/me"} {
+		resp, err := http.Get(ana.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s with the console off: %d, want 404", p, resp.StatusCode)
+		}
+	}
+	if code, _ := ana.post("/console/api/state", `{"state":"available"}`); code != http.StatusNotFound {
+		t.Errorf("a change with the console off: %d, want 404", code)
+	}
 }
