@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"net/http"
 	"sync"
@@ -311,6 +312,21 @@ func (s *Server) setState(w http.ResponseWriter, r *http.Request, _ *session, a 
 		return
 	}
 	s.o.Logger.Info("console state change", "by", a.ID, "advocate", req.Advocate, "state", req.State, "reason", req.Reason)
+	s.o.Stats.notify()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// hangUp ends the call the advocate is talking on, as hanging up their phone would.
+func (s *Server) hangUp(w http.ResponseWriter, r *http.Request, _ *session, a Account) {
+	err := s.o.Desk.HangUp(r.Context(), a.ID)
+	switch {
+	case errors.Is(err, ErrNoCall):
+		writeError(w, http.StatusConflict, "no call to hang up")
+		return
+	case err != nil:
+		s.o.Logger.Warn("console hang-up", "advocate", a.ID, "err", err)
+	}
+	s.o.Logger.Info("console hang-up", "advocate", a.ID)
 	s.o.Stats.notify()
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -44,7 +45,13 @@ type Desk interface {
 	Advocates() (time.Time, queue.Snapshot)
 	SetState(id, state, reason string) (queue.AdvocateSnapshot, error)
 	CallCard(callID string) (CallCard, bool)
+	// HangUp ends the call the advocate is talking on; errors match ErrNoCall when there
+	// is none.
+	HangUp(ctx context.Context, advocate string) error
 }
+
+// ErrNoCall means the advocate is not talking to a caller.
+var ErrNoCall = errors.New("no call in progress")
 
 // Limiter is the per-source ban that failed sign-ins count towards (sip/limit.Limiter):
 // the same ban as failed SIP digest authentications.
@@ -126,6 +133,7 @@ func New(o Options) (*Server, error) {
 		w.WriteHeader(http.StatusNoContent)
 	}, true))
 	mux.HandleFunc("POST /console/api/state", s.authed(s.setState, true))
+	mux.HandleFunc("POST /console/api/hangup", s.authed(s.hangUp, true))
 	mux.HandleFunc("GET /console/api/events", s.authed(s.events, false))
 	// A cross-origin request that would change something is refused before any handler
 	// (Sec-Fetch-Site, or Origin against Host); the CSRF token is checked besides.

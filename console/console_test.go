@@ -48,7 +48,7 @@ func (d *fakeDesk) Advocates() (time.Time, queue.Snapshot) {
 		ByLanguage: map[string]map[queue.State]int{"en": {queue.Ringing: 1}}}}}
 	for _, id := range []string{"ana", "sam"} {
 		a := queue.AdvocateSnapshot{ID: id, Languages: []string{"en"}, State: d.state[id], Since: now}
-		if a.State == queue.Ringing {
+		if a.State == queue.Ringing || a.State == queue.OnCall {
 			a.Call, a.Queue = "c1-secret-call-id", "en"
 		}
 		s.Advocates = append(s.Advocates, a)
@@ -65,6 +65,16 @@ func (d *fakeDesk) SetState(id, state, _ string) (queue.AdvocateSnapshot, error)
 	}
 	d.state[id] = st
 	return queue.AdvocateSnapshot{ID: id, State: st}, nil
+}
+
+func (d *fakeDesk) HangUp(_ context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state[id] != queue.OnCall {
+		return ErrNoCall
+	}
+	d.state[id] = queue.Available
+	return nil
 }
 
 func (d *fakeDesk) CallCard(id string) (CallCard, bool) {
@@ -539,5 +549,27 @@ func TestStatsDay(t *testing.T) {
 	clk.Add(2 * time.Minute) // past midnight
 	if a, b, w := s.Today("en"); a+b+w != 0 {
 		t.Fatalf("a new day starts at %d, %d, %d", a, b, w)
+	}
+}
+
+func TestHangUp(t *testing.T) {
+	f := newFixture(t, false)
+	c := f.client(t)
+	c.signIn("ana", "ana-pw")
+	if code, body := c.do("POST", "/console/api/hangup", ""); code != http.StatusConflict || !strings.Contains(body, "no call") {
+		t.Fatalf("hang-up while ringing: %d %s, want 409", code, body)
+	}
+	f.desk.SetState("ana", "on_call", "")
+	csrf := c.csrf
+	c.csrf = ""
+	if code, _ := c.do("POST", "/console/api/hangup", ""); code != http.StatusForbidden {
+		t.Fatalf("hang-up without the CSRF token: %d, want 403", code)
+	}
+	c.csrf = csrf
+	if code, _ := c.do("POST", "/console/api/hangup", ""); code != http.StatusNoContent {
+		t.Fatalf("hang-up: %d", code)
+	}
+	if got := f.desk.get("ana"); got != queue.Available {
+		t.Errorf("after hang-up ana is %s", got)
 	}
 }

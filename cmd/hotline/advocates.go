@@ -125,6 +125,14 @@ func (d consoleDesk) SetState(id, state, reason string) (queue.AdvocateSnapshot,
 	return d.f.SetState(id, state, reason)
 }
 
+func (d consoleDesk) HangUp(ctx context.Context, id string) error {
+	err := d.f.HangUp(ctx, id)
+	if errors.Is(err, callflow.ErrNoCall) {
+		return fmt.Errorf("%w: %w", console.ErrNoCall, err)
+	}
+	return err
+}
+
 func (d consoleDesk) CallCard(id string) (console.CallCard, bool) {
 	c, ok := d.f.CallCard(id)
 	return console.CallCard{Queue: c.Queue, Language: c.Language, Reason: c.Reason, Since: c.Since}, ok

@@ -130,7 +130,8 @@ func signInPage(t *testing.T, tab context.Context, base, id, pw string) {
 // TestConsoleInBrowser is the console as people use it: a wrong password is refused (and
 // counted), ana signs in and presses buttons, and the state shows in /metrics; a caller
 // queues over SIP and the supervisor's wallboard shows them within a second; ana's page
-// shows the ringing call's card and never the caller's number. Screenshots of both views
+// shows the ringing call's card and never the caller's number; she answers on her phone
+// and hangs up from the page; the supervisor pauses her. Screenshots of both views
 // are written to docs/ when HOTLINE_SCREENSHOTS=1.
 func TestConsoleInBrowser(t *testing.T) {
 	alloc := chromium(t)
@@ -220,13 +221,26 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 
+	// Ana answers on her phone, then hangs up from the page: both legs end.
+	phone.answer(inv)
+	runIn(t, ana, "on the call", 10*time.Second,
+		waitText("#my-state", "on call"),
+		waitText("#call-title", "Current call"),
+		chromedp.WaitVisible(chromedp.ID("btn-hangup")),
+	)
+	runIn(t, ana, "hang up", 10*time.Second, chromedp.Click(chromedp.ID("btn-hangup")))
+	phone.expectBye(5 * time.Second)
+	c.expectRequest("BYE", 5*time.Second)
+	c.stopTone()
+	runIn(t, ana, "the call is over", 10*time.Second, chromedp.WaitVisible(chromedp.ID("no-call")))
+	ts.waitMetric(t, `hotline_queue_calls_total{queue="es",result="answered"}`, 1)
+	runIn(t, sam, "answered today", 5*time.Second, waitText("#q-es .answered", "1"), waitText("#q-es .sl", "100% (≤ 60s)"))
+
 	// The supervisor pauses ana from the wallboard; her page follows.
 	runIn(t, sam, "the supervisor pauses ana", 10*time.Second,
 		chromedp.Evaluate[chromedp.Void](`(() => { document.querySelector('#a-ana select').value = 'paused:supervision'; })()`),
 		chromedp.Click(chromedp.CSS("#a-ana button")),
 	)
-	c.hangup()
-	phone.expectCancel(inv, 10*time.Second)
 	runIn(t, ana, "ana paused by the supervisor", 10*time.Second, waitText("#my-state", "paused (supervision)"))
 	ts.waitMetric(t, `hotline_advocates{language="es",queue="es",state="paused"}`, 1)
 

@@ -110,6 +110,8 @@ function render() {
     $("call-language").textContent = c.language || "—";
     $("call-reason").textContent = c.reason || "—";
     $("call-kind").textContent = c.kind === "live" ? "Live call" : c.kind;
+    $("btn-hangup").hidden = c.ringing;
+    $("call-hint").hidden = !c.ringing;
   }
   if (me.role === "supervisor") renderWallboard();
   tick();
@@ -201,6 +203,11 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("btn-available").addEventListener("click", () => setState("available"));
   $("btn-pause").addEventListener("click", () => setState("paused", $("pause-reason").value));
   $("btn-offline").addEventListener("click", () => setState("offline"));
+  $("btn-hangup").addEventListener("click", async () => {
+    const r = await api("POST", "hangup");
+    if (r.status === 401) showSignIn(r.data?.error);
+    else if (r.status !== 204) notice(r.data?.error || `refused (${r.status})`);
+  });
   $("signout").addEventListener("click", async () => {
     await api("POST", "signout").catch(() => {});
     showSignIn("Signed out.");
