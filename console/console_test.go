@@ -573,3 +573,25 @@ func TestHangUp(t *testing.T) {
 		t.Errorf("after hang-up ana is %s", got)
 	}
 }
+
+// A reconnect (after a network blip) gets the whole view at once, with what changed while
+// the page was away.
+func TestReconnectRestoresView(t *testing.T) {
+	f := newFixture(t, false)
+	c := f.client(t)
+	c.signIn("sam", "sam-pw")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, drop := context.WithCancel(ctx)
+	s := c.events(first)
+	if ev, _ := s.next(t); ev != "view" {
+		t.Fatalf("first event %q", ev)
+	}
+	drop() // the blip
+	f.desk.SetState("ana", "paused", "")
+	ev, data := c.events(ctx).next(t)
+	if ev != "view" || !strings.Contains(data, `"id":"ana","name":"","languages":["en"],"state":"paused"`) ||
+		!strings.Contains(data, `"queues":[{"name":"en"`) {
+		t.Fatalf("after reconnecting: %s %s", ev, data)
+	}
+}
