@@ -35,17 +35,9 @@ func (c *Call) connect(hold *holdPlayer, a answer) {
 		c.whisper(a.leg, a.advocate, a.log)
 	}
 	hold.stop()
+	a.log.Info("call connected", "queue", a.queue, "waited", a.waited.Round(time.Second))
 	// The wrap-up is the engine's, from the configuration in force.
 	c.rec.WrapUp(f.live.Load().Settings(a.queue).WrapUp)
-	select {
-	case <-a.leg.Done():
-		// The advocate hung up during the whisper (from the console, or the phone).
-		a.log.Info("advocate hung up before the caller was put through; ending the caller's leg")
-		_ = c.leg.Hangup(context.Background(), "advocate hung up")
-		return
-	default:
-	}
-	a.log.Info("call connected", "queue", a.queue, "waited", a.waited.Round(time.Second))
 	if err := c.relay(a.leg, "advocate", a.log); err != nil {
 		c.end(records.OutcomeFailed)
 	}
