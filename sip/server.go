@@ -105,6 +105,10 @@ type Options struct {
 	// LineSRTP returns a line's SRTP policy for callers' offers (SDES, RFC 4568); nil, and
 	// feature codes, are SRTPOff. Outbound legs to advocates always offer plain RTP/AVP.
 	LineSRTP func(line string) SRTPPolicy
+	// Overload, if set, sheds new calls (503 with Retry-After) when they cannot be set up in
+	// time (overload.go); OverloadObserver, if set, counts them.
+	Overload         *Overload
+	OverloadObserver OverloadObserver
 }
 
 // Listeners are the sockets a Server answers on; any may be nil, not all.
@@ -683,6 +687,11 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	defer adm.release()
+	setup := s.admitSetup(req, tx, line) // overload control (overload.go)
+	if setup == nil {
+		return
+	}
+	defer setup.Done()
 	s.respond(tx, req, 100, "Trying", nil)
 
 	var (
@@ -825,6 +834,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.wg.Done()
 	}()
 	log.Info("incoming call")
+	setup.Ready()
 
 	if s.opts.AnswerDelay > 0 && feature == "" {
 		if err := dlg.Respond(180, "Ringing", nil); err == nil {
@@ -851,6 +861,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 	}
+	setup.Done()
 
 	var body []byte
 	if offered {
