@@ -116,13 +116,14 @@ func (c *fakeClock) Add(d time.Duration) {
 
 type fixture struct {
 	srv     *httptest.Server
+	cs      *Server
 	desk    *fakeDesk
 	metrics *countMetrics
 	clock   *fakeClock
 	limiter *limit.Limiter
 }
 
-func newFixture(t *testing.T, tls bool) *fixture {
+func newFixture(t testing.TB, tls bool) *fixture {
 	t.Helper()
 	f := &fixture{
 		desk:    &fakeDesk{state: map[string]queue.State{"ana": queue.Ringing, "sam": queue.Offline}},
@@ -154,6 +155,7 @@ func newFixture(t *testing.T, tls bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.cs = cs
 	if tls {
 		f.srv = httptest.NewTLSServer(cs.Handler())
 	} else {
