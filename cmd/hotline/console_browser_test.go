@@ -244,6 +244,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	runIn(t, ana, "ana paused by the supervisor", 10*time.Second, waitText("#my-state", "paused (supervision)"))
 	ts.waitMetric(t, `hotline_advocates{language="es",queue="es",state="paused"}`, 1)
 
+	// A second tab of sam's session takes the live view over; the first says so clearly.
+	tab2, cancel2 := chromedp.NewContext(sam) // the same browser context: sam's cookie
+	defer cancel2()
+	if err := chromedp.Do(tab2); err != nil {
+		t.Fatalf("second tab: %v", err)
+	}
+	runIn(t, tab2, "the second tab", 15*time.Second,
+		chromedp.Navigate(base+"/console/"),
+		chromedp.WaitVisible(chromedp.ID("wallboard")),
+		waitText("#q-es .answered", "1"),
+	)
+	runIn(t, sam, "the first tab is told", 5*time.Second,
+		waitTrue(`document.getElementById('notice').textContent.includes('opened in another tab')`))
+
 	// Signing out ends the session: the page asks to sign in again.
 	runIn(t, ana, "sign out", 10*time.Second,
 		chromedp.Click(chromedp.ID("signout")),
