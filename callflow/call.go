@@ -42,6 +42,7 @@ type Call struct {
 	queue    string                        // the queue the call waits in
 	rings    map[string]context.CancelFunc // advocate -> cancels its ringing
 	lastRing map[string]time.Time          // advocate -> when their phone was last rung for the call
+	talking  answer                        // the advocate's side while bridged (leg nil otherwise)
 
 	answered chan answer  // an advocate's answered leg, from the ring (at most one)
 	rerouted chan reroute // a new decision after a reload

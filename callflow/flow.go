@@ -286,3 +286,23 @@ func (f *Flow) route(tb *routing.Table, a routing.Attrs, menuRoute string, now t
 	}
 	return d
 }
+
+// CallCard is what an advocate's console shows of a call: where it came through the menus,
+// and nothing that identifies the caller (no number, no call id).
+type CallCard struct {
+	Queue, Language, Reason string
+	Since                   time.Time // when the caller first queued
+}
+
+// CallCard returns the card of a call in a queue or talking to an advocate; ok is false for
+// a call the flow does not track.
+func (f *Flow) CallCard(callID string) (CallCard, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.calls[callID]
+	if c == nil {
+		return CallCard{}, false
+	}
+	// attrs and since are set before the call is tracked (under f.mu), and not after.
+	return CallCard{Queue: c.queue, Language: c.attrs.Language, Reason: c.attrs.Reason, Since: c.since}, true
+}

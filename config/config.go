@@ -45,6 +45,17 @@ type Config struct {
 	Records Records `yaml:"records"`
 	// Safety: the quick-exit key, the safety step and keeping one's place; see safety.go.
 	Safety Safety `yaml:"safety"`
+	// Console is the advocates' and supervisors' console in the browser.
+	Console Console `yaml:"console"`
+}
+
+// Console configures the browser console served under /console/ on the HTTP listener.
+type Console struct {
+	// Enabled serves the console; default true. Sign-in uses the advocates' accounts.
+	Enabled bool `yaml:"enabled"`
+	// IdleTimeout signs a session out after this long without the person using the page;
+	// default 30m, 1m..24h.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // SIP configures the SIP server.

@@ -46,6 +46,7 @@ func defaults() *Config {
 	c.Security = defaultSecurity()
 	c.Records = defaultRecords()
 	c.Safety = defaultSafety()
+	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute}
 	return c
 }
 
@@ -111,6 +112,9 @@ func (p *parser) validate(c *Config) {
 	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
 	p.validateSafety(c)
+	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {
+		p.errorf("console.idle_timeout", "%s must be between 1m and 24h", c.Console.IdleTimeout)
+	}
 }
 
 func (p *parser) validateSIP(s *SIP) {

@@ -21,6 +21,7 @@ import (
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/console"
 	"github.com/hotline-project/hotline/logs"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
@@ -167,7 +168,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	qm := metrics.NewQueues(reg, func() queue.Snapshot { return eng.Snapshot(time.Now()) },
 		func(name string) bool { return live.Load().Table.QueueOpen(name, time.Now(), overrides.Snapshot()) },
 		func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
-	eng, err = queue.New(callflow.QueueConfig(cfg), queue.WithLogger(log), queue.WithObserver(qm))
+	// Today's counts per queue for the console's wallboard; its events wake the console.
+	stats := console.NewStats(time.Now, func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
+	eng, err = queue.New(callflow.QueueConfig(cfg), queue.WithLogger(log), queue.WithObserver(console.Observers{qm, stats}))
 	if err != nil {
 		return fmt.Errorf("queues: %w", err)
 	}
@@ -284,11 +287,17 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Reload:    rl.Reload,
 		Records:   recExport,
 	}))
+	consoleHandler, stopConsole, err := newConsole(&live, flow, limits, stats, reg, log)
+	if err != nil {
+		return err
+	}
+	mux.Handle("/console/", consoleHandler)
 	httpSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	httpSrv.RegisterOnShutdown(stopConsole) // the console's event streams end at shutdown
 	dr := &callflow.Drainer{Server: srv, SetReady: health.SetReady, Stop: stop, Timeout: cfg.SIP.DrainTimeout, Logger: log}
 	rec.SetStopping(func() error { return context.Cause(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
