@@ -64,6 +64,7 @@ type Options struct {
 	Ports             *media.Ports
 	AdvertiseAddr     netip.Addr // media/Contact address in SDP; zero = the local address facing each caller
 	InactivityTimeout time.Duration
+	InbandDTMF        media.InbandMode // when callers' keys sent as tones in the audio are detected
 	Observer          Observer
 	Logger            *slog.Logger
 	Limits            Limits // message size and TCP time limits; zero fields take DefaultLimits
@@ -774,6 +775,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		PayloadType:       m.PayloadType,
 		DTMFPayloadType:   m.DTMFPayloadType,
 		InactivityTimeout: s.opts.InactivityTimeout,
+		Inband:            s.opts.InbandDTMF,
 		OnDigit:           c.pushDigit,
 		Logger:            log,
 		SRTP:              m.SRTP(),

@@ -21,6 +21,7 @@ import (
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/console"
 	"github.com/hotline-project/hotline/logs"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
@@ -179,7 +180,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	qm := metrics.NewQueues(reg, func() queue.Snapshot { return eng.Snapshot(time.Now()) },
 		func(name string) bool { return live.Load().Table.QueueOpen(name, time.Now(), overrides.Snapshot()) },
 		func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
-	eng, err = queue.New(callflow.QueueConfig(cfg), queue.WithLogger(log), queue.WithObserver(withState(qm, dur)))
+	// Today's counts per queue for the console's wallboard; its events wake the console.
+	stats := console.NewStats(time.Now, func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
+	eng, err = queue.New(callflow.QueueConfig(cfg), queue.WithLogger(log), queue.WithObserver(withState(console.Observers{qm, stats}, dur)))
 	if err != nil {
 		return fmt.Errorf("queues: %w", err)
 	}
@@ -195,17 +198,19 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	defer stop()
 	g, gctx := errgroup.WithContext(sctx)
 	flow := callflow.New(callflow.Options{
-		Engine:    eng,
-		Live:      &live,
-		Overrides: overrides,
-		Dialer:    sipDialer{sipSrv},
-		Contacts:  sipContacts{sipSrv},
-		Bridge:    bridgeLegs,
-		Records:   callRecorder{rec},
-		Queues:    qm,
-		Routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
-		Menus:     im,
-		Logger:    log,
+		Engine:     eng,
+		Live:       &live,
+		Overrides:  overrides,
+		Dialer:     sipDialer{sipSrv},
+		Contacts:   sipContacts{sipSrv},
+		Bridge:     bridgeLegs,
+		Records:    callRecorder{rec},
+		Queues:     qm,
+		Routing:    metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
+		Menus:      im,
+		Safety:     metrics.NewSafety(reg),
+		CallerHash: callerHash(rec),
+		Logger:     log,
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return gctx.Err() != nil },
@@ -264,6 +269,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Ports:             ports,
 		AdvertiseAddr:     advertise,
 		InactivityTimeout: cfg.Media.InactivityTimeout,
+		InbandDTMF:        inbandMode(cfg.Media.InbandDTMF),
 		Observer:          callObserver{Metrics: m, rec: rec},
 		Logger:            log,
 		Auth:              auth,
@@ -300,11 +306,17 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Records:   recExport,
 		Cluster:   dur.status(),
 	}), dur))
+	consoleHandler, stopConsole, err := newConsole(&live, flow, dur, limits, stats, reg, log)
+	if err != nil {
+		return err
+	}
+	mux.Handle("/console/", durableAdmin(consoleHandler, dur)) // a state set there is saved before the answer
 	httpSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	httpSrv.RegisterOnShutdown(stopConsole) // the console's event streams end at shutdown
 	dr := &callflow.Drainer{Server: srv, SetReady: health.SetReady, Stop: stop, Timeout: cfg.SIP.DrainTimeout, Logger: log}
 	rec.SetStopping(func() error { return context.Cause(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
