@@ -50,6 +50,9 @@ type Slot struct {
 	Priority int       `json:"priority,omitempty"`
 	Since    time.Time `json:"since"`   // when they first queued
 	Expires  time.Time `json:"expires"` // the place is given up after this
+	// Place is the call flow's whole record of the place (its routing decision and
+	// attributes), opaque here.
+	Place json.RawMessage `json:"place,omitempty"`
 }
 
 // Op is one change.

@@ -205,6 +205,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Contacts:   sipContacts{sipSrv},
 		Bridge:     bridgeLegs,
 		Records:    callRecorder{rec},
+		Places:     dur.places(time.Now()),
 		Queues:     qm,
 		Routing:    metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
 		Menus:      im,

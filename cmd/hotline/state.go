@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/admin"
+	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/registrar"
@@ -158,6 +159,61 @@ func (d *durable) advocateChanged(id string) {
 		d.store.Submit(state.Op{Kind: state.KindAdvocate, Advocate: &rec})
 		return
 	}
+}
+
+// places returns the kept places of callers (safety.keep_place), in memory and in the
+// log, with those kept before the restart back; nil without a store (the flow keeps them
+// in memory only).
+func (d *durable) places(now time.Time) callflow.Places {
+	if d == nil {
+		return nil
+	}
+	mem := callflow.NewMemoryPlaces()
+	st, _ := d.store.State()
+	n := 0
+	for key, sl := range st.Slots {
+		var p callflow.Place
+		if !now.Before(sl.Expires) || json.Unmarshal(sl.Place, &p) != nil {
+			continue
+		}
+		if err := mem.Keep(context.Background(), key, p, sl.Expires); err == nil {
+			n++
+		}
+	}
+	if n > 0 {
+		d.log.Info("state: callers' kept places restored", "places", n)
+	}
+	return durablePlaces{mem, d}
+}
+
+// durablePlaces is callflow.MemoryPlaces that also writes each place kept and taken to
+// the state log; places whose window ended are dropped by the log itself.
+type durablePlaces struct {
+	*callflow.MemoryPlaces
+	d *durable
+}
+
+// Keep implements callflow.Places.
+func (p durablePlaces) Keep(ctx context.Context, key string, pl callflow.Place, until time.Time) error {
+	if err := p.MemoryPlaces.Keep(ctx, key, pl, until); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(pl)
+	if err != nil {
+		return fmt.Errorf("kept place: %w", err)
+	}
+	p.d.store.Submit(state.Op{Kind: state.KindSlot, Slot: &state.Slot{Key: key, Queue: pl.Queue,
+		Priority: pl.Dec.Priority, Since: pl.Since, Expires: until, Place: raw}})
+	return nil
+}
+
+// Take implements callflow.Places.
+func (p durablePlaces) Take(ctx context.Context, key string, now time.Time) (callflow.Place, bool, error) {
+	pl, ok, err := p.MemoryPlaces.Take(ctx, key, now)
+	if ok {
+		p.d.store.Submit(state.Op{Kind: state.KindSlot, Slot: &state.Slot{Key: key}, Delete: true})
+	}
+	return pl, ok, err
 }
 
 // sync waits until the changes made so far are on disk.

@@ -229,3 +229,51 @@ func TestStopKeepsFeatureCodeAndLogout(t *testing.T) {
 		t.Errorf("after registering again: ana %s, ben %s; want paused and offline", a.State, b.State)
 	}
 }
+
+// TestRestartKeepsKeptPlace: a waiting caller's call drops and their place is kept
+// (safety.keep_place); the server stops and starts again on the same state directory; a
+// caller who arrives after the restart waits, and the first caller dials again: they keep
+// their place (place_kept, no menus) and, with their original arrival time, are answered
+// first.
+func TestRestartKeepsKeptPlace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// The same records file across the restart: its key hashes callers' numbers.
+	cfg := strings.Replace(queueTestConfig(t, "state:\n  dir: "+filepath.Join(dir, "state")+"\n", "ana:en:pw-ana"),
+		"RECORDS_PATH", filepath.Join(dir, "records.db"), 1)
+	ts := startServer(t, cfg)
+	const from = "+15557770202"
+	first := callInFrom(t, ts, from, "11", 600)
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 1)
+	first.hangup()
+	ts.waitMetric(t, `hotline_kept_places_total{result="held"}`, 1)
+	ts.stop(t)
+
+	ts = startServer(t, cfg)
+	if !strings.Contains(ts.logs.String(), "callers' kept places restored") {
+		t.Error("no \"callers' kept places restored\" in the log")
+	}
+	second := callIn(t, ts, "11", 700)
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 1)
+	back := callBack(t, ts, from, 600)
+	ts.waitMetric(t, `hotline_kept_places_total{result="restored"}`, 1)
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 2)
+
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
+	for _, c := range []struct {
+		who  *caller
+		freq float64
+		what string
+	}{{back, 600, "the caller who kept their place across the restart"}, {second, 700, "then the one who came after"}} {
+		inv := ana.expectInvite(20 * time.Second)
+		ana.answer(inv)
+		waitTone(t, "ana hears "+c.what, ana.stream, 0, c.freq, 5*time.Second)
+		ana.hangup()
+		c.who.expectRequest("BYE", 5*time.Second)
+		c.who.stopTone()
+	}
+	if strings.Contains(ts.logs.String(), "5557770202") {
+		t.Fatal("the caller's number appears in the logs")
+	}
+}
