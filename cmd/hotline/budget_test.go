@@ -252,7 +252,10 @@ func TestLogAndInDialogFloodBounded(t *testing.T) {
 	start := time.Now()
 	sendEvents(u, media, events, &seq, &rtpTS)
 	sent := time.Since(start)
-	suppressed := ts.metricAtLeast(t, `hotline_log_suppressed_total{level="warn"}`, 1000, 10*time.Second)
+	// Most events overflow the digit buffer; how many reach the server depends on the box's
+	// load (UDP drops at the socket under -race), so the metric must show a flood's worth of
+	// suppressed lines, not an exact count.
+	suppressed := ts.metricAtLeast(t, `hotline_log_suppressed_total{level="warn"}`, 200, 10*time.Second)
 	warned := strings.Count(ts.logs.String(), "digit buffer full")
 	t.Logf("%d RFC 4733 events in %v: %d warning lines written, %v suppressed", events, sent.Round(time.Millisecond), warned, suppressed)
 	if warned > logs.DefaultPerCall {
