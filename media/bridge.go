@@ -116,6 +116,8 @@ func NewBridge(a, b *Leg) (*Bridge, error) {
 		err = ErrClosed
 	case a.bridge != nil || b.bridge != nil:
 		err = ErrBridged
+	case a.conf != nil || b.conf != nil:
+		err = ErrInConference
 	}
 	var stopped []*playback
 	if err == nil {

@@ -144,6 +144,9 @@ type Leg struct {
 	// nil when not bridged. Only the receive goroutine uses what it points
 	// to.
 	out atomic.Pointer[relay]
+	// member takes what this leg receives into its conference; nil when
+	// not in one. Set with conf.
+	member atomic.Pointer[member]
 
 	// wmu serializes building and writing this leg's packets, by the
 	// scheduler and by a bridge's relay, so that they leave in sequence
@@ -169,6 +172,7 @@ type Leg struct {
 	// The stream's history, shared by the scheduler and a bridge's relay,
 	// which take turns sending on the leg's SSRC.
 	bridge     *Bridge // the bridge the leg is in, or nil
+	conf       *member // the leg's place in a conference, or nil
 	sentAny    bool    // a packet has been sent: lastTS and lastFrame are valid
 	lastTS     uint32  // newest timestamp sent
 	lastFrame  uint64  // scheduler frame (clock) when lastTS was sent
@@ -439,11 +443,19 @@ func (l *Leg) shutdown(reason error) error {
 		l.cur = nil
 		closedErr := l.closedErrLocked()
 		br := l.bridge
+		var conf *Conference
+		if l.conf != nil {
+			conf = l.conf.conf
+		}
 		l.mu.Unlock()
 
 		if br != nil {
 			// The other leg goes back to the scheduler.
 			br.stop(fmt.Errorf("rtp leg on port %d ended: %w", l.port, closedErr))
+		}
+		if conf != nil {
+			// The others go on without it.
+			conf.Leave(l)
 		}
 
 		l.sched.remove(l)
@@ -525,6 +537,8 @@ func (l *Leg) sendFrame(frame uint64, w *worker) {
 			finished = pb
 			l.cur = nil
 		}
+	} else if l.conf != nil {
+		// The conference's mix alone.
 	} else if l.pt == PayloadPCMA {
 		payload = silenceFrameAlaw[:]
 	} else {
@@ -543,7 +557,12 @@ func (l *Leg) sendFrame(frame uint64, w *worker) {
 	l.sentAny, l.lastTS, l.lastFrame = true, h.Timestamp, frame
 	n, err := h.MarshalTo(l.buf[:])
 	if err == nil {
-		n += copy(l.buf[n:], payload)
+		if l.conf != nil {
+			// The others' audio, with this leg's prompt (if any) over it.
+			n += l.conf.render(frame, l.pt, payload, l.buf[n:])
+		} else {
+			n += copy(l.buf[n:], payload)
+		}
 	}
 	l.mu.Unlock()
 
@@ -720,6 +739,8 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 	l.sched.received.Add(1)
 	if r := l.out.Load(); r != nil {
 		r.relay(&st.pkt)
+	} else if m := l.member.Load(); m != nil {
+		m.push(&st.pkt)
 	}
 
 	if !st.hasSSRC || h.SSRC != st.ssrc {
