@@ -330,6 +330,13 @@ func (m *member) render(frame uint64, pt uint8, prompt []byte, dst []byte) int {
 			acc[i] += int32(v)
 		}
 	}
+	encodeInto(dst, pt, &acc)
+	return FrameSize
+}
+
+// encodeInto encodes the sums in acc, saturated, as G.711 of payload type
+// pt into dst[:FrameSize].
+func encodeInto(dst []byte, pt uint8, acc *[FrameSize]int32) {
 	dst = dst[:FrameSize]
 	if pt == PayloadPCMA {
 		for i, v := range acc {
@@ -340,7 +347,6 @@ func (m *member) render(frame uint64, pt uint8, prompt []byte, dst []byte) int {
 			dst[i] = g711.EncodeUlaw(saturate(v))
 		}
 	}
-	return FrameSize
 }
 
 // saturate clamps a sum to the int16 range.
