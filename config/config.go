@@ -43,6 +43,9 @@ type Config struct {
 	Security Security `yaml:"security"`
 	// Records: see records.go.
 	Records Records `yaml:"records"`
+	// MidCall: the advocate's mid-call features (interpreters, 911, partners), see
+	// midcall.go.
+	MidCall MidCall `yaml:"midcall"`
 }
 
 // SIP configures the SIP server.

@@ -43,6 +43,7 @@ func defaults() *Config {
 	c.QueueDefaults = defaultQueueSettings()
 	c.Security = defaultSecurity()
 	c.Records = defaultRecords()
+	c.MidCall = defaultMidCall()
 	return c
 }
 
@@ -61,6 +62,12 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Security.TrustedSources == nil {
 		c.Security.TrustedSources = d.Security.TrustedSources
+	}
+	if c.MidCall.Interpreters == nil {
+		c.MidCall.Interpreters = []Interpreter{}
+	}
+	if c.MidCall.Parties == nil {
+		c.MidCall.Parties = []Party{}
 	}
 	c.IVR.fillDefaults()
 	c.fillRoutingDefaults()
@@ -106,6 +113,7 @@ func (p *parser) validate(c *Config) {
 	p.validateSecurity(&c.Security)
 	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
+	p.validateMidCall(c)
 }
 
 func (p *parser) validateSIP(s *SIP) {
