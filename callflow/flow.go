@@ -27,7 +27,11 @@ type Options struct {
 	Queues    QueueMetrics
 	Routing   RoutingMetrics
 	Menus     MenuMetrics
-	Logger    *slog.Logger
+	// Mixer makes conferences for the advocates' mid-call features (midcall.go); nil
+	// turns them off whatever the configuration says.
+	Mixer       Mixer
+	Conferences ConferenceMetrics
+	Logger      *slog.Logger
 	// Stopping reports whether the server is stopping (its calls are then cut off, and
 	// recorded as such); nil: never.
 	Stopping func() bool
@@ -38,19 +42,21 @@ type Options struct {
 // the answered ones to their callers, plays hold audio and announcements and moves
 // waiting callers along their overflow steps). The engine decides; the flow acts.
 type Flow struct {
-	eng       *queue.Engine
-	live      *atomic.Pointer[Snapshot]
-	overrides *routing.Overrides
-	dialer    Dialer
-	contacts  Contacts
-	bridge    Bridger
-	clock     Clock
-	records   Recorder
-	queues    QueueMetrics
-	routing   RoutingMetrics
-	menus     MenuMetrics
-	log       *slog.Logger
-	stopping  func() bool
+	eng         *queue.Engine
+	live        *atomic.Pointer[Snapshot]
+	overrides   *routing.Overrides
+	dialer      Dialer
+	contacts    Contacts
+	bridge      Bridger
+	clock       Clock
+	records     Recorder
+	queues      QueueMetrics
+	routing     RoutingMetrics
+	menus       MenuMetrics
+	mixer       Mixer
+	conferences ConferenceMetrics
+	log         *slog.Logger
+	stopping    func() bool
 
 	wake chan struct{} // the engine's next deadline may have changed
 
@@ -63,7 +69,7 @@ func New(o Options) *Flow {
 	f := &Flow{
 		eng: o.Engine, live: o.Live, overrides: o.Overrides, dialer: o.Dialer, contacts: o.Contacts,
 		bridge: o.Bridge, clock: o.Clock, records: o.Records, queues: o.Queues, routing: o.Routing,
-		menus: o.Menus, log: o.Logger, stopping: o.Stopping,
+		menus: o.Menus, log: o.Logger, stopping: o.Stopping, mixer: o.Mixer, conferences: o.Conferences,
 		wake: make(chan struct{}, 1), calls: map[string]*Call{},
 	}
 	if f.overrides == nil {
@@ -80,6 +86,9 @@ func New(o Options) *Flow {
 	}
 	if f.menus == nil {
 		f.menus = noMetrics{}
+	}
+	if f.conferences == nil {
+		f.conferences = noConferenceMetrics{}
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
