@@ -73,7 +73,8 @@ type partySpec struct {
 // party is a leg added mid-call.
 type party struct {
 	partySpec
-	leg Leg
+	presented string
+	leg       Leg
 }
 
 type dialResult struct {
@@ -417,7 +418,7 @@ func (m *midCall) answered(ctx context.Context, r dialResult) {
 		m.maybeBridge()
 		return
 	}
-	p := &party{partySpec: r.spec, leg: r.leg}
+	p := &party{partySpec: r.spec, presented: r.presented, leg: r.leg}
 	m.parties = append(m.parties, p)
 	m.c.f.conferences.Participants(1)
 	m.log.Info("party added", "kind", p.kind, "name", p.name, "participants", 2+len(m.parties))
@@ -440,7 +441,7 @@ func (m *midCall) drop() {
 	}
 	p := m.parties[len(m.parties)-1]
 	_ = p.leg.Hangup(context.Background(), "dropped by the advocate")
-	m.record(p.partySpec, "", JoinDropped)
+	m.record(p.partySpec, p.presented, JoinDropped)
 	m.left(p, "dropped")
 }
 
