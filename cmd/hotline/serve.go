@@ -181,7 +181,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Queues:    qm,
 		Routing:   metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
 		Menus:     im,
-		Logger:    log,
+		// The advocates' mid-call features (interpreters, 911, partners) mix on the one
+		// pacing scheduler.
+		Mixer:       mixer(sched, log),
+		Conferences: metrics.NewConferences(reg),
+		Logger:      log,
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return gctx.Err() != nil },
