@@ -132,3 +132,101 @@ midcall:
 	ana.expectBye(5 * time.Second)
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
 }
+
+// TestMidCallPartyFailsE2E: the 911 line is busy: the advocate alone hears why, the caller
+// hears nothing of it and stays connected to the advocate; then it answers: it is shown the
+// caller's number (present_caller), and the three talk.
+func TestMidCallPartyFailsE2E(t *testing.T) {
+	t.Parallel()
+	psap := newPhone(t, "127.0.0.1:9", "psap", "", 0, 1500)
+	extra := fmt.Sprintf(`targets:
+  - {name: psap, uri: "%s"}
+midcall:
+  prefix: "*"
+  parties: [{key: "9", kind: emergency, target: psap, present_caller: true}]
+`, psap.contactURI)
+	cfg := strings.Replace(queueTestConfig(t, extra, "ana:en:pw-ana"), "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
+	ts := startServer(t, cfg)
+	srv, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	psap.server = srv
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+	c := callInFrom(t, ts, "+15551230000", "11", 440)
+	inv := ana.expectInvite(20 * time.Second)
+	ana.answer(inv)
+	waitTone(t, "the caller hears the advocate", c.stream, 0, 1000, 5*time.Second)
+	offer, err := sip.NegotiateOffer(inv.Body())
+	if err != nil {
+		t.Fatal(err)
+	}
+	toServer := net.UDPAddrFromAddrPort(offer.Remote)
+	seq, rtpTS := uint16(100), uint32(50000)
+	press := func(ev byte) {
+		ana.stop()
+		(&uac{t: t}).sendDigitFrom(ana.rtp, toServer, 101, ev, &seq, &rtpTS)
+		time.Sleep(60 * time.Millisecond)
+		ctx, cancel := context.WithCancel(context.Background())
+		ana.mu.Lock()
+		ana.stopTone = cancel
+		ana.mu.Unlock()
+		go sendTone(ctx, ana.rtp, toServer, 0, 1000)
+	}
+
+	press(10) // *
+	press(9)
+	psap.refuse(psap.expectInvite(10*time.Second), 486, "Busy Here")
+	// The message ("That line is busy...") is mixed over the caller's voice for the
+	// advocate alone: the advocate's audio is no longer the caller's tone alone, while the
+	// caller's stays the advocate's tone throughout.
+	// Judged packet by packet (a 20 ms frame holds whole periods of both tones), so that
+	// the phase jumps where the media moves between relay and mixer do not count.
+	from := time.Now()
+	time.Sleep(4 * time.Second)
+	if n := framesWithout(ana.stream, 0, 440, 0.9, from); n < 25 {
+		t.Errorf("the advocate got %d frames other than the caller's tone: the message was not heard", n)
+	}
+	if n := framesWithout(c.stream, 0, 1000, 0.9, from); n > 3 {
+		t.Errorf("the caller got %d frames other than the advocate's tone: the caller heard something else", n)
+	}
+	waitTone(t, "the caller still hears the advocate", c.stream, 0, 1000, 8*time.Second)
+	ts.waitMetric(t, `hotline_conference_joins_total{kind="emergency",result="busy"}`, 1)
+	ts.waitMetric(t, `hotline_conferences_active`, 0)
+
+	press(10)
+	press(9)
+	in := psap.expectInvite(10 * time.Second)
+	if from := in.From().Address.User; from != "+15551230000" {
+		t.Errorf("911 was shown %q, want the caller's number", from)
+	}
+	psap.answer(in)
+	waitLevels(t, "the caller", c.stream, 0, []float64{1000, 1500}, []float64{440})
+	waitLevels(t, "911", psap.stream, 0, []float64{440, 1000}, []float64{1500})
+	ts.waitMetric(t, `hotline_conference_joins_total{kind="emergency",result="answered"}`, 1)
+
+	// 911 hangs up: caller and advocate talk on.
+	psap.hangup()
+	waitTone(t, "the caller hears the advocate alone", c.stream, 0, 1000, 5*time.Second)
+	ts.waitMetric(t, `hotline_conferences_active`, 0)
+	c.hangup()
+	ana.expectBye(5 * time.Second)
+}
+
+// framesWithout counts the packets of s received since from whose audio is not mostly the
+// tone freq (less than share of the frame's power).
+func framesWithout(s *rtpStream, pt uint8, freq, share float64, from time.Time) int {
+	n := 0
+	for _, p := range s.snapshot() {
+		if p.at.Before(from) || p.pkt.PayloadType != pt {
+			continue
+		}
+		one := &rtpStream{packets: []recvPacket{p}}
+		if toneLevel(one, pt, freq, 1) < share {
+			n++
+		}
+	}
+	return n
+}
