@@ -230,7 +230,7 @@ func BenchmarkAddedLatency(b *testing.B) {
 // bar of the load benchmark), and the conferences one core would carry at
 // that cost. One op is one 20 ms frame period.
 func BenchmarkConferences(b *testing.B) {
-	for _, n := range []int{100, 300} {
+	for _, n := range []int{100, 200, 300} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			var slots, late atomic.Uint64
 			s := startScheduler(b, SchedulerOptions{OnLateness: func(d time.Duration) {
