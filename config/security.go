@@ -56,6 +56,16 @@ type Security struct {
 	// silent-call policy, README "Silent calls"); 0 never does. 0..1000.
 	NoRTPCalls  int           `yaml:"no_rtp_calls"`
 	NoRTPWindow time.Duration `yaml:"no_rtp_window"` // >0 with no_rtp_calls, at most 24h
+
+	// MaxConnections is how many SIP TCP and TLS connections from untrusted sources may be
+	// open at once; 0 derives it at start-up from the open-file limit, leaving descriptors
+	// for the RTP ports and the records store (sip.MaxConnectionsFor); 0..1000000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerSource is how many of them one source may have open; 1..100000.
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
+	// FirstRequestTimeout closes a connection that has not sent a request the server serves
+	// this long after connecting (TLS handshake included); 500ms..5m.
+	FirstRequestTimeout time.Duration `yaml:"first_request_timeout"`
 }
 
 // CallLimits are the call counts that follow from the configuration (Config.CallLimits).
@@ -114,13 +124,18 @@ func defaultSecurity() Security {
 		UnackedTimeout:        8 * time.Second,
 		NoRTPCalls:            3,
 		NoRTPWindow:           10 * time.Minute,
+
+		MaxConnections:          0,
+		MaxConnectionsPerSource: 32,
+		FirstRequestTimeout:     10 * time.Second,
 	}
 }
 
 // securityWholeNumbers are the security section's int fields, for checkWholeNumbers.
 var securityWholeNumbers = []string{"security.auth_failures", "security.request_burst",
 	"security.max_calls_per_source", "security.max_tracked_sources", "security.untrusted_calls",
-	"security.unacked_calls", "security.unacked_calls_per_source", "security.no_rtp_calls"}
+	"security.unacked_calls", "security.unacked_calls_per_source", "security.no_rtp_calls",
+	"security.max_connections", "security.max_connections_per_source"}
 
 // TrustedPrefixes returns TrustedSources as prefixes; a bare address is a /32 (or /128).
 // Validation guarantees every entry parses.
@@ -188,6 +203,15 @@ func (p *parser) validateSecurity(s *Security) {
 	}
 	if s.NoRTPCalls > 0 && (s.NoRTPWindow <= 0 || s.NoRTPWindow > 24*time.Hour) {
 		p.errorf(path+".no_rtp_window", "must be greater than 0 and at most 24h, got %v", s.NoRTPWindow)
+	}
+	if s.MaxConnections < 0 || s.MaxConnections > 1_000_000 {
+		p.errorf(path+".max_connections", "must be 0 (derived from the open-file limit) or up to 1000000, got %d", s.MaxConnections)
+	}
+	if s.MaxConnectionsPerSource < 1 || s.MaxConnectionsPerSource > 100_000 {
+		p.errorf(path+".max_connections_per_source", "must be between 1 and 100000, got %d", s.MaxConnectionsPerSource)
+	}
+	if s.FirstRequestTimeout < 500*time.Millisecond || s.FirstRequestTimeout > 5*time.Minute {
+		p.errorf(path+".first_request_timeout", "must be between 500ms and 5m, got %v", s.FirstRequestTimeout)
 	}
 }
 

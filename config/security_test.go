@@ -15,7 +15,10 @@ testdata/security-bad.yaml:5: security.request_rate: must be 0 (no limit) or mor
 testdata/security-bad.yaml:7: security.max_calls_per_source: must be 0 (no limit) or more, got -3
 testdata/security-bad.yaml:8: security.trusted_sources[1]: "10.0.0.300" is not an IP address or CIDR prefix like 203.0.113.0/24
 testdata/security-bad.yaml:8: security.trusted_sources[2]: "2001:db8::/200" is not an IP address or CIDR prefix like 203.0.113.0/24
-testdata/security-bad.yaml:9: security.max_tracked_sources: must be between 1024 and 10000000, got 10`},
+testdata/security-bad.yaml:9: security.max_tracked_sources: must be between 1024 and 10000000, got 10
+testdata/security-bad.yaml:10: security.max_connections: must be 0 (derived from the open-file limit) or up to 1000000, got -1
+testdata/security-bad.yaml:11: security.max_connections_per_source: must be between 1 and 100000, got 0
+testdata/security-bad.yaml:12: security.first_request_timeout: must be between 500ms and 5m, got 50ms`},
 	})
 }
 

@@ -35,11 +35,15 @@ type verdict struct {
 	reason string // why it was rejected or dropped, for logs; never message text
 	reply  []byte // with actReply: the response to send
 	msg    []byte // with actPass: replacement bytes, nil to pass the original
+
+	req *sipmsg.Request // with actPass of a request: sipgo's parse of it
+	raw *rawMessage     // with actPass of a request: its raw fields
 }
 
 // rawHeader is one header field as received: name as sent, value unfolded and trimmed.
 type rawHeader struct {
 	name  string
+	key   string // canonicalName(name), computed once
 	value string
 }
 
@@ -98,7 +102,7 @@ func splitMessage(b []byte) (rawMessage, error) {
 		if !isToken(name) {
 			return m, errHeaderSyntax
 		}
-		m.headers = append(m.headers, rawHeader{name: name, value: strings.TrimSpace(l[i+1:])})
+		m.headers = append(m.headers, rawHeader{name: name, key: canonicalName(name), value: strings.TrimSpace(l[i+1:])})
 	}
 	return m, nil
 }
@@ -123,7 +127,7 @@ func canonicalName(name string) string {
 func (m *rawMessage) values(name string) []string {
 	var vs []string
 	for _, h := range m.headers {
-		if canonicalName(h.name) == name {
+		if h.key == name {
 			vs = append(vs, h.value)
 		}
 	}
@@ -322,7 +326,7 @@ func checkMessage(p *sipmsg.Parser, b []byte, maxLen int) verdict {
 		}
 		v.msg = out
 	}
-	v.act = actPass
+	v.act, v.req, v.raw = actPass, req, &m
 	return v
 }
 
@@ -431,7 +435,7 @@ func (m *rawMessage) reply(status int, reason string, extra []string) []byte {
 	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", status, reason)
 	seen := map[string]bool{}
 	for _, h := range m.headers {
-		name := canonicalName(h.name)
+		name := h.key
 		var out string
 		switch name {
 		case "via":
@@ -486,6 +490,12 @@ func allowLine() string { return "Allow: " + strings.Join(allowedMethods, ", ") 
 
 func reasonPhrase(status int) string {
 	switch status {
+	case 200:
+		return "OK"
+	case 404:
+		return "Not Found"
+	case 503:
+		return "Service Unavailable"
 	case 400:
 		return "Bad Request"
 	case 406:

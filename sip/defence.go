@@ -2,6 +2,7 @@ package sip
 
 import (
 	"errors"
+	"hash/fnv"
 	"net/netip"
 	"strconv"
 	"time"
@@ -72,51 +73,114 @@ func (s *Server) isLineCall(req *sipmsg.Request) bool {
 	return true
 }
 
-// limited applies the per-source limits to req before it is handled, and reports whether
-// it was refused (and so must not be handled):
-//   - requests of a call in progress are limited per call (dialogLimited), never per source;
+// admit decides on a request that passed the gate's checks, before sipgo sees it: whether the
+// server answers it statelessly, drops it, or passes it on to a transaction. Everything a
+// flood can send from forged addresses is settled here, with at most one response and no
+// transaction, so that it pins no memory and is never retransmitted (issue 14):
+//   - requests of a call in progress pass, never refused per source; they are limited per
+//     call once sipgo has them (limited, dialogLimited);
 //   - a banned source's requests are dropped without an answer, except new calls to a line;
 //   - a source over its request rate gets 503 with Retry-After for an INVITE, so the caller
 //     hears a busy signal at once instead of silence while the INVITE is retransmitted for
 //     32 s; its other requests are dropped without an answer, so a flood is not answered
-//     (nor amplified) and a scanner learns nothing.
+//     (nor amplified) and a scanner learns nothing;
+//   - an INVITE to a number that is no line gets 404, and any new call to a draining server
+//     503 with Retry-After;
+//   - an OPTIONS gets 200 (503 when draining): the answer is the same for every copy of the
+//     request, so a transaction (kept 32 s over UDP, RFC 3261 17.2.2) would add nothing but
+//     memory.
 //
-// Dropping is what Kamailio's pike and ban setups do. sipgo ends the server transaction of a
-// request left unanswered, so a dropped request holds no memory either.
+// Dropping is what Kamailio's pike and ban setups do. The limits apply to what arrives on our
+// listeners; requests on a connection the server opened itself (to an advocate's phone) do
+// not pass the gate.
+func (s *Server) admit(in gateRequest) verdict {
+	req := in.req
+	method := string(req.Method)
+	inDialog := false
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		inDialog = true
+	}
+	drop := func(reason string) verdict { return verdict{act: actDrop, method: method, reason: reason} }
+	reply := func(status int, reason string, extra ...string) verdict {
+		return verdict{act: actReply, method: method, status: status, reason: reason,
+			reply: in.raw.reply(status, reasonPhrase(status), extra)}
+	}
+	lineCall := s.isLineCall(req)
+	if l := s.opts.Defences; l != nil && in.src.IsValid() && !l.Trusted(in.src) &&
+		!(inDialog && s.lookupCall(req) != nil) {
+		now := s.now()
+		if !lineCall && l.Banned(now, in.src) {
+			s.refused(method, RefusedBanned)
+			return drop("source banned")
+		}
+		if !l.Allow(now, in.src) {
+			s.refused(method, RefusedRate)
+			if req.IsInvite() {
+				if line, ok := s.opts.Lines(req.Recipient.User); ok && lineCall {
+					s.attemptRefused(line, RefuseSourceRate)
+				}
+				secs := int((l.RetryAfter() + time.Second - 1) / time.Second)
+				return reply(503, "over the source's request rate", "Retry-After: "+strconv.Itoa(secs))
+			}
+			return drop("over the source's request rate")
+		}
+	}
+	if len(req.GetHeaders("Require")) > 0 {
+		return verdict{act: actPass} // 420 is the handlers' business
+	}
+	switch {
+	case req.Method == sipmsg.OPTIONS:
+		// In a dialog too: a made-up To tag must not buy a transaction either.
+		if s.draining.Load() {
+			// Load balancers (Kamailio's dispatcher) ping with OPTIONS: 503 takes the node out.
+			return reply(503, "draining", "Retry-After: "+drainRetryAfter)
+		}
+		return reply(200, "options", allowLine(), "Accept: application/sdp")
+	case lineCall:
+		line, ok := s.opts.Lines(req.Recipient.User)
+		if !ok {
+			return reply(404, "no such line")
+		}
+		if s.draining.Load() {
+			// A draining node takes no new calls: the carrier or load balancer tries another.
+			s.attemptRefused(line, RefuseDraining)
+			return reply(503, "draining", "Retry-After: "+drainRetryAfter)
+		}
+	}
+	return verdict{act: actPass}
+}
+
+// limited applies a call's in-dialog request rate (dialogLimited) to req, a request of a
+// call in progress, and reports whether it was refused (and so must not be handled). The
+// per-source limits were applied by the gate before sipgo saw the request (admit).
 func (s *Server) limited(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		if c := s.lookupCall(req); c != nil {
 			return s.dialogLimited(c, req, tx)
 		}
 	}
-	l := s.opts.Defences
-	if l == nil {
-		return false
+	return false
+}
+
+// statelessToTag gives res, a response sent without a transaction, a To tag derived from
+// req, so that every copy of a retransmitted request gets the same one (RFC 3261 8.2.7).
+// A tag the request already carries (in a dialog) is kept.
+func statelessToTag(req *sipmsg.Request, res *sipmsg.Response) {
+	if to := req.To(); to == nil || to.Params.Has("tag") {
+		return
 	}
-	src := sourceAddr(req)
-	if !src.IsValid() || l.Trusted(src) {
-		return false
+	to := res.To()
+	if to == nil {
+		return
 	}
-	now := s.now()
-	call := s.isLineCall(req)
-	method := string(req.Method)
-	if !call && l.Banned(now, src) {
-		s.refused(method, RefusedBanned)
-		return true
-	}
-	if l.Allow(now, src) {
-		return false
-	}
-	s.refused(method, RefusedRate)
-	s.log.Debug("request over the source's rate", "method", method)
-	if req.IsInvite() {
-		secs := int((l.RetryAfter() + time.Second - 1) / time.Second)
-		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", strconv.Itoa(secs)))
-		if line, ok := s.opts.Lines(req.Recipient.User); ok && call {
-			s.attemptRefused(line, RefuseSourceRate)
+	h := fnv.New64a()
+	for _, name := range []string{"Call-ID", "From", "CSeq", "Via"} {
+		if hd := req.GetHeader(name); hd != nil {
+			h.Write([]byte(hd.Value()))
 		}
+		h.Write([]byte{0})
 	}
-	return true
+	to.Params.Add("tag", strconv.FormatUint(h.Sum64(), 36))
 }
 
 // dialogLimited applies the call's in-dialog request rate to req, and reports whether req

@@ -3,13 +3,19 @@ package sip
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/hotline-project/hotline/sip/limit"
 )
 
 // This file puts a gate in front of sipgo's UDP and TCP transports: every datagram, and every
@@ -23,6 +29,14 @@ import (
 // time, or connects and sends nothing, holds a goroutine and a buffer for ever. The gate frames
 // messages itself (Content-Length is mandatory on streams, RFC 3261 18.3), bounds each message
 // in size and in the time it may take to arrive, and closes idle connections.
+//
+// Connections cost file descriptors, which the process shares with its RTP ports and its
+// records store. The listener caps how many stream connections are open at once, in total and
+// per source, and closes a connection that has not sent a complete request soon after it was
+// accepted. It also keeps accepting through errors: sipgo's accept loop returns on the first
+// error, and the server used to stop with it ("accept4: too many open files", issue 14), so
+// Accept backs off and retries instead (5 ms doubling to 1 s, as net/http's Server does), and
+// sipgo never sees an accept error until the listener is closed.
 
 // Limits bound what one peer can make the server hold. Zero fields take the defaults.
 type Limits struct {
@@ -40,6 +54,19 @@ type Limits struct {
 	// TLSHandshakeTimeout is how long a TLS client has to complete its handshake after
 	// connecting; a slower one is disconnected. Default 10 s.
 	TLSHandshakeTimeout time.Duration
+	// TCPFirstRequestTimeout closes a TCP or TLS connection that has not delivered a request
+	// the server serves (passed to sipgo, or answered 2xx by the gate) this long after it was
+	// accepted (TLS handshake included). Default 10 s: a phone
+	// or trunk sends its request as soon as it connects; an idle connection is a scan or an
+	// attempt to use up descriptors.
+	TCPFirstRequestTimeout time.Duration
+	// MaxConnections is how many TCP and TLS connections from untrusted sources may be open at
+	// once; further ones are closed as soon as they are accepted. Default 1000; the hotline
+	// command derives it from the open-file limit (MaxConnectionsFor).
+	MaxConnections int
+	// MaxConnectionsPerSource is how many of them one source address (IPv6: one /64) may
+	// have open. Default 32.
+	MaxConnectionsPerSource int
 }
 
 // DefaultLimits are the limits used for zero fields of Limits.
@@ -49,6 +76,24 @@ var DefaultLimits = Limits{
 	TCPIdleTimeout:    2 * time.Hour,
 
 	TLSHandshakeTimeout: 10 * time.Second,
+
+	TCPFirstRequestTimeout:  10 * time.Second,
+	MaxConnections:          1000,
+	MaxConnectionsPerSource: 32,
+}
+
+// Descriptors the process keeps for itself whatever the connections take: listeners, the
+// records store (a SQLite file and its journal, or a PostgreSQL pool), HTTP scrapes and the
+// admin API, outbound legs to advocates' phones, log files, the Go runtime's own.
+const reservedDescriptors = 128
+
+// MaxConnectionsFor is the default MaxConnections for a process that may open fdLimit file
+// descriptors (RLIMIT_NOFILE) and holds one per RTP port, of which there are mediaPorts: what is
+// left after the ports and a reserve of 128, at least 16 (a limit that low cannot serve the
+// port range anyway; the caller should warn) and at most 100,000.
+func MaxConnectionsFor(fdLimit uint64, mediaPorts int) int {
+	left := int64(min(fdLimit, 1<<31)) - int64(mediaPorts) - reservedDescriptors
+	return int(min(max(left, 16), 100_000))
 }
 
 func (l Limits) withDefaults() Limits {
@@ -64,7 +109,104 @@ func (l Limits) withDefaults() Limits {
 	if l.TLSHandshakeTimeout <= 0 {
 		l.TLSHandshakeTimeout = DefaultLimits.TLSHandshakeTimeout
 	}
+	if l.TCPFirstRequestTimeout <= 0 {
+		l.TCPFirstRequestTimeout = DefaultLimits.TCPFirstRequestTimeout
+	}
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = DefaultLimits.MaxConnections
+	}
+	if l.MaxConnectionsPerSource <= 0 {
+		l.MaxConnectionsPerSource = DefaultLimits.MaxConnectionsPerSource
+	}
 	return l
+}
+
+// Reasons ConnObserver is given for a connection refused or closed by the gate.
+const (
+	ConnRefusedTotal     = "total"      // MaxConnections were open
+	ConnRefusedSource    = "per_source" // the source had MaxConnectionsPerSource open
+	ConnClosedFirst      = "first_request_timeout"
+	ConnClosedIdle       = "idle_timeout"
+	ConnClosedSlow       = "message_timeout"
+	ConnClosedTooLarge   = "too_large"
+	ConnClosedMalformed  = "malformed"
+	ConnClosedReplyError = "write_error"
+)
+
+// ConnObserver receives the stream listeners' events for metrics. transport is "tcp" or
+// "tls". Implementations must be cheap and concurrency safe.
+type ConnObserver interface {
+	// ConnRefused counts a connection closed as soon as it was accepted, over a cap
+	// (ConnRefusedTotal, ConnRefusedSource).
+	ConnRefused(transport, reason string)
+	// ConnClosed counts a connection the gate closed (ConnClosedFirst, ConnClosedIdle, ...).
+	ConnClosed(transport, reason string)
+	// AcceptError counts a failed accept (out of descriptors, usually), after which the
+	// listener waits and tries again.
+	AcceptError(transport string)
+}
+
+type nopConnObserver struct{}
+
+func (nopConnObserver) ConnRefused(string, string) {}
+func (nopConnObserver) ConnClosed(string, string)  {}
+func (nopConnObserver) AcceptError(string)         {}
+
+// connTable counts the open stream connections, in total and per source key.
+type connTable struct {
+	mu       sync.Mutex
+	total    int
+	bySource map[netip.Addr]int
+	open     [2]atomic.Int64 // by transport: tcp, tls; trusted ones included, for the gauge
+}
+
+// take counts a connection from src in, unless a cap is reached: it returns the reason then.
+func (t *connTable) take(src netip.Addr, l Limits) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.total >= l.MaxConnections {
+		return ConnRefusedTotal
+	}
+	k := limit.Key(src)
+	if t.bySource[k] >= l.MaxConnectionsPerSource {
+		return ConnRefusedSource
+	}
+	if t.bySource == nil {
+		t.bySource = map[netip.Addr]int{}
+	}
+	t.total++
+	t.bySource[k]++
+	return ""
+}
+
+// give counts out a connection take let in.
+func (t *connTable) give(src netip.Addr) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.total--
+	k := limit.Key(src)
+	if t.bySource[k] <= 1 {
+		delete(t.bySource, k)
+	} else {
+		t.bySource[k]--
+	}
+}
+
+func transportIndex(transport string) int {
+	if transport == "tls" {
+		return 1
+	}
+	return 0
+}
+
+// acceptBackoff is how long to wait after the n-th accept error in a row (n from 1): 5 ms,
+// doubling, at most 1 s.
+func acceptBackoff(n int) time.Duration {
+	d := 5 * time.Millisecond
+	for i := 1; i < n && d < time.Second; i++ {
+		d *= 2
+	}
+	return min(d, time.Second)
 }
 
 func init() {
@@ -83,6 +225,29 @@ type gate struct {
 	log      *slog.Logger
 	observer Observer
 	now      func() time.Time
+
+	conns   connTable
+	connObs ConnObserver                 // nil: nopConnObserver
+	trusted func(a netip.Addr) bool      // sources exempt from the connection caps; nil: none
+	sleep   func(d time.Duration)        // the accept backoff's; nil: time.Sleep
+	admit   func(in gateRequest) verdict // decides on requests that pass checkMessage; nil: pass
+
+	udpRotateAfter int // gatedPacketConn.rotateAfter; 0: defaultRotateAfter
+}
+
+func (g *gate) connObserver() ConnObserver {
+	if g.connObs == nil {
+		return nopConnObserver{}
+	}
+	return g.connObs
+}
+
+// gateRequest is a request that passed checkMessage, as the gate hands it to gate.admit.
+type gateRequest struct {
+	req       *sipmsg.Request // sipgo's parse of it; its Source and Transport are not set
+	raw       *rawMessage     // its raw fields, for a stateless reply
+	src       netip.Addr      // the packet's or the connection's source address
+	transport string          // "udp", "tcp" or "tls"
 }
 
 // check runs checkMessage and records the outcome.
@@ -90,6 +255,45 @@ func (g *gate) check(b []byte, transport string) verdict {
 	v := checkMessage(g.parser, b, g.limits.MaxMessageBytes)
 	g.record(v, transport)
 	return v
+}
+
+// checkAdmit runs checkMessage, then has a request that passes admitted (gate.admit): the
+// requests the server refuses at once (over a limit, to an unknown line) and those it can
+// answer without a transaction (OPTIONS) are answered or dropped here, statelessly, so that
+// sipgo never creates a transaction for them (issue 14: a flood held 890 MB of transactions,
+// and each refused INVITE's 503 was retransmitted 11 times towards its claimed source).
+func (g *gate) checkAdmit(b []byte, transport string, src netip.Addr) verdict {
+	v := checkMessage(g.parser, b, g.limits.MaxMessageBytes)
+	if v.act == actPass && v.req != nil && g.admit != nil {
+		a := g.admit(gateRequest{req: v.req, raw: v.raw, src: src, transport: transport})
+		if a.act != actPass {
+			if a.act == actDrop && a.method != "" {
+				g.observer.Request(a.method)
+			}
+			v = a
+		}
+	}
+	g.record(v, transport)
+	return v
+}
+
+// addrOf returns the IP address of a, invalid if it has none.
+func addrOf(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case nil:
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 func (g *gate) record(v verdict, transport string) {
@@ -117,18 +321,67 @@ func (g *gate) tooLarge(b []byte, transport string) verdict {
 
 // gatedPacketConn is the UDP socket sipgo reads: it delivers only datagrams that pass the gate
 // and answers or drops the rest itself.
+//
+// It also bounds what sipgo remembers per source. sipgo v1.7.3's UDP read loop records every
+// source address:port it is handed, in its connection pool and in a map of its own, and
+// forgets them only when the loop ends: a flood from forged addresses and ports would grow
+// both for as long as the server runs. After rotateAfter changes of source address, ReadFrom
+// ends sipgo's loop once (with an error wrapping net.ErrClosed; sipgo then deletes the
+// addresses it recorded, and keeps the socket open, as it does for a listener), and the
+// server serves the same socket again (ServeListeners). Transactions in progress keep
+// writing through the socket; the server's own requests (BYE, INVITEs to phones) name the
+// listener's address, which the new loop records first.
 type gatedPacketConn struct {
 	net.PacketConn
 	g   *gate
 	buf []byte
+
+	last        net.Addr // the previous datagram's source (sipgo's read goroutine only)
+	fresh       int      // source changes handed to sipgo since its loop started
+	rotateAfter int
+	rotating    atomic.Bool // ReadFrom ended sipgo's loop for a rotation
 }
 
-func (g *gate) packetConn(c net.PacketConn) net.PacketConn {
-	return &gatedPacketConn{PacketConn: c, g: g, buf: make([]byte, 65536)}
+// rotated reports whether sipgo's read loop ended for a rotation, and clears the mark.
+func (c *gatedPacketConn) rotated() bool { return c.rotating.Swap(false) }
+
+// rotateGrace is how long reading pauses before a rotation: a flood (what makes rotations
+// happen) waits in the socket's buffer, or is dropped there.
+const rotateGrace = 200 * time.Millisecond
+
+// defaultRotateAfter bounds sipgo's per-source records at about 65,536 entries (some 130
+// bytes each).
+const defaultRotateAfter = 1 << 16
+
+// errRotate ends sipgo's UDP read loop so that it forgets the sources it has recorded.
+var errRotate = fmt.Errorf("sip: udp read loop restarted to forget sources: %w", net.ErrClosed)
+
+func (g *gate) packetConn(c net.PacketConn) *gatedPacketConn {
+	n := g.udpRotateAfter
+	if n <= 0 {
+		n = defaultRotateAfter
+	}
+	return &gatedPacketConn{PacketConn: c, g: g, buf: make([]byte, 65536), rotateAfter: n}
 }
+
+// Close leaves the socket open: sipgo closes its listener connection when its read loop
+// ends, including a rotation's; the server closes the socket itself when it stops.
+func (c *gatedPacketConn) Close() error { return nil }
 
 // ReadFrom returns the next datagram that passes the gate. sipgo calls it from one goroutine.
 func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.fresh >= c.rotateAfter {
+		// Let the requests already handed over reach their transactions first: sipgo looks
+		// their source up in the records it is about to forget.
+		if c.g.sleep != nil {
+			c.g.sleep(rotateGrace)
+		} else {
+			time.Sleep(rotateGrace)
+		}
+		c.fresh, c.last = 0, nil
+		c.rotating.Store(true)
+		return 0, nil, errRotate
+	}
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(c.buf)
 		if err != nil {
@@ -139,7 +392,7 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if n > c.g.limits.MaxMessageBytes || n > len(p) {
 			v = c.g.tooLarge(data, "udp")
 		} else {
-			v = c.g.check(data, "udp")
+			v = c.g.checkAdmit(data, "udp", addrOf(addr))
 		}
 		switch v.act {
 		case actPass:
@@ -150,6 +403,10 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 				c.g.log.Debug("dropped sip message", "transport", "udp", "reason", "rewritten message too large")
 				continue
 			}
+			if c.last == nil || c.last.String() != addr.String() {
+				c.fresh++ // sipgo records a source each time it changes
+			}
+			c.last = addr
 			return copy(p, data), addr, nil
 		case actReply:
 			// Responses go to the packet's source, as sipgo's do with our forced rport.
@@ -164,7 +421,9 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 type gatedListener struct {
 	net.Listener
 	g         *gate
-	transport string // "tcp" or "tls", for logs
+	transport string // "tcp" or "tls", for logs and metrics
+
+	lastLog time.Time // of an accept error; Accept runs on one goroutine (sipgo's loop)
 }
 
 func (g *gate) listener(l net.Listener) net.Listener {
@@ -176,13 +435,56 @@ func (g *gate) tlsListener(l net.Listener) net.Listener {
 	return &gatedListener{Listener: l, g: g, transport: "tls"}
 }
 
-// Accept wraps the next connection.
+// Accept returns the next connection within the caps, wrapped. It returns an error only when
+// the listener is closed: any other accept error (EMFILE when the process is out of
+// descriptors, ECONNABORTED, ENOBUFS...) is counted and logged, and Accept waits and tries
+// again, 5 ms doubling to 1 s while the errors last. The pending connections wait in the
+// kernel's backlog meanwhile, and the calls in progress go on.
 func (l *gatedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	failures := 0
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil, err
+			}
+			failures++
+			d := acceptBackoff(failures)
+			l.g.connObserver().AcceptError(l.transport)
+			if now := l.g.now(); now.Sub(l.lastLog) >= 10*time.Second {
+				l.lastLog = now
+				l.g.log.Warn("sip accept failed; retrying", "transport", l.transport, "error", err, "retry_in", d)
+			}
+			if l.g.sleep != nil {
+				l.g.sleep(d)
+			} else {
+				time.Sleep(d)
+			}
+			continue
+		}
+		failures = 0
+		src := addrOf(c.RemoteAddr())
+		counted := l.g.trusted == nil || !l.g.trusted(src)
+		if counted {
+			if reason := l.g.conns.take(src, l.g.limits); reason != "" {
+				// Closed at once, unread: the peer sees a reset or EOF. Not logged (a flood
+				// would flood the log); counted.
+				_ = c.Close()
+				l.g.connObserver().ConnRefused(l.transport, reason)
+				continue
+			}
+		}
+		now := l.g.now()
+		l.g.conns.open[transportIndex(l.transport)].Add(1)
+		return &gatedConn{Conn: c, g: l.g, transport: l.transport, buf: make([]byte, 16384),
+			msgStart: now, last: now, accepted: now, src: src, counted: counted}, nil
 	}
-	return &gatedConn{Conn: c, g: l.g, transport: l.transport, buf: make([]byte, 16384), msgStart: l.g.now(), last: l.g.now()}, nil
+}
+
+// OpenConnections returns the number of stream connections open now over transport
+// ("tcp" or "tls"), trusted sources' included.
+func (g *gate) openConnections(transport string) int {
+	return int(g.conns.open[transportIndex(transport)].Load())
 }
 
 // gatedConn frames SIP messages out of a TCP stream, checks each, and serves sipgo only those
@@ -198,6 +500,23 @@ type gatedConn struct {
 	err       error     // sticky: the connection is finished
 	msgStart  time.Time // when the message being received started; zero between messages
 	last      time.Time // when the last byte arrived
+	accepted  time.Time // when the connection was accepted
+	requested bool      // a request has been served (passed to sipgo, or answered 2xx)
+	src       netip.Addr
+	counted   bool // counted in gate.conns (not a trusted source)
+	closeOnce sync.Once
+}
+
+// Close closes the connection and counts it out of the caps.
+func (c *gatedConn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() {
+		c.g.conns.open[transportIndex(c.transport)].Add(-1)
+		if c.counted {
+			c.g.conns.give(c.src)
+		}
+	})
+	return err
 }
 
 // errGateClosed ends a connection the gate gave up on. Read returns io.EOF instead so that
@@ -230,11 +549,10 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				reason := "idle timeout"
-				if !c.msgStart.IsZero() {
-					reason = "message not complete in time"
-				}
-				c.fail(reason, nil)
+				_, code := c.wait()
+				reason := map[string]string{ConnClosedFirst: "no request in time",
+					ConnClosedSlow: "message not complete in time", ConnClosedIdle: "idle timeout"}[code]
+				c.fail(reason, code, nil)
 				continue
 			}
 			if n == 0 || !errors.Is(err, io.EOF) {
@@ -247,19 +565,34 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// deadline is when the current wait for bytes ends: the message in progress must be complete
-// by its start plus TCPMessageTimeout; between messages, the connection may idle for
-// TCPIdleTimeout.
+// deadline is when the current wait for bytes ends: the first request must be complete
+// TCPFirstRequestTimeout after the connection was accepted; any message in progress, by its
+// start plus TCPMessageTimeout; between messages, the connection may idle for TCPIdleTimeout.
 func (c *gatedConn) deadline() time.Time {
-	if !c.msgStart.IsZero() {
-		return c.msgStart.Add(c.g.limits.TCPMessageTimeout)
-	}
-	return c.last.Add(c.g.limits.TCPIdleTimeout)
+	d, _ := c.wait()
+	return d
 }
 
-// fail gives up on the connection, answering reply first if there is one.
-func (c *gatedConn) fail(reason string, reply []byte) {
+// wait returns deadline() and the reason the connection is closed if it passes
+// (ConnClosedFirst, ConnClosedSlow or ConnClosedIdle).
+func (c *gatedConn) wait() (time.Time, string) {
+	d, code := c.last.Add(c.g.limits.TCPIdleTimeout), ConnClosedIdle
+	if !c.msgStart.IsZero() {
+		d, code = c.msgStart.Add(c.g.limits.TCPMessageTimeout), ConnClosedSlow
+	}
+	if !c.requested {
+		if first := c.accepted.Add(c.g.limits.TCPFirstRequestTimeout); !first.After(d) {
+			d, code = first, ConnClosedFirst
+		}
+	}
+	return d, code
+}
+
+// fail gives up on the connection, answering reply first if there is one. code is the
+// reason's ConnClosed* label.
+func (c *gatedConn) fail(reason, code string, reply []byte) {
 	c.g.log.Debug("closing sip stream connection", "transport", c.transport, "reason", reason)
+	c.g.connObserver().ConnClosed(c.transport, code)
 	if reply != nil {
 		_ = c.Conn.SetWriteDeadline(c.g.now().Add(time.Second))
 		_, _ = c.Conn.Write(reply)
@@ -289,7 +622,7 @@ func (c *gatedConn) frame() bool {
 	if end < 0 {
 		if len(c.in) > maxLen {
 			v := c.g.tooLarge(c.in, c.transport)
-			c.fail("header section too large", v.reply)
+			c.fail("header section too large", ConnClosedTooLarge, v.reply)
 			return true
 		}
 		return false
@@ -310,7 +643,7 @@ func (c *gatedConn) frame() bool {
 		n, _ = strconv.Atoi(cls[0])
 		if len(head)+n > maxLen {
 			v := c.g.tooLarge(head, c.transport)
-			c.fail("message too large", v.reply)
+			c.fail("message too large", ConnClosedTooLarge, v.reply)
 			return true
 		}
 	}
@@ -324,14 +657,19 @@ func (c *gatedConn) frame() bool {
 		} else if method, _, _, _ := splitRequestLine(m.startLine); method != "" && method != "ACK" && len(m.values("via")) > 0 {
 			reply = m.reply(400, reasonPhrase(400), nil)
 		}
-		c.fail(bad, reply)
+		c.fail(bad, ConnClosedMalformed, reply)
 		return true
 	}
 	if len(c.in) < len(head)+n {
 		return false
 	}
 	msg := c.in[:len(head)+n]
-	v := c.g.check(msg, c.transport)
+	v := c.g.checkAdmit(msg, c.transport, c.src)
+	if v.method != "" && (v.act == actPass || v.act == actReply && v.status < 300) {
+		// A request that was served counts; garbage, or requests refused, do not keep a
+		// connection open past the first-request timeout.
+		c.requested = true
+	}
 	switch v.act {
 	case actPass:
 		if v.msg != nil {
@@ -342,7 +680,7 @@ func (c *gatedConn) frame() bool {
 	case actReply:
 		_ = c.Conn.SetWriteDeadline(c.g.now().Add(time.Second))
 		if _, err := c.Conn.Write(v.reply); err != nil {
-			c.fail("stateless reply failed", nil)
+			c.fail("stateless reply failed", ConnClosedReplyError, nil)
 			return true
 		}
 		_ = c.Conn.SetWriteDeadline(time.Time{})

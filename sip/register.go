@@ -137,11 +137,7 @@ func (s *Server) respondTagged(tx sipmsg.ServerTransaction, req *sipmsg.Request,
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
-	if err := tx.Respond(res); err != nil {
-		s.log.Debug("respond failed", "status", code, "error", err)
-		return
-	}
-	s.opts.Observer.Response(string(req.Method), code)
+	s.send(tx, req, res)
 }
 
 // onRegister is the registrar (RFC 3261 §10.3) for advocates' phones.

@@ -87,6 +87,9 @@ type Options struct {
 	// counts what they refuse.
 	Defences      *limit.Limiter
 	LimitObserver LimitObserver
+	// ConnObserver, if set, counts the TCP and TLS connections the listeners refuse or close
+	// (limits.go).
+	ConnObserver ConnObserver
 	// Budget, if set, bounds the calls to lines from sources Defences does not trust, as a
 	// whole and while unacknowledged (limit.Budget); UnackedTimeout, if shorter than
 	// AckTimeout, is how long such a call waits for its ACK.
@@ -131,6 +134,7 @@ type Server struct {
 	listenMu    sync.Mutex
 	ports       map[string]int      // transport -> listen port, for Contact
 	listenAddrs map[string]net.Addr // transport -> listener address, for outbound requests (dial.go)
+	udp         net.PacketConn      // the UDP socket served, for stateless responses
 
 	presenceMu sync.Mutex // orders registrations and their presence events
 
@@ -194,6 +198,11 @@ func NewServer(opts Options) (*Server, error) {
 		gate:   &gate{parser: parser, limits: opts.Limits, log: log, observer: opts.Observer, now: time.Now},
 	}
 	s.dialog = sipgo.DialogUA{Client: client, RewriteContact: true}
+	s.gate.admit = s.admit
+	s.gate.connObs = opts.ConnObserver
+	if opts.Defences != nil {
+		s.gate.trusted = opts.Defences.Trusted
+	}
 	srv.OnInvite(s.guard(s.onInvite))
 	srv.OnAck(s.guard(s.onAck))
 	srv.OnBye(s.guard(s.onBye))
@@ -273,7 +282,20 @@ func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
 	if udp != nil {
 		n++
 		s.setPort("udp", udp.LocalAddr())
-		go func() { errc <- s.srv.ServeUDP(s.gate.packetConn(udp)) }()
+		s.listenMu.Lock()
+		s.udp = udp
+		s.listenMu.Unlock()
+		pc := s.gate.packetConn(udp)
+		go func() {
+			for {
+				err := s.srv.ServeUDP(pc)
+				if pc.rotated() && ctx.Err() == nil {
+					continue // see gatedPacketConn: sipgo forgets the sources it recorded
+				}
+				errc <- err
+				return
+			}
+		}()
 	}
 	if tcp != nil {
 		n++
@@ -346,6 +368,10 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // Draining reports whether Drain was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
 
+// OpenConnections returns the number of SIP connections open over transport ("tcp" or
+// "tls"), for metrics.
+func (s *Server) OpenConnections(transport string) int { return s.gate.openConnections(transport) }
+
 // ActiveCalls returns the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
@@ -391,6 +417,8 @@ func (s *Server) guard(h func(req *sipmsg.Request, tx sipmsg.ServerTransaction))
 				}
 			}
 		}()
+		// The per-source limits were applied by the gate before sipgo saw the request
+		// (defence.go admit); a call's own in-dialog rate applies here.
 		s.opts.Observer.Request(string(req.Method))
 		if s.limited(req, tx) {
 			return
@@ -417,16 +445,54 @@ func (s *Server) goSafe(f func()) {
 }
 
 // respond sends a response built from req and counts it.
+//
+// A final error response (300 and up) to a request that came over UDP is sent statelessly:
+// written once, and the transaction left unanswered so that sipgo ends it at once. Through the
+// transaction, an INVITE's error response would be retransmitted until an ACK came, 11 times
+// over 32 s, towards whatever source the request claimed (issue 14: 12x amplification), and
+// every refused request would be held 32 s. A real client that misses the response
+// retransmits its request and is answered again (RFC 3261 8.2.7, 17.1.1.2).
 func (s *Server) respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code int, reason string, body []byte, hdrs ...sipmsg.Header) {
 	res := sipmsg.NewResponseFromRequest(req, code, reason, body)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
+	}
+	s.send(tx, req, res)
+}
+
+// send sends res, a response to req, through tx, or statelessly as respond explains, and
+// counts it.
+func (s *Server) send(tx sipmsg.ServerTransaction, req *sipmsg.Request, res *sipmsg.Response) {
+	code := res.StatusCode
+	if code >= 300 && !sipmsg.IsReliable(req.Transport()) {
+		statelessToTag(req, res)
+		if err := s.writeUDP(res); err != nil {
+			s.log.Debug("stateless respond failed", "status", code, "error", err)
+			return
+		}
+		s.opts.Observer.Response(string(req.Method), code)
+		return
 	}
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("respond failed", "status", code, "error", err)
 		return
 	}
 	s.opts.Observer.Response(string(req.Method), code)
+}
+
+// writeUDP sends res on the UDP socket we serve, to its destination (the request's source,
+// as every Via carries rport). It does not go through sipgo's connection pool, which forgets
+// sources (gatedPacketConn).
+func (s *Server) writeUDP(res *sipmsg.Response) error {
+	s.listenMu.Lock()
+	conn := s.udp
+	s.listenMu.Unlock()
+	ap, err := netip.ParseAddrPort(res.Destination())
+	if conn == nil || err != nil {
+		return s.srv.WriteResponse(res)
+	}
+	_, err = conn.WriteTo([]byte(res.String()), net.UDPAddrFromAddrPort(ap))
+	return err
 }
 
 // requiredExtensions lists the option tags of the request's Require headers.

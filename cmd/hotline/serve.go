@@ -212,6 +212,18 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	}
 	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
 	metrics.WatchBudget(reg, budget.Counts)
+	conns := metrics.NewConns(reg, func(transport string) int {
+		if srv == nil {
+			return 0
+		}
+		return srv.OpenConnections(transport)
+	})
+	sipLimits := sip.Limits{
+		TLSHandshakeTimeout:     cfg.SIP.TLS.HandshakeTimeout,
+		TCPFirstRequestTimeout:  cfg.Security.FirstRequestTimeout,
+		MaxConnections:          maxConnections(cfg, openFileLimit(), log),
+		MaxConnectionsPerSource: cfg.Security.MaxConnectionsPerSource,
+	}
 	srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
 			l, ok := live.Load().Config.LookupLine(dialled)
@@ -241,9 +253,10 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		FeatureHandler:    featureCall(flow),
 		Defences:          limits,
 		LimitObserver:     defences,
+		ConnObserver:      conns,
 		Budget:            budget,
 		UnackedTimeout:    cfg.Security.UnackedTimeout,
-		Limits:            sip.Limits{TLSHandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout},
+		Limits:            sipLimits,
 		TLS:               ls.sipTLS.server,
 		TLSClient:         ls.sipTLS.client,
 	})
@@ -299,7 +312,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	addrs.Reload, addrs.Drain = rl.Reload, dr.Drain
 	health.SetReady(true)
 	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "sip_tls", addrs.SIPTLS, "http", addrs.HTTP,
-		"lines", len(cfg.Lines), "languages", snap.Prompts.Languages())
+		"lines", len(cfg.Lines), "languages", snap.Prompts.Languages(), "max_connections", sipLimits.MaxConnections)
 	if ready != nil {
 		ready(addrs)
 	}

@@ -188,8 +188,14 @@ func startSIPpServer(t *testing.T, bin string) *sippServer {
 // directory dir, on loopback ports it picks, and waits until it listens.
 func startBinary(t *testing.T, bin, dir string) *sippServer {
 	t.Helper()
-	srv := &sippServer{stderr: &syncBuffer{}, done: make(chan struct{}), dir: dir}
-	srv.cmd = exec.Command(bin, "serve", "-sip", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-format", "json")
+	return startCommand(t, exec.Command(bin, "serve", "-sip", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-format", "json"), dir)
+}
+
+// startCommand runs cmd, a hotline serve command logging JSON (possibly under a wrapper
+// such as prlimit), in dir, and waits until it listens.
+func startCommand(t *testing.T, cmd *exec.Cmd, dir string) *sippServer {
+	t.Helper()
+	srv := &sippServer{stderr: &syncBuffer{}, done: make(chan struct{}), dir: dir, cmd: cmd}
 	srv.cmd.Dir = srv.dir
 	srv.cmd.Stdout = srv.stderr
 	pipe, err := srv.cmd.StderrPipe()
