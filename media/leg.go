@@ -359,7 +359,9 @@ func (l *Leg) SetPayloadType(pt uint8) {
 // which is how a digit interrupts a prompt), another Play replaces it
 // (ErrReplaced), the leg is bridged (ErrBridged, also returned at once
 // while it is) or the leg ends (ErrClosed, also matching ErrInactive after
-// a timeout). audio must not be modified until Play returns.
+// a timeout). audio must not be modified until Play returns. On a leg in a
+// Conference the prompt is mixed over the conference for this leg's phone
+// alone.
 func (l *Leg) Play(ctx context.Context, audio []byte) error {
 	if len(audio) == 0 || len(audio)%FrameSize != 0 {
 		return fmt.Errorf("play %d bytes: %w", len(audio), ErrBadAudio)
