@@ -61,7 +61,8 @@ type Flow struct {
 	wake chan struct{} // the engine's next deadline may have changed
 
 	mu    sync.Mutex
-	calls map[string]*Call // by call id: callers in a queue or talking to an advocate
+	calls map[string]*Call    // by call id: callers in a queue or talking to an advocate
+	talks map[string]*midCall // by advocate: calls with mid-call features (supervise.go)
 }
 
 // New returns a Flow; call Run to drive the queue engine's clock.
@@ -182,6 +183,12 @@ var (
 
 // Feature changes an advocate's state by a code dialled from their phone (featureState).
 func (f *Flow) Feature(_ context.Context, id, code string) error {
+	if target, ok := f.superviseTarget(id, code); ok {
+		if target == "" {
+			return ErrUnknownFeature // not a supervisor, no such extension, or not on a call
+		}
+		return nil
+	}
 	state, reason, _, ok := featureState(code, f.live.Load().Config.AdvocatePauseReasons)
 	if !ok {
 		return ErrUnknownFeature
@@ -194,6 +201,9 @@ func (f *Flow) Feature(_ context.Context, id, code string) error {
 
 // FeatureCall plays the confirmation of a feature code to the advocate's phone and hangs up.
 func (f *Flow) FeatureCall(ctx context.Context, leg Leg, advocate, code string) {
+	if f.supervise(ctx, leg, advocate, code) {
+		return
+	}
 	snap := f.live.Load()
 	_, _, name, _ := featureState(code, snap.Config.AdvocatePauseReasons)
 	if p, ok := snap.Prompts.Get(advocateLanguage(snap, advocate), name); ok {

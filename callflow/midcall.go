@@ -17,8 +17,11 @@ type Mixer func() Conference
 
 // Conference mixes the audio of the legs that join it: each hears all the others.
 type Conference interface {
-	// Join adds an answered leg; an error means it could not (the leg ended).
-	Join(l Leg) error
+	// Join adds an answered leg in mode (ModeNormal, ModeListen, or ModeWhisper to the leg
+	// to); an error means it could not (the leg ended).
+	Join(l Leg, mode string, to Leg) error
+	// SetMode changes how a leg in the conference takes part.
+	SetMode(l Leg, mode string, to Leg) error
 	// Leave takes a leg out; the others go on.
 	Leave(l Leg)
 	// Close takes every leg out.
@@ -31,7 +34,8 @@ type ConferenceMetrics interface {
 	Conferences(delta int)
 	// Participants changes the number of legs in conferences by delta.
 	Participants(delta int)
-	// Joined counts an attempt to add a party: kind is interpreter, emergency or partner;
+	// Joined counts an attempt to add a party: kind is interpreter, emergency, partner or
+	// supervisor;
 	// result answered, busy, no_answer, failed or unknown (a code not configured).
 	Joined(kind, result string)
 }
@@ -43,9 +47,17 @@ type PartyRecord interface {
 	Party(kind, name, presented, result string, t time.Time)
 }
 
+// How a leg takes part in a conference: heard by all, by none, or by one.
+const (
+	ModeNormal  = "normal"
+	ModeListen  = "listen"
+	ModeWhisper = "whisper"
+)
+
 // The kinds of party, and how an attempt to add one ends.
 const (
 	KindInterpreter = "interpreter"
+	KindSupervisor  = "supervisor"
 
 	JoinAnswered = "answered"
 	JoinBusy     = "busy"
@@ -114,17 +126,28 @@ type midCall struct {
 	partyGone chan *party
 	told      chan struct{}
 	wg        sync.WaitGroup
+
+	// Supervisors (supervise.go).
+	sups      []*supervisor
+	supervise chan *supervisor // a supervisor's leg to join, from FeatureCall
+	modes     chan modeChange  // a supervisor's key, from FeatureCall
+	supGone   chan *supervisor // a supervisor's leg ended
+	done      chan struct{}    // closed when the talk ends
 }
 
 // talk connects the caller to the advocate until either hangs up, with mid-call features
 // when they are configured (and the flow has a mixer), else with the plain relay.
 func (c *Call) talk(adv Leg, advocate string, log *slog.Logger) error {
 	cfg := c.snap.Config.MidCall
-	if !cfg.Enabled() || c.f.mixer == nil {
+	if !cfg.Enabled() && cfg.SuperviseCode == "" || c.f.mixer == nil {
 		return c.relay(adv, "advocate", log)
 	}
 	m := &midCall{c: c, adv: adv, advocate: advocate, log: log, cfg: cfg,
-		dialed: make(chan dialResult, 1), partyGone: make(chan *party, 8), told: make(chan struct{}, 8)}
+		dialed: make(chan dialResult, 1), partyGone: make(chan *party, 8), told: make(chan struct{}, 8),
+		supervise: make(chan *supervisor), modes: make(chan modeChange), supGone: make(chan *supervisor, 4),
+		done: make(chan struct{})}
+	c.f.registerTalk(advocate, m)
+	defer c.f.unregisterTalk(advocate, m)
 	return m.run()
 }
 
@@ -167,6 +190,12 @@ func (m *midCall) run() error {
 		case <-m.told:
 			m.telling--
 			m.maybeBridge()
+		case s := <-m.supervise:
+			m.addSupervisor(ctx, s)
+		case mc := <-m.modes:
+			m.setMode(mc)
+		case s := <-m.supGone:
+			m.removeSupervisor(s)
 		}
 	}
 }
@@ -174,9 +203,13 @@ func (m *midCall) run() error {
 // teardown ends every party's leg and the conference when the call ends.
 func (m *midCall) teardown(cancel context.CancelFunc) {
 	stopTimer(m.codeTimer)
+	close(m.done)
 	cancel()
 	for _, p := range m.parties {
 		_ = p.leg.Hangup(context.Background(), "call ended")
+	}
+	for _, s := range m.sups {
+		_ = s.leg.Hangup(context.Background(), "call ended")
 	}
 	m.wg.Wait()
 	select {
@@ -194,6 +227,9 @@ func (m *midCall) teardown(cancel context.CancelFunc) {
 
 // key takes one of the advocate's digits.
 func (m *midCall) key(ctx context.Context, d rune) {
+	if m.cfg.Prefix == "" {
+		return // supervision only: no feature codes
+	}
 	m.code = append(m.code, d)
 	s, prefix := string(m.code), m.cfg.Prefix
 	if !strings.HasPrefix(s, prefix) {
@@ -271,7 +307,7 @@ func (m *midCall) ensureConference() error {
 	m.unbridge()
 	m.unbridge = nil
 	for _, l := range []Leg{m.c.leg, m.adv} {
-		if err := conf.Join(l); err != nil {
+		if err := conf.Join(l, ModeNormal, nil); err != nil {
 			conf.Close()
 			m.rebridge()
 			return err
@@ -286,7 +322,7 @@ func (m *midCall) ensureConference() error {
 
 // maybeBridge goes back to the plain relay when caller and advocate are alone again.
 func (m *midCall) maybeBridge() {
-	if m.conf == nil || len(m.parties) > 0 || m.dialing || m.telling > 0 {
+	if m.conf == nil || len(m.parties) > 0 || len(m.sups) > 0 || m.dialing || m.telling > 0 {
 		return
 	}
 	m.closeConference()
@@ -310,7 +346,7 @@ func (m *midCall) closeConference() {
 	m.conf.Close()
 	m.conf = nil
 	m.c.f.conferences.Conferences(-1)
-	m.c.f.conferences.Participants(-2 - len(m.parties))
+	m.c.f.conferences.Participants(-2 - len(m.parties) - len(m.sups))
 	m.log.Info("conference ended")
 }
 
@@ -405,7 +441,7 @@ func (m *midCall) answered(ctx context.Context, r dialResult) {
 		result = JoinFailed
 	}
 	if r.err == nil {
-		if m.conf == nil || m.conf.Join(r.leg) != nil {
+		if m.conf == nil || m.conf.Join(r.leg, ModeNormal, nil) != nil {
 			_ = r.leg.Hangup(context.Background(), "conference ended")
 			result = JoinFailed
 		}

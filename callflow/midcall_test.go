@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -62,10 +63,11 @@ func (m *fakeMixer) members() []string {
 type fakeConference struct {
 	mu     sync.Mutex
 	legs   []*fakeLeg
+	modes  map[*fakeLeg]string
 	closed bool
 }
 
-func (c *fakeConference) Join(l Leg) error {
+func (c *fakeConference) Join(l Leg, mode string, to Leg) error {
 	fl := l.(*fakeLeg)
 	if fl.ended() {
 		return fmt.Errorf("join %s: leg ended", fl.name)
@@ -73,7 +75,47 @@ func (c *fakeConference) Join(l Leg) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.legs = append(c.legs, fl)
+	c.setModeLocked(fl, mode, to)
 	return nil
+}
+
+func (c *fakeConference) SetMode(l Leg, mode string, to Leg) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !slices.Contains(c.legs, l.(*fakeLeg)) {
+		return fmt.Errorf("not in the conference")
+	}
+	c.setModeLocked(l.(*fakeLeg), mode, to)
+	return nil
+}
+
+func (c *fakeConference) setModeLocked(l *fakeLeg, mode string, to Leg) {
+	if c.modes == nil {
+		c.modes = map[*fakeLeg]string{}
+	}
+	if to != nil {
+		mode += ">" + to.(*fakeLeg).name
+	}
+	c.modes[l] = mode
+}
+
+// modeOf returns how leg name takes part in the newest open conference.
+func (m *fakeMixer) modeOf(name string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := len(m.confs) - 1; i >= 0; i-- {
+		c := m.confs[i]
+		c.mu.Lock()
+		closed := c.closed
+		for l, mode := range c.modes {
+			if l.name == name && slices.Contains(c.legs, l) && !closed {
+				c.mu.Unlock()
+				return mode
+			}
+		}
+		c.mu.Unlock()
+	}
+	return ""
 }
 
 func (c *fakeConference) Leave(l Leg) {
@@ -181,7 +223,14 @@ type midHarness struct {
 // newMidHarness connects a caller to ana, with mid-call features on.
 func newMidHarness(t *testing.T) *midHarness {
 	t.Helper()
-	h := &midHarness{harness: newHarness(t, strings.Replace(testYAML, "targets:\n  - {name: partner, uri: \"sip:partner@partner.test\"}\n", "", 1)+midcallYAML+advocatesYAML(t, "ana:en")),
+	return newMidHarnessWith(t, midcallYAML, advocatesYAML(t, "ana:en"))
+}
+
+// newMidHarnessWith is newMidHarness with another midcall section and advocates (ana
+// first, who takes the call).
+func newMidHarnessWith(t *testing.T, midcall, advocates string) *midHarness {
+	t.Helper()
+	h := &midHarness{harness: newHarness(t, strings.Replace(testYAML, "targets:\n  - {name: partner, uri: \"sip:partner@partner.test\"}\n", "", 1)+midcall+advocates),
 		mixer: &fakeMixer{}, metrics: &fakeConfMetrics{joins: map[string]int{}}}
 	h.parties = &partyRecorder{fakeRecorder: h.recs}
 	h.dialer = &destDialer{fakeNet: h.net}
@@ -381,5 +430,59 @@ func TestCallingNumber(t *testing.T) {
 		if got := callingNumber(in); got != want {
 			t.Errorf("callingNumber(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestSupervisor: a supervisor dials *14 and ana's extension: they join her call listening
+// (heard by no one), 2 whispers to ana alone, 3 barges in; each change is recorded; when
+// the supervisor hangs up, caller and advocate are bridged again. An advocate who is not a
+// supervisor, or an extension nobody has, gets the unknown-feature answer.
+func TestSupervisor(t *testing.T) {
+	advocates := strings.Replace(advocatesYAML(t, "ana:en", "sue:fr"), "  - id: ana\n", "  - id: ana\n    extension: \"2041\"\n", 1)
+	advocates = strings.Replace(advocates, "  - id: sue\n", "  - id: sue\n    supervisor: true\n", 1)
+	h := newMidHarnessWith(t, midcallYAML+"  supervise_code: \"*14\"\n", advocates)
+	ctx := context.Background()
+	for _, bad := range []struct{ id, code string }{{"ana", "*142041"}, {"sue", "*149999"}, {"sue", "*14"}} {
+		if err := h.flow.Feature(ctx, bad.id, bad.code); !errors.Is(err, ErrUnknownFeature) {
+			t.Errorf("Feature(%s, %s) = %v, want ErrUnknownFeature", bad.id, bad.code, err)
+		}
+	}
+	if err := h.flow.Feature(ctx, "sue", "*142041"); err != nil {
+		t.Fatalf("Feature(sue, *142041) = %v", err)
+	}
+	sue := newLeg(h.clk, "sue")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.flow.FeatureCall(ctx, sue, "sue", "*142041")
+	}()
+	eventually(t, "sue in the call", h.inConference("caller", "sip:ana@phone", "sue"))
+	if got := h.mixer.modeOf("sue"); got != ModeListen {
+		t.Errorf("sue joined as %q, want listen", got)
+	}
+	sue.digits <- '2'
+	eventually(t, "sue whispering to ana", func() bool { return h.mixer.modeOf("sue") == "whisper>sip:ana@phone" })
+	sue.digits <- '3'
+	eventually(t, "sue barged in", func() bool { return h.mixer.modeOf("sue") == ModeNormal })
+	sue.remoteHangup()
+	<-done
+	eventually(t, "caller and advocate bridged again", h.c.leg.isBridged)
+	if a, p, j := h.metrics.get(); a != 0 || p != 0 || j["supervisor/answered"] != 1 {
+		t.Errorf("metrics active %d participants %d joins %v", a, p, j)
+	}
+
+	// Listening again, then the caller hangs up: the supervisor's leg ends too.
+	sue2 := newLeg(h.clk, "sue")
+	go h.flow.FeatureCall(ctx, sue2, "sue", "*142041")
+	eventually(t, "sue in the call again", h.inConference("caller", "sip:ana@phone", "sue"))
+	h.c.leg.remoteHangup()
+	eventually(t, "the supervisor's leg hung up", sue2.ended)
+	h.record(h.c)
+	want := []string{"supervisor sue  listen +1s", "supervisor sue  whisper +1s", "supervisor sue  normal +1s", "supervisor sue  left +1s", "supervisor sue  listen +1s"}
+	if got := h.parties.get(); !slices.Equal(got, want) {
+		t.Errorf("recorded %q, want %q", got, want)
+	}
+	if err := h.flow.Feature(ctx, "sue", "*142041"); !errors.Is(err, ErrUnknownFeature) {
+		t.Errorf("Feature after the call ended = %v, want ErrUnknownFeature", err)
 	}
 }

@@ -20,6 +20,12 @@ type Advocate struct {
 	// that only does MD5 digest needs HA1MD5. Passwords themselves are never stored.
 	HA1SHA256 string `yaml:"ha1_sha256"`
 	HA1MD5    string `yaml:"ha1_md5"`
+	// Extension is the advocate's number in supervisors' codes (midcall.supervise_code
+	// then the extension): 2 to 6 digits, unique; optional. See midcall.go.
+	Extension string `yaml:"extension"`
+	// Supervisor lets the advocate listen in on, whisper to and barge into another
+	// advocate's call from their phone; default false.
+	Supervisor bool `yaml:"supervisor"`
 }
 
 // The digest algorithms sip.digest_algorithms may list.

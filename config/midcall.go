@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,12 @@ type MidCall struct {
 	Interpreters []Interpreter `yaml:"interpreters"`
 	// Parties are the other parties an advocate can add, one key each.
 	Parties []Party `yaml:"parties"`
+	// SuperviseCode, then an advocate's extension, is what a supervisor (advocates[].
+	// supervisor) dials to join that advocate's call in progress, listening (heard by no
+	// one); on the supervisor's phone 1 then listens, 2 whispers (heard by the advocate
+	// alone), 3 barges in (heard by all). "*" and 1 to 3 digits, not one of (nor a prefix
+	// of) the state codes *11, *12, *13; "" turns supervision off (the default).
+	SuperviseCode string `yaml:"supervise_code"`
 }
 
 // Interpreter is the interpreter service's line for one language.
@@ -77,6 +84,8 @@ var (
 	reKey           = regexp.MustCompile(`^[0-9]$`)
 	reCode          = regexp.MustCompile(`^[0-9]{1,4}$`)
 	reAccessCode    = regexp.MustCompile(`^[0-9*#,]{0,32}$`)
+	reSuperviseCode = regexp.MustCompile(`^\*[0-9]{1,3}$`)
+	reExtension     = regexp.MustCompile(`^[0-9]{2,6}$`)
 )
 
 // defaultMidCall are the midcall section's defaults: off.
@@ -137,6 +146,31 @@ func (p *parser) validateMidCall(c *Config) {
 		target(path+".target", in.Target)
 		if !reAccessCode.MatchString(in.AccessCode) {
 			p.errorf(path+".access_code", "%q must be at most 32 of 0-9 * # ,", in.AccessCode)
+		}
+	}
+	if sc := m.SuperviseCode; sc != "" {
+		if !reSuperviseCode.MatchString(sc) {
+			p.errorf("midcall.supervise_code", "%q must be * and 1 to 3 digits", sc)
+		}
+		for _, state := range []string{"*11", "*12", "*13"} {
+			if strings.HasPrefix(sc, state) || strings.HasPrefix(state, sc) {
+				p.errorf("midcall.supervise_code", "%q clashes with the state code %s", sc, state)
+				break
+			}
+		}
+	}
+	exts := map[string]int{}
+	for i, a := range c.Advocates {
+		if a.Extension == "" {
+			continue
+		}
+		path := fmt.Sprintf("advocates[%d].extension", i)
+		if !reExtension.MatchString(a.Extension) {
+			p.errorf(path, "%q must be 2 to 6 digits", a.Extension)
+		} else if j, ok := exts[a.Extension]; ok {
+			p.errorf(path, "extension %q is already advocates[%d]'s", a.Extension, j)
+		} else {
+			exts[a.Extension] = i
 		}
 	}
 	for i, pt := range m.Parties {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -16,9 +17,10 @@ testdata/midcall-bad.yaml:8: midcall.interpreters[0].target: undefined target "i
 testdata/midcall-bad.yaml:8: midcall.interpreters[0].access_code: "12a" must be at most 32 of 0-9 * # ,
 testdata/midcall-bad.yaml:9: midcall.interpreters[1].code: code "34" is already interpreters[0]'s
 testdata/midcall-bad.yaml:9: midcall.interpreters[1].language: "Spanish" is not a language tag such as es or zh-yue
-testdata/midcall-bad.yaml:11: midcall.parties[0].kind: "police" is not one of emergency, partner
-testdata/midcall-bad.yaml:11: midcall.parties[0].target: undefined target "psap"
-testdata/midcall-bad.yaml:12: midcall.parties[1].key: key "9" is already midcall.parties[0].key`},
+testdata/midcall-bad.yaml:10: midcall.supervise_code: "*1" clashes with the state code *11
+testdata/midcall-bad.yaml:12: midcall.parties[0].kind: "police" is not one of emergency, partner
+testdata/midcall-bad.yaml:12: midcall.parties[0].target: undefined target "psap"
+testdata/midcall-bad.yaml:13: midcall.parties[1].key: key "9" is already midcall.parties[0].key`},
 	})
 }
 
@@ -39,5 +41,18 @@ midcall:
 		Parties:      []Party{{Key: "9", Kind: PartyEmergency, Target: "psap", PresentCaller: true}}}
 	if !reflect.DeepEqual(c.MidCall, want) || !c.MidCall.Enabled() {
 		t.Errorf("got %+v\nwant %+v", c.MidCall, want)
+	}
+}
+
+func TestSuperviseConfig(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{`{lines: [{number: "1"}], midcall: {supervise_code: "*14"}}`, ""},
+		{`{lines: [{number: "1"}], midcall: {supervise_code: "*12"}}`, `t.yaml:1: midcall.supervise_code: "*12" clashes with the state code *12`},
+		{`{lines: [{number: "1"}], midcall: {supervise_code: "14"}}`, `t.yaml:1: midcall.supervise_code: "14" must be * and 1 to 3 digits`},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.yaml))
+		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && got != tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.yaml, err, tc.want)
+		}
 	}
 }

@@ -75,8 +75,26 @@ func mixer(s *media.Scheduler, log *slog.Logger) callflow.Mixer {
 // conference is a media.Conference of SIP legs.
 type conference struct{ c *media.Conference }
 
-func (c conference) Join(l callflow.Leg) error {
-	return c.c.Join(l.(*sip.Call).Leg(), media.JoinOptions{})
+func (c conference) Join(l callflow.Leg, mode string, to callflow.Leg) error {
+	return c.c.Join(l.(*sip.Call).Leg(), joinOptions(mode, to))
+}
+func (c conference) SetMode(l callflow.Leg, mode string, to callflow.Leg) error {
+	return c.c.SetMode(l.(*sip.Call).Leg(), joinOptions(mode, to))
+}
+
+// joinOptions maps the flow's mode names to the mixer's.
+func joinOptions(mode string, to callflow.Leg) media.JoinOptions {
+	o := media.JoinOptions{Mode: media.ModeNormal}
+	switch mode {
+	case callflow.ModeListen:
+		o.Mode = media.ModeListen
+	case callflow.ModeWhisper:
+		o.Mode = media.ModeWhisper
+		if to != nil {
+			o.WhisperTo = to.(*sip.Call).Leg()
+		}
+	}
+	return o
 }
 func (c conference) Leave(l callflow.Leg) { c.c.Leave(l.(*sip.Call).Leg()) }
 func (c conference) Close()               { c.c.Close() }
