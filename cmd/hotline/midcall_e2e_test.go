@@ -248,3 +248,70 @@ func heardKey(s *rtpStream, low, high float64) bool {
 	}
 	return false
 }
+
+// TestSupervisorE2E: a supervisor's phone dials *14 and the advocate's extension: it joins
+// the call listening (it hears caller and advocate, nobody hears it), 2 whispers (the
+// advocate alone hears it), 3 barges in (the caller hears it too); it hangs up and caller
+// and advocate talk on.
+func TestSupervisorE2E(t *testing.T) {
+	t.Parallel()
+	cfg := queueTestConfig(t, "midcall:\n  supervise_code: \"*14\"\n", "ana:en:pw-ana", "sue:fr:pw-sue")
+	cfg = strings.Replace(cfg, "  - id: ana\n", "  - id: ana\n    extension: \"2041\"\n", 1)
+	cfg = strings.Replace(cfg, "  - id: sue\n", "  - id: sue\n    supervisor: true\n", 1)
+	cfg = strings.Replace(cfg, "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
+	ts := startServer(t, cfg)
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+	c := callIn(t, ts, "11", 440)
+	ana.answer(ana.expectInvite(20 * time.Second))
+	waitTone(t, "the caller hears the advocate", c.stream, 0, 1000, 5*time.Second)
+
+	// Sue's phone (not registered: she takes no calls) dials *14 2041.
+	sue := newPhone(t, ts.addrs.SIPUDP, "sue", "pw-sue", 0, 1500)
+	const code = "*142041"
+	u := &uac{t: t, conn: sue.conn, server: sue.server, rtp: sue.rtp, msgs: sue.msgs,
+		callID: randHex(8) + "@phone", fromTag: randHex(4), cseq: 1, viaPort: sue.conn.LocalAddr().(*net.UDPAddr).Port, from: "sue"}
+	offer := sdpOffer(sue.rtp.LocalAddr().(*net.UDPAddr).Port, "0 101", "")
+	u.invite(code, offer)
+	chal := u.expectResponse("INVITE", 401, 2*time.Second)
+	u.send(u.request("ACK", code, "", ""))
+	u.cseq++
+	u.send(u.request("INVITE", code, offer, "application/sdp", sue.authorization(chal, "INVITE", "sip:"+code+"@"+sue.server.String(), sue.pw)))
+	_, toServer := answer(t, u.expectResponse("INVITE", 200, 5*time.Second))
+	u.ack(code, "")
+	tone := func() context.CancelFunc {
+		ctx, cancel := context.WithCancel(context.Background())
+		go sendTone(ctx, sue.rtp, toServer, 0, 1500)
+		return cancel
+	}
+	stop := tone()
+	t.Cleanup(func() { stop() })
+
+	waitLevels(t, "listening: the supervisor", sue.stream, 0, []float64{440, 1000}, []float64{1500})
+	waitLevels(t, "listening: the caller", c.stream, 0, []float64{1000}, []float64{1500, 440})
+	waitLevels(t, "listening: the advocate", ana.stream, 0, []float64{440}, []float64{1500, 1000})
+	ts.waitMetric(t, `hotline_conference_joins_total{kind="supervisor",result="answered"}`, 1)
+
+	press := func(ev byte) {
+		stop()
+		time.Sleep(60 * time.Millisecond) // see keys in TestMidCallInterpreterE2E
+		seq, rtpTS := uint16(200), uint32(90000)
+		u.sendDigitFrom(sue.rtp, toServer, 101, ev, &seq, &rtpTS)
+		time.Sleep(60 * time.Millisecond)
+		stop = tone()
+	}
+	press(2)
+	waitLevels(t, "whispering: the advocate", ana.stream, 0, []float64{440, 1500}, []float64{1000})
+	waitLevels(t, "whispering: the caller", c.stream, 0, []float64{1000}, []float64{1500, 440})
+	press(3)
+	waitLevels(t, "barged in: the caller", c.stream, 0, []float64{1000, 1500}, []float64{440})
+
+	stop()
+	u.nextRequest("BYE", code, "", "")
+	u.expectResponse("BYE", 200, 2*time.Second)
+	ts.waitMetric(t, `hotline_conferences_active`, 0)
+	waitTone(t, "the caller hears the advocate alone", c.stream, 0, 1000, 5*time.Second)
+	c.hangup()
+	ana.expectBye(5 * time.Second)
+}
