@@ -439,7 +439,7 @@ func TestCallingNumber(t *testing.T) {
 // supervisor, or an extension nobody has, gets the unknown-feature answer.
 func TestSupervisor(t *testing.T) {
 	advocates := strings.Replace(advocatesYAML(t, "ana:en", "sue:fr"), "  - id: ana\n", "  - id: ana\n    extension: \"2041\"\n", 1)
-	advocates = strings.Replace(advocates, "  - id: sue\n", "  - id: sue\n    supervisor: true\n", 1)
+	advocates = strings.Replace(advocates, "  - id: sue\n", "  - id: sue\n    role: supervisor\n", 1)
 	h := newMidHarnessWith(t, midcallYAML+"  supervise_code: \"*14\"\n", advocates)
 	ctx := context.Background()
 	for _, bad := range []struct{ id, code string }{{"ana", "*142041"}, {"sue", "*149999"}, {"sue", "*14"}} {

@@ -9,7 +9,8 @@ import (
 // The outcome vocabularies meet here, and only here:
 //
 //   - A call's outcome is a records.Outcome (Call.Outcome; the record's outcome column):
-//     the flow sets message, transferred, failed and shutdown itself; completed, abandoned
+//     the flow sets message, transferred, failed, shutdown and quick_exit (the caller pressed
+//     the quick-exit key: safety.go) itself; completed, abandoned
 //     and menu_hangup are derived by the record from its times when the flow sets none.
 //   - A ring's outcome is a queue.Outcome, from the Dialer's error (ringOutcome): ErrBusy
 //     is busy, ErrRejected rejected, ErrNoAnswer no_answer, anything else failed.

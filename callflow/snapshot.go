@@ -47,7 +47,8 @@ func Build(cfg *config.Config, now time.Time, onSelect func(menu, key string)) (
 	if err != nil {
 		return nil, err
 	}
-	menus, err := ivr.New(&cfg.IVR, ivr.Options{Prompts: cat, OnSelect: onSelect})
+	safety := cfg.SafetyMenus() // the menus with the "is it safe to talk?" step
+	menus, err := ivr.New(&safety, ivr.Options{Prompts: cat, OnSelect: onSelect})
 	if err != nil {
 		return nil, fmt.Errorf("menus: %w", err)
 	}
@@ -131,6 +132,9 @@ func neededPrompts(cfg *config.Config, cat *prompts.Catalogue) map[string][]stri
 	if cfg.MidCall.Enabled() {
 		// what the advocate is told when a party cannot be added (midcall.go)
 		base = append(base, "party_busy", "party_no_answer", "party_failed", "party_unknown")
+	}
+	if cfg.Safety.KeepPlace > 0 {
+		base = append(base, "place_kept") // a caller who gets their place back
 	}
 	for _, r := range cfg.Routes {
 		if r.Message != "" {

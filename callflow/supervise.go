@@ -3,9 +3,11 @@ package callflow
 import (
 	"context"
 	"strings"
+
+	"github.com/hotline-project/hotline/config"
 )
 
-// A supervisor (advocates[].supervisor) dials midcall.supervise_code and an advocate's
+// A supervisor (advocates[].role: supervisor) dials midcall.supervise_code and an advocate's
 // extension: the server answers and joins the supervisor's leg to that advocate's call in
 // progress, listening (heard by no one). On the supervisor's phone 1 listens, 2 whispers
 // (heard by the advocate alone), 3 barges in (heard by all). The call's record gets every
@@ -57,7 +59,7 @@ func (f *Flow) superviseTarget(id, code string) (target string, ok bool) {
 	ext := code[len(sc):]
 	allowed := false
 	for _, a := range snap.Config.Advocates {
-		if a.ID == id && a.Supervisor {
+		if a.ID == id && a.Role == config.RoleSupervisor {
 			allowed = true
 		}
 		if a.Extension == ext {

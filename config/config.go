@@ -46,6 +46,21 @@ type Config struct {
 	// MidCall: the advocate's mid-call features (interpreters, 911, partners), see
 	// midcall.go.
 	MidCall MidCall `yaml:"midcall"`
+	// State: what survives a restart, see state.go.
+	State State `yaml:"state"`
+	// Safety: the quick-exit key, the safety step and keeping one's place; see safety.go.
+	Safety Safety `yaml:"safety"`
+	// Console is the advocates' and supervisors' console in the browser.
+	Console Console `yaml:"console"`
+}
+
+// Console configures the browser console served under /console/ on the HTTP listener.
+type Console struct {
+	// Enabled serves the console; default true. Sign-in uses the advocates' accounts.
+	Enabled bool `yaml:"enabled"`
+	// IdleTimeout signs a session out after this long without the person using the page;
+	// default 30m, 1m..24h.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // SIP configures the SIP server.
@@ -73,6 +88,8 @@ type SIP struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// TLS is SIP over TLS, on an address of its own; off unless TLS.Listen is set.
 	TLS SIPTLS `yaml:"tls"`
+	// Overload is overload control for call set-up: see overload.go.
+	Overload Overload `yaml:"overload"`
 }
 
 // SIPTLS configures SIP over TLS. The certificate and key are PEM files, read at start-up
@@ -102,6 +119,11 @@ type Media struct {
 	PortMin           int           `yaml:"port_min"`           // default 10000, even, 1024..65534
 	PortMax           int           `yaml:"port_max"`           // default 20000, > PortMin, <= 65535
 	InactivityTimeout time.Duration `yaml:"inactivity_timeout"` // default 30s, >= 1s
+	// InbandDTMF is when callers' key presses sent as tones in the audio are detected:
+	// auto (the default) on calls that negotiated no telephone-event, always (also on
+	// calls with it: for gateways that negotiate it and send tones anyway; a phone that
+	// sends both may then type every key twice), or off.
+	InbandDTMF string `yaml:"inband_dtmf"`
 }
 
 // Prompts configures the audio prompts.
@@ -131,6 +153,11 @@ type Line struct {
 	// SRTPAllowPlainSIP lets SDES keys be exchanged over SIP on UDP or TCP, where anyone on
 	// the path can read them. Only for a trunk on a private, trusted network.
 	SRTPAllowPlainSIP bool `yaml:"srtp_allow_plain_sip,omitempty"`
+	// QuickExitInBridge lets the quick-exit key (safety.quick_exit_key) end a call that is
+	// connected to an advocate or target too, hanging up both legs. Default false: once a
+	// person is on the line, a key pressed by mistake must not cut a caller off from help
+	// (the caller can always hang up, and the advocate can end the call).
+	QuickExitInBridge bool `yaml:"quick_exit_in_bridge,omitempty"`
 }
 
 // SRTP modes of a line.

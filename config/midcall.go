@@ -37,7 +37,7 @@ type MidCall struct {
 	// Parties are the other parties an advocate can add, one key each.
 	Parties []Party `yaml:"parties"`
 	// SuperviseCode, then an advocate's extension, is what a supervisor (advocates[].
-	// supervisor) dials to join that advocate's call in progress, listening (heard by no
+	// role: supervisor) dials to join that advocate's call in progress, listening (heard by no
 	// one); on the supervisor's phone 1 then listens, 2 whispers (heard by the advocate
 	// alone), 3 barges in (heard by all). "*" and 1 to 3 digits, not one of (nor a prefix
 	// of) the state codes *11, *12, *13; "" turns supervision off (the default).

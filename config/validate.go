@@ -27,6 +27,7 @@ func defaults() *Config {
 			Realm:            "hotline",
 			DigestAlgorithms: []string{DigestMD5},
 			TLS:              SIPTLS{HandshakeTimeout: 10 * time.Second},
+			Overload:         defaultOverload(),
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9095"},
 		Media: Media{
@@ -34,6 +35,7 @@ func defaults() *Config {
 			PortMin:           10000,
 			PortMax:           20000,
 			InactivityTimeout: 30 * time.Second,
+			InbandDTMF:        "auto",
 		},
 		IVR:                  defaultIVR(),
 		Advocates:            []Advocate{}, // none: a default password would be open to anyone
@@ -44,6 +46,8 @@ func defaults() *Config {
 	c.Security = defaultSecurity()
 	c.Records = defaultRecords()
 	c.MidCall = defaultMidCall()
+	c.Safety = defaultSafety()
+	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute}
 	return c
 }
 
@@ -70,6 +74,7 @@ func (c *Config) fillDefaults() {
 		c.MidCall.Parties = []Party{}
 	}
 	c.IVR.fillDefaults()
+	nilIfEmpty(&c.Safety.Prompts)
 	c.fillRoutingDefaults()
 	c.fillAdvocateDefaults()
 	for i := range c.Lines {
@@ -88,7 +93,7 @@ var (
 // checkWholeNumbers reports a fraction written for an int field, which yaml.v3 would
 // silently truncate (port_min: 10000.5 becomes 10000).
 func (p *parser) checkWholeNumbers() {
-	for _, path := range append([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days", "records.spool_max_mb"}, securityWholeNumbers...) {
+	for _, path := range slices.Concat([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days", "records.spool_max_mb"}, securityWholeNumbers, overloadWholeNumbers) {
 		if n, _ := p.find(path); n != nil && n.ShortTag() == "!!float" {
 			p.errorf(path, "%q is not a whole number", n.Value)
 		}
@@ -114,6 +119,11 @@ func (p *parser) validate(c *Config) {
 	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
 	p.validateMidCall(c)
+	p.validateState(&c.State)
+	p.validateSafety(c)
+	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {
+		p.errorf("console.idle_timeout", "%s must be between 1m and 24h", c.Console.IdleTimeout)
+	}
 }
 
 func (p *parser) validateSIP(s *SIP) {
@@ -148,6 +158,7 @@ func (p *parser) validateSIP(s *SIP) {
 		p.errorf("sip.answer_delay", "must be between 0 and 30s, got %v", s.AnswerDelay)
 	}
 	p.validateSIPTLS(&s.TLS)
+	p.validateOverload(&s.Overload)
 }
 
 func (p *parser) validateMedia(m *Media) {
@@ -176,6 +187,11 @@ func (p *parser) validateMedia(m *Media) {
 	}
 	if m.InactivityTimeout < time.Second {
 		p.errorf("media.inactivity_timeout", "must be at least 1s, got %v", m.InactivityTimeout)
+	}
+	switch m.InbandDTMF {
+	case "auto", "always", "off":
+	default:
+		p.errorf("media.inband_dtmf", "%q is not one of auto, always, off", m.InbandDTMF)
 	}
 }
 

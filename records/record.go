@@ -49,12 +49,16 @@ const (
 	// the reason column of call_attempts, says why: capacity, draining, source_rate, ...).
 	// Refused attempts are counted per minute in call_attempts, never a row each.
 	OutcomeRefused Outcome = "refused"
+	// OutcomeQuickExit is a caller who ended the call with the quick-exit key
+	// (safety.quick_exit_key), wherever they were: menus, hold, ringing or bridge.
+	OutcomeQuickExit Outcome = "quick_exit"
 )
 
 // Outcomes lists every Outcome, for validation and documentation.
 var Outcomes = []Outcome{OutcomeInProgress, OutcomeInterrupted, OutcomeCompleted, OutcomeAbandoned,
 	OutcomeMenuHangup, OutcomeMessage, OutcomeTransferred, OutcomeFailed, OutcomeShutdown,
-	OutcomeShutdownFatal, OutcomeCancelled, OutcomeNoAck, OutcomeSetupFailed, OutcomeRefused}
+	OutcomeShutdownFatal, OutcomeCancelled, OutcomeNoAck, OutcomeSetupFailed, OutcomeRefused,
+	OutcomeQuickExit}
 
 // Record is one call. Times are zero when the call never got there; durations are zero when
 // they do not apply. Its JSON (the spool's) leaves zero fields out.

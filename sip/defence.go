@@ -146,6 +146,9 @@ func (s *Server) admit(in gateRequest) verdict {
 			s.attemptRefused(line, RefuseDraining)
 			return reply(503, "draining", "Retry-After: "+drainRetryAfter)
 		}
+		if v, shed := s.shedEarly(in, line); shed {
+			return v // overload control (overload.go)
+		}
 	}
 	return verdict{act: actPass}
 }

@@ -64,6 +64,7 @@ type Options struct {
 	Ports             *media.Ports
 	AdvertiseAddr     netip.Addr // media/Contact address in SDP; zero = the local address facing each caller
 	InactivityTimeout time.Duration
+	InbandDTMF        media.InbandMode // when callers' keys sent as tones in the audio are detected
 	Observer          Observer
 	Logger            *slog.Logger
 	Limits            Limits // message size and TCP time limits; zero fields take DefaultLimits
@@ -105,6 +106,10 @@ type Options struct {
 	// LineSRTP returns a line's SRTP policy for callers' offers (SDES, RFC 4568); nil, and
 	// feature codes, are SRTPOff. Outbound legs to advocates always offer plain RTP/AVP.
 	LineSRTP func(line string) SRTPPolicy
+	// Overload, if set, sheds new calls (503 with Retry-After) when they cannot be set up in
+	// time (overload.go); OverloadObserver, if set, counts them.
+	Overload         *Overload
+	OverloadObserver OverloadObserver
 }
 
 // Listeners are the sockets a Server answers on; any may be nil, not all.
@@ -683,6 +688,11 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	defer adm.release()
+	setup := s.admitSetup(req, tx, line) // overload control (overload.go)
+	if setup == nil {
+		return
+	}
+	defer setup.Done()
 	s.respond(tx, req, 100, "Trying", nil)
 
 	var (
@@ -765,6 +775,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		PayloadType:       m.PayloadType,
 		DTMFPayloadType:   m.DTMFPayloadType,
 		InactivityTimeout: s.opts.InactivityTimeout,
+		Inband:            s.opts.InbandDTMF,
 		OnDigit:           c.pushDigit,
 		Logger:            log,
 		SRTP:              m.SRTP(),
@@ -825,6 +836,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.wg.Done()
 	}()
 	log.Info("incoming call")
+	setup.Ready()
 
 	if s.opts.AnswerDelay > 0 && feature == "" {
 		if err := dlg.Respond(180, "Ringing", nil); err == nil {
@@ -851,6 +863,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 	}
+	setup.Done()
 
 	var body []byte
 	if offered {

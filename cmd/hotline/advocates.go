@@ -5,14 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/callflow"
+	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/console"
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/limit"
 )
 
 // The adapters between the SIP server, the media bridge, the records and the call flow.
@@ -106,6 +114,57 @@ func (c callRecorder) Begin(callID, line, caller string, start time.Time) callfl
 	return c.r.Begin(callID, line, caller, start)
 }
 
+// callerHash recognises a caller who calls again (keeping one's place) by the keyed
+// hash the records keep; with records off, by a hash under a key of this run only (the
+// places are kept in memory, so nothing outlives the key). Only a caller ID that is a
+// phone number (at least minRecognisedDigits digits) is recognised: withheld and
+// anonymous callers have none, and a SIP user name (a PBX's "reception", a test tool's
+// "sipp") names a device or an account that many people may call from, not a line.
+func callerHash(rec *records.Recorder) func(string) string {
+	hash := rec.CallerHash
+	if rec == nil {
+		h, err := records.NewHasher([]byte(records.GenerateKey()), config.CountryCode)
+		if err != nil {
+			return func(string) string { return "" }
+		}
+		hash = h.Hash
+	}
+	return func(caller string) string {
+		if !isPhoneNumber(records.NormalizeCaller(caller, config.CountryCode)) {
+			return ""
+		}
+		return hash(caller)
+	}
+}
+
+// minRecognisedDigits is the shortest caller number keeping one's place recognises:
+// shorter ones are service codes or extensions.
+const minRecognisedDigits = 7
+
+// isPhoneNumber reports whether a normalised caller (records.NormalizeCaller) is a number.
+func isPhoneNumber(n string) bool {
+	if len(n) < minRecognisedDigits {
+		return false
+	}
+	for _, r := range n {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// inbandMode maps media.inband_dtmf to the media legs' mode.
+func inbandMode(s string) media.InbandMode {
+	switch s {
+	case "always":
+		return media.InbandAlways
+	case "off":
+		return media.InbandOff
+	}
+	return media.InbandAuto
+}
+
 // handleCall hands an answered caller's call to the flow; srv() (the server, once built)
 // screens silent calls (sip.Server.ScreenSilent).
 func handleCall(f *callflow.Flow, srv func() *sip.Server) sip.Handler {
@@ -117,11 +176,14 @@ func handleCall(f *callflow.Flow, srv func() *sip.Server) sip.Handler {
 }
 
 // feature changes an advocate's state by a code dialled from their phone.
-func feature(f *callflow.Flow) func(context.Context, string, string) error {
+func feature(f *callflow.Flow, d *durable) func(context.Context, string, string) error {
 	return func(ctx context.Context, id, code string) error {
 		err := f.Feature(ctx, id, code)
 		if errors.Is(err, callflow.ErrUnknownFeature) {
 			return sip.ErrUnknownFeature
+		}
+		if err == nil {
+			d.advocateChanged(id)
 		}
 		return err
 	}
@@ -132,8 +194,11 @@ func featureCall(f *callflow.Flow) sip.Handler {
 	return func(ctx context.Context, c *sip.Call) { f.FeatureCall(ctx, c, c.Advocate, c.Feature) }
 }
 
-// advocatesAPI is the admin API's view of the advocates.
-type advocatesAPI struct{ f *callflow.Flow }
+// advocatesAPI is the admin API's view of the advocates; changes are written to d.
+type advocatesAPI struct {
+	f *callflow.Flow
+	d *durable
+}
 
 func (a advocatesAPI) Snapshot() (time.Time, queue.Snapshot) { return a.f.Advocates() }
 
@@ -145,7 +210,79 @@ func (a advocatesAPI) SetState(id, state, reason string) (queue.AdvocateSnapshot
 	case err != nil:
 		return s, fmt.Errorf("%w: %w", admin.ErrBadState, err)
 	}
+	a.d.advocateChanged(id)
 	return s, nil
 }
 
 var _ admin.Advocates = advocatesAPI{}
+
+// consoleDesk is the browser console's view of the call flow.
+type consoleDesk struct{ advocatesAPI }
+
+func (d consoleDesk) Advocates() (time.Time, queue.Snapshot) { return d.f.Advocates() }
+
+func (d consoleDesk) SetState(id, state, reason string) (queue.AdvocateSnapshot, error) {
+	s, err := d.f.SetState(id, state, reason)
+	if err == nil {
+		d.d.advocateChanged(id)
+	}
+	return s, err
+}
+
+func (d consoleDesk) HangUp(ctx context.Context, id string) error {
+	err := d.f.HangUp(ctx, id)
+	if errors.Is(err, callflow.ErrNoCall) {
+		return fmt.Errorf("%w: %w", console.ErrNoCall, err)
+	}
+	return err
+}
+
+func (d consoleDesk) CallCard(id string) (console.CallCard, bool) {
+	c, ok := d.f.CallCard(id)
+	return console.CallCard{Queue: c.Queue, Language: c.Language, Reason: c.Reason, Since: c.Since}, ok
+}
+
+var _ console.Desk = consoleDesk{}
+
+// consoleAccount looks an advocate's account up in the configuration in force.
+func consoleAccount(live *atomic.Pointer[callflow.Snapshot]) func(string) (console.Account, bool) {
+	return func(id string) (console.Account, bool) {
+		for _, a := range live.Load().Config.Advocates {
+			if a.ID == id {
+				return console.Account{ID: a.ID, Name: a.Name, Role: a.Role, HA1SHA256: a.HA1SHA256, HA1MD5: a.HA1MD5}, true
+			}
+		}
+		return console.Account{}, false
+	}
+}
+
+// newConsole builds the browser console on the configuration in force; its handler
+// answers 404 while console.enabled is false. stop ends its event streams.
+func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, dur *durable, limits *limit.Limiter,
+	stats *console.Stats, reg prometheus.Registerer, log *slog.Logger) (h http.Handler, stop func(), err error) {
+	var cs *console.Server
+	cm := metrics.NewConsole(reg, func() int { return cs.Sessions() })
+	cs, err = console.New(console.Options{
+		Accounts:     consoleAccount(live),
+		Realm:        func() string { return live.Load().Config.SIP.Realm },
+		PauseReasons: func() []string { return live.Load().Config.AdvocatePauseReasons },
+		ServiceLevel: func(q string) time.Duration { return live.Load().Settings(q).ServiceLevel },
+		Desk:         consoleDesk{advocatesAPI{flow, dur}},
+		Limiter:      limits,
+		Stats:        stats,
+		Metrics:      cm,
+		IdleTimeout:  func() time.Duration { return live.Load().Config.Console.IdleTimeout },
+		Logger:       log.With("component", "console"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := cs.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !live.Load().Config.Console.Enabled {
+			http.NotFound(w, r)
+			return
+		}
+		ch.ServeHTTP(w, r)
+	}), cs.Close, nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -109,6 +110,12 @@ func startServerLogging(t *testing.T, cfg, level string, extraArgs ...string) *t
 	if strings.Contains(cfg, "RECORDS_PATH") {
 		cfg = strings.ReplaceAll(cfg, "RECORDS_PATH", filepath.Join(t.TempDir(), "records.db"))
 	}
+	if !strings.Contains(cfg, "\nstate:") {
+		// Each server its own state (the default is next to the records, or in the
+		// working directory with none).
+		cfg = strings.TrimRight(cfg, "\n") + "\nstate:\n  dir: " + filepath.Join(t.TempDir(), "state") + "\n"
+	}
+	cfg = quietOverload(cfg)
 	if strings.Contains(cfg, "PORT_MIN") {
 		lo, hi := rtpRange(t, 400)
 		cfg = strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(cfg)
@@ -249,11 +256,18 @@ func newUACAt(t *testing.T, ip net.IP, server string) *uac {
 		cseq:    1,
 		viaPort: 5999,
 		msgs:    make(chan sipmsg.Message, 64),
-		from:    "+15551234567",
+		from:    randomNumber(), // each phone its own caller (keeping one's place tells them apart)
 	}
 	go u.readLoop()
 	t.Cleanup(func() { conn.Close(); rtpConn.Close() })
 	return u
+}
+
+// randomNumber is a North American number in 555, different for each caller.
+func randomNumber() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("+1555%07d", binary.BigEndian.Uint32(b[:])%10000000)
 }
 
 func randHex(n int) string {

@@ -257,7 +257,7 @@ func TestSupervisorE2E(t *testing.T) {
 	t.Parallel()
 	cfg := queueTestConfig(t, "midcall:\n  supervise_code: \"*14\"\n", "ana:en:pw-ana", "sue:fr:pw-sue")
 	cfg = strings.Replace(cfg, "  - id: ana\n", "  - id: ana\n    extension: \"2041\"\n", 1)
-	cfg = strings.Replace(cfg, "  - id: sue\n", "  - id: sue\n    supervisor: true\n", 1)
+	cfg = strings.Replace(cfg, "  - id: sue\n", "  - id: sue\n    role: supervisor\n", 1)
 	cfg = strings.Replace(cfg, "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
 	ts := startServer(t, cfg)
 	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
