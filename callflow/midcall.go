@@ -153,6 +153,7 @@ func (c *Call) talk(adv Leg, advocate string, log *slog.Logger) error {
 
 func (m *midCall) run() error {
 	c, f := m.c, m.c.f
+	c.phase.Store(phaseBridge) // for the quick-exit key, as in relay
 	unbridge, err := f.bridge(c.leg, m.adv)
 	if err != nil {
 		m.log.Warn("bridge failed", "err", err)
