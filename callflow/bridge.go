@@ -38,7 +38,7 @@ func (c *Call) connect(hold *holdPlayer, a answer) {
 	a.log.Info("call connected", "queue", a.queue, "waited", a.waited.Round(time.Second))
 	// The wrap-up is the engine's, from the configuration in force.
 	c.rec.WrapUp(f.live.Load().Settings(a.queue).WrapUp)
-	if err := c.relay(a.leg, "advocate", a.log); err != nil {
+	if err := c.talk(a.leg, a.advocate, a.log); err != nil {
 		c.end(records.OutcomeFailed)
 	}
 }

@@ -25,6 +25,9 @@ type Call struct {
 	leg Leg
 	rec Record
 	log *slog.Logger
+	// caller is the caller's identity (Inbound.Caller): presented to a party only where
+	// configured (midcall.go); never logged.
+	caller string
 
 	snap      *Snapshot     // the configuration the call started with (see reroute)
 	attrs     routing.Attrs // what the menus learned: line, language, reason
@@ -68,7 +71,7 @@ type reroute struct {
 // when the call is over and its record written. It is the sip.Handler of every caller.
 func (f *Flow) Handle(ctx context.Context, in Inbound) {
 	c := &Call{
-		f: f, ID: in.ID, leg: in.Leg, rec: noRecord{},
+		f: f, ID: in.ID, leg: in.Leg, rec: noRecord{}, caller: in.Caller,
 		log:      f.log.With("call", in.ID, "line", in.Line),
 		snap:     f.live.Load(),
 		attrs:    routing.Attrs{Line: in.Line},

@@ -46,6 +46,9 @@ type Dest struct {
 	SendTo    string // host:port to send to instead of URI's (the phone's registered source); optional
 	Transport string // "udp", "tcp", "tls"; "" from URI
 	Line      string // the hotline line the leg is for
+	// FromUser is the calling number presented to the phone; "" presents the hotline's.
+	// Only a party configured to see the caller's number gets it (midcall.go).
+	FromUser string
 }
 
 // Dialer places outbound legs. Dial blocks until the leg answers, fails or ctx ends; a

@@ -11,7 +11,10 @@
 // falls due while a prompt plays is taken on time, and the bridge to the advocate who
 // answered is made on the caller's side of the flow, after its hold audio has stopped.
 //
+// While an advocate talks to a caller, the advocate's feature codes add an interpreter,
+// 911 or a partner in a conference, and drop them again (midcall.go).
+//
 // Its collaborators are small interfaces defined here (Leg, Dialer, Contacts, Bridger,
-// Clock, Recorder, Menus), so the flow is tested with a fake clock and fake legs; package
+// Mixer, Clock, Recorder, Menus), so the flow is tested with a fake clock and fake legs; package
 // main wires the SIP server, the media bridge and the records database to them.
 package callflow

@@ -34,7 +34,11 @@ type Options struct {
 	// CallerHash is the keyed hash of a caller's identity ("" for anonymous or withheld),
 	// which recognises a caller who calls again; nil: nobody is recognised.
 	CallerHash func(caller string) string
-	Logger     *slog.Logger
+	// Mixer makes conferences for the advocates' mid-call features (midcall.go); nil
+	// turns them off whatever the configuration says.
+	Mixer       Mixer
+	Conferences ConferenceMetrics
+	Logger      *slog.Logger
 	// Stopping reports whether the server is stopping (its calls are then cut off, and
 	// recorded as such); nil: never.
 	Stopping func() bool
@@ -45,27 +49,30 @@ type Options struct {
 // the answered ones to their callers, plays hold audio and announcements and moves
 // waiting callers along their overflow steps). The engine decides; the flow acts.
 type Flow struct {
-	eng       *queue.Engine
-	live      *atomic.Pointer[Snapshot]
-	overrides *routing.Overrides
-	dialer    Dialer
-	contacts  Contacts
-	bridge    Bridger
-	clock     Clock
-	records   Recorder
-	queues    QueueMetrics
-	routing   RoutingMetrics
-	menus     MenuMetrics
-	safety    SafetyMetrics
-	places    Places
-	hash      func(caller string) string
-	log       *slog.Logger
-	stopping  func() bool
+	eng         *queue.Engine
+	live        *atomic.Pointer[Snapshot]
+	overrides   *routing.Overrides
+	dialer      Dialer
+	contacts    Contacts
+	bridge      Bridger
+	clock       Clock
+	records     Recorder
+	queues      QueueMetrics
+	routing     RoutingMetrics
+	menus       MenuMetrics
+	safety      SafetyMetrics
+	places      Places
+	hash        func(caller string) string
+	mixer       Mixer
+	conferences ConferenceMetrics
+	log         *slog.Logger
+	stopping    func() bool
 
 	wake chan struct{} // the engine's next deadline may have changed
 
 	mu    sync.Mutex
-	calls map[string]*Call // by call id: callers in a queue or talking to an advocate
+	calls map[string]*Call    // by call id: callers in a queue or talking to an advocate
+	talks map[string]*midCall // by advocate: calls with mid-call features (supervise.go)
 }
 
 // New returns a Flow; call Run to drive the queue engine's clock.
@@ -74,6 +81,7 @@ func New(o Options) *Flow {
 		eng: o.Engine, live: o.Live, overrides: o.Overrides, dialer: o.Dialer, contacts: o.Contacts,
 		bridge: o.Bridge, clock: o.Clock, records: o.Records, queues: o.Queues, routing: o.Routing,
 		menus: o.Menus, safety: o.Safety, places: o.Places, hash: o.CallerHash, log: o.Logger, stopping: o.Stopping,
+		mixer: o.Mixer, conferences: o.Conferences,
 		wake: make(chan struct{}, 1), calls: map[string]*Call{},
 	}
 	if f.overrides == nil {
@@ -90,6 +98,9 @@ func New(o Options) *Flow {
 	}
 	if f.menus == nil {
 		f.menus = noMetrics{}
+	}
+	if f.conferences == nil {
+		f.conferences = noConferenceMetrics{}
 	}
 	if f.safety == nil {
 		f.safety = noMetrics{}
@@ -192,6 +203,12 @@ var (
 
 // Feature changes an advocate's state by a code dialled from their phone (featureState).
 func (f *Flow) Feature(_ context.Context, id, code string) error {
+	if target, ok := f.superviseTarget(id, code); ok {
+		if target == "" {
+			return ErrUnknownFeature // not a supervisor, no such extension, or not on a call
+		}
+		return nil
+	}
 	state, reason, _, ok := featureState(code, f.live.Load().Config.AdvocatePauseReasons)
 	if !ok {
 		return ErrUnknownFeature
@@ -204,6 +221,9 @@ func (f *Flow) Feature(_ context.Context, id, code string) error {
 
 // FeatureCall plays the confirmation of a feature code to the advocate's phone and hangs up.
 func (f *Flow) FeatureCall(ctx context.Context, leg Leg, advocate, code string) {
+	if f.supervise(ctx, leg, advocate, code) {
+		return
+	}
 	snap := f.live.Load()
 	_, _, name, _ := featureState(code, snap.Config.AdvocatePauseReasons)
 	if p, ok := snap.Prompts.Get(advocateLanguage(snap, advocate), name); ok {

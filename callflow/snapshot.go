@@ -129,6 +129,10 @@ func neededPrompts(cfg *config.Config, cat *prompts.Catalogue) map[string][]stri
 		// and the confirmations of advocates' feature codes
 		"you_are_caller_number", "expected_wait", "closed",
 		"advocate_available", "advocate_paused", "advocate_logged_out")
+	if cfg.MidCall.Enabled() {
+		// what the advocate is told when a party cannot be added (midcall.go)
+		base = append(base, "party_busy", "party_no_answer", "party_failed", "party_unknown")
+	}
 	if cfg.Safety.KeepPlace > 0 {
 		base = append(base, "place_kept") // a caller who gets their place back
 	}

@@ -24,6 +24,9 @@ type Advocate struct {
 	// changes their own state; RoleSupervisor also sees the wallboard and every advocate,
 	// and changes any advocate's state.
 	Role string `yaml:"role"`
+	// Extension is the advocate's number in supervisors' codes (midcall.supervise_code
+	// then the extension): 2 to 6 digits, unique; optional. See midcall.go.
+	Extension string `yaml:"extension"`
 }
 
 // The roles advocates[].role may name.

@@ -43,6 +43,9 @@ type Config struct {
 	Security Security `yaml:"security"`
 	// Records: see records.go.
 	Records Records `yaml:"records"`
+	// MidCall: the advocate's mid-call features (interpreters, 911, partners), see
+	// midcall.go.
+	MidCall MidCall `yaml:"midcall"`
 	// State: what survives a restart, see state.go.
 	State State `yaml:"state"`
 	// Safety: the quick-exit key, the safety step and keeping one's place; see safety.go.

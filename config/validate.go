@@ -45,6 +45,7 @@ func defaults() *Config {
 	c.QueueDefaults = defaultQueueSettings()
 	c.Security = defaultSecurity()
 	c.Records = defaultRecords()
+	c.MidCall = defaultMidCall()
 	c.Safety = defaultSafety()
 	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute}
 	return c
@@ -65,6 +66,12 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Security.TrustedSources == nil {
 		c.Security.TrustedSources = d.Security.TrustedSources
+	}
+	if c.MidCall.Interpreters == nil {
+		c.MidCall.Interpreters = []Interpreter{}
+	}
+	if c.MidCall.Parties == nil {
+		c.MidCall.Parties = []Party{}
 	}
 	c.IVR.fillDefaults()
 	nilIfEmpty(&c.Safety.Prompts)
@@ -111,6 +118,7 @@ func (p *parser) validate(c *Config) {
 	p.validateSecurity(&c.Security)
 	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
+	p.validateMidCall(c)
 	p.validateState(&c.State)
 	p.validateSafety(c)
 	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {

@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
@@ -119,6 +120,7 @@ func rusage(b *testing.B) time.Duration {
 // so that its CPU time can be read from /proc and left out.
 type threadSink struct {
 	addr netip.AddrPort
+	conn *net.UDPConn // also writable, from the address the legs send to
 	tid  int
 }
 
@@ -142,7 +144,7 @@ func newThreadSink(b *testing.B) *threadSink {
 		conn.Close()
 		<-done
 	})
-	return &threadSink{addr: addrOf(conn), tid: <-tids}
+	return &threadSink{addr: addrOf(conn), conn: conn, tid: <-tids}
 }
 
 // cpu returns the CPU time of the sink's thread, from schedstat.

@@ -70,6 +70,8 @@ type relay struct {
 
 	buf [maxPacketSize + maxAuthTagLen]byte // room for dst's SRTP tag
 
+	noEvents atomic.Bool // drop the source's telephone-events (DropEvents)
+
 	packets, transcoded, events, eventsDropped, dropped atomic.Uint64
 }
 
@@ -78,7 +80,7 @@ type RelayStats struct {
 	Packets       uint64 // packets sent on to the other leg, audio and telephone-event
 	Transcoded    uint64 // audio packets converted between PCMU and PCMA
 	Events        uint64 // telephone-event packets sent on
-	EventsDropped uint64 // telephone-event packets dropped: the other leg has no telephone-event
+	EventsDropped uint64 // telephone-event packets dropped: the other leg has no telephone-event, or DropEvents
 	Dropped       uint64 // other packets not sent on: comfort noise, other payload types, the other leg on hold or closed
 }
 
@@ -116,6 +118,8 @@ func NewBridge(a, b *Leg) (*Bridge, error) {
 		err = ErrClosed
 	case a.bridge != nil || b.bridge != nil:
 		err = ErrBridged
+	case a.conf != nil || b.conf != nil:
+		err = ErrInConference
 	}
 	var stopped []*playback
 	if err == nil {
@@ -147,6 +151,18 @@ func NewBridge(a, b *Leg) (*Bridge, error) {
 // scheduler, which sends silence until the next Play. It is idempotent and
 // safe to call concurrently with traffic, with Close, and from OnDigit.
 func (br *Bridge) Unbridge() { br.stop(nil) }
+
+// DropEvents stops relaying the RFC 4733 telephone-events that l, one of the bridge's
+// legs, receives: the other phone never sees those key presses (an advocate's feature
+// codes must not reach the caller). They are still detected on l (LegConfig.OnDigit) and
+// counted as EventsDropped. Audio is relayed as before.
+func (br *Bridge) DropEvents(l *Leg) {
+	for _, r := range []*relay{br.ab, br.ba} {
+		if r.src == l {
+			r.noEvents.Store(true)
+		}
+	}
+}
 
 // Done returns a channel that is closed when the bridge ends.
 func (br *Bridge) Done() <-chan struct{} { return br.done }
@@ -207,7 +223,7 @@ func (r *relay) relay(p *rtp.Packet) {
 	pt := p.PayloadType
 	event := r.src.dtmfPT != 0 && pt == r.src.dtmfPT
 	switch {
-	case event && dst.dtmfPT == 0:
+	case event && (dst.dtmfPT == 0 || r.noEvents.Load()):
 		r.eventsDropped.Add(1)
 		r.skip(p)
 		return

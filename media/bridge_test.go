@@ -932,3 +932,38 @@ func FuzzBridgeRelay(f *testing.F) {
 		}
 	})
 }
+
+// TestBridgeDropEvents: with DropEvents on leg b (the advocate's), b's key presses are
+// detected on b but never reach phone a (the caller), while a's still reach b and audio
+// flows both ways.
+func TestBridgeDropEvents(t *testing.T) {
+	t.Parallel()
+	r := newBridgeRig(t, LegConfig{DTMFPayloadType: 101}, LegConfig{DTMFPayloadType: 101})
+	br, err := NewBridge(r.a, r.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Unbridge()
+	br.DropEvents(r.b)
+	r.pb.press(101, 5)
+	select {
+	case d := <-r.digitsB:
+		if d != '5' {
+			t.Errorf("leg b OnDigit(%q), want '5'", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("leg b detected no digit")
+	}
+	waitFor(t, 2*time.Second, "b's 5 event packets dropped", func() bool { return br.Stats().BToA.EventsDropped == 5 })
+	r.pa.press(101, 1)
+	waitFor(t, 2*time.Second, "a's key on phone b", func() bool {
+		return countWhere(r.pb, func(p received) bool { return p.pkt.PayloadType == 101 }) >= 5
+	})
+	waitFor(t, 3*time.Second, "audio both ways", func() bool {
+		return countWhere(r.pb, func(p received) bool { return isTone(PayloadPCMU, p.pkt.Payload, 440) }) >= 10 &&
+			countWhere(r.pa, func(p received) bool { return isTone(PayloadPCMU, p.pkt.Payload, 1000) }) >= 10
+	})
+	if n := countWhere(r.pa, func(p received) bool { return p.pkt.PayloadType == 101 }); n != 0 {
+		t.Errorf("phone a received %d telephone-event packets from b, want 0", n)
+	}
+}

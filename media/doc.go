@@ -5,7 +5,9 @@
 // every source but the learned one is dropped), ports drawn at random from the
 // range, RFC 4733 telephone-event (DTMF) detection, and the
 // Bridge that relays two legs' RTP to each other (transcoding PCMU and PCMA,
-// and carrying DTMF as telephone-event packets).
+// and carrying DTMF as telephone-event packets), and the Conference that mixes
+// three or more (conference.go, with a jitter buffer per participant in
+// jitter.go), on the same scheduler.
 //
 // The pieces fit together like this:
 //

@@ -46,6 +46,17 @@ var (
 	// a bridge.
 	ErrBridged = errors.New("media: leg is bridged")
 
+	// ErrInConference is returned by Conference.Join and NewBridge when a leg
+	// is already in a conference.
+	ErrInConference = errors.New("media: leg is in a conference")
+
+	// ErrNotInConference is returned by Conference.SetMode for a leg that is
+	// not one of its participants.
+	ErrNotInConference = errors.New("media: leg is not in the conference")
+
+	// ErrConferenceClosed is returned by Conference.Join after Close.
+	ErrConferenceClosed = errors.New("media: conference closed")
+
 	// ErrSchedulerRunning is returned by Scheduler.Run when the scheduler is
 	// already running.
 	ErrSchedulerRunning = errors.New("media: scheduler already running")

@@ -150,6 +150,9 @@ type Leg struct {
 	// nil when not bridged. Only the receive goroutine uses what it points
 	// to.
 	out atomic.Pointer[relay]
+	// member takes what this leg receives into its conference; nil when
+	// not in one. Set with conf.
+	member atomic.Pointer[member]
 
 	// wmu serializes building and writing this leg's packets, by the
 	// scheduler and by a bridge's relay, so that they leave in sequence
@@ -175,6 +178,7 @@ type Leg struct {
 	// The stream's history, shared by the scheduler and a bridge's relay,
 	// which take turns sending on the leg's SSRC.
 	bridge     *Bridge // the bridge the leg is in, or nil
+	conf       *member // the leg's place in a conference, or nil
 	sentAny    bool    // a packet has been sent: lastTS and lastFrame are valid
 	lastTS     uint32  // newest timestamp sent
 	lastFrame  uint64  // scheduler frame (clock) when lastTS was sent
@@ -362,7 +366,9 @@ func (l *Leg) SetPayloadType(pt uint8) {
 // which is how a digit interrupts a prompt), another Play replaces it
 // (ErrReplaced), the leg is bridged (ErrBridged, also returned at once
 // while it is) or the leg ends (ErrClosed, also matching ErrInactive after
-// a timeout). audio must not be modified until Play returns.
+// a timeout). audio must not be modified until Play returns. On a leg in a
+// Conference the prompt is mixed over the conference for this leg's phone
+// alone.
 func (l *Leg) Play(ctx context.Context, audio []byte) error {
 	if len(audio) == 0 || len(audio)%FrameSize != 0 {
 		return fmt.Errorf("play %d bytes: %w", len(audio), ErrBadAudio)
@@ -446,11 +452,19 @@ func (l *Leg) shutdown(reason error) error {
 		l.cur = nil
 		closedErr := l.closedErrLocked()
 		br := l.bridge
+		var conf *Conference
+		if l.conf != nil {
+			conf = l.conf.conf
+		}
 		l.mu.Unlock()
 
 		if br != nil {
 			// The other leg goes back to the scheduler.
 			br.stop(fmt.Errorf("rtp leg on port %d ended: %w", l.port, closedErr))
+		}
+		if conf != nil {
+			// The others go on without it.
+			conf.Leave(l)
 		}
 
 		l.sched.remove(l)
@@ -532,6 +546,8 @@ func (l *Leg) sendFrame(frame uint64, w *worker) {
 			finished = pb
 			l.cur = nil
 		}
+	} else if l.conf != nil {
+		// The conference's mix alone.
 	} else if l.pt == PayloadPCMA {
 		payload = silenceFrameAlaw[:]
 	} else {
@@ -550,7 +566,12 @@ func (l *Leg) sendFrame(frame uint64, w *worker) {
 	l.sentAny, l.lastTS, l.lastFrame = true, h.Timestamp, frame
 	n, err := h.MarshalTo(l.buf[:])
 	if err == nil {
-		n += copy(l.buf[n:], payload)
+		if l.conf != nil {
+			// The others' audio, with this leg's prompt (if any) over it.
+			n += l.conf.render(frame, l.pt, payload, l.buf[n:])
+		} else {
+			n += copy(l.buf[n:], payload)
+		}
 	}
 	l.mu.Unlock()
 
@@ -728,6 +749,8 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 	l.sched.received.Add(1)
 	if r := l.out.Load(); r != nil {
 		r.relay(&st.pkt)
+	} else if m := l.member.Load(); m != nil {
+		m.push(&st.pkt)
 	}
 
 	if !st.hasSSRC || h.SSRC != st.ssrc {

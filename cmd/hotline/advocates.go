@@ -29,9 +29,14 @@ import (
 type sipDialer struct{ srv func() *sip.Server }
 
 func (d sipDialer) Dial(ctx context.Context, to callflow.Dest) (callflow.Leg, error) {
+	from, display := "hotline", "Hotline"
+	if to.FromUser != "" {
+		// A party configured to be shown the caller's number (midcall.parties).
+		from, display = to.FromUser, ""
+	}
 	c, err := d.srv().Dial(ctx, sip.DialRequest{
 		Target: to.URI, SendTo: to.SendTo, Transport: to.Transport, Line: to.Line,
-		FromUser: "hotline", FromDisplay: "Hotline",
+		FromUser: from, FromDisplay: display,
 	})
 	if err != nil {
 		for _, e := range []struct{ sip, flow error }{
@@ -57,14 +62,50 @@ func (s sipContacts) Contacts(id string) []callflow.Dest {
 	return ds
 }
 
-// bridgeLegs relays media between two SIP legs.
+// bridgeLegs relays media between two SIP legs: the caller's (a) and the other party's.
+// The other party's RFC 4733 key presses never reach the caller: an advocate's mid-call
+// feature codes are not for the caller's ears or phone.
 func bridgeLegs(a, b callflow.Leg) (func(), error) {
-	br, err := media.NewBridge(a.(*sip.Call).Leg(), b.(*sip.Call).Leg())
+	other := b.(*sip.Call).Leg()
+	br, err := media.NewBridge(a.(*sip.Call).Leg(), other)
 	if err != nil {
 		return nil, err
 	}
+	br.DropEvents(other)
 	return br.Unbridge, nil
 }
+
+// mixer makes the flow's conferences on the media scheduler.
+func mixer(s *media.Scheduler, log *slog.Logger) callflow.Mixer {
+	return func() callflow.Conference { return conference{media.NewConference(s, log)} }
+}
+
+// conference is a media.Conference of SIP legs.
+type conference struct{ c *media.Conference }
+
+func (c conference) Join(l callflow.Leg, mode string, to callflow.Leg) error {
+	return c.c.Join(l.(*sip.Call).Leg(), joinOptions(mode, to))
+}
+func (c conference) SetMode(l callflow.Leg, mode string, to callflow.Leg) error {
+	return c.c.SetMode(l.(*sip.Call).Leg(), joinOptions(mode, to))
+}
+
+// joinOptions maps the flow's mode names to the mixer's.
+func joinOptions(mode string, to callflow.Leg) media.JoinOptions {
+	o := media.JoinOptions{Mode: media.ModeNormal}
+	switch mode {
+	case callflow.ModeListen:
+		o.Mode = media.ModeListen
+	case callflow.ModeWhisper:
+		o.Mode = media.ModeWhisper
+		if to != nil {
+			o.WhisperTo = to.(*sip.Call).Leg()
+		}
+	}
+	return o
+}
+func (c conference) Leave(l callflow.Leg) { c.c.Leave(l.(*sip.Call).Leg()) }
+func (c conference) Close()               { c.c.Close() }
 
 // callRecorder begins records through a records.Recorder (nil keeps none).
 type callRecorder struct{ r *records.Recorder }

@@ -211,7 +211,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Menus:      im,
 		Safety:     metrics.NewSafety(reg),
 		CallerHash: callerHash(rec),
-		Logger:     log,
+		// The advocates' mid-call features (interpreters, 911, partners) mix on the one
+		// pacing scheduler.
+		Mixer:       mixer(sched, log),
+		Conferences: metrics.NewConferences(reg),
+		Logger:      log,
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return gctx.Err() != nil },
