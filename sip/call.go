@@ -17,6 +17,7 @@ import (
 
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // digitBuffer is how many digits a caller can type ahead before the IVR reads them.
@@ -51,7 +52,7 @@ type Call struct {
 	cancel context.CancelCauseFunc
 
 	mu    sync.Mutex
-	media Media
+	media sdp.Media
 	local netip.Addr // our media/signalling address as seen by this caller
 	// peer is the dialog's own signalling peer: the address the INVITE came from, or the
 	// phone an outbound leg called. Requests that change the media or carry digits are
@@ -239,14 +240,14 @@ func (c *Call) end(cause error) {
 func (c *Call) Caller() string { return c.caller }
 
 // Media returns the currently negotiated media.
-func (c *Call) Media() Media {
+func (c *Call) Media() sdp.Media {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.media
 }
 
 // applyMedia points the RTP leg at newly negotiated media (answer, re-INVITE, ACK answer).
-func (c *Call) applyMedia(m Media) {
+func (c *Call) applyMedia(m sdp.Media) {
 	c.mu.Lock()
 	c.media = m
 	c.mu.Unlock()

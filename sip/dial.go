@@ -15,6 +15,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // Errors of Server.Dial. They say why an outbound leg was not answered, so that the queue engine
@@ -121,7 +122,7 @@ type outbound struct {
 // (the queue engine owns the ring timeout): when it ends before the answer the INVITE is
 // cancelled and Dial returns an error matching ErrNoAnswer and ctx's cause. Once answered, the
 // call lives until either side hangs up or the server stops; it counts in ActiveCalls.
-// Failures are *DialError for a final response, ErrNotAcceptable when the answer's SDP is
+// Failures are *DialError for a final response, sdp.ErrNotAcceptable when the answer's SDP is
 // unusable (the call is then ACKed and hung up), or another wrapped error.
 func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 	if err := ctx.Err(); err != nil {
@@ -183,14 +184,14 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 		out:    o,
 		local:  local,
 		peer:   dest.Addr().Unmap(),
-		media:  Media{PayloadType: PayloadPCMU},
+		media:  sdp.Media{PayloadType: sdp.PayloadPCMU},
 		sessID: randUint63(),
 		digits: make(chan rune, digitBuffer),
 	}
 	leg, err := media.NewLeg(s.opts.Scheduler, s.opts.Ports, media.LegConfig{
-		PayloadType: PayloadPCMU,
+		PayloadType: sdp.PayloadPCMU,
 		// RTP the phone sends us uses our offer's payload types (RFC 3264 5.1).
-		DTMFPayloadType:   offerDTMFPayload,
+		DTMFPayloadType:   sdp.OfferDTMFPayload,
 		Peer:              dest.Addr().Unmap(),
 		InactivityTimeout: s.opts.InactivityTimeout,
 		OnDigit:           c.pushDigit,
@@ -234,7 +235,7 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 		inv.AppendHeader(h)
 	}
 	inv.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
-	inv.SetBody(Offer(local, leg.LocalPort(), c.sessID, c.nextVersion()))
+	inv.SetBody(sdp.Offer(local, leg.LocalPort(), c.sessID, c.nextVersion()))
 	o.prepare(inv)
 	inv.SetDestination(dest.String())
 
@@ -267,7 +268,7 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 	if err := o.ack(ctx); err != nil {
 		log.Warn("ack failed", "error", err)
 	}
-	m, err := NegotiateAnswer(res.Body())
+	m, err := sdp.NegotiateAnswer(res.Body())
 	if err != nil {
 		log.Warn("unusable sdp answer, hanging up", "error", err)
 		c.terminate(ctx, ErrMediaFailed)

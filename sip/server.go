@@ -25,6 +25,7 @@ import (
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/sip/digest"
 	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // allowedMethods are the methods we serve; the Allow header lists them. (REGISTER is served
@@ -103,8 +104,8 @@ type Options struct {
 	// certificate. Nil trusts the system's roots. A phone's open connection is always reused.
 	TLSClient *tls.Config
 	// LineSRTP returns a line's SRTP policy for callers' offers (SDES, RFC 4568); nil, and
-	// feature codes, are SRTPOff. Outbound legs to advocates always offer plain RTP/AVP.
-	LineSRTP func(line string) SRTPPolicy
+	// feature codes, are sdp.SRTPOff. Outbound legs to advocates always offer plain RTP/AVP.
+	LineSRTP func(line string) sdp.SRTPPolicy
 }
 
 // Listeners are the sockets a Server answers on; any may be nil, not all.
@@ -567,7 +568,7 @@ func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.mu.Unlock()
 		if pending && c.confirmed() {
 			// Answer to the offer we made in a re-INVITE's 200.
-			if m, err := NegotiateAnswer(body); err == nil {
+			if m, err := sdp.NegotiateAnswer(body); err == nil {
 				c.applyMedia(m)
 			} else {
 				c.log.Warn("bad sdp answer in ack", "error", err)
@@ -687,17 +688,17 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 	var (
 		offered bool
-		m       Media
-		policy  SRTPPolicy
+		m       sdp.Media
+		policy  sdp.SRTPPolicy
 	)
 	if s.opts.LineSRTP != nil && feature == "" {
 		policy = s.opts.LineSRTP(line)
 	}
-	mode, downgraded, err := policy.modeOver(req.Transport())
-	if err == nil && mode == SRTPRequired && len(req.Body()) == 0 {
+	mode, downgraded, err := policy.ModeOver(req.Transport())
+	if err == nil && mode == sdp.SRTPRequired && len(req.Body()) == 0 {
 		// We would have to offer RTP/SAVP in the 200 and take the answer from the ACK; phones
 		// and trunks that use SRTP send an offer.
-		err = fmt.Errorf("%w: srtp required: send an sdp offer with a=crypto", ErrNotAcceptable)
+		err = fmt.Errorf("%w: srtp required: send an sdp offer with a=crypto", sdp.ErrNotAcceptable)
 	}
 	if err != nil {
 		s.log.Info("rejecting call", "line", line, "error", err)
@@ -713,7 +714,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 		var err error
-		m, err = NegotiateSecureOffer(body, mode)
+		m, err = sdp.NegotiateSecureOffer(body, mode)
 		if err != nil {
 			if downgraded {
 				err = fmt.Errorf("%w (sdes keys are accepted only over sip over tls)", err)
@@ -794,7 +795,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	ctx, cancel := context.WithCancelCause(parent)
 	c.ctx, c.cancel = ctx, cancel
 	if !offered {
-		c.media = Media{PayloadType: PayloadPCMU, Send: false, Recv: true}
+		c.media = sdp.Media{PayloadType: sdp.PayloadPCMU, Send: false, Recv: true}
 		leg.SetDirection(false, true)
 	} else {
 		leg.SetDirection(m.Send, m.Recv)
@@ -856,7 +857,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if offered {
 		body = c.media.Answer(local, leg.LocalPort(), c.sessID, c.nextVersion())
 	} else {
-		body = Offer(local, leg.LocalPort(), c.sessID, c.nextVersion())
+		body = sdp.Offer(local, leg.LocalPort(), c.sessID, c.nextVersion())
 	}
 	res := sipmsg.NewSDPResponseFromRequest(dlg.InviteRequest, body)
 	res.AppendHeader(s.contact(local, req))
@@ -916,7 +917,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.mu.Lock()
 		ack := c.ackBody
 		c.mu.Unlock()
-		am, err := NegotiateAnswer(ack)
+		am, err := sdp.NegotiateAnswer(ack)
 		if err != nil {
 			log.Warn("no usable answer in ack", "error", err)
 			outcome = "failed"
@@ -990,7 +991,7 @@ func (s *Server) onReInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	cur := c.media
 	c.mu.Unlock()
 	if b := req.Body(); len(b) > 0 {
-		m, err := renegotiate(b, cur)
+		m, err := sdp.Renegotiate(b, cur)
 		if err != nil {
 			// The call goes on with the media it had (RFC 3261 14.2).
 			s.respond(tx, req, 488, "Not Acceptable Here", nil,
@@ -1008,7 +1009,7 @@ func (s *Server) onReInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.mu.Lock()
 		c.pendingOffer = true
 		c.mu.Unlock()
-		body = Offer(c.local, c.leg.LocalPort(), c.sessID, c.nextVersion())
+		body = sdp.Offer(c.local, c.leg.LocalPort(), c.sessID, c.nextVersion())
 	}
 	res := sipmsg.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(s.contact(c.local, req))

@@ -31,6 +31,7 @@ import (
 	"github.com/hotline-project/hotline/sip"
 	"github.com/hotline-project/hotline/sip/digest"
 	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // Addrs are the addresses the server is bound to, and its controls (what main's signal
@@ -228,7 +229,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 			}
 			return l.Name, true
 		},
-		LineSRTP: func(name string) sip.SRTPPolicy {
+		LineSRTP: func(name string) sdp.SRTPPolicy {
 			return lineSRTP(live.Load().Config, name)
 		},
 		Handler:           handleCall(flow, sipSrv),
@@ -494,19 +495,19 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // lineSRTP is the SRTP policy of the line named name in cfg; an unknown line (gone in a
 // reload) is off.
-func lineSRTP(cfg *config.Config, name string) sip.SRTPPolicy {
+func lineSRTP(cfg *config.Config, name string) sdp.SRTPPolicy {
 	for _, l := range cfg.Lines {
 		if l.Name != name {
 			continue
 		}
-		p := sip.SRTPPolicy{AllowInsecureSignalling: l.SRTPAllowPlainSIP}
+		p := sdp.SRTPPolicy{AllowInsecureSignalling: l.SRTPAllowPlainSIP}
 		switch l.SRTP {
 		case config.SRTPOptional:
-			p.Mode = sip.SRTPOptional
+			p.Mode = sdp.SRTPOptional
 		case config.SRTPRequired:
-			p.Mode = sip.SRTPRequired
+			p.Mode = sdp.SRTPRequired
 		}
 		return p
 	}
-	return sip.SRTPPolicy{}
+	return sdp.SRTPPolicy{}
 }

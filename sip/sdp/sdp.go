@@ -1,4 +1,4 @@
-package sip
+package sdp
 
 import (
 	"errors"
@@ -7,15 +7,15 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pion/sdp/v3"
+	psdp "github.com/pion/sdp/v3"
 )
 
 // Static payload types of the two codecs we speak (RFC 3551).
 const (
 	PayloadPCMU uint8 = 0
 	PayloadPCMA uint8 = 8
-	// offerDTMFPayload is the telephone-event payload type we use when we make the offer.
-	offerDTMFPayload uint8 = 101
+	// OfferDTMFPayload is the telephone-event payload type we use when we make the offer.
+	OfferDTMFPayload uint8 = 101
 )
 
 // ErrNotAcceptable is returned when an SDP offer or answer has no usable audio stream:
@@ -87,7 +87,7 @@ func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 	if len(body) == 0 {
 		return Media{}, fmt.Errorf("%w: empty body", ErrNotAcceptable)
 	}
-	var sd sdp.SessionDescription
+	var sd psdp.SessionDescription
 	if err := sd.UnmarshalString(string(body)); err != nil {
 		// pion/sdp's errors quote the offending line, which may carry a caller's number:
 		// errors from here reach the logs, so they name the problem, never the text.
@@ -163,7 +163,7 @@ func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 
 // pickCrypto returns the first a=crypto of the m-line that ParseCrypto accepts (RFC 4568
 // section 7.1.1: the offerer lists them in its order of preference).
-func pickCrypto(md *sdp.MediaDescription) (Crypto, bool) {
+func pickCrypto(md *psdp.MediaDescription) (Crypto, bool) {
 	for _, a := range md.Attributes {
 		if a.Key != "crypto" {
 			continue
@@ -177,7 +177,7 @@ func pickCrypto(md *sdp.MediaDescription) (Crypto, bool) {
 
 // pickCodec walks the m-line's formats in order and returns the first of PCMU or PCMA, and the
 // telephone-event payload type if offered at 8000 Hz.
-func pickCodec(md *sdp.MediaDescription) (audio, dtmf uint8, ok bool) {
+func pickCodec(md *psdp.MediaDescription) (audio, dtmf uint8, ok bool) {
 	rtpmap := map[uint8]string{}
 	for _, a := range md.Attributes {
 		if a.Key != "rtpmap" {
@@ -219,7 +219,7 @@ func pickCodec(md *sdp.MediaDescription) (audio, dtmf uint8, ok bool) {
 var knownProtos = map[string]bool{"RTP/AVP": true, "RTP/SAVP": true, "RTP/AVPF": true, "RTP/SAVPF": true,
 	"UDP/TLS/RTP/SAVP": true, "UDP/TLS/RTP/SAVPF": true, "udp": true, "TCP/RTP/AVP": true}
 
-func connectionAddr(sd *sdp.SessionDescription, md *sdp.MediaDescription) (netip.Addr, error) {
+func connectionAddr(sd *psdp.SessionDescription, md *psdp.MediaDescription) (netip.Addr, error) {
 	ci := md.ConnectionInformation
 	if ci == nil {
 		ci = sd.ConnectionInformation
@@ -249,7 +249,7 @@ func connectionAddr(sd *sdp.SessionDescription, md *sdp.MediaDescription) (netip
 
 // direction returns our send/recv flags from the peer's direction attribute (media level wins
 // over session level).
-func direction(sd *sdp.SessionDescription, md *sdp.MediaDescription) (send, recv bool) {
+func direction(sd *psdp.SessionDescription, md *psdp.MediaDescription) (send, recv bool) {
 	dir := "sendrecv"
 	for _, a := range sd.Attributes {
 		if isDirection(a.Key) {
@@ -303,7 +303,7 @@ func (m Media) Answer(local netip.Addr, port int, sessID, version uint64) []byte
 func Offer(local netip.Addr, port int, sessID, version uint64) []byte {
 	var b strings.Builder
 	writeSessionHeader(&b, local, sessID, version)
-	writeAudio(&b, port, []uint8{PayloadPCMU, PayloadPCMA}, offerDTMFPayload, "sendrecv", nil)
+	writeAudio(&b, port, []uint8{PayloadPCMU, PayloadPCMA}, OfferDTMFPayload, "sendrecv", nil)
 	return []byte(b.String())
 }
 
