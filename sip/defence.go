@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hotline-project/hotline/sip/digest"
+	"github.com/hotline-project/hotline/sip/gate"
 	"github.com/hotline-project/hotline/sip/limit"
 )
 
@@ -93,27 +94,23 @@ func (s *Server) isLineCall(req *sipmsg.Request) bool {
 // Dropping is what Kamailio's pike and ban setups do. The limits apply to what arrives on our
 // listeners; requests on a connection the server opened itself (to an advocate's phone) do
 // not pass the gate.
-func (s *Server) admit(in gateRequest) verdict {
-	req := in.req
+func (s *Server) admit(in gate.Request) gate.Verdict {
+	req := in.Req
 	method := string(req.Method)
 	inDialog := false
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		inDialog = true
 	}
-	drop := func(reason string) verdict { return verdict{act: actDrop, method: method, reason: reason} }
-	reply := func(status int, reason string, extra ...string) verdict {
-		return verdict{act: actReply, method: method, status: status, reason: reason,
-			reply: in.raw.reply(status, reasonPhrase(status), extra)}
-	}
+	drop, reply := in.Dropped, in.Reply
 	lineCall := s.isLineCall(req)
-	if l := s.opts.Defences; l != nil && in.src.IsValid() && !l.Trusted(in.src) &&
+	if l := s.opts.Defences; l != nil && in.Src.IsValid() && !l.Trusted(in.Src) &&
 		!(inDialog && s.lookupCall(req) != nil) {
 		now := s.now()
-		if !lineCall && l.Banned(now, in.src) {
+		if !lineCall && l.Banned(now, in.Src) {
 			s.refused(method, RefusedBanned)
 			return drop("source banned")
 		}
-		if !l.Allow(now, in.src) {
+		if !l.Allow(now, in.Src) {
 			s.refused(method, RefusedRate)
 			if req.IsInvite() {
 				if line, ok := s.opts.Lines(req.Recipient.User); ok && lineCall {
@@ -126,7 +123,7 @@ func (s *Server) admit(in gateRequest) verdict {
 		}
 	}
 	if len(req.GetHeaders("Require")) > 0 {
-		return verdict{act: actPass} // 420 is the handlers' business
+		return gate.Verdict{} // 420 is the handlers' business
 	}
 	switch {
 	case req.Method == sipmsg.OPTIONS:
@@ -135,7 +132,7 @@ func (s *Server) admit(in gateRequest) verdict {
 			// Load balancers (Kamailio's dispatcher) ping with OPTIONS: 503 takes the node out.
 			return reply(503, "draining", "Retry-After: "+drainRetryAfter)
 		}
-		return reply(200, "options", allowLine(), "Accept: application/sdp")
+		return reply(200, "options", gate.AllowLine(), "Accept: application/sdp")
 	case lineCall:
 		line, ok := s.opts.Lines(req.Recipient.User)
 		if !ok {
@@ -147,7 +144,7 @@ func (s *Server) admit(in gateRequest) verdict {
 			return reply(503, "draining", "Retry-After: "+drainRetryAfter)
 		}
 	}
-	return verdict{act: actPass}
+	return gate.Verdict{}
 }
 
 // limited applies a call's in-dialog request rate (dialogLimited) to req, a request of a

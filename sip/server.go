@@ -24,19 +24,10 @@ import (
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/sip/digest"
+	"github.com/hotline-project/hotline/sip/gate"
 	"github.com/hotline-project/hotline/sip/limit"
 	"github.com/hotline-project/hotline/sip/sdp"
 )
-
-// allowedMethods are the methods we serve; the Allow header lists them. (REGISTER is served
-// when Options has Auth and a Registrar, as the hotline command always gives.)
-var allowedMethods = []string{"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REGISTER"}
-
-// knownMethods are SIP methods we recognise but do not serve: 405 with Allow. Anything else is 501.
-var knownMethods = map[string]bool{
-	"REGISTER": true, "SUBSCRIBE": true, "NOTIFY": true, "REFER": true, "MESSAGE": true,
-	"PRACK": true, "UPDATE": true, "PUBLISH": true,
-}
 
 // Handler runs one answered call. It is called on the call's own goroutine after the caller
 // acknowledged the answer; when it returns the call is hung up if it is still up.
@@ -67,7 +58,7 @@ type Options struct {
 	InactivityTimeout time.Duration
 	Observer          Observer
 	Logger            *slog.Logger
-	Limits            Limits // message size and TCP time limits; zero fields take DefaultLimits
+	Limits            gate.Limits // message size and TCP time limits; zero fields take DefaultLimits
 
 	// Auth and Registrar, both set, let advocates' phones register (REGISTER) and dial
 	// feature codes (INVITE to *NN), authenticated by digest; without them REGISTER gets 405
@@ -89,8 +80,8 @@ type Options struct {
 	Defences      *limit.Limiter
 	LimitObserver LimitObserver
 	// ConnObserver, if set, counts the TCP and TLS connections the listeners refuse or close
-	// (limits.go).
-	ConnObserver ConnObserver
+	// (package gate).
+	ConnObserver gate.ConnObserver
 	// Budget, if set, bounds the calls to lines from sources Defences does not trust, as a
 	// whole and while unacknowledged (limit.Budget); UnackedTimeout, if shorter than
 	// AckTimeout, is how long such a call waits for its ACK.
@@ -124,7 +115,7 @@ type Server struct {
 	srv    *sipgo.Server
 	client *sipgo.Client
 	dialog sipgo.DialogUA
-	gate   *gate // checks every received message before sipgo does (check.go, limits.go)
+	gate   *gate.Gate // checks every received message before sipgo does (package gate)
 
 	mu     sync.Mutex
 	calls  map[string]*Call // by dialog ID
@@ -161,8 +152,8 @@ func NewServer(opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	slog := sipgoLogger(log)
-	opts.Limits = opts.Limits.withDefaults()
-	parser := sipmsg.NewParser(sipmsg.WithHeadersParsers(forceRportParsers()))
+	opts.Limits = opts.Limits.WithDefaults()
+	parser := gate.NewParser()
 	parser.MaxMessageLength = opts.Limits.MaxMessageBytes
 	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(opts.UserAgent),
@@ -196,14 +187,14 @@ func NewServer(opts Options) (*Server, error) {
 		calls:  map[string]*Call{},
 		ports:  map[string]int{},
 		ctx:    context.Background(),
-		gate:   &gate{parser: parser, limits: opts.Limits, log: log, observer: opts.Observer, now: time.Now},
 	}
 	s.dialog = sipgo.DialogUA{Client: client, RewriteContact: true}
-	s.gate.admit = s.admit
-	s.gate.connObs = opts.ConnObserver
+	gc := gate.Config{Parser: parser, Limits: opts.Limits, Log: log, Observer: opts.Observer,
+		ConnObserver: opts.ConnObserver, Admit: s.admit}
 	if opts.Defences != nil {
-		s.gate.trusted = opts.Defences.Trusted
+		gc.Trusted = opts.Defences.Trusted
 	}
+	s.gate = gate.New(gc)
 	srv.OnInvite(s.guard(s.onInvite))
 	srv.OnAck(s.guard(s.onAck))
 	srv.OnBye(s.guard(s.onBye))
@@ -215,37 +206,6 @@ func NewServer(opts Options) (*Server, error) {
 		srv.OnRegister(s.guard(s.onRegister))
 	}
 	return s, nil
-}
-
-// forceRportParsers returns sipgo's header parsers with Via parsing extended so that every Via
-// carries rport. Responses then go to the packet's source address and port (RFC 3581, like
-// Kamailio's force_rport), never to a host or port named in Via: callers behind NAT get answers,
-// and a forged Via cannot aim our responses at a third party.
-func forceRportParsers() map[string]sipmsg.HeaderParser {
-	base := sipmsg.DefaultHeadersParser()
-	m := make(map[string]sipmsg.HeaderParser, len(base))
-	for k, v := range base {
-		m[k] = v
-	}
-	viaParser := base["via"]
-	wrapped := func(name []byte, text string) (sipmsg.Header, error) {
-		h, err := viaParser(name, text)
-		if err != nil {
-			return h, err
-		}
-		if via, ok := h.(*sipmsg.ViaHeader); ok {
-			if via.Params == nil {
-				via.Params = sipmsg.NewParams()
-			}
-			if !via.Params.Has("rport") {
-				via.Params.Add("rport", "")
-			}
-		}
-		return h, nil
-	}
-	m["via"] = wrapped
-	m["v"] = wrapped
-	return m
 }
 
 // Serve answers SIP on the given UDP socket and TCP listener (either may be nil) until ctx is
@@ -277,8 +237,8 @@ func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
 		n++
 		s.setPort("tls", ls.TLS.Addr())
 		tl := &tlsListener{Listener: ls.TLS, conf: tlsConf, timeout: s.opts.Limits.TLSHandshakeTimeout,
-			now: s.gate.now, log: s.log}
-		go func() { errc <- s.srv.ServeTLS(s.gate.tlsListener(tl)) }()
+			now: time.Now, log: s.log}
+		go func() { errc <- s.srv.ServeTLS(s.gate.TLSListener(tl)) }()
 	}
 	if udp != nil {
 		n++
@@ -286,12 +246,12 @@ func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
 		s.listenMu.Lock()
 		s.udp = udp
 		s.listenMu.Unlock()
-		pc := s.gate.packetConn(udp)
+		pc := s.gate.PacketConn(udp)
 		go func() {
 			for {
 				err := s.srv.ServeUDP(pc)
-				if pc.rotated() && ctx.Err() == nil {
-					continue // see gatedPacketConn: sipgo forgets the sources it recorded
+				if pc.Rotated() && ctx.Err() == nil {
+					continue // see gate.PacketConn: sipgo forgets the sources it recorded
 				}
 				errc <- err
 				return
@@ -301,7 +261,7 @@ func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
 	if tcp != nil {
 		n++
 		s.setPort("tcp", tcp.Addr())
-		go func() { errc <- s.srv.ServeTCP(s.gate.listener(tcp)) }()
+		go func() { errc <- s.srv.ServeTCP(s.gate.Listener(tcp)) }()
 	}
 	if n == 0 {
 		return errors.New("sip: no listener")
@@ -371,7 +331,7 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // OpenConnections returns the number of SIP connections open over transport ("tcp" or
 // "tls"), for metrics.
-func (s *Server) OpenConnections(transport string) int { return s.gate.openConnections(transport) }
+func (s *Server) OpenConnections(transport string) int { return s.gate.OpenConnections(transport) }
 
 // ActiveCalls returns the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
@@ -483,7 +443,7 @@ func (s *Server) send(tx sipmsg.ServerTransaction, req *sipmsg.Request, res *sip
 
 // writeUDP sends res on the UDP socket we serve, to its destination (the request's source,
 // as every Via carries rport). It does not go through sipgo's connection pool, which forgets
-// sources (gatedPacketConn).
+// sources (gate.PacketConn).
 func (s *Server) writeUDP(res *sipmsg.Response) error {
 	s.listenMu.Lock()
 	conn := s.udp
@@ -510,11 +470,11 @@ func requiredExtensions(req *sipmsg.Request) []string {
 }
 
 func allowHeader() sipmsg.Header {
-	return sipmsg.NewHeader("Allow", strings.Join(allowedMethods, ", "))
+	return sipmsg.NewHeader("Allow", strings.Join(gate.AllowedMethods, ", "))
 }
 
 func (s *Server) onNoRoute(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	if knownMethods[string(req.Method)] {
+	if gate.KnownMethods[string(req.Method)] {
 		s.respond(tx, req, 405, "Method Not Allowed", nil, allowHeader())
 		return
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
 	"github.com/hotline-project/hotline/sip/digest"
+	"github.com/hotline-project/hotline/sip/gate"
 	"github.com/hotline-project/hotline/sip/limit"
 	"github.com/hotline-project/hotline/sip/sdp"
 )
@@ -215,7 +216,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		}
 		return srv.OpenConnections(transport)
 	})
-	sipLimits := sip.Limits{
+	sipLimits := gate.Limits{
 		TLSHandshakeTimeout:     cfg.SIP.TLS.HandshakeTimeout,
 		TCPFirstRequestTimeout:  cfg.Security.FirstRequestTimeout,
 		MaxConnections:          maxConnections(cfg, openFileLimit(), log),
