@@ -22,6 +22,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/sip/digest"
 	"github.com/hotline-project/hotline/sip/gate"
@@ -41,7 +42,7 @@ type Observer interface {
 	Request(method string)
 	Response(method string, status int)
 	CallStarted(line string)
-	CallEnded(line, outcome string)
+	CallEnded(line string, end outcome.Leg)
 }
 
 // Options configure a Server.
@@ -591,68 +592,134 @@ func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 }
 
+// onInvite takes a new call to a line (or an advocate's feature code) through its steps:
+// admit (whom it is for, and whether the server takes it), negotiate (the offer), set up (the
+// call's leg and dialog), answer (the 200 and its ACK), run (the Handler) and close, with the
+// leg's outcome. An INVITE inside a dialog is a re-INVITE.
 func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		s.onReInvite(req, tx)
 		return
 	}
-	var line, advocate, feature string
+	in, ok := s.admitInvite(req, tx)
+	if !ok {
+		return
+	}
+	defer in.release()
+	m, offered, ok := s.negotiateInvite(in)
+	if !ok {
+		return
+	}
+	if in.feature != "" && !s.featureInvite(in) {
+		return
+	}
+	c, ok := s.setUpCall(in, m, offered)
+	if !ok {
+		return
+	}
+	end := outcome.LegCompleted
+	handled := false // the Handler took the call: it records it
+	defer func() { s.closeCall(c, in, end, handled) }()
+	c.log.Info("incoming call")
+	if e := s.answerCall(c, in, offered); e != "" {
+		end = e
+		return
+	}
+	handler := s.opts.Handler
+	if c.Feature != "" {
+		handler = s.opts.FeatureHandler
+	}
+	handled = handler != nil
+	end = s.runCall(c, handler)
+}
+
+// invite is a new call's INVITE as it goes through admission: what it is for, and the place
+// it holds among the calls in progress until it is set up or refused.
+type invite struct {
+	req                     *sipmsg.Request
+	tx                      sipmsg.ServerTransaction
+	line, advocate, feature string
+	adm                     admission
+	giveBack                func() // uncounts the call, once
+	setUp                   bool   // the call is set up: closeCall gives its place back
+}
+
+// release gives back what admission took, when the INVITE is done with: the per-source and
+// budget counts, and the call's place unless the call was set up (closeCall gives it back).
+func (in *invite) release() {
+	in.adm.release()
+	if !in.setUp {
+		in.giveBack()
+	}
+}
+
+// admitInvite decides whom the INVITE is for and whether the server takes it: a line, or an
+// authenticated advocate's feature code; a Contact; not draining; a place among the calls in
+// progress (sip.max_calls) and within the source's limits and the untrusted sources' budget.
+// It answers 100 Trying to an INVITE it takes, and the right error to one it refuses.
+func (s *Server) admitInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) (*invite, bool) {
+	in := &invite{req: req, tx: tx}
 	if code, isFeature := featureCode(req.Recipient.User); isFeature && s.authEnabled() {
 		// An advocate's phone: authenticate (public callers never reach this).
 		id, ok := s.authenticate(req, tx)
 		if !ok {
-			return
+			return nil, false
 		}
-		line, advocate, feature = featureLine, id, code
+		in.line, in.advocate, in.feature = featureLine, id, code
 	} else {
 		var ok bool
-		if line, ok = s.opts.Lines(req.Recipient.User); !ok {
+		if in.line, ok = s.opts.Lines(req.Recipient.User); !ok {
 			s.respond(tx, req, 404, "Not Found", nil)
-			return
+			return nil, false
 		}
 	}
 	if req.Contact() == nil {
 		s.respond(tx, req, 400, "Missing Contact", nil)
-		return
+		return nil, false
 	}
-	if feature == "" && s.draining.Load() {
+	if in.feature == "" && s.draining.Load() {
 		// A draining node takes no new calls: the carrier or load balancer tries another.
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", drainRetryAfter))
-		s.attemptRefused(line, RefuseDraining)
-		return
+		s.attemptRefused(in.line, RefuseDraining)
+		return nil, false
 	}
 	if !s.reserveCall() {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
-		s.attemptRefused(line, RefuseCapacity)
-		return
+		s.attemptRefused(in.line, RefuseCapacity)
+		return nil, false
 	}
-	// The call counts from here; until it is set up, an early return gives its place back.
-	setUp := false
+	// The call counts from here; until it is set up, release gives its place back.
 	// giveBack uncounts the call once: at its end, or as soon as a newer call pushes it out
 	// of the untrusted budget (its teardown may lag behind a flood).
 	var gaveBack sync.Once
-	giveBack := func() { gaveBack.Do(func() { s.active.Add(-1) }) }
-	defer func() {
-		if !setUp {
-			giveBack()
-		}
-	}()
-	adm, ok := s.admitCall(req, feature == "", giveBack)
+	in.giveBack = func() { gaveBack.Do(func() { s.active.Add(-1) }) }
+	adm, ok := s.admitCall(req, in.feature == "", in.giveBack)
 	if !ok {
+		in.giveBack()
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
-		s.attemptRefused(line, adm.refused)
-		return
+		s.attemptRefused(in.line, adm.refused)
+		return nil, false
 	}
-	defer adm.release()
+	in.adm = adm
 	s.respond(tx, req, 100, "Trying", nil)
+	return in, true
+}
 
-	var (
-		offered bool
-		m       sdp.Media
-		policy  sdp.SRTPPolicy
-	)
-	if s.opts.LineSRTP != nil && feature == "" {
-		policy = s.opts.LineSRTP(line)
+// negotiateInvite takes the INVITE's SDP offer under the line's SRTP policy: the media to
+// answer with, and whether there was an offer (without one, the 200 offers and the ACK
+// answers). An offer it cannot take gets 488 (415 for a body that is not SDP).
+func (s *Server) negotiateInvite(in *invite) (m sdp.Media, offered, ok bool) {
+	req, tx := in.req, in.tx
+	var policy sdp.SRTPPolicy
+	if s.opts.LineSRTP != nil && in.feature == "" {
+		policy = s.opts.LineSRTP(in.line)
+	}
+	notAcceptable := func(what string, err error) (sdp.Media, bool, bool) {
+		s.log.Info(what, "line", in.line, "error", err)
+		s.respond(tx, req, 488, "Not Acceptable Here", nil,
+			sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
+		s.attemptRefused(in.line, RefuseNotAcceptable)
+		return sdp.Media{}, false, false
 	}
 	mode, downgraded, err := policy.ModeOver(req.Transport())
 	if err == nil && mode == sdp.SRTPRequired && len(req.Body()) == 0 {
@@ -661,53 +728,53 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		err = fmt.Errorf("%w: srtp required: send an sdp offer with a=crypto", sdp.ErrNotAcceptable)
 	}
 	if err != nil {
-		s.log.Info("rejecting call", "line", line, "error", err)
-		s.respond(tx, req, 488, "Not Acceptable Here", nil,
-			sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
-		s.attemptRefused(line, RefuseNotAcceptable)
-		return
+		return notAcceptable("rejecting call", err)
 	}
-	if body := req.Body(); len(body) > 0 {
-		if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
-			s.respond(tx, req, 415, "Unsupported Media Type", nil, sipmsg.NewHeader("Accept", "application/sdp"))
-			s.attemptRefused(line, RefuseNotAcceptable)
-			return
-		}
-		var err error
-		m, err = sdp.NegotiateSecureOffer(body, mode)
-		if err != nil {
-			if downgraded {
-				err = fmt.Errorf("%w (sdes keys are accepted only over sip over tls)", err)
-			}
-			s.log.Info("rejecting offer", "line", line, "error", err)
-			s.respond(tx, req, 488, "Not Acceptable Here", nil,
-				sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
-			s.attemptRefused(line, RefuseNotAcceptable)
-			return
-		}
-		offered = true
+	body := req.Body()
+	if len(body) == 0 {
+		return sdp.Media{}, false, true
 	}
-	if feature != "" {
-		if s.opts.Feature == nil {
-			s.respondTagged(tx, req, 404, "Not Found")
-			return
-		}
-		if !s.runFeature(req, tx, advocate, feature) {
-			return
-		}
+	if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
+		s.respond(tx, req, 415, "Unsupported Media Type", nil, sipmsg.NewHeader("Accept", "application/sdp"))
+		s.attemptRefused(in.line, RefuseNotAcceptable)
+		return sdp.Media{}, false, false
 	}
+	m, err = sdp.NegotiateSecureOffer(body, mode)
+	if err != nil {
+		if downgraded {
+			err = fmt.Errorf("%w (sdes keys are accepted only over sip over tls)", err)
+		}
+		return notAcceptable("rejecting offer", err)
+	}
+	return m, true, true
+}
 
+// featureInvite runs an advocate's feature code, and reports whether the call goes on (to
+// play the code's confirmation); it has answered the INVITE when it does not.
+func (s *Server) featureInvite(in *invite) bool {
+	if s.opts.Feature == nil {
+		s.respondTagged(in.tx, in.req, 404, "Not Found")
+		return false
+	}
+	return s.runFeature(in.req, in.tx, in.advocate, in.feature)
+}
+
+// setUpCall makes the call of an admitted INVITE: its RTP leg (503 when no port is free),
+// its dialog, its context, and its place in the server's calls. From then on the call is
+// counted until closeCall.
+func (s *Server) setUpCall(in *invite, m sdp.Media, offered bool) (*Call, bool) {
+	req, tx := in.req, in.tx
 	callID := newID()
-	log := s.log.With("call", callID, "line", line)
+	log := s.log.With("call", callID, "line", in.line)
 	var peer netip.Addr
 	if src, err := netip.ParseAddrPort(req.Source()); err == nil {
 		peer = src.Addr().Unmap()
 	}
 	c := &Call{
 		ID:       callID,
-		Line:     line,
-		Advocate: advocate,
-		Feature:  feature,
+		Line:     in.line,
+		Advocate: in.advocate,
+		Feature:  in.feature,
 		Arrived:  time.Now(),
 		caller:   callerIdentity(req),
 		source:   sourceAddr(req),
@@ -733,27 +800,25 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if err != nil {
 		log.Warn("no media port for call", "error", err)
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
-		s.attemptRefused(line, RefuseNoMediaPort)
-		return
+		s.attemptRefused(in.line, RefuseNoMediaPort)
+		return nil, false
 	}
 	c.leg = leg
 	dlg, err := s.dialog.ReadInvite(req, tx)
 	if err != nil {
 		leg.Close()
 		s.respond(tx, req, 400, "Bad Request", nil)
-		return
+		return nil, false
 	}
 	c.dialog = dlg
 	c.local = s.opts.AdvertiseAddr
 	if !c.local.IsValid() {
 		c.local = localAddrFacing(req.Source())
 	}
-	local := c.local
 	s.mu.Lock()
 	parent := s.ctx
 	s.mu.Unlock()
-	ctx, cancel := context.WithCancelCause(parent)
-	c.ctx, c.cancel = ctx, cancel
+	c.ctx, c.cancel = context.WithCancelCause(parent)
 	if !offered {
 		c.media = sdp.Media{PayloadType: sdp.PayloadPCMU, Send: false, Recv: true}
 		leg.SetDirection(false, true)
@@ -764,63 +829,96 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.mu.Lock()
 	s.calls[dlg.ID] = c
 	s.mu.Unlock()
-	setUp = true // counted since reserveCall; the deferred teardown below uncounts it
+	in.setUp = true // counted since reserveCall; closeCall uncounts it
 	s.wg.Add(1)
-	s.opts.Observer.CallStarted(line)
-	outcome := "completed"
-	handled := false // the Handler took the call: it records it
-	defer func() {
-		cancel(ErrServerHangup)
-		c.closeDigits()
-		leg.Close()
-		dlg.Close()
-		s.mu.Lock()
-		delete(s.calls, dlg.ID)
-		s.mu.Unlock()
-		giveBack()
-		s.opts.Observer.CallEnded(line, outcome)
-		if !handled {
-			s.attemptUnanswered(c, outcome)
-		}
-		log.Info("call ended", "outcome", outcome)
-		s.wg.Done()
-	}()
-	log.Info("incoming call")
+	s.opts.Observer.CallStarted(in.line)
+	return c, true
+}
 
-	if s.opts.AnswerDelay > 0 && feature == "" {
-		if err := dlg.Respond(180, "Ringing", nil); err == nil {
-			s.opts.Observer.Response("INVITE", 180)
-		}
-		t := time.NewTimer(s.opts.AnswerDelay)
-		select {
-		case <-t.C:
-		case <-dlg.Context().Done():
-			t.Stop()
-			outcome = "cancelled"
-			s.opts.Observer.Response("INVITE", 487)
-			return
-		case <-ctx.Done():
-			t.Stop()
-			outcome = "shutdown"
-			s.respond(tx, req, 503, "Service Unavailable", nil)
-			return
-		case <-adm.evicted():
-			t.Stop()
-			outcome = "evicted"
-			s.refused("INVITE", RefusedEvicted)
-			s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
-			return
+// closeCall ends a call set up by setUpCall, whichever step it reached, and counts it with
+// the leg's outcome end; a call the Handler never took (handled false) is reported to the
+// AttemptObserver as unanswered.
+func (s *Server) closeCall(c *Call, in *invite, end outcome.Leg, handled bool) {
+	c.cancel(ErrServerHangup)
+	c.closeDigits()
+	c.leg.Close()
+	c.dialog.Close()
+	s.mu.Lock()
+	delete(s.calls, c.dialog.ID)
+	s.mu.Unlock()
+	in.giveBack()
+	s.opts.Observer.CallEnded(in.line, end)
+	if !handled {
+		s.attemptUnanswered(c, end)
+	}
+	c.log.Info("call ended", "outcome", end)
+	s.wg.Done()
+}
+
+// answerCall answers a set-up call: it rings for AnswerDelay, sends the 200 with our SDP
+// and waits for the ACK (and its SDP answer when the INVITE had no offer). It returns the
+// leg's outcome when the call ended before it was confirmed, "" when it is up.
+func (s *Server) answerCall(c *Call, in *invite, offered bool) outcome.Leg {
+	if s.opts.AnswerDelay > 0 && in.feature == "" {
+		if end := s.ring(c, in); end != "" {
+			return end
 		}
 	}
+	if end := s.sendAnswer(c, in, offered); end != "" {
+		return end
+	}
+	s.opts.Observer.Response("INVITE", 200)
+	if !offered {
+		c.mu.Lock()
+		ack := c.ackBody
+		c.mu.Unlock()
+		am, err := sdp.NegotiateAnswer(ack)
+		if err != nil {
+			c.log.Warn("no usable answer in ack", "error", err)
+			c.Hangup(c.ctx, "no usable sdp answer in ack")
+			return outcome.LegFailed
+		}
+		c.applyMedia(am)
+	}
+	return ""
+}
 
+// ring sends 180 Ringing and waits AnswerDelay, unless the call ends first.
+func (s *Server) ring(c *Call, in *invite) outcome.Leg {
+	dlg := c.dialog
+	if err := dlg.Respond(180, "Ringing", nil); err == nil {
+		s.opts.Observer.Response("INVITE", 180)
+	}
+	t := time.NewTimer(s.opts.AnswerDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return ""
+	case <-dlg.Context().Done():
+		s.opts.Observer.Response("INVITE", 487)
+		return outcome.LegCancelled
+	case <-c.ctx.Done():
+		s.respond(in.tx, in.req, 503, "Service Unavailable", nil)
+		return outcome.LegShutdown
+	case <-in.adm.evicted():
+		s.refused("INVITE", RefusedEvicted)
+		s.respond(in.tx, in.req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		return outcome.LegEvicted
+	}
+}
+
+// sendAnswer sends the 200 OK, retransmitted until the ACK, and waits for the ACK, the ACK
+// timeout or the call's eviction from the untrusted sources' budget.
+func (s *Server) sendAnswer(c *Call, in *invite, offered bool) outcome.Leg {
+	dlg, leg, log := c.dialog, c.leg, c.log
 	var body []byte
 	if offered {
-		body = c.media.Answer(local, leg.LocalPort(), c.sessID, c.nextVersion())
+		body = c.media.Answer(c.local, leg.LocalPort(), c.sessID, c.nextVersion())
 	} else {
-		body = sdp.Offer(local, leg.LocalPort(), c.sessID, c.nextVersion())
+		body = sdp.Offer(c.local, leg.LocalPort(), c.sessID, c.nextVersion())
 	}
 	res := sipmsg.NewSDPResponseFromRequest(dlg.InviteRequest, body)
-	res.AppendHeader(s.contact(local, req))
+	res.AppendHeader(s.contact(c.local, in.req))
 	res.AppendHeader(allowHeader())
 	leg.StartLearning()
 	acked := make(chan error, 1)
@@ -829,65 +927,51 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		// the ACK timeout.
 		acked <- dlg.WriteResponse(res)
 	})
-	ackTimer := time.NewTimer(s.ackTimeout(adm))
+	ackTimer := time.NewTimer(s.ackTimeout(in.adm))
+	defer ackTimer.Stop()
 	select {
 	case err := <-acked:
-		ackTimer.Stop()
 		if err != nil {
 			switch {
-			case errors.Is(context.Cause(ctx), ErrCallerHangup):
+			case errors.Is(context.Cause(c.ctx), ErrCallerHangup):
 				// BYE overtook the ACK (they travel on separate goroutines).
-				outcome = "caller_hangup"
+				return outcome.LegCallerHangup
 			case dlg.Context().Err() != nil || errors.Is(err, sipmsg.ErrTransactionCanceled):
 				log.Info("call cancelled before it was confirmed", "error", err)
-				outcome = "cancelled"
+				return outcome.LegCancelled
 			default:
 				log.Warn("answer failed", "error", err)
-				outcome = "failed"
+				return outcome.LegFailed
 			}
-			return
 		}
 	case <-ackTimer.C:
-		log.Warn("no ack for 200 ok, ending call", "timeout", s.ackTimeout(adm))
-		outcome = "no_ack"
+		log.Warn("no ack for 200 ok, ending call", "timeout", s.ackTimeout(in.adm))
 		c.terminate(context.Background(), ErrNoAck)
-		return
-	case <-adm.evicted():
+		return outcome.LegNoAck
+	case <-in.adm.evicted():
 		// A newer call pushed this unacknowledged one out (limit.Budget). No BYE: the
 		// source never showed it receives what we send; ending the transaction stops the
 		// 200's retransmissions.
-		ackTimer.Stop()
-		outcome = "evicted"
 		s.refused("INVITE", RefusedEvicted)
 		log.Debug("unacknowledged call pushed out by a newer one")
-		tx.Terminate()
+		in.tx.Terminate()
 		c.end(ErrNoAck)
-		return
+		return outcome.LegEvicted
 	}
-	if !adm.acked() {
+	if !in.adm.acked() {
 		// Pushed out as its ACK came: it no longer counts, so it cannot go on.
-		outcome = "evicted"
 		s.refused("INVITE", RefusedEvicted)
 		c.terminate(context.Background(), ErrNoAck)
-		return
+		return outcome.LegEvicted
 	}
-	s.opts.Observer.Response("INVITE", 200)
+	return ""
+}
 
-	if !offered {
-		c.mu.Lock()
-		ack := c.ackBody
-		c.mu.Unlock()
-		am, err := sdp.NegotiateAnswer(ack)
-		if err != nil {
-			log.Warn("no usable answer in ack", "error", err)
-			outcome = "failed"
-			c.Hangup(ctx, "no usable sdp answer in ack")
-			return
-		}
-		c.applyMedia(am)
-	}
-
-	// The leg ending (RTP inactivity, or a fault in its media) ends the call.
+// runCall runs a confirmed call: its handler (Handler, or FeatureHandler for a feature code;
+// nil: none) while the leg's end (RTP inactivity, a media fault) ends the call, then hangs up
+// if the call is still up. It returns the leg's outcome.
+func (s *Server) runCall(c *Call, handler Handler) outcome.Leg {
+	ctx, leg, log := c.ctx, c.leg, c.log
 	s.goSafe(func() {
 		select {
 		case <-leg.Done():
@@ -901,30 +985,28 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		case <-ctx.Done():
 		}
 	})
-
-	handler := s.opts.Handler
-	if feature != "" {
-		handler = s.opts.FeatureHandler
-	}
 	if handler != nil {
-		handled = true
 		handler(ctx, c)
 	}
-
 	if ctx.Err() == nil {
 		c.Hangup(ctx, "ivr finished")
 	}
-	cause := context.Cause(ctx)
+	return legEnd(context.Cause(ctx))
+}
+
+// legEnd is the outcome of a confirmed call's leg, from the cause that ended its context.
+func legEnd(cause error) outcome.Leg {
 	switch {
 	case errors.Is(cause, ErrCallerHangup):
-		outcome = "caller_hangup"
+		return outcome.LegCallerHangup
 	case errors.Is(cause, ErrMediaTimeout):
-		outcome = "media_timeout"
+		return outcome.LegMediaTimeout
 	case errors.Is(cause, ErrMediaFailed):
-		outcome = "media_failed"
+		return outcome.LegMediaFailed
 	case errors.Is(cause, ErrServerHangup):
-		outcome = "server_hangup"
+		return outcome.LegServerHangup
 	}
+	return outcome.LegCompleted
 }
 
 // onReInvite handles an INVITE inside a dialog: hold, resume, new address or codec. Only the
@@ -1041,10 +1123,10 @@ func randUint63() uint64 {
 
 type nopObserver struct{}
 
-func (nopObserver) Request(string)           {}
-func (nopObserver) Response(string, int)     {}
-func (nopObserver) CallStarted(string)       {}
-func (nopObserver) CallEnded(string, string) {}
+func (nopObserver) Request(string)                {}
+func (nopObserver) Response(string, int)          {}
+func (nopObserver) CallStarted(string)            {}
+func (nopObserver) CallEnded(string, outcome.Leg) {}
 
 // callerIdentity is the caller's identity in req: the P-Asserted-Identity the carrier's
 // trunk sets (RFC 3325), else the From URI. Never log it.
