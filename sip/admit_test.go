@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/sip/defence"
 	"github.com/hotline-project/hotline/sip/gate"
-	"github.com/hotline-project/hotline/sip/limit"
 )
 
 // admitServer is a Server whose gate can be driven directly: per-source rate 1/s with a burst
 // of burst, line 1888 configured, 192.0.2.1 trusted.
 func admitServer(t testing.TB, burst int) *Server {
 	t.Helper()
-	l, err := limit.New(limit.Config{Rate: 1, Burst: burst, AuthFailures: 1, AuthWindow: time.Minute, BanFor: time.Hour,
+	l, err := defence.New(defence.Config{Rate: 1, Burst: burst, AuthFailures: 1, AuthWindow: time.Minute, BanFor: time.Hour,
 		Trusted: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}})
 	if err != nil {
 		t.Fatal(err)

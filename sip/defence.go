@@ -10,12 +10,12 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"golang.org/x/time/rate"
 
+	"github.com/hotline-project/hotline/sip/defence"
 	"github.com/hotline-project/hotline/sip/digest"
 	"github.com/hotline-project/hotline/sip/gate"
-	"github.com/hotline-project/hotline/sip/limit"
 )
 
-// Reasons LimitObserver.Refused is given.
+// Reasons DefenceObserver.Refused is given.
 const (
 	RefusedBanned = "banned" // the source failed authentication too often
 	RefusedRate   = "rate"   // the source is over its request rate
@@ -38,9 +38,9 @@ const (
 	dialogBurst = 20
 )
 
-// LimitObserver receives the per-source defences' events for metrics. Implementations must
+// DefenceObserver receives the per-source defences' events for metrics. Implementations must
 // be cheap and concurrency safe.
-type LimitObserver interface {
+type DefenceObserver interface {
 	// Refused counts a request refused by a limit, by method and reason (RefusedBanned,
 	// RefusedRate, RefusedCalls).
 	Refused(method, reason string)
@@ -207,8 +207,8 @@ func (s *Server) dialogLimited(c *Call, req *sipmsg.Request, tx sipmsg.ServerTra
 // untrusted source, in the untrusted sources' budget.
 type admission struct {
 	release func()
-	ticket  *limit.Ticket // nil: not counted in the budget (trusted, feature code, no budget)
-	refused string        // why admitCall refused the call, for the call records (attempts.go)
+	ticket  *defence.Ticket // nil: not counted in the budget (trusted, feature code, no budget)
+	refused string          // why admitCall refused the call, for the call records (attempts.go)
 }
 
 // acked takes the call out of the unacknowledged calls: it can no longer be pushed out.
@@ -258,7 +258,7 @@ func (s *Server) admitCall(req *sipmsg.Request, lineCall bool, onEvict func()) (
 		if err != nil {
 			l.EndCall(src)
 			reason, attempt := RefusedUntrusted, RefuseUntrusted
-			if errors.Is(err, limit.ErrUnacked) {
+			if errors.Is(err, defence.ErrUnacked) {
 				reason, attempt = RefusedUnacked, RefuseSourceUnacked
 			}
 			s.refused("INVITE", reason)
@@ -283,15 +283,15 @@ func (s *Server) authFailed(req *sipmsg.Request, err error) {
 	if l.AuthFailed(s.now(), src) {
 		// An address that brute-forces advocates' passwords is logged; it is not a caller's.
 		s.log.Warn("source banned after failed authentications", "source", src.String(), "method", string(req.Method))
-		if s.opts.LimitObserver != nil {
-			s.opts.LimitObserver.Banned()
+		if s.opts.DefenceObserver != nil {
+			s.opts.DefenceObserver.Banned()
 		}
 	}
 }
 
 func (s *Server) refused(method, reason string) {
-	if s.opts.LimitObserver != nil {
-		s.opts.LimitObserver.Refused(method, reason)
+	if s.opts.DefenceObserver != nil {
+		s.opts.DefenceObserver.Refused(method, reason)
 	}
 }
 

@@ -24,9 +24,9 @@ import (
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/registrar"
+	"github.com/hotline-project/hotline/sip/defence"
 	"github.com/hotline-project/hotline/sip/digest"
 	"github.com/hotline-project/hotline/sip/gate"
-	"github.com/hotline-project/hotline/sip/limit"
 	"github.com/hotline-project/hotline/sip/sdp"
 )
 
@@ -59,7 +59,7 @@ type Options struct {
 	InactivityTimeout time.Duration
 	Observer          Observer
 	Logger            *slog.Logger
-	Limits            gate.Limits // message size and TCP time limits; zero fields take DefaultLimits
+	GateLimits        gate.Limits // what one message or stream connection may cost; zero fields take gate.DefaultLimits
 
 	// Auth and Registrar, both set, let advocates' phones register (REGISTER) and dial
 	// feature codes (INVITE to *NN), authenticated by digest; without them REGISTER gets 405
@@ -76,17 +76,17 @@ type Options struct {
 	// Now is the clock for authentication, registrations and limits; nil is time.Now.
 	Now func() time.Time
 	// Defences, if set, applies per-source defences: bans after failed authentication, a
-	// request rate and a cap on calls in progress (see defence.go). LimitObserver, if set,
+	// request rate and a cap on calls in progress (see defence.go). DefenceObserver, if set,
 	// counts what they refuse.
-	Defences      *limit.Limiter
-	LimitObserver LimitObserver
+	Defences        *defence.Limiter
+	DefenceObserver DefenceObserver
 	// ConnObserver, if set, counts the TCP and TLS connections the listeners refuse or close
 	// (package gate).
 	ConnObserver gate.ConnObserver
 	// Budget, if set, bounds the calls to lines from sources Defences does not trust, as a
-	// whole and while unacknowledged (limit.Budget); UnackedTimeout, if shorter than
+	// whole and while unacknowledged (defence.Budget); UnackedTimeout, if shorter than
 	// AckTimeout, is how long such a call waits for its ACK.
-	Budget         *limit.Budget
+	Budget         *defence.Budget
 	UnackedTimeout time.Duration
 	// TLS is the server side of SIP over TLS: its certificate (Certificates or
 	// GetCertificate). It is required to serve Listeners.TLS; MinVersion is raised to TLS 1.2.
@@ -153,9 +153,9 @@ func NewServer(opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	slog := sipgoLogger(log)
-	opts.Limits = opts.Limits.WithDefaults()
+	opts.GateLimits = opts.GateLimits.WithDefaults()
 	parser := gate.NewParser()
-	parser.MaxMessageLength = opts.Limits.MaxMessageBytes
+	parser.MaxMessageLength = opts.GateLimits.MaxMessageBytes
 	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(opts.UserAgent),
 		sipgo.WithUserAgentParser(parser),
@@ -190,7 +190,7 @@ func NewServer(opts Options) (*Server, error) {
 		ctx:    context.Background(),
 	}
 	s.dialog = sipgo.DialogUA{Client: client, RewriteContact: true}
-	gc := gate.Config{Parser: parser, Limits: opts.Limits, Log: log, Observer: opts.Observer,
+	gc := gate.Config{Parser: parser, Limits: opts.GateLimits, Log: log, Observer: opts.Observer,
 		ConnObserver: opts.ConnObserver, Admit: s.admit}
 	if opts.Defences != nil {
 		gc.Trusted = opts.Defences.Trusted
@@ -237,7 +237,7 @@ func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
 	if ls.TLS != nil {
 		n++
 		s.setPort("tls", ls.TLS.Addr())
-		tl := &tlsListener{Listener: ls.TLS, conf: tlsConf, timeout: s.opts.Limits.TLSHandshakeTimeout,
+		tl := &tlsListener{Listener: ls.TLS, conf: tlsConf, timeout: s.opts.GateLimits.TLSHandshakeTimeout,
 			now: time.Now, log: s.log}
 		go func() { errc <- s.srv.ServeTLS(s.gate.TLSListener(tl)) }()
 	}
@@ -949,7 +949,7 @@ func (s *Server) sendAnswer(c *Call, in *invite, offered bool) outcome.Leg {
 		c.terminate(context.Background(), ErrNoAck)
 		return outcome.LegNoAck
 	case <-in.adm.evicted():
-		// A newer call pushed this unacknowledged one out (limit.Budget). No BYE: the
+		// A newer call pushed this unacknowledged one out (defence.Budget). No BYE: the
 		// source never showed it receives what we send; ending the transaction stops the
 		// 200's retransmissions.
 		s.refused("INVITE", RefusedEvicted)

@@ -29,9 +29,9 @@ import (
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/defence"
 	"github.com/hotline-project/hotline/sip/digest"
 	"github.com/hotline-project/hotline/sip/gate"
-	"github.com/hotline-project/hotline/sip/limit"
 	"github.com/hotline-project/hotline/sip/sdp"
 )
 
@@ -100,17 +100,17 @@ type server struct {
 	live  atomic.Pointer[callflow.Snapshot]
 	token string // the admin API's
 
-	ls        listeners
-	rec       *records.Recorder
-	health    *metrics.Health
-	sched     *media.Scheduler
-	ports     *media.Ports
-	advertise netip.Addr
-	overrides *routing.Overrides
-	eng       *queue.Engine
-	flow      *callflow.Flow
-	srv       *sip.Server
-	limits    gate.Limits
+	ls         listeners
+	rec        *records.Recorder
+	health     *metrics.Health
+	sched      *media.Scheduler
+	ports      *media.Ports
+	advertise  netip.Addr
+	overrides  *routing.Overrides
+	eng        *queue.Engine
+	flow       *callflow.Flow
+	srv        *sip.Server
+	gateLimits gate.Limits
 
 	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
 	// when a drain has finished. g runs its parts under gctx.
@@ -299,7 +299,7 @@ func (s *server) buildSIP(context.Context) error {
 		}
 		return s.srv.OpenConnections(transport)
 	})
-	s.limits = gate.Limits{
+	s.gateLimits = gate.Limits{
 		TLSHandshakeTimeout:     cfg.SIP.TLS.HandshakeTimeout,
 		TCPFirstRequestTimeout:  cfg.Security.FirstRequestTimeout,
 		MaxConnections:          maxConnections(cfg, openFileLimit(), s.log),
@@ -334,11 +334,11 @@ func (s *server) buildSIP(context.Context) error {
 		Feature:           feature(s.flow),
 		FeatureHandler:    featureCall(s.flow),
 		Defences:          limiter,
-		LimitObserver:     defences,
+		DefenceObserver:   defences,
 		ConnObserver:      conns,
 		Budget:            budget,
 		UnackedTimeout:    cfg.Security.UnackedTimeout,
-		Limits:            s.limits,
+		GateLimits:        s.gateLimits,
 		TLS:               s.ls.sipTLS.server,
 		TLSClient:         s.ls.sipTLS.client,
 	})
@@ -385,7 +385,7 @@ func (s *server) run(ready func(Addrs)) error {
 	addrs.Reload, addrs.Drain = rl.Reload, dr.Drain
 	s.health.SetReady(true)
 	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "sip_tls", addrs.SIPTLS, "http", addrs.HTTP,
-		"lines", len(s.cfg.Lines), "languages", s.snap.Prompts.Languages(), "max_connections", s.limits.MaxConnections)
+		"lines", len(s.cfg.Lines), "languages", s.snap.Prompts.Languages(), "max_connections", s.gateLimits.MaxConnections)
 	if ready != nil {
 		ready(addrs)
 	}
@@ -487,12 +487,12 @@ func mediaAddrs(cfg *config.Config) (bind, advertise netip.Addr, err error) {
 var _ sip.AuthObserver = (*metrics.Metrics)(nil)
 
 // metrics.Defences counts what the per-source limits refuse.
-var _ sip.LimitObserver = (*metrics.Defences)(nil)
+var _ sip.DefenceObserver = (*metrics.Defences)(nil)
 
 // newLimiter builds the per-source defences from the security section.
-func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
+func newLimiter(cfg *config.Config, log *slog.Logger) (*defence.Limiter, error) {
 	s := cfg.Security
-	l, err := limit.New(limit.Config{
+	l, err := defence.New(defence.Config{
 		AuthFailures: s.AuthFailures,
 		AuthWindow:   s.AuthWindow,
 		BanFor:       s.BanDuration,
@@ -514,9 +514,9 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
 }
 
 // newBudget builds the untrusted sources' budget (issue 14) from the call limits.
-func newBudget(cfg *config.Config) (*limit.Budget, error) {
+func newBudget(cfg *config.Config) (*defence.Budget, error) {
 	l := cfg.CallLimits()
-	b, err := limit.NewBudget(limit.BudgetConfig{Calls: l.UntrustedCalls, Unacked: l.UnackedCalls,
+	b, err := defence.NewBudget(defence.BudgetConfig{Calls: l.UntrustedCalls, Unacked: l.UnackedCalls,
 		UnackedPerSource: cfg.Security.UnackedCallsPerSource})
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)

@@ -15,7 +15,7 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
-	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/sip/defence"
 )
 
 // This file puts a gate in front of sipgo's UDP and TCP transports: every datagram, and every
@@ -168,7 +168,7 @@ func (t *connTable) take(src netip.Addr, l Limits) string {
 	if t.total >= l.MaxConnections {
 		return ConnRefusedTotal
 	}
-	k := limit.Key(src)
+	k := defence.Key(src)
 	if t.bySource[k] >= l.MaxConnectionsPerSource {
 		return ConnRefusedSource
 	}
@@ -185,7 +185,7 @@ func (t *connTable) give(src netip.Addr) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.total--
-	k := limit.Key(src)
+	k := defence.Key(src)
 	if t.bySource[k] <= 1 {
 		delete(t.bySource, k)
 	} else {
