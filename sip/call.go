@@ -16,7 +16,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hotline-project/hotline/media"
-	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/sip/sdp"
 )
 
@@ -91,9 +90,15 @@ func (c *Call) Context() context.Context { return c.ctx }
 // Done is closed when the call has ended.
 func (c *Call) Done() <-chan struct{} { return c.ctx.Done() }
 
-// Play sends a prompt to the caller in the call's codec and blocks until it has been sent,
+// Audio is recorded audio the call can play: its encoding for an RTP payload type (0 PCMU, 8
+// PCMA), a whole number of 20 ms frames, or nil when it has none. A *prompts.Prompt is one.
+type Audio interface {
+	Payload(pt uint8) []byte
+}
+
+// Play sends audio to the caller in the call's codec and blocks until it has been sent,
 // ctx is cancelled (barge-in: playback stops before the next frame) or the call ends.
-func (c *Call) Play(ctx context.Context, p *prompts.Prompt) error {
+func (c *Call) Play(ctx context.Context, p Audio) error {
 	c.mu.Lock()
 	pt := c.media.PayloadType
 	c.mu.Unlock()

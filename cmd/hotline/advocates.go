@@ -9,12 +9,18 @@ import (
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/sip"
 )
 
 // The adapters between the SIP server, the media bridge, the records and the call flow.
+
+// sipLeg is a SIP call as the flow's Leg: sip plays any Audio, the flow plays prompts.
+type sipLeg struct{ *sip.Call }
+
+func (l sipLeg) Play(ctx context.Context, p *prompts.Prompt) error { return l.Call.Play(ctx, p) }
 
 // sipDialer places the flow's outbound legs through the SIP server.
 type sipDialer struct{ srv func() *sip.Server }
@@ -34,7 +40,7 @@ func (d sipDialer) Dial(ctx context.Context, to callflow.Dest) (callflow.Leg, er
 		}
 		return nil, err
 	}
-	return c, nil
+	return sipLeg{c}, nil
 }
 
 // sipContacts gives an advocate's registered phones, as the SIP server's registrar has them.
@@ -50,7 +56,7 @@ func (s sipContacts) Contacts(id string) []callflow.Dest {
 
 // bridgeLegs relays media between two SIP legs.
 func bridgeLegs(a, b callflow.Leg) (func(), error) {
-	br, err := media.NewBridge(a.(*sip.Call).Leg(), b.(*sip.Call).Leg())
+	br, err := media.NewBridge(a.(sipLeg).Leg(), b.(sipLeg).Leg())
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +75,7 @@ func (c callRecorder) Begin(callID, line, caller string, start time.Time) callfl
 func handleCall(f *callflow.Flow, srv func() *sip.Server) sip.Handler {
 	return func(ctx context.Context, c *sip.Call) {
 		s := srv()
-		f.Handle(ctx, callflow.Inbound{ID: c.ID, Line: c.Line, Caller: c.Caller(), Arrived: c.Arrived, Leg: c,
+		f.Handle(ctx, callflow.Inbound{ID: c.ID, Line: c.Line, Caller: c.Caller(), Arrived: c.Arrived, Leg: sipLeg{c},
 			Screen: func() (bool, bool) { return s.ScreenSilent(c) }})
 	}
 }
@@ -87,7 +93,7 @@ func feature(f *callflow.Flow) func(context.Context, string, string) error {
 
 // featureCall plays the confirmation of a feature code to the advocate's phone.
 func featureCall(f *callflow.Flow) sip.Handler {
-	return func(ctx context.Context, c *sip.Call) { f.FeatureCall(ctx, c, c.Advocate, c.Feature) }
+	return func(ctx context.Context, c *sip.Call) { f.FeatureCall(ctx, sipLeg{c}, c.Advocate, c.Feature) }
 }
 
 // advocatesAPI is the admin API's view of the advocates.
