@@ -271,121 +271,166 @@ func checkMessage(p *sipmsg.Parser, b []byte, maxLen int) Verdict {
 	}
 	method, uri, version, ok := splitRequestLine(m.startLine)
 	v := Verdict{method: method}
-	reject := func(status int, reason string, extra ...string) Verdict {
-		v.reason = reason
+	reject := func(pr *problem) Verdict {
+		v.reason = pr.reason
 		if method == "ACK" {
 			// An ACK is never answered (RFC 3261 17.2.3).
 			v.act = Drop
 			return v
 		}
 		if len(m.values("via")) == 0 {
-			v.act, v.reason = Drop, reason+"; no via to answer to"
+			v.act, v.reason = Drop, pr.reason+"; no via to answer to"
 			return v
 		}
-		v.act, v.status, v.reply = Reply, status, m.reply(status, reasonPhrase(status), extra)
+		v.act, v.status, v.reply = Reply, pr.status, m.reply(pr.status, reasonPhrase(pr.status), pr.extra)
 		return v
 	}
-	switch {
-	case !ok:
-		return reject(400, "malformed request line")
-	case !isSIPVersion(version):
-		return reject(400, "malformed sip version")
-	case !strings.EqualFold(version, "SIP/2.0"):
-		return reject(505, "unsupported sip version")
-	case splitErr != nil:
-		return reject(400, splitErr.Error())
-	case !m.complete:
-		return reject(400, "header section not terminated")
+	if pr := checkStart(ok, version, splitErr, m.complete); pr != nil {
+		return reject(pr)
 	}
-
-	// Framing: one Content-Length, decimal, within the message (RFC 3261 18.3, 20.14).
-	cls := m.values("content-length")
-	if len(cls) > 1 {
-		return reject(400, "more than one content-length")
-	}
-	if len(cls) == 1 {
-		if !isDigits(cls[0]) || len(cls[0]) > 9 {
-			return reject(400, "malformed content-length")
-		}
-		n, _ := strconv.Atoi(cls[0])
-		if n > maxLen {
-			return reject(513, "content-length beyond the size limit")
-		}
-		if n > len(m.body) {
-			return reject(400, "content-length larger than the message")
+	for _, check := range []func() *problem{
+		func() *problem { return checkFraming(&m, maxLen) },
+		func() *problem { return checkMandatory(&m, method) },
+		func() *problem { return checkRequestURI(uri) },
+	} {
+		if pr := check(); pr != nil {
+			return reject(pr)
 		}
 	}
-
-	// The header fields every request carries exactly once (RFC 3261 8.1.1, 20).
-	for _, name := range []string{"call-id", "from", "to", "cseq"} {
-		if n := len(m.values(name)); n != 1 {
-			return reject(400, fmt.Sprintf("%d %s header fields", n, name))
-		}
-	}
-	if len(m.values("max-forwards")) > 1 {
-		return reject(400, "more than one max-forwards")
-	}
-	num, cseqMethod, ok := strings.Cut(strings.Join(strings.Fields(m.values("cseq")[0]), " "), " ")
-	if !ok || !isDigits(num) || len(num) > 10 {
-		return reject(400, "malformed cseq")
-	}
-	if n, _ := strconv.ParseUint(num, 10, 64); n > maxCSeq {
-		return reject(400, "cseq number out of range")
-	}
-	if cseqMethod != method {
-		if !servedMethod(method) {
-			return reject(501, "unknown method (cseq method differs)", AllowLine())
-		}
-		return reject(400, "cseq method differs from the request method")
-	}
-	if !servedMethod(method) {
-		// Methods are case-sensitive; sipgo upper-cases them, so "invite" would reach INVITE.
-		return reject(501, "unknown method", AllowLine())
-	}
-
-	// The Request-URI (RFC 3261 8.2.2.1).
-	if strings.HasPrefix(uri, "<") {
-		return reject(400, "request-uri in angle brackets")
-	}
-	scheme, _, ok := strings.Cut(uri, ":")
-	if !ok || !validScheme(scheme) {
-		return reject(400, "malformed request-uri")
-	}
-	switch strings.ToLower(scheme) {
-	case "sip", "sips", "tel":
-	default:
-		return reject(416, "unsupported uri scheme")
-	}
-
 	msg, err := p.ParseSIP(b)
 	if err != nil {
-		return reject(400, "unparseable: "+parseErrorKind(err))
+		return reject(refuse(400, "unparseable: "+parseErrorKind(err)))
 	}
 	req, ok := msg.(*sipmsg.Request)
 	if !ok || req.Via() == nil || req.From() == nil || req.To() == nil || req.CSeq() == nil || req.CallID() == nil {
-		return reject(400, "unparseable header fields")
+		return reject(refuse(400, "unparseable header fields"))
 	}
-
-	if method == "INVITE" {
-		// Content processing (RFC 3261 8.2.3): we take SDP and answer with SDP.
-		if ct := req.ContentType(); ct != nil && len(req.Body()) > 0 && mediaType(ct.Value()) != "application/sdp" {
-			return reject(415, "unsupported content type", "Accept: application/sdp")
-		}
-		if accepts := m.values("accept"); !acceptsSDP(accepts) {
-			return reject(406, "accept excludes application/sdp", "Accept: application/sdp",
-				`Warning: 399 hotline "only application/sdp bodies are produced"`)
-		}
+	if pr := checkContent(&m, req); pr != nil {
+		return reject(pr)
 	}
-
 	if out := rfc2543Branch(req); out != nil {
 		// sipgo parses again what it printed; a message it cannot read back is not passed.
 		if _, err := p.ParseSIP(out); err != nil {
-			return reject(400, "no transaction id and unreadable fields")
+			return reject(refuse(400, "no transaction id and unreadable fields"))
 		}
 		v.msg = out
 	}
 	v.act, v.req, v.raw = Pass, req, &m
 	return v
+}
+
+// problem is why a request is refused: the status to answer, the reason for the logs (never
+// message text), and extra header lines for the answer.
+type problem struct {
+	status int
+	reason string
+	extra  []string
+}
+
+func refuse(status int, reason string, extra ...string) *problem {
+	return &problem{status: status, reason: reason, extra: extra}
+}
+
+// checkStart checks the request line and that the header section was read whole.
+func checkStart(lineOK bool, version string, splitErr error, complete bool) *problem {
+	switch {
+	case !lineOK:
+		return refuse(400, "malformed request line")
+	case !isSIPVersion(version):
+		return refuse(400, "malformed sip version")
+	case !strings.EqualFold(version, "SIP/2.0"):
+		return refuse(505, "unsupported sip version")
+	case splitErr != nil:
+		return refuse(400, splitErr.Error())
+	case !complete:
+		return refuse(400, "header section not terminated")
+	}
+	return nil
+}
+
+// checkFraming checks the framing: one Content-Length, decimal, within the message (RFC 3261
+// 18.3, 20.14).
+func checkFraming(m *rawMessage, maxLen int) *problem {
+	cls := m.values("content-length")
+	if len(cls) > 1 {
+		return refuse(400, "more than one content-length")
+	}
+	if len(cls) == 1 {
+		if !isDigits(cls[0]) || len(cls[0]) > 9 {
+			return refuse(400, "malformed content-length")
+		}
+		n, _ := strconv.Atoi(cls[0])
+		if n > maxLen {
+			return refuse(513, "content-length beyond the size limit")
+		}
+		if n > len(m.body) {
+			return refuse(400, "content-length larger than the message")
+		}
+	}
+	return nil
+}
+
+// checkMandatory checks the header fields every request carries exactly once (RFC 3261
+// 8.1.1, 20), the CSeq, and that the method is one we serve.
+func checkMandatory(m *rawMessage, method string) *problem {
+	for _, name := range []string{"call-id", "from", "to", "cseq"} {
+		if n := len(m.values(name)); n != 1 {
+			return refuse(400, fmt.Sprintf("%d %s header fields", n, name))
+		}
+	}
+	if len(m.values("max-forwards")) > 1 {
+		return refuse(400, "more than one max-forwards")
+	}
+	num, cseqMethod, ok := strings.Cut(strings.Join(strings.Fields(m.values("cseq")[0]), " "), " ")
+	if !ok || !isDigits(num) || len(num) > 10 {
+		return refuse(400, "malformed cseq")
+	}
+	if n, _ := strconv.ParseUint(num, 10, 64); n > maxCSeq {
+		return refuse(400, "cseq number out of range")
+	}
+	if cseqMethod != method {
+		if !servedMethod(method) {
+			return refuse(501, "unknown method (cseq method differs)", AllowLine())
+		}
+		return refuse(400, "cseq method differs from the request method")
+	}
+	if !servedMethod(method) {
+		// Methods are case-sensitive; sipgo upper-cases them, so "invite" would reach INVITE.
+		return refuse(501, "unknown method", AllowLine())
+	}
+	return nil
+}
+
+// checkRequestURI checks the Request-URI (RFC 3261 8.2.2.1).
+func checkRequestURI(uri string) *problem {
+	if strings.HasPrefix(uri, "<") {
+		return refuse(400, "request-uri in angle brackets")
+	}
+	scheme, _, ok := strings.Cut(uri, ":")
+	if !ok || !validScheme(scheme) {
+		return refuse(400, "malformed request-uri")
+	}
+	switch strings.ToLower(scheme) {
+	case "sip", "sips", "tel":
+		return nil
+	}
+	return refuse(416, "unsupported uri scheme")
+}
+
+// checkContent is an INVITE's content processing (RFC 3261 8.2.3): we take SDP and answer
+// with SDP.
+func checkContent(m *rawMessage, req *sipmsg.Request) *problem {
+	if req.Method != sipmsg.INVITE {
+		return nil
+	}
+	if ct := req.ContentType(); ct != nil && len(req.Body()) > 0 && mediaType(ct.Value()) != "application/sdp" {
+		return refuse(415, "unsupported content type", "Accept: application/sdp")
+	}
+	if accepts := m.values("accept"); !acceptsSDP(accepts) {
+		return refuse(406, "accept excludes application/sdp", "Accept: application/sdp",
+			`Warning: 399 hotline "only application/sdp bodies are produced"`)
+	}
+	return nil
 }
 
 // checkResponse passes a response only if sipgo parses it and its status code is a real one;
