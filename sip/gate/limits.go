@@ -699,10 +699,24 @@ func (c *gatedConn) frame() bool {
 		return false
 	}
 	head := c.in[:end+4]
+	n, ok := c.bodyLength(head)
+	if !ok {
+		return true
+	}
+	if len(c.in) < len(head)+n {
+		return false
+	}
+	c.deliver(c.in[:len(head)+n])
+	return true
+}
+
+// bodyLength is the length of the body that follows head, a message's header section, from
+// its Content-Length. Without a trustworthy one, or over the size limit, it answers, closes
+// the connection and returns false: there is no next message to find.
+func (c *gatedConn) bodyLength(head []byte) (int, bool) {
 	m, _ := splitMessage(head)
 	cls := m.values("content-length")
 	var bad string
-	var n int
 	switch {
 	case len(cls) == 0:
 		bad = "no content-length on a stream"
@@ -711,30 +725,30 @@ func (c *gatedConn) frame() bool {
 	case !isDigits(cls[0]) || len(cls[0]) > 9:
 		bad = "malformed content-length"
 	default:
-		n, _ = strconv.Atoi(cls[0])
-		if len(head)+n > maxLen {
+		n, _ := strconv.Atoi(cls[0])
+		if len(head)+n > c.g.limits.MaxMessageBytes {
 			v := c.g.tooLarge(head, c.transport)
 			c.fail("message too large", ConnClosedTooLarge, v.reply)
-			return true
+			return 0, false
 		}
+		return n, true
 	}
-	if bad != "" {
-		// Without a trustworthy length there is no next message to find: answer and close
-		// (RFC 4475 3.1.2.3, 3.3.9).
-		v := c.g.check(head, c.transport)
-		var reply []byte
-		if v.act == Reply {
-			reply = v.reply
-		} else if method, _, _, _ := splitRequestLine(m.startLine); method != "" && method != "ACK" && len(m.values("via")) > 0 {
-			reply = m.reply(400, reasonPhrase(400), nil)
-		}
-		c.fail(bad, ConnClosedMalformed, reply)
-		return true
+	// Without a trustworthy length there is no next message to find: answer and close
+	// (RFC 4475 3.1.2.3, 3.3.9).
+	v := c.g.check(head, c.transport)
+	var reply []byte
+	if v.act == Reply {
+		reply = v.reply
+	} else if method, _, _, _ := splitRequestLine(m.startLine); method != "" && method != "ACK" && len(m.values("via")) > 0 {
+		reply = m.reply(400, reasonPhrase(400), nil)
 	}
-	if len(c.in) < len(head)+n {
-		return false
-	}
-	msg := c.in[:len(head)+n]
+	c.fail(bad, ConnClosedMalformed, reply)
+	return 0, false
+}
+
+// deliver checks one framed message, msg, the start of c.in: it goes on to sipgo, or is
+// answered or dropped here (a reply that cannot be written finishes c).
+func (c *gatedConn) deliver(msg []byte) {
 	v := c.g.CheckAdmit(msg, c.transport, c.src)
 	if v.method != "" && (v.act == Pass || v.act == Reply && v.status < 300) {
 		// A request that was served counts; garbage, or requests refused, do not keep a
@@ -752,7 +766,7 @@ func (c *gatedConn) frame() bool {
 		_ = c.Conn.SetWriteDeadline(c.g.now().Add(time.Second))
 		if _, err := c.Conn.Write(v.reply); err != nil {
 			c.fail("stateless reply failed", ConnClosedReplyError, nil)
-			return true
+			return
 		}
 		_ = c.Conn.SetWriteDeadline(time.Time{})
 	}
@@ -764,7 +778,6 @@ func (c *gatedConn) frame() bool {
 	if len(c.in) == 0 {
 		c.in = nil // let a large message's buffer go
 	}
-	return true
 }
 
 // crlfPrefix returns the length of the CRLF pairs c starts with.

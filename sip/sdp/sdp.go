@@ -104,53 +104,13 @@ func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 		if m.audioIndex >= 0 || md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
 			continue
 		}
-		var (
-			secure bool
-			crypto Crypto
-		)
-		switch p := strings.Join(md.MediaName.Protos, "/"); {
-		case p == "RTP/AVP" && mode == SRTPRequired:
-			reason = "srtp required: plain RTP/AVP refused"
-			continue
-		case p == "RTP/AVP":
-		case p == "RTP/SAVP" && mode != SRTPOff:
-			var ok bool
-			if crypto, ok = pickCrypto(md); !ok {
-				reason = "no usable a=crypto (want AES_CM_128_HMAC_SHA1_80 or _32, one inline key)"
-				continue
-			}
-			secure = true
-		default:
-			reason = "unsupported transport"
-			if knownProtos[p] {
-				reason += " " + p // one of a fixed set: names no one
-			}
+		a, why := takeAudio(&sd, md, mode)
+		if why != "" {
+			reason = why
 			continue
 		}
-		pt, dtmf, ok := pickCodec(md)
-		if !ok {
-			reason = "no common codec (want PCMU or PCMA)"
-			continue
-		}
-		addr, err := connectionAddr(&sd, md)
-		if err != nil {
-			reason = err.Error()
-			continue
-		}
-		port := md.MediaName.Port.Value
-		if port < 1 || port > 65535 {
-			reason = "bad media port " + strconv.Itoa(port)
-			continue
-		}
-		m.audioIndex = i
-		m.Secure, m.RemoteCrypto = secure, crypto
-		m.PayloadType = pt
-		m.DTMFPayloadType = dtmf
-		m.Remote = netip.AddrPortFrom(addr, uint16(port))
-		m.Send, m.Recv = direction(&sd, md)
-		if addr.IsUnspecified() { // RFC 2543 style hold: c=0.0.0.0
-			m.Send = false
-		}
+		a.audioIndex, a.mlines = i, m.mlines
+		m = a
 	}
 	if m.audioIndex < 0 {
 		if reason == "" {
@@ -159,6 +119,48 @@ func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 		return Media{}, fmt.Errorf("%w: %s", ErrNotAcceptable, reason)
 	}
 	return m, nil
+}
+
+// takeAudio negotiates one audio m-line of sd under mode: the media it gives, or why it is
+// not usable (a reason that names no one).
+func takeAudio(sd *psdp.SessionDescription, md *psdp.MediaDescription, mode SRTPMode) (m Media, reason string) {
+	switch p := strings.Join(md.MediaName.Protos, "/"); {
+	case p == "RTP/AVP" && mode == SRTPRequired:
+		return m, "srtp required: plain RTP/AVP refused"
+	case p == "RTP/AVP":
+	case p == "RTP/SAVP" && mode != SRTPOff:
+		var ok bool
+		if m.RemoteCrypto, ok = pickCrypto(md); !ok {
+			return m, "no usable a=crypto (want AES_CM_128_HMAC_SHA1_80 or _32, one inline key)"
+		}
+		m.Secure = true
+	default:
+		reason = "unsupported transport"
+		if knownProtos[p] {
+			reason += " " + p // one of a fixed set: names no one
+		}
+		return m, reason
+	}
+	pt, dtmf, ok := pickCodec(md)
+	if !ok {
+		return m, "no common codec (want PCMU or PCMA)"
+	}
+	addr, err := connectionAddr(sd, md)
+	if err != nil {
+		return m, err.Error()
+	}
+	port := md.MediaName.Port.Value
+	if port < 1 || port > 65535 {
+		return m, "bad media port " + strconv.Itoa(port)
+	}
+	m.PayloadType = pt
+	m.DTMFPayloadType = dtmf
+	m.Remote = netip.AddrPortFrom(addr, uint16(port))
+	m.Send, m.Recv = direction(sd, md)
+	if addr.IsUnspecified() { // RFC 2543 style hold: c=0.0.0.0
+		m.Send = false
+	}
+	return m, ""
 }
 
 // pickCrypto returns the first a=crypto of the m-line that ParseCrypto accepts (RFC 4568
