@@ -9,8 +9,8 @@ import (
 
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/ivr"
+	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/prompts"
-	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -32,7 +32,7 @@ type Call struct {
 	since     time.Time // when first queued
 
 	outcomeMu sync.Mutex
-	outcome   records.Outcome
+	outcome   outcome.Call
 
 	// guarded by f.mu
 	queue    string                        // the queue the call waits in
@@ -80,7 +80,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		// The caller's leg is gone when Handle returns: writing the record now holds up
 		// nobody, and it is committed before the call's goroutine ends.
 		if f.stopping() {
-			c.end(records.OutcomeShutdown)
+			c.end(outcome.Shutdown)
 		}
 		_ = c.rec.Finish(ctx)
 	}()
@@ -94,7 +94,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		return
 	}
 	if res.Hangup {
-		c.end(records.OutcomeMenuHangup)
+		c.end(outcome.MenuHangup)
 		_ = c.leg.Hangup(ctx, "menu")
 		return
 	}
@@ -113,7 +113,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 	case "message":
 		// The menus' last words ("connecting you") are not played: the call is not being
 		// connected (issue 13, item 5).
-		c.end(records.OutcomeMessage)
+		c.end(outcome.Message)
 		c.play(ctx, d.Message)
 		_ = c.leg.Hangup(ctx, "route message")
 	case "target":
@@ -140,7 +140,7 @@ func demotion(screen func() (noRTP, flooding bool), end ivr.End) string {
 }
 
 // end sets the call's outcome; the first one counts.
-func (c *Call) end(o records.Outcome) {
+func (c *Call) end(o outcome.Call) {
 	c.outcomeMu.Lock()
 	if c.outcome == "" {
 		c.outcome = o
@@ -151,7 +151,7 @@ func (c *Call) end(o records.Outcome) {
 
 // Outcome is how the call ended so far ("" while it goes on and when the record derives
 // it from its times: completed, abandoned).
-func (c *Call) Outcome() records.Outcome {
+func (c *Call) Outcome() outcome.Call {
 	c.outcomeMu.Lock()
 	defer c.outcomeMu.Unlock()
 	return c.outcome
