@@ -70,6 +70,8 @@ type SIP struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// TLS is SIP over TLS, on an address of its own; off unless TLS.Listen is set.
 	TLS SIPTLS `yaml:"tls"`
+	// Overload is overload control for call set-up: see overload.go.
+	Overload Overload `yaml:"overload"`
 }
 
 // SIPTLS configures SIP over TLS. The certificate and key are PEM files, read at start-up

@@ -131,6 +131,7 @@ func TestLoadGood(t *testing.T) {
 				Realm:            "hotline.example.org",
 				DigestAlgorithms: []string{"SHA-256", "MD5"}, // as the digest package spells them
 				DrainTimeout:     30 * time.Minute,
+				Overload:         defaultOverload(),
 			},
 			HTTP: HTTP{Listen: "[::1]:0"},
 			Media: Media{

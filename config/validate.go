@@ -27,6 +27,7 @@ func defaults() *Config {
 			Realm:            "hotline",
 			DigestAlgorithms: []string{DigestMD5},
 			TLS:              SIPTLS{HandshakeTimeout: 10 * time.Second},
+			Overload:         defaultOverload(),
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9095"},
 		Media: Media{
@@ -81,7 +82,7 @@ var (
 // checkWholeNumbers reports a fraction written for an int field, which yaml.v3 would
 // silently truncate (port_min: 10000.5 becomes 10000).
 func (p *parser) checkWholeNumbers() {
-	for _, path := range append([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days", "records.spool_max_mb"}, securityWholeNumbers...) {
+	for _, path := range slices.Concat([]string{"sip.max_calls", "media.port_min", "media.port_max", "records.retention_days", "records.spool_max_mb"}, securityWholeNumbers, overloadWholeNumbers) {
 		if n, _ := p.find(path); n != nil && n.ShortTag() == "!!float" {
 			p.errorf(path, "%q is not a whole number", n.Value)
 		}
@@ -140,6 +141,7 @@ func (p *parser) validateSIP(s *SIP) {
 		p.errorf("sip.answer_delay", "must be between 0 and 30s, got %v", s.AnswerDelay)
 	}
 	p.validateSIPTLS(&s.TLS)
+	p.validateOverload(&s.Overload)
 }
 
 func (p *parser) validateMedia(m *Media) {

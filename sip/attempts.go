@@ -12,6 +12,7 @@ const (
 	RefuseNotAcceptable = "not_acceptable" // no usable media in the offer (488, 415)
 	RefuseUntrusted     = "untrusted"      // the untrusted sources' budget is full (defence.go)
 	RefuseSourceUnacked = "source_unacked" // the source has as many unacknowledged calls as it may
+	RefuseOverload      = "overload"       // overload control shed it (overload.go)
 )
 
 // AttemptObserver, when the Observer implements it, hears of every call attempt to a line

@@ -143,6 +143,9 @@ func (s *Server) admit(in gate.Request) gate.Verdict {
 			s.attemptRefused(line, RefuseDraining)
 			return reply(503, "draining", "Retry-After: "+drainRetryAfter)
 		}
+		if v, shed := s.shedEarly(in, line); shed {
+			return v // overload control (overload.go)
+		}
 	}
 	return gate.Verdict{}
 }

@@ -98,6 +98,10 @@ type Options struct {
 	// LineSRTP returns a line's SRTP policy for callers' offers (SDES, RFC 4568); nil, and
 	// feature codes, are sdp.SRTPOff. Outbound legs to advocates always offer plain RTP/AVP.
 	LineSRTP func(line string) sdp.SRTPPolicy
+	// Overload, if set, sheds new calls (503 with Retry-After) when they cannot be set up in
+	// time (overload.go); OverloadObserver, if set, counts them.
+	Overload         *Overload
+	OverloadObserver OverloadObserver
 }
 
 // Listeners are the sockets a Server answers on; any may be nil, not all.
@@ -621,6 +625,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	handled := false // the Handler took the call: it records it
 	defer func() { s.closeCall(c, in, end, handled) }()
 	c.log.Info("incoming call")
+	in.setup.Ready()
 	if e := s.answerCall(c, in, offered); e != "" {
 		end = e
 		return
@@ -640,13 +645,16 @@ type invite struct {
 	tx                      sipmsg.ServerTransaction
 	line, advocate, feature string
 	adm                     admission
+	setup                   *Setup // overload control's count of set-ups in flight
 	giveBack                func() // uncounts the call, once
 	setUp                   bool   // the call is set up: closeCall gives its place back
 }
 
 // release gives back what admission took, when the INVITE is done with: the per-source and
-// budget counts, and the call's place unless the call was set up (closeCall gives it back).
+// budget counts, overload control's set-up, and the call's place unless the call was set up
+// (closeCall gives it back).
 func (in *invite) release() {
+	in.setup.Done()
 	in.adm.release()
 	if !in.setUp {
 		in.giveBack()
@@ -700,7 +708,13 @@ func (s *Server) admitInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) (
 		s.attemptRefused(in.line, adm.refused)
 		return nil, false
 	}
-	in.adm = adm
+	setup := s.admitSetup(req, tx, in.line) // overload control (overload.go)
+	if setup == nil {
+		adm.release()
+		in.giveBack()
+		return nil, false
+	}
+	in.adm, in.setup = adm, setup
 	s.respond(tx, req, 100, "Trying", nil)
 	return in, true
 }
@@ -864,6 +878,7 @@ func (s *Server) answerCall(c *Call, in *invite, offered bool) outcome.Leg {
 			return end
 		}
 	}
+	in.setup.Done() // overload control: the set-up is over once the 200 goes out
 	if end := s.sendAnswer(c, in, offered); end != "" {
 		return end
 	}

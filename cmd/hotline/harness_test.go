@@ -109,6 +109,7 @@ func startServerLogging(t *testing.T, cfg, level string, extraArgs ...string) *t
 	if strings.Contains(cfg, "RECORDS_PATH") {
 		cfg = strings.ReplaceAll(cfg, "RECORDS_PATH", filepath.Join(t.TempDir(), "records.db"))
 	}
+	cfg = quietOverload(cfg)
 	if strings.Contains(cfg, "PORT_MIN") {
 		lo, hi := rtpRange(t, 400)
 		cfg = strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).Replace(cfg)

@@ -29,6 +29,9 @@ type gen struct {
 	advs    map[string]*advocate
 	advRx   []*rxStream // what advocates heard, for the bridge figures
 	answers atomic.Int64
+	// answered counts the calls the server answered (200) in this run; bench/run must not
+	// report a run in which it answered none.
+	answered atomic.Int64
 }
 
 func newGen(server, number string, sockets, workers int, log *slog.Logger) (*gen, error) {
@@ -71,6 +74,7 @@ type callOpts struct {
 type tally struct {
 	mu       sync.Mutex
 	setup    *hist // INVITE sent -> 200 received
+	refusal  *hist // INVITE sent -> 503 received
 	status   map[int]int
 	errs     map[string]int
 	up       atomic.Int64 // calls in progress (answered, not yet ended)
@@ -80,7 +84,8 @@ type tally struct {
 }
 
 func newTally() *tally {
-	return &tally{setup: newHist(100*time.Microsecond, 100_000), status: map[int]int{}, errs: map[string]int{}}
+	return &tally{setup: newHist(100*time.Microsecond, 100_000), refusal: newHist(100*time.Microsecond, 100_000),
+		status: map[int]int{}, errs: map[string]int{}}
 }
 
 func (t *tally) fail(what string) {
@@ -138,8 +143,12 @@ func (g *gen) call(ctx context.Context, o callOpts, t *tally) {
 	setup := time.Since(start)
 	t.mu.Lock()
 	t.status[res.StatusCode]++
-	if res.StatusCode == 200 {
+	switch res.StatusCode {
+	case 200:
 		t.setup.add(setup)
+		g.answered.Add(1)
+	case 503:
+		t.refusal.add(setup)
 	}
 	t.mu.Unlock()
 	toTag, _ := res.To().Params.Get("tag")

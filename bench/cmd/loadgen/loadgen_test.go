@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // TestBenchConfig checks that the generated configuration is one the server accepts, with
 // the advocates and limits asked for.
 func TestBenchConfig(t *testing.T) {
-	text, err := benchConfig(3, 150, 30000, 30600)
+	text, err := benchConfig(3, 150, 30000, 30600, "/tmp/bench records/records.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +30,21 @@ func TestBenchConfig(t *testing.T) {
 	}
 	if l := cfg.CallLimits(); l.UntrustedCalls != 75 || len(cfg.Security.TrustedSources) != 1 {
 		t.Errorf("the generator is not the trusted trunk: %+v, trusted %v", l, cfg.Security.TrustedSources)
+	}
+	// The generator's address is trusted, as a carrier's trunk is; otherwise the per-source
+	// limits refuse most of its calls.
+	if !slices.Contains(cfg.Security.TrustedPrefixes(), netip.MustParsePrefix(generatorAddr+"/32")) {
+		t.Errorf("trusted_sources %v does not hold the generator's address %s", cfg.Security.TrustedSources, generatorAddr)
+	}
+	if cfg.Records.Driver != "sqlite" || cfg.Records.Path != "/tmp/bench records/records.db" {
+		t.Errorf("records %s at %q, want sqlite at the path given", cfg.Records.Driver, cfg.Records.Path)
+	}
+	text, err = benchConfig(0, 0, 30000, 30100, "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = config.Parse("bench.yaml", []byte(text)); err != nil || cfg.Records.Driver != "none" {
+		t.Errorf("-records none: %v, driver %v", err, cfg)
 	}
 }
 

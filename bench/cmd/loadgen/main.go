@@ -30,7 +30,7 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: loadgen floor|config|play|rate|bridge|overload [flags]")
+var errUsage = errors.New("usage: loadgen floor|config|play|rate|surge|bridge|overload [flags]")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return floorCmd(args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
-	case "play", "rate", "bridge", "overload":
+	case "play", "rate", "surge", "bridge", "overload":
 		return scenarioCmd(ctx, args[0], args[1:], stdout, stderr, log)
 	}
 	return errUsage
@@ -105,22 +105,47 @@ func scenarioCmd(ctx context.Context, name string, args []string, stdout, stderr
 	defer close(stopSend)
 	go g.snd.run(stopSend)
 	s := &scenario{c: c, g: g, log: log, out: stdout}
+	limited0, err := scrape(c.metrics, "hotline_sip_rate_limited_total")
+	if err != nil {
+		return fmt.Errorf("the server's metrics: %w", err)
+	}
 	switch name {
 	case "play":
 		if len(list) == 0 {
 			list = []int{500, 1000, 2000, 3000, 4000, 5000}
 		}
-		return s.play(ctx, list, *every)
-	case "rate":
+		err = s.play(ctx, list, *every)
+	case "rate", "surge":
 		if len(list) == 0 {
 			list = []int{250, 500, 1000, 1500}
 		}
-		return s.rateSteps(ctx, list, *hold, *stepDur)
+		err = s.rateSteps(ctx, list, *hold, *stepDur, name == "surge")
 	case "bridge":
-		return s.bridge(ctx, *n)
+		err = s.bridge(ctx, *n)
 	default:
-		return s.overload(ctx, *n, *every)
+		err = s.overload(ctx, *n, *every)
 	}
+	if err != nil {
+		return err
+	}
+	return g.sane(c.metrics, limited0)
+}
+
+// sane fails the run loudly when its figures would mean nothing: no call answered at all, or
+// requests refused by the server's per-source limits (the generator's address must be in
+// security.trusted_sources, as a carrier's trunk is; see loadgen config).
+func (g *gen) sane(metrics string, limited0 float64) error {
+	limited, err := scrape(metrics, "hotline_sip_rate_limited_total")
+	if err != nil {
+		return fmt.Errorf("the server's metrics: %w", err)
+	}
+	if d := limited - limited0; d > 0 {
+		return fmt.Errorf("the server's per-source limits refused %.0f of the generator's requests (hotline_sip_rate_limited_total): is its address in security.trusted_sources?", d)
+	}
+	if g.answered.Load() == 0 {
+		return errors.New("the server answered no call: the figures above mean nothing")
+	}
+	return nil
 }
 
 func parseSteps(s string) ([]int, error) {

@@ -32,7 +32,7 @@ func newEndpoint(server string) (*endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server address: %w", err)
 	}
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(generatorAddr)})
 	if err != nil {
 		return nil, fmt.Errorf("sip socket: %w", err)
 	}

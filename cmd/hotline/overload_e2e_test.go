@@ -1,0 +1,144 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// quietOverload turns off the overload signals that depend on the machine's load (set-up
+// latency, media scheduler lateness, waits for a CPU) in a test configuration that does not
+// set sip.overload itself. The test binary runs many servers at once on a shared machine: a
+// test of something else must not get 503 because another test is busy. max_pending stays.
+func quietOverload(cfg string) string {
+	if strings.Contains(cfg, "overload:") {
+		return cfg
+	}
+	return strings.Replace(cfg, "\nsip:\n", "\nsip:\n  overload: {max_setup_latency: 0s, max_scheduler_lateness: 0s, max_cpu_wait: 0s}\n", 1)
+}
+
+// inviteOutcome is what one caller of a burst got.
+type inviteOutcome struct {
+	u    *uac
+	res  *sipmsg.Response
+	took time.Duration // INVITE sent -> final response received
+	err  error
+}
+
+// finalWithin waits for the final response to the INVITE u sent at sent, without failing the
+// test (it runs on its own goroutine); a 2xx sets the dialog's to-tag.
+func finalWithin(u *uac, sent time.Time, timeout time.Duration) inviteOutcome {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-u.msgs:
+			if !ok {
+				return inviteOutcome{u: u, err: errors.New("socket closed")}
+			}
+			res, isRes := m.(*sipmsg.Response)
+			if !isRes || res.CSeq() == nil || res.CSeq().MethodName != sipmsg.INVITE || res.StatusCode < 200 {
+				continue
+			}
+			if tag, ok := res.To().Params.Get("tag"); ok {
+				u.toTag = tag
+			}
+			return inviteOutcome{u: u, res: res, took: time.Since(sent)}
+		case <-deadline:
+			return inviteOutcome{u: u, err: errors.New("no final response")}
+		}
+	}
+}
+
+// TestOverloadShedsExcessSetups offers more set-ups than the server may have in flight
+// (sip.overload.max_pending 3; each call rings for 1 s before it is answered, so the
+// first three stay pending): the other callers get 503 with Retry-After at once, the three
+// are answered, hear the greeting and hang up normally, and the metrics show the shedding;
+// then a new call is taken again.
+func TestOverloadShedsExcessSetups(t *testing.T) {
+	t.Parallel()
+	const pending, offered = 3, 12
+	cfg := strings.Replace(testConfig, "  ack_timeout: 2s\n", `  ack_timeout: 2s
+  answer_delay: 1s
+  overload:
+    max_pending: 3
+    max_setup_latency: 0s
+    max_scheduler_lateness: 0s
+    max_cpu_wait: 0s
+    retry_after: 7s
+`, 1)
+	ts := startServerLogging(t, cfg, "info")
+	uacs := make([]*uac, offered)
+	for i := range uacs {
+		uacs[i] = newUAC(t, ts.addrs.SIPUDP)
+	}
+	outcomes := make(chan inviteOutcome, offered)
+	var wg sync.WaitGroup
+	for _, u := range uacs { // all in flight before any is answered
+		sent := time.Now()
+		u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
+		wg.Go(func() { outcomes <- finalWithin(u, sent, 5*time.Second) })
+	}
+	// While the admitted calls ring: three set-ups pending, shedding on.
+	ts.waitMetric(t, "hotline_setup_pending", pending)
+	ts.waitMetric(t, "hotline_overload_active", 1)
+	wg.Wait()
+	close(outcomes)
+	var answered []inviteOutcome
+	var slowest time.Duration
+	for o := range outcomes {
+		if o.err != nil {
+			t.Fatalf("INVITE: %v", o.err)
+		}
+		switch o.res.StatusCode {
+		case 200:
+			if o.took < 900*time.Millisecond {
+				t.Errorf("answered after %v, before the 1 s ring", o.took)
+			}
+			answered = append(answered, o)
+		case 503:
+			if h := o.res.GetHeader("Retry-After"); h == nil || h.Value() != "7" {
+				t.Errorf("503 without Retry-After: 7: %v", h)
+			}
+			slowest = max(slowest, o.took)
+		default:
+			t.Errorf("INVITE: %d %s, want 200 or 503", o.res.StatusCode, o.res.Reason)
+		}
+		o.u.ack(hotlineNumber, "")
+	}
+	t.Logf("%d of %d answered; the slowest 503 took %v", len(answered), offered, slowest)
+	if len(answered) != pending {
+		t.Fatalf("%d answered, want %d (max_pending)", len(answered), pending)
+	}
+	// Immediate: well before the ring delay, even under -race on a shared machine.
+	if slowest > 500*time.Millisecond {
+		t.Errorf("the slowest 503 took %v, want it at once (< 500 ms)", slowest)
+	}
+	// The admitted calls go on: each hears the greeting and hangs up.
+	greeting := mustPrompt(t, "en", "greeting").PCMU[:1600]
+	for _, o := range answered {
+		o.u.receiveRTP().waitFor(t, "the greeting", greeting, 5*time.Second)
+		o.u.hangup()
+	}
+	text := ts.scrape(t)
+	for series, want := range map[string]float64{
+		`hotline_sip_overload_shed_total{reason="pending"}`: offered - pending,
+		`hotline_sip_overload_shed_total{reason="latency"}`: 0,
+		"hotline_setup_pending":                             0,
+		"hotline_overload_active":                           0,
+	} {
+		if got := metricValue(text, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	// Nothing pending: a new caller is answered again.
+	u := newUAC(t, ts.addrs.SIPUDP)
+	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
+	u.expectResponse("INVITE", 200, 3*time.Second)
+	u.ack(hotlineNumber, "")
+	u.hangup()
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+}
