@@ -16,6 +16,8 @@
 //   - defence.go, attempts.go: admission against the per-source defences and the untrusted
 //     sources' budget (package sip/defence), and the refused or unanswered attempts the call
 //     records count.
+//   - overload.go: overload control, which sheds new calls (503 with Retry-After) that could
+//     not be set up in time, early in the gate's admission and again at set-up.
 //   - tls.go, log.go: SIP over TLS, and sipgo's logs into slog.
 //
 // What it does not own: every received message goes through package sip/gate (checks,
