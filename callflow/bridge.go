@@ -2,6 +2,8 @@ package callflow
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -21,6 +23,14 @@ func (c *Call) connect(hold *holdPlayer, a answer) {
 	f := c.f
 	c.rec.Connected(a.advocate, a.at)
 	defer func() { f.exec(f.callEnded(c.ID)) }()
+	f.mu.Lock()
+	c.talking = a // for HangUp
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		c.talking = answer{}
+		f.mu.Unlock()
+	}()
 	if c.snap.Settings(a.queue).Whisper {
 		c.whisper(a.leg, a.advocate, a.log)
 	}
@@ -45,6 +55,7 @@ func (f *Flow) callEnded(callID string) []queue.Action {
 // hangs up the other. A bridge that cannot be made (a leg ended as it was answered) hangs
 // up both and is returned.
 func (c *Call) relay(other Leg, party string, log *slog.Logger) error {
+	c.phase.Store(phaseBridge)
 	unbridge, err := c.f.bridge(c.leg, other)
 	if err != nil {
 		log.Warn("bridge failed", "err", err)
@@ -86,4 +97,27 @@ func (c *Call) whisper(adv Leg, advocate string, log *slog.Logger) {
 	if err := adv.Play(ctx, prompts.Join(parts...)); err != nil && ctx.Err() == nil {
 		log.Warn("whisper not played", "err", err)
 	}
+}
+
+// ErrNoCall means the advocate is not talking to a caller (a ring is answered or refused
+// on the phone).
+var ErrNoCall = errors.New("no call in progress")
+
+// HangUp ends the call an advocate is talking on, as if they had hung up their phone: the
+// caller's leg follows, and the call is recorded as for a hang-up on the phone.
+func (f *Flow) HangUp(ctx context.Context, advocate string) error {
+	var leg Leg
+	f.mu.Lock()
+	for _, c := range f.calls {
+		if c.talking.leg != nil && c.talking.advocate == advocate {
+			leg = c.talking.leg
+			break
+		}
+	}
+	f.mu.Unlock()
+	if leg == nil {
+		return fmt.Errorf("%w: %s", ErrNoCall, advocate)
+	}
+	f.log.Info("advocate hangs up from the console", "advocate", advocate)
+	return leg.Hangup(ctx, "advocate hung up from the console")
 }

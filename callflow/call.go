@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotline-project/hotline/config"
@@ -29,15 +30,19 @@ type Call struct {
 	attrs     routing.Attrs // what the menus learned: line, language, reason
 	menuRoute string        // the destination a menu action named, or ""
 	dec       routing.Decision
-	since     time.Time // when first queued
+	since     time.Time // when first queued (by a dropped call whose place this one got back)
+	hash      string    // the keyed hash of the caller's identity; "" when withheld. Never logged
+	restored  *Place    // the place a dropped call of the caller kept, given back to this one
 
 	outcomeMu sync.Mutex
 	outcome   outcome.Call
+	phase     atomic.Int32 // phaseMenus, phaseWaiting or phaseBridge: for the quick-exit key
 
 	// guarded by f.mu
 	queue    string                        // the queue the call waits in
 	rings    map[string]context.CancelFunc // advocate -> cancels its ringing
 	lastRing map[string]time.Time          // advocate -> when their phone was last rung for the call
+	talking  answer                        // the advocate's side while bridged (leg nil otherwise)
 
 	answered chan answer  // an advocate's answered leg, from the ring (at most one)
 	rerouted chan reroute // a new decision after a reload
@@ -75,6 +80,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 	if f.records != nil {
 		c.rec = f.records.Begin(in.ID, in.Line, in.Caller, in.Arrived)
 	}
+	c.hash = f.hash(in.Caller)
 	c.rec.Answered(f.clock.Now())
 	defer func() {
 		// The caller's leg is gone when Handle returns: writing the record now holds up
@@ -84,7 +90,12 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		}
 		_ = c.rec.Finish(ctx)
 	}()
-	res, err := c.snap.Menus.Run(ctx, c.leg, c.log)
+	menuLeg := c.guardKeys()
+	if p, ok := c.restorePlace(ctx); ok {
+		c.comeBack(ctx, p)
+		return
+	}
+	res, err := c.snap.Menus.Run(ctx, menuLeg, c.log)
 	f.menus.Ended(res.Language, string(res.End))
 	c.rec.Menus(res.Language, res.Reason)
 	if err != nil {
@@ -121,6 +132,21 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 	default:
 		c.waitLoop(ctx, res.Then)
 	}
+}
+
+// comeBack puts a caller whose dropped call kept its place back in line: the same
+// queue, priority and first arrival, past the menus, with one short prompt saying so.
+func (c *Call) comeBack(ctx context.Context, p Place) {
+	c.attrs, c.dec, c.restored = p.Attrs, p.Dec, &p
+	c.rec.Menus(p.Attrs.Language, p.Attrs.Reason)
+	c.rec.Routed("kept_place", p.Queue)
+	c.log.Info("the caller called back in time and has their place back", "queue", p.Queue,
+		"priority", p.Dec.Priority, "first_queued", c.f.clock.Now().Sub(p.Since).Round(time.Second))
+	var then []*prompts.Prompt
+	if pr, ok := c.snap.Prompts.Get(p.Attrs.Language, "place_kept"); ok {
+		then = append(then, pr)
+	}
+	c.waitLoop(ctx, then)
 }
 
 // attrsOf turns what the menus learned into routing's attributes; demoted is the

@@ -128,6 +128,8 @@ func (noMetrics) Enqueued(string)              {}
 func (noMetrics) Overflowed(string)            {}
 func (noMetrics) Decision(routing.Decision)    {}
 func (noMetrics) Ended(string, string)         {}
+func (noMetrics) QuickExit(string)             {}
+func (noMetrics) PlaceKept(string)             {}
 
 // noMetrics counts nothing.
 type noMetrics struct{}

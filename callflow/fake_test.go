@@ -442,6 +442,9 @@ type fakeMenus struct {
 }
 
 func (m *fakeMenus) Run(_ context.Context, c ivr.Call, _ *slog.Logger) (ivr.Result, error) {
+	if ml, ok := c.(menuLeg); ok {
+		c = ml.Leg
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.res[c], nil
@@ -503,6 +506,7 @@ type harness struct {
 	ovr    *routing.Overrides
 	waits  *waitObserver
 	logs   *logBuffer
+	safety *fakeSafety
 	cancel context.CancelFunc
 	seq    int
 }
@@ -550,7 +554,7 @@ func newHarness(t *testing.T, yaml string) *harness {
 	t.Helper()
 	h := &harness{t: t, clk: newFakeClock(), recs: &fakeRecorder{recs: map[string]*fakeRecord{}},
 		waits: &waitObserver{}, logs: &logBuffer{}, live: &atomic.Pointer[Snapshot]{},
-		ovr: &routing.Overrides{}}
+		ovr: &routing.Overrides{}, safety: &fakeSafety{}}
 	h.net = newFakeNet(h.clk)
 	snap := snapshotOf(t, yaml)
 	h.live.Store(snap)
@@ -561,7 +565,7 @@ func newHarness(t *testing.T, yaml string) *harness {
 	h.eng = eng
 	h.flow = New(Options{
 		Engine: eng, Live: h.live, Overrides: h.ovr, Dialer: h.net, Contacts: h.net, Bridge: h.net.bridge, Clock: h.clk,
-		Records: h.recs, Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Records: h.recs, Safety: h.safety, Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel

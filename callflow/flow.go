@@ -27,7 +27,14 @@ type Options struct {
 	Queues    QueueMetrics
 	Routing   RoutingMetrics
 	Menus     MenuMetrics
-	Logger    *slog.Logger
+	Safety    SafetyMetrics
+	// Places keeps the places of callers whose calls dropped while waiting (safety.
+	// keep_place); nil: in memory (NewMemoryPlaces).
+	Places Places
+	// CallerHash is the keyed hash of a caller's identity ("" for anonymous or withheld),
+	// which recognises a caller who calls again; nil: nobody is recognised.
+	CallerHash func(caller string) string
+	Logger     *slog.Logger
 	// Stopping reports whether the server is stopping (its calls are then cut off, and
 	// recorded as such); nil: never.
 	Stopping func() bool
@@ -49,6 +56,9 @@ type Flow struct {
 	queues    QueueMetrics
 	routing   RoutingMetrics
 	menus     MenuMetrics
+	safety    SafetyMetrics
+	places    Places
+	hash      func(caller string) string
 	log       *slog.Logger
 	stopping  func() bool
 
@@ -63,7 +73,7 @@ func New(o Options) *Flow {
 	f := &Flow{
 		eng: o.Engine, live: o.Live, overrides: o.Overrides, dialer: o.Dialer, contacts: o.Contacts,
 		bridge: o.Bridge, clock: o.Clock, records: o.Records, queues: o.Queues, routing: o.Routing,
-		menus: o.Menus, log: o.Logger, stopping: o.Stopping,
+		menus: o.Menus, safety: o.Safety, places: o.Places, hash: o.CallerHash, log: o.Logger, stopping: o.Stopping,
 		wake: make(chan struct{}, 1), calls: map[string]*Call{},
 	}
 	if f.overrides == nil {
@@ -80,6 +90,15 @@ func New(o Options) *Flow {
 	}
 	if f.menus == nil {
 		f.menus = noMetrics{}
+	}
+	if f.safety == nil {
+		f.safety = noMetrics{}
+	}
+	if f.places == nil {
+		f.places = NewMemoryPlaces()
+	}
+	if f.hash == nil {
+		f.hash = func(string) string { return "" }
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
@@ -266,4 +285,24 @@ func (f *Flow) route(tb *routing.Table, a routing.Attrs, menuRoute string, now t
 		d.Route = "menu"
 	}
 	return d
+}
+
+// CallCard is what an advocate's console shows of a call: where it came through the menus,
+// and nothing that identifies the caller (no number, no call id).
+type CallCard struct {
+	Queue, Language, Reason string
+	Since                   time.Time // when the caller first queued
+}
+
+// CallCard returns the card of a call in a queue or talking to an advocate; ok is false for
+// a call the flow does not track.
+func (f *Flow) CallCard(callID string) (CallCard, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.calls[callID]
+	if c == nil {
+		return CallCard{}, false
+	}
+	// attrs and since are set before the call is tracked (under f.mu), and not after.
+	return CallCard{Queue: c.queue, Language: c.attrs.Language, Reason: c.attrs.Reason, Since: c.since}, true
 }

@@ -576,3 +576,39 @@ func TestRingPace(t *testing.T) {
 	c.leg.remoteHangup()
 	h.record(c)
 }
+
+// TestHangUpAndCallCard: the console's accessors. A queued call's card has its queue,
+// language and reason; HangUp from the console ends the advocate's leg, the caller's leg
+// follows and the advocate is free again; with no call it says so.
+func TestHangUpAndCallCard(t *testing.T) {
+	h := newHarness(t, testYAML+advocatesYAML(t, "ana:en"))
+	if err := h.flow.HangUp(context.Background(), "ana"); !errors.Is(err, ErrNoCall) {
+		t.Fatalf("HangUp with no call: %v, want ErrNoCall", err)
+	}
+	h.online("ana", "sip:ana@phone", phone{answerAfter: 2 * time.Second})
+	c := h.call(helpNow())
+	eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+	var id string
+	for _, a := range h.eng.Snapshot(t0).Advocates {
+		if a.ID == "ana" {
+			id = a.Call
+		}
+	}
+	card, ok := h.flow.CallCard(id)
+	if !ok || card.Queue != "en" || card.Language != "en" || card.Reason != "help_now" || !card.Since.Equal(t0) {
+		t.Fatalf("card %+v %v, want en/en/help_now since t0", card, ok)
+	}
+	if err := h.flow.HangUp(context.Background(), "ana"); !errors.Is(err, ErrNoCall) {
+		t.Fatalf("HangUp while ringing: %v, want ErrNoCall", err)
+	}
+	h.clk.Advance(2 * time.Second)
+	eventually(t, "the bridge", func() bool { return c.leg.isBridged() })
+	if err := h.flow.HangUp(context.Background(), "ana"); err != nil {
+		t.Fatalf("HangUp: %v", err)
+	}
+	eventually(t, "the caller's leg hung up", c.leg.ended)
+	eventually(t, "ana available", func() bool { return h.advocateState("ana") == queue.Available })
+	if _, ok := h.flow.CallCard(id); ok {
+		t.Error("an ended call still has a card")
+	}
+}

@@ -10,9 +10,10 @@ import (
 // truly differ:
 //
 //   - A call's outcome is an outcome.Call (records.Outcome is the same type; Call.Outcome,
-//     the record's outcome column): the flow sets message, transferred, failed and shutdown
-//     itself; completed, abandoned and menu_hangup are derived by the record from its times
-//     when the flow sets none.
+//     the record's outcome column): the flow sets message, transferred, failed, shutdown and
+//     quick_exit (the caller pressed the quick-exit key: safety.go) itself; completed,
+//     abandoned and menu_hangup are derived by the record from its times when the flow sets
+//     none.
 //   - A ring's outcome is an outcome.Ring (queue.Outcome is the same type), from the
 //     Dialer's error (ringOutcome): ErrBusy is busy, ErrRejected rejected, ErrNoAnswer
 //     no_answer, anything else failed.

@@ -47,7 +47,8 @@ func Build(cfg *config.Config, now time.Time, onSelect func(menu, key string)) (
 	if err != nil {
 		return nil, err
 	}
-	menus, err := ivr.New(&cfg.IVR, ivr.Options{Prompts: cat, OnSelect: onSelect})
+	safety := cfg.SafetyMenus() // the menus with the "is it safe to talk?" step
+	menus, err := ivr.New(&safety, ivr.Options{Prompts: cat, OnSelect: onSelect})
 	if err != nil {
 		return nil, fmt.Errorf("menus: %w", err)
 	}
@@ -128,6 +129,9 @@ func neededPrompts(cfg *config.Config, cat *prompts.Catalogue) map[string][]stri
 		// and the confirmations of advocates' feature codes
 		"you_are_caller_number", "expected_wait", "closed",
 		"advocate_available", "advocate_paused", "advocate_logged_out")
+	if cfg.Safety.KeepPlace > 0 {
+		base = append(base, "place_kept") // a caller who gets their place back
+	}
 	for _, r := range cfg.Routes {
 		if r.Message != "" {
 			base = append(base, r.Message)

@@ -27,7 +27,14 @@ const targetRingTimeout = 60 * time.Second
 func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 	f := c.f
 	c.since = f.clock.Now()
-	c.enqueue(c.dec.Queue)
+	c.phase.Store(phaseWaiting)
+	q := c.dec.Queue
+	if c.restored != nil {
+		// The place a dropped call kept: its queue and first arrival. Overflow steps are
+		// timed from then too; those due already are taken at once (the loop below).
+		q, c.since = c.restored.Queue, c.restored.Since
+	}
+	c.enqueue(q)
 	hold := startHold(ctx, c.leg, then, c.log)
 	defer hold.stop()
 	defer f.untrack(c)
@@ -43,10 +50,11 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 	for {
 		select {
 		case <-c.leg.Done():
-			c.leave(hold)
+			c.leaveDropped(hold)
 			return
 		case <-ctx.Done():
-			c.leave(hold)
+			// sip ends the handler's context with the call, so a drop may come this way.
+			c.leaveDropped(hold)
 			return
 		case a := <-c.answered:
 			target.stop()
@@ -105,9 +113,10 @@ func (c *Call) enqueue(q string) {
 	c.queue = q
 	f.calls[c.ID] = c
 	f.mu.Unlock()
-	c.rec.Queued(q, c.since)
+	now := f.clock.Now()
+	c.rec.Queued(q, now)
 	f.queues.Enqueued(q)
-	acts, err := f.eng.Enqueue(queue.Caller{ID: c.ID, Queue: q, Language: c.attrs.Language, Priority: c.dec.Priority}, c.since)
+	acts, err := f.eng.Enqueue(queue.Caller{ID: c.ID, Queue: q, Language: c.attrs.Language, Priority: c.dec.Priority, Since: c.since}, now)
 	if err != nil {
 		// Routing names only configured queues; if the engine still refuses, the caller
 		// stays on hold rather than being dropped, and the log says why.
@@ -131,8 +140,17 @@ func (c *Call) stepTimer(i int) Timer {
 	return timerAt(c.f.clock, c.since.Add(c.dec.Overflow[i].After))
 }
 
-// leave takes a caller who hung up (or whom a stopping server cuts off) out of the queue.
-func (c *Call) leave(hold *holdPlayer) {
+// leaveDropped takes a caller whose call ended out of the queue and, when the call
+// dropped (rather than the server stopping), keeps their place for a while.
+func (c *Call) leaveDropped(hold *holdPlayer) {
+	if c.leave(hold) && c.leg.Context().Err() != nil {
+		c.keepPlace(context.WithoutCancel(c.leg.Context()))
+	}
+}
+
+// leave takes a caller who hung up (or whom a stopping server cuts off) out of the queue;
+// it reports false when an advocate answered at the same moment instead.
+func (c *Call) leave(hold *holdPlayer) bool {
 	f := c.f
 	now := f.clock.Now()
 	acts, err := f.eng.Abandon(c.ID, now)
@@ -140,10 +158,11 @@ func (c *Call) leave(hold *holdPlayer) {
 		// An advocate answered at the same moment: the ring hands the leg over; the
 		// bridge sees the caller gone and ends the call.
 		c.connect(hold, <-c.answered)
-		return
+		return false
 	}
 	c.log.Info("caller left the queue", "queue", c.currentQueue(), "waited", now.Sub(c.since).Round(time.Second))
 	f.exec(acts)
+	return true
 }
 
 // step moves a waiting caller to an overflow (or re-routed) step: another queue at once,
@@ -254,6 +273,7 @@ func (c *Call) announcement() *prompts.Prompt {
 // cannot be reached leaves the caller hearing that the hotline cannot take the call (with
 // the safety line) and hung up: the route chose a place outside our queues.
 func (c *Call) sendToTarget(ctx context.Context, s routing.Step, then []*prompts.Prompt) {
+	c.phase.Store(phaseWaiting)
 	hold := startHold(ctx, c.leg, then, c.log)
 	t := c.dialTarget(ctx, s)
 	var r targetResult

@@ -20,7 +20,17 @@ type Advocate struct {
 	// that only does MD5 digest needs HA1MD5. Passwords themselves are never stored.
 	HA1SHA256 string `yaml:"ha1_sha256"`
 	HA1MD5    string `yaml:"ha1_md5"`
+	// Role is what the browser console lets them do: RoleAdvocate (the default) sees and
+	// changes their own state; RoleSupervisor also sees the wallboard and every advocate,
+	// and changes any advocate's state.
+	Role string `yaml:"role"`
 }
+
+// The roles advocates[].role may name.
+const (
+	RoleAdvocate   = "advocate"
+	RoleSupervisor = "supervisor"
+)
 
 // The digest algorithms sip.digest_algorithms may list.
 const (
@@ -55,6 +65,9 @@ func (c *Config) fillAdvocateDefaults() {
 		nilIfEmpty(&a.Languages)
 		a.HA1SHA256 = strings.ToLower(a.HA1SHA256)
 		a.HA1MD5 = strings.ToLower(a.HA1MD5)
+		if a.Role == "" {
+			a.Role = RoleAdvocate
+		}
 	}
 }
 
@@ -133,6 +146,9 @@ func (p *parser) validateAdvocates(advocates []Advocate, algs []string) {
 			p.errorf(path, "needs ha1_sha256 or ha1_md5 (run hotline passwd -id %s)", a.ID)
 		} else if !usable(a) {
 			p.errorf(path, "has no HA1 for any algorithm of sip.digest_algorithms %v, so their phone could never authenticate: add the ha1 lines hotline passwd -id %s prints, or list the algorithm there", algs, a.ID)
+		}
+		if a.Role != RoleAdvocate && a.Role != RoleSupervisor {
+			p.errorf(path+".role", "%q is not a role: %s or %s", a.Role, RoleAdvocate, RoleSupervisor)
 		}
 		p.checkHex(path+".ha1_sha256", a.HA1SHA256, 64)
 		p.checkHex(path+".ha1_md5", a.HA1MD5, 32)

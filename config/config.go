@@ -43,6 +43,19 @@ type Config struct {
 	Security Security `yaml:"security"`
 	// Records: see records.go.
 	Records Records `yaml:"records"`
+	// Safety: the quick-exit key, the safety step and keeping one's place; see safety.go.
+	Safety Safety `yaml:"safety"`
+	// Console is the advocates' and supervisors' console in the browser.
+	Console Console `yaml:"console"`
+}
+
+// Console configures the browser console served under /console/ on the HTTP listener.
+type Console struct {
+	// Enabled serves the console; default true. Sign-in uses the advocates' accounts.
+	Enabled bool `yaml:"enabled"`
+	// IdleTimeout signs a session out after this long without the person using the page;
+	// default 30m, 1m..24h.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // SIP configures the SIP server.
@@ -101,6 +114,11 @@ type Media struct {
 	PortMin           int           `yaml:"port_min"`           // default 10000, even, 1024..65534
 	PortMax           int           `yaml:"port_max"`           // default 20000, > PortMin, <= 65535
 	InactivityTimeout time.Duration `yaml:"inactivity_timeout"` // default 30s, >= 1s
+	// InbandDTMF is when callers' key presses sent as tones in the audio are detected:
+	// auto (the default) on calls that negotiated no telephone-event, always (also on
+	// calls with it: for gateways that negotiate it and send tones anyway; a phone that
+	// sends both may then type every key twice), or off.
+	InbandDTMF string `yaml:"inband_dtmf"`
 }
 
 // Prompts configures the audio prompts.
@@ -130,6 +148,11 @@ type Line struct {
 	// SRTPAllowPlainSIP lets SDES keys be exchanged over SIP on UDP or TCP, where anyone on
 	// the path can read them. Only for a trunk on a private, trusted network.
 	SRTPAllowPlainSIP bool `yaml:"srtp_allow_plain_sip,omitempty"`
+	// QuickExitInBridge lets the quick-exit key (safety.quick_exit_key) end a call that is
+	// connected to an advocate or target too, hanging up both legs. Default false: once a
+	// person is on the line, a key pressed by mistake must not cut a caller off from help
+	// (the caller can always hang up, and the advocate can end the call).
+	QuickExitInBridge bool `yaml:"quick_exit_in_bridge,omitempty"`
 }
 
 // SRTP modes of a line.

@@ -89,6 +89,9 @@ testdata/advocates.yaml:18: advocates[3].languages[0]: "English" is not a langua
 testdata/advocates.yaml:19: advocates[4].id: required
 testdata/advocates.yaml:20: advocates[4].ha1_sha256: must be 64 hex digits (the HA1 hotline passwd prints, not a password)
 testdata/advocates.yaml:22: advocates[5].languages: at least one language is required: the queues ring advocates by language`},
+		// Issue 19: the console's roles and idle timeout are checked.
+		{"console.yaml", `testdata/console.yaml:7: advocates[0].role: "boss" is not a role: advocate or supervisor
+testdata/console.yaml:9: console.idle_timeout: 10s must be between 1m and 24h`},
 		{"advocates-unknown.yaml", `testdata/advocates-unknown.yaml:5: advocates[0].password: unknown field`},
 		// Issue 13: the order of the digest challenges is configured; names are checked.
 		{"digest-algorithms.yaml", `testdata/digest-algorithms.yaml:3: sip.digest_algorithms[1]: "SHA-512" is not a digest algorithm hotline speaks: MD5 or SHA-256
@@ -140,6 +143,7 @@ func TestLoadGood(t *testing.T) {
 				PortMin:           30000,
 				PortMax:           31999,
 				InactivityTimeout: 90 * time.Second,
+				InbandDTMF:        "auto",
 			},
 			Prompts: Prompts{Dir: "/var/lib/hotline/prompts"},
 			IVR: IVR{
@@ -172,14 +176,16 @@ func TestLoadGood(t *testing.T) {
 			Advocates: []Advocate{
 				{ID: "maria.lopez", Name: "María López", Languages: []string{"es", "en"},
 					HA1SHA256: "5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e", // lowercased
-					HA1MD5:    "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0c"},
-				{ID: "jo", Languages: []string{"en"}, HA1MD5: "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0d"},
+					HA1MD5:    "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0c", Role: RoleSupervisor},
+				{ID: "jo", Languages: []string{"en"}, HA1MD5: "0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0d", Role: RoleAdvocate},
 			},
 			AdvocatePauseReasons: []string{"lunch", "debrief"},
 			Security:             defaultSecurity(),
 			Records: Records{Driver: "postgres", Path: "/var/lib/hotline/records.db",
 				DSN: "host=db.internal dbname=hotline user=hotline", HashKeyFile: "/etc/hotline/records.key",
 				RetentionDays: 730, Node: "hotline-1", SpoolMaxMB: 256},
+			Safety:  defaultSafety(),
+			Console: Console{Enabled: false, IdleTimeout: 10 * time.Minute},
 		}},
 	}
 	for _, tt := range tests {

@@ -264,6 +264,7 @@ func (c *Config) PromptNames() []string {
 	}
 	v := &c.IVR
 	add(v.Invalid)
+	add(c.Safety.Prompts...)
 	addAction(v.Operator)
 	for i := range v.Menus {
 		m := &v.Menus[i]

@@ -35,6 +35,7 @@ func defaults() *Config {
 			PortMin:           10000,
 			PortMax:           20000,
 			InactivityTimeout: 30 * time.Second,
+			InbandDTMF:        "auto",
 		},
 		IVR:                  defaultIVR(),
 		Advocates:            []Advocate{}, // none: a default password would be open to anyone
@@ -44,6 +45,8 @@ func defaults() *Config {
 	c.QueueDefaults = defaultQueueSettings()
 	c.Security = defaultSecurity()
 	c.Records = defaultRecords()
+	c.Safety = defaultSafety()
+	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute}
 	return c
 }
 
@@ -64,6 +67,7 @@ func (c *Config) fillDefaults() {
 		c.Security.TrustedSources = d.Security.TrustedSources
 	}
 	c.IVR.fillDefaults()
+	nilIfEmpty(&c.Safety.Prompts)
 	c.fillRoutingDefaults()
 	c.fillAdvocateDefaults()
 	for i := range c.Lines {
@@ -107,6 +111,10 @@ func (p *parser) validate(c *Config) {
 	p.validateSecurity(&c.Security)
 	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
+	p.validateSafety(c)
+	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {
+		p.errorf("console.idle_timeout", "%s must be between 1m and 24h", c.Console.IdleTimeout)
+	}
 }
 
 func (p *parser) validateSIP(s *SIP) {
@@ -170,6 +178,11 @@ func (p *parser) validateMedia(m *Media) {
 	}
 	if m.InactivityTimeout < time.Second {
 		p.errorf("media.inactivity_timeout", "must be at least 1s, got %v", m.InactivityTimeout)
+	}
+	switch m.InbandDTMF {
+	case "auto", "always", "off":
+	default:
+		p.errorf("media.inband_dtmf", "%q is not one of auto, always, off", m.InbandDTMF)
 	}
 }
 

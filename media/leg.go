@@ -78,6 +78,11 @@ type LegConfig struct {
 	// InactivityTimeout ends the leg with ErrInactive when no valid RTP
 	// arrives for this long; 0 means never.
 	InactivityTimeout time.Duration
+	// Inband is when key presses sent as tones in the audio are detected
+	// (InbandDetector) and reported through OnDigit like RFC 4733 ones: never
+	// (InbandOff, the zero value), on legs that negotiated no telephone-event
+	// (InbandAuto), or always (InbandAlways).
+	Inband InbandMode
 	// OnDigit is called from the leg's receive goroutine for each RFC 4733
 	// key press ('0'-'9', '*', '#', 'A'-'D'). It must not block: hand the
 	// digit to a channel. It may call Close.
@@ -131,6 +136,7 @@ type Leg struct {
 	log     *slog.Logger
 	onDigit func(rune)
 	dtmfPT  uint8
+	inband  InbandMode
 	timeout time.Duration
 	epoch   time.Time     // monotonic origin of lastValid
 	srtp    *srtpContexts // nil for plain RTP
@@ -241,6 +247,7 @@ func NewLeg(s *Scheduler, ports *Ports, cfg LegConfig) (*Leg, error) {
 		port:      port,
 		log:       log.With("rtp_port", port),
 		onDigit:   cfg.OnDigit,
+		inband:    cfg.Inband,
 		dtmfPT:    cfg.DTMFPayloadType,
 		timeout:   cfg.InactivityTimeout,
 		epoch:     time.Now(),
@@ -609,6 +616,7 @@ type recvState struct {
 	ssrc    uint32
 	hasSSRC bool
 	det     DTMFDetector
+	inband  InbandDetector // allocated with the state: no allocation per packet
 }
 
 // receive is the leg's goroutine: it reads packets until the socket is
@@ -727,6 +735,15 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 		// telephone-event timestamps are unrelated to the old ones.
 		st.hasSSRC, st.ssrc = true, h.SSRC
 		st.det.Reset()
+		st.inband.Reset()
+	}
+	if l.inband == InbandAlways || (l.inband == InbandAuto && l.dtmfPT == 0) {
+		if pt := h.PayloadType; pt == 0 || pt == 8 {
+			if d, ok := st.inband.FeedPayload(pt, st.pkt.Payload); ok {
+				l.digit(d)
+			}
+			return
+		}
 	}
 	if l.dtmfPT == 0 || h.PayloadType != l.dtmfPT {
 		return
@@ -740,6 +757,11 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 	if !ok {
 		return
 	}
+	l.digit(d)
+}
+
+// digit reports a key press detected on the receive goroutine.
+func (l *Leg) digit(d rune) {
 	l.digits.Add(1)
 	l.sched.digits.Add(1)
 	if l.onDigit != nil {

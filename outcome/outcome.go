@@ -63,11 +63,14 @@ const (
 	// Refused is an INVITE to a line that the server refused (capacity, draining,
 	// source_rate, ...). Refused attempts are counted per minute, never a record each.
 	Refused Call = "refused"
+	// QuickExit is a caller who ended the call with the quick-exit key
+	// (safety.quick_exit_key), wherever they were: menus, hold, ringing or bridge.
+	QuickExit Call = "quick_exit"
 )
 
 // Calls lists every Call outcome, for validation and documentation.
 var Calls = []Call{InProgress, Interrupted, Completed, Abandoned, MenuHangup, Message, Transferred,
-	Failed, Shutdown, ShutdownFatal, Cancelled, NoAck, SetupFailed, Refused}
+	Failed, Shutdown, ShutdownFatal, Cancelled, NoAck, SetupFailed, Refused, QuickExit}
 
 // Leg is how the caller's SIP leg ended, as the sip server sees it.
 type Leg string

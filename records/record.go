@@ -30,6 +30,9 @@ const (
 	// OutcomeRefused attempts are counted per minute in call_attempts, never a row each;
 	// the reason column says why.
 	OutcomeRefused = outcome.Refused
+	// OutcomeQuickExit is a caller who ended the call with the quick-exit key
+	// (safety.quick_exit_key), wherever they were: menus, hold, ringing or bridge.
+	OutcomeQuickExit = outcome.QuickExit
 )
 
 // Outcomes lists every Outcome, for validation and documentation.

@@ -427,3 +427,12 @@ func (r *Recorder) isUp() {
 	r.since.Store(0)
 	r.lastErr.Store(nil)
 }
+
+// CallerHash is the keyed hash the records keep of caller (Hasher.Hash): "" for an
+// anonymous or withheld caller, and from a nil Recorder.
+func (r *Recorder) CallerHash(caller string) string {
+	if r == nil {
+		return ""
+	}
+	return r.opts.Hasher.Hash(caller)
+}

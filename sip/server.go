@@ -57,6 +57,7 @@ type Options struct {
 	Ports             *media.Ports
 	AdvertiseAddr     netip.Addr // media/Contact address in SDP; zero = the local address facing each caller
 	InactivityTimeout time.Duration
+	InbandDTMF        media.InbandMode // when callers' keys sent as tones in the audio are detected
 	Observer          Observer
 	Logger            *slog.Logger
 	GateLimits        gate.Limits // what one message or stream connection may cost; zero fields take gate.DefaultLimits
@@ -807,6 +808,7 @@ func (s *Server) setUpCall(in *invite, m sdp.Media, offered bool) (*Call, bool) 
 		PayloadType:       m.PayloadType,
 		DTMFPayloadType:   m.DTMFPayloadType,
 		InactivityTimeout: s.opts.InactivityTimeout,
+		Inband:            s.opts.InbandDTMF,
 		OnDigit:           c.pushDigit,
 		Logger:            log,
 		SRTP:              m.SRTP(),

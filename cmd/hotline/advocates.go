@@ -4,15 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/callflow"
+	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/console"
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/defence"
 )
 
 // The adapters between the SIP server, the media bridge, the records and the call flow.
@@ -70,6 +79,57 @@ func (c callRecorder) Begin(callID, line, caller string, start time.Time) callfl
 	return c.r.Begin(callID, line, caller, start)
 }
 
+// callerHash recognises a caller who calls again (keeping one's place) by the keyed
+// hash the records keep; with records off, by a hash under a key of this run only (the
+// places are kept in memory, so nothing outlives the key). Only a caller ID that is a
+// phone number (at least minRecognisedDigits digits) is recognised: withheld and
+// anonymous callers have none, and a SIP user name (a PBX's "reception", a test tool's
+// "sipp") names a device or an account that many people may call from, not a line.
+func callerHash(rec *records.Recorder) func(string) string {
+	hash := rec.CallerHash
+	if rec == nil {
+		h, err := records.NewHasher([]byte(records.GenerateKey()), config.CountryCode)
+		if err != nil {
+			return func(string) string { return "" }
+		}
+		hash = h.Hash
+	}
+	return func(caller string) string {
+		if !isPhoneNumber(records.NormalizeCaller(caller, config.CountryCode)) {
+			return ""
+		}
+		return hash(caller)
+	}
+}
+
+// minRecognisedDigits is the shortest caller number keeping one's place recognises:
+// shorter ones are service codes or extensions.
+const minRecognisedDigits = 7
+
+// isPhoneNumber reports whether a normalised caller (records.NormalizeCaller) is a number.
+func isPhoneNumber(n string) bool {
+	if len(n) < minRecognisedDigits {
+		return false
+	}
+	for _, r := range n {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// inbandMode maps media.inband_dtmf to the media legs' mode.
+func inbandMode(s string) media.InbandMode {
+	switch s {
+	case "always":
+		return media.InbandAlways
+	case "off":
+		return media.InbandOff
+	}
+	return media.InbandAuto
+}
+
 // handleCall hands an answered caller's call to the flow; srv() (the server, once built)
 // screens silent calls (sip.Server.ScreenSilent).
 func handleCall(f *callflow.Flow, srv func() *sip.Server) sip.Handler {
@@ -113,3 +173,70 @@ func (a advocatesAPI) SetState(id, state, reason string) (queue.AdvocateSnapshot
 }
 
 var _ admin.Advocates = advocatesAPI{}
+
+// consoleDesk is the browser console's view of the call flow.
+type consoleDesk struct{ advocatesAPI }
+
+func (d consoleDesk) Advocates() (time.Time, queue.Snapshot) { return d.f.Advocates() }
+
+func (d consoleDesk) SetState(id, state, reason string) (queue.AdvocateSnapshot, error) {
+	return d.f.SetState(id, state, reason)
+}
+
+func (d consoleDesk) HangUp(ctx context.Context, id string) error {
+	err := d.f.HangUp(ctx, id)
+	if errors.Is(err, callflow.ErrNoCall) {
+		return fmt.Errorf("%w: %w", console.ErrNoCall, err)
+	}
+	return err
+}
+
+func (d consoleDesk) CallCard(id string) (console.CallCard, bool) {
+	c, ok := d.f.CallCard(id)
+	return console.CallCard{Queue: c.Queue, Language: c.Language, Reason: c.Reason, Since: c.Since}, ok
+}
+
+var _ console.Desk = consoleDesk{}
+
+// consoleAccount looks an advocate's account up in the configuration in force.
+func consoleAccount(live *atomic.Pointer[callflow.Snapshot]) func(string) (console.Account, bool) {
+	return func(id string) (console.Account, bool) {
+		for _, a := range live.Load().Config.Advocates {
+			if a.ID == id {
+				return console.Account{ID: a.ID, Name: a.Name, Role: a.Role, HA1SHA256: a.HA1SHA256, HA1MD5: a.HA1MD5}, true
+			}
+		}
+		return console.Account{}, false
+	}
+}
+
+// newConsole builds the browser console on the configuration in force; its handler
+// answers 404 while console.enabled is false. stop ends its event streams.
+func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, limits *defence.Limiter,
+	stats *console.Stats, reg prometheus.Registerer, log *slog.Logger) (h http.Handler, stop func(), err error) {
+	var cs *console.Server
+	cm := metrics.NewConsole(reg, func() int { return cs.Sessions() })
+	cs, err = console.New(console.Options{
+		Accounts:     consoleAccount(live),
+		Realm:        func() string { return live.Load().Config.SIP.Realm },
+		PauseReasons: func() []string { return live.Load().Config.AdvocatePauseReasons },
+		ServiceLevel: func(q string) time.Duration { return live.Load().Settings(q).ServiceLevel },
+		Desk:         consoleDesk{advocatesAPI{flow}},
+		Limiter:      limits,
+		Stats:        stats,
+		Metrics:      cm,
+		IdleTimeout:  func() time.Duration { return live.Load().Config.Console.IdleTimeout },
+		Logger:       log.With("component", "console"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := cs.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !live.Load().Config.Console.Enabled {
+			http.NotFound(w, r)
+			return
+		}
+		ch.ServeHTTP(w, r)
+	}), cs.Close, nil
+}

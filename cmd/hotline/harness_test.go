@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -250,11 +251,18 @@ func newUACAt(t *testing.T, ip net.IP, server string) *uac {
 		cseq:    1,
 		viaPort: 5999,
 		msgs:    make(chan sipmsg.Message, 64),
-		from:    "+15551234567",
+		from:    randomNumber(), // each phone its own caller (keeping one's place tells them apart)
 	}
 	go u.readLoop()
 	t.Cleanup(func() { conn.Close(); rtpConn.Close() })
 	return u
+}
+
+// randomNumber is a North American number in 555, different for each caller.
+func randomNumber() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("+1555%07d", binary.BigEndian.Uint32(b[:])%10000000)
 }
 
 func randHex(n int) string {

@@ -21,6 +21,7 @@ import (
 	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
+	"github.com/hotline-project/hotline/console"
 	"github.com/hotline-project/hotline/logs"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
@@ -96,6 +97,7 @@ type server struct {
 	m     *metrics.Metrics
 	im    *metrics.IVR
 	qm    *metrics.Queues
+	stats *console.Stats // today's counts per queue, for the console
 	snap  *callflow.Snapshot
 	live  atomic.Pointer[callflow.Snapshot]
 	token string // the admin API's
@@ -113,6 +115,7 @@ type server struct {
 	flow            *callflow.Flow
 	srv             *sip.Server
 	gateLimits      gate.Limits
+	limiter         *defence.Limiter // the per-source defences, which the console also reads
 
 	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
 	// when a drain has finished. g runs its parts under gctx.
@@ -249,7 +252,9 @@ func (s *server) buildQueues(ctx context.Context) error {
 	s.qm = metrics.NewQueues(s.reg, func() queue.Snapshot { return s.eng.Snapshot(time.Now()) },
 		func(name string) bool { return live.Load().Table.QueueOpen(name, time.Now(), overrides.Snapshot()) },
 		func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
-	eng, err := queue.New(callflow.QueueConfig(s.cfg), queue.WithLogger(s.log), queue.WithObserver(s.qm))
+	// Today's counts per queue for the console's wallboard; its events wake the console.
+	s.stats = console.NewStats(time.Now, func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
+	eng, err := queue.New(callflow.QueueConfig(s.cfg), queue.WithLogger(s.log), queue.WithObserver(console.Observers{s.qm, s.stats}))
 	if err != nil {
 		return fmt.Errorf("queues: %w", err)
 	}
@@ -260,17 +265,19 @@ func (s *server) buildQueues(ctx context.Context) error {
 	s.g, s.gctx = errgroup.WithContext(sctx)
 	sipSrv := func() *sip.Server { return s.srv }
 	s.flow = callflow.New(callflow.Options{
-		Engine:    eng,
-		Live:      live,
-		Overrides: overrides,
-		Dialer:    sipDialer{sipSrv},
-		Contacts:  sipContacts{sipSrv},
-		Bridge:    bridgeLegs,
-		Records:   callRecorder{s.rec},
-		Queues:    s.qm,
-		Routing:   metrics.NewRouting(s.reg, func() []routing.Override { return overrides.Active(time.Now()) }),
-		Menus:     s.im,
-		Logger:    s.log,
+		Engine:     eng,
+		Live:       live,
+		Overrides:  overrides,
+		Dialer:     sipDialer{sipSrv},
+		Contacts:   sipContacts{sipSrv},
+		Bridge:     bridgeLegs,
+		Records:    callRecorder{s.rec},
+		Queues:     s.qm,
+		Routing:    metrics.NewRouting(s.reg, func() []routing.Override { return overrides.Active(time.Now()) }),
+		Menus:      s.im,
+		Safety:     metrics.NewSafety(s.reg),
+		CallerHash: callerHash(s.rec),
+		Logger:     s.log,
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return s.gctx.Err() != nil },
@@ -298,6 +305,7 @@ func (s *server) buildSIP(context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.limiter = limiter
 	budget, err := newBudget(cfg)
 	if err != nil {
 		return err
@@ -337,6 +345,7 @@ func (s *server) buildSIP(context.Context) error {
 		Ports:             s.ports,
 		AdvertiseAddr:     s.advertise,
 		InactivityTimeout: cfg.Media.InactivityTimeout,
+		InbandDTMF:        inbandMode(cfg.Media.InbandDTMF),
 		Observer:          callObserver{Metrics: s.m, rec: s.rec},
 		Logger:            s.log,
 		Auth:              auth,
@@ -365,7 +374,10 @@ func (s *server) run(ready func(Addrs)) error {
 	g, gctx, log := s.g, s.gctx, s.log
 	rl := &callflow.Reloader{Path: s.flags.cfgPath, Overrides: s.flags.overrides, Flow: s.flow,
 		Metrics: metrics.NewReloads(s.reg, s.started), OnSelect: s.im.Selected, Logger: log}
-	httpSrv := s.httpServer(rl)
+	httpSrv, err := s.httpServer(rl)
+	if err != nil {
+		return err
+	}
 	dr := &callflow.Drainer{Server: s.srv, SetReady: s.health.SetReady, Stop: s.stop, Timeout: s.cfg.SIP.DrainTimeout, Logger: log}
 	s.rec.SetStopping(func() error { return context.Cause(gctx) })
 	g.Go(func() error { return s.sched.Run(gctx) })
@@ -403,13 +415,13 @@ func (s *server) run(ready func(Addrs)) error {
 	if ready != nil {
 		ready(addrs)
 	}
-	err := g.Wait()
+	err = g.Wait()
 	log.Info("hotline stopped")
 	return err
 }
 
-// httpServer serves the metrics, the health checks and the admin API.
-func (s *server) httpServer(rl *callflow.Reloader) *http.Server {
+// httpServer serves the metrics, the health checks, the admin API and the console.
+func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 	var recExport admin.Records // a nil *records.Recorder must stay a nil interface
 	if s.rec != nil {
 		recExport = s.rec
@@ -424,11 +436,18 @@ func (s *server) httpServer(rl *callflow.Reloader) *http.Server {
 		Reload:    rl.Reload,
 		Records:   recExport,
 	}))
-	return &http.Server{
+	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.limiter, s.stats, s.reg, s.log)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/console/", consoleHandler)
+	httpSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	httpSrv.RegisterOnShutdown(stopConsole) // the console's event streams end at shutdown
+	return httpSrv, nil
 }
 
 // listeners are the server's sockets.

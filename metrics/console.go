@@ -1,0 +1,44 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// consoleSignInResults are the results Console.SignIn labels; anything else is "other".
+var consoleSignInResults = map[string]bool{"ok": true, "refused": true, "banned": true}
+
+// Console counts the browser console's sign-ins and reports its sessions.
+type Console struct {
+	signIns *prometheus.CounterVec
+}
+
+// NewConsole registers the console's collectors on r (nil: working, not exported).
+// sessions, if not nil, is read at scrape time for the number of sessions signed in.
+func NewConsole(r prometheus.Registerer, sessions func() int) *Console {
+	f := promauto.With(r)
+	c := &Console{
+		signIns: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "console", Name: "sign_ins_total",
+			Help: "Sign-ins to the browser console, by result: ok; refused (wrong id or password, counted towards the source's ban); banned (the source is banned for failing too often).",
+		}, []string{"result"}),
+	}
+	for r := range consoleSignInResults {
+		c.signIns.WithLabelValues(r)
+	}
+	if sessions != nil {
+		f.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "console", Name: "sessions",
+			Help: "Browser console sessions signed in now.",
+		}, func() float64 { return float64(sessions()) })
+	}
+	return c
+}
+
+// SignIn counts a sign-in by result: ok, refused or banned.
+func (c *Console) SignIn(result string) {
+	if !consoleSignInResults[result] {
+		result = "other"
+	}
+	c.signIns.WithLabelValues(result).Inc()
+}
