@@ -77,6 +77,9 @@ type Options struct {
 	Reload func() error
 	// Records exports the call records; nil answers 404 on that path.
 	Records Records
+	// Cluster reports the state store's cluster status (GET /admin/v1/cluster); nil
+	// answers 404.
+	Cluster func() any
 	// Logger logs every override change; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -103,6 +106,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /admin/v1/advocates", s.listAdvocates)
 	mux.HandleFunc("PUT /admin/v1/advocates/{id}/state", s.setAdvocateState)
 	mux.HandleFunc("GET /admin/v1/records", s.exportRecords)
+	mux.HandleFunc("GET /admin/v1/cluster", s.cluster)
 	return s.authorize(mux)
 }
 
@@ -293,6 +297,14 @@ var errUnknownLine = errors.New("unknown line")
 type ReloadResponse struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"` // why the file was refused; the running configuration stays
+}
+
+func (s *server) cluster(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Cluster == nil {
+		writeError(w, http.StatusNotFound, "no state store (state.dir is none)")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.opts.Cluster())
 }
 
 func (s *server) reload(w http.ResponseWriter, r *http.Request) {

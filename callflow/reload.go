@@ -94,7 +94,8 @@ func restartOnly(a, b *config.Config) []string {
 		name string
 		x, y any
 	}{{"sip", a.SIP, b.SIP}, {"http", a.HTTP, b.HTTP}, {"media", a.Media, b.Media}, {"admin", a.Admin, b.Admin},
-		{"security", a.Security, b.Security}, {"records", a.Records, b.Records}} {
+		{"security", a.Security, b.Security}, {"records", a.Records, b.Records},
+		{"state", a.State, b.State}} {
 		if !reflect.DeepEqual(f.x, f.y) {
 			diff = append(diff, f.name)
 		}
@@ -105,7 +106,7 @@ func restartOnly(a, b *config.Config) []string {
 // keepRestartOnly copies the restart-only settings of running into next.
 func keepRestartOnly(running, next *config.Config) {
 	next.SIP, next.HTTP, next.Media, next.Admin = running.SIP, running.HTTP, running.Media, running.Admin
-	next.Security, next.Records = running.Security, running.Records
+	next.Security, next.Records, next.State = running.Security, running.Records, running.State
 }
 
 // Reconfigure puts snap in force: the queue engine takes its queues and advocates,

@@ -43,6 +43,8 @@ type Config struct {
 	Security Security `yaml:"security"`
 	// Records: see records.go.
 	Records Records `yaml:"records"`
+	// State: what survives a restart, see state.go.
+	State State `yaml:"state"`
 	// Safety: the quick-exit key, the safety step and keeping one's place; see safety.go.
 	Safety Safety `yaml:"safety"`
 	// Console is the advocates' and supervisors' console in the browser.

@@ -111,6 +111,7 @@ func (p *parser) validate(c *Config) {
 	p.validateSecurity(&c.Security)
 	p.validateCallLimits(c)
 	p.validateRecords(&c.Records)
+	p.validateState(&c.State)
 	p.validateSafety(c)
 	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {
 		p.errorf("console.idle_timeout", "%s must be between 1m and 24h", c.Console.IdleTimeout)

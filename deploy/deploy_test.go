@@ -222,7 +222,7 @@ func TestDashboardModel(t *testing.T) {
 			}
 		}
 	}
-	wantRows := []string{"Queues at a glance", "Advocates", "Calls", "SIP and RTP health", "Config"}
+	wantRows := []string{"Queues at a glance", "Advocates", "Calls", "SIP and RTP health", "Config", "State and cluster"}
 	if !slices.Equal(rows, wantRows) {
 		t.Errorf("rows %q, want %q", rows, wantRows)
 	}

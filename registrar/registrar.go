@@ -21,9 +21,9 @@ import (
 // Defaults for Options.
 const (
 	DefaultMinExpires = 60 * time.Second
-	// DefaultMaxExpires is short for a registrar because bindings live in memory: after a
-	// restart phones are unknown until they register again, and a phone that died is
-	// shown online until its binding lapses. Both should take minutes, not an hour.
+	// DefaultMaxExpires is short for a registrar because a phone that died is shown
+	// online until its binding lapses, which should take minutes, not an hour. (Bindings
+	// survive a restart through OnChange and Restore: package state.)
 	DefaultMaxExpires  = 10 * time.Minute
 	DefaultExpires     = 10 * time.Minute
 	DefaultMaxContacts = 10
@@ -99,6 +99,10 @@ type Options struct {
 	MaxExpires     time.Duration // longer ones are cut to this
 	DefaultExpires time.Duration // when neither the contact nor the request says
 	MaxContacts    int           // bindings per address of record
+	// OnChange, if set, is given an address of record's bindings after each change to
+	// them (none when all are gone), in the order of the changes. It is called with the
+	// registrar's lock held: it must not block or call back.
+	OnChange func(aor string, bindings []Binding)
 }
 
 // Registrar holds the bindings. It is safe for concurrent use.
@@ -198,6 +202,9 @@ func (r *Registrar) Register(now time.Time, req Request) ([]Binding, []Event, er
 // set stores next as aor's bindings (old being the stored ones) and returns the event.
 func (r *Registrar) set(aor string, old, next []Binding) []Event {
 	r.count += len(next) - len(old)
+	if r.opts.OnChange != nil {
+		r.opts.OnChange(aor, slices.Clone(next))
+	}
 	if len(next) == 0 {
 		delete(r.bindings, aor)
 	} else {
@@ -210,6 +217,31 @@ func (r *Registrar) set(aor string, old, next []Binding) []Event {
 		return []Event{{AOR: aor, Online: false}}
 	}
 	return nil
+}
+
+// Restore puts back bindings kept across a restart, dropping those lapsed at now, without
+// calling OnChange, and returns the online events (ordered by AOR) for the addresses of
+// record that had none.
+func (r *Registrar) Restore(now time.Time, bindings []Binding) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var evs []Event
+	for _, b := range bindings {
+		if !b.Expires.After(now) || b.AOR == "" || b.Contact == "" {
+			continue
+		}
+		old := r.bindings[b.AOR]
+		if slices.ContainsFunc(old, func(o Binding) bool { return o.Contact == b.Contact }) {
+			continue
+		}
+		if len(old) == 0 {
+			evs = append(evs, Event{AOR: b.AOR, Online: true})
+		}
+		r.bindings[b.AOR] = append(old, b)
+		r.count++
+	}
+	sort.Slice(evs, func(i, j int) bool { return evs[i].AOR < evs[j].AOR })
+	return evs
 }
 
 // Expire removes the bindings lapsed at now and returns an offline event for each address of

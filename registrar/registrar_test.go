@@ -224,3 +224,34 @@ func TestCountAndOnline(t *testing.T) {
 		t.Errorf("MinExpires = %v", r.MinExpires())
 	}
 }
+
+func TestRestoreAndOnChange(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 22, 0, 0, 0, time.UTC)
+	var changes []string
+	r := New(Options{OnChange: func(aor string, bs []Binding) {
+		changes = append(changes, aor+":"+strconv.Itoa(len(bs)))
+	}})
+	evs := r.Restore(t0, []Binding{
+		{AOR: "bob", Contact: "sip:bob@a", Source: src, Transport: "tcp", Expires: t0.Add(time.Minute)},
+		{AOR: "alice", Contact: "sip:alice@a", Expires: t0.Add(time.Minute)},
+		{AOR: "alice", Contact: "sip:alice@a", Expires: t0.Add(time.Minute)}, // twice
+		{AOR: "carol", Contact: "sip:carol@a", Expires: t0},                  // lapsed
+	})
+	if want := []Event{{AOR: "alice", Online: true}, {AOR: "bob", Online: true}}; !reflect.DeepEqual(evs, want) {
+		t.Errorf("events %v, want %v", evs, want)
+	}
+	if r.Count() != 2 || r.Online("carol") || len(changes) != 0 {
+		t.Errorf("count %d carol %v changes %v", r.Count(), r.Online("carol"), changes)
+	}
+	if bs := r.Bindings("bob", t0); len(bs) != 1 || bs[0].Source != src || bs[0].Transport != "tcp" {
+		t.Errorf("bob's flow not kept: %+v", bs)
+	}
+	if _, _, err := r.Register(t0, Request{AOR: "alice", CallID: "x", CSeq: 1, Expires: 0,
+		Contacts: []Contact{{URI: "sip:alice@a", Expires: -1}}}); err != nil {
+		t.Fatal(err)
+	}
+	r.Expire(t0.Add(time.Hour))
+	if want := []string{"alice:0", "bob:0"}; !reflect.DeepEqual(changes, want) {
+		t.Errorf("changes %v, want %v", changes, want)
+	}
+}

@@ -104,12 +104,35 @@ func activeClosedOverride(os []Override, schedule string, now time.Time) (Overri
 }
 
 // Overrides holds the emergency overrides in memory; it is safe for concurrent use. It
-// lives outside any Table, so overrides survive a configuration reload, but not a restart.
+// lives outside any Table, so overrides survive a configuration reload; OnChange lets the
+// server keep them across a restart (package state).
 // There is at most one ForceRoute override, and one ForceClosed override per schedule.
 // The zero value is empty and ready to use.
 type Overrides struct {
-	mu sync.Mutex
-	m  map[overrideKey]Override
+	mu       sync.Mutex
+	m        map[overrideKey]Override
+	onChange func([]Override)
+}
+
+// OnChange has f told every override set after each change (Set, Clear, Expire), in the
+// order of the changes, with the lock held: f must not block or call back.
+func (s *Overrides) OnChange(f func([]Override)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = f
+}
+
+// changed calls onChange; the lock is held.
+func (s *Overrides) changed() {
+	if s.onChange == nil {
+		return
+	}
+	all := make([]Override, 0, len(s.m))
+	for _, o := range s.m {
+		all = append(all, o)
+	}
+	sortOverrides(all)
+	s.onChange(all)
 }
 
 type overrideKey struct {
@@ -138,6 +161,7 @@ func (s *Overrides) Set(o Override) (prev Override, replaced bool, err error) {
 	k := keyOf(o)
 	prev, replaced = s.m[k]
 	s.m[k] = o
+	s.changed()
 	return prev, replaced, nil
 }
 
@@ -152,6 +176,9 @@ func (s *Overrides) Clear(kind OverrideKind, schedule string) (o Override, ok bo
 	defer s.mu.Unlock()
 	o, ok = s.m[k]
 	delete(s.m, k)
+	if ok {
+		s.changed()
+	}
 	return o, ok
 }
 
@@ -164,13 +191,18 @@ func (s *Overrides) Snapshot() []Override {
 		out = append(out, o)
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b Override) int {
+	sortOverrides(out)
+	return out
+}
+
+// sortOverrides puts ForceRoute first and then the rest by schedule.
+func sortOverrides(os []Override) {
+	slices.SortFunc(os, func(a, b Override) int {
 		if c := strings.Compare(string(b.Kind), string(a.Kind)); c != 0 {
 			return c // "route" before "closed"
 		}
 		return strings.Compare(a.Name(), b.Name())
 	})
-	return out
 }
 
 // Active returns the overrides in force at now, in Snapshot's order.
@@ -189,6 +221,9 @@ func (s *Overrides) Expire(now time.Time) []Override {
 			gone = append(gone, o)
 			delete(s.m, k)
 		}
+	}
+	if len(gone) > 0 {
+		s.changed()
 	}
 	return gone
 }

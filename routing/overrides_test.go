@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -116,5 +117,30 @@ func TestOverrideString(t *testing.T) {
 		if got := tt.o.String(); got != tt.want {
 			t.Errorf("String() = %s, want %s", got, tt.want)
 		}
+	}
+}
+
+func TestOverridesOnChange(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 22, 0, 0, 0, time.UTC)
+	var s Overrides
+	var seen [][]Override
+	s.OnChange(func(os []Override) { seen = append(seen, os) })
+	day := Override{Kind: ForceClosed, Schedule: "day", Since: t0, Until: t0.Add(time.Minute)}
+	route := Override{Kind: ForceRoute, Route: "backup", Since: t0}
+	for _, o := range []Override{day, route} {
+		if _, _, err := s.Set(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Set(Override{Kind: "bad"}); err == nil {
+		t.Fatal("bad override set")
+	}
+	s.Clear(ForceClosed, "night") // none: no change
+	s.Expire(t0)                  // nothing ended
+	s.Expire(t0.Add(time.Minute))
+	s.Clear(ForceRoute, "")
+	want := [][]Override{{day}, {route, day}, {route}, {}}
+	if !reflect.DeepEqual(seen, want) {
+		t.Errorf("changes\n got %v\nwant %v", seen, want)
 	}
 }

@@ -141,11 +141,14 @@ func handleCall(f *callflow.Flow, srv func() *sip.Server) sip.Handler {
 }
 
 // feature changes an advocate's state by a code dialled from their phone.
-func feature(f *callflow.Flow) func(context.Context, string, string) error {
+func feature(f *callflow.Flow, d *durable) func(context.Context, string, string) error {
 	return func(ctx context.Context, id, code string) error {
 		err := f.Feature(ctx, id, code)
 		if errors.Is(err, callflow.ErrUnknownFeature) {
 			return sip.ErrUnknownFeature
+		}
+		if err == nil {
+			d.advocateChanged(id)
 		}
 		return err
 	}
@@ -156,8 +159,11 @@ func featureCall(f *callflow.Flow) sip.Handler {
 	return func(ctx context.Context, c *sip.Call) { f.FeatureCall(ctx, sipLeg{c}, c.Advocate, c.Feature) }
 }
 
-// advocatesAPI is the admin API's view of the advocates.
-type advocatesAPI struct{ f *callflow.Flow }
+// advocatesAPI is the admin API's view of the advocates; changes are written to d.
+type advocatesAPI struct {
+	f *callflow.Flow
+	d *durable
+}
 
 func (a advocatesAPI) Snapshot() (time.Time, queue.Snapshot) { return a.f.Advocates() }
 
@@ -169,6 +175,7 @@ func (a advocatesAPI) SetState(id, state, reason string) (queue.AdvocateSnapshot
 	case err != nil:
 		return s, fmt.Errorf("%w: %w", admin.ErrBadState, err)
 	}
+	a.d.advocateChanged(id)
 	return s, nil
 }
 
@@ -180,7 +187,11 @@ type consoleDesk struct{ advocatesAPI }
 func (d consoleDesk) Advocates() (time.Time, queue.Snapshot) { return d.f.Advocates() }
 
 func (d consoleDesk) SetState(id, state, reason string) (queue.AdvocateSnapshot, error) {
-	return d.f.SetState(id, state, reason)
+	s, err := d.f.SetState(id, state, reason)
+	if err == nil {
+		d.d.advocateChanged(id)
+	}
+	return s, err
 }
 
 func (d consoleDesk) HangUp(ctx context.Context, id string) error {
@@ -212,7 +223,7 @@ func consoleAccount(live *atomic.Pointer[callflow.Snapshot]) func(string) (conso
 
 // newConsole builds the browser console on the configuration in force; its handler
 // answers 404 while console.enabled is false. stop ends its event streams.
-func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, limits *defence.Limiter,
+func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, dur *durable, limits *defence.Limiter,
 	stats *console.Stats, reg prometheus.Registerer, log *slog.Logger) (h http.Handler, stop func(), err error) {
 	var cs *console.Server
 	cm := metrics.NewConsole(reg, func() int { return cs.Sessions() })
@@ -221,7 +232,7 @@ func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, li
 		Realm:        func() string { return live.Load().Config.SIP.Realm },
 		PauseReasons: func() []string { return live.Load().Config.AdvocatePauseReasons },
 		ServiceLevel: func(q string) time.Duration { return live.Load().Settings(q).ServiceLevel },
-		Desk:         consoleDesk{advocatesAPI{flow}},
+		Desk:         consoleDesk{advocatesAPI{flow, dur}},
 		Limiter:      limits,
 		Stats:        stats,
 		Metrics:      cm,

@@ -110,6 +110,11 @@ func startServerLogging(t *testing.T, cfg, level string, extraArgs ...string) *t
 	if strings.Contains(cfg, "RECORDS_PATH") {
 		cfg = strings.ReplaceAll(cfg, "RECORDS_PATH", filepath.Join(t.TempDir(), "records.db"))
 	}
+	if !strings.Contains(cfg, "\nstate:") {
+		// Each server its own state (the default is next to the records, or in the
+		// working directory with none).
+		cfg = strings.TrimRight(cfg, "\n") + "\nstate:\n  dir: " + filepath.Join(t.TempDir(), "state") + "\n"
+	}
 	cfg = quietOverload(cfg)
 	if strings.Contains(cfg, "PORT_MIN") {
 		lo, hi := rtpRange(t, 400)

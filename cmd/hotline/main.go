@@ -73,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		err = passwdCmd(args, os.Stdin, stdout, stderr)
 	case "records":
 		err = recordsCmd(ctx, args, stdout, stderr)
+	case "cluster":
+		err = clusterCmd(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -112,5 +114,7 @@ func usage(w io.Writer) {
         read an advocate's password from stdin and print their advocates entry (HA1 hashes)
   hotline records [-config FILE] [-since TIME] [-until TIME]
         write the call records of calls that started in [since, until) as CSV to stdout
+  hotline cluster status [-server URL]
+        print the state log's cluster: this node, leader, members, applied index, lag
 `)
 }

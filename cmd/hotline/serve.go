@@ -34,6 +34,7 @@ import (
 	"github.com/hotline-project/hotline/sip/digest"
 	"github.com/hotline-project/hotline/sip/gate"
 	"github.com/hotline-project/hotline/sip/sdp"
+	"github.com/hotline-project/hotline/state"
 )
 
 // Addrs are the addresses the server is bound to, and its controls (what main's signal
@@ -115,7 +116,9 @@ type server struct {
 	flow            *callflow.Flow
 	srv             *sip.Server
 	gateLimits      gate.Limits
-	limiter         *defence.Limiter // the per-source defences, which the console also reads
+	limiter         *defence.Limiter
+	dur             *durable             // what survives a restart (state.go); nil: nothing
+	regs            *registrar.Registrar // the per-source defences, which the console also reads
 
 	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
 	// when a drain has finished. g runs its parts under gctx.
@@ -147,7 +150,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 	defer undo.run()
 	s := &server{flags: f, cfg: cfg, log: log, started: time.Now(), undo: &undo}
 	for _, step := range []func(context.Context) error{
-		s.buildMetrics, s.listen, s.openRecords, s.buildMedia, s.buildQueues, s.buildSIP,
+		s.buildMetrics, s.listen, s.openRecords, s.openDurable, s.buildMedia, s.buildQueues, s.buildSIP,
 	} {
 		if err := step(ctx); err != nil {
 			return err
@@ -216,6 +219,24 @@ func (s *server) openRecords(ctx context.Context) error {
 	return nil
 }
 
+// openDurable opens what survives a restart (package state): registrations, advocates'
+// pauses and logouts, overrides, callers' kept places. It closes before the records do.
+func (s *server) openDurable(ctx context.Context) error {
+	sm := state.NewMetrics(s.reg, func() *state.Store {
+		if s.dur == nil {
+			return nil
+		}
+		return s.dur.store
+	})
+	dur, err := openState(ctx, s.cfg, s.log, sm)
+	if err != nil {
+		return err
+	}
+	s.dur = dur
+	*s.undo = append(*s.undo, func() { dur.close() })
+	return nil
+}
+
 // buildMedia makes the RTP scheduler and ports, and their metrics.
 func (s *server) buildMedia(context.Context) error {
 	bind, advertise, err := mediaAddrs(s.cfg)
@@ -254,11 +275,16 @@ func (s *server) buildQueues(ctx context.Context) error {
 		func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
 	// Today's counts per queue for the console's wallboard; its events wake the console.
 	s.stats = console.NewStats(time.Now, func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
-	eng, err := queue.New(callflow.QueueConfig(s.cfg), queue.WithLogger(s.log), queue.WithObserver(console.Observers{s.qm, s.stats}))
+	eng, err := queue.New(callflow.QueueConfig(s.cfg), queue.WithLogger(s.log),
+		queue.WithObserver(withState(console.Observers{s.qm, s.stats}, s.dur)))
 	if err != nil {
 		return fmt.Errorf("queues: %w", err)
 	}
 	s.eng = eng
+	if s.dur != nil {
+		s.dur.eng = func() *queue.Engine { return eng }
+	}
+	s.regs = registrar.New(registrar.Options{OnChange: s.dur.registrations()})
 	sctx, stop := context.WithCancel(ctx)
 	s.stop = stop
 	*s.undo = append(*s.undo, stop)
@@ -272,6 +298,7 @@ func (s *server) buildQueues(ctx context.Context) error {
 		Contacts:   sipContacts{sipSrv},
 		Bridge:     bridgeLegs,
 		Records:    callRecorder{s.rec},
+		Places:     s.dur.places(time.Now()),
 		Queues:     s.qm,
 		Routing:    metrics.NewRouting(s.reg, func() []routing.Override { return overrides.Active(time.Now()) }),
 		Menus:      s.im,
@@ -349,9 +376,9 @@ func (s *server) buildSIP(context.Context) error {
 		Observer:          callObserver{Metrics: s.m, rec: s.rec},
 		Logger:            s.log,
 		Auth:              auth,
-		Registrar:         registrar.New(registrar.Options{}),
+		Registrar:         s.regs,
 		Presence:          s.flow.Presence,
-		Feature:           feature(s.flow),
+		Feature:           feature(s.flow, s.dur),
 		FeatureHandler:    featureCall(s.flow),
 		Defences:          limiter,
 		DefenceObserver:   defences,
@@ -364,7 +391,12 @@ func (s *server) buildSIP(context.Context) error {
 		Overload:          s.overload,
 		OverloadObserver:  s.overloadMetrics,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	s.dur.restore(time.Now(), s.regs, s.overrides, s.flow.Presence)
+	s.m.Registrations(s.regs.Count()) // restored bindings count before any phone registers
+	return nil
 }
 
 // run serves until the server stops: SIP, RTP, the call flow, HTTP (metrics, health, the
@@ -420,7 +452,8 @@ func (s *server) run(ready func(Addrs)) error {
 	return err
 }
 
-// httpServer serves the metrics, the health checks, the admin API and the console.
+// httpServer serves the metrics, the health checks, the admin API and the console; a state
+// set through the admin API or the console is saved before the answer (durableAdmin).
 func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 	var recExport admin.Records // a nil *records.Recorder must stay a nil interface
 	if s.rec != nil {
@@ -429,18 +462,19 @@ func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 	live, eng := &s.live, s.eng
 	mux := http.NewServeMux()
 	mux.Handle("/", metrics.Handler(s.reg, s.health))
-	mux.Handle("/admin/", admin.Handler(admin.Options{
+	mux.Handle("/admin/", durableAdmin(admin.Handler(admin.Options{
 		Token: s.token, Table: func() *routing.Table { return live.Load().Table }, Overrides: s.overrides, Logger: s.log,
-		Advocates: advocatesAPI{s.flow},
+		Advocates: advocatesAPI{s.flow, s.dur},
 		State:     func() routing.State { return routing.State{Queues: eng.RoutingState(time.Now())} },
 		Reload:    rl.Reload,
 		Records:   recExport,
-	}))
-	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.limiter, s.stats, s.reg, s.log)
+		Cluster:   s.dur.status(),
+	}), s.dur))
+	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.reg, s.log)
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle("/console/", consoleHandler)
+	mux.Handle("/console/", durableAdmin(consoleHandler, s.dur)) // a state set there is saved before the answer
 	httpSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

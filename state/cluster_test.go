@@ -1,0 +1,135 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// waitFor polls cond for up to 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func pausedAs(s *Store, id, reason string) bool {
+	st, _ := s.State()
+	a, ok := st.Advocates[id]
+	return ok && a.Paused && a.PauseReason == reason
+}
+
+// TestCluster: three nodes on 127.0.0.2, .3 and .4 form one raft cluster (the first
+// starts alone, the others join); a change made on the leader reaches every node; a
+// follower cannot write; when the leader dies the two others elect a new one and keep
+// writing; the dead node restarts from its directory and catches up; with two of three
+// gone the last cannot write (no quorum) and says so.
+func TestCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("elections take seconds")
+	}
+	ctx := context.Background()
+	open := func(id, bind string, join bool, dir string) *Store {
+		t.Helper()
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s, err := Open(octx, Options{Dir: dir, NodeID: id, Bind: bind, Join: join})
+		if err != nil {
+			t.Fatalf("open %s: %v", id, err)
+		}
+		return s
+	}
+	dirs := map[string]string{"n1": t.TempDir(), "n2": t.TempDir(), "n3": t.TempDir()}
+	n1 := open("n1", "127.0.0.2:0", false, dirs["n1"])
+	n2 := open("n2", "127.0.0.3:0", true, dirs["n2"])
+	n3 := open("n3", "127.0.0.4:0", true, dirs["n3"])
+	nodes := map[string]*Store{"n1": n1, "n2": n2, "n3": n3}
+	defer func() {
+		for _, s := range nodes {
+			if s != nil {
+				s.Close(ctx)
+			}
+		}
+	}()
+	if err := n1.AddVoter("n2", n2.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.AddVoter("n3", n3.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	n1.Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "ana", Paused: true, PauseReason: "meal"}})
+	if err := n1.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, s := range nodes {
+		waitFor(t, id+" has ana paused", func() bool { return pausedAs(s, "ana", "meal") })
+	}
+	if st := n3.Status(); st.Leader != "n1" || len(st.Members) != 3 || st.State != "Follower" {
+		t.Errorf("n3's status: %+v", st)
+	}
+
+	// A follower does not write: the change is refused, not lost silently.
+	n2.Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "ben", Paused: true, PauseReason: "x"}})
+	if err := n2.Sync(ctx); !errors.Is(err, raft.ErrNotLeader) {
+		t.Errorf("a follower's write: %v, want ErrNotLeader", err)
+	}
+
+	// The leader dies.
+	n1Addr := n1.Addr()
+	if err := n1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nodes["n1"] = nil
+	var leader, other *Store
+	waitFor(t, "a new leader", func() bool {
+		for _, s := range []*Store{n2, n3} {
+			if s.raft.State() == raft.Leader {
+				leader = s
+			}
+		}
+		return leader != nil
+	})
+	other = n2
+	if leader == n2 {
+		other = n3
+	}
+	leader.Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "ana", Paused: true, PauseReason: "training"}})
+	if err := leader.Sync(ctx); err != nil {
+		t.Fatalf("writing with two of three: %v", err)
+	}
+	waitFor(t, "the other follower has it", func() bool { return pausedAs(other, "ana", "training") })
+	if n := other.LeaderChanges(); n < 2 {
+		t.Errorf("the other follower saw %d leader changes, want at least 2 (n1, then the new one)", n)
+	}
+
+	// It comes back from its directory, on its address, and catches up.
+	n1 = open("n1", n1Addr, false, dirs["n1"])
+	nodes["n1"] = n1
+	waitFor(t, "n1 catches up", func() bool { return pausedAs(n1, "ana", "training") })
+
+	// Two of three gone: the last has no quorum and cannot write.
+	if err := n1.Close(ctx); err != nil {
+		t.Errorf("close n1: %v", err)
+	}
+	_ = other.Close(ctx) // n2 may report its refused write again
+
+	nodes = map[string]*Store{"last": leader}
+	leader.Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "ana"}})
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := leader.Sync(sctx); err == nil {
+		t.Error("a write without quorum succeeded")
+	}
+	waitFor(t, "the last node to step down", func() bool { return leader.Status().State != "Leader" })
+	if !pausedAs(leader, "ana", "training") {
+		t.Error("the last node's state changed without quorum")
+	}
+}

@@ -1,0 +1,141 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hotline-project/hotline/registrar"
+	"github.com/hotline-project/hotline/routing"
+)
+
+// Version is the encoding version of log entries and snapshots this code writes and reads.
+const Version = 1
+
+// Kind is what an Op changes.
+type Kind string
+
+// The kinds of Op. New kinds (pending callbacks, say) may be added; an entry with a kind
+// this code does not know is refused by Decode, so that an old node never half-applies a
+// newer node's entry.
+const (
+	// KindBindings replaces one advocate's registrations (AOR, Bindings; none removes them).
+	KindBindings Kind = "bindings"
+	// KindAdvocate replaces one advocate's state (Advocate).
+	KindAdvocate Kind = "advocate"
+	// KindOverrides replaces the set of emergency overrides (Overrides).
+	KindOverrides Kind = "overrides"
+	// KindSlot sets (Slot) or, with Delete, removes a caller's "keep my place" slot.
+	KindSlot Kind = "slot"
+)
+
+// Advocate is the part of an advocate's state that outlives a restart.
+type Advocate struct {
+	ID string `json:"id"`
+	// Paused with PauseReason: not taking calls, and not when their phone registers again.
+	Paused      bool   `json:"paused,omitempty"`
+	PauseReason string `json:"pause_reason,omitempty"`
+	// LoggedOut: registered but logged out (a feature code or the admin API).
+	LoggedOut bool `json:"logged_out,omitempty"`
+	// WrapUpEnds is when a wrap-up in progress ends; zero when none.
+	WrapUpEnds time.Time `json:"wrap_up_ends,omitzero"`
+}
+
+// Slot is a caller's place in line kept across a restart ("keep my place"): the caller is
+// known only by Key, a keyed hash, never by number.
+type Slot struct {
+	Key      string    `json:"key"`
+	Queue    string    `json:"queue"`
+	Priority int       `json:"priority,omitempty"`
+	Since    time.Time `json:"since"`   // when they first queued
+	Expires  time.Time `json:"expires"` // the place is given up after this
+	// Place is the call flow's whole record of the place (its routing decision and
+	// attributes), opaque here.
+	Place json.RawMessage `json:"place,omitempty"`
+}
+
+// Op is one change.
+type Op struct {
+	Kind      Kind                `json:"kind"`
+	AOR       string              `json:"aor,omitempty"`
+	Bindings  []registrar.Binding `json:"bindings,omitempty"`
+	Advocate  *Advocate           `json:"advocate,omitempty"`
+	Overrides []routing.Override  `json:"overrides,omitempty"`
+	Slot      *Slot               `json:"slot,omitempty"`
+	Delete    bool                `json:"delete,omitempty"`
+}
+
+// Entry is one log entry: changes made together, and when (the FSM's only clock).
+type Entry struct {
+	Version int       `json:"v"`
+	At      time.Time `json:"at"`
+	Ops     []Op      `json:"ops"`
+}
+
+// Decoding errors.
+var (
+	ErrVersion = errors.New("state: unknown entry version")
+	ErrEntry   = errors.New("state: malformed entry")
+)
+
+// Encode returns e's bytes for the log.
+func Encode(e Entry) ([]byte, error) {
+	e.Version = Version
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("state: encode entry: %w", err)
+	}
+	return b, nil
+}
+
+// Decode parses and checks a log entry; whatever it accepts, Apply can apply.
+func Decode(b []byte) (Entry, error) {
+	var e Entry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Entry{}, fmt.Errorf("%w: %w", ErrEntry, err)
+	}
+	if e.Version != Version {
+		return Entry{}, fmt.Errorf("%w %d", ErrVersion, e.Version)
+	}
+	if e.At.IsZero() {
+		return Entry{}, fmt.Errorf("%w: no time", ErrEntry)
+	}
+	for i, op := range e.Ops {
+		if err := op.check(); err != nil {
+			return Entry{}, fmt.Errorf("%w: ops[%d]: %w", ErrEntry, i, err)
+		}
+	}
+	return e, nil
+}
+
+func (op Op) check() error {
+	switch op.Kind {
+	case KindBindings:
+		if op.AOR == "" {
+			return errors.New("bindings without an aor")
+		}
+		for _, b := range op.Bindings {
+			if b.AOR != op.AOR || b.Contact == "" {
+				return errors.New("binding of another aor, or without a contact")
+			}
+		}
+	case KindAdvocate:
+		if op.Advocate == nil || op.Advocate.ID == "" {
+			return errors.New("advocate without an id")
+		}
+	case KindOverrides:
+		for _, o := range op.Overrides {
+			if err := o.Check(); err != nil {
+				return fmt.Errorf("override: %w", err)
+			}
+		}
+	case KindSlot:
+		if op.Slot == nil || op.Slot.Key == "" || (!op.Delete && op.Slot.Queue == "") {
+			return errors.New("slot without a key or queue")
+		}
+	default:
+		return fmt.Errorf("unknown kind %q", op.Kind)
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/hotline-project/hotline/registrar"
+	"github.com/hotline-project/hotline/routing"
+)
+
+var t0 = time.Date(2026, 12, 4, 22, 0, 0, 0, time.UTC)
+
+func binding(aor, contact string, exp time.Time) registrar.Binding {
+	return registrar.Binding{AOR: aor, Contact: contact, Source: netip.MustParseAddrPort("192.0.2.7:5062"),
+		Transport: "udp", Expires: exp, CallID: "c1", CSeq: 3}
+}
+
+// logOf encodes entries as committed log entries.
+func logOf(t *testing.T, es ...Entry) []*raft.Log {
+	t.Helper()
+	var ls []*raft.Log
+	for i, e := range es {
+		b, err := Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, &raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: b})
+	}
+	return ls
+}
+
+func TestFSMApply(t *testing.T) {
+	alice := binding("alice", "sip:alice@192.0.2.7:5062", t0.Add(10*time.Minute))
+	bob := binding("bob", "sip:bob@192.0.2.8", t0.Add(time.Minute))
+	storm := routing.Override{Kind: routing.ForceRoute, Route: "backup", Reason: "storm", Since: t0}
+	closing := routing.Override{Kind: routing.ForceClosed, Schedule: "day", Since: t0, Until: t0.Add(2 * time.Minute)}
+	paused := Advocate{ID: "alice", Paused: true, PauseReason: "meal"}
+	for _, tc := range []struct {
+		name    string
+		entries []Entry
+		want    State
+	}{
+		{"empty", nil, newState()},
+		{"registrations kept with their flow", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindBindings, AOR: "alice", Bindings: []registrar.Binding{alice}},
+				{Kind: KindBindings, AOR: "bob", Bindings: []registrar.Binding{bob}}}},
+		}, State{At: t0, Bindings: map[string][]registrar.Binding{"alice": {alice}, "bob": {bob}}}},
+		{"unregister removes", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindBindings, AOR: "alice", Bindings: []registrar.Binding{alice}}}},
+			{At: t0.Add(time.Second), Ops: []Op{{Kind: KindBindings, AOR: "alice"}}},
+		}, State{At: t0.Add(time.Second)}},
+		{"a lapsed binding is dropped at the next entry's time", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindBindings, AOR: "alice", Bindings: []registrar.Binding{alice}},
+				{Kind: KindBindings, AOR: "bob", Bindings: []registrar.Binding{bob}}}},
+			{At: t0.Add(time.Minute), Ops: []Op{{Kind: KindAdvocate, Advocate: &paused}}},
+		}, State{At: t0.Add(time.Minute), Bindings: map[string][]registrar.Binding{"alice": {alice}},
+			Advocates: map[string]Advocate{"alice": paused}}},
+		{"advocate replaced", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindAdvocate, Advocate: &paused}}},
+			{At: t0, Ops: []Op{{Kind: KindAdvocate, Advocate: &Advocate{ID: "alice", LoggedOut: true}}}},
+		}, State{At: t0, Advocates: map[string]Advocate{"alice": {ID: "alice", LoggedOut: true}}}},
+		{"overrides replaced, ended ones dropped", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindOverrides, Overrides: []routing.Override{storm, closing}}}},
+			{At: t0.Add(2 * time.Minute), Ops: []Op{{Kind: KindAdvocate, Advocate: &paused}}},
+		}, State{At: t0.Add(2 * time.Minute), Overrides: []routing.Override{storm},
+			Advocates: map[string]Advocate{"alice": paused}}},
+		{"overrides cleared", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindOverrides, Overrides: []routing.Override{storm}}}},
+			{At: t0, Ops: []Op{{Kind: KindOverrides}}},
+		}, State{At: t0}},
+		{"slots set, deleted, expired", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindSlot, Slot: &Slot{Key: "k1", Queue: "main", Since: t0, Expires: t0.Add(time.Hour)}},
+				{Kind: KindSlot, Slot: &Slot{Key: "k2", Queue: "main", Since: t0, Expires: t0.Add(time.Minute)}},
+				{Kind: KindSlot, Slot: &Slot{Key: "k3", Queue: "main", Since: t0, Expires: t0.Add(time.Hour)}}}},
+			{At: t0.Add(time.Minute), Ops: []Op{{Kind: KindSlot, Slot: &Slot{Key: "k3"}, Delete: true}}},
+		}, State{At: t0.Add(time.Minute), Slots: map[string]Slot{"k1": {Key: "k1", Queue: "main", Since: t0, Expires: t0.Add(time.Hour)}}}},
+		{"time never goes back", []Entry{
+			{At: t0.Add(time.Minute), Ops: nil},
+			{At: t0, Ops: []Op{{Kind: KindBindings, AOR: "bob", Bindings: []registrar.Binding{bob}}}},
+		}, State{At: t0.Add(time.Minute)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := NewFSM()
+			ls := logOf(t, tc.entries...)
+			for _, l := range ls {
+				if r := f.Apply(l); r != nil {
+					t.Fatalf("apply %d: %v", l.Index, r)
+				}
+			}
+			got, idx := f.State()
+			if idx != uint64(len(ls)) {
+				t.Errorf("applied index %d, want %d", idx, len(ls))
+			}
+			want := fill(tc.want)
+			if !reflect.DeepEqual(fill(got), want) {
+				t.Errorf("state\n got %+v\nwant %+v", got, want)
+			}
+			// The same log applied again gives the same state: Apply reads no clock.
+			g := NewFSM()
+			for _, l := range ls {
+				g.Apply(l)
+			}
+			if again, _ := g.State(); !reflect.DeepEqual(fill(again), fill(got)) {
+				t.Errorf("not deterministic:\n%+v\n%+v", again, got)
+			}
+			// Snapshot and restore give the same state.
+			h := NewFSM()
+			restore(t, f, h)
+			if back, _ := h.State(); !reflect.DeepEqual(fill(back), fill(got)) {
+				t.Errorf("restored\n got %+v\nwant %+v", back, got)
+			}
+		})
+	}
+}
+
+// fill makes empty maps and slices comparable.
+func fill(s State) State {
+	s.Version = Version
+	if s.Bindings == nil {
+		s.Bindings = map[string][]registrar.Binding{}
+	}
+	if s.Advocates == nil {
+		s.Advocates = map[string]Advocate{}
+	}
+	if s.Slots == nil {
+		s.Slots = map[string]Slot{}
+	}
+	if len(s.Overrides) == 0 {
+		s.Overrides = nil
+	}
+	for k, bs := range s.Bindings {
+		for i := range bs {
+			bs[i].Expires = bs[i].Expires.UTC()
+		}
+		s.Bindings[k] = bs
+	}
+	return s
+}
+
+type sink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (s *sink) ID() string    { return "test" }
+func (s *sink) Cancel() error { s.cancelled = true; return nil }
+func (s *sink) Close() error  { return nil }
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+// restore snapshots from into to.
+func restore(t *testing.T, from, to *FSM) {
+	t.Helper()
+	snap, err := from.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sink
+	if err := snap.Persist(&s); err != nil || s.cancelled {
+		t.Fatalf("persist: %v (cancelled %v)", err, s.cancelled)
+	}
+	snap.Release()
+	if err := to.Restore(nopCloser{bytes.NewReader(s.Bytes())}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFSMRestoreRefusesBadSnapshots(t *testing.T) {
+	for _, tc := range []struct{ name, data string }{
+		{"not json", "{"},
+		{"other version", `{"v":2}`},
+		{"no version", `{}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := NewFSM()
+			if err := f.Restore(nopCloser{bytes.NewReader([]byte(tc.data))}); err == nil {
+				t.Error("restored")
+			}
+		})
+	}
+}
+
+func TestFSMSkipsBadEntries(t *testing.T) {
+	f := NewFSM()
+	var skipped []uint64
+	f.onErr = func(i uint64, _ error) { skipped = append(skipped, i) }
+	r := f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: []byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"nope"}]}`)})
+	if err, ok := r.(error); !ok || !errors.Is(err, ErrEntry) {
+		t.Errorf("response %v, want ErrEntry", r)
+	}
+	if !reflect.DeepEqual(skipped, []uint64{7}) {
+		t.Errorf("skipped %v", skipped)
+	}
+	// Raft's own entries (configuration, barriers) are not commands.
+	if r := f.Apply(&raft.Log{Index: 8, Type: raft.LogBarrier}); r != nil {
+		t.Errorf("barrier: %v", r)
+	}
+	if _, idx := f.State(); idx != 8 {
+		t.Errorf("index %d", idx)
+	}
+}
+
+func TestDecode(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+		err        error
+	}{
+		{"ok", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"advocate","advocate":{"id":"a"}}]}`, nil},
+		{"no ops", `{"v":1,"at":"2026-12-04T22:00:00Z"}`, nil},
+		{"garbage", `]`, ErrEntry},
+		{"version", `{"v":9,"at":"2026-12-04T22:00:00Z"}`, ErrVersion},
+		{"no time", `{"v":1}`, ErrEntry},
+		{"unknown kind", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"x"}]}`, ErrEntry},
+		{"advocate without id", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"advocate","advocate":{}}]}`, ErrEntry},
+		{"advocate missing", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"advocate"}]}`, ErrEntry},
+		{"bindings without aor", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"bindings"}]}`, ErrEntry},
+		{"binding of another aor", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"bindings","aor":"a","bindings":[{"AOR":"b","Contact":"sip:b@x"}]}]}`, ErrEntry},
+		{"bad override", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"overrides","overrides":[{"kind":"route"}]}]}`, ErrEntry},
+		{"slot without queue", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k"}}]}`, ErrEntry},
+		{"slot delete needs only a key", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k"},"delete":true}]}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode([]byte(tc.data))
+			if !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+				t.Errorf("err %v, want %v", err, tc.err)
+			}
+		})
+	}
+}
+
+// FuzzDecode: whatever Decode accepts, Apply applies without a panic, and it encodes
+// again to an entry that decodes the same.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"advocate","advocate":{"id":"a","paused":true}}]}`))
+	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"bindings","aor":"a","bindings":[{"AOR":"a","Contact":"sip:a@x","Source":"192.0.2.1:5060","Expires":"2026-12-04T23:00:00Z"}]}]}`))
+	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"overrides","overrides":[{"kind":"closed","schedule":"day","since":"2026-12-04T22:00:00Z"}]}]}`))
+	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k","queue":"q"}}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := Decode(b)
+		if err != nil {
+			return
+		}
+		var s State = newState()
+		s.apply(e)
+		again, err := Encode(e)
+		if err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+		if _, err := Decode(again); err != nil {
+			t.Fatalf("re-encoded entry refused: %v\n%s", err, again)
+		}
+	})
+}
