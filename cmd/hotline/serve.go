@@ -312,13 +312,13 @@ func (s *server) buildQueues(ctx context.Context) error {
 	return nil
 }
 
-// buildSIP makes the SIP server: digest authentication, the per-source defences and the
-// untrusted sources' budget, the gate's limits, and the call flow's handlers.
-func (s *server) buildSIP(context.Context) error {
-	cfg, live := s.cfg, &s.live
+// newAuth is digest authentication against the advocates' accounts of the running
+// configuration.
+func (s *server) newAuth() (*digest.Authenticator, error) {
+	live := &s.live
 	auth, err := digest.New(digest.Options{
-		Realm:      cfg.SIP.Realm,
-		Algorithms: cfg.SIP.DigestAlgorithms,
+		Realm:      s.cfg.SIP.Realm,
+		Algorithms: s.cfg.SIP.DigestAlgorithms,
 		Lookup: func(id string) (digest.HA1, bool) {
 			h, ok := live.Load().Accounts[id]
 			return h, ok
@@ -326,7 +326,18 @@ func (s *server) buildSIP(context.Context) error {
 		Decoy: func() digest.HA1 { return live.Load().Decoy },
 	})
 	if err != nil {
-		return fmt.Errorf("sip auth: %w", err)
+		return nil, fmt.Errorf("sip auth: %w", err)
+	}
+	return auth, nil
+}
+
+// buildSIP makes the SIP server: digest authentication, the per-source defences and the
+// untrusted sources' budget, the gate's limits, and the call flow's handlers.
+func (s *server) buildSIP(context.Context) error {
+	cfg, live := s.cfg, &s.live
+	auth, err := s.newAuth()
+	if err != nil {
+		return err
 	}
 	limiter, err := newLimiter(cfg, s.log)
 	if err != nil {
