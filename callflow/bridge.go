@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
-	"github.com/hotline-project/hotline/records"
 )
 
 // connect puts the caller through to the advocate who answered, on the caller's side of
@@ -39,7 +39,7 @@ func (c *Call) connect(hold *holdPlayer, a answer) {
 	// The wrap-up is the engine's, from the configuration in force.
 	c.rec.WrapUp(f.live.Load().Settings(a.queue).WrapUp)
 	if err := c.talk(a.leg, a.advocate, a.log); err != nil {
-		c.end(records.OutcomeFailed)
+		c.end(outcome.Failed)
 	}
 }
 

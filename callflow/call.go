@@ -10,8 +10,8 @@ import (
 
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/ivr"
+	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/prompts"
-	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -38,7 +38,7 @@ type Call struct {
 	restored  *Place    // the place a dropped call of the caller kept, given back to this one
 
 	outcomeMu sync.Mutex
-	outcome   records.Outcome
+	outcome   outcome.Call
 	phase     atomic.Int32 // phaseMenus, phaseWaiting or phaseBridge: for the quick-exit key
 
 	// guarded by f.mu
@@ -89,7 +89,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		// The caller's leg is gone when Handle returns: writing the record now holds up
 		// nobody, and it is committed before the call's goroutine ends.
 		if f.stopping() {
-			c.end(records.OutcomeShutdown)
+			c.end(outcome.Shutdown)
 		}
 		_ = c.rec.Finish(ctx)
 	}()
@@ -108,7 +108,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		return
 	}
 	if res.Hangup {
-		c.end(records.OutcomeMenuHangup)
+		c.end(outcome.MenuHangup)
 		_ = c.leg.Hangup(ctx, "menu")
 		return
 	}
@@ -127,7 +127,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 	case "message":
 		// The menus' last words ("connecting you") are not played: the call is not being
 		// connected (issue 13, item 5).
-		c.end(records.OutcomeMessage)
+		c.end(outcome.Message)
 		c.play(ctx, d.Message)
 		_ = c.leg.Hangup(ctx, "route message")
 	case "target":
@@ -169,7 +169,7 @@ func demotion(screen func() (noRTP, flooding bool), end ivr.End) string {
 }
 
 // end sets the call's outcome; the first one counts.
-func (c *Call) end(o records.Outcome) {
+func (c *Call) end(o outcome.Call) {
 	c.outcomeMu.Lock()
 	if c.outcome == "" {
 		c.outcome = o
@@ -180,7 +180,7 @@ func (c *Call) end(o records.Outcome) {
 
 // Outcome is how the call ended so far ("" while it goes on and when the record derives
 // it from its times: completed, abandoned).
-func (c *Call) Outcome() records.Outcome {
+func (c *Call) Outcome() outcome.Call {
 	c.outcomeMu.Lock()
 	defer c.outcomeMu.Unlock()
 	return c.outcome

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/ivr"
+	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/prompts"
-	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -95,7 +95,7 @@ type Record interface {
 	Queued(queue string, t time.Time)
 	Connected(advocate string, t time.Time)
 	WrapUp(d time.Duration)
-	Ended(outcome records.Outcome, t time.Time)
+	Ended(end outcome.Call, t time.Time)
 	Finish(ctx context.Context) error
 }
 
@@ -118,21 +118,21 @@ type MenuMetrics interface {
 // noRecord is the Record of a flow that keeps no records.
 type noRecord struct{}
 
-func (noRecord) Answered(time.Time)               {}
-func (noRecord) Menus(string, string)             {}
-func (noRecord) Routed(string, string)            {}
-func (noRecord) Overflowed(string)                {}
-func (noRecord) Queued(string, time.Time)         {}
-func (noRecord) Connected(string, time.Time)      {}
-func (noRecord) WrapUp(time.Duration)             {}
-func (noRecord) Ended(records.Outcome, time.Time) {}
-func (noRecord) Finish(context.Context) error     { return nil }
-func (noMetrics) Enqueued(string)                 {}
-func (noMetrics) Overflowed(string)               {}
-func (noMetrics) Decision(routing.Decision)       {}
-func (noMetrics) Ended(string, string)            {}
-func (noMetrics) QuickExit(string)                {}
-func (noMetrics) PlaceKept(string)                {}
+func (noRecord) Answered(time.Time)            {}
+func (noRecord) Menus(string, string)          {}
+func (noRecord) Routed(string, string)         {}
+func (noRecord) Overflowed(string)             {}
+func (noRecord) Queued(string, time.Time)      {}
+func (noRecord) Connected(string, time.Time)   {}
+func (noRecord) WrapUp(time.Duration)          {}
+func (noRecord) Ended(outcome.Call, time.Time) {}
+func (noRecord) Finish(context.Context) error  { return nil }
+func (noMetrics) Enqueued(string)              {}
+func (noMetrics) Overflowed(string)            {}
+func (noMetrics) Decision(routing.Decision)    {}
+func (noMetrics) Ended(string, string)         {}
+func (noMetrics) QuickExit(string)             {}
+func (noMetrics) PlaceKept(string)             {}
 
 // noMetrics counts nothing.
 type noMetrics struct{}

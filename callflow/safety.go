@@ -3,7 +3,7 @@ package callflow
 import (
 	"context"
 
-	"github.com/hotline-project/hotline/records"
+	"github.com/hotline-project/hotline/outcome"
 )
 
 // SafetyMetrics counts what the caller-safety features do (metrics.Safety implements it).
@@ -96,11 +96,11 @@ func (c *Call) quickExit() {
 	case phaseBridge:
 		phase = "bridge"
 	}
-	c.end(records.OutcomeQuickExit)
+	c.end(outcome.QuickExit)
 	_ = c.leg.Hangup(context.WithoutCancel(c.leg.Context()), "quick exit")
 	c.f.safety.QuickExit(phase)
 	c.log.Info("quick exit: the caller ended the call with the quick-exit key", "phase", phase)
 }
 
 // quitted reports whether the call ended by the quick-exit key.
-func (c *Call) quitted() bool { return c.Outcome() == records.OutcomeQuickExit }
+func (c *Call) quitted() bool { return c.Outcome() == outcome.QuickExit }

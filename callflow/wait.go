@@ -5,9 +5,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
-	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -284,13 +284,13 @@ func (c *Call) sendToTarget(ctx context.Context, s routing.Step, then []*prompts
 		// The caller hung up before the target answered: they gave up waiting.
 		t.stop()
 		hold.stop()
-		c.end(records.OutcomeAbandoned)
+		c.end(outcome.Abandoned)
 		return
 	}
 	hold.stop()
 	if r.err != nil {
 		c.log.Warn("target not reached", "target", s.Target, "err", r.err)
-		c.end(records.OutcomeFailed)
+		c.end(outcome.Failed)
 		if ctx.Err() == nil {
 			c.play(ctx, "closed")
 		}
@@ -306,10 +306,10 @@ func (c *Call) bridgeTarget(leg Leg, target string) {
 	log.Info("call connected to target")
 	c.rec.Connected("", c.f.clock.Now())
 	if err := c.relay(leg, "target", log); err != nil {
-		c.end(records.OutcomeFailed)
+		c.end(outcome.Failed)
 		return
 	}
-	c.end(records.OutcomeTransferred)
+	c.end(outcome.Transferred)
 }
 
 // targetDial is a target being called on its own goroutine.

@@ -59,7 +59,7 @@ type Security struct {
 
 	// MaxConnections is how many SIP TCP and TLS connections from untrusted sources may be
 	// open at once; 0 derives it at start-up from the open-file limit, leaving descriptors
-	// for the RTP ports and the records store (sip.MaxConnectionsFor); 0..1000000.
+	// for the RTP ports and the records store (sip/gate.MaxConnectionsFor); 0..1000000.
 	MaxConnections int `yaml:"max_connections"`
 	// MaxConnectionsPerSource is how many of them one source may have open; 1..100000.
 	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`

@@ -53,7 +53,7 @@ type Desk interface {
 // ErrNoCall means the advocate is not talking to a caller.
 var ErrNoCall = errors.New("no call in progress")
 
-// Limiter is the per-source ban that failed sign-ins count towards (sip/limit.Limiter):
+// Limiter is the per-source ban that failed sign-ins count towards (sip/defence.Limiter):
 // the same ban as failed SIP digest authentications.
 type Limiter interface {
 	Banned(now time.Time, a netip.Addr) bool

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/queue"
-	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/sip/defence"
 )
 
 const realm = "hotline"
@@ -120,7 +120,7 @@ type fixture struct {
 	desk    *fakeDesk
 	metrics *countMetrics
 	clock   *fakeClock
-	limiter *limit.Limiter
+	limiter *defence.Limiter
 }
 
 func newFixture(t testing.TB, tls bool) *fixture {
@@ -131,7 +131,7 @@ func newFixture(t testing.TB, tls bool) *fixture {
 		clock:   &fakeClock{t: time.Unix(1_700_000_000, 0)},
 	}
 	var err error
-	f.limiter, err = limit.New(limit.Config{AuthFailures: 3, AuthWindow: time.Minute, BanFor: time.Hour})
+	f.limiter, err = defence.New(defence.Config{AuthFailures: 3, AuthWindow: time.Minute, BanFor: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

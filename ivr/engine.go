@@ -74,7 +74,9 @@ type Result struct {
 	End End
 }
 
-// End is how a call left the menus: a small fixed set, fit for a metric label.
+// End is how a call left the menus: a small fixed set, fit for a metric label. It is not a
+// call outcome (package outcome): a caller who chose an option goes on to be queued,
+// connected or abandoned; the call flow records that.
 type End string
 
 // The ways a call leaves the menus.

@@ -5,7 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// connReasons are the reasons Conns labels (the sip.ConnRefused* and sip.ConnClosed*
+// connReasons are the reasons Conns labels (the sip/gate.ConnRefused* and sip/gate.ConnClosed*
 // constants); anything else is "other".
 var connReasons = map[string]bool{
 	"total": true, "per_source": true,
@@ -14,7 +14,7 @@ var connReasons = map[string]bool{
 }
 
 // Conns counts what the SIP stream listeners refuse and close. It implements
-// sip.ConnObserver.
+// sip/gate.ConnObserver.
 type Conns struct {
 	refused      *prometheus.CounterVec
 	closed       *prometheus.CounterVec

@@ -11,7 +11,7 @@ var refusedReasons = map[string]bool{"banned": true, "rate": true, "calls": true
 	"untrusted": true, "unacked": true, "evicted": true}
 
 // Defences counts what the SIP server's per-source limits refuse, and the bans they set.
-// It implements sip.LimitObserver.
+// It implements sip.DefenceObserver.
 type Defences struct {
 	refused *prometheus.CounterVec
 	bans    prometheus.Counter
@@ -52,7 +52,7 @@ func (d *Defences) Refused(meth, reason string) {
 func (d *Defences) Banned() { d.bans.Inc() }
 
 // WatchBudget exports, read at scrape time, the calls in progress from untrusted sources
-// (the untrusted sources' budget, sip/limit.Budget): acknowledged and unacknowledged.
+// (the untrusted sources' budget, sip/defence.Budget): acknowledged and unacknowledged.
 func WatchBudget(r prometheus.Registerer, counts func() (calls, unacked int)) {
 	if r == nil {
 		return

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/hotline-project/hotline/outcome"
 )
 
 const namespace = "hotline"
@@ -100,10 +102,10 @@ func (m *Metrics) Response(meth string, status int) {
 // CallStarted counts a call in progress on a configured line.
 func (m *Metrics) CallStarted(line string) { m.callsActive.WithLabelValues(line).Inc() }
 
-// CallEnded records the end of a call and its outcome.
-func (m *Metrics) CallEnded(line, outcome string) {
+// CallEnded records the end of a call's SIP leg and its outcome.
+func (m *Metrics) CallEnded(line string, end outcome.Leg) {
 	m.callsActive.WithLabelValues(line).Dec()
-	m.callsTotal.WithLabelValues(line, outcome).Inc()
+	m.callsTotal.WithLabelValues(line, string(end)).Inc()
 }
 
 // authReasons are the reasons AuthFailure labels; anything else is "other".

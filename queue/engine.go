@@ -236,7 +236,7 @@ func (e *Engine) CallEnded(callID string, now time.Time) ([]Action, error) {
 // cancels its other rings); any other outcome is a miss, and the call moves on.
 func (e *Engine) RingResult(callID, advocateID string, out Outcome, now time.Time) ([]Action, error) {
 	return e.locked(func() ([]Action, error) {
-		if !out.valid() {
+		if !out.Valid() {
 			return nil, fmt.Errorf("queue: ring result for %q from %q: %w %d", callID, advocateID, ErrBadOutcome, out)
 		}
 		a := e.advs[advocateID]

@@ -67,9 +67,6 @@ func (s *State) UnmarshalText(b []byte) error {
 	return fmt.Errorf("queue: unknown advocate state %q", b)
 }
 
-// MarshalText names the outcome.
-func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
-
 // Snapshot returns the state of every queue and advocate at now.
 func (e *Engine) Snapshot(now time.Time) Snapshot {
 	e.mu.Lock()

@@ -3,6 +3,8 @@ package queue
 import (
 	"fmt"
 	"time"
+
+	"github.com/hotline-project/hotline/outcome"
 )
 
 // State is an advocate's state.
@@ -40,37 +42,18 @@ func (s State) String() string {
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
 
-// Outcome is how a ring ended, as the driver reports it.
-type Outcome uint8
+// Outcome is how a ring ended, as the driver reports it: outcome.Ring, the ring outcomes of
+// the one vocabulary (package outcome). The zero Outcome is invalid.
+type Outcome = outcome.Ring
 
-// The ring outcomes. The zero Outcome is invalid.
+// The ring outcomes, by their names in the engine.
 const (
-	Answered Outcome = iota + 1 // the advocate answered: the call is theirs
-	NoAnswer                    // the phone rang out on its own (the engine's timeout is usually first)
-	Busy                        // 486/600 or the like
-	Rejected                    // the advocate declined (603)
-	Failed                      // the phone could not be reached
+	Answered = outcome.RingAnswered // the advocate answered: the call is theirs
+	NoAnswer = outcome.RingNoAnswer // the phone rang out on its own (the engine's timeout is usually first)
+	Busy     = outcome.RingBusy     // 486/600 or the like
+	Rejected = outcome.RingRejected // the advocate declined (603)
+	Failed   = outcome.RingFailed   // the phone could not be reached
 )
-
-// String returns the outcome's name, such as "no_answer".
-func (o Outcome) String() string {
-	switch o {
-	case Answered:
-		return "answered"
-	case NoAnswer:
-		return "no_answer"
-	case Busy:
-		return "busy"
-	case Rejected:
-		return "rejected"
-	case Failed:
-		return "failed"
-	}
-	return fmt.Sprintf("outcome(%d)", uint8(o))
-}
-
-// valid reports whether o is one of the constants.
-func (o Outcome) valid() bool { return o >= Answered && o <= Failed }
 
 // Action is something the driver must do, outside the engine's lock: Ring, CancelRing or
 // Connect. Execute a call's actions in the order returned.

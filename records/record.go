@@ -1,64 +1,42 @@
 package records
 
-import "time"
+import (
+	"time"
 
-// Outcome is how a call ended.
-type Outcome string
+	"github.com/hotline-project/hotline/outcome"
+)
+
+// Outcome is how a call ended: the one call-outcome vocabulary, outcome.Call (the package
+// outcome says what each means). The names below are the same values, kept for the records'
+// own code and its readers.
+type Outcome = outcome.Call
 
 // Outcomes. A record is written with OutcomeInProgress when the call starts and with one of
 // the others when it ends.
 const (
-	// OutcomeInProgress is a call that has not ended (or whose node has not yet restarted
-	// after a crash).
-	OutcomeInProgress Outcome = "in_progress"
-	// OutcomeInterrupted is a call that was in progress when its node stopped without
-	// ending it (kill -9, power loss); its end time is an estimate (see RecoverInterrupted).
-	OutcomeInterrupted Outcome = "interrupted"
-	// OutcomeCompleted is a call that was connected to an advocate.
-	OutcomeCompleted Outcome = "completed"
-	// OutcomeAbandoned is a caller who hung up while waiting in a queue.
-	OutcomeAbandoned Outcome = "abandoned"
-	// OutcomeMenuHangup is a caller who hung up in the menus, before being routed, or
-	// whom the menus hung up on.
-	OutcomeMenuHangup Outcome = "menu_hangup"
-	// OutcomeMessage is a call routed to a message (closed, for example) and hung up.
-	OutcomeMessage Outcome = "message"
-	// OutcomeTransferred is a call connected to a target outside this server.
-	OutcomeTransferred Outcome = "transferred"
-	// OutcomeFailed is a call that could not be taken where it was routed (a target not
-	// reached, a bridge that failed).
-	OutcomeFailed Outcome = "failed"
-	// OutcomeShutdown is a call the server ended because it was stopping.
-	OutcomeShutdown Outcome = "shutdown"
-	// OutcomeShutdownFatal is a call the server ended because it stopped on a fatal error
-	// (a listener failed, say); Record.EndReason says which.
-	OutcomeShutdownFatal Outcome = "shutdown_fatal"
-
-	// The outcomes of call attempts that reached a line but were never answered.
-
-	// OutcomeCancelled is a caller who hung up (CANCEL, or BYE before the ACK) before the
-	// call was confirmed.
-	OutcomeCancelled Outcome = "cancelled"
-	// OutcomeNoAck is a call answered with 200 OK that the caller never confirmed with an
-	// ACK.
-	OutcomeNoAck Outcome = "no_ack"
-	// OutcomeSetupFailed is a call that failed while it was being set up (the 200 OK could
-	// not be sent, or the ACK carried no usable SDP answer).
-	OutcomeSetupFailed Outcome = "setup_failed"
-	// OutcomeRefused is an INVITE to a line that the server refused (Record.EndReason, or
-	// the reason column of call_attempts, says why: capacity, draining, source_rate, ...).
-	// Refused attempts are counted per minute in call_attempts, never a row each.
-	OutcomeRefused Outcome = "refused"
+	OutcomeInProgress    = outcome.InProgress
+	OutcomeInterrupted   = outcome.Interrupted // see RecoverInterrupted
+	OutcomeCompleted     = outcome.Completed
+	OutcomeAbandoned     = outcome.Abandoned
+	OutcomeMenuHangup    = outcome.MenuHangup
+	OutcomeMessage       = outcome.Message
+	OutcomeTransferred   = outcome.Transferred
+	OutcomeFailed        = outcome.Failed
+	OutcomeShutdown      = outcome.Shutdown
+	OutcomeShutdownFatal = outcome.ShutdownFatal // Record.EndReason says which error
+	OutcomeCancelled     = outcome.Cancelled
+	OutcomeNoAck         = outcome.NoAck
+	OutcomeSetupFailed   = outcome.SetupFailed
+	// OutcomeRefused attempts are counted per minute in call_attempts, never a row each;
+	// the reason column says why.
+	OutcomeRefused = outcome.Refused
 	// OutcomeQuickExit is a caller who ended the call with the quick-exit key
 	// (safety.quick_exit_key), wherever they were: menus, hold, ringing or bridge.
-	OutcomeQuickExit Outcome = "quick_exit"
+	OutcomeQuickExit = outcome.QuickExit
 )
 
 // Outcomes lists every Outcome, for validation and documentation.
-var Outcomes = []Outcome{OutcomeInProgress, OutcomeInterrupted, OutcomeCompleted, OutcomeAbandoned,
-	OutcomeMenuHangup, OutcomeMessage, OutcomeTransferred, OutcomeFailed, OutcomeShutdown,
-	OutcomeShutdownFatal, OutcomeCancelled, OutcomeNoAck, OutcomeSetupFailed, OutcomeRefused,
-	OutcomeQuickExit}
+var Outcomes = outcome.Calls
 
 // Record is one call. Times are zero when the call never got there; durations are zero when
 // they do not apply. Its JSON (the spool's) leaves zero fields out.

@@ -10,14 +10,15 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/media"
-	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/sip/defence"
+	"github.com/hotline-project/hotline/sip/gate"
 )
 
 // admitServer is a Server whose gate can be driven directly: per-source rate 1/s with a burst
 // of burst, line 1888 configured, 192.0.2.1 trusted.
 func admitServer(t testing.TB, burst int) *Server {
 	t.Helper()
-	l, err := limit.New(limit.Config{Rate: 1, Burst: burst, AuthFailures: 1, AuthWindow: time.Minute, BanFor: time.Hour,
+	l, err := defence.New(defence.Config{Rate: 1, Burst: burst, AuthFailures: 1, AuthWindow: time.Minute, BanFor: time.Hour,
 		Trusted: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func TestAdmit(t *testing.T) {
 	type step struct {
 		msg    []byte
 		src    netip.Addr
-		act    action
+		act    gate.Action
 		status int
 		header string // a line the reply must carry
 	}
@@ -67,27 +68,27 @@ func TestAdmit(t *testing.T) {
 		steps    []step
 	}{
 		{"options answered without a transaction", false, []step{
-			{msg: floodMsg("OPTIONS", "1888", 1), src: attacker, act: actReply, status: 200, header: "Allow: INVITE, ACK"},
-			{msg: floodMsg("OPTIONS", "1888", 2, "Require: 100rel"), src: attacker, act: actPass},
+			{msg: floodMsg("OPTIONS", "1888", 1), src: attacker, act: gate.Reply, status: 200, header: "Allow: INVITE, ACK"},
+			{msg: floodMsg("OPTIONS", "1888", 2, "Require: 100rel"), src: attacker, act: gate.Pass},
 		}},
 		{"unknown line 404, known line passes", false, []step{
-			{msg: floodMsg("INVITE", "999", 1), src: attacker, act: actReply, status: 404},
-			{msg: floodMsg("INVITE", "1888", 2), src: attacker, act: actPass},
+			{msg: floodMsg("INVITE", "999", 1), src: attacker, act: gate.Reply, status: 404},
+			{msg: floodMsg("INVITE", "1888", 2), src: attacker, act: gate.Pass},
 		}},
 		{"over the rate: INVITE 503, the rest dropped", false, []step{
-			{msg: floodMsg("REGISTER", "maria", 1), src: attacker, act: actPass},
-			{msg: floodMsg("REGISTER", "maria", 2), src: attacker, act: actPass},
-			{msg: floodMsg("INVITE", "1888", 3), src: attacker, act: actReply, status: 503, header: "Retry-After: 1"},
-			{msg: floodMsg("INVITE", "999", 4), src: attacker, act: actReply, status: 503},
-			{msg: floodMsg("OPTIONS", "1888", 5), src: attacker, act: actDrop},
-			{msg: floodMsg("REGISTER", "maria", 6), src: attacker, act: actDrop},
-			{msg: floodMsg("OPTIONS", "1888", 7), src: trusted, act: actReply, status: 200},
-			{msg: floodMsg("OPTIONS", "1888", 8), src: trusted, act: actReply, status: 200},
-			{msg: floodMsg("OPTIONS", "1888", 9), src: trusted, act: actReply, status: 200},
+			{msg: floodMsg("REGISTER", "maria", 1), src: attacker, act: gate.Pass},
+			{msg: floodMsg("REGISTER", "maria", 2), src: attacker, act: gate.Pass},
+			{msg: floodMsg("INVITE", "1888", 3), src: attacker, act: gate.Reply, status: 503, header: "Retry-After: 1"},
+			{msg: floodMsg("INVITE", "999", 4), src: attacker, act: gate.Reply, status: 503},
+			{msg: floodMsg("OPTIONS", "1888", 5), src: attacker, act: gate.Drop},
+			{msg: floodMsg("REGISTER", "maria", 6), src: attacker, act: gate.Drop},
+			{msg: floodMsg("OPTIONS", "1888", 7), src: trusted, act: gate.Reply, status: 200},
+			{msg: floodMsg("OPTIONS", "1888", 8), src: trusted, act: gate.Reply, status: 200},
+			{msg: floodMsg("OPTIONS", "1888", 9), src: trusted, act: gate.Reply, status: 200},
 		}},
 		{"draining", true, []step{
-			{msg: floodMsg("OPTIONS", "1888", 1), src: attacker, act: actReply, status: 503, header: "Retry-After: 300"},
-			{msg: floodMsg("INVITE", "1888", 2), src: attacker, act: actReply, status: 503, header: "Retry-After: 300"},
+			{msg: floodMsg("OPTIONS", "1888", 1), src: attacker, act: gate.Reply, status: 503, header: "Retry-After: 300"},
+			{msg: floodMsg("INVITE", "1888", 2), src: attacker, act: gate.Reply, status: 503, header: "Retry-After: 300"},
 		}},
 	}
 	for _, tc := range tests {
@@ -97,15 +98,15 @@ func TestAdmit(t *testing.T) {
 				s.Drain()
 			}
 			for i, st := range tc.steps {
-				v := s.gate.checkAdmit(st.msg, "udp", st.src)
-				if v.act != st.act || v.status != st.status {
-					t.Fatalf("step %d: act %d status %d (%s), want act %d status %d", i, v.act, v.status, v.reason, st.act, st.status)
+				v := s.gate.CheckAdmit(st.msg, "udp", st.src)
+				if v.Action() != st.act || v.Status() != st.status {
+					t.Fatalf("step %d: act %d status %d (%s), want act %d status %d", i, v.Action(), v.Status(), v.Reason(), st.act, st.status)
 				}
-				if st.header != "" && !strings.Contains(string(v.reply), "\r\n"+st.header) {
-					t.Fatalf("step %d: reply lacks %q:\n%s", i, st.header, v.reply)
+				if st.header != "" && !strings.Contains(string(v.Response()), "\r\n"+st.header) {
+					t.Fatalf("step %d: reply lacks %q:\n%s", i, st.header, v.Response())
 				}
-				if v.act == actReply && !strings.Contains(string(v.reply), ";tag=") {
-					t.Fatalf("step %d: reply without a To tag:\n%s", i, v.reply)
+				if v.Action() == gate.Reply && !strings.Contains(string(v.Response()), ";tag=") {
+					t.Fatalf("step %d: reply without a To tag:\n%s", i, v.Response())
 				}
 			}
 		})
@@ -121,7 +122,7 @@ func BenchmarkGateFlood(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		src := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
-		s.gate.checkAdmit(msgs[i%len(msgs)], "udp", src)
+		s.gate.CheckAdmit(msgs[i%len(msgs)], "udp", src)
 		i++
 	}
 }
@@ -131,7 +132,7 @@ func BenchmarkGateFlood(b *testing.B) {
 // flood from many ports, and every request is still answered (issue 14 part 4).
 func TestUDPSourcesForgotten(t *testing.T) {
 	s := admitServer(t, 1000)
-	s.gate.udpRotateAfter = 50
+	s.gate.SetUDPRotateAfter(50)
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

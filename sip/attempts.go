@@ -1,5 +1,7 @@
 package sip
 
+import "github.com/hotline-project/hotline/outcome"
+
 // Reasons AttemptObserver.CallRefused is given.
 const (
 	RefuseDraining      = "draining"       // the server is draining
@@ -22,9 +24,9 @@ type AttemptObserver interface {
 	// the Refuse reasons).
 	CallRefused(line, reason string)
 	// CallUnanswered is a call set up on a line that ended before the Handler took it;
-	// outcome is the one CallEnded gets (cancelled, no_ack, evicted, failed, shutdown,
+	// end is the leg outcome CallEnded gets (cancelled, no_ack, evicted, failed, shutdown,
 	// caller_hangup).
-	CallUnanswered(c *Call, outcome string)
+	CallUnanswered(c *Call, end outcome.Leg)
 }
 
 // attemptRefused tells the AttemptObserver of a refused INVITE to line.
@@ -35,8 +37,8 @@ func (s *Server) attemptRefused(line, reason string) {
 }
 
 // attemptUnanswered tells the AttemptObserver of a call that ended unanswered.
-func (s *Server) attemptUnanswered(c *Call, outcome string) {
+func (s *Server) attemptUnanswered(c *Call, end outcome.Leg) {
 	if o, ok := s.opts.Observer.(AttemptObserver); ok && c.Feature == "" {
-		o.CallUnanswered(c, outcome)
+		o.CallUnanswered(c, end)
 	}
 }

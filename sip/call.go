@@ -16,7 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hotline-project/hotline/media"
-	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // digitBuffer is how many digits a caller can type ahead before the IVR reads them.
@@ -51,7 +51,7 @@ type Call struct {
 	cancel context.CancelCauseFunc
 
 	mu    sync.Mutex
-	media Media
+	media sdp.Media
 	local netip.Addr // our media/signalling address as seen by this caller
 	// peer is the dialog's own signalling peer: the address the INVITE came from, or the
 	// phone an outbound leg called. Requests that change the media or carry digits are
@@ -90,9 +90,15 @@ func (c *Call) Context() context.Context { return c.ctx }
 // Done is closed when the call has ended.
 func (c *Call) Done() <-chan struct{} { return c.ctx.Done() }
 
-// Play sends a prompt to the caller in the call's codec and blocks until it has been sent,
+// Audio is recorded audio the call can play: its encoding for an RTP payload type (0 PCMU, 8
+// PCMA), a whole number of 20 ms frames, or nil when it has none. A *prompts.Prompt is one.
+type Audio interface {
+	Payload(pt uint8) []byte
+}
+
+// Play sends audio to the caller in the call's codec and blocks until it has been sent,
 // ctx is cancelled (barge-in: playback stops before the next frame) or the call ends.
-func (c *Call) Play(ctx context.Context, p *prompts.Prompt) error {
+func (c *Call) Play(ctx context.Context, p Audio) error {
 	c.mu.Lock()
 	pt := c.media.PayloadType
 	c.mu.Unlock()
@@ -239,14 +245,14 @@ func (c *Call) end(cause error) {
 func (c *Call) Caller() string { return c.caller }
 
 // Media returns the currently negotiated media.
-func (c *Call) Media() Media {
+func (c *Call) Media() sdp.Media {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.media
 }
 
 // applyMedia points the RTP leg at newly negotiated media (answer, re-INVITE, ACK answer).
-func (c *Call) applyMedia(m Media) {
+func (c *Call) applyMedia(m sdp.Media) {
 	c.mu.Lock()
 	c.media = m
 	c.mu.Unlock()

@@ -10,11 +10,12 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"golang.org/x/time/rate"
 
+	"github.com/hotline-project/hotline/sip/defence"
 	"github.com/hotline-project/hotline/sip/digest"
-	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/sip/gate"
 )
 
-// Reasons LimitObserver.Refused is given.
+// Reasons DefenceObserver.Refused is given.
 const (
 	RefusedBanned = "banned" // the source failed authentication too often
 	RefusedRate   = "rate"   // the source is over its request rate
@@ -37,9 +38,9 @@ const (
 	dialogBurst = 20
 )
 
-// LimitObserver receives the per-source defences' events for metrics. Implementations must
+// DefenceObserver receives the per-source defences' events for metrics. Implementations must
 // be cheap and concurrency safe.
-type LimitObserver interface {
+type DefenceObserver interface {
 	// Refused counts a request refused by a limit, by method and reason (RefusedBanned,
 	// RefusedRate, RefusedCalls).
 	Refused(method, reason string)
@@ -93,27 +94,23 @@ func (s *Server) isLineCall(req *sipmsg.Request) bool {
 // Dropping is what Kamailio's pike and ban setups do. The limits apply to what arrives on our
 // listeners; requests on a connection the server opened itself (to an advocate's phone) do
 // not pass the gate.
-func (s *Server) admit(in gateRequest) verdict {
-	req := in.req
+func (s *Server) admit(in gate.Request) gate.Verdict {
+	req := in.Req
 	method := string(req.Method)
 	inDialog := false
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		inDialog = true
 	}
-	drop := func(reason string) verdict { return verdict{act: actDrop, method: method, reason: reason} }
-	reply := func(status int, reason string, extra ...string) verdict {
-		return verdict{act: actReply, method: method, status: status, reason: reason,
-			reply: in.raw.reply(status, reasonPhrase(status), extra)}
-	}
+	drop, reply := in.Dropped, in.Reply
 	lineCall := s.isLineCall(req)
-	if l := s.opts.Defences; l != nil && in.src.IsValid() && !l.Trusted(in.src) &&
+	if l := s.opts.Defences; l != nil && in.Src.IsValid() && !l.Trusted(in.Src) &&
 		!(inDialog && s.lookupCall(req) != nil) {
 		now := s.now()
-		if !lineCall && l.Banned(now, in.src) {
+		if !lineCall && l.Banned(now, in.Src) {
 			s.refused(method, RefusedBanned)
 			return drop("source banned")
 		}
-		if !l.Allow(now, in.src) {
+		if !l.Allow(now, in.Src) {
 			s.refused(method, RefusedRate)
 			if req.IsInvite() {
 				if line, ok := s.opts.Lines(req.Recipient.User); ok && lineCall {
@@ -126,7 +123,7 @@ func (s *Server) admit(in gateRequest) verdict {
 		}
 	}
 	if len(req.GetHeaders("Require")) > 0 {
-		return verdict{act: actPass} // 420 is the handlers' business
+		return gate.Verdict{} // 420 is the handlers' business
 	}
 	switch {
 	case req.Method == sipmsg.OPTIONS:
@@ -135,7 +132,7 @@ func (s *Server) admit(in gateRequest) verdict {
 			// Load balancers (Kamailio's dispatcher) ping with OPTIONS: 503 takes the node out.
 			return reply(503, "draining", "Retry-After: "+drainRetryAfter)
 		}
-		return reply(200, "options", allowLine(), "Accept: application/sdp")
+		return reply(200, "options", gate.AllowLine(), "Accept: application/sdp")
 	case lineCall:
 		line, ok := s.opts.Lines(req.Recipient.User)
 		if !ok {
@@ -150,7 +147,7 @@ func (s *Server) admit(in gateRequest) verdict {
 			return v // overload control (overload.go)
 		}
 	}
-	return verdict{act: actPass}
+	return gate.Verdict{}
 }
 
 // limited applies a call's in-dialog request rate (dialogLimited) to req, a request of a
@@ -213,8 +210,8 @@ func (s *Server) dialogLimited(c *Call, req *sipmsg.Request, tx sipmsg.ServerTra
 // untrusted source, in the untrusted sources' budget.
 type admission struct {
 	release func()
-	ticket  *limit.Ticket // nil: not counted in the budget (trusted, feature code, no budget)
-	refused string        // why admitCall refused the call, for the call records (attempts.go)
+	ticket  *defence.Ticket // nil: not counted in the budget (trusted, feature code, no budget)
+	refused string          // why admitCall refused the call, for the call records (attempts.go)
 }
 
 // acked takes the call out of the unacknowledged calls: it can no longer be pushed out.
@@ -264,7 +261,7 @@ func (s *Server) admitCall(req *sipmsg.Request, lineCall bool, onEvict func()) (
 		if err != nil {
 			l.EndCall(src)
 			reason, attempt := RefusedUntrusted, RefuseUntrusted
-			if errors.Is(err, limit.ErrUnacked) {
+			if errors.Is(err, defence.ErrUnacked) {
 				reason, attempt = RefusedUnacked, RefuseSourceUnacked
 			}
 			s.refused("INVITE", reason)
@@ -289,15 +286,15 @@ func (s *Server) authFailed(req *sipmsg.Request, err error) {
 	if l.AuthFailed(s.now(), src) {
 		// An address that brute-forces advocates' passwords is logged; it is not a caller's.
 		s.log.Warn("source banned after failed authentications", "source", src.String(), "method", string(req.Method))
-		if s.opts.LimitObserver != nil {
-			s.opts.LimitObserver.Banned()
+		if s.opts.DefenceObserver != nil {
+			s.opts.DefenceObserver.Banned()
 		}
 	}
 }
 
 func (s *Server) refused(method, reason string) {
-	if s.opts.LimitObserver != nil {
-		s.opts.LimitObserver.Refused(method, reason)
+	if s.opts.DefenceObserver != nil {
+		s.opts.DefenceObserver.Refused(method, reason)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // Errors of Server.Dial. They say why an outbound leg was not answered, so that the queue engine
@@ -121,7 +122,7 @@ type outbound struct {
 // (the queue engine owns the ring timeout): when it ends before the answer the INVITE is
 // cancelled and Dial returns an error matching ErrNoAnswer and ctx's cause. Once answered, the
 // call lives until either side hangs up or the server stops; it counts in ActiveCalls.
-// Failures are *DialError for a final response, ErrNotAcceptable when the answer's SDP is
+// Failures are *DialError for a final response, sdp.ErrNotAcceptable when the answer's SDP is
 // unusable (the call is then ACKed and hung up), or another wrapped error.
 func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 	if err := ctx.Err(); err != nil {
@@ -145,6 +146,40 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
+	fromUser, err := dialFromUser(req)
+	if err != nil {
+		return nil, err
+	}
+	o := s.newOutbound(transport, target, dest, listenAddr)
+	c, release, err := s.newOutboundCall(req, o, dest)
+	if err != nil {
+		return nil, err
+	}
+	inv, from := o.invite(c, target, req.FromDisplay, fromUser, extra)
+	inv.SetDestination(dest.String())
+
+	c.log.Info("dialling", "target_user", target.User, "transport", transport)
+	dlg, err := s.dialog.WriteInvite(ctx, inv)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("sip: dial: send invite: %w", err)
+	}
+	o.dlg = dlg
+
+	if err := o.waitAnswer(ctx, parent, req.OnProgress); err != nil {
+		release()
+		c.log.Info("dial failed", "error", err)
+		return nil, err
+	}
+	if err := s.answered(ctx, parent, c, inv, from, release); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// dialFromUser is the user part of an outbound INVITE's From (FromUser, else the line, else
+// "hotline"), refused with its display name when either holds what From cannot carry.
+func dialFromUser(req DialRequest) (string, error) {
 	fromUser := req.FromUser
 	if fromUser == "" {
 		fromUser = req.Line
@@ -153,12 +188,17 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 		fromUser = "hotline"
 	}
 	if strings.ContainsAny(req.FromDisplay, "\"\\\r\n\x00") {
-		return nil, errors.New("sip: dial: bad characters in From display name")
+		return "", errors.New("sip: dial: bad characters in From display name")
 	}
 	if strings.ContainsAny(fromUser, "@:;<>\"\\ \r\n\x00") {
-		return nil, errors.New("sip: dial: bad characters in From user")
+		return "", errors.New("sip: dial: bad characters in From user")
 	}
+	return fromUser, nil
+}
 
+// newOutbound is the client side of a dial to target at dest over transport, sent from the
+// server's listener at listenAddr.
+func (s *Server) newOutbound(transport string, target sipmsg.Uri, dest netip.AddrPort, listenAddr net.Addr) *outbound {
 	local := s.opts.AdvertiseAddr
 	if !local.IsValid() {
 		local = localAddrFacing(dest.String())
@@ -172,49 +212,58 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 			o.laddr = sipmsg.Addr{IP: ua.IP, Port: ua.Port}
 		}
 	}
+	return o
+}
 
+// newOutboundCall makes the call of a dial and its RTP leg, silent until answered, and counts
+// it in ActiveCalls; release closes and uncounts it when the dial fails.
+func (s *Server) newOutboundCall(req DialRequest, o *outbound, dest netip.AddrPort) (c *Call, release func(), err error) {
 	callID := newID()
 	log := s.log.With("call", callID, "line", req.Line, "direction", "outbound")
-	c := &Call{
+	c = &Call{
 		ID:     callID,
 		Line:   req.Line,
 		srv:    s,
 		log:    log,
 		out:    o,
-		local:  local,
+		local:  o.local,
 		peer:   dest.Addr().Unmap(),
-		media:  Media{PayloadType: PayloadPCMU},
+		media:  sdp.Media{PayloadType: sdp.PayloadPCMU},
 		sessID: randUint63(),
 		digits: make(chan rune, digitBuffer),
 	}
 	leg, err := media.NewLeg(s.opts.Scheduler, s.opts.Ports, media.LegConfig{
-		PayloadType: PayloadPCMU,
+		PayloadType: sdp.PayloadPCMU,
 		// RTP the phone sends us uses our offer's payload types (RFC 3264 5.1).
-		DTMFPayloadType:   offerDTMFPayload,
+		DTMFPayloadType:   sdp.OfferDTMFPayload,
 		Peer:              dest.Addr().Unmap(),
 		InactivityTimeout: s.opts.InactivityTimeout,
 		OnDigit:           c.pushDigit,
 		Logger:            log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sip: dial: %w", err)
+		return nil, nil, fmt.Errorf("sip: dial: %w", err)
 	}
 	leg.SetDirection(false, false) // silent, and no inactivity timeout, until answered
 	c.leg = leg
 	s.active.Add(1)
 	s.wg.Add(1)
-	release := func() {
+	release = func() {
 		leg.Close()
 		c.closeDigits()
 		s.active.Add(-1)
 		s.wg.Done()
 	}
+	return c, release, nil
+}
 
+// invite is the INVITE of call c to target, with our SDP offer and the extra headers.
+func (o *outbound) invite(c *Call, target sipmsg.Uri, display, fromUser string, extra []sipmsg.Header) (*sipmsg.Request, *sipmsg.FromHeader) {
 	inv := sipmsg.NewRequest(sipmsg.INVITE, *target.Clone())
 	inv.AppendHeader(o.via())
 	from := &sipmsg.FromHeader{
-		DisplayName: req.FromDisplay,
-		Address:     sipmsg.Uri{Scheme: "sip", User: fromUser, Host: uriHost(local)},
+		DisplayName: display,
+		Address:     sipmsg.Uri{Scheme: "sip", User: fromUser, Host: uriHost(o.local)},
 		Params:      sipmsg.NewParams(),
 	}
 	from.Params.Add("tag", sipmsg.GenerateTagN(16))
@@ -234,30 +283,22 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 		inv.AppendHeader(h)
 	}
 	inv.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
-	inv.SetBody(Offer(local, leg.LocalPort(), c.sessID, c.nextVersion()))
+	inv.SetBody(sdp.Offer(o.local, c.leg.LocalPort(), c.sessID, c.nextVersion()))
 	o.prepare(inv)
-	inv.SetDestination(dest.String())
+	return inv, from
+}
 
-	log.Info("dialling", "target_user", target.User, "transport", transport)
-	dlg, err := s.dialog.WriteInvite(ctx, inv)
-	if err != nil {
-		release()
-		return nil, fmt.Errorf("sip: dial: send invite: %w", err)
-	}
-	o.dlg = dlg
-
-	if err := o.waitAnswer(ctx, parent, req.OnProgress); err != nil {
-		release()
-		log.Info("dial failed", "error", err)
-		return nil, err
-	}
-
-	// Answered. Make the dialog findable by the BYE/INFO/re-INVITE handlers before anything
-	// else: they key dialogs by Call-ID, our tag, their tag (sipgo's UAS order).
-	res := dlg.InviteResponse
+// answered takes an answered dial into service: its dialog becomes findable by the in-dialog
+// handlers, the 200 is ACKed and its SDP answer applied. An unusable answer hangs the call up
+// (release undoes the dial then).
+func (s *Server) answered(ctx, parent context.Context, c *Call, inv *sipmsg.Request, from *sipmsg.FromHeader, release func()) error {
+	// Make the dialog findable by the BYE/INFO/re-INVITE handlers before anything else: they
+	// key dialogs by Call-ID, our tag, their tag (sipgo's UAS order).
+	o, log := c.out, c.log
+	res := o.dlg.InviteResponse
 	remoteTag, _ := res.To().Params.Get("tag")
 	localTag, _ := from.Params.Get("tag")
-	id := sipmsg.DialogIDMake(string(cid), localTag, remoteTag)
+	id := sipmsg.DialogIDMake(inv.CallID().Value(), localTag, remoteTag)
 	callCtx, cancel := context.WithCancelCause(parent)
 	c.ctx, c.cancel = callCtx, cancel
 	s.mu.Lock()
@@ -267,7 +308,7 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 	if err := o.ack(ctx); err != nil {
 		log.Warn("ack failed", "error", err)
 	}
-	m, err := NegotiateAnswer(res.Body())
+	m, err := sdp.NegotiateAnswer(res.Body())
 	if err != nil {
 		log.Warn("unusable sdp answer, hanging up", "error", err)
 		c.terminate(ctx, ErrMediaFailed)
@@ -275,13 +316,12 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 		delete(s.calls, id)
 		s.mu.Unlock()
 		release()
-		return nil, fmt.Errorf("sip: dial: answer: %w", err)
+		return fmt.Errorf("sip: dial: answer: %w", err)
 	}
 	c.applyMedia(m)
 	log.Info("outbound call answered", "pt", m.PayloadType)
-
 	s.goSafe(func() { c.runOutbound(id) })
-	return c, nil
+	return nil
 }
 
 // waitAnswer waits for the final response to the INVITE. When ctx or the server's context ends

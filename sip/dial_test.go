@@ -24,6 +24,7 @@ import (
 
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // waitTime bounds every wait in these tests; it is a failure deadline, not a timing assertion.
@@ -394,7 +395,7 @@ func (p *phone) answerSDP(direction string) string {
 // offeredRTP returns the RTP address in the server's SDP offer or answer.
 func offeredRTP(t *testing.T, body []byte) netip.AddrPort {
 	t.Helper()
-	m, err := NegotiateOffer(body)
+	m, err := sdp.NegotiateOffer(body)
 	if err != nil {
 		t.Fatalf("server sdp: %v\n%s", err, body)
 	}
@@ -556,7 +557,7 @@ func TestDialAnswered(t *testing.T) {
 	if len(progress) != 0 {
 		t.Errorf("progress reported %d more times, want once (not for 100)", len(progress))
 	}
-	if got := c.Media().PayloadType; got != PayloadPCMA {
+	if got := c.Media().PayloadType; got != sdp.PayloadPCMA {
 		t.Errorf("payload type = %d, want PCMA", got)
 	}
 	if c.Leg() == nil {
@@ -572,7 +573,7 @@ func TestDialAnswered(t *testing.T) {
 	played := make(chan error, 1)
 	go func() { played <- c.Play(context.Background(), testPrompt(t)) }()
 	p.readRTP(func(pkt *rtp.Packet) bool {
-		return pkt.PayloadType == PayloadPCMA && !bytes.Equal(pkt.Payload, bytes.Repeat([]byte{0xd5}, len(pkt.Payload)))
+		return pkt.PayloadType == sdp.PayloadPCMA && !bytes.Equal(pkt.Payload, bytes.Repeat([]byte{0xd5}, len(pkt.Payload)))
 	})
 
 	// A digit sent by SIP INFO reaches Digits.
@@ -647,7 +648,7 @@ func TestDialHangup(t *testing.T) {
 			p.sendRTP(legAddr, 1)
 			played := make(chan error, 1)
 			go func() { played <- c.Play(context.Background(), testPrompt(t)) }()
-			p.readRTP(func(pkt *rtp.Packet) bool { return pkt.PayloadType == PayloadPCMA })
+			p.readRTP(func(pkt *rtp.Packet) bool { return pkt.PayloadType == sdp.PayloadPCMA })
 
 			hung := make(chan error, 1)
 			go func() { hung <- c.Hangup(context.Background(), "test") }()
@@ -787,8 +788,8 @@ func TestDialBadAnswerSDP(t *testing.T) {
 	bye := p.expectRequest("BYE")
 	p.respond(bye, 200, "OK", "")
 	r := waitDial(t, res)
-	if !errors.Is(r.err, ErrNotAcceptable) {
-		t.Fatalf("Dial error = %v, want ErrNotAcceptable", r.err)
+	if !errors.Is(r.err, sdp.ErrNotAcceptable) {
+		t.Fatalf("Dial error = %v, want sdp.ErrNotAcceptable", r.err)
 	}
 	waitUntil(t, "leg released", func() bool { return s.ActiveCalls() == 0 && s.ports.InUse() == 0 })
 }

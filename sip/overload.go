@@ -8,6 +8,8 @@ import (
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/hotline-project/hotline/sip/gate"
 )
 
 // Reasons OverloadObserver.Shed is given.
@@ -357,23 +359,22 @@ func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction, li
 // shed call gets its 503 with Retry-After statelessly, so at twice the rate the server can
 // take, half the INVITEs cost little more than the gate's checks. The cap on set-ups in
 // flight is applied later, in the handler (admitSetup).
-func (s *Server) shedEarly(in gateRequest, line string) (verdict, bool) {
+func (s *Server) shedEarly(in gate.Request, line string) (gate.Verdict, bool) {
 	o := s.opts.Overload
 	if o == nil || !o.shedding.Load() {
-		return verdict{}, false
+		return gate.Verdict{}, false
 	}
 	h := fnv.New64a()
-	if id := in.req.CallID(); id != nil {
+	if id := in.Req.CallID(); id != nil {
 		h.Write([]byte(id.Value()))
 	}
 	reason, shed := o.ShedByShare(float64(h.Sum64()%1_000_000) / 1_000_000)
 	if !shed {
-		return verdict{}, false
+		return gate.Verdict{}, false
 	}
 	if s.opts.OverloadObserver != nil {
 		s.opts.OverloadObserver.Shed(reason)
 	}
 	s.attemptRefused(line, RefuseOverload)
-	return verdict{act: actReply, method: "INVITE", status: 503, reason: "overload",
-		reply: in.raw.reply(503, reasonPhrase(503), []string{"Retry-After: " + o.RetryAfter()})}, true
+	return in.Reply(503, "overload", "Retry-After: "+o.RetryAfter()), true
 }

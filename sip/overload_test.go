@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/sip/gate"
 )
 
 // fakeClock is a clock the test moves by hand.
@@ -374,9 +375,9 @@ func TestShedEarly(t *testing.T) {
 	// shed passes b through the gate as a UDP datagram from 127.0.0.1, and returns the 503
 	// it got, or nil.
 	shed := func(b []byte) []byte {
-		v := srv.gate.checkAdmit(b, "udp", netip.MustParseAddr("127.0.0.1"))
-		if v.act == actReply && v.status == 503 {
-			return v.reply
+		v := srv.gate.CheckAdmit(b, "udp", netip.MustParseAddr("127.0.0.1"))
+		if v.Action() == gate.Reply && v.Status() == 503 {
+			return v.Response()
 		}
 		return nil
 	}

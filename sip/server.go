@@ -22,20 +22,13 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/registrar"
+	"github.com/hotline-project/hotline/sip/defence"
 	"github.com/hotline-project/hotline/sip/digest"
-	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/sip/gate"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
-
-// allowedMethods are the methods we serve; the Allow header lists them. (REGISTER is served
-// when Options has Auth and a Registrar, as the hotline command always gives.)
-var allowedMethods = []string{"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REGISTER"}
-
-// knownMethods are SIP methods we recognise but do not serve: 405 with Allow. Anything else is 501.
-var knownMethods = map[string]bool{
-	"REGISTER": true, "SUBSCRIBE": true, "NOTIFY": true, "REFER": true, "MESSAGE": true,
-	"PRACK": true, "UPDATE": true, "PUBLISH": true,
-}
 
 // Handler runs one answered call. It is called on the call's own goroutine after the caller
 // acknowledged the answer; when it returns the call is hung up if it is still up.
@@ -49,7 +42,7 @@ type Observer interface {
 	Request(method string)
 	Response(method string, status int)
 	CallStarted(line string)
-	CallEnded(line, outcome string)
+	CallEnded(line string, end outcome.Leg)
 }
 
 // Options configure a Server.
@@ -67,7 +60,7 @@ type Options struct {
 	InbandDTMF        media.InbandMode // when callers' keys sent as tones in the audio are detected
 	Observer          Observer
 	Logger            *slog.Logger
-	Limits            Limits // message size and TCP time limits; zero fields take DefaultLimits
+	GateLimits        gate.Limits // what one message or stream connection may cost; zero fields take gate.DefaultLimits
 
 	// Auth and Registrar, both set, let advocates' phones register (REGISTER) and dial
 	// feature codes (INVITE to *NN), authenticated by digest; without them REGISTER gets 405
@@ -84,17 +77,17 @@ type Options struct {
 	// Now is the clock for authentication, registrations and limits; nil is time.Now.
 	Now func() time.Time
 	// Defences, if set, applies per-source defences: bans after failed authentication, a
-	// request rate and a cap on calls in progress (see defence.go). LimitObserver, if set,
+	// request rate and a cap on calls in progress (see defence.go). DefenceObserver, if set,
 	// counts what they refuse.
-	Defences      *limit.Limiter
-	LimitObserver LimitObserver
+	Defences        *defence.Limiter
+	DefenceObserver DefenceObserver
 	// ConnObserver, if set, counts the TCP and TLS connections the listeners refuse or close
-	// (limits.go).
-	ConnObserver ConnObserver
+	// (package gate).
+	ConnObserver gate.ConnObserver
 	// Budget, if set, bounds the calls to lines from sources Defences does not trust, as a
-	// whole and while unacknowledged (limit.Budget); UnackedTimeout, if shorter than
+	// whole and while unacknowledged (defence.Budget); UnackedTimeout, if shorter than
 	// AckTimeout, is how long such a call waits for its ACK.
-	Budget         *limit.Budget
+	Budget         *defence.Budget
 	UnackedTimeout time.Duration
 	// TLS is the server side of SIP over TLS: its certificate (Certificates or
 	// GetCertificate). It is required to serve Listeners.TLS; MinVersion is raised to TLS 1.2.
@@ -104,8 +97,8 @@ type Options struct {
 	// certificate. Nil trusts the system's roots. A phone's open connection is always reused.
 	TLSClient *tls.Config
 	// LineSRTP returns a line's SRTP policy for callers' offers (SDES, RFC 4568); nil, and
-	// feature codes, are SRTPOff. Outbound legs to advocates always offer plain RTP/AVP.
-	LineSRTP func(line string) SRTPPolicy
+	// feature codes, are sdp.SRTPOff. Outbound legs to advocates always offer plain RTP/AVP.
+	LineSRTP func(line string) sdp.SRTPPolicy
 	// Overload, if set, sheds new calls (503 with Retry-After) when they cannot be set up in
 	// time (overload.go); OverloadObserver, if set, counts them.
 	Overload         *Overload
@@ -128,7 +121,7 @@ type Server struct {
 	srv    *sipgo.Server
 	client *sipgo.Client
 	dialog sipgo.DialogUA
-	gate   *gate // checks every received message before sipgo does (check.go, limits.go)
+	gate   *gate.Gate // checks every received message before sipgo does (package gate)
 
 	mu     sync.Mutex
 	calls  map[string]*Call // by dialog ID
@@ -165,9 +158,9 @@ func NewServer(opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	slog := sipgoLogger(log)
-	opts.Limits = opts.Limits.withDefaults()
-	parser := sipmsg.NewParser(sipmsg.WithHeadersParsers(forceRportParsers()))
-	parser.MaxMessageLength = opts.Limits.MaxMessageBytes
+	opts.GateLimits = opts.GateLimits.WithDefaults()
+	parser := gate.NewParser()
+	parser.MaxMessageLength = opts.GateLimits.MaxMessageBytes
 	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(opts.UserAgent),
 		sipgo.WithUserAgentParser(parser),
@@ -200,14 +193,14 @@ func NewServer(opts Options) (*Server, error) {
 		calls:  map[string]*Call{},
 		ports:  map[string]int{},
 		ctx:    context.Background(),
-		gate:   &gate{parser: parser, limits: opts.Limits, log: log, observer: opts.Observer, now: time.Now},
 	}
 	s.dialog = sipgo.DialogUA{Client: client, RewriteContact: true}
-	s.gate.admit = s.admit
-	s.gate.connObs = opts.ConnObserver
+	gc := gate.Config{Parser: parser, Limits: opts.GateLimits, Log: log, Observer: opts.Observer,
+		ConnObserver: opts.ConnObserver, Admit: s.admit}
 	if opts.Defences != nil {
-		s.gate.trusted = opts.Defences.Trusted
+		gc.Trusted = opts.Defences.Trusted
 	}
+	s.gate = gate.New(gc)
 	srv.OnInvite(s.guard(s.onInvite))
 	srv.OnAck(s.guard(s.onAck))
 	srv.OnBye(s.guard(s.onBye))
@@ -219,37 +212,6 @@ func NewServer(opts Options) (*Server, error) {
 		srv.OnRegister(s.guard(s.onRegister))
 	}
 	return s, nil
-}
-
-// forceRportParsers returns sipgo's header parsers with Via parsing extended so that every Via
-// carries rport. Responses then go to the packet's source address and port (RFC 3581, like
-// Kamailio's force_rport), never to a host or port named in Via: callers behind NAT get answers,
-// and a forged Via cannot aim our responses at a third party.
-func forceRportParsers() map[string]sipmsg.HeaderParser {
-	base := sipmsg.DefaultHeadersParser()
-	m := make(map[string]sipmsg.HeaderParser, len(base))
-	for k, v := range base {
-		m[k] = v
-	}
-	viaParser := base["via"]
-	wrapped := func(name []byte, text string) (sipmsg.Header, error) {
-		h, err := viaParser(name, text)
-		if err != nil {
-			return h, err
-		}
-		if via, ok := h.(*sipmsg.ViaHeader); ok {
-			if via.Params == nil {
-				via.Params = sipmsg.NewParams()
-			}
-			if !via.Params.Has("rport") {
-				via.Params.Add("rport", "")
-			}
-		}
-		return h, nil
-	}
-	m["via"] = wrapped
-	m["v"] = wrapped
-	return m
 }
 
 // Serve answers SIP on the given UDP socket and TCP listener (either may be nil) until ctx is
@@ -280,9 +242,9 @@ func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
 	if ls.TLS != nil {
 		n++
 		s.setPort("tls", ls.TLS.Addr())
-		tl := &tlsListener{Listener: ls.TLS, conf: tlsConf, timeout: s.opts.Limits.TLSHandshakeTimeout,
-			now: s.gate.now, log: s.log}
-		go func() { errc <- s.srv.ServeTLS(s.gate.tlsListener(tl)) }()
+		tl := &tlsListener{Listener: ls.TLS, conf: tlsConf, timeout: s.opts.GateLimits.TLSHandshakeTimeout,
+			now: time.Now, log: s.log}
+		go func() { errc <- s.srv.ServeTLS(s.gate.TLSListener(tl)) }()
 	}
 	if udp != nil {
 		n++
@@ -290,12 +252,12 @@ func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
 		s.listenMu.Lock()
 		s.udp = udp
 		s.listenMu.Unlock()
-		pc := s.gate.packetConn(udp)
+		pc := s.gate.PacketConn(udp)
 		go func() {
 			for {
 				err := s.srv.ServeUDP(pc)
-				if pc.rotated() && ctx.Err() == nil {
-					continue // see gatedPacketConn: sipgo forgets the sources it recorded
+				if pc.Rotated() && ctx.Err() == nil {
+					continue // see gate.PacketConn: sipgo forgets the sources it recorded
 				}
 				errc <- err
 				return
@@ -305,7 +267,7 @@ func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
 	if tcp != nil {
 		n++
 		s.setPort("tcp", tcp.Addr())
-		go func() { errc <- s.srv.ServeTCP(s.gate.listener(tcp)) }()
+		go func() { errc <- s.srv.ServeTCP(s.gate.Listener(tcp)) }()
 	}
 	if n == 0 {
 		return errors.New("sip: no listener")
@@ -375,7 +337,7 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // OpenConnections returns the number of SIP connections open over transport ("tcp" or
 // "tls"), for metrics.
-func (s *Server) OpenConnections(transport string) int { return s.gate.openConnections(transport) }
+func (s *Server) OpenConnections(transport string) int { return s.gate.OpenConnections(transport) }
 
 // ActiveCalls returns the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
@@ -487,7 +449,7 @@ func (s *Server) send(tx sipmsg.ServerTransaction, req *sipmsg.Request, res *sip
 
 // writeUDP sends res on the UDP socket we serve, to its destination (the request's source,
 // as every Via carries rport). It does not go through sipgo's connection pool, which forgets
-// sources (gatedPacketConn).
+// sources (gate.PacketConn).
 func (s *Server) writeUDP(res *sipmsg.Response) error {
 	s.listenMu.Lock()
 	conn := s.udp
@@ -514,11 +476,11 @@ func requiredExtensions(req *sipmsg.Request) []string {
 }
 
 func allowHeader() sipmsg.Header {
-	return sipmsg.NewHeader("Allow", strings.Join(allowedMethods, ", "))
+	return sipmsg.NewHeader("Allow", strings.Join(gate.AllowedMethods, ", "))
 }
 
 func (s *Server) onNoRoute(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	if knownMethods[string(req.Method)] {
+	if gate.KnownMethods[string(req.Method)] {
 		s.respond(tx, req, 405, "Method Not Allowed", nil, allowHeader())
 		return
 	}
@@ -572,7 +534,7 @@ func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.mu.Unlock()
 		if pending && c.confirmed() {
 			// Answer to the offer we made in a re-INVITE's 200.
-			if m, err := NegotiateAnswer(body); err == nil {
+			if m, err := sdp.NegotiateAnswer(body); err == nil {
 				c.applyMedia(m)
 			} else {
 				c.log.Warn("bad sdp answer in ack", "error", err)
@@ -635,128 +597,199 @@ func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 }
 
+// onInvite takes a new call to a line (or an advocate's feature code) through its steps:
+// admit (whom it is for, and whether the server takes it), negotiate (the offer), set up (the
+// call's leg and dialog), answer (the 200 and its ACK), run (the Handler) and close, with the
+// leg's outcome. An INVITE inside a dialog is a re-INVITE.
 func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		s.onReInvite(req, tx)
 		return
 	}
-	var line, advocate, feature string
+	in, ok := s.admitInvite(req, tx)
+	if !ok {
+		return
+	}
+	defer in.release()
+	m, offered, ok := s.negotiateInvite(in)
+	if !ok {
+		return
+	}
+	if in.feature != "" && !s.featureInvite(in) {
+		return
+	}
+	c, ok := s.setUpCall(in, m, offered)
+	if !ok {
+		return
+	}
+	end := outcome.LegCompleted
+	handled := false // the Handler took the call: it records it
+	defer func() { s.closeCall(c, in, end, handled) }()
+	c.log.Info("incoming call")
+	in.setup.Ready()
+	if e := s.answerCall(c, in, offered); e != "" {
+		end = e
+		return
+	}
+	handler := s.opts.Handler
+	if c.Feature != "" {
+		handler = s.opts.FeatureHandler
+	}
+	handled = handler != nil
+	end = s.runCall(c, handler)
+}
+
+// invite is a new call's INVITE as it goes through admission: what it is for, and the place
+// it holds among the calls in progress until it is set up or refused.
+type invite struct {
+	req                     *sipmsg.Request
+	tx                      sipmsg.ServerTransaction
+	line, advocate, feature string
+	adm                     admission
+	setup                   *Setup // overload control's count of set-ups in flight
+	giveBack                func() // uncounts the call, once
+	setUp                   bool   // the call is set up: closeCall gives its place back
+}
+
+// release gives back what admission took, when the INVITE is done with: the per-source and
+// budget counts, overload control's set-up, and the call's place unless the call was set up
+// (closeCall gives it back).
+func (in *invite) release() {
+	in.setup.Done()
+	in.adm.release()
+	if !in.setUp {
+		in.giveBack()
+	}
+}
+
+// admitInvite decides whom the INVITE is for and whether the server takes it: a line, or an
+// authenticated advocate's feature code; a Contact; not draining; a place among the calls in
+// progress (sip.max_calls) and within the source's limits and the untrusted sources' budget.
+// It answers 100 Trying to an INVITE it takes, and the right error to one it refuses.
+func (s *Server) admitInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) (*invite, bool) {
+	in := &invite{req: req, tx: tx}
 	if code, isFeature := featureCode(req.Recipient.User); isFeature && s.authEnabled() {
 		// An advocate's phone: authenticate (public callers never reach this).
 		id, ok := s.authenticate(req, tx)
 		if !ok {
-			return
+			return nil, false
 		}
-		line, advocate, feature = featureLine, id, code
+		in.line, in.advocate, in.feature = featureLine, id, code
 	} else {
 		var ok bool
-		if line, ok = s.opts.Lines(req.Recipient.User); !ok {
+		if in.line, ok = s.opts.Lines(req.Recipient.User); !ok {
 			s.respond(tx, req, 404, "Not Found", nil)
-			return
+			return nil, false
 		}
 	}
 	if req.Contact() == nil {
 		s.respond(tx, req, 400, "Missing Contact", nil)
-		return
+		return nil, false
 	}
-	if feature == "" && s.draining.Load() {
+	if in.feature == "" && s.draining.Load() {
 		// A draining node takes no new calls: the carrier or load balancer tries another.
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", drainRetryAfter))
-		s.attemptRefused(line, RefuseDraining)
-		return
+		s.attemptRefused(in.line, RefuseDraining)
+		return nil, false
 	}
 	if !s.reserveCall() {
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
-		s.attemptRefused(line, RefuseCapacity)
-		return
+		s.attemptRefused(in.line, RefuseCapacity)
+		return nil, false
 	}
-	// The call counts from here; until it is set up, an early return gives its place back.
-	setUp := false
+	// The call counts from here; until it is set up, release gives its place back.
 	// giveBack uncounts the call once: at its end, or as soon as a newer call pushes it out
 	// of the untrusted budget (its teardown may lag behind a flood).
 	var gaveBack sync.Once
-	giveBack := func() { gaveBack.Do(func() { s.active.Add(-1) }) }
-	defer func() {
-		if !setUp {
-			giveBack()
-		}
-	}()
-	adm, ok := s.admitCall(req, feature == "", giveBack)
+	in.giveBack = func() { gaveBack.Do(func() { s.active.Add(-1) }) }
+	adm, ok := s.admitCall(req, in.feature == "", in.giveBack)
 	if !ok {
+		in.giveBack()
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
-		s.attemptRefused(line, adm.refused)
-		return
+		s.attemptRefused(in.line, adm.refused)
+		return nil, false
 	}
-	defer adm.release()
-	setup := s.admitSetup(req, tx, line) // overload control (overload.go)
+	setup := s.admitSetup(req, tx, in.line) // overload control (overload.go)
 	if setup == nil {
-		return
+		adm.release()
+		in.giveBack()
+		return nil, false
 	}
-	defer setup.Done()
+	in.adm, in.setup = adm, setup
 	s.respond(tx, req, 100, "Trying", nil)
+	return in, true
+}
 
-	var (
-		offered bool
-		m       Media
-		policy  SRTPPolicy
-	)
-	if s.opts.LineSRTP != nil && feature == "" {
-		policy = s.opts.LineSRTP(line)
+// negotiateInvite takes the INVITE's SDP offer under the line's SRTP policy: the media to
+// answer with, and whether there was an offer (without one, the 200 offers and the ACK
+// answers). An offer it cannot take gets 488 (415 for a body that is not SDP).
+func (s *Server) negotiateInvite(in *invite) (m sdp.Media, offered, ok bool) {
+	req, tx := in.req, in.tx
+	var policy sdp.SRTPPolicy
+	if s.opts.LineSRTP != nil && in.feature == "" {
+		policy = s.opts.LineSRTP(in.line)
 	}
-	mode, downgraded, err := policy.modeOver(req.Transport())
-	if err == nil && mode == SRTPRequired && len(req.Body()) == 0 {
-		// We would have to offer RTP/SAVP in the 200 and take the answer from the ACK; phones
-		// and trunks that use SRTP send an offer.
-		err = fmt.Errorf("%w: srtp required: send an sdp offer with a=crypto", ErrNotAcceptable)
-	}
-	if err != nil {
-		s.log.Info("rejecting call", "line", line, "error", err)
+	notAcceptable := func(what string, err error) (sdp.Media, bool, bool) {
+		s.log.Info(what, "line", in.line, "error", err)
 		s.respond(tx, req, 488, "Not Acceptable Here", nil,
 			sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
-		s.attemptRefused(line, RefuseNotAcceptable)
-		return
+		s.attemptRefused(in.line, RefuseNotAcceptable)
+		return sdp.Media{}, false, false
 	}
-	if body := req.Body(); len(body) > 0 {
-		if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
-			s.respond(tx, req, 415, "Unsupported Media Type", nil, sipmsg.NewHeader("Accept", "application/sdp"))
-			s.attemptRefused(line, RefuseNotAcceptable)
-			return
-		}
-		var err error
-		m, err = NegotiateSecureOffer(body, mode)
-		if err != nil {
-			if downgraded {
-				err = fmt.Errorf("%w (sdes keys are accepted only over sip over tls)", err)
-			}
-			s.log.Info("rejecting offer", "line", line, "error", err)
-			s.respond(tx, req, 488, "Not Acceptable Here", nil,
-				sipmsg.NewHeader("Warning", `304 hotline "`+warningText(err)+`"`))
-			s.attemptRefused(line, RefuseNotAcceptable)
-			return
-		}
-		offered = true
+	mode, downgraded, err := policy.ModeOver(req.Transport())
+	if err == nil && mode == sdp.SRTPRequired && len(req.Body()) == 0 {
+		// We would have to offer RTP/SAVP in the 200 and take the answer from the ACK; phones
+		// and trunks that use SRTP send an offer.
+		err = fmt.Errorf("%w: srtp required: send an sdp offer with a=crypto", sdp.ErrNotAcceptable)
 	}
-	if feature != "" {
-		if s.opts.Feature == nil {
-			s.respondTagged(tx, req, 404, "Not Found")
-			return
-		}
-		if !s.runFeature(req, tx, advocate, feature) {
-			return
-		}
+	if err != nil {
+		return notAcceptable("rejecting call", err)
 	}
+	body := req.Body()
+	if len(body) == 0 {
+		return sdp.Media{}, false, true
+	}
+	if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
+		s.respond(tx, req, 415, "Unsupported Media Type", nil, sipmsg.NewHeader("Accept", "application/sdp"))
+		s.attemptRefused(in.line, RefuseNotAcceptable)
+		return sdp.Media{}, false, false
+	}
+	m, err = sdp.NegotiateSecureOffer(body, mode)
+	if err != nil {
+		if downgraded {
+			err = fmt.Errorf("%w (sdes keys are accepted only over sip over tls)", err)
+		}
+		return notAcceptable("rejecting offer", err)
+	}
+	return m, true, true
+}
 
+// featureInvite runs an advocate's feature code, and reports whether the call goes on (to
+// play the code's confirmation); it has answered the INVITE when it does not.
+func (s *Server) featureInvite(in *invite) bool {
+	if s.opts.Feature == nil {
+		s.respondTagged(in.tx, in.req, 404, "Not Found")
+		return false
+	}
+	return s.runFeature(in.req, in.tx, in.advocate, in.feature)
+}
+
+// setUpCall makes the call of an admitted INVITE: its RTP leg (503 when no port is free),
+// its dialog, its context, and its place in the server's calls. From then on the call is
+// counted until closeCall.
+func (s *Server) setUpCall(in *invite, m sdp.Media, offered bool) (*Call, bool) {
+	req, tx := in.req, in.tx
 	callID := newID()
-	log := s.log.With("call", callID, "line", line)
+	log := s.log.With("call", callID, "line", in.line)
 	var peer netip.Addr
 	if src, err := netip.ParseAddrPort(req.Source()); err == nil {
 		peer = src.Addr().Unmap()
 	}
 	c := &Call{
 		ID:       callID,
-		Line:     line,
-		Advocate: advocate,
-		Feature:  feature,
+		Line:     in.line,
+		Advocate: in.advocate,
+		Feature:  in.feature,
 		Arrived:  time.Now(),
 		caller:   callerIdentity(req),
 		source:   sourceAddr(req),
@@ -783,29 +816,27 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if err != nil {
 		log.Warn("no media port for call", "error", err)
 		s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
-		s.attemptRefused(line, RefuseNoMediaPort)
-		return
+		s.attemptRefused(in.line, RefuseNoMediaPort)
+		return nil, false
 	}
 	c.leg = leg
 	dlg, err := s.dialog.ReadInvite(req, tx)
 	if err != nil {
 		leg.Close()
 		s.respond(tx, req, 400, "Bad Request", nil)
-		return
+		return nil, false
 	}
 	c.dialog = dlg
 	c.local = s.opts.AdvertiseAddr
 	if !c.local.IsValid() {
 		c.local = localAddrFacing(req.Source())
 	}
-	local := c.local
 	s.mu.Lock()
 	parent := s.ctx
 	s.mu.Unlock()
-	ctx, cancel := context.WithCancelCause(parent)
-	c.ctx, c.cancel = ctx, cancel
+	c.ctx, c.cancel = context.WithCancelCause(parent)
 	if !offered {
-		c.media = Media{PayloadType: PayloadPCMU, Send: false, Recv: true}
+		c.media = sdp.Media{PayloadType: sdp.PayloadPCMU, Send: false, Recv: true}
 		leg.SetDirection(false, true)
 	} else {
 		leg.SetDirection(m.Send, m.Recv)
@@ -814,65 +845,97 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.mu.Lock()
 	s.calls[dlg.ID] = c
 	s.mu.Unlock()
-	setUp = true // counted since reserveCall; the deferred teardown below uncounts it
+	in.setUp = true // counted since reserveCall; closeCall uncounts it
 	s.wg.Add(1)
-	s.opts.Observer.CallStarted(line)
-	outcome := "completed"
-	handled := false // the Handler took the call: it records it
-	defer func() {
-		cancel(ErrServerHangup)
-		c.closeDigits()
-		leg.Close()
-		dlg.Close()
-		s.mu.Lock()
-		delete(s.calls, dlg.ID)
-		s.mu.Unlock()
-		giveBack()
-		s.opts.Observer.CallEnded(line, outcome)
-		if !handled {
-			s.attemptUnanswered(c, outcome)
-		}
-		log.Info("call ended", "outcome", outcome)
-		s.wg.Done()
-	}()
-	log.Info("incoming call")
-	setup.Ready()
+	s.opts.Observer.CallStarted(in.line)
+	return c, true
+}
 
-	if s.opts.AnswerDelay > 0 && feature == "" {
-		if err := dlg.Respond(180, "Ringing", nil); err == nil {
-			s.opts.Observer.Response("INVITE", 180)
-		}
-		t := time.NewTimer(s.opts.AnswerDelay)
-		select {
-		case <-t.C:
-		case <-dlg.Context().Done():
-			t.Stop()
-			outcome = "cancelled"
-			s.opts.Observer.Response("INVITE", 487)
-			return
-		case <-ctx.Done():
-			t.Stop()
-			outcome = "shutdown"
-			s.respond(tx, req, 503, "Service Unavailable", nil)
-			return
-		case <-adm.evicted():
-			t.Stop()
-			outcome = "evicted"
-			s.refused("INVITE", RefusedEvicted)
-			s.respond(tx, req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
-			return
+// closeCall ends a call set up by setUpCall, whichever step it reached, and counts it with
+// the leg's outcome end; a call the Handler never took (handled false) is reported to the
+// AttemptObserver as unanswered.
+func (s *Server) closeCall(c *Call, in *invite, end outcome.Leg, handled bool) {
+	c.cancel(ErrServerHangup)
+	c.closeDigits()
+	c.leg.Close()
+	c.dialog.Close()
+	s.mu.Lock()
+	delete(s.calls, c.dialog.ID)
+	s.mu.Unlock()
+	in.giveBack()
+	s.opts.Observer.CallEnded(in.line, end)
+	if !handled {
+		s.attemptUnanswered(c, end)
+	}
+	c.log.Info("call ended", "outcome", end)
+	s.wg.Done()
+}
+
+// answerCall answers a set-up call: it rings for AnswerDelay, sends the 200 with our SDP
+// and waits for the ACK (and its SDP answer when the INVITE had no offer). It returns the
+// leg's outcome when the call ended before it was confirmed, "" when it is up.
+func (s *Server) answerCall(c *Call, in *invite, offered bool) outcome.Leg {
+	if s.opts.AnswerDelay > 0 && in.feature == "" {
+		if end := s.ring(c, in); end != "" {
+			return end
 		}
 	}
-	setup.Done()
+	in.setup.Done() // overload control: the set-up is over once the 200 goes out
+	if end := s.sendAnswer(c, in, offered); end != "" {
+		return end
+	}
+	s.opts.Observer.Response("INVITE", 200)
+	if !offered {
+		c.mu.Lock()
+		ack := c.ackBody
+		c.mu.Unlock()
+		am, err := sdp.NegotiateAnswer(ack)
+		if err != nil {
+			c.log.Warn("no usable answer in ack", "error", err)
+			c.Hangup(c.ctx, "no usable sdp answer in ack")
+			return outcome.LegFailed
+		}
+		c.applyMedia(am)
+	}
+	return ""
+}
 
+// ring sends 180 Ringing and waits AnswerDelay, unless the call ends first.
+func (s *Server) ring(c *Call, in *invite) outcome.Leg {
+	dlg := c.dialog
+	if err := dlg.Respond(180, "Ringing", nil); err == nil {
+		s.opts.Observer.Response("INVITE", 180)
+	}
+	t := time.NewTimer(s.opts.AnswerDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return ""
+	case <-dlg.Context().Done():
+		s.opts.Observer.Response("INVITE", 487)
+		return outcome.LegCancelled
+	case <-c.ctx.Done():
+		s.respond(in.tx, in.req, 503, "Service Unavailable", nil)
+		return outcome.LegShutdown
+	case <-in.adm.evicted():
+		s.refused("INVITE", RefusedEvicted)
+		s.respond(in.tx, in.req, 503, "Service Unavailable", nil, sipmsg.NewHeader("Retry-After", "5"))
+		return outcome.LegEvicted
+	}
+}
+
+// sendAnswer sends the 200 OK, retransmitted until the ACK, and waits for the ACK, the ACK
+// timeout or the call's eviction from the untrusted sources' budget.
+func (s *Server) sendAnswer(c *Call, in *invite, offered bool) outcome.Leg {
+	dlg, leg, log := c.dialog, c.leg, c.log
 	var body []byte
 	if offered {
-		body = c.media.Answer(local, leg.LocalPort(), c.sessID, c.nextVersion())
+		body = c.media.Answer(c.local, leg.LocalPort(), c.sessID, c.nextVersion())
 	} else {
-		body = Offer(local, leg.LocalPort(), c.sessID, c.nextVersion())
+		body = sdp.Offer(c.local, leg.LocalPort(), c.sessID, c.nextVersion())
 	}
 	res := sipmsg.NewSDPResponseFromRequest(dlg.InviteRequest, body)
-	res.AppendHeader(s.contact(local, req))
+	res.AppendHeader(s.contact(c.local, in.req))
 	res.AppendHeader(allowHeader())
 	leg.StartLearning()
 	acked := make(chan error, 1)
@@ -881,65 +944,51 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		// the ACK timeout.
 		acked <- dlg.WriteResponse(res)
 	})
-	ackTimer := time.NewTimer(s.ackTimeout(adm))
+	ackTimer := time.NewTimer(s.ackTimeout(in.adm))
+	defer ackTimer.Stop()
 	select {
 	case err := <-acked:
-		ackTimer.Stop()
 		if err != nil {
 			switch {
-			case errors.Is(context.Cause(ctx), ErrCallerHangup):
+			case errors.Is(context.Cause(c.ctx), ErrCallerHangup):
 				// BYE overtook the ACK (they travel on separate goroutines).
-				outcome = "caller_hangup"
+				return outcome.LegCallerHangup
 			case dlg.Context().Err() != nil || errors.Is(err, sipmsg.ErrTransactionCanceled):
 				log.Info("call cancelled before it was confirmed", "error", err)
-				outcome = "cancelled"
+				return outcome.LegCancelled
 			default:
 				log.Warn("answer failed", "error", err)
-				outcome = "failed"
+				return outcome.LegFailed
 			}
-			return
 		}
 	case <-ackTimer.C:
-		log.Warn("no ack for 200 ok, ending call", "timeout", s.ackTimeout(adm))
-		outcome = "no_ack"
+		log.Warn("no ack for 200 ok, ending call", "timeout", s.ackTimeout(in.adm))
 		c.terminate(context.Background(), ErrNoAck)
-		return
-	case <-adm.evicted():
-		// A newer call pushed this unacknowledged one out (limit.Budget). No BYE: the
+		return outcome.LegNoAck
+	case <-in.adm.evicted():
+		// A newer call pushed this unacknowledged one out (defence.Budget). No BYE: the
 		// source never showed it receives what we send; ending the transaction stops the
 		// 200's retransmissions.
-		ackTimer.Stop()
-		outcome = "evicted"
 		s.refused("INVITE", RefusedEvicted)
 		log.Debug("unacknowledged call pushed out by a newer one")
-		tx.Terminate()
+		in.tx.Terminate()
 		c.end(ErrNoAck)
-		return
+		return outcome.LegEvicted
 	}
-	if !adm.acked() {
+	if !in.adm.acked() {
 		// Pushed out as its ACK came: it no longer counts, so it cannot go on.
-		outcome = "evicted"
 		s.refused("INVITE", RefusedEvicted)
 		c.terminate(context.Background(), ErrNoAck)
-		return
+		return outcome.LegEvicted
 	}
-	s.opts.Observer.Response("INVITE", 200)
+	return ""
+}
 
-	if !offered {
-		c.mu.Lock()
-		ack := c.ackBody
-		c.mu.Unlock()
-		am, err := NegotiateAnswer(ack)
-		if err != nil {
-			log.Warn("no usable answer in ack", "error", err)
-			outcome = "failed"
-			c.Hangup(ctx, "no usable sdp answer in ack")
-			return
-		}
-		c.applyMedia(am)
-	}
-
-	// The leg ending (RTP inactivity, or a fault in its media) ends the call.
+// runCall runs a confirmed call: its handler (Handler, or FeatureHandler for a feature code;
+// nil: none) while the leg's end (RTP inactivity, a media fault) ends the call, then hangs up
+// if the call is still up. It returns the leg's outcome.
+func (s *Server) runCall(c *Call, handler Handler) outcome.Leg {
+	ctx, leg, log := c.ctx, c.leg, c.log
 	s.goSafe(func() {
 		select {
 		case <-leg.Done():
@@ -953,30 +1002,28 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		case <-ctx.Done():
 		}
 	})
-
-	handler := s.opts.Handler
-	if feature != "" {
-		handler = s.opts.FeatureHandler
-	}
 	if handler != nil {
-		handled = true
 		handler(ctx, c)
 	}
-
 	if ctx.Err() == nil {
 		c.Hangup(ctx, "ivr finished")
 	}
-	cause := context.Cause(ctx)
+	return legEnd(context.Cause(ctx))
+}
+
+// legEnd is the outcome of a confirmed call's leg, from the cause that ended its context.
+func legEnd(cause error) outcome.Leg {
 	switch {
 	case errors.Is(cause, ErrCallerHangup):
-		outcome = "caller_hangup"
+		return outcome.LegCallerHangup
 	case errors.Is(cause, ErrMediaTimeout):
-		outcome = "media_timeout"
+		return outcome.LegMediaTimeout
 	case errors.Is(cause, ErrMediaFailed):
-		outcome = "media_failed"
+		return outcome.LegMediaFailed
 	case errors.Is(cause, ErrServerHangup):
-		outcome = "server_hangup"
+		return outcome.LegServerHangup
 	}
+	return outcome.LegCompleted
 }
 
 // onReInvite handles an INVITE inside a dialog: hold, resume, new address or codec. Only the
@@ -1003,7 +1050,7 @@ func (s *Server) onReInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	cur := c.media
 	c.mu.Unlock()
 	if b := req.Body(); len(b) > 0 {
-		m, err := renegotiate(b, cur)
+		m, err := sdp.Renegotiate(b, cur)
 		if err != nil {
 			// The call goes on with the media it had (RFC 3261 14.2).
 			s.respond(tx, req, 488, "Not Acceptable Here", nil,
@@ -1021,7 +1068,7 @@ func (s *Server) onReInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.mu.Lock()
 		c.pendingOffer = true
 		c.mu.Unlock()
-		body = Offer(c.local, c.leg.LocalPort(), c.sessID, c.nextVersion())
+		body = sdp.Offer(c.local, c.leg.LocalPort(), c.sessID, c.nextVersion())
 	}
 	res := sipmsg.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(s.contact(c.local, req))
@@ -1093,10 +1140,10 @@ func randUint63() uint64 {
 
 type nopObserver struct{}
 
-func (nopObserver) Request(string)           {}
-func (nopObserver) Response(string, int)     {}
-func (nopObserver) CallStarted(string)       {}
-func (nopObserver) CallEnded(string, string) {}
+func (nopObserver) Request(string)                {}
+func (nopObserver) Response(string, int)          {}
+func (nopObserver) CallStarted(string)            {}
+func (nopObserver) CallEnded(string, outcome.Leg) {}
 
 // callerIdentity is the caller's identity in req: the P-Asserted-Identity the carrier's
 // trunk sets (RFC 3325), else the From URI. Never log it.

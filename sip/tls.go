@@ -14,11 +14,11 @@ import (
 // SIP over TLS (RFC 3261 26.2, RFC 5630). The TLS listener sits under the gate: the raw TCP
 // listener is wrapped by tlsListener, whose connections are plaintext streams once the
 // handshake is done, and the gate frames and checks the messages of those streams exactly as
-// it does on TCP (limits.go). The order matters: the gate sees SIP, not TLS records.
+// it does on TCP (package gate). The order matters: the gate sees SIP, not TLS records.
 //
 // A tls.Conn performs its handshake on first use, which here is the first Read by sipgo's
 // reader goroutine for the connection, so a slow or silent client never blocks Accept. The
-// handshake has its own deadline, Limits.TLSHandshakeTimeout: a client that connects and
+// handshake has its own deadline, gate.Limits.TLSHandshakeTimeout: a client that connects and
 // never completes it is dropped then, and its goroutine ends.
 
 // tlsListener turns accepted TCP connections into server-side TLS connections.

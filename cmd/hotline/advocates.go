@@ -17,13 +17,19 @@ import (
 	"github.com/hotline-project/hotline/console"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
+	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/sip"
-	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/sip/defence"
 )
 
 // The adapters between the SIP server, the media bridge, the records and the call flow.
+
+// sipLeg is a SIP call as the flow's Leg: sip plays any Audio, the flow plays prompts.
+type sipLeg struct{ *sip.Call }
+
+func (l sipLeg) Play(ctx context.Context, p *prompts.Prompt) error { return l.Call.Play(ctx, p) }
 
 // sipDialer places the flow's outbound legs through the SIP server.
 type sipDialer struct{ srv func() *sip.Server }
@@ -48,7 +54,7 @@ func (d sipDialer) Dial(ctx context.Context, to callflow.Dest) (callflow.Leg, er
 		}
 		return nil, err
 	}
-	return c, nil
+	return sipLeg{c}, nil
 }
 
 // sipContacts gives an advocate's registered phones, as the SIP server's registrar has them.
@@ -66,8 +72,8 @@ func (s sipContacts) Contacts(id string) []callflow.Dest {
 // The other party's RFC 4733 key presses never reach the caller: an advocate's mid-call
 // feature codes are not for the caller's ears or phone.
 func bridgeLegs(a, b callflow.Leg) (func(), error) {
-	other := b.(*sip.Call).Leg()
-	br, err := media.NewBridge(a.(*sip.Call).Leg(), other)
+	other := b.(sipLeg).Leg()
+	br, err := media.NewBridge(a.(sipLeg).Leg(), other)
 	if err != nil {
 		return nil, err
 	}
@@ -84,10 +90,10 @@ func mixer(s *media.Scheduler, log *slog.Logger) callflow.Mixer {
 type conference struct{ c *media.Conference }
 
 func (c conference) Join(l callflow.Leg, mode string, to callflow.Leg) error {
-	return c.c.Join(l.(*sip.Call).Leg(), joinOptions(mode, to))
+	return c.c.Join(l.(sipLeg).Leg(), joinOptions(mode, to))
 }
 func (c conference) SetMode(l callflow.Leg, mode string, to callflow.Leg) error {
-	return c.c.SetMode(l.(*sip.Call).Leg(), joinOptions(mode, to))
+	return c.c.SetMode(l.(sipLeg).Leg(), joinOptions(mode, to))
 }
 
 // joinOptions maps the flow's mode names to the mixer's.
@@ -99,12 +105,12 @@ func joinOptions(mode string, to callflow.Leg) media.JoinOptions {
 	case callflow.ModeWhisper:
 		o.Mode = media.ModeWhisper
 		if to != nil {
-			o.WhisperTo = to.(*sip.Call).Leg()
+			o.WhisperTo = to.(sipLeg).Leg()
 		}
 	}
 	return o
 }
-func (c conference) Leave(l callflow.Leg) { c.c.Leave(l.(*sip.Call).Leg()) }
+func (c conference) Leave(l callflow.Leg) { c.c.Leave(l.(sipLeg).Leg()) }
 func (c conference) Close()               { c.c.Close() }
 
 // callRecorder begins records through a records.Recorder (nil keeps none).
@@ -170,7 +176,7 @@ func inbandMode(s string) media.InbandMode {
 func handleCall(f *callflow.Flow, srv func() *sip.Server) sip.Handler {
 	return func(ctx context.Context, c *sip.Call) {
 		s := srv()
-		f.Handle(ctx, callflow.Inbound{ID: c.ID, Line: c.Line, Caller: c.Caller(), Arrived: c.Arrived, Leg: c,
+		f.Handle(ctx, callflow.Inbound{ID: c.ID, Line: c.Line, Caller: c.Caller(), Arrived: c.Arrived, Leg: sipLeg{c},
 			Screen: func() (bool, bool) { return s.ScreenSilent(c) }})
 	}
 }
@@ -191,7 +197,7 @@ func feature(f *callflow.Flow, d *durable) func(context.Context, string, string)
 
 // featureCall plays the confirmation of a feature code to the advocate's phone.
 func featureCall(f *callflow.Flow) sip.Handler {
-	return func(ctx context.Context, c *sip.Call) { f.FeatureCall(ctx, c, c.Advocate, c.Feature) }
+	return func(ctx context.Context, c *sip.Call) { f.FeatureCall(ctx, sipLeg{c}, c.Advocate, c.Feature) }
 }
 
 // advocatesAPI is the admin API's view of the advocates; changes are written to d.
@@ -258,7 +264,7 @@ func consoleAccount(live *atomic.Pointer[callflow.Snapshot]) func(string) (conso
 
 // newConsole builds the browser console on the configuration in force; its handler
 // answers 404 while console.enabled is false. stop ends its event streams.
-func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, dur *durable, limits *limit.Limiter,
+func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, dur *durable, limits *defence.Limiter,
 	stats *console.Stats, reg prometheus.Registerer, log *slog.Logger) (h http.Handler, stop func(), err error) {
 	var cs *console.Server
 	cm := metrics.NewConsole(reg, func() int { return cs.Sessions() })

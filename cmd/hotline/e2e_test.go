@@ -15,7 +15,7 @@ import (
 
 	"github.com/hotline-project/hotline/media/g711"
 	"github.com/hotline-project/hotline/prompts"
-	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 const hotlineNumber = "18883737888"
@@ -34,9 +34,9 @@ func mustPrompt(t *testing.T, lang, name string) *prompts.Prompt {
 }
 
 // answer parses the SDP answer of a 200 OK.
-func answer(t *testing.T, res *sipmsg.Response) (sip.Media, *net.UDPAddr) {
+func answer(t *testing.T, res *sipmsg.Response) (sdp.Media, *net.UDPAddr) {
 	t.Helper()
-	m, err := sip.NegotiateAnswer(res.Body())
+	m, err := sdp.NegotiateAnswer(res.Body())
 	if err != nil {
 		t.Fatalf("bad sdp answer: %v\n%s", err, res.Body())
 	}
@@ -61,7 +61,7 @@ func TestCallHearsMenuAndDigitsSelectLanguage(t *testing.T) {
 		t.Fatalf("200 content type = %v", ct)
 	}
 	m, media := answer(t, res)
-	if m.PayloadType != sip.PayloadPCMU || m.DTMFPayloadType != 101 {
+	if m.PayloadType != sdp.PayloadPCMU || m.DTMFPayloadType != 101 {
 		t.Fatalf("answer chose pt %d dtmf %d, want 0 and 101:\n%s", m.PayloadType, m.DTMFPayloadType, res.Body())
 	}
 	u.ack(hotlineNumber, "")
@@ -159,7 +159,7 @@ func TestPCMAOfferedFirstAndSIPINFO(t *testing.T) {
 	u.invite("+1-888-373-7888", sdpOffer(u.rtpPort(), "8 0", ""))
 	res := u.expectResponse("INVITE", 200, 2*time.Second)
 	m, _ := answer(t, res)
-	if m.PayloadType != sip.PayloadPCMA || m.DTMFPayloadType != 0 {
+	if m.PayloadType != sdp.PayloadPCMA || m.DTMFPayloadType != 0 {
 		t.Fatalf("answer pt %d dtmf %d, want 8 and none:\n%s", m.PayloadType, m.DTMFPayloadType, res.Body())
 	}
 	u.ack(hotlineNumber, "")

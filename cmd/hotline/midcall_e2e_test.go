@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // waitLevels waits until the last second of s (payload type pt) carries each frequency
@@ -72,7 +72,7 @@ midcall:
 
 	// The advocate keys ** 1 34 # (stopping the microphone's tone meanwhile, as the test
 	// phone sends keys on a stream of their own).
-	offer, err := sip.NegotiateOffer(inv.Body())
+	offer, err := sdp.NegotiateOffer(inv.Body())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ midcall:
 	inv := ana.expectInvite(20 * time.Second)
 	ana.answer(inv)
 	waitTone(t, "the caller hears the advocate", c.stream, 0, 1000, 5*time.Second)
-	offer, err := sip.NegotiateOffer(inv.Body())
+	offer, err := sdp.NegotiateOffer(inv.Body())
 	if err != nil {
 		t.Fatal(err)
 	}

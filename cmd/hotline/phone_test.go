@@ -16,8 +16,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/hotline-project/hotline/media/g711"
-	"github.com/hotline-project/hotline/sip"
 	"github.com/hotline-project/hotline/sip/digest"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // advocateYAML returns the advocates: section for advocates with these ids, languages and
@@ -256,7 +256,7 @@ func (p *phone) expectNoInvite(d time.Duration) {
 // its tone to the address in the offer.
 func (p *phone) answer(inv *sipmsg.Request) {
 	p.t.Helper()
-	offer, err := sip.NegotiateOffer(inv.Body())
+	offer, err := sdp.NegotiateOffer(inv.Body())
 	if err != nil {
 		p.t.Fatalf("phone %s: bad offer: %v\n%s", p.id, err, inv.Body())
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/metrics"
+	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/sip"
 )
@@ -122,17 +123,8 @@ var _ sip.AttemptObserver = callObserver{}
 func (o callObserver) CallRefused(line, reason string) { o.rec.Refused(line, reason, time.Now()) }
 
 // CallUnanswered records a call that ended before it was answered.
-func (o callObserver) CallUnanswered(c *sip.Call, outcome string) {
-	out := records.OutcomeSetupFailed
-	switch outcome {
-	case "cancelled", "caller_hangup":
-		out = records.OutcomeCancelled
-	case "no_ack", "evicted": // evicted: pushed out unacknowledged by a newer call (sip/limit.Budget)
-		out = records.OutcomeNoAck
-	case "shutdown":
-		out = records.OutcomeShutdown
-	}
-	o.rec.Unanswered(c.ID, c.Line, c.Caller(), c.Arrived, time.Now(), out)
+func (o callObserver) CallUnanswered(c *sip.Call, end outcome.Leg) {
+	o.rec.Unanswered(c.ID, c.Line, c.Caller(), c.Arrived, time.Now(), end.Unanswered())
 }
 
 // recordsCmd writes the call records of a time window as CSV to stdout, reading the

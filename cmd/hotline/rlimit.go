@@ -5,7 +5,7 @@ import (
 	"syscall"
 
 	"github.com/hotline-project/hotline/config"
-	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/gate"
 )
 
 // openFileLimit returns the process's open-file limit (RLIMIT_NOFILE), or 0 if it cannot be
@@ -19,16 +19,16 @@ func openFileLimit() uint64 {
 }
 
 // maxConnections is security.max_connections, or, when it is 0, what the open-file limit
-// leaves after the RTP ports and a reserve (sip.MaxConnectionsFor). It warns when the limit
+// leaves after the RTP ports and a reserve (sip/gate.MaxConnectionsFor). It warns when the limit
 // cannot hold the configured port range and connections as well.
 func maxConnections(cfg *config.Config, fdLimit uint64, log *slog.Logger) int {
 	ports := cfg.Media.MediaPorts()
 	n := cfg.Security.MaxConnections
 	if n == 0 {
 		if fdLimit == 0 {
-			return sip.DefaultLimits.MaxConnections
+			return gate.DefaultLimits.MaxConnections
 		}
-		n = sip.MaxConnectionsFor(fdLimit, ports)
+		n = gate.MaxConnectionsFor(fdLimit, ports)
 	}
 	if fdLimit > 0 && uint64(ports)+uint64(n)+128 > fdLimit {
 		log.Warn("the open-file limit is too low for the media port range and the sip connections; raise it (LimitNOFILE= in systemd, ulimit -n)",

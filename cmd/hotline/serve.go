@@ -30,8 +30,10 @@ import (
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/defence"
 	"github.com/hotline-project/hotline/sip/digest"
-	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/sip/gate"
+	"github.com/hotline-project/hotline/sip/sdp"
 	"github.com/hotline-project/hotline/state"
 )
 
@@ -48,181 +50,279 @@ type Addrs struct {
 	Drain func()
 }
 
-func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(Addrs)) error {
+// serveFlags are serve's command line.
+type serveFlags struct {
+	cfgPath, sipAddr, httpAddr, logFormat, logLevel, pprofAddr string
+}
+
+// parseServeFlags reads serve's command line.
+func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
+	var f serveFlags
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration `file` (default: the embedded configuration; see 'hotline config')")
-	sipAddr := fs.String("sip", "", "SIP listen `address` for UDP and TCP (overrides sip.listen)")
-	httpAddr := fs.String("http", "", "HTTP listen `address` for /metrics, /healthz, /readyz (overrides http.listen)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	pprofAddr := fs.String("pprof", "", "serve Go profiling (net/http/pprof) on this `address`, such as 127.0.0.1:6060; off by default, and never on the metrics address: profiles reveal internals")
+	fs.StringVar(&f.cfgPath, "config", "", "configuration `file` (default: the embedded configuration; see 'hotline config')")
+	fs.StringVar(&f.sipAddr, "sip", "", "SIP listen `address` for UDP and TCP (overrides sip.listen)")
+	fs.StringVar(&f.httpAddr, "http", "", "HTTP listen `address` for /metrics, /healthz, /readyz (overrides http.listen)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.pprofAddr, "pprof", "", "serve Go profiling (net/http/pprof) on this `address`, such as 127.0.0.1:6060; off by default, and never on the metrics address: profiles reveal internals")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return f, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		return f, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	return f, nil
+}
+
+// overrides applies the flags that override the configuration file, at start and at every
+// reload.
+func (f serveFlags) overrides(c *config.Config) {
+	if f.sipAddr != "" {
+		c.SIP.Listen = f.sipAddr
+	}
+	if f.httpAddr != "" {
+		c.HTTP.Listen = f.httpAddr
+	}
+}
+
+// server is what serve wires together, step by step (serveCmd).
+type server struct {
+	flags   serveFlags
+	cfg     *config.Config
+	log     *slog.Logger
+	started time.Time
+	undo    *cleanups
+
+	reg   *prometheus.Registry
+	m     *metrics.Metrics
+	im    *metrics.IVR
+	qm    *metrics.Queues
+	stats *console.Stats // today's counts per queue, for the console
+	snap  *callflow.Snapshot
+	live  atomic.Pointer[callflow.Snapshot]
+	token string // the admin API's
+
+	ls              listeners
+	rec             *records.Recorder
+	health          *metrics.Health
+	sched           *media.Scheduler
+	ports           *media.Ports
+	overload        *sip.Overload // overload control: sheds new calls it cannot set up in time
+	overloadMetrics *metrics.Overload
+	advertise       netip.Addr
+	overrides       *routing.Overrides
+	eng             *queue.Engine
+	flow            *callflow.Flow
+	srv             *sip.Server
+	gateLimits      gate.Limits
+	limiter         *defence.Limiter
+	dur             *durable             // what survives a restart (state.go); nil: nothing
+	regs            *registrar.Registrar // the per-source defences, which the console also reads
+
+	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
+	// when a drain has finished. g runs its parts under gctx.
+	stop context.CancelFunc
+	g    *errgroup.Group
+	gctx context.Context
+}
+
+func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(Addrs)) error {
+	f, err := parseServeFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	flagOverrides := func(c *config.Config) {
-		if *sipAddr != "" {
-			c.SIP.Listen = *sipAddr
-		}
-		if *httpAddr != "" {
-			c.HTTP.Listen = *httpAddr
-		}
-	}
-	cfg, err := callflow.LoadConfig(*cfgPath)
+	log, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		return err
 	}
-	flagOverrides(cfg)
+	cfg, err := callflow.LoadConfig(f.cfgPath)
+	if err != nil {
+		return err
+	}
+	f.overrides(cfg)
 	for _, w := range digestWarnings(cfg) {
 		log.Warn("an advocate's digest challenge differs from unknown names'", "problem", w)
-	}
-	started := time.Now()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// A line repeated beyond the limits is counted, not written (issue 14: a flood of
-	// RFC 4733 events once wrote 30,100 warnings in 3 s).
-	log = slog.New(logs.NewHandler(log.Handler(), logs.Options{OnSuppressed: metrics.NewLogs(reg).Suppressed}))
-	m := metrics.New(reg)
-	im := metrics.NewIVR(reg)
-	snap, err := callflow.Build(cfg, started, im.Selected)
-	if err != nil {
-		return err
-	}
-	var live atomic.Pointer[callflow.Snapshot]
-	live.Store(snap)
-	token, err := admin.LoadToken(cfg.Admin.TokenFile)
-	if err != nil {
-		return err
 	}
 	// undo closes what serve opened, last first, when it returns: on an error before
 	// the server runs, and after it has stopped.
 	var undo cleanups
 	defer undo.run()
-	ls, err := listenAll(cfg, &undo)
+	s := &server{flags: f, cfg: cfg, log: log, started: time.Now(), undo: &undo}
+	for _, step := range []func(context.Context) error{
+		s.buildMetrics, s.listen, s.openRecords, s.openDurable, s.buildMedia, s.buildQueues, s.buildSIP,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return s.run(ready)
+}
+
+// buildMetrics makes the metrics registry, the logger that counts what it suppresses, the
+// routing snapshot the server starts with, and reads the admin API's token.
+func (s *server) buildMetrics(context.Context) error {
+	s.reg = prometheus.NewRegistry()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// A line repeated beyond the limits is counted, not written (issue 14: a flood of
+	// RFC 4733 events once wrote 30,100 warnings in 3 s).
+	s.log = slog.New(logs.NewHandler(s.log.Handler(), logs.Options{OnSuppressed: metrics.NewLogs(s.reg).Suppressed}))
+	s.m = metrics.New(s.reg)
+	s.im = metrics.NewIVR(s.reg)
+	snap, err := callflow.Build(s.cfg, s.started, s.im.Selected)
 	if err != nil {
 		return err
 	}
-	// The records are opened only once the ports are ours: opening them marks this node's
-	// calls left in progress as interrupted, which must not happen to a running server's
-	// calls when a second one is started by mistake (issue 13).
-	var rec *records.Recorder
-	recReg := prometheus.Registerer(reg)
-	if cfg.Records.Driver == "none" {
+	s.snap = snap
+	s.live.Store(snap)
+	s.token, err = admin.LoadToken(s.cfg.Admin.TokenFile)
+	return err
+}
+
+// listen binds the server's ports (listenAll).
+func (s *server) listen(context.Context) error {
+	ls, err := listenAll(s.cfg, s.undo)
+	s.ls = ls
+	return err
+}
+
+// openRecords opens the call records, and the health check that reports their store. They
+// are opened only once the ports are ours: opening them marks this node's calls left in
+// progress as interrupted, which must not happen to a running server's calls when a second
+// one is started by mistake (issue 13).
+func (s *server) openRecords(ctx context.Context) error {
+	recReg := prometheus.Registerer(s.reg)
+	if s.cfg.Records.Driver == "none" {
 		recReg = nil // no store, no records metrics (nor an alert about a store that is not there)
 	}
-	rm := metrics.NewRecords(recReg, func() records.Stats { return rec.Stats() })
-	rec, err = openRecords(cfg, log, rm.StoreError)
+	rm := metrics.NewRecords(recReg, func() records.Stats { return s.rec.Stats() })
+	rec, err := openRecords(s.cfg, s.log, rm.StoreError)
 	if err != nil {
 		return err
 	}
-	defer func() {
+	s.rec = rec
+	*s.undo = append(*s.undo, func() {
 		// After the calls have ended: their records are written, or spooled.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if err := rec.Close(cctx); err != nil {
-			log.Error("call records not all written at stop", "err", err)
+			s.log.Error("call records not all written at stop", "err", err)
 		}
-	}()
-	var dur *durable
-	sm := state.NewMetrics(reg, func() *state.Store {
-		if dur == nil {
-			return nil
-		}
-		return dur.store
 	})
-	if dur, err = openState(ctx, cfg, log, sm); err != nil {
-		return err
-	}
-	defer dur.close()
-	var recExport admin.Records // a nil *records.Recorder must stay a nil interface
-	if rec != nil {
-		recExport = rec
-	}
-
-	health := &metrics.Health{}
-	health.SetDetail(func() string {
+	s.health = &metrics.Health{}
+	s.health.SetDetail(func() string {
 		if rec == nil {
 			return ""
 		}
 		return metrics.RecordsDetail(rec.Stats())
 	})
+	return nil
+}
 
-	bind, advertise, err := mediaAddrs(cfg)
+// openDurable opens what survives a restart (package state): registrations, advocates'
+// pauses and logouts, overrides, callers' kept places. It closes before the records do.
+func (s *server) openDurable(ctx context.Context) error {
+	sm := state.NewMetrics(s.reg, func() *state.Store {
+		if s.dur == nil {
+			return nil
+		}
+		return s.dur.store
+	})
+	dur, err := openState(ctx, s.cfg, s.log, sm)
 	if err != nil {
 		return err
 	}
-	ov := newOverload(cfg.SIP.Overload)
-	ovm := metrics.NewOverload(reg, func() metrics.OverloadState {
+	s.dur = dur
+	*s.undo = append(*s.undo, func() { dur.close() })
+	return nil
+}
+
+// buildMedia makes the RTP scheduler and ports, and their metrics.
+func (s *server) buildMedia(context.Context) error {
+	bind, advertise, err := mediaAddrs(s.cfg)
+	if err != nil {
+		return err
+	}
+	s.advertise = advertise
+	ov := newOverload(s.cfg.SIP.Overload)
+	s.overload = ov
+	s.overloadMetrics = metrics.NewOverload(s.reg, func() metrics.OverloadState {
 		st := ov.Stats()
 		return metrics.OverloadState{Pending: st.Pending, Admit: st.Admit, Active: st.Active, Over: st.Over}
 	})
-	sched := media.NewScheduler(media.SchedulerOptions{Logger: log, OnLateness: func(late time.Duration) {
-		m.ObservePacing(late)
+	sched := media.NewScheduler(media.SchedulerOptions{Logger: s.log, OnLateness: func(late time.Duration) {
+		s.m.ObservePacing(late)
 		ov.ObserveLateness(late)
 	}})
-	ports := media.NewPorts(bind, cfg.Media.PortMin, cfg.Media.PortMax)
-	m.WatchRTP(func() metrics.RTPTotals {
+	s.sched = sched
+	s.ports = media.NewPorts(bind, s.cfg.Media.PortMin, s.cfg.Media.PortMax)
+	s.m.WatchRTP(func() metrics.RTPTotals {
 		t := sched.Stats()
 		return metrics.RTPTotals{Sent: t.FramesSent, Received: t.PacketsReceived,
 			DroppedForeign: t.DroppedForeign, DroppedInvalid: t.DroppedInvalid, DroppedLate: t.FramesSkipped,
 			DroppedLearning: t.DroppedLearning, LearnResets: t.LearnResets}
 	})
+	return nil
+}
 
-	overrides := &routing.Overrides{}
-	var eng *queue.Engine
-	qm := metrics.NewQueues(reg, func() queue.Snapshot { return eng.Snapshot(time.Now()) },
+// buildQueues makes the queue engine and the call flow that drives it, and the errgroup
+// they run in.
+func (s *server) buildQueues(ctx context.Context) error {
+	s.overrides = &routing.Overrides{}
+	live, overrides := &s.live, s.overrides
+	s.qm = metrics.NewQueues(s.reg, func() queue.Snapshot { return s.eng.Snapshot(time.Now()) },
 		func(name string) bool { return live.Load().Table.QueueOpen(name, time.Now(), overrides.Snapshot()) },
 		func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
 	// Today's counts per queue for the console's wallboard; its events wake the console.
-	stats := console.NewStats(time.Now, func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
-	eng, err = queue.New(callflow.QueueConfig(cfg), queue.WithLogger(log), queue.WithObserver(withState(console.Observers{qm, stats}, dur)))
+	s.stats = console.NewStats(time.Now, func(name string) time.Duration { return live.Load().Settings(name).ServiceLevel })
+	eng, err := queue.New(callflow.QueueConfig(s.cfg), queue.WithLogger(s.log),
+		queue.WithObserver(withState(console.Observers{s.qm, s.stats}, s.dur)))
 	if err != nil {
 		return fmt.Errorf("queues: %w", err)
 	}
-	if dur != nil {
-		dur.eng = func() *queue.Engine { return eng }
+	s.eng = eng
+	if s.dur != nil {
+		s.dur.eng = func() *queue.Engine { return eng }
 	}
-	regs := registrar.New(registrar.Options{OnChange: dur.registrations()})
-	var srv *sip.Server
-	sipSrv := func() *sip.Server { return srv }
-	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
-	// when a drain has finished.
+	s.regs = registrar.New(registrar.Options{OnChange: s.dur.registrations()})
 	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	g, gctx := errgroup.WithContext(sctx)
-	flow := callflow.New(callflow.Options{
+	s.stop = stop
+	*s.undo = append(*s.undo, stop)
+	s.g, s.gctx = errgroup.WithContext(sctx)
+	sipSrv := func() *sip.Server { return s.srv }
+	s.flow = callflow.New(callflow.Options{
 		Engine:     eng,
-		Live:       &live,
+		Live:       live,
 		Overrides:  overrides,
 		Dialer:     sipDialer{sipSrv},
 		Contacts:   sipContacts{sipSrv},
 		Bridge:     bridgeLegs,
-		Records:    callRecorder{rec},
-		Places:     dur.places(time.Now()),
-		Queues:     qm,
-		Routing:    metrics.NewRouting(reg, func() []routing.Override { return overrides.Active(time.Now()) }),
-		Menus:      im,
-		Safety:     metrics.NewSafety(reg),
-		CallerHash: callerHash(rec),
+		Records:    callRecorder{s.rec},
+		Places:     s.dur.places(time.Now()),
+		Queues:     s.qm,
+		Routing:    metrics.NewRouting(s.reg, func() []routing.Override { return overrides.Active(time.Now()) }),
+		Menus:      s.im,
+		Safety:     metrics.NewSafety(s.reg),
+		CallerHash: callerHash(s.rec),
 		// The advocates' mid-call features (interpreters, 911, partners) mix on the one
 		// pacing scheduler.
-		Mixer:       mixer(sched, log),
-		Conferences: metrics.NewConferences(reg),
-		Logger:      log,
+		Mixer:       mixer(s.sched, s.log),
+		Conferences: metrics.NewConferences(s.reg),
+		Logger:      s.log,
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
-		Stopping: func() bool { return gctx.Err() != nil },
+		Stopping: func() bool { return s.gctx.Err() != nil },
 	})
+	return nil
+}
+
+// newAuth is digest authentication against the advocates' accounts of the running
+// configuration.
+func (s *server) newAuth() (*digest.Authenticator, error) {
+	live := &s.live
 	auth, err := digest.New(digest.Options{
-		Realm:      cfg.SIP.Realm,
-		Algorithms: cfg.SIP.DigestAlgorithms,
+		Realm:      s.cfg.SIP.Realm,
+		Algorithms: s.cfg.SIP.DigestAlgorithms,
 		Lookup: func(id string) (digest.HA1, bool) {
 			h, ok := live.Load().Accounts[id]
 			return h, ok
@@ -230,31 +330,44 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 		Decoy: func() digest.HA1 { return live.Load().Decoy },
 	})
 	if err != nil {
-		return fmt.Errorf("sip auth: %w", err)
+		return nil, fmt.Errorf("sip auth: %w", err)
 	}
-	limits, err := newLimiter(cfg, log)
+	return auth, nil
+}
+
+// buildSIP makes the SIP server: digest authentication, the per-source defences and the
+// untrusted sources' budget, the gate's limits, and the call flow's handlers.
+func (s *server) buildSIP(context.Context) error {
+	cfg, live := s.cfg, &s.live
+	auth, err := s.newAuth()
 	if err != nil {
 		return err
 	}
+	limiter, err := newLimiter(cfg, s.log)
+	if err != nil {
+		return err
+	}
+	s.limiter = limiter
 	budget, err := newBudget(cfg)
 	if err != nil {
 		return err
 	}
-	defences := metrics.NewDefences(reg, func() int { return limits.BannedSources(time.Now()) })
-	metrics.WatchBudget(reg, budget.Counts)
-	conns := metrics.NewConns(reg, func(transport string) int {
-		if srv == nil {
+	defences := metrics.NewDefences(s.reg, func() int { return limiter.BannedSources(time.Now()) })
+	metrics.WatchBudget(s.reg, budget.Counts)
+	conns := metrics.NewConns(s.reg, func(transport string) int {
+		if s.srv == nil {
 			return 0
 		}
-		return srv.OpenConnections(transport)
+		return s.srv.OpenConnections(transport)
 	})
-	sipLimits := sip.Limits{
+	s.gateLimits = gate.Limits{
 		TLSHandshakeTimeout:     cfg.SIP.TLS.HandshakeTimeout,
 		TCPFirstRequestTimeout:  cfg.Security.FirstRequestTimeout,
-		MaxConnections:          maxConnections(cfg, openFileLimit(), log),
+		MaxConnections:          maxConnections(cfg, openFileLimit(), s.log),
 		MaxConnectionsPerSource: cfg.Security.MaxConnectionsPerSource,
 	}
-	srv, err = sip.NewServer(sip.Options{
+	sipSrv := func() *sip.Server { return s.srv }
+	s.srv, err = sip.NewServer(sip.Options{
 		Lines: func(dialled string) (string, bool) {
 			l, ok := live.Load().Config.LookupLine(dialled)
 			if !ok {
@@ -262,106 +375,128 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, ready func(A
 			}
 			return l.Name, true
 		},
-		LineSRTP: func(name string) sip.SRTPPolicy {
+		LineSRTP: func(name string) sdp.SRTPPolicy {
 			return lineSRTP(live.Load().Config, name)
 		},
-		Handler:           handleCall(flow, sipSrv),
+		Handler:           handleCall(s.flow, sipSrv),
 		UserAgent:         cfg.SIP.UserAgent,
 		AckTimeout:        cfg.SIP.AckTimeout,
 		AnswerDelay:       cfg.SIP.AnswerDelay,
 		MaxCalls:          cfg.CallLimits().MaxCalls,
-		Scheduler:         sched,
-		Ports:             ports,
-		AdvertiseAddr:     advertise,
+		Scheduler:         s.sched,
+		Ports:             s.ports,
+		AdvertiseAddr:     s.advertise,
 		InactivityTimeout: cfg.Media.InactivityTimeout,
 		InbandDTMF:        inbandMode(cfg.Media.InbandDTMF),
-		Observer:          callObserver{Metrics: m, rec: rec},
-		Logger:            log,
+		Observer:          callObserver{Metrics: s.m, rec: s.rec},
+		Logger:            s.log,
 		Auth:              auth,
-		Registrar:         regs,
-		Presence:          flow.Presence,
-		Feature:           feature(flow, dur),
-		FeatureHandler:    featureCall(flow),
-		Defences:          limits,
-		LimitObserver:     defences,
+		Registrar:         s.regs,
+		Presence:          s.flow.Presence,
+		Feature:           feature(s.flow, s.dur),
+		FeatureHandler:    featureCall(s.flow),
+		Defences:          limiter,
+		DefenceObserver:   defences,
 		ConnObserver:      conns,
 		Budget:            budget,
 		UnackedTimeout:    cfg.Security.UnackedTimeout,
-		Limits:            sipLimits,
-		TLS:               ls.sipTLS.server,
-		TLSClient:         ls.sipTLS.client,
-		Overload:          ov,
-		OverloadObserver:  ovm,
+		GateLimits:        s.gateLimits,
+		TLS:               s.ls.sipTLS.server,
+		TLSClient:         s.ls.sipTLS.client,
+		Overload:          s.overload,
+		OverloadObserver:  s.overloadMetrics,
 	})
 	if err != nil {
 		return err
 	}
-	dur.restore(time.Now(), regs, overrides, flow.Presence)
-	m.Registrations(regs.Count()) // restored bindings count before any phone registers
-	rl := &callflow.Reloader{Path: *cfgPath, Overrides: flagOverrides, Flow: flow,
-		Metrics: metrics.NewReloads(reg, started), OnSelect: im.Selected, Logger: log}
+	s.dur.restore(time.Now(), s.regs, s.overrides, s.flow.Presence)
+	s.m.Registrations(s.regs.Count()) // restored bindings count before any phone registers
+	return nil
+}
 
-	mux := http.NewServeMux()
-	mux.Handle("/", metrics.Handler(reg, health))
-	mux.Handle("/admin/", durableAdmin(admin.Handler(admin.Options{
-		Token: token, Table: func() *routing.Table { return live.Load().Table }, Overrides: overrides, Logger: log,
-		Advocates: advocatesAPI{flow, dur},
-		State:     func() routing.State { return routing.State{Queues: eng.RoutingState(time.Now())} },
-		Reload:    rl.Reload,
-		Records:   recExport,
-		Cluster:   dur.status(),
-	}), dur))
-	consoleHandler, stopConsole, err := newConsole(&live, flow, dur, limits, stats, reg, log)
+// run serves until the server stops: SIP, RTP, the call flow, HTTP (metrics, health, the
+// admin API) and, when asked, pprof. It calls ready with the bound addresses and the
+// controls once everything is up.
+func (s *server) run(ready func(Addrs)) error {
+	g, gctx, log := s.g, s.gctx, s.log
+	rl := &callflow.Reloader{Path: s.flags.cfgPath, Overrides: s.flags.overrides, Flow: s.flow,
+		Metrics: metrics.NewReloads(s.reg, s.started), OnSelect: s.im.Selected, Logger: log}
+	httpSrv, err := s.httpServer(rl)
 	if err != nil {
 		return err
 	}
-	mux.Handle("/console/", durableAdmin(consoleHandler, dur)) // a state set there is saved before the answer
-	httpSrv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	httpSrv.RegisterOnShutdown(stopConsole) // the console's event streams end at shutdown
-	dr := &callflow.Drainer{Server: srv, SetReady: health.SetReady, Stop: stop, Timeout: cfg.SIP.DrainTimeout, Logger: log}
-	rec.SetStopping(func() error { return context.Cause(gctx) })
-	g.Go(func() error { return sched.Run(gctx) })
-	g.Go(func() error { watchCPUWaits(gctx, ov); return nil })
-	g.Go(func() error { return flow.Run(gctx) })
+	dr := &callflow.Drainer{Server: s.srv, SetReady: s.health.SetReady, Stop: s.stop, Timeout: s.cfg.SIP.DrainTimeout, Logger: log}
+	s.rec.SetStopping(func() error { return context.Cause(gctx) })
+	g.Go(func() error { return s.sched.Run(gctx) })
+	g.Go(func() error { watchCPUWaits(gctx, s.overload); return nil })
+	g.Go(func() error { return s.flow.Run(gctx) })
 	g.Go(func() error {
-		return srv.ServeListeners(gctx, sip.Listeners{UDP: ls.udp, TCP: ls.tcp, TLS: ls.sipTLS.ln})
+		return s.srv.ServeListeners(gctx, sip.Listeners{UDP: s.ls.udp, TCP: s.ls.tcp, TLS: s.ls.sipTLS.ln})
 	})
 	g.Go(func() error {
-		if err := httpSrv.Serve(ls.http); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := httpSrv.Serve(s.ls.http); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
 		return nil
 	})
-	if *pprofAddr != "" {
-		if err := servePprof(gctx, g, *pprofAddr, log); err != nil {
-			stop()
+	if s.flags.pprofAddr != "" {
+		if err := servePprof(gctx, g, s.flags.pprofAddr, log); err != nil {
+			s.stop()
 			_ = g.Wait()
 			return err
 		}
 	}
 	g.Go(func() error {
 		<-gctx.Done()
-		health.SetReady(false)
+		s.health.SetReady(false)
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
 		defer cancel()
 		return httpSrv.Shutdown(sctx)
 	})
 
-	addrs := ls.addrs()
+	addrs := s.ls.addrs()
 	addrs.Reload, addrs.Drain = rl.Reload, dr.Drain
-	health.SetReady(true)
+	s.health.SetReady(true)
 	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "sip_tls", addrs.SIPTLS, "http", addrs.HTTP,
-		"lines", len(cfg.Lines), "languages", snap.Prompts.Languages(), "max_connections", sipLimits.MaxConnections)
+		"lines", len(s.cfg.Lines), "languages", s.snap.Prompts.Languages(), "max_connections", s.gateLimits.MaxConnections)
 	if ready != nil {
 		ready(addrs)
 	}
 	err = g.Wait()
 	log.Info("hotline stopped")
 	return err
+}
+
+// httpServer serves the metrics, the health checks, the admin API and the console; a state
+// set through the admin API or the console is saved before the answer (durableAdmin).
+func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
+	var recExport admin.Records // a nil *records.Recorder must stay a nil interface
+	if s.rec != nil {
+		recExport = s.rec
+	}
+	live, eng := &s.live, s.eng
+	mux := http.NewServeMux()
+	mux.Handle("/", metrics.Handler(s.reg, s.health))
+	mux.Handle("/admin/", durableAdmin(admin.Handler(admin.Options{
+		Token: s.token, Table: func() *routing.Table { return live.Load().Table }, Overrides: s.overrides, Logger: s.log,
+		Advocates: advocatesAPI{s.flow, s.dur},
+		State:     func() routing.State { return routing.State{Queues: eng.RoutingState(time.Now())} },
+		Reload:    rl.Reload,
+		Records:   recExport,
+		Cluster:   s.dur.status(),
+	}), s.dur))
+	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.reg, s.log)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/console/", durableAdmin(consoleHandler, s.dur)) // a state set there is saved before the answer
+	httpSrv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	httpSrv.RegisterOnShutdown(stopConsole) // the console's event streams end at shutdown
+	return httpSrv, nil
 }
 
 // listeners are the server's sockets.
@@ -434,12 +569,12 @@ func mediaAddrs(cfg *config.Config) (bind, advertise netip.Addr, err error) {
 var _ sip.AuthObserver = (*metrics.Metrics)(nil)
 
 // metrics.Defences counts what the per-source limits refuse.
-var _ sip.LimitObserver = (*metrics.Defences)(nil)
+var _ sip.DefenceObserver = (*metrics.Defences)(nil)
 
 // newLimiter builds the per-source defences from the security section.
-func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
+func newLimiter(cfg *config.Config, log *slog.Logger) (*defence.Limiter, error) {
 	s := cfg.Security
-	l, err := limit.New(limit.Config{
+	l, err := defence.New(defence.Config{
 		AuthFailures: s.AuthFailures,
 		AuthWindow:   s.AuthWindow,
 		BanFor:       s.BanDuration,
@@ -461,9 +596,9 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (*limit.Limiter, error) {
 }
 
 // newBudget builds the untrusted sources' budget (issue 14) from the call limits.
-func newBudget(cfg *config.Config) (*limit.Budget, error) {
+func newBudget(cfg *config.Config) (*defence.Budget, error) {
 	l := cfg.CallLimits()
-	b, err := limit.NewBudget(limit.BudgetConfig{Calls: l.UntrustedCalls, Unacked: l.UnackedCalls,
+	b, err := defence.NewBudget(defence.BudgetConfig{Calls: l.UntrustedCalls, Unacked: l.UnackedCalls,
 		UnackedPerSource: cfg.Security.UnackedCallsPerSource})
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)
@@ -550,19 +685,19 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // lineSRTP is the SRTP policy of the line named name in cfg; an unknown line (gone in a
 // reload) is off.
-func lineSRTP(cfg *config.Config, name string) sip.SRTPPolicy {
+func lineSRTP(cfg *config.Config, name string) sdp.SRTPPolicy {
 	for _, l := range cfg.Lines {
 		if l.Name != name {
 			continue
 		}
-		p := sip.SRTPPolicy{AllowInsecureSignalling: l.SRTPAllowPlainSIP}
+		p := sdp.SRTPPolicy{AllowInsecureSignalling: l.SRTPAllowPlainSIP}
 		switch l.SRTP {
 		case config.SRTPOptional:
-			p.Mode = sip.SRTPOptional
+			p.Mode = sdp.SRTPOptional
 		case config.SRTPRequired:
-			p.Mode = sip.SRTPRequired
+			p.Mode = sdp.SRTPRequired
 		}
 		return p
 	}
-	return sip.SRTPPolicy{}
+	return sdp.SRTPPolicy{}
 }

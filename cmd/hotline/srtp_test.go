@@ -13,7 +13,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 
-	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // srtpLines puts srtp: required on the main line and adds a plain line (srtp off).
@@ -145,7 +145,7 @@ func TestSRTPCallOverTLS(t *testing.T) {
 	if !strings.Contains(body, " RTP/SAVP 0 101\r\n") || !strings.Contains(body, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") {
 		t.Fatalf("answer is not RTP/SAVP with a=crypto tag 1:\n%s", body)
 	}
-	m, err := sip.NegotiateSecureOffer(res.Body(), sip.SRTPRequired)
+	m, err := sdp.NegotiateSecureOffer(res.Body(), sdp.SRTPRequired)
 	if err != nil {
 		t.Fatalf("answer: %v\n%s", err, body)
 	}

@@ -16,7 +16,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 
-	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // Issue 14, part 1: taking over a caller's audio (the "RTP Bleed" class). Before: media ports
@@ -397,7 +397,7 @@ func TestRTPSprayCannotTakeOverAdvocateLeg(t *testing.T) {
 // real network, where an attacker's packets can arrive first.
 func answerLate(p *phone, inv *sipmsg.Request, delay time.Duration) {
 	p.t.Helper()
-	offer, err := sip.NegotiateOffer(inv.Body())
+	offer, err := sdp.NegotiateOffer(inv.Body())
 	if err != nil {
 		p.t.Fatalf("phone %s: bad offer: %v", p.id, err)
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // tortureDir holds the RFC 4475 messages, byte for byte, with index.tsv (see its README).
-const tortureDir = "../../sip/testdata/rfc4475"
+const tortureDir = "../../sip/gate/testdata/rfc4475"
 
 // tortureExpect is what the hotline must answer to each RFC 4475 message. An empty list means
 // the message is dropped: no response at all (responses, and requests with no Via to answer).

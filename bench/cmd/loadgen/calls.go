@@ -14,7 +14,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	icholy "github.com/icholy/digest"
 
-	"github.com/hotline-project/hotline/sip"
+	"github.com/hotline-project/hotline/sip/sdp"
 )
 
 // gen is the load generator: one SIP endpoint, a pool of RTP sockets and a sender.
@@ -160,7 +160,7 @@ func (g *gen) call(ctx context.Context, o callOpts, t *tally) {
 		return
 	}
 	ack.branch = "z9hG4bK" + randHex(6)
-	media, err := sip.NegotiateAnswer(res.Body())
+	media, err := sdp.NegotiateAnswer(res.Body())
 	if err != nil {
 		t.fail("bad sdp answer")
 		_ = g.ep.send(g.ep.build(ack))
@@ -335,7 +335,7 @@ func (g *gen) answer(inv *sipmsg.Request) {
 		_ = g.ep.reply(inv, 404, "Not Found", "", toTag, "")
 		return
 	}
-	offer, err := sip.NegotiateOffer(inv.Body())
+	offer, err := sdp.NegotiateOffer(inv.Body())
 	if err != nil {
 		_ = g.ep.reply(inv, 488, "Not Acceptable Here", "", toTag, "")
 		return

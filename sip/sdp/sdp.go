@@ -1,4 +1,4 @@
-package sip
+package sdp
 
 import (
 	"errors"
@@ -7,15 +7,15 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pion/sdp/v3"
+	psdp "github.com/pion/sdp/v3"
 )
 
 // Static payload types of the two codecs we speak (RFC 3551).
 const (
 	PayloadPCMU uint8 = 0
 	PayloadPCMA uint8 = 8
-	// offerDTMFPayload is the telephone-event payload type we use when we make the offer.
-	offerDTMFPayload uint8 = 101
+	// OfferDTMFPayload is the telephone-event payload type we use when we make the offer.
+	OfferDTMFPayload uint8 = 101
 )
 
 // ErrNotAcceptable is returned when an SDP offer or answer has no usable audio stream:
@@ -87,7 +87,7 @@ func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 	if len(body) == 0 {
 		return Media{}, fmt.Errorf("%w: empty body", ErrNotAcceptable)
 	}
-	var sd sdp.SessionDescription
+	var sd psdp.SessionDescription
 	if err := sd.UnmarshalString(string(body)); err != nil {
 		// pion/sdp's errors quote the offending line, which may carry a caller's number:
 		// errors from here reach the logs, so they name the problem, never the text.
@@ -104,53 +104,13 @@ func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 		if m.audioIndex >= 0 || md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
 			continue
 		}
-		var (
-			secure bool
-			crypto Crypto
-		)
-		switch p := strings.Join(md.MediaName.Protos, "/"); {
-		case p == "RTP/AVP" && mode == SRTPRequired:
-			reason = "srtp required: plain RTP/AVP refused"
-			continue
-		case p == "RTP/AVP":
-		case p == "RTP/SAVP" && mode != SRTPOff:
-			var ok bool
-			if crypto, ok = pickCrypto(md); !ok {
-				reason = "no usable a=crypto (want AES_CM_128_HMAC_SHA1_80 or _32, one inline key)"
-				continue
-			}
-			secure = true
-		default:
-			reason = "unsupported transport"
-			if knownProtos[p] {
-				reason += " " + p // one of a fixed set: names no one
-			}
+		a, why := takeAudio(&sd, md, mode)
+		if why != "" {
+			reason = why
 			continue
 		}
-		pt, dtmf, ok := pickCodec(md)
-		if !ok {
-			reason = "no common codec (want PCMU or PCMA)"
-			continue
-		}
-		addr, err := connectionAddr(&sd, md)
-		if err != nil {
-			reason = err.Error()
-			continue
-		}
-		port := md.MediaName.Port.Value
-		if port < 1 || port > 65535 {
-			reason = "bad media port " + strconv.Itoa(port)
-			continue
-		}
-		m.audioIndex = i
-		m.Secure, m.RemoteCrypto = secure, crypto
-		m.PayloadType = pt
-		m.DTMFPayloadType = dtmf
-		m.Remote = netip.AddrPortFrom(addr, uint16(port))
-		m.Send, m.Recv = direction(&sd, md)
-		if addr.IsUnspecified() { // RFC 2543 style hold: c=0.0.0.0
-			m.Send = false
-		}
+		a.audioIndex, a.mlines = i, m.mlines
+		m = a
 	}
 	if m.audioIndex < 0 {
 		if reason == "" {
@@ -161,9 +121,51 @@ func negotiate(body []byte, mode SRTPMode) (m Media, err error) {
 	return m, nil
 }
 
+// takeAudio negotiates one audio m-line of sd under mode: the media it gives, or why it is
+// not usable (a reason that names no one).
+func takeAudio(sd *psdp.SessionDescription, md *psdp.MediaDescription, mode SRTPMode) (m Media, reason string) {
+	switch p := strings.Join(md.MediaName.Protos, "/"); {
+	case p == "RTP/AVP" && mode == SRTPRequired:
+		return m, "srtp required: plain RTP/AVP refused"
+	case p == "RTP/AVP":
+	case p == "RTP/SAVP" && mode != SRTPOff:
+		var ok bool
+		if m.RemoteCrypto, ok = pickCrypto(md); !ok {
+			return m, "no usable a=crypto (want AES_CM_128_HMAC_SHA1_80 or _32, one inline key)"
+		}
+		m.Secure = true
+	default:
+		reason = "unsupported transport"
+		if knownProtos[p] {
+			reason += " " + p // one of a fixed set: names no one
+		}
+		return m, reason
+	}
+	pt, dtmf, ok := pickCodec(md)
+	if !ok {
+		return m, "no common codec (want PCMU or PCMA)"
+	}
+	addr, err := connectionAddr(sd, md)
+	if err != nil {
+		return m, err.Error()
+	}
+	port := md.MediaName.Port.Value
+	if port < 1 || port > 65535 {
+		return m, "bad media port " + strconv.Itoa(port)
+	}
+	m.PayloadType = pt
+	m.DTMFPayloadType = dtmf
+	m.Remote = netip.AddrPortFrom(addr, uint16(port))
+	m.Send, m.Recv = direction(sd, md)
+	if addr.IsUnspecified() { // RFC 2543 style hold: c=0.0.0.0
+		m.Send = false
+	}
+	return m, ""
+}
+
 // pickCrypto returns the first a=crypto of the m-line that ParseCrypto accepts (RFC 4568
 // section 7.1.1: the offerer lists them in its order of preference).
-func pickCrypto(md *sdp.MediaDescription) (Crypto, bool) {
+func pickCrypto(md *psdp.MediaDescription) (Crypto, bool) {
 	for _, a := range md.Attributes {
 		if a.Key != "crypto" {
 			continue
@@ -177,7 +179,7 @@ func pickCrypto(md *sdp.MediaDescription) (Crypto, bool) {
 
 // pickCodec walks the m-line's formats in order and returns the first of PCMU or PCMA, and the
 // telephone-event payload type if offered at 8000 Hz.
-func pickCodec(md *sdp.MediaDescription) (audio, dtmf uint8, ok bool) {
+func pickCodec(md *psdp.MediaDescription) (audio, dtmf uint8, ok bool) {
 	rtpmap := map[uint8]string{}
 	for _, a := range md.Attributes {
 		if a.Key != "rtpmap" {
@@ -219,7 +221,7 @@ func pickCodec(md *sdp.MediaDescription) (audio, dtmf uint8, ok bool) {
 var knownProtos = map[string]bool{"RTP/AVP": true, "RTP/SAVP": true, "RTP/AVPF": true, "RTP/SAVPF": true,
 	"UDP/TLS/RTP/SAVP": true, "UDP/TLS/RTP/SAVPF": true, "udp": true, "TCP/RTP/AVP": true}
 
-func connectionAddr(sd *sdp.SessionDescription, md *sdp.MediaDescription) (netip.Addr, error) {
+func connectionAddr(sd *psdp.SessionDescription, md *psdp.MediaDescription) (netip.Addr, error) {
 	ci := md.ConnectionInformation
 	if ci == nil {
 		ci = sd.ConnectionInformation
@@ -249,7 +251,7 @@ func connectionAddr(sd *sdp.SessionDescription, md *sdp.MediaDescription) (netip
 
 // direction returns our send/recv flags from the peer's direction attribute (media level wins
 // over session level).
-func direction(sd *sdp.SessionDescription, md *sdp.MediaDescription) (send, recv bool) {
+func direction(sd *psdp.SessionDescription, md *psdp.MediaDescription) (send, recv bool) {
 	dir := "sendrecv"
 	for _, a := range sd.Attributes {
 		if isDirection(a.Key) {
@@ -303,7 +305,7 @@ func (m Media) Answer(local netip.Addr, port int, sessID, version uint64) []byte
 func Offer(local netip.Addr, port int, sessID, version uint64) []byte {
 	var b strings.Builder
 	writeSessionHeader(&b, local, sessID, version)
-	writeAudio(&b, port, []uint8{PayloadPCMU, PayloadPCMA}, offerDTMFPayload, "sendrecv", nil)
+	writeAudio(&b, port, []uint8{PayloadPCMU, PayloadPCMA}, OfferDTMFPayload, "sendrecv", nil)
 	return []byte(b.String())
 }
 

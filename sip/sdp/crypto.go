@@ -1,4 +1,4 @@
-package sip
+package sdp
 
 import (
 	"bytes"
@@ -146,11 +146,11 @@ func (m Media) SRTP() *media.SRTP {
 // expose its keys.
 var errSRTPNeedsTLS = fmt.Errorf("%w: srtp required: sdes keys are accepted only over sip over tls", ErrNotAcceptable)
 
-// modeOver returns the mode to negotiate a call that arrived over transport with ("UDP",
+// ModeOver returns the mode to negotiate a call that arrived over transport with ("UDP",
 // "TCP", "TLS"). Over plain SIP, unless AllowInsecureSignalling, an optional line takes
 // only plain RTP and a line that requires SRTP refuses the call (errSRTPNeedsTLS).
 // downgraded reports that SAVP would have been accepted over TLS.
-func (p SRTPPolicy) modeOver(transport string) (mode SRTPMode, downgraded bool, err error) {
+func (p SRTPPolicy) ModeOver(transport string) (mode SRTPMode, downgraded bool, err error) {
 	if p.Mode == SRTPOff || strings.EqualFold(transport, "TLS") || p.AllowInsecureSignalling {
 		return p.Mode, false, nil
 	}
@@ -160,11 +160,11 @@ func (p SRTPPolicy) modeOver(transport string) (mode SRTPMode, downgraded bool, 
 	return SRTPOff, true, nil
 }
 
-// renegotiate negotiates a re-INVITE's offer for a call whose media is cur. A plain call
+// Renegotiate negotiates a re-INVITE's offer for a call whose media is cur. A plain call
 // stays plain. An SRTP call stays SRTP with the same keys: the leg's SRTP contexts are
 // fixed for its life, so an offer that changes the phone's key or suite is refused (the
 // call goes on with what it had); the answer repeats our key under the offer's tag.
-func renegotiate(body []byte, cur Media) (Media, error) {
+func Renegotiate(body []byte, cur Media) (Media, error) {
 	if !cur.Secure {
 		return NegotiateOffer(body)
 	}

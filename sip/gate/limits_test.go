@@ -1,4 +1,4 @@
-package sip
+package gate
 
 import (
 	"bufio"
@@ -19,8 +19,8 @@ func gatedPair(t *testing.T, l Limits) (net.Conn, <-chan []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gate{parser: testParser(), limits: l.withDefaults(), log: slog.New(slog.DiscardHandler), observer: nopObserver{}, now: time.Now}
-	gl := g.listener(ln)
+	g := &Gate{parser: testParser(), limits: l.WithDefaults(), log: slog.New(slog.DiscardHandler), observer: nopObserver{}, now: time.Now}
+	gl := g.Listener(ln)
 	t.Cleanup(func() { gl.Close() })
 	got := make(chan []byte, 16)
 	go func() {

@@ -1,4 +1,4 @@
-package sip
+package sdp
 
 import (
 	"bytes"
@@ -204,7 +204,7 @@ func TestSRTPPolicyModeOver(t *testing.T) {
 		{SRTPPolicy{Mode: SRTPRequired, AllowInsecureSignalling: true}, "UDP", SRTPRequired, false, false},
 	}
 	for _, tt := range tests {
-		mode, down, err := tt.policy.modeOver(tt.transport)
+		mode, down, err := tt.policy.ModeOver(tt.transport)
 		if mode != tt.mode || down != tt.downgraded || (err != nil) != tt.err {
 			t.Errorf("%+v over %s = %d, %v, %v; want %d, %v, err %v", tt.policy, tt.transport, mode, down, err, tt.mode, tt.downgraded, tt.err)
 		}
@@ -219,7 +219,7 @@ func TestRenegotiateKeepsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := renegotiate(offer(3, testKeyB64, "RTP/SAVP"), cur)
+	m, err := Renegotiate(offer(3, testKeyB64, "RTP/SAVP"), cur)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,14 +227,14 @@ func TestRenegotiateKeepsKeys(t *testing.T) {
 		t.Fatalf("hold re-offer: %+v", m)
 	}
 	other := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, media.SRTPKeyLen))
-	if _, err := renegotiate(offer(1, other, "RTP/SAVP"), cur); err == nil || !strings.Contains(err.Error(), "rekeying") {
+	if _, err := Renegotiate(offer(1, other, "RTP/SAVP"), cur); err == nil || !strings.Contains(err.Error(), "rekeying") {
 		t.Fatalf("new key: err = %v, want rekeying refused", err)
 	}
-	if _, err := renegotiate([]byte(baseOffer+"m=audio 4000 RTP/AVP 0\r\n"), cur); err == nil {
+	if _, err := Renegotiate([]byte(baseOffer+"m=audio 4000 RTP/AVP 0\r\n"), cur); err == nil {
 		t.Fatal("an srtp call accepted a plain re-offer")
 	}
 	plain, _ := NegotiateOffer([]byte(baseOffer + "m=audio 4000 RTP/AVP 0\r\n"))
-	if _, err := renegotiate(offer(1, testKeyB64, "RTP/SAVP"), plain); err == nil {
+	if _, err := Renegotiate(offer(1, testKeyB64, "RTP/SAVP"), plain); err == nil {
 		t.Fatal("a plain call accepted an srtp re-offer")
 	}
 }

@@ -1,6 +1,7 @@
-// Package limit holds the SIP server's per-source defences: a ban on an address that fails
-// digest authentication too often, a token bucket of requests per address, and a cap on the
-// calls in progress from one address. It is pure: no network, and time is an argument.
+// Package defence holds the SIP server's per-source defences (Limiter): a ban on an address
+// that fails digest authentication too often, a token bucket of requests per address, and a
+// cap on the calls in progress from one address; and the untrusted sources' call budget
+// (Budget). It is pure: no network, and time is an argument.
 //
 // Sources are keyed by IPv4 address, or by IPv6 /64 (one subscriber's usual allocation, so
 // that walking through the addresses of one /64 does not escape a ban). Addresses in
@@ -10,7 +11,7 @@
 // evicted, so a flood from spoofed source addresses costs bounded memory. Bans live in a
 // table of their own, which only authentication failures fill, so a flood of requests
 // cannot evict them; a banned source that keeps trying stays the most recently used.
-package limit
+package defence
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package sip
+package gate
 
 import (
 	"errors"
@@ -94,8 +94,8 @@ func (o *countingConnObserver) get(m map[string]int, k string) int {
 	return m[k]
 }
 
-func testGate(l Limits, obs ConnObserver) *gate {
-	return &gate{parser: testParser(), limits: l.withDefaults(), log: slog.New(slog.DiscardHandler),
+func testGate(l Limits, obs ConnObserver) *Gate {
+	return &Gate{parser: testParser(), limits: l.WithDefaults(), log: slog.New(slog.DiscardHandler),
 		observer: nopObserver{}, now: time.Now, connObs: obs}
 }
 
@@ -111,7 +111,7 @@ func TestAcceptRetriesErrors(t *testing.T) {
 	g := testGate(Limits{}, obs)
 	var slept []time.Duration
 	g.sleep = func(d time.Duration) { slept = append(slept, d) }
-	gl := g.listener(&failingListener{Listener: ln, n: 4, err: &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}})
+	gl := g.Listener(&failingListener{Listener: ln, n: 4, err: &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}})
 	defer gl.Close()
 	go func() {
 		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
@@ -174,7 +174,7 @@ func TestConnectionCaps(t *testing.T) {
 	obs := newCountingConnObserver()
 	g := testGate(Limits{MaxConnections: 5, MaxConnectionsPerSource: 2}, obs)
 	g.trusted = func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.9") }
-	gl := g.listener(ln)
+	gl := g.Listener(ln)
 	defer gl.Close()
 	accepted := make(chan net.Conn, 100)
 	go func() {
@@ -225,8 +225,8 @@ func TestConnectionCaps(t *testing.T) {
 		dialFrom(t, "127.0.0.9", addr)
 		next()
 	}
-	if g.openConnections("tcp") != 8 {
-		t.Errorf("%d open, want 8", g.openConnections("tcp"))
+	if g.OpenConnections("tcp") != 8 {
+		t.Errorf("%d open, want 8", g.OpenConnections("tcp"))
 	}
 	// A connection closed (by sipgo, or by the gate) frees its place.
 	s1.Close()

@@ -1,4 +1,4 @@
-package limit
+package defence
 
 import (
 	"net/netip"

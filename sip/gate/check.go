@@ -1,4 +1,4 @@
-package sip
+package gate
 
 import (
 	"bytes"
@@ -18,27 +18,85 @@ import (
 // is not the request's). checkMessage works on the raw bytes, so it can answer what sipgo
 // cannot parse, and then on sipgo's own parse of them, so both agree on what passes.
 
-// action is what the transport does with a received message.
-type action int
+// AllowedMethods are the methods we serve; the Allow header lists them. (REGISTER is served
+// when Options has Auth and a Registrar, as the hotline command always gives.)
+var AllowedMethods = []string{"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REGISTER"}
+
+// KnownMethods are SIP methods we recognise but do not serve: 405 with Allow. Anything else is 501.
+var KnownMethods = map[string]bool{
+	"REGISTER": true, "SUBSCRIBE": true, "NOTIFY": true, "REFER": true, "MESSAGE": true,
+	"PRACK": true, "UPDATE": true, "PUBLISH": true,
+}
+
+// NewParser returns the parser the gate and sipgo share: sipgo's, with every Via given rport.
+func NewParser() *sipmsg.Parser {
+	return sipmsg.NewParser(sipmsg.WithHeadersParsers(forceRportParsers()))
+}
+
+// forceRportParsers returns sipgo's header parsers with Via parsing extended so that every Via
+// carries rport. Responses then go to the packet's source address and port (RFC 3581, like
+// Kamailio's force_rport), never to a host or port named in Via: callers behind NAT get answers,
+// and a forged Via cannot aim our responses at a third party.
+func forceRportParsers() map[string]sipmsg.HeaderParser {
+	base := sipmsg.DefaultHeadersParser()
+	m := make(map[string]sipmsg.HeaderParser, len(base))
+	for k, v := range base {
+		m[k] = v
+	}
+	viaParser := base["via"]
+	wrapped := func(name []byte, text string) (sipmsg.Header, error) {
+		h, err := viaParser(name, text)
+		if err != nil {
+			return h, err
+		}
+		if via, ok := h.(*sipmsg.ViaHeader); ok {
+			if via.Params == nil {
+				via.Params = sipmsg.NewParams()
+			}
+			if !via.Params.Has("rport") {
+				via.Params.Add("rport", "")
+			}
+		}
+		return h, nil
+	}
+	m["via"] = wrapped
+	m["v"] = wrapped
+	return m
+}
+
+// Action is what the transport does with a received message.
+type Action int
 
 const (
-	actPass  action = iota // hand the message (verdict.msg, or the original bytes) to sipgo
-	actReply               // answer verdict.reply to the sender, statelessly; sipgo never sees it
-	actDrop                // discard silently (responses, ACKs, messages with nowhere to answer)
+	Pass  Action = iota // hand the message (Verdict.msg, or the original bytes) to sipgo
+	Reply               // answer Verdict.reply to the sender, statelessly; sipgo never sees it
+	Drop                // discard silently (responses, ACKs, messages with nowhere to answer)
 )
 
-// verdict is the outcome of checking one message.
-type verdict struct {
-	act    action
-	status int    // with actReply
+// Verdict is the outcome of checking one message.
+type Verdict struct {
+	act    Action
+	status int    // with Reply
 	method string // request method, for metrics ("" for responses)
 	reason string // why it was rejected or dropped, for logs; never message text
-	reply  []byte // with actReply: the response to send
-	msg    []byte // with actPass: replacement bytes, nil to pass the original
+	reply  []byte // with Reply: the response to send
+	msg    []byte // with Pass: replacement bytes, nil to pass the original
 
-	req *sipmsg.Request // with actPass of a request: sipgo's parse of it
-	raw *rawMessage     // with actPass of a request: its raw fields
+	req *sipmsg.Request // with Pass of a request: sipgo's parse of it
+	raw *rawMessage     // with Pass of a request: its raw fields
 }
+
+// Action is what the transport does with the message.
+func (v Verdict) Action() Action { return v.act }
+
+// Status is the status of the stateless answer (with Reply).
+func (v Verdict) Status() int { return v.status }
+
+// Reason says why the message was answered or dropped, for logs; never message text.
+func (v Verdict) Reason() string { return v.reason }
+
+// Response is the stateless answer to send (with Reply).
+func (v Verdict) Response() []byte { return v.reply }
 
 // rawHeader is one header field as received: name as sent, value unfolded and trimmed.
 type rawHeader struct {
@@ -189,12 +247,12 @@ func validScheme(s string) bool {
 // servedMethod reports whether method (case-sensitive, RFC 3261 7.1) is one we know: served
 // (Allow) or recognised (405).
 func servedMethod(method string) bool {
-	for _, m := range allowedMethods {
+	for _, m := range AllowedMethods {
 		if m == method {
 			return true
 		}
 	}
-	return knownMethods[method]
+	return KnownMethods[method]
 }
 
 // maxCSeq bounds the CSeq sequence number: "MUST be less than 2**31" (RFC 3261 8.1.1.5).
@@ -203,137 +261,182 @@ const maxCSeq = 1<<31 - 1
 // checkMessage decides what to do with one received SIP message b, a whole datagram or one
 // message framed from a stream. p is the parser sipgo uses; maxLen the largest message
 // accepted. It never panics and never returns a reply to a response or an ACK.
-func checkMessage(p *sipmsg.Parser, b []byte, maxLen int) verdict {
+func checkMessage(p *sipmsg.Parser, b []byte, maxLen int) Verdict {
 	m, splitErr := splitMessage(b)
 	if errors.Is(splitErr, errEmpty) {
-		return verdict{act: actPass} // keep-alive; sipgo answers or ignores it
+		return Verdict{act: Pass} // keep-alive; sipgo answers or ignores it
 	}
 	if strings.HasPrefix(m.startLine, "SIP/") {
 		return checkResponse(p, b, m, splitErr)
 	}
 	method, uri, version, ok := splitRequestLine(m.startLine)
-	v := verdict{method: method}
-	reject := func(status int, reason string, extra ...string) verdict {
-		v.reason = reason
+	v := Verdict{method: method}
+	reject := func(pr *problem) Verdict {
+		v.reason = pr.reason
 		if method == "ACK" {
 			// An ACK is never answered (RFC 3261 17.2.3).
-			v.act = actDrop
+			v.act = Drop
 			return v
 		}
 		if len(m.values("via")) == 0 {
-			v.act, v.reason = actDrop, reason+"; no via to answer to"
+			v.act, v.reason = Drop, pr.reason+"; no via to answer to"
 			return v
 		}
-		v.act, v.status, v.reply = actReply, status, m.reply(status, reasonPhrase(status), extra)
+		v.act, v.status, v.reply = Reply, pr.status, m.reply(pr.status, reasonPhrase(pr.status), pr.extra)
 		return v
 	}
-	switch {
-	case !ok:
-		return reject(400, "malformed request line")
-	case !isSIPVersion(version):
-		return reject(400, "malformed sip version")
-	case !strings.EqualFold(version, "SIP/2.0"):
-		return reject(505, "unsupported sip version")
-	case splitErr != nil:
-		return reject(400, splitErr.Error())
-	case !m.complete:
-		return reject(400, "header section not terminated")
+	if pr := checkStart(ok, version, splitErr, m.complete); pr != nil {
+		return reject(pr)
 	}
-
-	// Framing: one Content-Length, decimal, within the message (RFC 3261 18.3, 20.14).
-	cls := m.values("content-length")
-	if len(cls) > 1 {
-		return reject(400, "more than one content-length")
-	}
-	if len(cls) == 1 {
-		if !isDigits(cls[0]) || len(cls[0]) > 9 {
-			return reject(400, "malformed content-length")
-		}
-		n, _ := strconv.Atoi(cls[0])
-		if n > maxLen {
-			return reject(513, "content-length beyond the size limit")
-		}
-		if n > len(m.body) {
-			return reject(400, "content-length larger than the message")
+	for _, check := range []func() *problem{
+		func() *problem { return checkFraming(&m, maxLen) },
+		func() *problem { return checkMandatory(&m, method) },
+		func() *problem { return checkRequestURI(uri) },
+	} {
+		if pr := check(); pr != nil {
+			return reject(pr)
 		}
 	}
-
-	// The header fields every request carries exactly once (RFC 3261 8.1.1, 20).
-	for _, name := range []string{"call-id", "from", "to", "cseq"} {
-		if n := len(m.values(name)); n != 1 {
-			return reject(400, fmt.Sprintf("%d %s header fields", n, name))
-		}
-	}
-	if len(m.values("max-forwards")) > 1 {
-		return reject(400, "more than one max-forwards")
-	}
-	num, cseqMethod, ok := strings.Cut(strings.Join(strings.Fields(m.values("cseq")[0]), " "), " ")
-	if !ok || !isDigits(num) || len(num) > 10 {
-		return reject(400, "malformed cseq")
-	}
-	if n, _ := strconv.ParseUint(num, 10, 64); n > maxCSeq {
-		return reject(400, "cseq number out of range")
-	}
-	if cseqMethod != method {
-		if !servedMethod(method) {
-			return reject(501, "unknown method (cseq method differs)", allowLine())
-		}
-		return reject(400, "cseq method differs from the request method")
-	}
-	if !servedMethod(method) {
-		// Methods are case-sensitive; sipgo upper-cases them, so "invite" would reach INVITE.
-		return reject(501, "unknown method", allowLine())
-	}
-
-	// The Request-URI (RFC 3261 8.2.2.1).
-	if strings.HasPrefix(uri, "<") {
-		return reject(400, "request-uri in angle brackets")
-	}
-	scheme, _, ok := strings.Cut(uri, ":")
-	if !ok || !validScheme(scheme) {
-		return reject(400, "malformed request-uri")
-	}
-	switch strings.ToLower(scheme) {
-	case "sip", "sips", "tel":
-	default:
-		return reject(416, "unsupported uri scheme")
-	}
-
 	msg, err := p.ParseSIP(b)
 	if err != nil {
-		return reject(400, "unparseable: "+parseErrorKind(err))
+		return reject(refuse(400, "unparseable: "+parseErrorKind(err)))
 	}
 	req, ok := msg.(*sipmsg.Request)
 	if !ok || req.Via() == nil || req.From() == nil || req.To() == nil || req.CSeq() == nil || req.CallID() == nil {
-		return reject(400, "unparseable header fields")
+		return reject(refuse(400, "unparseable header fields"))
 	}
-
-	if method == "INVITE" {
-		// Content processing (RFC 3261 8.2.3): we take SDP and answer with SDP.
-		if ct := req.ContentType(); ct != nil && len(req.Body()) > 0 && mediaType(ct.Value()) != "application/sdp" {
-			return reject(415, "unsupported content type", "Accept: application/sdp")
-		}
-		if accepts := m.values("accept"); !acceptsSDP(accepts) {
-			return reject(406, "accept excludes application/sdp", "Accept: application/sdp",
-				`Warning: 399 hotline "only application/sdp bodies are produced"`)
-		}
+	if pr := checkContent(&m, req); pr != nil {
+		return reject(pr)
 	}
-
 	if out := rfc2543Branch(req); out != nil {
 		// sipgo parses again what it printed; a message it cannot read back is not passed.
 		if _, err := p.ParseSIP(out); err != nil {
-			return reject(400, "no transaction id and unreadable fields")
+			return reject(refuse(400, "no transaction id and unreadable fields"))
 		}
 		v.msg = out
 	}
-	v.act, v.req, v.raw = actPass, req, &m
+	v.act, v.req, v.raw = Pass, req, &m
 	return v
+}
+
+// problem is why a request is refused: the status to answer, the reason for the logs (never
+// message text), and extra header lines for the answer.
+type problem struct {
+	status int
+	reason string
+	extra  []string
+}
+
+func refuse(status int, reason string, extra ...string) *problem {
+	return &problem{status: status, reason: reason, extra: extra}
+}
+
+// checkStart checks the request line and that the header section was read whole.
+func checkStart(lineOK bool, version string, splitErr error, complete bool) *problem {
+	switch {
+	case !lineOK:
+		return refuse(400, "malformed request line")
+	case !isSIPVersion(version):
+		return refuse(400, "malformed sip version")
+	case !strings.EqualFold(version, "SIP/2.0"):
+		return refuse(505, "unsupported sip version")
+	case splitErr != nil:
+		return refuse(400, splitErr.Error())
+	case !complete:
+		return refuse(400, "header section not terminated")
+	}
+	return nil
+}
+
+// checkFraming checks the framing: one Content-Length, decimal, within the message (RFC 3261
+// 18.3, 20.14).
+func checkFraming(m *rawMessage, maxLen int) *problem {
+	cls := m.values("content-length")
+	if len(cls) > 1 {
+		return refuse(400, "more than one content-length")
+	}
+	if len(cls) == 1 {
+		if !isDigits(cls[0]) || len(cls[0]) > 9 {
+			return refuse(400, "malformed content-length")
+		}
+		n, _ := strconv.Atoi(cls[0])
+		if n > maxLen {
+			return refuse(513, "content-length beyond the size limit")
+		}
+		if n > len(m.body) {
+			return refuse(400, "content-length larger than the message")
+		}
+	}
+	return nil
+}
+
+// checkMandatory checks the header fields every request carries exactly once (RFC 3261
+// 8.1.1, 20), the CSeq, and that the method is one we serve.
+func checkMandatory(m *rawMessage, method string) *problem {
+	for _, name := range []string{"call-id", "from", "to", "cseq"} {
+		if n := len(m.values(name)); n != 1 {
+			return refuse(400, fmt.Sprintf("%d %s header fields", n, name))
+		}
+	}
+	if len(m.values("max-forwards")) > 1 {
+		return refuse(400, "more than one max-forwards")
+	}
+	num, cseqMethod, ok := strings.Cut(strings.Join(strings.Fields(m.values("cseq")[0]), " "), " ")
+	if !ok || !isDigits(num) || len(num) > 10 {
+		return refuse(400, "malformed cseq")
+	}
+	if n, _ := strconv.ParseUint(num, 10, 64); n > maxCSeq {
+		return refuse(400, "cseq number out of range")
+	}
+	if cseqMethod != method {
+		if !servedMethod(method) {
+			return refuse(501, "unknown method (cseq method differs)", AllowLine())
+		}
+		return refuse(400, "cseq method differs from the request method")
+	}
+	if !servedMethod(method) {
+		// Methods are case-sensitive; sipgo upper-cases them, so "invite" would reach INVITE.
+		return refuse(501, "unknown method", AllowLine())
+	}
+	return nil
+}
+
+// checkRequestURI checks the Request-URI (RFC 3261 8.2.2.1).
+func checkRequestURI(uri string) *problem {
+	if strings.HasPrefix(uri, "<") {
+		return refuse(400, "request-uri in angle brackets")
+	}
+	scheme, _, ok := strings.Cut(uri, ":")
+	if !ok || !validScheme(scheme) {
+		return refuse(400, "malformed request-uri")
+	}
+	switch strings.ToLower(scheme) {
+	case "sip", "sips", "tel":
+		return nil
+	}
+	return refuse(416, "unsupported uri scheme")
+}
+
+// checkContent is an INVITE's content processing (RFC 3261 8.2.3): we take SDP and answer
+// with SDP.
+func checkContent(m *rawMessage, req *sipmsg.Request) *problem {
+	if req.Method != sipmsg.INVITE {
+		return nil
+	}
+	if ct := req.ContentType(); ct != nil && len(req.Body()) > 0 && mediaType(ct.Value()) != "application/sdp" {
+		return refuse(415, "unsupported content type", "Accept: application/sdp")
+	}
+	if accepts := m.values("accept"); !acceptsSDP(accepts) {
+		return refuse(406, "accept excludes application/sdp", "Accept: application/sdp",
+			`Warning: 399 hotline "only application/sdp bodies are produced"`)
+	}
+	return nil
 }
 
 // checkResponse passes a response only if sipgo parses it and its status code is a real one;
 // a bad response is never answered (RFC 4475 3.1.2.5, 3.1.2.19).
-func checkResponse(p *sipmsg.Parser, b []byte, m rawMessage, splitErr error) verdict {
-	drop := func(reason string) verdict { return verdict{act: actDrop, reason: reason} }
+func checkResponse(p *sipmsg.Parser, b []byte, m rawMessage, splitErr error) Verdict {
+	drop := func(reason string) Verdict { return Verdict{act: Drop, reason: reason} }
 	f := strings.SplitN(m.startLine, " ", 3)
 	if len(f) < 2 || !strings.EqualFold(f[0], "SIP/2.0") || len(f[1]) != 3 || !isDigits(f[1]) || f[1][0] < '1' || f[1][0] > '6' {
 		return drop("malformed status line")
@@ -347,7 +450,7 @@ func checkResponse(p *sipmsg.Parser, b []byte, m rawMessage, splitErr error) ver
 	if _, err := p.ParseSIP(b); err != nil {
 		return drop("unparseable response: " + parseErrorKind(err))
 	}
-	return verdict{act: actPass}
+	return Verdict{act: Pass}
 }
 
 // splitRequestLine splits "Method SP Request-URI SP SIP-Version", one SP each (RFC 3261 7.1).
@@ -486,7 +589,7 @@ func (m *rawMessage) statelessTag() string {
 	return strconv.FormatUint(h.Sum64(), 36)
 }
 
-func allowLine() string { return "Allow: " + strings.Join(allowedMethods, ", ") }
+func AllowLine() string { return "Allow: " + strings.Join(AllowedMethods, ", ") }
 
 func reasonPhrase(status int) string {
 	switch status {

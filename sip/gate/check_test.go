@@ -1,4 +1,4 @@
-package sip
+package gate
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 )
 
 func testParser() *sipmsg.Parser {
-	return sipmsg.NewParser(sipmsg.WithHeadersParsers(forceRportParsers()))
+	return NewParser()
 }
 
 const okInvite = "INVITE sip:1888@127.0.0.1 SIP/2.0\r\n" +
@@ -27,40 +27,40 @@ func TestCheckMessage(t *testing.T) {
 	tests := []struct {
 		name   string
 		msg    string
-		act    action
+		act    Action
 		status int
 	}{
-		{"valid", okInvite + "Content-Length: 0\r\n\r\n", actPass, 0},
-		{"keepalive", "\r\n\r\n", actPass, 0},
-		{"negative content-length", okInvite + "Content-Length: -1\r\n\r\n", actReply, 400},
-		{"absurd content-length", okInvite + "Content-Length: 99999999999999999999\r\n\r\n", actReply, 400},
-		{"content-length over the limit", okInvite + "Content-Length: 70000\r\n\r\n", actReply, 513},
-		{"content-length beyond the data", okInvite + "Content-Length: 10\r\n\r\nabc", actReply, 400},
-		{"duplicate content-length, same value", okInvite + "Content-Length: 0\r\nl: 0\r\n\r\n", actReply, 400},
-		{"duplicate content-length", okInvite + "Content-Length: 0\r\nContent-Length: 3\r\n\r\nabc", actReply, 400},
-		{"content-length with sign", okInvite + "Content-Length: +3\r\n\r\nabc", actReply, 400},
-		{"lower-case method is another method", strings.Replace(okInvite, "INVITE sip", "invite sip", 1) + "l: 0\r\n\r\n", actReply, 501},
-		{"sip version 3", strings.Replace(okInvite, " SIP/2.0\r\n", " SIP/3.0\r\n", 1) + "l: 0\r\n\r\n", actReply, 505},
-		{"no version", strings.Replace(okInvite, " SIP/2.0\r\n", "\r\n", 1) + "l: 0\r\n\r\n", actReply, 400},
-		{"cseq too large", strings.Replace(okInvite, "CSeq: 1 ", "CSeq: 2147483648 ", 1) + "l: 0\r\n\r\n", actReply, 400},
-		{"two call-ids", okInvite + "i: y@test\r\nl: 0\r\n\r\n", actReply, 400},
-		{"ack is never answered", strings.ReplaceAll(okInvite, "INVITE", "ACK") + "l: -1\r\n\r\n", actDrop, 0},
-		{"no via", strings.Replace(okInvite, "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKabc\r\n", "", 1) + "l: -1\r\n\r\n", actDrop, 0},
-		{"response with bad code", "SIP/2.0 99 Low\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nl: 0\r\n\r\n", actDrop, 0},
-		{"tel uri", strings.Replace(okInvite, "sip:1888@127.0.0.1 SIP", "tel:+1888 SIP", 1) + "l: 0\r\n\r\n", actPass, 0},
-		{"http uri", strings.Replace(okInvite, "sip:1888@127.0.0.1 SIP", "http://x SIP", 1) + "l: 0\r\n\r\n", actReply, 416},
-		{"sdp with parameters", okInvite + "Content-Type: Application/SDP; charset=x\r\nl: 3\r\n\r\nv=0", actPass, 0},
-		{"accept all", okInvite + "Accept: text/plain, */*\r\nl: 0\r\n\r\n", actPass, 0},
-		{"header injection in a reply", strings.Replace(okInvite, "Call-ID: x@test", "Call-ID: x@test\nEvil: 1", 1) + "Content-Length: -1\r\n\r\n", actReply, 400},
+		{"valid", okInvite + "Content-Length: 0\r\n\r\n", Pass, 0},
+		{"keepalive", "\r\n\r\n", Pass, 0},
+		{"negative content-length", okInvite + "Content-Length: -1\r\n\r\n", Reply, 400},
+		{"absurd content-length", okInvite + "Content-Length: 99999999999999999999\r\n\r\n", Reply, 400},
+		{"content-length over the limit", okInvite + "Content-Length: 70000\r\n\r\n", Reply, 513},
+		{"content-length beyond the data", okInvite + "Content-Length: 10\r\n\r\nabc", Reply, 400},
+		{"duplicate content-length, same value", okInvite + "Content-Length: 0\r\nl: 0\r\n\r\n", Reply, 400},
+		{"duplicate content-length", okInvite + "Content-Length: 0\r\nContent-Length: 3\r\n\r\nabc", Reply, 400},
+		{"content-length with sign", okInvite + "Content-Length: +3\r\n\r\nabc", Reply, 400},
+		{"lower-case method is another method", strings.Replace(okInvite, "INVITE sip", "invite sip", 1) + "l: 0\r\n\r\n", Reply, 501},
+		{"sip version 3", strings.Replace(okInvite, " SIP/2.0\r\n", " SIP/3.0\r\n", 1) + "l: 0\r\n\r\n", Reply, 505},
+		{"no version", strings.Replace(okInvite, " SIP/2.0\r\n", "\r\n", 1) + "l: 0\r\n\r\n", Reply, 400},
+		{"cseq too large", strings.Replace(okInvite, "CSeq: 1 ", "CSeq: 2147483648 ", 1) + "l: 0\r\n\r\n", Reply, 400},
+		{"two call-ids", okInvite + "i: y@test\r\nl: 0\r\n\r\n", Reply, 400},
+		{"ack is never answered", strings.ReplaceAll(okInvite, "INVITE", "ACK") + "l: -1\r\n\r\n", Drop, 0},
+		{"no via", strings.Replace(okInvite, "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKabc\r\n", "", 1) + "l: -1\r\n\r\n", Drop, 0},
+		{"response with bad code", "SIP/2.0 99 Low\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nl: 0\r\n\r\n", Drop, 0},
+		{"tel uri", strings.Replace(okInvite, "sip:1888@127.0.0.1 SIP", "tel:+1888 SIP", 1) + "l: 0\r\n\r\n", Pass, 0},
+		{"http uri", strings.Replace(okInvite, "sip:1888@127.0.0.1 SIP", "http://x SIP", 1) + "l: 0\r\n\r\n", Reply, 416},
+		{"sdp with parameters", okInvite + "Content-Type: Application/SDP; charset=x\r\nl: 3\r\n\r\nv=0", Pass, 0},
+		{"accept all", okInvite + "Accept: text/plain, */*\r\nl: 0\r\n\r\n", Pass, 0},
+		{"header injection in a reply", strings.Replace(okInvite, "Call-ID: x@test", "Call-ID: x@test\nEvil: 1", 1) + "Content-Length: -1\r\n\r\n", Reply, 400},
 	}
 	p := testParser()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			v := checkMessage(p, []byte(tc.msg), 65535)
 			if v.act != tc.act || v.status != tc.status {
-				t.Fatalf("got action %d status %d (%s), want action %d status %d", v.act, v.status, v.reason, tc.act, tc.status)
+				t.Fatalf("got Action %d status %d (%s), want action %d status %d", v.act, v.status, v.reason, tc.act, tc.status)
 			}
-			if v.act != actReply {
+			if v.act != Reply {
 				return
 			}
 			// The reply copies the request's fields, malformed or not, so read it raw.
@@ -97,8 +97,8 @@ func TestRFC2543Branch(t *testing.T) {
 	}
 	branch := func(method string) string {
 		v := checkMessage(p, msg(method), 65535)
-		if v.act != actPass || v.msg == nil {
-			t.Fatalf("%s: action %d (%s), want a rewritten pass", method, v.act, v.reason)
+		if v.act != Pass || v.msg == nil {
+			t.Fatalf("%s: Action %d (%s), want a rewritten pass", method, v.act, v.reason)
 		}
 		m, err := p.ParseSIP(v.msg)
 		if err != nil {
@@ -141,7 +141,7 @@ func FuzzHandleMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v := checkMessage(p, b, 65535)
 		switch v.act {
-		case actReply:
+		case Reply:
 			if v.status < 400 || v.status > 599 {
 				t.Fatalf("reply status %d", v.status)
 			}
@@ -151,7 +151,7 @@ func FuzzHandleMessage(f *testing.F) {
 			if v.method == "ACK" {
 				t.Fatalf("replied to an ACK")
 			}
-		case actPass:
+		case Pass:
 			if m, _ := splitMessage(b); m.startLine == "" {
 				return // keep-alive
 			}

@@ -1,4 +1,4 @@
-package sip
+package gate
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
-	"github.com/hotline-project/hotline/sip/limit"
+	"github.com/hotline-project/hotline/sip/defence"
 )
 
 // This file puts a gate in front of sipgo's UDP and TCP transports: every datagram, and every
@@ -96,7 +96,8 @@ func MaxConnectionsFor(fdLimit uint64, mediaPorts int) int {
 	return int(min(max(left, 16), 100_000))
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with its zero fields set from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxMessageBytes <= 0 {
 		l.MaxMessageBytes = DefaultLimits.MaxMessageBytes
 	}
@@ -167,7 +168,7 @@ func (t *connTable) take(src netip.Addr, l Limits) string {
 	if t.total >= l.MaxConnections {
 		return ConnRefusedTotal
 	}
-	k := limit.Key(src)
+	k := defence.Key(src)
 	if t.bySource[k] >= l.MaxConnectionsPerSource {
 		return ConnRefusedSource
 	}
@@ -184,7 +185,7 @@ func (t *connTable) give(src netip.Addr) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.total--
-	k := limit.Key(src)
+	k := defence.Key(src)
 	if t.bySource[k] <= 1 {
 		delete(t.bySource, k)
 	} else {
@@ -218,8 +219,40 @@ func init() {
 	sipmsg.UDPMTUSize = 65507 + 200
 }
 
-// gate checks received messages; it is shared by the UDP and TCP wrappers of one Server.
-type gate struct {
+// Observer counts the messages the gate answers or drops itself, for metrics (sip.Observer
+// is one). Implementations must be cheap and concurrency safe.
+type Observer interface {
+	Request(method string)
+	Response(method string, status int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Request(string)       {}
+func (nopObserver) Response(string, int) {}
+
+// Config is what a Gate is made of. Zero fields take the defaults.
+type Config struct {
+	// Parser parses the messages that pass, as sipgo would (share sipgo's, with its header
+	// parsers); nil: a default parser. Its MaxMessageLength is set to Limits.MaxMessageBytes.
+	Parser *sipmsg.Parser
+	// Limits bound messages and stream connections; zero fields take DefaultLimits.
+	Limits Limits
+	// Log receives the gate's debug lines (never message text); nil discards them.
+	Log *slog.Logger
+	// Observer counts what the gate answers or drops; nil counts nothing.
+	Observer Observer
+	// ConnObserver counts the stream connections refused or closed; nil counts nothing.
+	ConnObserver ConnObserver
+	// Trusted sources are exempt from the connection caps; nil trusts none.
+	Trusted func(a netip.Addr) bool
+	// Admit decides on the requests that pass the checks (see CheckAdmit); nil passes them.
+	Admit func(in Request) Verdict
+}
+
+// Gate checks received messages; one Gate is shared by the UDP, TCP and TLS wrappers of one
+// server.
+type Gate struct {
 	parser   *sipmsg.Parser
 	limits   Limits
 	log      *slog.Logger
@@ -227,31 +260,69 @@ type gate struct {
 	now      func() time.Time
 
 	conns   connTable
-	connObs ConnObserver                 // nil: nopConnObserver
-	trusted func(a netip.Addr) bool      // sources exempt from the connection caps; nil: none
-	sleep   func(d time.Duration)        // the accept backoff's; nil: time.Sleep
-	admit   func(in gateRequest) verdict // decides on requests that pass checkMessage; nil: pass
+	connObs ConnObserver             // nil: nopConnObserver
+	trusted func(a netip.Addr) bool  // sources exempt from the connection caps; nil: none
+	sleep   func(d time.Duration)    // the accept backoff's; nil: time.Sleep
+	admit   func(in Request) Verdict // decides on requests that pass checkMessage; nil: pass
 
-	udpRotateAfter int // gatedPacketConn.rotateAfter; 0: defaultRotateAfter
+	udpRotateAfter int // PacketConn.rotateAfter; 0: defaultRotateAfter
 }
 
-func (g *gate) connObserver() ConnObserver {
+// New returns a Gate for c.
+func New(c Config) *Gate {
+	l := c.Limits.WithDefaults()
+	parser := c.Parser
+	if parser == nil {
+		parser = sipmsg.NewParser()
+	}
+	parser.MaxMessageLength = l.MaxMessageBytes
+	g := &Gate{parser: parser, limits: l, log: c.Log, observer: c.Observer, now: time.Now,
+		connObs: c.ConnObserver, trusted: c.Trusted, admit: c.Admit}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.observer == nil {
+		g.observer = nopObserver{}
+	}
+	return g
+}
+
+// Limits returns the gate's limits, defaults applied.
+func (g *Gate) Limits() Limits { return g.limits }
+
+// SetUDPRotateAfter sets how many new UDP sources end sipgo's read loop once (PacketConn);
+// n <= 0 restores the default. Call it before PacketConn.
+func (g *Gate) SetUDPRotateAfter(n int) { g.udpRotateAfter = n }
+
+func (g *Gate) connObserver() ConnObserver {
 	if g.connObs == nil {
 		return nopConnObserver{}
 	}
 	return g.connObs
 }
 
-// gateRequest is a request that passed checkMessage, as the gate hands it to gate.admit.
-type gateRequest struct {
-	req       *sipmsg.Request // sipgo's parse of it; its Source and Transport are not set
+// Request is a request that passed checkMessage, as the gate hands it to Config.Admit.
+type Request struct {
+	Req       *sipmsg.Request // sipgo's parse of it; its Source and Transport are not set
+	Src       netip.Addr      // the packet's or the connection's source address
+	Transport string          // "udp", "tcp" or "tls"
 	raw       *rawMessage     // its raw fields, for a stateless reply
-	src       netip.Addr      // the packet's or the connection's source address
-	transport string          // "udp", "tcp" or "tls"
+}
+
+// Reply is the verdict that answers r statelessly with status, reason (for the logs, never
+// message text) and extra header lines ("Name: value").
+func (r Request) Reply(status int, reason string, extra ...string) Verdict {
+	return Verdict{act: Reply, method: string(r.Req.Method), status: status, reason: reason,
+		reply: r.raw.reply(status, reasonPhrase(status), extra)}
+}
+
+// Dropped is the verdict that discards r without an answer; reason is for the logs.
+func (r Request) Dropped(reason string) Verdict {
+	return Verdict{act: Drop, method: string(r.Req.Method), reason: reason}
 }
 
 // check runs checkMessage and records the outcome.
-func (g *gate) check(b []byte, transport string) verdict {
+func (g *Gate) check(b []byte, transport string) Verdict {
 	v := checkMessage(g.parser, b, g.limits.MaxMessageBytes)
 	g.record(v, transport)
 	return v
@@ -262,12 +333,12 @@ func (g *gate) check(b []byte, transport string) verdict {
 // answer without a transaction (OPTIONS) are answered or dropped here, statelessly, so that
 // sipgo never creates a transaction for them (issue 14: a flood held 890 MB of transactions,
 // and each refused INVITE's 503 was retransmitted 11 times towards its claimed source).
-func (g *gate) checkAdmit(b []byte, transport string, src netip.Addr) verdict {
+func (g *Gate) CheckAdmit(b []byte, transport string, src netip.Addr) Verdict {
 	v := checkMessage(g.parser, b, g.limits.MaxMessageBytes)
-	if v.act == actPass && v.req != nil && g.admit != nil {
-		a := g.admit(gateRequest{req: v.req, raw: v.raw, src: src, transport: transport})
-		if a.act != actPass {
-			if a.act == actDrop && a.method != "" {
+	if v.act == Pass && v.req != nil && g.admit != nil {
+		a := g.admit(Request{Req: v.req, raw: v.raw, Src: src, Transport: transport})
+		if a.act != Pass {
+			if a.act == Drop && a.method != "" {
 				g.observer.Request(a.method)
 			}
 			v = a
@@ -296,30 +367,30 @@ func addrOf(a net.Addr) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-func (g *gate) record(v verdict, transport string) {
+func (g *Gate) record(v Verdict, transport string) {
 	switch v.act {
-	case actReply:
+	case Reply:
 		g.observer.Request(v.method)
 		g.observer.Response(v.method, v.status)
 		g.log.Debug("rejected sip message", "transport", transport, "status", v.status, "reason", v.reason)
-	case actDrop:
+	case Drop:
 		g.log.Debug("dropped sip message", "transport", transport, "reason", v.reason)
 	}
 }
 
 // tooLarge answers a message over the size limit with 513 when it is a request with a Via.
-func (g *gate) tooLarge(b []byte, transport string) verdict {
-	v := verdict{act: actDrop, reason: "message too large"}
+func (g *Gate) tooLarge(b []byte, transport string) Verdict {
+	v := Verdict{act: Drop, reason: "message too large"}
 	m, _ := splitMessage(b)
 	if method, _, _, _ := splitRequestLine(m.startLine); method != "" && method != "ACK" && len(m.values("via")) > 0 {
-		v = verdict{act: actReply, method: method, status: 513, reason: v.reason,
+		v = Verdict{act: Reply, method: method, status: 513, reason: v.reason,
 			reply: m.reply(513, reasonPhrase(513), nil)}
 	}
 	g.record(v, transport)
 	return v
 }
 
-// gatedPacketConn is the UDP socket sipgo reads: it delivers only datagrams that pass the gate
+// PacketConn is the UDP socket sipgo reads: it delivers only datagrams that pass the gate
 // and answers or drops the rest itself.
 //
 // It also bounds what sipgo remembers per source. sipgo v1.7.3's UDP read loop records every
@@ -331,9 +402,9 @@ func (g *gate) tooLarge(b []byte, transport string) verdict {
 // server serves the same socket again (ServeListeners). Transactions in progress keep
 // writing through the socket; the server's own requests (BYE, INVITEs to phones) name the
 // listener's address, which the new loop records first.
-type gatedPacketConn struct {
+type PacketConn struct {
 	net.PacketConn
-	g   *gate
+	g   *Gate
 	buf []byte
 
 	last        net.Addr // the previous datagram's source (sipgo's read goroutine only)
@@ -343,7 +414,7 @@ type gatedPacketConn struct {
 }
 
 // rotated reports whether sipgo's read loop ended for a rotation, and clears the mark.
-func (c *gatedPacketConn) rotated() bool { return c.rotating.Swap(false) }
+func (c *PacketConn) Rotated() bool { return c.rotating.Swap(false) }
 
 // rotateGrace is how long reading pauses before a rotation: a flood (what makes rotations
 // happen) waits in the socket's buffer, or is dropped there.
@@ -356,20 +427,20 @@ const defaultRotateAfter = 1 << 16
 // errRotate ends sipgo's UDP read loop so that it forgets the sources it has recorded.
 var errRotate = fmt.Errorf("sip: udp read loop restarted to forget sources: %w", net.ErrClosed)
 
-func (g *gate) packetConn(c net.PacketConn) *gatedPacketConn {
+func (g *Gate) PacketConn(c net.PacketConn) *PacketConn {
 	n := g.udpRotateAfter
 	if n <= 0 {
 		n = defaultRotateAfter
 	}
-	return &gatedPacketConn{PacketConn: c, g: g, buf: make([]byte, 65536), rotateAfter: n}
+	return &PacketConn{PacketConn: c, g: g, buf: make([]byte, 65536), rotateAfter: n}
 }
 
 // Close leaves the socket open: sipgo closes its listener connection when its read loop
 // ends, including a rotation's; the server closes the socket itself when it stops.
-func (c *gatedPacketConn) Close() error { return nil }
+func (c *PacketConn) Close() error { return nil }
 
 // ReadFrom returns the next datagram that passes the gate. sipgo calls it from one goroutine.
-func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+func (c *PacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	if c.fresh >= c.rotateAfter {
 		// Let the requests already handed over reach their transactions first: sipgo looks
 		// their source up in the records it is about to forget.
@@ -388,14 +459,14 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			return 0, addr, err
 		}
 		data := c.buf[:n]
-		var v verdict
+		var v Verdict
 		if n > c.g.limits.MaxMessageBytes || n > len(p) {
 			v = c.g.tooLarge(data, "udp")
 		} else {
-			v = c.g.checkAdmit(data, "udp", addrOf(addr))
+			v = c.g.CheckAdmit(data, "udp", addrOf(addr))
 		}
 		switch v.act {
-		case actPass:
+		case Pass:
 			if v.msg != nil {
 				data = v.msg
 			}
@@ -408,7 +479,7 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			}
 			c.last = addr
 			return copy(p, data), addr, nil
-		case actReply:
+		case Reply:
 			// Responses go to the packet's source, as sipgo's do with our forced rport.
 			if _, err := c.PacketConn.WriteTo(v.reply, addr); err != nil {
 				c.g.log.Debug("stateless reply failed", "status", v.status, "error", err)
@@ -420,18 +491,18 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 // gatedListener hands sipgo connections whose reads are framed and checked by the gate.
 type gatedListener struct {
 	net.Listener
-	g         *gate
+	g         *Gate
 	transport string // "tcp" or "tls", for logs and metrics
 
 	lastLog time.Time // of an accept error; Accept runs on one goroutine (sipgo's loop)
 }
 
-func (g *gate) listener(l net.Listener) net.Listener {
+func (g *Gate) Listener(l net.Listener) net.Listener {
 	return &gatedListener{Listener: l, g: g, transport: "tcp"}
 }
 
 // tlsListener gates the plaintext streams of l, a listener of TLS connections.
-func (g *gate) tlsListener(l net.Listener) net.Listener {
+func (g *Gate) TLSListener(l net.Listener) net.Listener {
 	return &gatedListener{Listener: l, g: g, transport: "tls"}
 }
 
@@ -483,7 +554,7 @@ func (l *gatedListener) Accept() (net.Conn, error) {
 
 // OpenConnections returns the number of stream connections open now over transport
 // ("tcp" or "tls"), trusted sources' included.
-func (g *gate) openConnections(transport string) int {
+func (g *Gate) OpenConnections(transport string) int {
 	return int(g.conns.open[transportIndex(transport)].Load())
 }
 
@@ -492,7 +563,7 @@ func (g *gate) openConnections(transport string) int {
 // (net.Conn writes are safe to interleave with our stateless replies, each a single Write).
 type gatedConn struct {
 	net.Conn
-	g         *gate
+	g         *Gate
 	transport string
 	buf       []byte
 	in        []byte    // received, not yet framed
@@ -628,10 +699,24 @@ func (c *gatedConn) frame() bool {
 		return false
 	}
 	head := c.in[:end+4]
+	n, ok := c.bodyLength(head)
+	if !ok {
+		return true
+	}
+	if len(c.in) < len(head)+n {
+		return false
+	}
+	c.deliver(c.in[:len(head)+n])
+	return true
+}
+
+// bodyLength is the length of the body that follows head, a message's header section, from
+// its Content-Length. Without a trustworthy one, or over the size limit, it answers, closes
+// the connection and returns false: there is no next message to find.
+func (c *gatedConn) bodyLength(head []byte) (int, bool) {
 	m, _ := splitMessage(head)
 	cls := m.values("content-length")
 	var bad string
-	var n int
 	switch {
 	case len(cls) == 0:
 		bad = "no content-length on a stream"
@@ -640,48 +725,48 @@ func (c *gatedConn) frame() bool {
 	case !isDigits(cls[0]) || len(cls[0]) > 9:
 		bad = "malformed content-length"
 	default:
-		n, _ = strconv.Atoi(cls[0])
-		if len(head)+n > maxLen {
+		n, _ := strconv.Atoi(cls[0])
+		if len(head)+n > c.g.limits.MaxMessageBytes {
 			v := c.g.tooLarge(head, c.transport)
 			c.fail("message too large", ConnClosedTooLarge, v.reply)
-			return true
+			return 0, false
 		}
+		return n, true
 	}
-	if bad != "" {
-		// Without a trustworthy length there is no next message to find: answer and close
-		// (RFC 4475 3.1.2.3, 3.3.9).
-		v := c.g.check(head, c.transport)
-		var reply []byte
-		if v.act == actReply {
-			reply = v.reply
-		} else if method, _, _, _ := splitRequestLine(m.startLine); method != "" && method != "ACK" && len(m.values("via")) > 0 {
-			reply = m.reply(400, reasonPhrase(400), nil)
-		}
-		c.fail(bad, ConnClosedMalformed, reply)
-		return true
+	// Without a trustworthy length there is no next message to find: answer and close
+	// (RFC 4475 3.1.2.3, 3.3.9).
+	v := c.g.check(head, c.transport)
+	var reply []byte
+	if v.act == Reply {
+		reply = v.reply
+	} else if method, _, _, _ := splitRequestLine(m.startLine); method != "" && method != "ACK" && len(m.values("via")) > 0 {
+		reply = m.reply(400, reasonPhrase(400), nil)
 	}
-	if len(c.in) < len(head)+n {
-		return false
-	}
-	msg := c.in[:len(head)+n]
-	v := c.g.checkAdmit(msg, c.transport, c.src)
-	if v.method != "" && (v.act == actPass || v.act == actReply && v.status < 300) {
+	c.fail(bad, ConnClosedMalformed, reply)
+	return 0, false
+}
+
+// deliver checks one framed message, msg, the start of c.in: it goes on to sipgo, or is
+// answered or dropped here (a reply that cannot be written finishes c).
+func (c *gatedConn) deliver(msg []byte) {
+	v := c.g.CheckAdmit(msg, c.transport, c.src)
+	if v.method != "" && (v.act == Pass || v.act == Reply && v.status < 300) {
 		// A request that was served counts; garbage, or requests refused, do not keep a
 		// connection open past the first-request timeout.
 		c.requested = true
 	}
 	switch v.act {
-	case actPass:
+	case Pass:
 		if v.msg != nil {
 			c.out = append(c.out, v.msg...)
 		} else {
 			c.out = append(c.out, msg...)
 		}
-	case actReply:
+	case Reply:
 		_ = c.Conn.SetWriteDeadline(c.g.now().Add(time.Second))
 		if _, err := c.Conn.Write(v.reply); err != nil {
 			c.fail("stateless reply failed", ConnClosedReplyError, nil)
-			return true
+			return
 		}
 		_ = c.Conn.SetWriteDeadline(time.Time{})
 	}
@@ -693,7 +778,6 @@ func (c *gatedConn) frame() bool {
 	if len(c.in) == 0 {
 		c.in = nil // let a large message's buffer go
 	}
-	return true
 }
 
 // crlfPrefix returns the length of the CRLF pairs c starts with.

@@ -1,4 +1,4 @@
-package limit
+package defence
 
 import (
 	"container/list"
