@@ -552,6 +552,12 @@ func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
+	if !c.fromPeer(req) {
+		// With the dialog's identifiers a third party could otherwise cut the caller off.
+		c.log.Info("bye from another address than the dialog's peer refused")
+		s.respond(tx, req, 403, "Forbidden", nil)
+		return
+	}
 	if err := c.readBye(req, tx); err != nil {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 		return

@@ -334,6 +334,9 @@ func TestReInviteFromThirdAddressRefused(t *testing.T) {
 	evil.expectResponse("INVITE", 403, 2*time.Second)
 	evil.nextRequest("INFO", hotlineNumber, "Signal=2\r\nDuration=160\r\n", "application/dtmf-relay")
 	evil.expectResponse("INFO", 403, 2*time.Second)
+	// Nor may it hang the caller up.
+	evil.nextRequest("BYE", hotlineNumber, "", "")
+	evil.expectResponse("BYE", 403, 2*time.Second)
 
 	// Its RTP, in sequence, with the key 2: dropped as foreign.
 	attacker := startRTPSender(evilMedia, media, 0x6666)
