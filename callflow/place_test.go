@@ -63,7 +63,7 @@ func TestKeepPlace(t *testing.T) {
 		t.Errorf("dropped call's outcome %q, want abandoned", r.Outcome)
 	}
 	if !h.safety.has("place:held") {
-		t.Fatalf("no place held: %v", h.safety.events)
+		t.Fatalf("no place held: %v", h.safety.list())
 	}
 	h.clk.Advance(time.Minute)
 	cc := h.callFrom("sip:+15550003@carrier.test", tip)
@@ -80,7 +80,7 @@ func TestKeepPlace(t *testing.T) {
 	}
 	eventually(t, "place_kept played", func() bool { return again.leg.hasPlayed("place_kept") })
 	if !h.safety.has("place:restored") {
-		t.Errorf("metrics %v", h.safety.events)
+		t.Errorf("metrics %v", h.safety.list())
 	}
 	r, _ := h.recs.get(again.id).get()
 	if r.Route != "kept_place" || r.Reason != "other" || r.Language != "en" {
@@ -144,7 +144,7 @@ func TestKeepPlaceNot(t *testing.T) {
 		h := keepPlaceHarness(t, "safety: {keep_place: 2m}\n")
 		dropAndReturn(t, h, "sip:+15550001@carrier.test", hangup, 2*time.Minute)
 		if !h.safety.has("place:held") || !h.safety.has("place:expired") || h.safety.has("place:restored") {
-			t.Errorf("metrics %v, want held and expired", h.safety.events)
+			t.Errorf("metrics %v, want held and expired", h.safety.list())
 		}
 	})
 	t.Run("off", func(t *testing.T) {

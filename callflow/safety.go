@@ -96,10 +96,11 @@ func (c *Call) quickExit() {
 	case phaseBridge:
 		phase = "bridge"
 	}
-	c.end(outcome.QuickExit)
-	_ = c.leg.Hangup(context.WithoutCancel(c.leg.Context()), "quick exit")
+	// Counted before the hang-up, which lets the call finish (and its record be written).
 	c.f.safety.QuickExit(phase)
 	c.log.Info("quick exit: the caller ended the call with the quick-exit key", "phase", phase)
+	c.end(outcome.QuickExit)
+	_ = c.leg.Hangup(context.WithoutCancel(c.leg.Context()), "quick exit")
 }
 
 // quitted reports whether the call ended by the quick-exit key.

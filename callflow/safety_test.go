@@ -25,6 +25,11 @@ func (f *fakeSafety) add(e string) {
 	defer f.mu.Unlock()
 	f.events = append(f.events, e)
 }
+func (f *fakeSafety) list() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.events)
+}
 func (f *fakeSafety) has(e string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -132,7 +137,7 @@ func TestQuickExit(t *testing.T) {
 				t.Error("the caller's leg is still up")
 			}
 			if !h.safety.has("quick_exit:" + tt.phase) {
-				t.Errorf("metrics %v, want quick_exit:%s", h.safety.events, tt.phase)
+				t.Errorf("metrics %v, want quick_exit:%s", h.safety.list(), tt.phase)
 			}
 			h.clk.Advance(time.Minute)
 			settle()
@@ -187,8 +192,8 @@ func TestQuickExitKeyElsewhere(t *testing.T) {
 		}
 		c.leg.remoteHangup()
 		_ = h.record(c)
-		if len(h.safety.events) != 0 {
-			t.Errorf("metrics %v", h.safety.events)
+		if len(h.safety.list()) != 0 {
+			t.Errorf("metrics %v", h.safety.list())
 		}
 	})
 }
