@@ -127,6 +127,13 @@ func (f *Flow) Run(ctx context.Context) error {
 		var t Timer
 		if at, ok := f.eng.NextDeadline(); ok {
 			t = timerAt(f.clock, at)
+			if !f.clock.Now().Before(at) {
+				// Due already: the clock passed the deadline while the timer was being
+				// made (a timer is relative to the clock's now, read twice).
+				stopTimer(t)
+				f.execQuiet(f.eng.Tick(f.clock.Now()))
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():
