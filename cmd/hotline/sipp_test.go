@@ -113,6 +113,14 @@ func TestSIPpCall(t *testing.T) {
 		}
 	})
 
+	// Caller safety (issue 16) from a phone we did not write: SIPp presses the quick-exit
+	// key (#, SIPp's own RFC 4733 capture) during the greeting and the server hangs up (the
+	// scenario waits for the BYE). Runs after "call", whose record check counts one row.
+	t.Run("quick exit", func(t *testing.T) {
+		runSIPp(t, sipp, root, srv, "hotline_quick_exit.xml", "-timeout", "30s", "-mp", strconv.Itoa(freeMediaPort(t)))
+		waitSIPpMetric(t, srv, `hotline_quick_exits_total{phase="menus"}`, 1)
+	})
+
 	// A clean shutdown on SIGTERM.
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
