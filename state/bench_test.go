@@ -68,7 +68,7 @@ func BenchmarkCommitCluster(b *testing.B) {
 		}
 	}()
 	for i, bind := range []string{"127.0.0.2:0", "127.0.0.3:0", "127.0.0.4:0"} {
-		s, err := Open(ctx, Options{Dir: b.TempDir(), NodeID: "n" + string(rune('1'+i)), Bind: bind, Join: i > 0})
+		s, err := Open(ctx, Options{Dir: b.TempDir(), NodeID: "n" + string(rune('1'+i)), Bind: bind, Join: i > 0, Secret: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}

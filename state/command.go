@@ -28,7 +28,29 @@ const (
 	KindOverrides Kind = "overrides"
 	// KindSlot sets (Slot) or, with Delete, removes a caller's "keep my place" slot.
 	KindSlot Kind = "slot"
+	// KindClaim claims an advocate for one call on one node (Claim): granted unless the
+	// advocate holds a live claim for another call; refused, the entry's answer is
+	// ErrClaimed. A node rings an advocate only after its claim is committed, so that one
+	// advocate is never rung for two callers at once across the cluster.
+	KindClaim Kind = "claim"
+	// KindRelease gives up a claim (Claim: the advocate, node and call that hold it).
+	KindRelease Kind = "release"
+	// KindReleaseNode gives up every claim a node holds (Claim.Node): the node restarted,
+	// so its calls are gone, or it was removed from the cluster.
+	KindReleaseNode Kind = "release_node"
 )
+
+// Claim is an advocate taken for a call on a node until Until (a lease: a node that
+// dies holding it lets it lapse; a node that restarts gives up its own at once).
+type Claim struct {
+	Advocate string    `json:"advocate"`
+	Node     string    `json:"node"`
+	Call     string    `json:"call"`
+	Until    time.Time `json:"until"`
+}
+
+// ErrClaimed is the answer to a claim of an advocate someone else holds.
+var ErrClaimed = errors.New("state: advocate claimed for another call")
 
 // Advocate is the part of an advocate's state that outlives a restart.
 type Advocate struct {
@@ -63,6 +85,7 @@ type Op struct {
 	Advocate  *Advocate           `json:"advocate,omitempty"`
 	Overrides []routing.Override  `json:"overrides,omitempty"`
 	Slot      *Slot               `json:"slot,omitempty"`
+	Claim     *Claim              `json:"claim,omitempty"`
 	Delete    bool                `json:"delete,omitempty"`
 }
 
@@ -70,6 +93,7 @@ type Op struct {
 type Entry struct {
 	Version int       `json:"v"`
 	At      time.Time `json:"at"`
+	Node    string    `json:"node,omitempty"` // the node that wrote it
 	Ops     []Op      `json:"ops"`
 }
 
@@ -133,6 +157,14 @@ func (op Op) check() error {
 	case KindSlot:
 		if op.Slot == nil || op.Slot.Key == "" || (!op.Delete && op.Slot.Queue == "") {
 			return errors.New("slot without a key or queue")
+		}
+	case KindClaim, KindRelease:
+		if op.Claim == nil || op.Claim.Advocate == "" || op.Claim.Node == "" || op.Claim.Call == "" {
+			return errors.New("claim without an advocate, node or call")
+		}
+	case KindReleaseNode:
+		if op.Claim == nil || op.Claim.Node == "" {
+			return errors.New("release of no node")
 		}
 	default:
 		return fmt.Errorf("unknown kind %q", op.Kind)

@@ -23,12 +23,13 @@ type State struct {
 	Advocates map[string]Advocate            `json:"advocates"`
 	Overrides []routing.Override             `json:"overrides"`
 	Slots     map[string]Slot                `json:"slots"`
+	Claims    map[string]Claim               `json:"claims,omitempty"` // by advocate
 }
 
 // newState returns an empty State.
 func newState() State {
 	return State{Version: Version, Bindings: map[string][]registrar.Binding{},
-		Advocates: map[string]Advocate{}, Slots: map[string]Slot{}}
+		Advocates: map[string]Advocate{}, Slots: map[string]Slot{}, Claims: map[string]Claim{}}
 }
 
 // clone copies s; slices held in it are never changed in place, so they are shared.
@@ -37,16 +38,22 @@ func (s State) clone() State {
 	c.Bindings = maps.Clone(s.Bindings)
 	c.Advocates = maps.Clone(s.Advocates)
 	c.Slots = maps.Clone(s.Slots)
+	c.Claims = maps.Clone(s.Claims)
 	c.Overrides = slices.Clone(s.Overrides)
 	return c
 }
 
 // apply applies e to s. It is deterministic: the only time it knows is e.At, and what has
-// ended by then (bindings, overrides, slots) is dropped.
-func (s *State) apply(e Entry) {
+// ended by then (bindings, overrides, slots, claims) is dropped. refused reports a claim
+// of e's not granted.
+func (s *State) apply(e Entry) (refused bool) {
 	if e.At.After(s.At) {
 		s.At = e.At
 	}
+	if s.Claims == nil {
+		s.Claims = map[string]Claim{}
+	}
+	s.expire(s.At)
 	for _, op := range e.Ops {
 		switch op.Kind {
 		case KindBindings:
@@ -65,9 +72,30 @@ func (s *State) apply(e Entry) {
 			} else {
 				s.Slots[op.Slot.Key] = *op.Slot
 			}
+		case KindClaim:
+			c := *op.Claim
+			if old, ok := s.Claims[c.Advocate]; ok && (old.Node != c.Node || old.Call != c.Call) {
+				refused = true
+				continue
+			}
+			if c.Until.After(s.At) {
+				s.Claims[c.Advocate] = c
+			}
+		case KindRelease:
+			c := *op.Claim
+			if old, ok := s.Claims[c.Advocate]; ok && old.Node == c.Node && old.Call == c.Call {
+				delete(s.Claims, c.Advocate)
+			}
+		case KindReleaseNode:
+			for a, c := range s.Claims {
+				if c.Node == op.Claim.Node {
+					delete(s.Claims, a)
+				}
+			}
 		}
 	}
 	s.expire(s.At)
+	return refused
 }
 
 // expire drops what has ended by now.
@@ -88,6 +116,11 @@ func (s *State) expire(now time.Time) {
 			delete(s.Slots, k)
 		}
 	}
+	for a, c := range s.Claims {
+		if !c.Until.After(now) {
+			delete(s.Claims, a)
+		}
+	}
 }
 
 // FSM is the raft state machine over State. Its methods are safe for concurrent use.
@@ -97,6 +130,10 @@ type FSM struct {
 	index uint64 // of the last log entry applied
 	// onErr is told of an entry that did not decode (it is skipped, on every node alike).
 	onErr func(index uint64, err error)
+	// onApply, if set, is told of each entry applied, after the state has changed and
+	// outside the lock, in log order (raft applies entries one at a time). It must not wait
+	// for the store (Sync, Claim).
+	onApply func(e Entry, index uint64)
 }
 
 // NewFSM returns an FSM with an empty State.
@@ -124,7 +161,15 @@ func (f *FSM) Apply(l *raft.Log) any {
 		}
 		return err
 	}
-	f.st.apply(e)
+	refused := f.st.apply(e)
+	f.mu.Unlock()
+	if f.onApply != nil {
+		f.onApply(e, l.Index)
+	}
+	f.mu.Lock() // for the deferred unlock
+	if refused {
+		return ErrClaimed
+	}
 	return nil
 }
 
@@ -166,6 +211,9 @@ func decodeSnapshot(r io.Reader) (State, error) {
 	}
 	if st.Slots == nil {
 		st.Slots = map[string]Slot{}
+	}
+	if st.Claims == nil {
+		st.Claims = map[string]Claim{}
 	}
 	return st, nil
 }

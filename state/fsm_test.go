@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,20 @@ func TestFSMApply(t *testing.T) {
 				{Kind: KindSlot, Slot: &Slot{Key: "k3", Queue: "main", Since: t0, Expires: t0.Add(time.Hour)}}}},
 			{At: t0.Add(time.Minute), Ops: []Op{{Kind: KindSlot, Slot: &Slot{Key: "k3"}, Delete: true}}},
 		}, State{At: t0.Add(time.Minute), Slots: map[string]Slot{"k1": {Key: "k1", Queue: "main", Since: t0, Expires: t0.Add(time.Hour)}}}},
+		{"claims: first granted, other call refused, released, lapsed, node released", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindClaim, Claim: &Claim{Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(time.Minute)}},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "ana", Node: "n2", Call: "c2", Until: t0.Add(time.Minute)}},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "ben", Node: "n2", Call: "c2", Until: t0.Add(30 * time.Second)}},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "cy", Node: "n2", Call: "c3", Until: t0.Add(time.Hour)}},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "di", Node: "n1", Call: "c4", Until: t0.Add(time.Hour)}}}},
+			// ana's holder extends it; a release by the wrong call does nothing.
+			{At: t0, Ops: []Op{{Kind: KindClaim, Claim: &Claim{Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(2 * time.Minute)}},
+				{Kind: KindRelease, Claim: &Claim{Advocate: "ana", Node: "n2", Call: "c2"}},
+				{Kind: KindRelease, Claim: &Claim{Advocate: "di", Node: "n1", Call: "c4"}},
+				{Kind: KindReleaseNode, Claim: &Claim{Node: "n2"}}}},
+			// ben's lapsed by now (cy's went with n2).
+			{At: t0.Add(time.Minute), Ops: nil},
+		}, State{At: t0.Add(time.Minute), Claims: map[string]Claim{"ana": {Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(2 * time.Minute)}}}},
 		{"time never goes back", []Entry{
 			{At: t0.Add(time.Minute), Ops: nil},
 			{At: t0, Ops: []Op{{Kind: KindBindings, AOR: "bob", Bindings: []registrar.Binding{bob}}}},
@@ -89,7 +104,7 @@ func TestFSMApply(t *testing.T) {
 			f := NewFSM()
 			ls := logOf(t, tc.entries...)
 			for _, l := range ls {
-				if r := f.Apply(l); r != nil {
+				if r := f.Apply(l); r != nil && (r != ErrClaimed || !strings.HasPrefix(tc.name, "claims")) {
 					t.Fatalf("apply %d: %v", l.Index, r)
 				}
 			}
@@ -130,6 +145,9 @@ func fill(s State) State {
 	}
 	if s.Slots == nil {
 		s.Slots = map[string]Slot{}
+	}
+	if s.Claims == nil {
+		s.Claims = map[string]Claim{}
 	}
 	if len(s.Overrides) == 0 {
 		s.Overrides = nil
