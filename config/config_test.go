@@ -187,6 +187,7 @@ func TestLoadGood(t *testing.T) {
 			MidCall: defaultMidCall(),
 			Safety:  defaultSafety(),
 			Console: Console{Enabled: false, IdleTimeout: 10 * time.Minute},
+			State:   State{Cluster: Cluster{Join: []string{}, QuorumGrace: 3 * time.Second}},
 		}},
 	}
 	for _, tt := range tests {

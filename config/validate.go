@@ -48,6 +48,7 @@ func defaults() *Config {
 	c.MidCall = defaultMidCall()
 	c.Safety = defaultSafety()
 	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute}
+	c.State.Cluster = Cluster{Join: []string{}, QuorumGrace: 3 * time.Second}
 	return c
 }
 
@@ -57,6 +58,9 @@ func (c *Config) fillDefaults() {
 	d := defaults()
 	if c.SIP.Transports == nil {
 		c.SIP.Transports = d.SIP.Transports
+	}
+	if c.State.Cluster.Join == nil {
+		c.State.Cluster.Join = []string{}
 	}
 	if c.AdvocatePauseReasons == nil {
 		c.AdvocatePauseReasons = []string{}
