@@ -554,6 +554,19 @@ func (s *Store) join(ctx context.Context) error {
 	}
 }
 
+// LastContact returns how long since this follower last heard from its leader; 0 on the
+// leader and on a single node.
+func (s *Store) LastContact() time.Duration {
+	if s.layer == nil || s.raft.State() == raft.Leader {
+		return 0
+	}
+	t := s.raft.LastContact()
+	if t.IsZero() {
+		t = s.start
+	}
+	return time.Since(t)
+}
+
 // Forwarded returns how many of this node's writes the leader applied for it.
 func (s *Store) Forwarded() uint64 { return s.forwarded.Load() }
 

@@ -63,6 +63,8 @@ type phone struct {
 	stopTone   context.CancelFunc
 	byeCSeq    int
 	contactURI string
+	// viaReplies sends responses to the request's top Via, not to server.
+	viaReplies bool
 }
 
 func newPhone(t *testing.T, server, id, pw string, pt uint8, freq float64) *phone {
@@ -207,7 +209,17 @@ func (p *phone) reply(req *sipmsg.Request, code int, reason, body, toTag string)
 	if code >= 200 && code < 300 && req.Method == sipmsg.INVITE {
 		res.AppendHeader(sipmsg.NewHeader("Contact", "<"+p.contactURI+">"))
 	}
-	if _, err := p.conn.WriteToUDP([]byte(res.String()), p.server); err != nil {
+	to := p.server
+	if p.viaReplies {
+		// As RFC 3261 18.2.2 says: to the top Via's sent-by (another node of a cluster
+		// may be the one ringing this phone).
+		if via := req.Via(); via != nil {
+			if a, err := net.ResolveUDPAddr("udp", net.JoinHostPort(via.Host, strconv.Itoa(via.Port))); err == nil {
+				to = a
+			}
+		}
+	}
+	if _, err := p.conn.WriteToUDP([]byte(res.String()), to); err != nil {
 		p.t.Error(err)
 	}
 }

@@ -34,22 +34,46 @@ type durable struct {
 
 	mu   sync.Mutex
 	last map[string]state.Advocate // as last submitted
+
+	cl  *clusterState          // nil for a single node (cluster.go)
+	mem *callflow.MemoryPlaces // the kept places in memory (places)
 }
 
 // openState opens the state log in cfg's state directory; nil when it is "none".
-func openState(ctx context.Context, cfg *config.Config, log *slog.Logger, m *state.Metrics) (*durable, error) {
+func openState(ctx context.Context, cfg *config.Config, log *slog.Logger, m *state.Metrics, cm func() *clusterMetrics) (*durable, error) {
 	dir := cfg.StateDir()
 	if dir == "" {
 		log.Warn("state.dir is none: a restart forgets registrations, pauses and overrides")
 		return nil, nil
 	}
 	start := time.Now()
-	s, err := state.Open(ctx, state.Options{Dir: dir, Logger: log, OnCommit: m.OnCommit})
+	d := &durable{log: log, last: map[string]state.Advocate{}}
+	o := state.Options{Dir: dir, Logger: log, OnCommit: m.OnCommit}
+	if cl := cfg.State.Cluster; cl.NodeID != "" {
+		secret, err := clusterSecret(cl)
+		if err != nil {
+			return nil, err
+		}
+		d.cl = &clusterState{node: cl.NodeID, grace: cl.QuorumGrace, metrics: cm(),
+			held: map[string]heldClaim{}, elsewhere: map[string]bool{}}
+		if d.cl.grace <= 0 {
+			d.cl.grace = 3 * time.Second
+		}
+		o.NodeID, o.Bind, o.Peers, o.Secret, o.OnApply = cl.NodeID, cl.Bind, cl.Join, secret, d.onApply
+	}
+	s, err := state.Open(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("state opened", "dir", dir, "index", s.Status().AppliedIndex, "took", time.Since(start).Round(time.Millisecond))
-	return &durable{store: s, log: log, last: map[string]state.Advocate{}}, nil
+	d.store = s
+	st := s.Status()
+	if d.cl != nil {
+		log.Info("state opened", "dir", dir, "index", st.AppliedIndex, "took", time.Since(start).Round(time.Millisecond),
+			"node", st.Node, "cluster_addr", s.Addr(), "leader", st.Leader, "members", len(st.Members))
+	} else {
+		log.Info("state opened", "dir", dir, "index", st.AppliedIndex, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return d, nil
 }
 
 // close writes what is pending and closes the log.
@@ -70,6 +94,9 @@ func (d *durable) registrations() func(string, []registrar.Binding) {
 		return nil
 	}
 	return func(aor string, bs []registrar.Binding) {
+		if d.cl != nil && d.cl.applying.Load() {
+			return
+		}
 		d.store.Submit(state.Op{Kind: state.KindBindings, AOR: aor, Bindings: bs})
 	}
 }
@@ -132,6 +159,9 @@ func (d *durable) restore(now time.Time, reg *registrar.Registrar, ov *routing.O
 		}
 	}
 	ov.OnChange(func(os []routing.Override) {
+		if d.cl != nil && d.cl.applying.Load() {
+			return
+		}
 		d.store.Submit(state.Op{Kind: state.KindOverrides, Overrides: os})
 	})
 	d.log.Info("state restored", "index", index, "registered_advocates", len(evs), "paused", npaused,
@@ -183,6 +213,7 @@ func (d *durable) places(now time.Time) callflow.Places {
 	if n > 0 {
 		d.log.Info("state: callers' kept places restored", "places", n)
 	}
+	d.mem = mem
 	return durablePlaces{mem, d}
 }
 
@@ -242,6 +273,7 @@ type observer struct {
 func (o observer) StateChanged(id string, from, to queue.State) {
 	o.Observer.StateChanged(id, from, to)
 	o.d.advocateChanged(id)
+	o.d.claimState(id, to)
 }
 
 // durableAdmin answers a change made through the admin API (anything but GET and HEAD)

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clusterNode is one node of a test cluster, in process, on its own loopback address.
+type clusterNode struct {
+	*testServer
+	ip string
+}
+
+// startCluster starts len(ips) nodes of one cluster, node i on ips[i] (sip, http, media
+// and the cluster port, all port 0); the first starts the cluster and the others join
+// through it. cfg is a queueTestConfig.
+func startCluster(t *testing.T, cfg string, ips ...string) []*clusterNode {
+	t.Helper()
+	secret := filepath.Join(t.TempDir(), "cluster-secret")
+	if err := os.WriteFile(secret, []byte("a-test-cluster-secret-of-some-length\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*clusterNode
+	for i, ip := range ips {
+		c := strings.ReplaceAll(cfg, "127.0.0.1", ip)
+		c += "\nstate:\n  dir: " + filepath.Join(t.TempDir(), "state") + "\n  cluster:\n    node_id: n" + string(rune('1'+i)) +
+			"\n    bind: " + ip + ":0\n    secret_file: " + secret + "\n    quorum_grace: 1s\n"
+		if i > 0 {
+			c += "    join: [\"" + nodes[0].addrs.Cluster + "\"]\n"
+		}
+		ts := startServerLogging(t, c, "debug")
+		if ts.addrs.Cluster == "" {
+			t.Fatalf("node %d has no cluster address", i+1)
+		}
+		nodes = append(nodes, &clusterNode{testServer: ts, ip: ip})
+	}
+	for _, n := range nodes {
+		n.waitMetricFor(t, "hotline_cluster_members", float64(len(ips)), 20*time.Second)
+	}
+	return nodes
+}
+
+// waitMetricFor is waitMetric with its own timeout.
+func (ts *testServer) waitMetricFor(t *testing.T, series string, want float64, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var text string
+	for time.Now().Before(deadline) {
+		text = ts.scrape(t)
+		if metricValue(text, series) == want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("metric %s = %v, want %v", series, metricValue(text, series), want)
+}
+
+// TestClusterAdvocateOnACallerOnB is issue 17's first cluster case: three nodes on
+// 127.0.0.2, .3 and .4 form one cluster; an advocate registers through node A (.2); every
+// node learns she is available; a caller arrives on node B (.3); B claims her through the
+// cluster's log and rings her phone at its registered contact; audio flows both ways;
+// when the call ends she is available everywhere again. Then two callers arrive at once
+// on B and C: she is rung for one of them only, and for the other after the first call.
+func TestClusterAdvocateOnACallerOnB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three nodes and elections take seconds")
+	}
+	nodes := startCluster(t, queueTestConfig(t, "", "ana:es:pw-ana"), "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ana := newPhone(t, a.addrs.SIPUDP, "ana", "pw-ana", 8, 1000)
+	ana.viaReplies = true
+	ana.register(300)
+	const avail = `hotline_advocates{language="es",queue="es",state="available"}`
+	for _, n := range nodes {
+		n.waitMetric(t, avail, 1)
+	}
+
+	c1 := callIn(t, b.testServer, "21", 440)
+	inv := ana.expectInvite(20 * time.Second)
+	if via := inv.Via(); via == nil || via.Host != "127.0.0.3" {
+		t.Fatalf("ana's INVITE did not come from node B: Via %v", inv.Via())
+	}
+	ana.answer(inv)
+	waitTone(t, "the caller on B hears ana (registered on A)", c1.stream, 0, 1000, 5*time.Second)
+	waitTone(t, "ana hears the caller on B", ana.stream, 8, 440, 5*time.Second)
+	b.waitMetric(t, `hotline_cluster_claims_total{result="granted"}`, 1)
+	const onCall = `hotline_advocates{language="es",queue="es",state="on_call"}`
+	for _, n := range nodes {
+		n.waitMetric(t, onCall, 1) // on B on the call; on A and C taken elsewhere
+	}
+	c1.hangup()
+	ana.expectBye(5 * time.Second)
+	for _, n := range nodes {
+		n.waitMetric(t, avail, 1)
+	}
+
+	// Two callers at once, on B and C: one ring, then the other after the first call.
+	c2 := callIn(t, b.testServer, "21", 440)
+	c3 := callIn(t, c.testServer, "21", 550)
+	inv = ana.expectInvite(20 * time.Second)
+	first := inv.Via().Host
+	ana.expectNoInvite(3 * time.Second) // not rung for the other caller meanwhile
+	ana.answer(inv)
+	served, other := c2, c3
+	if first == "127.0.0.4" {
+		served, other = c3, c2
+	}
+	waitTone(t, "the first caller hears ana", served.stream, 0, 1000, 5*time.Second)
+	served.hangup()
+	ana.expectBye(5 * time.Second)
+	inv = ana.expectInvite(20 * time.Second)
+	if inv.Via().Host == first {
+		t.Fatalf("the second ring came from %s again", first)
+	}
+	ana.answer(inv)
+	waitTone(t, "the second caller hears ana", other.stream, 0, 1000, 5*time.Second)
+	other.hangup()
+	ana.expectBye(5 * time.Second)
+	var refused float64
+	for _, n := range nodes {
+		refused += metricValue(n.scrape(t), `hotline_cluster_claims_total{result="refused"}`)
+	}
+	t.Logf("claims refused (the loser of a race for ana): %v", refused)
+}
