@@ -125,3 +125,75 @@ func TestClusterAdvocateOnACallerOnB(t *testing.T) {
 	}
 	t.Logf("claims refused (the loser of a race for ana): %v", refused)
 }
+
+// TestClusterReplicatesState: what one node is told reaches every node's live state: a
+// registration through A, a pause with its reason set through C's admin API, an
+// emergency override set through B, and the end of the pause through A.
+func TestClusterReplicatesState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three nodes and elections take seconds")
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes := startCluster(t, queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\n", "ana:es:pw-ana"),
+		"127.0.0.5", "127.0.0.6", "127.0.0.7")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	api := func(n *clusterNode) string { return "http://" + n.addrs.HTTP + "/admin/v1" }
+	ana := newPhone(t, a.addrs.SIPUDP, "ana", "pw-ana", 8, 1000)
+	ana.register(300)
+	const avail = `hotline_advocates{language="es",queue="es",state="available"}`
+	const paused = `hotline_advocates{language="es",queue="es",state="paused"}`
+	for _, n := range nodes {
+		n.waitMetric(t, avail, 1)
+	}
+	if code, body := httpDo(t, "PUT", api(c)+"/advocates/ana/state", "admin-secret", `{"state":"paused","reason":"meal"}`); code != 200 {
+		t.Fatalf("pause through C: %d %s", code, body)
+	}
+	for _, n := range nodes {
+		n.waitMetric(t, paused, 1)
+		if st := advocatesByID(t, api(n))["ana"]; st.PauseReason != "meal" {
+			t.Errorf("node %s: ana %+v, want paused for meal", n.ip, st)
+		}
+	}
+	if code, body := httpDo(t, "PUT", api(b)+"/overrides", "admin-secret", `{"kind":"closed","schedule":"advocates","reason":"storm"}`); code != 200 {
+		t.Fatalf("override through B: %d %s", code, body)
+	}
+	for _, n := range []*clusterNode{a, c} {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, body := httpDo(t, "GET", api(n)+"/overrides", "admin-secret", "")
+			if strings.Contains(body, "storm") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s has not the override: %s", n.ip, body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if code, body := httpDo(t, "PUT", api(a)+"/advocates/ana/state", "admin-secret", `{"state":"available"}`); code != 200 {
+		t.Fatalf("available through A: %d %s", code, body)
+	}
+	for _, n := range nodes {
+		n.waitMetric(t, avail, 1)
+	}
+	// The override was not written back by the nodes it reached (no echo): one entry.
+	if code, body := httpDo(t, "DELETE", api(c)+"/overrides?kind=closed&schedule=advocates", "admin-secret", ""); code != 200 {
+		t.Fatalf("clear through C: %d %s", code, body)
+	}
+	for _, n := range nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, body := httpDo(t, "GET", api(n)+"/overrides", "admin-secret", "")
+			if !strings.Contains(body, "storm") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s still has the override: %s", n.ip, body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
