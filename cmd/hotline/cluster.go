@@ -54,13 +54,14 @@ type clusterState struct {
 	node  string
 	grace time.Duration
 	rt    atomic.Pointer[clusterRuntime]
-	// applying is set while another node's change is applied here, so that the live
-	// objects' change hooks do not write it back.
-	applying atomic.Bool
 	isolated atomic.Bool
 	metrics  *clusterMetrics
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// pending counts this node's changes on the way to the log, by what they change
+	// (opKey): another node's change to the same thing that comes first in the log is
+	// older than this node's live state, and is not applied here.
+	pending   map[string]int
 	held      map[string]heldClaim // advocate → this node's claim
 	elsewhere map[string]bool      // advocates taken through other nodes, as told to the engine
 }
@@ -149,6 +150,38 @@ func (d *durable) wire(ctx context.Context, rt *clusterRuntime) {
 	go d.watchCluster(ctx)
 }
 
+// opKey names what op changes, for clusterState.pending; "" for claims.
+func opKey(op state.Op) string {
+	switch op.Kind {
+	case state.KindBindings:
+		return "b:" + op.AOR
+	case state.KindAdvocate:
+		return "a:" + op.Advocate.ID
+	case state.KindOverrides:
+		return "o"
+	case state.KindSlot:
+		return "s:" + op.Slot.Key
+	}
+	return ""
+}
+
+// submit writes a change of the live objects' to the log.
+func (d *durable) submit(op state.Op) {
+	if c := d.cl; c != nil {
+		c.mu.Lock()
+		c.pending[opKey(op)]++
+		c.mu.Unlock()
+	}
+	d.store.Submit(op)
+}
+
+// forgetPending forgets the changes on the way to the log (a write failed).
+func (c *clusterState) forgetPending() {
+	c.mu.Lock()
+	clear(c.pending)
+	c.mu.Unlock()
+}
+
 // onApply is the store's OnApply: other nodes' changes go to the live objects here.
 func (d *durable) onApply(e state.Entry, _ uint64) {
 	c := d.cl
@@ -157,13 +190,27 @@ func (d *durable) onApply(e state.Entry, _ uint64) {
 		return
 	}
 	claims := false
-	if e.Node != c.node {
-		c.applying.Store(true)
-		for _, op := range e.Ops {
+	own := e.Node == c.node
+	for _, op := range e.Ops {
+		k := opKey(op)
+		if k == "" {
+			continue
+		}
+		c.mu.Lock()
+		n := c.pending[k]
+		if own && n > 0 {
+			if n == 1 {
+				delete(c.pending, k)
+			} else {
+				c.pending[k] = n - 1
+			}
+		}
+		c.mu.Unlock()
+		if !own && n == 0 {
 			d.applyRemote(rt, op)
 		}
-		c.applying.Store(false)
 	}
+
 	for _, op := range e.Ops {
 		switch op.Kind {
 		case state.KindClaim, state.KindRelease, state.KindReleaseNode:
@@ -181,27 +228,26 @@ func (d *durable) applyRemote(rt *clusterRuntime, op state.Op) {
 	switch op.Kind {
 	case state.KindBindings:
 		for _, ev := range rt.reg.Replace(now, op.AOR, op.Bindings) {
-			rt.flow.Presence(ev.AOR, ev.Online)
+			d.quietly(ev.AOR, func() { rt.flow.Presence(ev.AOR, ev.Online) })
 		}
 	case state.KindAdvocate:
 		a := *op.Advocate
-		d.mu.Lock()
-		d.last[a.ID] = a
-		d.mu.Unlock()
-		var err error
-		switch {
-		case a.Paused:
-			_, err = rt.flow.SetState(a.ID, "paused", a.PauseReason)
-		case a.LoggedOut:
-			_, err = rt.flow.SetState(a.ID, "offline", "")
-		default:
-			if cur := d.advocateSnapshot(a.ID); cur != nil && (cur.PauseReason != "" || (cur.Registered && cur.State == queue.Offline)) {
-				_, err = rt.flow.SetState(a.ID, "available", "")
+		d.quietly(a.ID, func() {
+			var err error
+			switch {
+			case a.Paused:
+				_, err = rt.flow.SetState(a.ID, "paused", a.PauseReason)
+			case a.LoggedOut:
+				_, err = rt.flow.SetState(a.ID, "offline", "")
+			default:
+				if cur := d.advocateSnapshot(a.ID); cur != nil && (cur.PauseReason != "" || (cur.Registered && cur.State == queue.Offline)) {
+					_, err = rt.flow.SetState(a.ID, "available", "")
+				}
 			}
-		}
-		if err != nil {
-			d.log.Debug("cluster: another node's advocate state not applied here", "advocate", a.ID, "err", err)
-		}
+			if err != nil {
+				d.log.Debug("cluster: another node's advocate state not applied here", "advocate", a.ID, "err", err)
+			}
+		})
 	case state.KindOverrides:
 		rt.ov.Replace(op.Overrides)
 	case state.KindSlot:
@@ -214,6 +260,21 @@ func (d *durable) applyRemote(rt *clusterRuntime, op state.Op) {
 			_ = rt.places.Keep(context.Background(), op.Slot.Key, p, op.Slot.Expires)
 		}
 	}
+}
+
+// quietly runs f with the advocate's state changes noted, not written (durable.quiet).
+func (d *durable) quietly(id string, f func()) {
+	d.mu.Lock()
+	d.quiet[id]++
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		if d.quiet[id]--; d.quiet[id] <= 0 {
+			delete(d.quiet, id)
+		}
+		d.mu.Unlock()
+	}()
+	f()
 }
 
 // advocateSnapshot returns the engine's view of one advocate, or nil.

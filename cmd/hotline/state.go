@@ -34,6 +34,9 @@ type durable struct {
 
 	mu   sync.Mutex
 	last map[string]state.Advocate // as last submitted
+	// quiet counts, by advocate, another node's changes being applied here: the state
+	// they cause is noted in last, not written back.
+	quiet map[string]int
 
 	cl  *clusterState          // nil for a single node (cluster.go)
 	mem *callflow.MemoryPlaces // the kept places in memory (places)
@@ -47,15 +50,20 @@ func openState(ctx context.Context, cfg *config.Config, log *slog.Logger, m *sta
 		return nil, nil
 	}
 	start := time.Now()
-	d := &durable{log: log, last: map[string]state.Advocate{}}
-	o := state.Options{Dir: dir, Logger: log, OnCommit: m.OnCommit}
+	d := &durable{log: log, last: map[string]state.Advocate{}, quiet: map[string]int{}}
+	o := state.Options{Dir: dir, Logger: log, OnCommit: func(took time.Duration, err error) {
+		m.OnCommit(took, err)
+		if err != nil && d.cl != nil {
+			d.cl.forgetPending() // what failed will not come back through the log
+		}
+	}}
 	if cl := cfg.State.Cluster; cl.NodeID != "" {
 		secret, err := clusterSecret(cl)
 		if err != nil {
 			return nil, err
 		}
 		d.cl = &clusterState{node: cl.NodeID, grace: cl.QuorumGrace, metrics: cm(),
-			held: map[string]heldClaim{}, elsewhere: map[string]bool{}}
+			held: map[string]heldClaim{}, elsewhere: map[string]bool{}, pending: map[string]int{}}
 		if d.cl.grace <= 0 {
 			d.cl.grace = 3 * time.Second
 		}
@@ -94,10 +102,7 @@ func (d *durable) registrations() func(string, []registrar.Binding) {
 		return nil
 	}
 	return func(aor string, bs []registrar.Binding) {
-		if d.cl != nil && d.cl.applying.Load() {
-			return
-		}
-		d.store.Submit(state.Op{Kind: state.KindBindings, AOR: aor, Bindings: bs})
+		d.submit(state.Op{Kind: state.KindBindings, AOR: aor, Bindings: bs})
 	}
 }
 
@@ -159,10 +164,7 @@ func (d *durable) restore(now time.Time, reg *registrar.Registrar, ov *routing.O
 		}
 	}
 	ov.OnChange(func(os []routing.Override) {
-		if d.cl != nil && d.cl.applying.Load() {
-			return
-		}
-		d.store.Submit(state.Op{Kind: state.KindOverrides, Overrides: os})
+		d.submit(state.Op{Kind: state.KindOverrides, Overrides: os})
 	})
 	d.log.Info("state restored", "index", index, "registered_advocates", len(evs), "paused", npaused,
 		"logged_out", nout, "overrides", nov)
@@ -186,7 +188,10 @@ func (d *durable) advocateChanged(id string) {
 			return
 		}
 		d.last[id] = rec
-		d.store.Submit(state.Op{Kind: state.KindAdvocate, Advocate: &rec})
+		if d.quiet[id] > 0 {
+			return // another node's change, applied here: it is in the log already
+		}
+		d.submit(state.Op{Kind: state.KindAdvocate, Advocate: &rec})
 		return
 	}
 }
@@ -233,7 +238,7 @@ func (p durablePlaces) Keep(ctx context.Context, key string, pl callflow.Place, 
 	if err != nil {
 		return fmt.Errorf("kept place: %w", err)
 	}
-	p.d.store.Submit(state.Op{Kind: state.KindSlot, Slot: &state.Slot{Key: key, Queue: pl.Queue,
+	p.d.submit(state.Op{Kind: state.KindSlot, Slot: &state.Slot{Key: key, Queue: pl.Queue,
 		Priority: pl.Dec.Priority, Since: pl.Since, Expires: until, Place: raw}})
 	return nil
 }
@@ -242,7 +247,7 @@ func (p durablePlaces) Keep(ctx context.Context, key string, pl callflow.Place, 
 func (p durablePlaces) Take(ctx context.Context, key string, now time.Time) (callflow.Place, bool, error) {
 	pl, ok, err := p.MemoryPlaces.Take(ctx, key, now)
 	if ok {
-		p.d.store.Submit(state.Op{Kind: state.KindSlot, Slot: &state.Slot{Key: key}, Delete: true})
+		p.d.submit(state.Op{Kind: state.KindSlot, Slot: &state.Slot{Key: key}, Delete: true})
 	}
 	return pl, ok, err
 }
