@@ -51,9 +51,9 @@ type clusterRuntime struct {
 
 // clusterState is a cluster node's part of durable.
 type clusterState struct {
-	node  string
-	grace time.Duration
-	rt    atomic.Pointer[clusterRuntime]
+	node     string
+	grace    time.Duration
+	rt       atomic.Pointer[clusterRuntime]
 	isolated atomic.Bool
 	metrics  *clusterMetrics
 
@@ -67,7 +67,7 @@ type clusterState struct {
 }
 
 type heldClaim struct {
-	call  string
+	call   string
 	onCall bool
 }
 
