@@ -487,6 +487,17 @@ func (s *Store) handle(req request) error {
 	if req.JoinID != "" {
 		return s.AddVoter(req.JoinID, req.JoinAddr)
 	}
+	if req.RemoveID != "" {
+		if err := s.RemoveServer(req.RemoveID); err != nil {
+			return err
+		}
+		// Its calls are gone with it: the advocates it held are free.
+		b, err := Encode(Entry{At: s.opts.Now(), Node: s.opts.NodeID, Ops: []Op{{Kind: KindReleaseNode, Claim: &Claim{Node: req.RemoveID}}}})
+		if err != nil {
+			return err
+		}
+		return s.applyLocal(b)
+	}
 	if _, err := Decode(req.Entry); err != nil {
 		return err
 	}
@@ -506,7 +517,7 @@ func (s *Store) serveRequest(c net.Conn) {
 	var err error
 	if s.raft.State() == raft.Leader {
 		err = s.handle(req)
-	} else if req.JoinID != "" {
+	} else if req.JoinID != "" || req.RemoveID != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
 		err = s.askLeader(ctx, req)
 		cancel()
@@ -565,6 +576,23 @@ func (s *Store) LastContact() time.Duration {
 		t = s.start
 	}
 	return time.Since(t)
+}
+
+// AddMember has the leader add the node id at addr as a voter (from any member).
+func (s *Store) AddMember(ctx context.Context, id, addr string) error {
+	if s.layer == nil {
+		return errors.New("state: a single node has no cluster to add to")
+	}
+	return s.askLeader(ctx, request{JoinID: id, JoinAddr: addr})
+}
+
+// RemoveMember has the leader remove the node id from the cluster and free the advocates
+// its calls held (from any member).
+func (s *Store) RemoveMember(ctx context.Context, id string) error {
+	if s.layer == nil {
+		return errors.New("state: a single node has no cluster to remove from")
+	}
+	return s.askLeader(ctx, request{RemoveID: id})
 }
 
 // Forwarded returns how many of this node's writes the leader applied for it.
@@ -632,6 +660,9 @@ type Status struct {
 	LastIndex    uint64   `json:"last_index"`
 	Pending      int      `json:"pending"` // changes submitted, not yet written
 	Dir          string   `json:"dir"`
+	// LastContactMS is how long since this follower heard from its leader (0 on the
+	// leader and a single node).
+	LastContactMS int64 `json:"last_contact_ms"`
 }
 
 // Status returns the node's status.
@@ -642,9 +673,14 @@ func (s *Store) Status() Status {
 		Dir: s.opts.Dir}
 	if f := s.raft.GetConfiguration(); f.Error() == nil {
 		for _, m := range f.Configuration().Servers {
-			st.Members = append(st.Members, fmt.Sprintf("%s (%s)", m.ID, m.Suffrage))
+			if string(m.Address) == string(m.ID) { // a single node's in-memory transport
+				st.Members = append(st.Members, fmt.Sprintf("%s (%s)", m.ID, m.Suffrage))
+			} else {
+				st.Members = append(st.Members, fmt.Sprintf("%s %s (%s)", m.ID, m.Address, m.Suffrage))
+			}
 		}
 	}
+	st.LastContactMS = s.LastContact().Milliseconds()
 	s.mu.Lock()
 	st.Pending = len(s.pending)
 	s.mu.Unlock()

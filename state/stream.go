@@ -155,6 +155,8 @@ type request struct {
 	// Join asks the leader to add the node ID at Addr as a voter.
 	JoinID   string `json:"join_id,omitempty"`
 	JoinAddr string `json:"join_addr,omitempty"`
+	// RemoveID asks the leader to remove the node from the cluster.
+	RemoveID string `json:"remove_id,omitempty"`
 }
 
 // answer is the leader's answer to a request.

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/queue"
@@ -450,4 +455,88 @@ func (d *durable) readyDetail() string {
 		return ""
 	}
 	return "cluster: no quorum: callers routed as to unstaffed queues"
+}
+
+// clusterStatus is GET /admin/v1/cluster: the store's view and the node's quorum.
+type clusterStatus struct {
+	state.Status
+	// Quorum is false while the node has lost its cluster's quorum (isolated).
+	Quorum bool `json:"quorum"`
+}
+
+// status is for admin.Options.Cluster; nil without a store.
+func (d *durable) status() func() any {
+	if d == nil {
+		return nil
+	}
+	return func() any {
+		return clusterStatus{Status: d.store.Status(), Quorum: d.cl == nil || !d.cl.isolated.Load()}
+	}
+}
+
+// members is for admin.Options.Members; nil for a single node.
+func (d *durable) members() admin.Members {
+	if d == nil || d.cl == nil {
+		return nil
+	}
+	return d.store
+}
+
+// clusterCmd runs `hotline cluster status|add|remove` against a running node's admin API.
+func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "cluster: want: hotline cluster status [-server URL] | add -id NODE -addr IP:PORT [-server URL] | remove -id NODE [-server URL]"
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("cluster "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", "http://127.0.0.1:9095", "a node's HTTP `URL` (admin API; token in $"+admin.TokenEnv+")")
+	id := fs.String("id", "", "the node's `id` (add, remove)")
+	addr := fs.String("addr", "", "the node's cluster `address` IP:port (add)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("cluster %s: unexpected argument %q", sub, fs.Arg(0))
+	}
+	switch sub {
+	case "status":
+		body, err := adminRequest(ctx, http.MethodGet, *server, "/admin/v1/cluster", http.StatusOK)
+		if err != nil {
+			return fmt.Errorf("cluster status: %w", err)
+		}
+		var st clusterStatus
+		if err := json.Unmarshal(body, &st); err != nil {
+			return fmt.Errorf("cluster status: %s: %w", *server, err)
+		}
+		quorum := "yes"
+		if !st.Quorum {
+			quorum = "NO: callers are routed as to unstaffed queues"
+		}
+		_, err = fmt.Fprintf(stdout, "node     %s (%s)\nleader   %s\nquorum   %s\nmembers  %s\napplied  %d (commit %d, last %d, lag %d)\ncontact  %dms since the leader was last heard from\npending  %d changes not yet written\ndir      %s\n",
+			st.Node, st.State, st.Leader, quorum, strings.Join(st.Members, ", "), st.AppliedIndex, st.CommitIndex, st.LastIndex,
+			st.CommitIndex-min(st.CommitIndex, st.AppliedIndex), st.LastContactMS, st.Pending, st.Dir)
+		return err
+	case "add":
+		if *id == "" || *addr == "" {
+			return errors.New("cluster add: want -id and -addr")
+		}
+		q := url.Values{"id": {*id}, "addr": {*addr}}
+		if _, err := adminRequest(ctx, http.MethodPost, *server, "/admin/v1/cluster/members?"+q.Encode(), http.StatusOK); err != nil {
+			return fmt.Errorf("cluster add: %w", err)
+		}
+		_, err := fmt.Fprintf(stdout, "added %s (%s)\n", *id, *addr)
+		return err
+	case "remove":
+		if *id == "" {
+			return errors.New("cluster remove: want -id")
+		}
+		if _, err := adminRequest(ctx, http.MethodDelete, *server, "/admin/v1/cluster/members/"+url.PathEscape(*id), http.StatusOK); err != nil {
+			return fmt.Errorf("cluster remove: %w", err)
+		}
+		_, err := fmt.Fprintf(stdout, "removed %s\n", *id)
+		return err
+	}
+	return errors.New(usage)
 }

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotline-project/hotline/admin"
 )
 
 // clusterNode is one node of a test cluster, in process, on its own loopback address.
@@ -196,4 +200,74 @@ func TestClusterReplicatesState(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// TestClusterOps: `hotline cluster status` on a follower shows the leader, the quorum
+// and the three members; `hotline cluster remove` through a follower removes a node; a
+// node replaced from scratch (new id, empty directory) joins through any member and
+// receives the state (an advocate's pause) it never saw written.
+func TestClusterOps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three nodes and elections take seconds")
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(admin.TokenEnv, "admin-secret")
+	cfg := queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\n", "ana:es:pw-ana")
+	nodes := startCluster(t, cfg, "127.0.0.11", "127.0.0.12", "127.0.0.13")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	cli := func(args ...string) string {
+		t.Helper()
+		var out, errs bytes.Buffer
+		if err := clusterCmd(context.Background(), args, &out, &errs); err != nil {
+			t.Fatalf("hotline cluster %v: %v\n%s", args, err, errs.String())
+		}
+		return out.String()
+	}
+	out := cli("status", "-server", "http://"+b.addrs.HTTP)
+	for _, want := range []string{"node     n2 (Follower)", "leader   n1", "quorum   yes", "n1 " + a.addrs.Cluster + " (Voter)", "n3 " + c.addrs.Cluster + " (Voter)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cluster status lacks %q:\n%s", want, out)
+		}
+	}
+	if code, body := httpDo(t, "PUT", "http://"+a.addrs.HTTP+"/admin/v1/advocates/ana/state", "admin-secret", `{"state":"paused","reason":"training"}`); code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	// n3 is removed (through a follower), then stopped for good.
+	cli("remove", "-id", "n3", "-server", "http://"+b.addrs.HTTP)
+	a.waitMetric(t, "hotline_cluster_members", 2)
+	c.stop(t)
+	// Its replacement, from scratch, joins through B.
+	c4 := strings.ReplaceAll(cfg, "127.0.0.1", "127.0.0.14") + "\nstate:\n  dir: " + filepath.Join(t.TempDir(), "state") +
+		"\n  cluster:\n    node_id: n4\n    bind: 127.0.0.14:0\n    secret_file: " + clusterSecretPath(t, a) +
+		"\n    join: [\"" + b.addrs.Cluster + "\"]\n"
+	d := startServerLogging(t, c4, "debug")
+	for _, n := range []*testServer{a.testServer, b.testServer, d} {
+		n.waitMetricFor(t, "hotline_cluster_members", 3, 20*time.Second)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for advocatesByID(t, "http://"+d.addrs.HTTP+"/admin/v1")["ana"].PauseReason != "training" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new node has not ana's pause: %+v", advocatesByID(t, "http://"+d.addrs.HTTP+"/admin/v1")["ana"])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out = cli("status", "-server", "http://"+d.addrs.HTTP)
+	if !strings.Contains(out, "n4 127.0.0.14:") || strings.Contains(out, "n3 ") {
+		t.Errorf("status after the replacement:\n%s", out)
+	}
+}
+
+// clusterSecretPath returns the secret file a node of startCluster was given.
+func clusterSecretPath(t *testing.T, n *clusterNode) string {
+	t.Helper()
+	for _, line := range strings.Split(n.cfg, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "secret_file: "); ok {
+			return v
+		}
+	}
+	t.Fatal("no secret_file in the node's configuration")
+	return ""
 }

@@ -519,6 +519,7 @@ func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 		Reload:    rl.Reload,
 		Records:   recExport,
 		Cluster:   s.dur.status(),
+		Members:   s.dur.members(),
 	}), s.dur))
 	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.reg, s.log)
 	if err != nil {

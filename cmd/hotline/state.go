@@ -4,18 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/queue"
@@ -330,41 +325,4 @@ func (b *bufferedWriter) WriteHeader(code int) {
 func (b *bufferedWriter) Write(p []byte) (int, error) {
 	b.wrote = true
 	return b.body.Write(p)
-}
-
-// status is for admin.Options.Cluster; nil without a store.
-func (d *durable) status() func() any {
-	if d == nil {
-		return nil
-	}
-	return func() any { return d.store.Status() }
-}
-
-// clusterCmd prints a running server's view of its state cluster (the admin API's
-// /admin/v1/cluster).
-func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "status" {
-		return errors.New("cluster: want: hotline cluster status [-server URL]")
-	}
-	fs := flag.NewFlagSet("cluster status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	server := fs.String("server", "http://127.0.0.1:9095", "the server's HTTP `URL` (admin API; token in $"+admin.TokenEnv+")")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("cluster status: unexpected argument %q", fs.Arg(0))
-	}
-	body, err := adminRequest(ctx, http.MethodGet, *server, "/admin/v1/cluster", http.StatusOK)
-	if err != nil {
-		return fmt.Errorf("cluster status: %w", err)
-	}
-	var st state.Status
-	if err := json.Unmarshal(body, &st); err != nil {
-		return fmt.Errorf("cluster status: %s: %w", *server, err)
-	}
-	_, err = fmt.Fprintf(stdout, "node     %s (%s)\nleader   %s\nmembers  %s\napplied  %d (commit %d, last %d, lag %d)\npending  %d changes not yet written\ndir      %s\n",
-		st.Node, st.State, st.Leader, strings.Join(st.Members, ", "), st.AppliedIndex, st.CommitIndex, st.LastIndex,
-		st.LastIndex-min(st.LastIndex, st.AppliedIndex), st.Pending, st.Dir)
-	return err
 }
