@@ -146,6 +146,14 @@ func (f *FSM) State() (State, uint64) {
 	return f.st.clone(), f.index
 }
 
+// Bindings returns aor's bindings in the state (lapsed ones included until an entry's
+// time passes them).
+func (f *FSM) Bindings(aor string) []registrar.Binding {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st.Bindings[aor]
+}
+
 // Apply applies a committed log entry; it returns nil or the entry's decoding error.
 func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/hotline-project/hotline/registrar"
 	"go.etcd.io/bbolt"
 )
 
@@ -281,6 +282,9 @@ func (s *Store) waitLeader(ctx context.Context) error {
 
 // State returns the replicated state and the index of the last entry applied.
 func (s *Store) State() (State, uint64) { return s.fsm.State() }
+
+// Bindings returns aor's bindings in the replicated state.
+func (s *Store) Bindings(aor string) []registrar.Binding { return s.fsm.Bindings(aor) }
 
 // Submit queues changes to be written, in order, after those submitted before. It does
 // not wait; Sync does.

@@ -438,10 +438,12 @@ func (s *server) buildSIP(context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.dur.restore(time.Now(), s.regs, s.overrides, s.flow.Presence)
 	if s.dur != nil {
+		// Other nodes' changes are applied from now on; restore then reads a state that
+		// includes every change before (an entry in between is applied twice, harmlessly).
 		s.dur.wire(s.gctx, &clusterRuntime{reg: s.regs, ov: s.overrides, flow: s.flow, places: s.dur.mem})
 	}
+	s.dur.restore(time.Now(), s.regs, s.overrides, s.flow.Presence)
 	s.m.Registrations(s.regs.Count()) // restored bindings count before any phone registers
 	return nil
 }

@@ -97,8 +97,36 @@ func (d *durable) registrations() func(string, []registrar.Binding) {
 		return nil
 	}
 	return func(aor string, bs []registrar.Binding) {
+		if d.cl != nil && onlyLapsed(d.store.Bindings(aor), bs, time.Now()) {
+			// Bindings that lapsed: every node's log drops them by itself. Writing their
+			// removal could land after a refresh made through another node, and undo it.
+			return
+		}
 		d.submit(state.Op{Kind: state.KindBindings, AOR: aor, Bindings: bs})
 	}
+}
+
+// onlyLapsed reports whether next is prev less bindings lapsed by now.
+func onlyLapsed(prev, next []registrar.Binding, now time.Time) bool {
+	if len(next) >= len(prev) {
+		return false
+	}
+	same := func(a registrar.Binding) func(registrar.Binding) bool {
+		return func(b registrar.Binding) bool {
+			return a.Contact == b.Contact && a.CallID == b.CallID && a.CSeq == b.CSeq && a.Expires.Equal(b.Expires)
+		}
+	}
+	for _, b := range prev {
+		if !slices.ContainsFunc(next, same(b)) && b.Expires.After(now) {
+			return false
+		}
+	}
+	for _, n := range next {
+		if !slices.ContainsFunc(prev, same(n)) {
+			return false
+		}
+	}
+	return true
 }
 
 // restore puts the state kept before the restart back: overrides still in force, paused
