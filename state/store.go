@@ -618,6 +618,13 @@ func (s *Store) RefusedConns() uint64 {
 // Close writes what is pending (until ctx ends), then stops raft and closes the log.
 func (s *Store) Close(ctx context.Context) error {
 	serr := s.Sync(ctx)
+	if s.layer != nil && s.raft.State() == raft.Leader && len(s.Status().Members) > 1 {
+		// Hand over at once rather than leave the others to notice the silence (an
+		// election timeout): a rolling upgrade's gap is one round trip, not a second.
+		if err := s.raft.LeadershipTransfer().Error(); err != nil {
+			s.log.Warn("state: leadership not handed over before stopping", "err", err)
+		}
+	}
 	s.raft.DeregisterObserver(s.observer)
 	close(s.quit)
 	<-s.done

@@ -407,6 +407,7 @@ func (d *durable) watchCluster(ctx context.Context) {
 	defer t.Stop()
 	lastLeader := time.Now()
 	lastRenew := time.Now()
+	leader := ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -419,6 +420,14 @@ func (d *durable) watchCluster(ctx context.Context) {
 			lastLeader = now
 		}
 		lost := now.Sub(lastLeader) > c.grace
+		if st.Leader != leader {
+			// A new leader (after an election, or back after a loss): claims that failed
+			// meanwhile are tried again.
+			leader = st.Leader
+			if rt := c.rt.Load(); rt != nil && leader != "" && !lost {
+				rt.flow.Isolate(false)
+			}
+		}
 		if lost != c.isolated.Load() {
 			c.isolated.Store(lost)
 			if lost {
