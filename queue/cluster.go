@@ -80,3 +80,32 @@ func (e *Engine) Isolated() bool {
 	defer e.mu.Unlock()
 	return e.isolated
 }
+
+// Waiter is a waiting caller as another node of the cluster sees them (for the order of
+// claims across nodes): nothing in it identifies the caller.
+type Waiter struct {
+	Call     string
+	Queue    string
+	Language string
+	// QueueLanguages are the queue's languages (who may take the call).
+	QueueLanguages []string
+	Priority       int
+	Since          time.Time // arrival, as the order uses it
+	Ringing        bool      // an advocate is being rung for them
+}
+
+// Waiting returns the waiting callers in order (priority, then arrival).
+func (e *Engine) Waiting() []Waiter {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Waiter, 0, len(e.waiting))
+	for _, c := range e.waiting {
+		var langs []string
+		if q := e.queues[c.Queue]; q != nil {
+			langs = slices.Clone(q.Languages)
+		}
+		out = append(out, Waiter{Call: c.ID, Queue: c.Queue, Language: c.Language, QueueLanguages: langs,
+			Priority: c.Priority, Since: c.arrived, Ringing: len(c.rings) > 0})
+	}
+	return out
+}

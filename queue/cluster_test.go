@@ -81,3 +81,23 @@ func TestIsolate(t *testing.T) {
 	want(t, "enqueue while isolated", acts, err, "")
 	want(t, "rejoin", e.Isolate(false, at(3*sec)), nil, "ring c1>ana")
 }
+
+func TestWaiting(t *testing.T) {
+	e := newEngine(t, queue.Config{Queues: []queue.QueueConfig{q("en", "en"), q("es", "es")},
+		Advocates: []queue.AdvocateConfig{adv("ana", "en")}})
+	if _, err := e.Enqueue(queue.Caller{ID: "c1", Queue: "es", Language: "es", Since: at(0)}, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Enqueue(queue.Caller{ID: "c2", Queue: "en", Priority: 5, Since: at(sec)}, at(sec)); err != nil {
+		t.Fatal(err)
+	}
+	online(t, e, at(2*sec)) // nobody
+	if _, err := e.AdvocateOnline("ana", at(2*sec)); err != nil {
+		t.Fatal(err)
+	}
+	w := e.Waiting()
+	if len(w) != 2 || w[0].Call != "c2" || !w[0].Ringing || w[0].Priority != 5 || w[1].Call != "c1" || w[1].Ringing ||
+		w[1].Language != "es" || len(w[1].QueueLanguages) != 1 || !w[1].Since.Equal(at(0)) {
+		t.Errorf("waiting %+v", w)
+	}
+}

@@ -38,6 +38,9 @@ const (
 	// KindReleaseNode gives up every claim a node holds (Claim.Node): the node restarted,
 	// so its calls are gone, or it was removed from the cluster.
 	KindReleaseNode Kind = "release_node"
+	// KindWait says a caller waits on a node (Waiter), for the order of claims across
+	// nodes; a lease, renewed while they wait. With Delete, they no longer wait.
+	KindWait Kind = "wait"
 )
 
 // Claim is an advocate taken for a call on a node until Until (a lease: a node that
@@ -47,6 +50,25 @@ type Claim struct {
 	Node     string    `json:"node"`
 	Call     string    `json:"call"`
 	Until    time.Time `json:"until"`
+	// The call's place in line and the advocate's languages, for the order across nodes:
+	// a claim with a Queue is refused while a caller ahead of it waits on another node,
+	// not being rung, whom the advocate could take. Without a Queue, no order applies.
+	Queue     string    `json:"queue,omitempty"`
+	Priority  int       `json:"priority,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	Languages []string  `json:"languages,omitempty"`
+}
+
+// Waiter is a caller waiting on a node, known by an opaque call id only.
+type Waiter struct {
+	Call           string    `json:"call"`
+	Node           string    `json:"node"`
+	Queue          string    `json:"queue"`
+	Language       string    `json:"language,omitempty"`
+	QueueLanguages []string  `json:"queue_languages,omitempty"`
+	Priority       int       `json:"priority,omitempty"`
+	Since          time.Time `json:"since"`
+	Until          time.Time `json:"until"`
 }
 
 // ErrClaimed is the answer to a claim of an advocate someone else holds.
@@ -86,6 +108,7 @@ type Op struct {
 	Overrides []routing.Override  `json:"overrides,omitempty"`
 	Slot      *Slot               `json:"slot,omitempty"`
 	Claim     *Claim              `json:"claim,omitempty"`
+	Waiter    *Waiter             `json:"waiter,omitempty"`
 	Delete    bool                `json:"delete,omitempty"`
 }
 
@@ -161,6 +184,10 @@ func (op Op) check() error {
 	case KindClaim, KindRelease:
 		if op.Claim == nil || op.Claim.Advocate == "" || op.Claim.Node == "" || op.Claim.Call == "" {
 			return errors.New("claim without an advocate, node or call")
+		}
+	case KindWait:
+		if op.Waiter == nil || op.Waiter.Call == "" || op.Waiter.Node == "" || (!op.Delete && op.Waiter.Queue == "") {
+			return errors.New("waiter without a call, node or queue")
 		}
 	case KindReleaseNode:
 		if op.Claim == nil || op.Claim.Node == "" {

@@ -23,13 +23,14 @@ type State struct {
 	Advocates map[string]Advocate            `json:"advocates"`
 	Overrides []routing.Override             `json:"overrides"`
 	Slots     map[string]Slot                `json:"slots"`
-	Claims    map[string]Claim               `json:"claims,omitempty"` // by advocate
+	Claims    map[string]Claim               `json:"claims,omitempty"`  // by advocate
+	Waiting   map[string]Waiter              `json:"waiting,omitempty"` // by call
 }
 
 // newState returns an empty State.
 func newState() State {
 	return State{Version: Version, Bindings: map[string][]registrar.Binding{},
-		Advocates: map[string]Advocate{}, Slots: map[string]Slot{}, Claims: map[string]Claim{}}
+		Advocates: map[string]Advocate{}, Slots: map[string]Slot{}, Claims: map[string]Claim{}, Waiting: map[string]Waiter{}}
 }
 
 // clone copies s; slices held in it are never changed in place, so they are shared.
@@ -39,6 +40,7 @@ func (s State) clone() State {
 	c.Advocates = maps.Clone(s.Advocates)
 	c.Slots = maps.Clone(s.Slots)
 	c.Claims = maps.Clone(s.Claims)
+	c.Waiting = maps.Clone(s.Waiting)
 	c.Overrides = slices.Clone(s.Overrides)
 	return c
 }
@@ -52,6 +54,9 @@ func (s *State) apply(e Entry) (refused bool) {
 	}
 	if s.Claims == nil {
 		s.Claims = map[string]Claim{}
+	}
+	if s.Waiting == nil {
+		s.Waiting = map[string]Waiter{}
 	}
 	s.expire(s.At)
 	for _, op := range e.Ops {
@@ -74,7 +79,12 @@ func (s *State) apply(e Entry) (refused bool) {
 			}
 		case KindClaim:
 			c := *op.Claim
-			if old, ok := s.Claims[c.Advocate]; ok && (old.Node != c.Node || old.Call != c.Call) {
+			old, held := s.Claims[c.Advocate]
+			if held && (old.Node != c.Node || old.Call != c.Call) {
+				refused = true
+				continue
+			}
+			if !held && s.aheadElsewhere(c) {
 				refused = true
 				continue
 			}
@@ -91,6 +101,19 @@ func (s *State) apply(e Entry) (refused bool) {
 				if c.Node == op.Claim.Node {
 					delete(s.Claims, a)
 				}
+			}
+			for k, w := range s.Waiting {
+				if w.Node == op.Claim.Node {
+					delete(s.Waiting, k)
+				}
+			}
+		case KindWait:
+			if op.Delete {
+				if w, ok := s.Waiting[op.Waiter.Call]; ok && w.Node == op.Waiter.Node {
+					delete(s.Waiting, op.Waiter.Call)
+				}
+			} else {
+				s.Waiting[op.Waiter.Call] = *op.Waiter
 			}
 		}
 	}
@@ -121,6 +144,41 @@ func (s *State) expire(now time.Time) {
 			delete(s.Claims, a)
 		}
 	}
+	for k, w := range s.Waiting {
+		if !w.Until.After(now) {
+			delete(s.Waiting, k)
+		}
+	}
+}
+
+// aheadElsewhere reports whether a caller waits on another node ahead of c's call
+// (higher priority, or as high and earlier), not being rung, whom c's advocate could take
+// (serves their queue, and speaks their language when it is one of the queue's): then the
+// advocate is theirs first. A claim without a queue has no place in line.
+func (s *State) aheadElsewhere(c Claim) bool {
+	if c.Queue == "" {
+		return false
+	}
+	rung := map[string]bool{}
+	for _, h := range s.Claims {
+		rung[h.Call] = true
+	}
+	for _, w := range s.Waiting {
+		if w.Node == c.Node || w.Call == c.Call || rung[w.Call] {
+			continue
+		}
+		if w.Priority < c.Priority || (w.Priority == c.Priority && !w.Since.Before(c.Since)) {
+			continue
+		}
+		if !slices.ContainsFunc(c.Languages, func(l string) bool { return slices.Contains(w.QueueLanguages, l) }) {
+			continue
+		}
+		if w.Language != "" && slices.Contains(w.QueueLanguages, w.Language) && !slices.Contains(c.Languages, w.Language) {
+			continue
+		}
+		return true
+	}
+	return false
 }
 
 // FSM is the raft state machine over State. Its methods are safe for concurrent use.
@@ -222,6 +280,9 @@ func decodeSnapshot(r io.Reader) (State, error) {
 	}
 	if st.Claims == nil {
 		st.Claims = map[string]Claim{}
+	}
+	if st.Waiting == nil {
+		st.Waiting = map[string]Waiter{}
 	}
 	return st, nil
 }

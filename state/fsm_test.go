@@ -95,6 +95,38 @@ func TestFSMApply(t *testing.T) {
 			// ben's lapsed by now (cy's went with n2).
 			{At: t0.Add(time.Minute), Ops: nil},
 		}, State{At: t0.Add(time.Minute), Claims: map[string]Claim{"ana": {Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(2 * time.Minute)}}}},
+		{"claims: order across nodes", []Entry{
+			// w1 waits on n2 (priority 0, since t0, Spanish in a Spanish queue); w2 on n2 too,
+			// priority 5; w3 on n3 is rung already (holds cy).
+			{At: t0, Ops: []Op{
+				{Kind: KindWait, Waiter: &Waiter{Call: "w1", Node: "n2", Queue: "es", Language: "es", QueueLanguages: []string{"es"}, Since: t0, Until: t0.Add(time.Minute)}},
+				{Kind: KindWait, Waiter: &Waiter{Call: "w3", Node: "n3", Queue: "es", QueueLanguages: []string{"es"}, Since: t0, Until: t0.Add(time.Minute)}},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "cy", Node: "n3", Call: "w3", Until: t0.Add(time.Minute)}},
+			}},
+			{At: t0.Add(time.Second), Ops: []Op{
+				// n1's caller came later: refused ana (she speaks Spanish: w1 first)...
+				{Kind: KindClaim, Claim: &Claim{Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}}},
+				// ...but granted bo, who serves es in English only (w1 needs Spanish)...
+				{Kind: KindClaim, Claim: &Claim{Advocate: "bo", Node: "n1", Call: "c1", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"en"}}},
+				// ...and a caller of priority 5 is ahead of w1: granted di.
+				{Kind: KindClaim, Claim: &Claim{Advocate: "di", Node: "n1", Call: "c2", Until: t0.Add(time.Minute), Queue: "es", Priority: 5, Since: t0.Add(time.Second), Languages: []string{"es"}}},
+				// n2's own caller behind w1 is not held up by w1 (n2's engine orders its own).
+				{Kind: KindClaim, Claim: &Claim{Advocate: "ed", Node: "n2", Call: "c4", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}}},
+			}},
+			// w1 leaves; now n1's caller may have fa.
+			{At: t0.Add(2 * time.Second), Ops: []Op{
+				{Kind: KindWait, Waiter: &Waiter{Call: "w1", Node: "n2"}, Delete: true},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "fa", Node: "n1", Call: "c5", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}}},
+			}},
+		}, State{At: t0.Add(2 * time.Second),
+			Waiting: map[string]Waiter{"w3": {Call: "w3", Node: "n3", Queue: "es", QueueLanguages: []string{"es"}, Since: t0, Until: t0.Add(time.Minute)}},
+			Claims: map[string]Claim{
+				"cy": {Advocate: "cy", Node: "n3", Call: "w3", Until: t0.Add(time.Minute)},
+				"bo": {Advocate: "bo", Node: "n1", Call: "c1", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"en"}},
+				"di": {Advocate: "di", Node: "n1", Call: "c2", Until: t0.Add(time.Minute), Queue: "es", Priority: 5, Since: t0.Add(time.Second), Languages: []string{"es"}},
+				"ed": {Advocate: "ed", Node: "n2", Call: "c4", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}},
+				"fa": {Advocate: "fa", Node: "n1", Call: "c5", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}},
+			}}},
 		{"time never goes back", []Entry{
 			{At: t0.Add(time.Minute), Ops: nil},
 			{At: t0, Ops: []Op{{Kind: KindBindings, AOR: "bob", Bindings: []registrar.Binding{bob}}}},
@@ -148,6 +180,9 @@ func fill(s State) State {
 	}
 	if s.Claims == nil {
 		s.Claims = map[string]Claim{}
+	}
+	if s.Waiting == nil {
+		s.Waiting = map[string]Waiter{}
 	}
 	if len(s.Overrides) == 0 {
 		s.Overrides = nil
@@ -243,6 +278,12 @@ func TestDecode(t *testing.T) {
 		{"binding of another aor", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"bindings","aor":"a","bindings":[{"AOR":"b","Contact":"sip:b@x"}]}]}`, ErrEntry},
 		{"bad override", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"overrides","overrides":[{"kind":"route"}]}]}`, ErrEntry},
 		{"slot without queue", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k"}}]}`, ErrEntry},
+		{"claim", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"claim","claim":{"advocate":"a","node":"n1","call":"c"}}]}`, nil},
+		{"claim without a call", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"claim","claim":{"advocate":"a","node":"n1"}}]}`, ErrEntry},
+		{"release node without a node", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"release_node","claim":{}}]}`, ErrEntry},
+		{"waiter", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"wait","waiter":{"call":"c","node":"n1","queue":"q"}}]}`, nil},
+		{"waiter without a queue", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"wait","waiter":{"call":"c","node":"n1"}}]}`, ErrEntry},
+		{"waiter gone needs no queue", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"wait","waiter":{"call":"c","node":"n1"},"delete":true}]}`, nil},
 		{"slot delete needs only a key", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k"},"delete":true}]}`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -261,6 +302,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"bindings","aor":"a","bindings":[{"AOR":"a","Contact":"sip:a@x","Source":"192.0.2.1:5060","Expires":"2026-12-04T23:00:00Z"}]}]}`))
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"overrides","overrides":[{"kind":"closed","schedule":"day","since":"2026-12-04T22:00:00Z"}]}]}`))
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k","queue":"q"}}]}`))
+	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"wait","waiter":{"call":"c","node":"n1","queue":"q","queue_languages":["en"]}},{"kind":"claim","claim":{"advocate":"a","node":"n2","call":"d","queue":"q","languages":["en"]}}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Decode(b)
 		if err != nil {

@@ -44,6 +44,11 @@ const (
 	callLease    = 3 * time.Minute
 	callRenew    = time.Minute
 	claimTimeout = 3 * time.Second
+	// A waiting caller is in the log (for the order of claims across nodes) under a lease
+	// renewed every waitRenew, so that a node cut off or dead holds up nobody for longer
+	// than waitLease.
+	waitLease = 10 * time.Second
+	waitRenew = 3 * time.Second
 )
 
 // clusterRuntime is what onApply changes; set once serve has built it.
@@ -68,6 +73,7 @@ type clusterState struct {
 	// older than this node's live state, and is not applied here.
 	pending   map[string]int
 	held      map[string]heldClaim // advocate → this node's claim
+	waiters   map[string]time.Time // this node's waiting callers in the log → when last written
 	elsewhere map[string]bool      // advocates taken through other nodes, as told to the engine
 }
 
@@ -341,7 +347,9 @@ func (d *durable) claim() func(ctx context.Context, callID, advocate string, dea
 		}
 		cctx, cancel := context.WithTimeout(ctx, claimTimeout)
 		defer cancel()
-		err := d.store.Claim(cctx, state.Claim{Advocate: advocate, Node: c.node, Call: callID, Until: deadline.Add(ringLease)})
+		cl := state.Claim{Advocate: advocate, Node: c.node, Call: callID, Until: deadline.Add(ringLease)}
+		d.placeInLine(&cl)
+		err := d.store.Claim(cctx, cl)
 		switch {
 		case err == nil:
 			c.metrics.claims.WithLabelValues("granted").Inc()
@@ -361,6 +369,47 @@ func (d *durable) claim() func(ctx context.Context, callID, advocate string, dea
 		}
 		return err
 	}
+}
+
+// placeInLine fills in the claim's call's place in line and the advocate's languages,
+// for the order across nodes (state.Claim).
+func (d *durable) placeInLine(cl *state.Claim) {
+	eng := d.eng()
+	for _, w := range eng.Waiting() {
+		if w.Call == cl.Call {
+			cl.Queue, cl.Priority, cl.Since = w.Queue, w.Priority, w.Since
+			break
+		}
+	}
+	if a := d.advocateSnapshot(cl.Advocate); a != nil {
+		cl.Languages = a.Languages
+	}
+}
+
+// syncWaiting writes this node's waiting callers to the log: those new, leases due for
+// renewal, and those gone.
+func (d *durable) syncWaiting(now time.Time) {
+	c := d.cl
+	var ops []state.Op
+	seen := map[string]bool{}
+	c.mu.Lock()
+	for _, w := range d.eng().Waiting() {
+		seen[w.Call] = true
+		if at, ok := c.waiters[w.Call]; ok && now.Sub(at) < waitRenew {
+			continue
+		}
+		c.waiters[w.Call] = now
+		ops = append(ops, state.Op{Kind: state.KindWait, Waiter: &state.Waiter{Call: w.Call, Node: c.node, Queue: w.Queue,
+			Language: w.Language, QueueLanguages: w.QueueLanguages, Priority: w.Priority, Since: w.Since, Until: now.Add(waitLease)}})
+	}
+	for call := range c.waiters {
+		if !seen[call] {
+			delete(c.waiters, call)
+			ops = append(ops, state.Op{Kind: state.KindWait, Waiter: &state.Waiter{Call: call, Node: c.node}, Delete: true})
+		}
+	}
+	c.mu.Unlock()
+	d.store.Submit(ops...)
 }
 
 // release gives up this node's claim on the advocate, if it holds one.
@@ -443,6 +492,9 @@ func (d *durable) watchCluster(ctx context.Context) {
 			}
 		}
 		d.claimsChanged() // claims lapse without an entry
+		if !lost {
+			d.syncWaiting(now)
+		}
 		if now.Sub(lastRenew) >= callRenew && !lost {
 			lastRenew = now
 			c.mu.Lock()

@@ -271,3 +271,57 @@ func clusterSecretPath(t *testing.T, n *clusterNode) string {
 	t.Fatal("no secret_file in the node's configuration")
 	return ""
 }
+
+// TestClusterGlobalOrder: callers waiting on different nodes are served in order of
+// arrival across the cluster: the advocate, made available through A, is rung for the
+// caller who came first, on B in the first round and on C in the second, whichever node
+// learns first that she is free.
+func TestClusterGlobalOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three nodes and elections take seconds")
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes := startCluster(t, queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\n", "ana:es:pw-ana"),
+		"127.0.0.15", "127.0.0.16", "127.0.0.17")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ana := newPhone(t, a.addrs.SIPUDP, "ana", "pw-ana", 8, 1000)
+	ana.viaReplies = true
+	ana.register(300)
+	api := "http://" + a.addrs.HTTP + "/admin/v1/advocates/ana/state"
+	const paused = `hotline_advocates{language="es",queue="es",state="paused"}`
+	for round, order := range [][2]*clusterNode{{b, c}, {c, b}} {
+		if code, body := httpDo(t, "PUT", api, "admin-secret", `{"state":"paused","reason":"meal"}`); code != 200 {
+			t.Fatalf("pause: %d %s", code, body)
+		}
+		for _, n := range nodes {
+			n.waitMetric(t, paused, 1)
+		}
+		first := callIn(t, order[0].testServer, "21", 440)
+		order[0].waitMetric(t, `hotline_queue_waiting{queue="es"}`, 1)
+		second := callIn(t, order[1].testServer, "21", 550)
+		order[1].waitMetric(t, `hotline_queue_waiting{queue="es"}`, 1)
+		time.Sleep(time.Second) // both in the log as waiting (written within 0.2 s)
+		if code, body := httpDo(t, "PUT", api, "admin-secret", `{"state":"available"}`); code != 200 {
+			t.Fatalf("available: %d %s", code, body)
+		}
+		inv := ana.expectInvite(10 * time.Second)
+		if inv.Via().Host != order[0].ip {
+			t.Fatalf("round %d: ana rung by %s for the later caller; the first waits on %s", round+1, inv.Via().Host, order[0].ip)
+		}
+		ana.answer(inv)
+		waitTone(t, "the first caller hears ana", first.stream, 0, 1000, 5*time.Second)
+		first.hangup()
+		ana.expectBye(5 * time.Second)
+		inv = ana.expectInvite(20 * time.Second)
+		if inv.Via().Host != order[1].ip {
+			t.Fatalf("round %d: second ring by %s, want %s", round+1, inv.Via().Host, order[1].ip)
+		}
+		ana.answer(inv)
+		waitTone(t, "the second caller hears ana", second.stream, 0, 1000, 5*time.Second)
+		second.hangup()
+		ana.expectBye(5 * time.Second)
+	}
+}

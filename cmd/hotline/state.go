@@ -58,7 +58,7 @@ func openState(ctx context.Context, cfg *config.Config, log *slog.Logger, m *sta
 			return nil, err
 		}
 		d.cl = &clusterState{node: cl.NodeID, grace: cl.QuorumGrace, metrics: cm(),
-			held: map[string]heldClaim{}, elsewhere: map[string]bool{}, pending: map[string]int{}}
+			held: map[string]heldClaim{}, elsewhere: map[string]bool{}, pending: map[string]int{}, waiters: map[string]time.Time{}}
 		if d.cl.grace <= 0 {
 			d.cl.grace = 3 * time.Second
 		}
