@@ -210,3 +210,62 @@ func TestJoinThroughPeers(t *testing.T) {
 		t.Error("a cluster node without a secret opened")
 	}
 }
+
+// TestWholeClusterRestarts: all three nodes stop (a power cut) and start again, one after
+// the other, on their directories and addresses: the first starts without a quorum (it
+// does not wait for the others forever), the others do not ask to join again, a leader
+// is elected once two are up, and the state is whole.
+func TestWholeClusterRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("elections take seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	type node struct{ id, dir, addr string }
+	ns := []*node{{id: "n1", dir: t.TempDir(), addr: "127.0.0.2:0"}, {id: "n2", dir: t.TempDir(), addr: "127.0.0.3:0"},
+		{id: "n3", dir: t.TempDir(), addr: "127.0.0.4:0"}}
+	open := func(n *node, peers ...string) *Store {
+		t.Helper()
+		s, err := Open(ctx, Options{Dir: n.dir, NodeID: n.id, Bind: n.addr, Secret: "s3cret", Peers: peers})
+		if err != nil {
+			t.Fatalf("open %s: %v", n.id, err)
+		}
+		n.addr = s.Addr()
+		return s
+	}
+	var stores []*Store
+	stores = append(stores, open(ns[0]))
+	stores = append(stores, open(ns[1], ns[0].addr), open(ns[2], ns[0].addr))
+	waitFor(t, "three members", func() bool { return len(stores[0].Status().Members) == 3 })
+	stores[2].Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "ana", Paused: true, PauseReason: "meal"}})
+	if err := stores[2].Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stores {
+		waitFor(t, "ana paused", func() bool { return pausedAs(s, "ana", "meal") })
+	}
+	for _, s := range stores {
+		if err := s.Close(ctx); err != nil {
+			t.Logf("close: %v", err)
+		}
+	}
+	start := time.Now()
+	stores = []*Store{open(ns[0])}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the first node took %v to start alone", d)
+	}
+	stores = append(stores, open(ns[1], ns[0].addr), open(ns[2], ns[0].addr))
+	defer func() {
+		for _, s := range stores {
+			s.Close(ctx)
+		}
+	}()
+	waitFor(t, "a leader", func() bool { return stores[0].Status().Leader != "" })
+	stores[1].Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "ben", Paused: true, PauseReason: "x"}})
+	if err := stores[1].Sync(ctx); err != nil {
+		t.Fatalf("a write after the restart: %v", err)
+	}
+	for _, s := range stores {
+		waitFor(t, "the state whole", func() bool { return pausedAs(s, "ana", "meal") && pausedAs(s, "ben", "x") })
+	}
+}

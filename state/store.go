@@ -213,7 +213,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.watchLeader()
 	if o.Join {
 		go s.run()
-		if len(o.Peers) > 0 {
+		if len(o.Peers) > 0 && !has {
 			if err := s.join(ctx); err != nil {
 				_ = s.Close(context.Background())
 				return nil, err
@@ -259,6 +259,14 @@ func (s *Store) LeaderChanges() uint64 { return s.leaderChanges.Load() }
 func (s *Store) waitLeader(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var alone <-chan time.Time
+	if s.opts.Bind != "" {
+		// A cluster node whose peers are down starts anyway, without a quorum: it answers
+		// callers (routing them as to unstaffed queues) until a leader is elected.
+		t := time.NewTimer(5 * time.Second)
+		defer t.Stop()
+		alone = t.C
+	}
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -271,6 +279,9 @@ func (s *Store) waitLeader(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("state: not leader of its own log (%s): %w", s.raft.State(), ctx.Err())
+		case <-alone:
+			s.log.Warn("state: no leader yet: starting without the cluster's quorum", "node", s.opts.NodeID)
+			return nil
 		case <-t.C:
 		}
 	}
