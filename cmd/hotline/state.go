@@ -84,7 +84,11 @@ func (d *durable) close() {
 	if d == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	wait := 10 * time.Second
+	if d.cl != nil && d.store.Status().Leader == "" {
+		wait = 2 * time.Second // no leader to take what is pending: do not wait for one
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := d.store.Close(ctx); err != nil {
 		d.log.Error("state not closed cleanly", "err", err)
