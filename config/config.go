@@ -52,6 +52,8 @@ type Config struct {
 	Safety Safety `yaml:"safety"`
 	// Console is the advocates' and supervisors' console in the browser.
 	Console Console `yaml:"console"`
+	// Callback: safe callbacks, offered per queue (queues[].callback); see callback.go.
+	Callback Callback `yaml:"callback"`
 }
 
 // Console configures the browser console served under /console/ on the HTTP listener.

@@ -184,9 +184,10 @@ func TestLoadGood(t *testing.T) {
 			Records: Records{Driver: "postgres", Path: "/var/lib/hotline/records.db",
 				DSN: "host=db.internal dbname=hotline user=hotline", HashKeyFile: "/etc/hotline/records.key",
 				RetentionDays: 730, Node: "hotline-1", SpoolMaxMB: 256},
-			MidCall: defaultMidCall(),
-			Safety:  defaultSafety(),
-			Console: Console{Enabled: false, IdleTimeout: 10 * time.Minute},
+			MidCall:  defaultMidCall(),
+			Safety:   defaultSafety(),
+			Console:  Console{Enabled: false, IdleTimeout: 10 * time.Minute},
+			Callback: defaultCallback(),
 		}},
 	}
 	for _, tt := range tests {

@@ -47,6 +47,7 @@ func defaults() *Config {
 	c.Records = defaultRecords()
 	c.MidCall = defaultMidCall()
 	c.Safety = defaultSafety()
+	c.Callback = defaultCallback()
 	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute}
 	return c
 }
@@ -121,6 +122,7 @@ func (p *parser) validate(c *Config) {
 	p.validateMidCall(c)
 	p.validateState(&c.State)
 	p.validateSafety(c)
+	p.validateCallback(c)
 	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {
 		p.errorf("console.idle_timeout", "%s must be between 1m and 24h", c.Console.IdleTimeout)
 	}
