@@ -117,7 +117,7 @@ func Load(path string, generate bool) (k *Keyring, created bool, err error) {
 			os.Remove(path)
 			return nil, false, fmt.Errorf("callback keys: %w", err)
 		}
-		k, err := Load(path, false)
+		k, _, err := Load(path, false)
 		return k, err == nil, err
 	}
 	if err != nil {
