@@ -99,10 +99,11 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 			}
 			stepT = c.stepTimer(next)
 			target.stop()
+			from := c.callbackQueue("overflowing") // the queue the caller overflows from
 			target = c.step(ctx, s)
-			if offer == nil && !c.offered && c.callbackQueue("overflowing") != "" {
+			if offer == nil && !c.offered && from != "" {
 				hold.stop()
-				offer = c.startOffer(ctx, c.currentQueue())
+				offer = c.startOffer(ctx, from)
 			}
 		case <-chanOf(announceT):
 			if offer != nil {
