@@ -366,3 +366,10 @@ func (f *Flow) forgetCallback(id string) {
 	f.cb.mu.Unlock()
 	f.cbStore.Delete(id)
 }
+
+// PendingCallbacks is how many callbacks are pending, for the metrics.
+func (f *Flow) PendingCallbacks() int {
+	f.cb.mu.Lock()
+	defer f.cb.mu.Unlock()
+	return len(f.cb.pending)
+}

@@ -119,7 +119,7 @@ func (c *Call) callBack(a answer, r CallbackRequest) string {
 		err error
 	}
 	res := make(chan dialed, 1)
-	dest := Dest{URI: dialURI(trunk, number), Line: r.Line, FromUser: cfg.CallerID, FromDisplay: display}
+	dest := Dest{URI: dialURI(trunk, number), Line: r.Line, FromUser: cfg.CallerID, FromDisplay: display, Private: true}
 	go func() {
 		leg, err := f.dialer.Dial(dctx, dest)
 		res <- dialed{leg, err}

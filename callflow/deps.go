@@ -52,6 +52,8 @@ type Dest struct {
 	// FromDisplay is the display name presented with FromUser (a callback's, only when
 	// the caller agreed to it); "" for none.
 	FromDisplay string
+	// Private: URI's user part is a caller's number (a callback's), never to be logged.
+	Private bool
 }
 
 // Dialer places outbound legs. Dial blocks until the leg answers, fails or ctx ends; a

@@ -290,6 +290,11 @@ func (s *server) buildQueues(ctx context.Context) error {
 	*s.undo = append(*s.undo, stop)
 	s.g, s.gctx = errgroup.WithContext(sctx)
 	sipSrv := func() *sip.Server { return s.srv }
+	keys, err := callbackKeys(s.cfg, s.log)
+	if err != nil {
+		return err
+	}
+	cbStore, pendingCallbacks := s.dur.callbacks(time.Now())
 	s.flow = callflow.New(callflow.Options{
 		Engine:     eng,
 		Live:       live,
@@ -308,11 +313,15 @@ func (s *server) buildQueues(ctx context.Context) error {
 		// pacing scheduler.
 		Mixer:       mixer(s.sched, s.log),
 		Conferences: metrics.NewConferences(s.reg),
-		Logger:      s.log,
+		// Safe callbacks: numbers sealed with keys, kept in the state log.
+		CallbackStore: cbStore, Sealer: keys,
+		CallbackMetrics: metrics.NewCallbacks(s.reg, queueNames(s.cfg), func() int { return s.flow.PendingCallbacks() }),
+		Logger:          s.log,
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return s.gctx.Err() != nil },
 	})
+	s.flow.RestoreCallbacks(pendingCallbacks)
 	return nil
 }
 
@@ -430,6 +439,7 @@ func (s *server) run(ready func(Addrs)) error {
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { watchCPUWaits(gctx, s.overload); return nil })
 	g.Go(func() error { return s.flow.Run(gctx) })
+	g.Go(func() error { return s.flow.RunCallbacks(gctx) })
 	g.Go(func() error {
 		return s.srv.ServeListeners(gctx, sip.Listeners{UDP: s.ls.udp, TCP: s.ls.tcp, TLS: s.ls.sipTLS.ln})
 	})
@@ -484,6 +494,7 @@ func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 		Reload:    rl.Reload,
 		Records:   recExport,
 		Cluster:   s.dur.status(),
+		Callbacks: callbacksAPI{s.flow},
 	}), s.dur))
 	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.reg, s.log)
 	if err != nil {
