@@ -54,12 +54,18 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 	for {
 		select {
 		case <-c.leg.Done():
-			f.forgetCallback(offer.stop())
+			// A caller who hangs up once the callback is booked (as callback_booked
+			// plays) has it: they leave for it rather than drop.
+			if id := offer.stop(); id != "" && c.leaveForCallback(id) {
+				return
+			}
 			c.leaveDropped(hold)
 			return
 		case <-ctx.Done():
 			// sip ends the handler's context with the call, so a drop may come this way.
-			f.forgetCallback(offer.stop())
+			if id := offer.stop(); id != "" && c.leaveForCallback(id) {
+				return
+			}
 			c.leaveDropped(hold)
 			return
 		case a := <-c.answered:
