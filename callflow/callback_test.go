@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -547,5 +548,70 @@ func TestDialURI(t *testing.T) {
 		if got := dialURI(tc[0], tc[1]); got != tc[2] {
 			t.Errorf("dialURI(%q) = %q, want %q", tc[0], got, tc[2])
 		}
+	}
+}
+
+// TestCallbackHangUpWhileBooked: the caller hangs up as callback_booked plays: the
+// callback is theirs (booked before the prompt), the call is recorded as callback, and no
+// place is kept for them.
+func TestCallbackHangUpWhileBooked(t *testing.T) {
+	h := newCallbackHarness(t, "")
+	h.flow.hash = func(string) string { return "hash-of-caller" }
+	c := h.waitCaller(t)
+	pressOn(t, c.leg, "callback_offer", "1")
+	h.readBack(t, c.leg, "callback_number_is")
+	pressOn(t, c.leg, "callback_confirm", "1")
+	pressOn(t, c.leg, "callback_window", "1")
+	pressOn(t, c.leg, "callback_consent", "1")
+	pressOn(t, c.leg, "callback_booked", "")
+	c.leg.remoteHangup()
+	if r := h.record(c); r.Outcome != records.Outcome("callback") {
+		t.Errorf("outcome %q, want callback", r.Outcome)
+	}
+	if l := h.pending(); len(l) != 1 || !l[0].Consent || l[0].Number != "•••••••••34" {
+		t.Errorf("pending %+v", l)
+	}
+	if h.safety.has("place:held") {
+		t.Error("a place was kept for a caller who booked a callback")
+	}
+	if reqs := h.store.all(); len(reqs) != 1 || reqs[0].Hash != "hash-of-caller" {
+		t.Errorf("stored %+v", reqs)
+	}
+}
+
+// TestCallbackRestoreAndCancel: callbacks from the store (a restart) are pending again,
+// those whose window ended are not; the admin API's cancel forgets one for good.
+func TestCallbackRestoreAndCancel(t *testing.T) {
+	h := newCallbackHarness(t, "")
+	now := h.clk.Now()
+	kid, sealed := h.flow.sealer.Seal("cb-a", "5550001111")
+	n := h.flow.RestoreCallbacks([]CallbackRequest{
+		{ID: "cb-a", Queue: "en", Language: "en", KeyID: kid, Sealed: sealed, Created: now.Add(-time.Hour), Opens: now, Expires: now.Add(time.Hour)},
+		{ID: "cb-old", Queue: "en", KeyID: kid, Sealed: sealed, Expires: now.Add(-time.Minute)},
+	})
+	if n != 1 {
+		t.Fatalf("restored %d, want 1", n)
+	}
+	h.flow.pokeCallbacks()
+	eventually(t, "queued", func() bool { l := h.pending(); return len(l) == 1 && l[0].State == "queued" })
+	if l := h.pending(); l[0].Number != "••••••••11" {
+		t.Errorf("masked %q", l[0].Number)
+	}
+	if err := h.flow.CancelCallback("cb-nope"); !errors.Is(err, ErrNoCallback) {
+		t.Errorf("cancel unknown: %v", err)
+	}
+	if err := h.flow.CancelCallback("cb-a"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "out of the queue", func() bool {
+		for _, q := range h.eng.Snapshot(h.clk.Now()).Queues {
+			if q.Waiting != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if len(h.pending()) != 0 || h.m.count("cancelled") != 1 {
+		t.Errorf("pending %+v, metrics %v", h.pending(), h.m.events)
 	}
 }
