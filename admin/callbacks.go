@@ -17,8 +17,8 @@ type Callbacks interface {
 // ErrNoCallback is what Callbacks.Cancel returns for an unknown id.
 var ErrNoCallback = errors.New("no such callback")
 
-//	GET    /admin/v1/callbacks        pending callbacks, numbers masked
-//	DELETE /admin/v1/callbacks/{id}   cancel one
+// GET    /admin/v1/callbacks        pending callbacks, numbers masked
+// DELETE /admin/v1/callbacks/{id}   cancel one
 func (s *server) listCallbacks(w http.ResponseWriter, _ *http.Request) {
 	if s.opts.Callbacks == nil {
 		writeError(w, http.StatusNotFound, "callbacks are not available")
