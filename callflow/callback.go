@@ -87,6 +87,10 @@ const (
 	cbCancelled = "cancelled"
 )
 
+// MaxCallbacks bounds how many callbacks may be pending: past it, no more are offered
+// (the callers keep waiting in their queues).
+const MaxCallbacks = 10000
+
 // callbackPrefix starts the queue-engine id of every callback.
 const callbackPrefix = "cb-"
 

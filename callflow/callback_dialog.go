@@ -152,6 +152,10 @@ func (d *dialog) window() (config.CallbackWindow, bool) {
 func (c *Call) offerCallback(ctx context.Context, snap *Snapshot, q string) string {
 	f := c.f
 	cfg := snap.Config.Callback
+	if f.PendingCallbacks() >= MaxCallbacks {
+		c.log.Warn("callback not offered: too many pending", "pending", MaxCallbacks)
+		return ""
+	}
 	f.cbMetrics.Callback(q, cbOffered)
 	c.log.Info("callback offered", "queue", q)
 	d := &dialog{c: c, snap: snap, ctx: ctx, cfg: &cfg, lang: c.attrs.Language}
