@@ -236,11 +236,13 @@ func runCallbackHappyPath(t *testing.T) *callbackServer {
 }
 
 // TestCallbackUnhappyE2E: a callback whose callee answers and presses nothing (an
-// answering machine) is hung up after the gate alone and tried again later; one whose
-// callee is busy likewise. With one attempt configured, each fails for good at once.
+// answering machine) is hung up after the gate alone; one whose callee is busy, or rings
+// out, likewise. The advocate is told; with one attempt configured, each fails for good.
+// (Retries within the window, expiry and a window not yet open: callflow's fake-clock
+// tests.)
 func TestCallbackUnhappyE2E(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []string{"no key", "busy"} {
+	for _, tc := range []string{"no key", "busy", "no answer"} {
 		t.Run(tc, func(t *testing.T) {
 			t.Parallel()
 			cs := startCallbackServer(t, 1)
@@ -252,9 +254,13 @@ func TestCallbackUnhappyE2E(t *testing.T) {
 			if u := inv.Recipient.User; u != "15551230000" {
 				t.Errorf("dialled %q, want the caller ID", u)
 			}
-			if tc == "busy" {
+			switch tc {
+			case "busy":
 				cs.callee.refuse(inv, 486, "Busy Here")
-			} else {
+			case "no answer":
+				// Rings for callback.ring_timeout (10 s), then CANCEL.
+				cs.callee.expectCancel(inv, 15*time.Second)
+			default:
 				cs.callee.answer(inv)
 				hearsOn(t, cs.callee.stream, mustPrompt(t, "es", "callback_gate").PCMU, 1)
 				cs.callee.expectBye(10 * time.Second)
