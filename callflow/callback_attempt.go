@@ -124,8 +124,17 @@ func (c *Call) callBack(a answer, r CallbackRequest) string {
 		leg, err := f.dialer.Dial(dctx, dest)
 		res <- dialed{leg, err}
 	}()
-	c.playTo(dctx, adv, "callback_dialing", advocateLanguage(f.live.Load(), a.advocate))
+	// The advocate hears "calling them now" while it rings; an answer cuts it short, so
+	// that whoever answers hears the gate at once.
+	pctx, stopPlay := context.WithCancel(dctx)
+	played := make(chan struct{})
+	go func() {
+		defer close(played)
+		c.playTo(pctx, adv, "callback_dialing", advocateLanguage(f.live.Load(), a.advocate))
+	}()
 	d := <-res
+	stopPlay()
+	<-played
 	if d.err != nil {
 		out := tryFailed
 		switch {
