@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/callback"
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/sip/sdp"
@@ -78,11 +79,10 @@ callback:
 // callbackCall is a caller taking the callback offer by key press (RFC 4733).
 type callbackCall struct {
 	*caller
-	t          *testing.T
-	seq        uint16
-	rtpTS      uint32
-	lang       string
-	stopToneMu bool
+	t     *testing.T
+	seq   uint16
+	rtpTS uint32
+	lang  string
 }
 
 // keys presses keys, each once the caller's microphone tone has stopped (the test's
@@ -135,16 +135,13 @@ func (c *callbackCall) book(typed string) {
 	c.keys("1")
 	c.hears("callback_number_is", 1)
 	c.hears("callback_confirm", 1)
-	confirms := 1
 	if typed != "" {
 		c.keys("2")
 		c.hears("callback_enter_number", 1)
 		c.keys(typed + "#")
 		c.hears("callback_number_is", 2)
 		c.hears("callback_confirm", 2)
-		confirms = 2
 	}
-	_ = confirms
 	c.keys("1")
 	c.hears("callback_window", 1)
 	c.keys("1")
@@ -313,5 +310,37 @@ func TestCallbackCancelAndRestart(t *testing.T) {
 	again.waitMetric(t, `hotline_callbacks_total{event="cancelled",queue="es"}`, 1)
 	if l := again.pending(t); len(l) != 0 {
 		t.Errorf("after cancel: %+v", l)
+	}
+}
+
+// TestCheckCallbacks: `hotline check` refuses a queue offering callbacks with no trunk or
+// with the quick-exit key #, and a key file it cannot read; with a trunk, key D and a
+// good key file it passes.
+func TestCheckCallbacks(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := writeFile(t, dir, "callback.key", callback.NewKeyLine("k1")+"\n")
+	cfg := `lines: [{number: "18883737888"}]
+queues:
+  - {name: en, languages: [en], callback: {wait_over: 5m}}
+  - {name: es, languages: [es]}
+callback:
+  trunk: nope
+`
+	p := writeFile(t, dir, "bad.yaml", cfg)
+	code, out, errOut := runCmd(t, "check", "-config", p)
+	for _, want := range []string{p + `:6: callback.trunk: queues offer callbacks, but "nope" is not a target`,
+		`safety.quick_exit_key: "#" is also typed in the callback offer`} {
+		if code == 0 || !strings.Contains(out+errOut, want) {
+			t.Errorf("check: exit %d\n%s%s\nwant:\n%s", code, out, errOut, want)
+		}
+	}
+	good := strings.Replace(cfg, "trunk: nope", "trunk: partner_center\n  key_file: "+keyFile, 1) + "safety: {quick_exit_key: \"D\"}\n"
+	p = writeFile(t, dir, "good.yaml", good)
+	if code, out, errOut := runCmd(t, "check", "-config", p); code != 0 {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	p = writeFile(t, dir, "nokey.yaml", strings.Replace(good, keyFile, filepath.Join(dir, "missing.key"), 1))
+	if code, out, errOut := runCmd(t, "check", "-config", p); code == 0 || !strings.Contains(out+errOut, "callback.key_file") {
+		t.Fatalf("check with a missing key file: exit %d\n%s%s", code, out, errOut)
 	}
 }
