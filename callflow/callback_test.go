@@ -615,3 +615,22 @@ func TestCallbackRestoreAndCancel(t *testing.T) {
 		t.Errorf("pending %+v, metrics %v", h.pending(), h.m.events)
 	}
 }
+
+// TestCallbackOfferStoppedByAnswer: an advocate answers while the caller hears the offer:
+// the offer stops, nothing is booked, and the caller is put through.
+func TestCallbackOfferStoppedByAnswer(t *testing.T) {
+	h := newCallbackHarness(t, advocatesYAML(t, "ana:en"))
+	c := h.waitCaller(t)
+	pressOn(t, c.leg, "callback_offer", "")
+	h.online("ana", "sip:ana@phone", phone{answerAfter: time.Second})
+	eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+	h.clk.Advance(time.Second)
+	eventually(t, "bridged", c.leg.isBridged)
+	if len(h.pending()) != 0 || h.m.count("accepted") != 0 {
+		t.Errorf("booked: %+v", h.pending())
+	}
+	c.leg.remoteHangup()
+	if r := h.record(c); r.Outcome == records.Outcome("callback") || r.Advocate != "ana" {
+		t.Errorf("record %+v", r)
+	}
+}
