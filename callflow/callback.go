@@ -96,9 +96,10 @@ const callbackPrefix = "cb-"
 
 // callbacks holds the pending callbacks of a Flow.
 type callbacks struct {
-	mu      sync.Mutex
-	pending map[string]*pendingCallback
-	wake    chan struct{}
+	mu       sync.Mutex
+	pending  map[string]*pendingCallback
+	wake     chan struct{}
+	draining bool // no new tries: the server is draining (DrainCallbacks)
 }
 
 // pendingCallback is a request and, while it is in the queues or being tried, its call.
@@ -191,6 +192,9 @@ func (f *Flow) callbackTick(ctx context.Context, now time.Time) time.Time {
 	for id, p := range f.cb.pending {
 		if p.active != nil {
 			continue // its try watches the window's end itself
+		}
+		if f.cb.draining && now.Before(p.req.Expires) {
+			continue // kept in the store for after the restart
 		}
 		switch {
 		case !now.Before(p.req.Expires):
@@ -376,4 +380,35 @@ func (f *Flow) PendingCallbacks() int {
 	f.cb.mu.Lock()
 	defer f.cb.mu.Unlock()
 	return len(f.cb.pending)
+}
+
+// DrainCallbacks stops making callbacks, for a server that is draining: no new try
+// starts, those still waiting in their queue leave it (they stay pending, in the store,
+// for after the restart), and those in a call go on (CallbacksInProgress counts them).
+func (f *Flow) DrainCallbacks() {
+	f.cb.mu.Lock()
+	f.cb.draining = true
+	var waiting []context.CancelFunc
+	for _, p := range f.cb.pending {
+		if p.cancel != nil {
+			waiting = append(waiting, p.cancel)
+		}
+	}
+	f.cb.mu.Unlock()
+	for _, cancel := range waiting {
+		cancel() // a try whose advocate has answered is not cut off by it
+	}
+}
+
+// CallbacksInProgress is how many callbacks are queued or in a call now.
+func (f *Flow) CallbacksInProgress() int {
+	f.cb.mu.Lock()
+	defer f.cb.mu.Unlock()
+	n := 0
+	for _, p := range f.cb.pending {
+		if p.active != nil {
+			n++
+		}
+	}
+	return n
 }

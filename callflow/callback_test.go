@@ -634,3 +634,24 @@ func TestCallbackOfferStoppedByAnswer(t *testing.T) {
 		t.Errorf("record %+v", r)
 	}
 }
+
+// TestCallbackDrain: a draining server makes no callback: one waiting in its queue leaves
+// it and stays pending (in the store) for after the restart; an advocate who comes online
+// is not rung for it.
+func TestCallbackDrain(t *testing.T) {
+	h := newCallbackHarness(t, advocatesYAML(t, "ana:en"))
+	c := h.waitCaller(t)
+	h.bookByTyping(t, c, "1", false)
+	h.record(c)
+	eventually(t, "queued", func() bool { return h.flow.CallbacksInProgress() == 1 })
+	h.flow.DrainCallbacks()
+	eventually(t, "out of the queue", func() bool { return h.flow.CallbacksInProgress() == 0 })
+	h.online("ana", "sip:ana@phone", phone{answerAfter: time.Second})
+	h.clk.Advance(time.Minute)
+	if h.net.dialled("sip:ana@phone") != 0 {
+		t.Error("ana rung for a callback while draining")
+	}
+	if len(h.pending()) != 1 || len(h.store.all()) != 1 {
+		t.Errorf("pending %+v", h.pending())
+	}
+}

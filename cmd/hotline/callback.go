@@ -88,3 +88,18 @@ func queueNames(cfg *config.Config) []string {
 	}
 	return names
 }
+
+// drainable is the SIP server as the drainer sees it, with the callbacks: draining also
+// stops new callbacks, and a callback in a call (which has no inbound leg) is a call in
+// progress that the drain waits for.
+type drainable struct {
+	srv  callflow.Drainable
+	flow *callflow.Flow
+}
+
+func (d drainable) Drain() {
+	d.flow.DrainCallbacks()
+	d.srv.Drain()
+}
+
+func (d drainable) ActiveCalls() int { return d.srv.ActiveCalls() + d.flow.CallbacksInProgress() }

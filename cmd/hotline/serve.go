@@ -434,7 +434,7 @@ func (s *server) run(ready func(Addrs)) error {
 	if err != nil {
 		return err
 	}
-	dr := &callflow.Drainer{Server: s.srv, SetReady: s.health.SetReady, Stop: s.stop, Timeout: s.cfg.SIP.DrainTimeout, Logger: log}
+	dr := &callflow.Drainer{Server: drainable{s.srv, s.flow}, SetReady: s.health.SetReady, Stop: s.stop, Timeout: s.cfg.SIP.DrainTimeout, Logger: log}
 	s.rec.SetStopping(func() error { return context.Cause(gctx) })
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { watchCPUWaits(gctx, s.overload); return nil })
