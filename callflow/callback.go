@@ -332,6 +332,11 @@ var ErrNoCallback = errors.New("no such callback")
 // CancelCallback forgets a pending callback (the admin API): one waiting in its queue
 // leaves it; one being tried is not cut off, but is not tried again.
 func (f *Flow) CancelCallback(id string) error {
+	return f.cancelCallback(id, "cancelled through the admin API")
+}
+
+// cancelCallback forgets a pending callback for good, counted as cancelled.
+func (f *Flow) cancelCallback(id, why string) error {
 	f.cb.mu.Lock()
 	p, ok := f.cb.pending[id]
 	if ok {
@@ -344,7 +349,7 @@ func (f *Flow) CancelCallback(id string) error {
 	if p.cancel != nil {
 		p.cancel()
 	}
-	f.callbackGone(p.req, cbCancelled, "cancelled through the admin API")
+	f.callbackGone(p.req, cbCancelled, why)
 	f.pokeCallbacks()
 	return nil
 }

@@ -655,3 +655,23 @@ func TestCallbackDrain(t *testing.T) {
 		t.Errorf("pending %+v", h.pending())
 	}
 }
+
+// TestCallbackQuickExitCancels: the quick-exit key pressed as callback_booked plays ends
+// the call at once and cancels the callback just booked: someone may be listening.
+func TestCallbackQuickExitCancels(t *testing.T) {
+	h := newCallbackHarness(t, "")
+	c := h.waitCaller(t)
+	pressOn(t, c.leg, "callback_offer", "1")
+	h.readBack(t, c.leg, "callback_number_is")
+	pressOn(t, c.leg, "callback_confirm", "1")
+	pressOn(t, c.leg, "callback_window", "1")
+	pressOn(t, c.leg, "callback_consent", "2")
+	pressOn(t, c.leg, "callback_booked", "D")
+	if r := h.record(c); r.Outcome != records.OutcomeQuickExit {
+		t.Errorf("outcome %q, want quick_exit", r.Outcome)
+	}
+	eventually(t, "cancelled", func() bool { return h.m.count("cancelled") == 1 })
+	if len(h.pending()) != 0 || len(h.store.all()) != 0 {
+		t.Errorf("callback kept after a quick exit: %+v", h.pending())
+	}
+}

@@ -156,6 +156,12 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 // advocate answered at that very moment: the caller is then put through instead.
 func (c *Call) leaveForCallback(id string) bool {
 	f := c.f
+	if c.quitted() {
+		// The quick-exit key as the callback was booked: someone may be listening. No
+		// call back; the caller can call again when it is safe.
+		_ = f.cancelCallback(id, "the caller pressed the quick-exit key")
+		return false
+	}
 	acts, err := f.eng.Leave(c.ID, f.clock.Now())
 	if errors.Is(err, queue.ErrNotWaiting) {
 		f.forgetCallback(id)
