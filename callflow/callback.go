@@ -256,6 +256,16 @@ func (f *Flow) activate(ctx context.Context, p *pendingCallback) {
 		rerouted: make(chan reroute, 1),
 	}
 	c.dec.Priority = r.Priority
+	tctx, cancel := context.WithCancel(ctx)
+	f.cb.mu.Lock()
+	if f.cb.pending[r.ID] != p || p.active != nil || f.cb.draining {
+		// Cancelled (or the server began draining) since the tick found it due.
+		f.cb.mu.Unlock()
+		cancel()
+		return
+	}
+	p.active, p.cancel = c, cancel
+	f.cb.mu.Unlock()
 	if f.records != nil {
 		// Each try is a record of its own (route "callback"); it holds no number, and not
 		// even the caller's hash (records hash what they are given: nothing here).
@@ -263,10 +273,6 @@ func (f *Flow) activate(ctx context.Context, p *pendingCallback) {
 		c.rec.Menus(r.Language, r.Reason)
 		c.rec.Routed("callback", r.Queue)
 	}
-	tctx, cancel := context.WithCancel(ctx)
-	f.cb.mu.Lock()
-	p.active, p.cancel = c, cancel
-	f.cb.mu.Unlock()
 	f.mu.Lock()
 	c.queue = r.Queue
 	f.calls[c.ID] = c
