@@ -128,10 +128,11 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 	c.rec.Routed(d.Route, dest)
 	switch d.Kind() {
 	case "message":
-		if q := c.callbackQueue("closed"); q != "" && c.offerCallback(ctx, c.snap, q) != "" {
-			c.end(outcome.Callback)
-			_ = c.leg.Hangup(ctx, "callback booked")
-			return
+		if q := c.callbackQueue("closed"); q != "" {
+			if id := c.offerCallback(ctx, c.snap, q); id != "" {
+				c.bookedClosed(ctx, id)
+				return
+			}
 		}
 		// The menus' last words ("connecting you") are not played: the call is not being
 		// connected (issue 13, item 5).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/ivr"
+	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/prompts"
 	"github.com/hotline-project/hotline/routing"
 )
@@ -354,4 +355,15 @@ func (c *Call) offerTimer(first bool) Timer {
 		}
 	}
 	return timerAt(c.f.clock, at)
+}
+
+// bookedClosed ends the call of a caller who booked a callback while the hotline was
+// closed; the quick-exit key pressed meanwhile cancels it (see leaveForCallback).
+func (c *Call) bookedClosed(ctx context.Context, id string) {
+	if c.quitted() {
+		_ = c.f.cancelCallback(id, "the caller pressed the quick-exit key")
+		return
+	}
+	c.end(outcome.Callback)
+	_ = c.leg.Hangup(ctx, "callback booked")
 }
