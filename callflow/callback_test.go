@@ -675,3 +675,18 @@ func TestCallbackQuickExitCancels(t *testing.T) {
 		t.Errorf("callback kept after a quick exit: %+v", h.pending())
 	}
 }
+
+// FuzzCallerDigits: whatever a caller ID holds, the read-back gets digits only (or
+// nothing), never a panic.
+func FuzzCallerDigits(f *testing.F) {
+	for _, s := range []string{"sip:+15550001234@carrier.test", "\"A\" <tel:+1-555>", "<sip:", "sip:@", "anonymous", "+"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, r := range callerDigits(s) {
+			if r < '0' || r > '9' {
+				t.Fatalf("callerDigits(%q) holds %q", s, r)
+			}
+		}
+	})
+}
