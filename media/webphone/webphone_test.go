@@ -1,0 +1,163 @@
+package webphone
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/hotline-project/hotline/media"
+)
+
+// browser is a second pion peer on loopback standing in for a browser: it answers the
+// offer, sends PCMU frames of value 0x55 and counts the packets it receives.
+type browser struct {
+	pc       *webrtc.PeerConnection
+	track    *webrtc.TrackLocalStaticRTP
+	received chan []byte
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	var se webrtc.SettingEngine
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, "mic", "browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTrack(track); err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{pc: pc, track: track, received: make(chan []byte, 1000)}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			select {
+			case b.received <- p.Payload:
+			default:
+			}
+		}
+	})
+	return b
+}
+
+func (b *browser) answer(t *testing.T, offer string) string {
+	t.Helper()
+	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := b.pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := webrtc.GatheringCompletePromise(b.pc)
+	if err := b.pc.SetLocalDescription(ans); err != nil {
+		t.Fatal(err)
+	}
+	<-g
+	return b.pc.LocalDescription().SDP
+}
+
+// TestCallCarriesAudioBothWays offers a call, has the stand-in browser answer, and checks
+// that a prompt played on the leg reaches the browser and the browser's audio reaches the
+// leg; closing the browser ends the call.
+func TestCallCarriesAudioBothWays(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sched := media.NewScheduler(media.SchedulerOptions{})
+	go func() { _ = sched.Run(ctx) }()
+	lo := netip.MustParseAddr("127.0.0.1")
+	e, err := New(Options{Scheduler: sched, Ports: media.NewPorts(lo, 30000, 30100), LegHost: lo,
+		Addresses: []netip.Addr{lo}, InactivityTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := newBrowser(t)
+	if err := c.Accept(ctx, b.answer(t, c.Offer())); err != nil {
+		t.Fatal(err)
+	}
+
+	// The leg's prompt (0x11 bytes) arrives at the browser.
+	prompt := make([]byte, 10*media.FrameSize)
+	for i := range prompt {
+		prompt[i] = 0x11
+	}
+	go func() { _ = c.Leg().Play(ctx, prompt) }()
+	for got := false; !got; {
+		select {
+		case p := <-b.received:
+			got = len(p) == media.FrameSize && p[0] == 0x11
+		case <-ctx.Done():
+			t.Fatal("the browser never heard the prompt")
+		}
+	}
+
+	// The browser's audio reaches the leg.
+	seq, ts := uint16(1), uint32(0)
+	frame := make([]byte, media.FrameSize)
+	for i := range frame {
+		frame[i] = 0x55
+	}
+	for c.Leg().Stats().PacketsReceived < 10 {
+		if ctx.Err() != nil {
+			t.Fatalf("the leg received %d packets from the browser", c.Leg().Stats().PacketsReceived)
+		}
+		_ = b.track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: ts}, Payload: frame})
+		seq++
+		ts += media.FrameSize
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	_ = b.pc.Close()
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("the call did not end when the browser went away")
+	}
+}
+
+// TestBadAnswer is refused with ErrBadAnswer.
+func TestBadAnswer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sched := media.NewScheduler(media.SchedulerOptions{})
+	go func() { _ = sched.Run(ctx) }()
+	lo := netip.MustParseAddr("127.0.0.1")
+	e, err := New(Options{Scheduler: sched, Ports: media.NewPorts(lo, 30200, 30300), LegHost: lo, Addresses: []netip.Addr{lo}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Accept(ctx, "v=0\r\nnot sdp"); err == nil {
+		t.Fatal("a bad answer was taken")
+	}
+}
