@@ -121,6 +121,15 @@ type fixture struct {
 	metrics *countMetrics
 	clock   *fakeClock
 	limiter *defence.Limiter
+
+	pmu      sync.Mutex
+	presence map[string]bool // OnPhone's last word per advocate
+}
+
+func (f *fixture) online(id string) bool {
+	f.pmu.Lock()
+	defer f.pmu.Unlock()
+	return f.presence[id]
 }
 
 func newFixture(t testing.TB, tls bool) *fixture {
@@ -129,6 +138,8 @@ func newFixture(t testing.TB, tls bool) *fixture {
 		desk:    &fakeDesk{state: map[string]queue.State{"ana": queue.Ringing, "sam": queue.Offline}},
 		metrics: &countMetrics{n: map[string]int{}},
 		clock:   &fakeClock{t: time.Unix(1_700_000_000, 0)},
+
+		presence: map[string]bool{},
 	}
 	var err error
 	f.limiter, err = defence.New(defence.Config{AuthFailures: 3, AuthWindow: time.Minute, BanFor: time.Hour})
@@ -151,6 +162,12 @@ func newFixture(t testing.TB, tls bool) *fixture {
 		IdleTimeout:  func() time.Duration { return 10 * time.Minute },
 		Now:          f.clock.Now,
 		Tick:         20 * time.Millisecond,
+		PhoneEnabled: func() bool { return true },
+		OnPhone: func(id string, on bool) {
+			f.pmu.Lock()
+			f.presence[id] = on
+			f.pmu.Unlock()
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -417,6 +434,7 @@ func TestIdleSessionExpires(t *testing.T) {
 type sse struct {
 	resp *http.Response
 	r    *bufio.Reader
+	tab  string // the page's name, from the stream's "tab" event
 }
 
 func (c *client) events(ctx context.Context) *sse {
@@ -448,6 +466,9 @@ func (s *sse) next(t *testing.T) (string, string) {
 			ev = line[len("event: "):]
 		case strings.HasPrefix(line, "data: "):
 			data = line[len("data: "):]
+		case line == "" && ev == "tab":
+			s.tab = strings.TrimSuffix(strings.TrimPrefix(data, `{"tab":"`), `"}`)
+			ev, data = "", ""
 		case line == "" && ev != "":
 			return ev, data
 		}

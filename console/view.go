@@ -16,6 +16,7 @@ type view struct {
 	Now       int64          `json:"now"`
 	Me        *advocateView  `json:"me"`
 	Call      *callView      `json:"call"`
+	Phone     *phoneView     `json:"phone,omitempty"`     // this page's phone
 	Queues    []queueView    `json:"queues,omitempty"`    // supervisors only
 	Advocates []advocateView `json:"advocates,omitempty"` // supervisors only
 }
@@ -142,7 +143,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session, a
 		return
 	}
 	rc := http.NewResponseController(w)
-	replaced := s.sessions.takeStream(sess)
+	tab := randomToken()
+	replaced := s.sessions.takeStream(sess, tab)
+	defer s.phoneOff(a.ID, sess, tab) // the page's phone goes with its stream
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
@@ -154,6 +157,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session, a
 		return err == nil
 	}
 	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+		return
+	}
+	if !send("tab", []byte(`{"tab":"`+tab+`"}`)) {
 		return
 	}
 	tick := time.NewTicker(s.o.Tick)
@@ -172,6 +178,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session, a
 			send("expired", []byte(`{"error":"account removed"}`))
 			return
 		}
+		v.Phone = s.phoneViewOf(a.ID, sess, tab)
 		body, err := json.Marshal(v)
 		if err != nil {
 			return
