@@ -119,6 +119,7 @@ type server struct {
 	limiter         *defence.Limiter
 	dur             *durable             // what survives a restart (state.go); nil: nothing
 	regs            *registrar.Registrar // the per-source defences, which the console also reads
+	phones          *browserPhones       // the advocates' phones in the console's pages
 
 	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
 	// when a drain has finished. g runs its parts under gctx.
@@ -256,6 +257,9 @@ func (s *server) buildMedia(context.Context) error {
 	}})
 	s.sched = sched
 	s.ports = media.NewPorts(bind, s.cfg.Media.PortMin, s.cfg.Media.PortMax)
+	if s.phones, err = newBrowserPhones(s.cfg, sched, s.ports, bind, advertise, s.log); err != nil {
+		return err
+	}
 	s.m.WatchRTP(func() metrics.RTPTotals {
 		t := sched.Stats()
 		return metrics.RTPTotals{Sent: t.FramesSent, Received: t.PacketsReceived,
@@ -294,8 +298,8 @@ func (s *server) buildQueues(ctx context.Context) error {
 		Engine:     eng,
 		Live:       live,
 		Overrides:  overrides,
-		Dialer:     sipDialer{sipSrv},
-		Contacts:   sipContacts{sipSrv},
+		Dialer:     phoneDialer{sipDialer{sipSrv}, s.phones},
+		Contacts:   phoneContacts{sipContacts{sipSrv}, s.phones},
 		Bridge:     bridgeLegs,
 		Records:    callRecorder{s.rec},
 		Places:     s.dur.places(time.Now()),
@@ -313,6 +317,7 @@ func (s *server) buildQueues(ctx context.Context) error {
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return s.gctx.Err() != nil },
 	})
+	s.phones.flow = s.flow.Presence
 	return nil
 }
 
@@ -392,7 +397,7 @@ func (s *server) buildSIP(context.Context) error {
 		Logger:            s.log,
 		Auth:              auth,
 		Registrar:         s.regs,
-		Presence:          s.flow.Presence,
+		Presence:          s.phones.sipPresence,
 		Feature:           feature(s.flow, s.dur),
 		FeatureHandler:    featureCall(s.flow),
 		Defences:          limiter,
@@ -409,7 +414,7 @@ func (s *server) buildSIP(context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.dur.restore(time.Now(), s.regs, s.overrides, s.flow.Presence)
+	s.dur.restore(time.Now(), s.regs, s.overrides, s.phones.sipPresence)
 	s.m.Registrations(s.regs.Count()) // restored bindings count before any phone registers
 	return nil
 }
@@ -485,7 +490,7 @@ func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 		Records:   recExport,
 		Cluster:   s.dur.status(),
 	}), s.dur))
-	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.reg, s.log)
+	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.phones, s.reg, s.log)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,13 @@ let es = null;        // the event stream
 let view = null;      // the last view
 let skew = 0;         // server clock minus ours, in ms
 let lastTouch = 0;
+let tab = "";         // this page's name, from the event stream (the phone's signalling needs it)
+let wantPhone = false; // the phone in this page is on
+
+// The phone in the page: a WebRTC call the server offers in the view (view.phone), answered
+// here with the microphone; PCMU only, media encrypted (DTLS-SRTP), no servers but ours.
+const phone = { pc: null, mic: null, ring: "", declined: "", ac: null, analyser: null };
+window.hotlinePhone = phone; // for the tests: stats() and peakHz()
 
 function el(tag, props, ...kids) {
   const e = document.createElement(tag);
@@ -34,6 +41,7 @@ const stateName = (s) => s.replace("_", " ");
 async function api(method, path, body) {
   const opts = { method, headers: {}, credentials: "same-origin" };
   if (me) opts.headers["X-CSRF-Token"] = me.csrf;
+  if (tab) opts.headers["X-Console-Tab"] = tab;
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
@@ -45,7 +53,8 @@ async function api(method, path, body) {
 }
 
 function showSignIn(msg) {
-  me = null; view = null;
+  endPhone();
+  me = null; view = null; tab = ""; wantPhone = false;
   if (es) { es.close(); es = null; }
   $("desk").hidden = $("wallboard").hidden = $("signout").hidden = true;
   $("who").textContent = ""; $("link").textContent = "";
@@ -70,6 +79,10 @@ function connect() {
   if (es) es.close();
   es = new EventSource("/console/api/events");
   es.addEventListener("open", () => { $("link").textContent = "live"; $("link").className = "link"; });
+  es.addEventListener("tab", (ev) => {
+    tab = JSON.parse(ev.data).tab;
+    if (wantPhone) setPhone(true); // back after a network blip: the phone goes on again
+  });
   es.addEventListener("view", (ev) => {
     view = JSON.parse(ev.data);
     skew = view.now - Date.now();
@@ -77,7 +90,7 @@ function connect() {
   });
   es.addEventListener("expired", (ev) => { showSignIn(JSON.parse(ev.data).error); });
   es.addEventListener("replaced", (ev) => {
-    es.close(); es = null;
+    es.close(); es = null; tab = ""; wantPhone = false;
     $("link").textContent = "paused";
     notice(JSON.parse(ev.data).error + ". Reload this page to use it here.");
   });
@@ -110,11 +123,131 @@ function render() {
     $("call-language").textContent = c.language || "—";
     $("call-reason").textContent = c.reason || "—";
     $("call-kind").textContent = c.kind === "live" ? "Live call" : c.kind;
-    $("btn-hangup").hidden = c.ringing;
-    $("call-hint").hidden = !c.ringing;
+    $("btn-hangup").hidden = c.ringing && !phone.pc;
+    $("call-hint").hidden = !c.ringing || !!phone.pc;
   }
+  renderPhone();
   if (me.role === "supervisor") renderWallboard();
   tick();
+}
+
+function renderPhone() {
+  const p = view.phone, c = view.call;
+  $("page-phone").hidden = !p || !p.enabled;
+  if (p) {
+    $("phone-toggle").checked = p.on;
+    $("phone-state").textContent = !p.on ? "" : phone.pc ? "in a call" : "on: calls ring here";
+  }
+  if (phone.pc && !c) endPhone(); // the call ended on the server's side
+  const ringing = !!(p && p.ring && !phone.pc && p.ring !== phone.declined);
+  $("ring-buttons").hidden = !ringing;
+  $("call-card").classList.toggle("ringing", ringing);
+  if (c && c.ringing) $("call-hint").textContent = ringing ? "Ringing in this page and on your phones." : "Answer on your phone.";
+  $("btn-mute").hidden = !phone.pc;
+}
+
+async function setPhone(on) {
+  const r = await api("POST", "phone", { on });
+  if (r.status === 401) { showSignIn(r.data?.error); return; }
+  if (r.status !== 204) {
+    wantPhone = false; $("phone-toggle").checked = false;
+    notice(r.data?.error || `refused (${r.status})`);
+    return;
+  }
+  wantPhone = on;
+  notice("");
+}
+
+function gathered(pc) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") { resolve(); return; }
+    const t = setTimeout(resolve, 3000);
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") { clearTimeout(t); resolve(); }
+    });
+  });
+}
+
+async function answerPhone() {
+  const ring = view.phone.ring, offer = view.phone.offer;
+  $("ring-buttons").hidden = true;
+  try {
+    const mic = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+    const pc = new RTCPeerConnection();
+    phone.pc = pc; phone.ring = ring; phone.mic = mic.getAudioTracks()[0];
+    pc.addEventListener("track", (e) => {
+      const stream = e.streams[0] || new MediaStream([e.track]);
+      $("phone-audio").srcObject = stream;
+      listen(stream);
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (phone.pc === pc && (pc.connectionState === "failed" || pc.connectionState === "closed")) endPhone();
+    });
+    await pc.setRemoteDescription({ type: "offer", sdp: offer });
+    pc.addTrack(phone.mic, mic);
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc);
+    const r = await api("POST", "phone/answer", { ring, sdp: pc.localDescription.sdp });
+    if (r.status !== 204) { endPhone(); notice(r.data?.error || `refused (${r.status})`); }
+  } catch (e) {
+    endPhone();
+    notice("The phone in this page could not answer: " + e.message);
+    api("POST", "phone/answer", { ring, sdp: "" }).catch(() => {});
+  }
+  if (view) render();
+}
+
+async function declinePhone() {
+  phone.declined = view.phone.ring;
+  $("ring-buttons").hidden = true;
+  const r = await api("POST", "phone/answer", { ring: phone.declined, sdp: "" });
+  if (r.status !== 204) notice(r.data?.error || `refused (${r.status})`);
+}
+
+// listen measures what the caller sends: the strongest frequency, for the tests.
+function listen(stream) {
+  try {
+    phone.ac = new AudioContext();
+    phone.analyser = phone.ac.createAnalyser();
+    phone.analyser.fftSize = 4096;
+    phone.ac.createMediaStreamSource(stream).connect(phone.analyser);
+  } catch (e) { phone.analyser = null; }
+}
+
+phone.peakHz = () => {
+  const an = phone.analyser;
+  if (!an) return 0;
+  const d = new Float32Array(an.frequencyBinCount);
+  an.getFloatFrequencyData(d);
+  let k = 1;
+  for (let i = 2; i < d.length; i++) if (d[i] > d[k]) k = i;
+  return k * phone.ac.sampleRate / an.fftSize;
+};
+
+phone.stats = async () => {
+  const out = { bytes: 0, level: 0, codec: "" };
+  if (!phone.pc) return out;
+  const st = await phone.pc.getStats();
+  st.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") {
+      out.bytes = s.bytesReceived; out.level = s.audioLevel || 0;
+      const c = st.get(s.codecId); if (c) out.codec = c.mimeType;
+    }
+  });
+  return out;
+};
+
+function endPhone() {
+  if (!phone.pc) return;
+  const pc = phone.pc;
+  phone.pc = null;
+  pc.close();
+  if (phone.mic) phone.mic.stop();
+  if (phone.ac) phone.ac.close().catch(() => {});
+  phone.mic = phone.ac = phone.analyser = null;
+  $("phone-audio").srcObject = null;
+  $("btn-mute").textContent = "Mute";
+  $("btn-mute").setAttribute("aria-pressed", "false");
 }
 
 function counts(m) {
@@ -203,8 +336,18 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("btn-available").addEventListener("click", () => setState("available"));
   $("btn-pause").addEventListener("click", () => setState("paused", $("pause-reason").value));
   $("btn-offline").addEventListener("click", () => setState("offline"));
+  $("phone-toggle").addEventListener("change", (ev) => setPhone(ev.target.checked));
+  $("btn-answer").addEventListener("click", answerPhone);
+  $("btn-decline").addEventListener("click", declinePhone);
+  $("btn-mute").addEventListener("click", () => {
+    if (!phone.mic) return;
+    phone.mic.enabled = !phone.mic.enabled;
+    $("btn-mute").textContent = phone.mic.enabled ? "Mute" : "Unmute";
+    $("btn-mute").setAttribute("aria-pressed", String(!phone.mic.enabled));
+  });
   $("btn-hangup").addEventListener("click", async () => {
     const r = await api("POST", "hangup");
+    endPhone();
     if (r.status === 401) showSignIn(r.data?.error);
     else if (r.status !== 204) notice(r.data?.error || `refused (${r.status})`);
   });

@@ -46,6 +46,9 @@ type Options struct {
 	// Addresses are the ICE host candidates offered to browsers; none: every address of
 	// the host's interfaces (loopback only when listed here).
 	Addresses []netip.Addr
+	// Advertise, if set, replaces the host candidates' address (1:1 NAT:
+	// media.advertise_address).
+	Advertise netip.Addr
 	// PortMin and PortMax bound the ICE UDP ports (0: any).
 	PortMin, PortMax uint16
 	// InactivityTimeout ends the leg when the browser's audio stops for this long.
@@ -112,6 +115,9 @@ func New(o Options) (*Engine, error) {
 			return ok && allowed[a.Unmap()]
 		})
 		se.SetIncludeLoopbackCandidate(loopback)
+	}
+	if o.Advertise.IsValid() {
+		se.SetNAT1To1IPs([]string{o.Advertise.String()}, webrtc.ICECandidateTypeHost)
 	}
 	if o.PortMin != 0 || o.PortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(o.PortMin, o.PortMax); err != nil {
