@@ -54,3 +54,10 @@ func (m *midCall) press(ctx context.Context, code string) {
 		m.key(ctx, d)
 	}
 }
+
+// Talking reports whether the advocate is on a call that supervisors can join.
+func (f *Flow) Talking(advocate string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.talks[advocate] != nil
+}

@@ -48,6 +48,18 @@ type Desk interface {
 	// HangUp ends the call the advocate is talking on; errors match ErrNoCall when there
 	// is none.
 	HangUp(ctx context.Context, advocate string) error
+	// Features are the mid-call buttons of the advocate's call; none when mid-call
+	// features are off.
+	Features(advocate string) []Feature
+	// Feature presses one of them on the advocate's own call; errors match ErrNoCall or
+	// ErrNoFeature.
+	Feature(ctx context.Context, advocate, id string) error
+	// Supervise has the supervisor listen to, whisper to or barge into the advocate's
+	// call through the supervisor's phone, change how, or stop ("stop"); errors match
+	// ErrCannotSupervise with the reason.
+	Supervise(ctx context.Context, supervisor, advocate, mode string) error
+	// Supervising is what the supervisor is doing, if anything.
+	Supervising(supervisor string) (Supervision, bool)
 }
 
 // ErrNoCall means the advocate is not talking to a caller.
@@ -146,6 +158,8 @@ func New(o Options) (*Server, error) {
 	}, true))
 	mux.HandleFunc("POST /console/api/state", s.authed(s.setState, true))
 	mux.HandleFunc("POST /console/api/hangup", s.authed(s.hangUp, true))
+	mux.HandleFunc("POST /console/api/feature", s.authed(s.feature, true))
+	mux.HandleFunc("POST /console/api/supervise", s.authed(s.supervise, true))
 	mux.HandleFunc("POST /console/api/phone", s.authed(s.setPhone, true))
 	mux.HandleFunc("POST /console/api/phone/answer", s.authed(s.answerPhone, true))
 	mux.HandleFunc("GET /console/api/events", s.authed(s.events, false))

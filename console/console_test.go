@@ -37,6 +37,9 @@ func md(id, pw string) string {
 type fakeDesk struct {
 	mu    sync.Mutex
 	state map[string]queue.State
+
+	pressed     []string // "advocate feature"
+	supervising *Supervision
 }
 
 func (d *fakeDesk) Advocates() (time.Time, queue.Snapshot) {
@@ -75,6 +78,42 @@ func (d *fakeDesk) HangUp(_ context.Context, id string) error {
 	}
 	d.state[id] = queue.Available
 	return nil
+}
+
+func (d *fakeDesk) Features(string) []Feature {
+	return []Feature{{ID: "party:9", Label: "911", Kind: "emergency"}, {ID: "drop", Label: "Drop the last party", Kind: "drop"}}
+}
+
+func (d *fakeDesk) Feature(_ context.Context, id, f string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state[id] != queue.OnCall {
+		return ErrNoCall
+	}
+	if f != "party:9" && f != "drop" {
+		return ErrNoFeature
+	}
+	d.pressed = append(d.pressed, id+" "+f)
+	return nil
+}
+
+func (d *fakeDesk) Supervise(_ context.Context, sup, adv, mode string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state[adv] != queue.OnCall {
+		return fmt.Errorf("%w: %s is on no call", ErrCannotSupervise, adv)
+	}
+	d.supervising = &Supervision{Advocate: adv, Mode: mode}
+	return nil
+}
+
+func (d *fakeDesk) Supervising(string) (Supervision, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.supervising == nil {
+		return Supervision{}, false
+	}
+	return *d.supervising, true
 }
 
 func (d *fakeDesk) CallCard(id string) (CallCard, bool) {

@@ -38,6 +38,7 @@ type line struct {
 // ringing is a call offered to a page.
 type ringing struct {
 	id, offer string
+	label     string      // what the call is for: "" for a caller, else e.g. a supervision
 	answer    chan string // the page's SDP answer ("" declines); buffered 1
 }
 
@@ -93,12 +94,13 @@ func (s *Server) PhoneOn(advocate string) bool {
 	return s.phones.m[advocate] != nil
 }
 
-// Ring offers a call (the WebRTC SDP offer) to the advocate's phone in the page and waits
+// Ring offers a call (the WebRTC SDP offer) to the advocate's phone in the page, labelled
+// (label "" for a caller's call; the page's call card says the rest), and waits
 // for the page's SDP answer. It fails with ErrPhoneOff when no page has the phone on (or
 // it goes off), ErrDeclined when the advocate declines, or ctx's error when the ring is
 // cancelled (the caller hung up, the ring timed out).
-func (s *Server) Ring(ctx context.Context, advocate, offer string) (string, error) {
-	r := &ringing{id: randomToken(), offer: offer, answer: make(chan string, 1)}
+func (s *Server) Ring(ctx context.Context, advocate, label, offer string) (string, error) {
+	r := &ringing{id: randomToken(), offer: offer, label: label, answer: make(chan string, 1)}
 	s.phones.mu.Lock()
 	l := s.phones.m[advocate]
 	if l == nil {
@@ -139,6 +141,7 @@ type phoneView struct {
 	On      bool   `json:"on"`      // this page has the phone on
 	Ring    string `json:"ring,omitempty"`
 	Offer   string `json:"offer,omitempty"`
+	Label   string `json:"label,omitempty"` // "" for a caller's call
 }
 
 func (s *Server) phoneViewOf(advocate string, sess *session, tab string) *phoneView {
@@ -148,7 +151,7 @@ func (s *Server) phoneViewOf(advocate string, sess *session, tab string) *phoneV
 	if l := s.phones.m[advocate]; l != nil && l.sess == sess && l.tab == tab {
 		v.On = true
 		if l.ring != nil {
-			v.Ring, v.Offer = l.ring.id, l.ring.offer
+			v.Ring, v.Offer, v.Label = l.ring.id, l.ring.offer, l.ring.label
 		}
 	}
 	return v

@@ -87,7 +87,7 @@ func TestPhoneSignalling(t *testing.T) {
 	}
 	ring := func() chan result {
 		ch := make(chan result, 1)
-		go func() { sdp, err := f.cs.Ring(ctx, "ana", "v=0 offer"); ch <- result{sdp, err} }()
+		go func() { sdp, err := f.cs.Ring(ctx, "ana", "", "v=0 offer"); ch <- result{sdp, err} }()
 		return ch
 	}
 	rang := ring()
@@ -141,7 +141,7 @@ func TestPhoneSignalling(t *testing.T) {
 		!strings.Contains(body, "another tab") {
 		t.Errorf("the replaced tab turns the phone on: %d %s, want 409", code, body)
 	}
-	if _, err := f.cs.Ring(ctx, "ana", "v=0"); !errors.Is(err, ErrPhoneOff) {
+	if _, err := f.cs.Ring(ctx, "ana", "", "v=0"); !errors.Is(err, ErrPhoneOff) {
 		t.Errorf("ring with the phone off: %v", err)
 	}
 
@@ -150,5 +150,57 @@ func TestPhoneSignalling(t *testing.T) {
 	if code, body := ana.do("POST", "/console/api/phone", `{"on":true}`, tabHeader, tab2.tab); code != http.StatusUnauthorized ||
 		!strings.Contains(body, "session expired") {
 		t.Errorf("phone on after the idle timeout: %d %s, want 401", code, body)
+	}
+}
+
+// TestCallButtons: an advocate's buttons act on her own call only (there is no field to
+// name another's), with the CSRF token; listen, whisper and barge are a supervisor's.
+func TestCallButtons(t *testing.T) {
+	f := newFixture(t, false)
+	f.desk.SetState("ana", "on_call", "")
+	ana, sam := f.client(t), f.client(t)
+	ana.signIn("ana", "ana-pw")
+	sam.signIn("sam", "sam-pw")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if d := nextView(t, ana.events(ctx)); !strings.Contains(d, `"features":[{"id":"party:9","label":"911","kind":"emergency"}`) {
+		t.Errorf("ana's view has no call buttons: %s", d)
+	}
+	for _, tc := range []struct {
+		who        *client
+		path, body string
+		csrf       string
+		want       int
+		says       string
+	}{
+		{ana, "/console/api/feature", `{"feature":"party:9"}`, "forged", http.StatusForbidden, "CSRF"},
+		{ana, "/console/api/feature", `{"feature":"party:9","advocate":"sam"}`, "", http.StatusBadRequest, "unknown field"},
+		{ana, "/console/api/feature", `{"feature":"party:5"}`, "", http.StatusBadRequest, "no such button"},
+		{sam, "/console/api/feature", `{"feature":"drop"}`, "", http.StatusConflict, "on no call"},
+		{ana, "/console/api/feature", `{"feature":"party:9"}`, "", http.StatusNoContent, ""},
+		{ana, "/console/api/supervise", `{"advocate":"sam","mode":"listen"}`, "", http.StatusForbidden, "only a supervisor"},
+		{sam, "/console/api/supervise", `{"advocate":"ana","mode":"shout"}`, "", http.StatusBadRequest, "mode must be"},
+		{sam, "/console/api/supervise", `{"advocate":"sam","mode":"listen"}`, "", http.StatusBadRequest, "your own call"},
+		{sam, "/console/api/supervise", `{"advocate":"ana","mode":"whisper"}`, "forged", http.StatusForbidden, "CSRF"},
+		{sam, "/console/api/supervise", `{"advocate":"ana","mode":"whisper"}`, "", http.StatusAccepted, ""},
+	} {
+		good := tc.who.csrf
+		if tc.csrf != "" {
+			tc.who.csrf = tc.csrf
+		}
+		code, body := tc.who.do("POST", tc.path, tc.body)
+		tc.who.csrf = good
+		if code != tc.want || !strings.Contains(body, tc.says) {
+			t.Errorf("%s %s: %d %s, want %d %q", tc.path, tc.body, code, body, tc.want, tc.says)
+		}
+	}
+	f.desk.mu.Lock()
+	pressed, sup := f.desk.pressed, f.desk.supervising
+	f.desk.mu.Unlock()
+	if len(pressed) != 1 || pressed[0] != "ana party:9" || sup == nil || sup.Mode != "whisper" {
+		t.Errorf("pressed %q, supervising %+v", pressed, sup)
+	}
+	if d := nextView(t, sam.events(ctx)); !strings.Contains(d, `"supervising":{"advocate":"ana","mode":"whisper"`) {
+		t.Errorf("sam's view: %s", d)
 	}
 }

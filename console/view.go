@@ -16,9 +16,11 @@ type view struct {
 	Now       int64          `json:"now"`
 	Me        *advocateView  `json:"me"`
 	Call      *callView      `json:"call"`
-	Phone     *phoneView     `json:"phone,omitempty"`     // this page's phone
-	Queues    []queueView    `json:"queues,omitempty"`    // supervisors only
-	Advocates []advocateView `json:"advocates,omitempty"` // supervisors only
+	Phone     *phoneView     `json:"phone,omitempty"`       // this page's phone
+	Features  []Feature      `json:"features,omitempty"`    // the buttons of one's call in progress
+	Supervise *Supervision   `json:"supervising,omitempty"` // supervisors: the call they are in
+	Queues    []queueView    `json:"queues,omitempty"`      // supervisors only
+	Advocates []advocateView `json:"advocates,omitempty"`   // supervisors only
 }
 
 type advocateView struct {
@@ -89,6 +91,9 @@ func (s *Server) buildView(a Account) (view, bool) {
 				v.Call = &callView{Queue: c.Queue, Language: c.Language, Reason: c.Reason,
 					Since: ms(c.Since), Ringing: adv.State == queue.Ringing, Kind: "live"}
 			}
+			if adv.State == queue.OnCall {
+				v.Features = s.o.Desk.Features(a.ID)
+			}
 		}
 	}
 	if v.Me == nil {
@@ -96,6 +101,9 @@ func (s *Server) buildView(a Account) (view, bool) {
 	}
 	if a.Role != RoleSupervisor {
 		return v, true
+	}
+	if sv, ok := s.o.Desk.Supervising(a.ID); ok {
+		v.Supervise = &sv
 	}
 	for _, q := range snap.Queues {
 		qv := queueView{Name: q.Name, Languages: q.Languages, Waiting: q.Waiting, Ringing: q.Ringing,

@@ -223,7 +223,11 @@ func (a advocatesAPI) SetState(id, state, reason string) (queue.AdvocateSnapshot
 var _ admin.Advocates = advocatesAPI{}
 
 // consoleDesk is the browser console's view of the call flow.
-type consoleDesk struct{ advocatesAPI }
+type consoleDesk struct {
+	advocatesAPI
+	live *atomic.Pointer[callflow.Snapshot]
+	sups *supervisions
+}
 
 func (d consoleDesk) Advocates() (time.Time, queue.Snapshot) { return d.f.Advocates() }
 
@@ -265,7 +269,7 @@ func consoleAccount(live *atomic.Pointer[callflow.Snapshot]) func(string) (conso
 // newConsole builds the browser console on the configuration in force; its handler
 // answers 404 while console.enabled is false. stop ends its event streams.
 func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, dur *durable, limits *defence.Limiter,
-	stats *console.Stats, phones *browserPhones, reg prometheus.Registerer, log *slog.Logger) (h http.Handler, stop func(), err error) {
+	stats *console.Stats, phones *browserPhones, sups *supervisions, reg prometheus.Registerer, log *slog.Logger) (h http.Handler, stop func(), err error) {
 	var cs *console.Server
 	cm := metrics.NewConsole(reg, func() int { return cs.Sessions() })
 	cs, err = console.New(console.Options{
@@ -273,7 +277,7 @@ func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, du
 		Realm:        func() string { return live.Load().Config.SIP.Realm },
 		PauseReasons: func() []string { return live.Load().Config.AdvocatePauseReasons },
 		ServiceLevel: func(q string) time.Duration { return live.Load().Settings(q).ServiceLevel },
-		Desk:         consoleDesk{advocatesAPI{flow, dur}},
+		Desk:         consoleDesk{advocatesAPI{flow, dur}, live, sups},
 		Limiter:      limits,
 		Stats:        stats,
 		Metrics:      cm,

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -121,4 +124,118 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 		chromedp.WaitNotVisible(chromedp.ID("btn-mute")),
 		waitTrue(`hotlinePhone.pc === null`))
 	ts.waitMetric(t, `hotline_queue_calls_total{queue="es",result="answered"}`, 1)
+}
+
+// TestConsoleCallButtonsInBrowser is the console's call buttons in Chromium: ana takes a
+// caller in the page and adds the Spanish interpreter with a button (the caller hears
+// both), then drops it; sam, a supervisor, listens to her call from the wallboard on his
+// SIP phone (nobody hears him), whispers (the caller still does not), barges in (the
+// caller hears him) and stops. Ana's page has no such buttons, and the server refuses her
+// if she tries.
+func TestConsoleCallButtonsInBrowser(t *testing.T) {
+	const micHz, callerHz, interpHz, samHz = 1000, 440, 1800, 1500
+	alloc := chromiumWith(t,
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-audio-capture", toneWAV(t, micHz, 10*time.Second)),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	)
+	interp := newPhone(t, "127.0.0.1:9", "interp", "", 0, interpHz)
+	cfg := consoleTestConfig(t) + fmt.Sprintf(`targets:
+  - {name: interp_es, uri: "%s"}
+midcall:
+  prefix: "**"
+  supervise_code: "*5"
+  interpreters: [{code: "34", language: es, target: interp_es}]
+`, interp.contactURI)
+	cfg = strings.Replace(cfg, "    name: Ana\n", "    name: Ana\n    extension: \"201\"\n", 1)
+	cfg = strings.Replace(cfg, "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
+	ts := startServer(t, cfg)
+	srv, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interp.server = srv
+	base := "http://" + ts.addrs.HTTP
+	samPhone := newPhone(t, ts.addrs.SIPUDP, "sam", "sam-pw", 0, samHz)
+	samPhone.register(300)
+
+	ana := browserTab(t, alloc)
+	signInPage(t, ana, base, "ana", "ana-pw")
+	runIn(t, ana, "the phone in the page on", 10*time.Second,
+		chromedp.Click(chromedp.ID("phone-toggle")),
+		waitText("#phone-state", "on: calls ring here"))
+	ts.waitMetric(t, `hotline_advocates{language="es",queue="es",state="available"}`, 1)
+	c := callIn(t, ts, "21", callerHz)
+	runIn(t, ana, "answer in the page", 20*time.Second,
+		chromedp.WaitVisible(chromedp.ID("btn-answer")),
+		chromedp.Click(chromedp.ID("btn-answer")),
+		waitText("#my-state", "on call"),
+		chromedp.WaitVisible(chromedp.CSS(`#midcall-buttons button[data-feature="interpreter:34"]`)))
+	waitTone(t, "the caller hears ana", c.stream, 0, micHz, 15*time.Second)
+
+	// The interpreter button: the server dials the interpreter, and the three talk.
+	runIn(t, ana, "add the interpreter", 5*time.Second, chromedp.Click(chromedp.CSS(`#midcall-buttons button[data-feature="interpreter:34"]`)))
+	interp.answer(interp.expectInvite(10 * time.Second))
+	waitLevels(t, "the caller hears ana and the interpreter", c.stream, 0, []float64{micHz, interpHz}, nil)
+	runIn(t, ana, "drop the interpreter", 5*time.Second, chromedp.Click(chromedp.CSS(`#midcall-buttons button[data-feature="drop"]`)))
+	interp.expectBye(5 * time.Second)
+	ts.waitMetric(t, `hotline_conference_joins_total{kind="interpreter",result="answered"}`, 1)
+
+	// Ana is no supervisor: no wallboard, and the server refuses her.
+	if vis := get(t, ana, "wallboard", chromedp.Evaluate[bool](`!document.getElementById('wallboard').hidden`)); vis {
+		t.Error("ana's page shows the wallboard")
+	}
+	refused := get(t, ana, "ana supervises", chromedp.Evaluate[string](`fetch('/console/api/supervise', {method: 'POST',
+		headers: {'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf}, body: JSON.stringify({advocate: 'sam', mode: 'listen'})})
+		.then((r) => r.status + ' ' + r.statusText)`, chromedp.EvalAwaitPromise))
+	if !strings.HasPrefix(refused, "403") {
+		t.Errorf("ana's supervise request: %s, want 403", refused)
+	}
+
+	// Sam listens from the wallboard: his phone rings, he answers; nobody hears him.
+	sam := browserTab(t, alloc)
+	signInPage(t, sam, base, "sam", "sam-pw")
+	runIn(t, sam, "listen", 10*time.Second,
+		chromedp.WaitVisible(chromedp.CSS(`#a-ana button[data-mode="listen"]`)),
+		chromedp.Click(chromedp.CSS(`#a-ana button[data-mode="listen"]`)),
+		waitTrue(`document.getElementById('supervising').textContent.includes('Ringing your phone')`))
+	samPhone.answer(samPhone.expectInvite(10 * time.Second))
+	runIn(t, sam, "listening", 10*time.Second, waitTrue(`document.getElementById('supervising').textContent.includes('listening')`))
+	waitLevels(t, "sam hears the caller and ana", samPhone.stream, 0, []float64{callerHz, micHz}, nil)
+	waitLevels(t, "listening: the caller does not hear sam", c.stream, 0, []float64{micHz}, []float64{samHz})
+
+	runIn(t, sam, "whisper", 10*time.Second,
+		chromedp.Click(chromedp.CSS(`#a-ana button[data-mode="whisper"]`)),
+		waitTrue(`document.getElementById('supervising').textContent.includes('whispering')`))
+	runIn(t, ana, "ana hears sam's whisper", 10*time.Second, waitTrue(`hotlinePhone.levelAt(`+strconv.Itoa(samHz)+`) > -70`))
+	waitLevels(t, "whispering: the caller does not hear sam", c.stream, 0, []float64{micHz}, []float64{samHz})
+
+	runIn(t, sam, "barge", 10*time.Second,
+		chromedp.Click(chromedp.CSS(`#a-ana button[data-mode="barge"]`)),
+		waitTrue(`document.getElementById('supervising').textContent.includes('barged in')`))
+	waitLevels(t, "barged in: the caller hears sam and ana", c.stream, 0, []float64{micHz, samHz}, nil)
+
+	if os.Getenv("HOTLINE_SCREENSHOTS") == "1" {
+		for _, s := range []struct {
+			tab  context.Context
+			file string
+		}{{ana, "console-phone.png"}, {sam, "console-supervise.png"}} {
+			png := get(t, s.tab, "screenshot", chromedp.FullScreenshot(100))
+			if err := os.WriteFile(filepath.Join("..", "..", "docs", s.file), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	runIn(t, sam, "stop", 10*time.Second,
+		chromedp.Click(chromedp.CSS(`#a-ana button[data-mode="stop"]`)),
+		chromedp.WaitNotVisible(chromedp.ID("supervising")))
+	samPhone.expectBye(5 * time.Second)
+	waitLevels(t, "sam gone: the caller hears ana alone", c.stream, 0, []float64{micHz}, []float64{samHz})
+
+	runIn(t, ana, "hang up", 10*time.Second, chromedp.Click(chromedp.ID("btn-hangup")))
+	c.expectRequest("BYE", 5*time.Second)
+	c.stopTone()
 }

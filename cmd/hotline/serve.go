@@ -120,6 +120,7 @@ type server struct {
 	dur             *durable             // what survives a restart (state.go); nil: nothing
 	regs            *registrar.Registrar // the per-source defences, which the console also reads
 	phones          *browserPhones       // the advocates' phones in the console's pages
+	sups            *supervisions        // supervisors listening from the console
 
 	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
 	// when a drain has finished. g runs its parts under gctx.
@@ -294,12 +295,13 @@ func (s *server) buildQueues(ctx context.Context) error {
 	*s.undo = append(*s.undo, stop)
 	s.g, s.gctx = errgroup.WithContext(sctx)
 	sipSrv := func() *sip.Server { return s.srv }
+	dialer, contacts := phoneDialer{sipDialer{sipSrv}, s.phones}, phoneContacts{sipContacts{sipSrv}, s.phones}
 	s.flow = callflow.New(callflow.Options{
 		Engine:     eng,
 		Live:       live,
 		Overrides:  overrides,
-		Dialer:     phoneDialer{sipDialer{sipSrv}, s.phones},
-		Contacts:   phoneContacts{sipContacts{sipSrv}, s.phones},
+		Dialer:     dialer,
+		Contacts:   contacts,
 		Bridge:     bridgeLegs,
 		Records:    callRecorder{s.rec},
 		Places:     s.dur.places(time.Now()),
@@ -318,6 +320,7 @@ func (s *server) buildQueues(ctx context.Context) error {
 		Stopping: func() bool { return s.gctx.Err() != nil },
 	})
 	s.phones.flow = s.flow.Presence
+	s.sups = &supervisions{flow: s.flow, live: live, dialer: dialer, contacts: contacts, log: s.log, m: map[string]*supervision{}}
 	return nil
 }
 
@@ -490,7 +493,7 @@ func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 		Records:   recExport,
 		Cluster:   s.dur.status(),
 	}), s.dur))
-	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.phones, s.reg, s.log)
+	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.phones, s.sups, s.reg, s.log)
 	if err != nil {
 		return nil, err
 	}

@@ -99,7 +99,7 @@ func (b *browserPhones) dial(ctx context.Context, advocate string) (callflow.Leg
 	if err != nil {
 		return nil, err
 	}
-	answer, err := cs.Ring(ctx, advocate, call.Offer())
+	answer, err := cs.Ring(ctx, advocate, ringLabelOf(ctx), call.Offer())
 	if err != nil {
 		call.Close()
 		switch {

@@ -13,7 +13,7 @@ let wantPhone = false; // the phone in this page is on
 
 // The phone in the page: a WebRTC call the server offers in the view (view.phone), answered
 // here with the microphone; PCMU only, media encrypted (DTLS-SRTP), no servers but ours.
-const phone = { pc: null, mic: null, ring: "", declined: "", ac: null, analyser: null };
+const phone = { pc: null, mic: null, ring: "", declined: "", kind: "", ac: null, analyser: null };
 window.hotlinePhone = phone; // for the tests: stats() and peakHz()
 
 function el(tag, props, ...kids) {
@@ -138,12 +138,45 @@ function renderPhone() {
     $("phone-toggle").checked = p.on;
     $("phone-state").textContent = !p.on ? "" : phone.pc ? "in a call" : "on: calls ring here";
   }
-  if (phone.pc && !c) endPhone(); // the call ended on the server's side
+  if (phone.pc && phone.kind === "caller" && !c) endPhone(); // the call ended on the server's side
   const ringing = !!(p && p.ring && !phone.pc && p.ring !== phone.declined);
-  $("ring-buttons").hidden = !ringing;
-  $("call-card").classList.toggle("ringing", ringing);
-  if (c && c.ringing) $("call-hint").textContent = ringing ? "Ringing in this page and on your phones." : "Answer on your phone.";
-  $("btn-mute").hidden = !phone.pc;
+  $("phone-ring").hidden = !ringing;
+  if (ringing) $("ring-label").textContent = p.label || "A caller is ringing here";
+  $("call-card").classList.toggle("ringing", ringing && !p.label);
+  if (c && c.ringing) $("call-hint").textContent = ringing && !p.label ? "Ringing in this page and on your phones." : "Answer on your phone.";
+  $("phone-call").hidden = !phone.pc;
+  $("btn-phone-hangup").hidden = !phone.pc || phone.kind === "caller";
+  renderFeatures();
+}
+
+// The buttons of one's call in progress: interpreter, 911, partner, drop the last party.
+function renderFeatures() {
+  const fs = (view.call && !view.call.ringing && view.features) || [];
+  const box = $("midcall-buttons");
+  box.hidden = fs.length === 0;
+  const key = JSON.stringify(fs);
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.replaceChildren(...fs.map((f) => {
+    const b = el("button", { type: "button", textContent: f.label, className: f.kind === "emergency" ? "danger" : "" });
+    b.dataset.feature = f.id;
+    b.addEventListener("click", () => press(f.id));
+    return b;
+  }));
+}
+
+async function press(feature) {
+  const r = await api("POST", "feature", { feature });
+  if (r.status === 401) showSignIn(r.data?.error);
+  else if (r.status !== 204) notice(r.data?.error || `refused (${r.status})`);
+  else notice("");
+}
+
+async function supervise(advocate, mode) {
+  const r = await api("POST", "supervise", { advocate, mode });
+  if (r.status === 401) showSignIn(r.data?.error);
+  else if (r.status !== 202) notice(r.data?.error || `refused (${r.status})`);
+  else notice("");
 }
 
 async function setPhone(on) {
@@ -170,9 +203,14 @@ function gathered(pc) {
 
 async function answerPhone() {
   const ring = view.phone.ring, offer = view.phone.offer;
-  $("ring-buttons").hidden = true;
+  phone.kind = view.phone.label ? "other" : "caller";
+  $("phone-ring").hidden = true;
   try {
-    const mic = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+    // Echo cancellation stays on (speakers); noise suppression and automatic gain are
+    // off: they take steady sounds (a tone, a hum on the caller's line) for noise and fade
+    // them, and a desk phone does neither.
+    const mic = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: false }, video: false });
     const pc = new RTCPeerConnection();
     phone.pc = pc; phone.ring = ring; phone.mic = mic.getAudioTracks()[0];
     pc.addEventListener("track", (e) => {
@@ -199,7 +237,7 @@ async function answerPhone() {
 
 async function declinePhone() {
   phone.declined = view.phone.ring;
-  $("ring-buttons").hidden = true;
+  $("phone-ring").hidden = true;
   const r = await api("POST", "phone/answer", { ring: phone.declined, sdp: "" });
   if (r.status !== 204) notice(r.data?.error || `refused (${r.status})`);
 }
@@ -222,6 +260,16 @@ phone.peakHz = () => {
   let k = 1;
   for (let i = 2; i < d.length; i++) if (d[i] > d[k]) k = i;
   return k * phone.ac.sampleRate / an.fftSize;
+};
+
+// levelAt is the level (dB) of what the caller's side sends at hz, for the tests.
+phone.levelAt = (hz) => {
+  const an = phone.analyser;
+  if (!an) return -1000;
+  const d = new Float32Array(an.frequencyBinCount);
+  an.getFloatFrequencyData(d);
+  const k = Math.round(hz * an.fftSize / phone.ac.sampleRate);
+  return Math.max(d[k - 1], d[k], d[k + 1]);
 };
 
 phone.stats = async () => {
@@ -280,6 +328,24 @@ function renderWallboard() {
       const [state, reason] = sel.value.split(":");
       setState(state, reason || "", a.id);
     });
+    const sup = el("td", {});
+    const cur = view.supervising && view.supervising.advocate === a.id ? view.supervising : null;
+    if (a.state === "on_call" && a.id !== me.id) {
+      const box = el("span", { className: "sup-buttons" });
+      for (const [mode, label] of [["listen", "Listen"], ["whisper", "Whisper"], ["barge", "Barge"]]) {
+        const b = el("button", { type: "button", textContent: label, className: cur && cur.mode === mode ? "on" : "" });
+        b.dataset.mode = mode;
+        b.addEventListener("click", () => supervise(a.id, mode));
+        box.append(b);
+      }
+      if (cur) {
+        const b = el("button", { type: "button", textContent: "Stop", className: "danger" });
+        b.dataset.mode = "stop";
+        b.addEventListener("click", () => supervise(a.id, "stop"));
+        box.append(b);
+      }
+      sup.append(box);
+    }
     return el("tr", { id: "a-" + a.id },
       el("td", { textContent: a.name ? `${a.name} (${a.id})` : a.id }),
       el("td", { textContent: a.languages.join(", ") }),
@@ -287,8 +353,14 @@ function renderWallboard() {
       el("td", { className: "for", textContent: "" }),
       el("td", { textContent: a.queue || "" }),
       el("td", { textContent: a.registered ? "registered" : "—" }),
-      el("td", {}, sel, " ", btn));
+      el("td", {}, sel, " ", btn),
+      sup);
   }));
+  const sv = view.supervising;
+  $("supervising").hidden = !sv;
+  if (sv) $("supervising").textContent = sv.answered ?
+    `You are in ${sv.advocate}'s call: ${sv.mode === "listen" ? "listening (no one hears you)" : sv.mode === "whisper" ? `whispering (only ${sv.advocate} hears you)` : "barged in (everyone hears you)"}.` :
+    `Ringing your phone to join ${sv.advocate}'s call (${sv.mode})…`;
 }
 
 // tick updates what counts by itself between views: waits, wrap-up, time in state.
@@ -339,6 +411,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("phone-toggle").addEventListener("change", (ev) => setPhone(ev.target.checked));
   $("btn-answer").addEventListener("click", answerPhone);
   $("btn-decline").addEventListener("click", declinePhone);
+  $("btn-phone-hangup").addEventListener("click", () => { endPhone(); if (view) render(); });
   $("btn-mute").addEventListener("click", () => {
     if (!phone.mic) return;
     phone.mic.enabled = !phone.mic.enabled;
