@@ -84,13 +84,24 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 	if strings.Contains(page, strings.TrimPrefix(c.from, "+")) {
 		t.Error("the page shows the caller's number")
 	}
+	if os.Getenv("HOTLINE_SCREENSHOTS") == "1" {
+		time.Sleep(2 * time.Second) // a wait that reads more than 0:00
+		png := get(t, ana, "screenshot", chromedp.FullScreenshot(100))
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "console-ringing.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clicked := time.Now()
 	runIn(t, ana, "answer in the page", 20*time.Second,
 		chromedp.Click(chromedp.ID("btn-answer")),
 		waitText("#my-state", "on call"),
 		chromedp.WaitVisible(chromedp.ID("btn-mute")))
+	onCall := time.Since(clicked)
 
 	// The caller hears the page's microphone.
 	waitTone(t, "the caller hears the browser's tone", c.stream, 0, micHz, 15*time.Second)
+	t.Logf("answered in the page: on call %v after the click, the caller hears the tone (Goertzel > 0.8 over 1 s) %v after",
+		onCall.Round(time.Millisecond), time.Since(clicked).Round(time.Millisecond))
 
 	// The page receives the caller's tone.
 	runIn(t, ana, "the page receives audio", 15*time.Second, waitTrue(`(async () => {

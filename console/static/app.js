@@ -143,7 +143,7 @@ function renderPhone() {
   $("phone-ring").hidden = !ringing;
   if (ringing) $("ring-label").textContent = p.label || "A caller is ringing here";
   $("call-card").classList.toggle("ringing", ringing && !p.label);
-  if (c && c.ringing) $("call-hint").textContent = ringing && !p.label ? "Ringing in this page and on your phones." : "Answer on your phone.";
+  if (c && c.ringing) $("call-hint").textContent = ringing && !p.label ? "Ringing in this page (and on any phone you registered)." : "Answer on your phone.";
   $("phone-call").hidden = !phone.pc;
   $("btn-phone-hangup").hidden = !phone.pc || phone.kind === "caller";
   renderFeatures();
