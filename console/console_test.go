@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,6 +164,7 @@ type fixture struct {
 
 	pmu      sync.Mutex
 	presence map[string]bool // OnPhone's last word per advocate
+	noPhone  atomic.Bool     // console.phone: false
 }
 
 func (f *fixture) online(id string) bool {
@@ -201,7 +203,7 @@ func newFixture(t testing.TB, tls bool) *fixture {
 		IdleTimeout:  func() time.Duration { return 10 * time.Minute },
 		Now:          f.clock.Now,
 		Tick:         20 * time.Millisecond,
-		PhoneEnabled: func() bool { return true },
+		PhoneEnabled: func() bool { return !f.noPhone.Load() },
 		OnPhone: func(id string, on bool) {
 			f.pmu.Lock()
 			f.presence[id] = on

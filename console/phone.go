@@ -89,6 +89,9 @@ func (s *Server) phoneOff(advocate string, sess *session, tab string) {
 
 // PhoneOn reports whether the advocate has a phone on in a page.
 func (s *Server) PhoneOn(advocate string) bool {
+	if !s.o.PhoneEnabled() {
+		return false
+	}
 	s.phones.mu.Lock()
 	defer s.phones.mu.Unlock()
 	return s.phones.m[advocate] != nil
@@ -103,7 +106,7 @@ func (s *Server) Ring(ctx context.Context, advocate, label, offer string) (strin
 	r := &ringing{id: randomToken(), offer: offer, label: label, answer: make(chan string, 1)}
 	s.phones.mu.Lock()
 	l := s.phones.m[advocate]
-	if l == nil {
+	if l == nil || !s.o.PhoneEnabled() {
 		s.phones.mu.Unlock()
 		return "", ErrPhoneOff
 	}

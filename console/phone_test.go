@@ -204,3 +204,30 @@ func TestCallButtons(t *testing.T) {
 		t.Errorf("sam's view: %s", d)
 	}
 }
+
+// TestPhoneDisabled: with console.phone off the page's phone requests get 404, and a
+// reload that turns it off turns the phones that were on off.
+func TestPhoneDisabled(t *testing.T) {
+	f := newFixture(t, false)
+	ana := f.client(t)
+	ana.signIn("ana", "ana-pw")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tab := ana.events(ctx)
+	nextView(t, tab)
+	if code, _ := ana.do("POST", "/console/api/phone", `{"on":true}`, tabHeader, tab.tab); code != http.StatusNoContent {
+		t.Fatalf("phone on: %d", code)
+	}
+	f.noPhone.Store(true) // the reload
+	waitView(t, tab, `"phone":{"enabled":false,"on":false}`)
+	if f.cs.PhoneOn("ana") || f.online("ana") {
+		t.Error("the phone stayed on after console.phone was turned off")
+	}
+	if code, body := ana.do("POST", "/console/api/phone", `{"on":true}`, tabHeader, tab.tab); code != http.StatusNotFound ||
+		!strings.Contains(body, "console.phone") {
+		t.Errorf("phone on with console.phone off: %d %s, want 404", code, body)
+	}
+	if _, err := f.cs.Ring(ctx, "ana", "", "v=0"); !errors.Is(err, ErrPhoneOff) {
+		t.Errorf("ring with console.phone off: %v", err)
+	}
+}

@@ -186,6 +186,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session, a
 			send("expired", []byte(`{"error":"account removed"}`))
 			return
 		}
+		if !s.o.PhoneEnabled() {
+			s.phoneOff(a.ID, sess, tab) // console.phone turned off by a reload
+		}
 		v.Phone = s.phoneViewOf(a.ID, sess, tab)
 		body, err := json.Marshal(v)
 		if err != nil {
