@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/hotline-project/hotline/records"
 )
 
 // toneWAV writes a WAV file of a sine tone at freq (8 kHz, 16-bit mono), for Chromium's
@@ -49,7 +51,9 @@ func toneWAV(t *testing.T, freq float64, d time.Duration) string {
 // queues, the call rings in the page and she answers there over WebRTC. The caller hears
 // her microphone's tone (Goertzel), and the page receives the caller's tone (WebRTC stats,
 // and the strongest frequency a WebAudio analyser finds); muting silences her; she hangs up
-// in the page and the caller gets a BYE; the call is counted answered like any other.
+// in the page and the caller gets a BYE; the call is counted answered like any other. A
+// forged CSRF token is refused for the phone's signalling; a second tab takes the phone
+// over, and the first tab's requests are refused (409).
 func TestConsolePhoneInBrowser(t *testing.T) {
 	const micHz, callerHz = 1000, 440
 	alloc := chromiumWith(t,
@@ -59,7 +63,8 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 	)
-	ts := startServer(t, consoleTestConfig(t))
+	recordsPath := filepath.Join(t.TempDir(), "records.db")
+	ts := startServer(t, strings.Replace(consoleTestConfig(t), "RECORDS_PATH", recordsPath, 1))
 	base := "http://" + ts.addrs.HTTP
 
 	ana := browserTab(t, alloc)
@@ -135,6 +140,54 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 		chromedp.WaitNotVisible(chromedp.ID("btn-mute")),
 		waitTrue(`hotlinePhone.pc === null`))
 	ts.waitMetric(t, `hotline_queue_calls_total{queue="es",result="answered"}`, 1)
+
+	// A forged CSRF token is refused for the phone's signalling.
+	forged := get(t, ana, "forged CSRF", chromedp.Evaluate[string](`fetch('/console/api/phone', {method: 'POST',
+		headers: {'Content-Type': 'application/json', 'X-CSRF-Token': 'forged', 'X-Console-Tab': tab}, body: '{"on":true}'})
+		.then(async (r) => r.status + ' ' + (await r.json()).error)`, chromedp.EvalAwaitPromise))
+	if forged != "403 missing or wrong CSRF token" {
+		t.Errorf("phone on with a forged CSRF token: %q", forged)
+	}
+
+	// A second tab of ana's session takes the live view over: the first tab is told, its
+	// phone goes off (ana is no longer registered), and its phone requests are refused.
+	firstTab := get(t, ana, "the first tab's name", chromedp.Evaluate[string](`tab`))
+	tab2, cancel2 := chromedp.NewContext(ana)
+	defer cancel2()
+	if err := chromedp.Do(tab2); err != nil {
+		t.Fatalf("second tab: %v", err)
+	}
+	runIn(t, tab2, "the second tab", 15*time.Second,
+		chromedp.Navigate(base+"/console/"),
+		chromedp.WaitVisible(chromedp.ID("desk")),
+		waitText("#my-phone", "No phone registered"))
+	runIn(t, ana, "the first tab is told", 5*time.Second,
+		waitTrue(`document.getElementById('notice').textContent.includes('opened in another tab')`))
+	refused := get(t, ana, "the first tab's phone", chromedp.Evaluate[string](`fetch('/console/api/phone', {method: 'POST',
+		headers: {'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf, 'X-Console-Tab': `+jsString(firstTab)+`}, body: '{"on":true}'})
+		.then(async (r) => r.status + ' ' + (await r.json()).error)`, chromedp.EvalAwaitPromise))
+	if !strings.HasPrefix(refused, "409 the console was opened in another tab") {
+		t.Errorf("the first tab turns its phone on: %q, want 409", refused)
+	}
+	runIn(t, tab2, "the second tab can", 10*time.Second,
+		chromedp.Click(chromedp.ID("phone-toggle")),
+		waitText("#phone-state", "on: calls ring here"),
+		waitText("#my-phone", "Phone registered"))
+
+	// The call's record is a call answered by ana, as on a SIP phone.
+	ts.stop(t)
+	db, err := records.OpenSQLite(context.Background(), recordsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, err := db.Records(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Advocate != "ana" || recs[0].Queue != "es" || recs[0].Connected.IsZero() || recs[0].Talk <= 0 {
+		t.Errorf("records %+v, want one call ana answered", recs)
+	}
 }
 
 // TestConsoleCallButtonsInBrowser is the console's call buttons in Chromium: ana takes a
