@@ -135,8 +135,12 @@ function renderPhone() {
   const p = view.phone, c = view.call;
   $("page-phone").hidden = !p || !p.enabled;
   if (p) {
+    // Browsers give the microphone to secure pages only (HTTPS, or localhost).
+    const secure = window.isSecureContext && !!navigator.mediaDevices;
+    $("phone-toggle").disabled = !secure && !p.on;
     $("phone-toggle").checked = p.on;
-    $("phone-state").textContent = !p.on ? "" : phone.pc ? "in a call" : "on: calls ring here";
+    $("phone-state").textContent = !secure ? "needs the console over HTTPS (the browser gives the microphone to secure pages only)" :
+      !p.on ? "" : phone.pc ? "in a call" : "on: calls ring here";
   }
   if (phone.pc && phone.kind === "caller" && !c) endPhone(); // the call ended on the server's side
   const ringing = !!(p && p.ring && !phone.pc && p.ring !== phone.declined);
