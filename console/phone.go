@@ -97,6 +97,16 @@ func (s *Server) PhoneOn(advocate string) bool {
 	return s.phones.m[advocate] != nil
 }
 
+// Phones is the number of advocates with a phone on in a page.
+func (s *Server) Phones() int {
+	if !s.o.PhoneEnabled() {
+		return 0
+	}
+	s.phones.mu.Lock()
+	defer s.phones.mu.Unlock()
+	return len(s.phones.m)
+}
+
 // Ring offers a call (the WebRTC SDP offer) to the advocate's phone in the page, labelled
 // (label "" for a caller's call; the page's call card says the rest), and waits
 // for the page's SDP answer. It fails with ErrPhoneOff when no page has the phone on (or

@@ -290,6 +290,7 @@ func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, du
 		return nil, nil, err
 	}
 	phones.console.Store(cs)
+	metrics.NewConsolePhones(reg, cs.Phones)
 	ch := cs.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !live.Load().Config.Console.Enabled {

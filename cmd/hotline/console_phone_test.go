@@ -76,6 +76,7 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.ID("phone-toggle")),
 		waitText("#phone-state", "on: calls ring here"),
 		waitText("#my-phone", "Phone registered"))
+	ts.waitMetric(t, `hotline_console_phones`, 1)
 	runIn(t, ana, "available", 10*time.Second,
 		chromedp.Click(chromedp.ID("btn-available")),
 		waitText("#my-state", "available"))
