@@ -195,7 +195,8 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 // caller in the page and adds the Spanish interpreter with a button (the caller hears
 // both), then drops it; sam, a supervisor, listens to her call from the wallboard on his
 // SIP phone (nobody hears him), whispers (the caller still does not), barges in (the
-// caller hears him) and stops. Ana's page has no such buttons, and the server refuses her
+// caller hears him) and stops; then listens again on the phone in his page, and hangs up
+// there. Ana's page has no such buttons, and the server refuses her
 // if she tries.
 func TestConsoleCallButtonsInBrowser(t *testing.T) {
 	const micHz, callerHz, interpHz, samHz = 1000, 440, 1800, 1500
@@ -299,6 +300,23 @@ midcall:
 		chromedp.WaitNotVisible(chromedp.ID("supervising")))
 	samPhone.expectBye(5 * time.Second)
 	waitLevels(t, "sam gone: the caller hears ana alone", c.stream, 0, []float64{micHz}, []float64{samHz})
+
+	// Sam listens again on the phone in his page (his SIP phone unregistered): the call
+	// rings there, labelled; he hears the caller; he hangs up in the page.
+	samPhone.register(0)
+	runIn(t, sam, "sam's phone in the page", 15*time.Second,
+		chromedp.Click(chromedp.ID("phone-toggle")),
+		waitText("#phone-state", "on: calls ring here"),
+		chromedp.Click(chromedp.CSS(`#a-ana button[data-mode="listen"]`)),
+		waitText("#ring-label", "Supervision: ana's call"),
+		chromedp.Click(chromedp.ID("btn-answer")),
+		waitTrue(`document.getElementById('supervising').textContent.includes('listening')`),
+		chromedp.WaitVisible(chromedp.ID("btn-phone-hangup")),
+		waitTrue(`hotlinePhone.levelAt(`+strconv.Itoa(callerHz)+`) > -70`))
+	runIn(t, sam, "hang up in the page", 10*time.Second,
+		chromedp.Click(chromedp.ID("btn-phone-hangup")),
+		chromedp.WaitNotVisible(chromedp.ID("supervising")),
+		chromedp.WaitNotVisible(chromedp.ID("btn-phone-hangup")))
 
 	runIn(t, ana, "hang up", 10*time.Second, chromedp.Click(chromedp.ID("btn-hangup")))
 	c.expectRequest("BYE", 5*time.Second)

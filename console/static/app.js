@@ -415,7 +415,12 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("phone-toggle").addEventListener("change", (ev) => setPhone(ev.target.checked));
   $("btn-answer").addEventListener("click", answerPhone);
   $("btn-decline").addEventListener("click", declinePhone);
-  $("btn-phone-hangup").addEventListener("click", () => { endPhone(); if (view) render(); });
+  $("btn-phone-hangup").addEventListener("click", () => {
+    endPhone();
+    // A supervision call ends at once on the server too (else when the media stops).
+    if (view && view.supervising) supervise(view.supervising.advocate, "stop");
+    if (view) render();
+  });
   $("btn-mute").addEventListener("click", () => {
     if (!phone.mic) return;
     phone.mic.enabled = !phone.mic.enabled;
