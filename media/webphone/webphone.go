@@ -242,8 +242,8 @@ func (c *Call) Offer() string { return c.offer }
 // Accept takes the browser's SDP answer and returns once the media is connected (ICE and
 // DTLS), ctx ends, or the call ends.
 func (c *Call) Accept(ctx context.Context, answer string) error {
-	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadAnswer, err)
+	if err := c.setAnswer(answer); err != nil {
+		return err
 	}
 	select {
 	case <-c.connected:
@@ -253,6 +253,20 @@ func (c *Call) Accept(ctx context.Context, answer string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrNotConnected, ctx.Err())
 	}
+}
+
+// setAnswer gives the browser's answer to the peer connection. The answer is whatever a
+// signed-in page sent: a panic in parsing it is an error, not the end of the server.
+func (c *Call) setAnswer(answer string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrBadAnswer, r)
+		}
+	}()
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadAnswer, err)
+	}
+	return nil
 }
 
 // Leg is the call's media leg, for prompts, bridges and conferences.

@@ -2,6 +2,7 @@ package webphone
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -145,19 +146,47 @@ func TestCallCarriesAudioBothWays(t *testing.T) {
 func TestBadAnswer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sched := media.NewScheduler(media.SchedulerOptions{})
-	go func() { _ = sched.Run(ctx) }()
-	lo := netip.MustParseAddr("127.0.0.1")
-	e, err := New(Options{Scheduler: sched, Ports: media.NewPorts(lo, 30200, 30300), LegHost: lo, Addresses: []netip.Addr{lo}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t, ctx, 30200)
 	c, err := e.Offer(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Accept(ctx, "v=0\r\nnot sdp"); err == nil {
-		t.Fatal("a bad answer was taken")
+	if err := c.Accept(ctx, "v=0\r\nnot sdp"); !errors.Is(err, ErrBadAnswer) {
+		t.Fatalf("a bad answer: %v, want ErrBadAnswer", err)
 	}
+}
+
+func newEngine(t testing.TB, ctx context.Context, port int) *Engine {
+	sched := media.NewScheduler(media.SchedulerOptions{})
+	go func() { _ = sched.Run(ctx) }()
+	lo := netip.MustParseAddr("127.0.0.1")
+	e, err := New(Options{Scheduler: sched, Ports: media.NewPorts(lo, port, port+100), LegHost: lo, Addresses: []netip.Addr{lo}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// FuzzAnswer gives arbitrary answers (what a signed-in page may send) to an offered call:
+// an error or a connection attempt, never a panic. Each input costs a peer connection,
+// so the fuzzer runs slowly.
+func FuzzAnswer(f *testing.F) {
+	for _, s := range []string{"", "v=0", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n",
+		"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 00:11\r\na=setup:active\r\na=sendrecv\r\na=rtpmap:0 PCMU/8000\r\n"} {
+		f.Add(s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.Cleanup(cancel)
+	e := newEngine(f, ctx, 30400)
+	f.Fuzz(func(t *testing.T, answer string) {
+		c, err := e.Offer(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		actx, stop := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer stop()
+		_ = c.Accept(actx, answer)
+	})
 }
