@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +99,22 @@ func TestCallCarriesAudioBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The offer: PCMU alone, DTLS-SRTP, host candidates on loopback only.
+	var cands int
+	for _, line := range strings.Split(c.Offer(), "\r\n") {
+		switch {
+		case strings.HasPrefix(line, "m=") && line != "m=audio 9 UDP/TLS/RTP/SAVPF 0":
+			t.Errorf("offer media line %q, want PCMU alone over DTLS-SRTP", line)
+		case strings.HasPrefix(line, "a=candidate:"):
+			cands++
+			if !strings.Contains(line, " 127.0.0.1 ") || !strings.Contains(line, " typ host") {
+				t.Errorf("candidate %q, want a host candidate on 127.0.0.1", line)
+			}
+		}
+	}
+	if cands == 0 || !strings.Contains(c.Offer(), "a=fingerprint:sha-256 ") {
+		t.Errorf("offer without candidates or a DTLS fingerprint:\n%s", c.Offer())
+	}
 	b := newBrowser(t)
 	if err := c.Accept(ctx, b.answer(t, c.Offer())); err != nil {
 		t.Fatal(err)
