@@ -296,13 +296,13 @@ func (c *Call) Close() {
 func (c *Call) toBrowser() {
 	buf := make([]byte, 1500)
 	var p rtp.Packet
-	legAddr := c.to.AddrPort()
+	legAddr := unmapAP(c.to.AddrPort())
 	for {
 		n, from, err := c.shim.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return
 		}
-		if from.Port() != legAddr.Port() || p.Unmarshal(buf[:n]) != nil {
+		if unmapAP(from) != legAddr || p.Unmarshal(buf[:n]) != nil {
 			continue // only the leg sends here
 		}
 		if err := c.track.WriteRTP(&p); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -324,3 +324,5 @@ func (c *Call) fromBrowser(t *webrtc.TrackRemote) {
 		}
 	}
 }
+
+func unmapAP(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
