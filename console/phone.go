@@ -58,15 +58,16 @@ func (s *Server) phoneOn(advocate string, sess *session, tab string) error {
 		}
 		return errors.New("the phone is on in another browser signed in as you")
 	}
-	was := l != nil
-	if l != nil && l.ring != nil {
-		l.ring.answer <- ""
+	if l != nil {
+		// The same page again, or a page that took over from one no longer live (a
+		// reconnect): the line, and a call ringing on it, move to this page.
+		l.sess, l.tab = sess, tab
+		s.phones.mu.Unlock()
+		return nil
 	}
 	s.phones.m[advocate] = &line{sess: sess, tab: tab}
 	s.phones.mu.Unlock()
-	if !was {
-		s.o.OnPhone(advocate, true)
-	}
+	s.o.OnPhone(advocate, true)
 	return nil
 }
 
@@ -81,6 +82,7 @@ func (s *Server) phoneOff(advocate string, sess *session, tab string) {
 	delete(s.phones.m, advocate)
 	if l.ring != nil {
 		l.ring.answer <- ""
+		l.ring = nil
 	}
 	s.phones.mu.Unlock()
 	s.o.OnPhone(advocate, false)

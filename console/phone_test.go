@@ -231,3 +231,32 @@ func TestPhoneDisabled(t *testing.T) {
 		t.Errorf("ring with console.phone off: %v", err)
 	}
 }
+
+// TestPhoneOnTwiceKeepsTheRing: the page turning its phone on again (a double click, a
+// retry) does not decline the call ringing there.
+func TestPhoneOnTwiceKeepsTheRing(t *testing.T) {
+	f := newFixture(t, false)
+	ana := f.client(t)
+	ana.signIn("ana", "ana-pw")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tab := ana.events(ctx)
+	nextView(t, tab)
+	ana.do("POST", "/console/api/phone", `{"on":true}`, tabHeader, tab.tab)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := f.cs.Ring(rctx, "ana", "", "v=0 offer"); done <- err }()
+	waitView(t, tab, `"offer":"v=0 offer"`)
+	if code, _ := ana.do("POST", "/console/api/phone", `{"on":true}`, tabHeader, tab.tab); code != http.StatusNoContent {
+		t.Fatalf("phone on again: %d", code)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the ring ended when the phone was turned on again: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	stop()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("ring: %v", err)
+	}
+}
