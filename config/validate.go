@@ -48,7 +48,7 @@ func defaults() *Config {
 	c.MidCall = defaultMidCall()
 	c.Safety = defaultSafety()
 	c.Callback = defaultCallback()
-	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute}
+	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute, Phone: true}
 	return c
 }
 
