@@ -14,6 +14,8 @@
 //	GET    /admin/v1/advocates                                    advocates and their states
 //	PUT    /admin/v1/advocates/{id}/state  {"state":"paused","reason":".."}
 //	GET    /admin/v1/records?since=2026-03-01&until=2026-04-01    call records as CSV
+//	GET    /admin/v1/callbacks                                    pending callbacks, numbers masked
+//	DELETE /admin/v1/callbacks/{id}                               cancel one
 package admin
 
 import (
@@ -84,6 +86,8 @@ type Options struct {
 	// Members adds and removes cluster members (POST /admin/v1/cluster/members?id=&addr=,
 	// DELETE /admin/v1/cluster/members/{id}); nil answers 404.
 	Members Members
+	// Callbacks lists and cancels pending callbacks; nil answers 404 on those paths.
+	Callbacks Callbacks
 	// Logger logs every override change; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -113,6 +117,8 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /admin/v1/cluster", s.cluster)
 	mux.HandleFunc("POST /admin/v1/cluster/members", s.addMember)
 	mux.HandleFunc("DELETE /admin/v1/cluster/members/{id}", s.removeMember)
+	mux.HandleFunc("GET /admin/v1/callbacks", s.listCallbacks)
+	mux.HandleFunc("DELETE /admin/v1/callbacks/{id}", s.cancelCallback)
 	return s.authorize(mux)
 }
 

@@ -36,6 +36,8 @@ type Call struct {
 	since     time.Time // when first queued (by a dropped call whose place this one got back)
 	hash      string    // the keyed hash of the caller's identity; "" when withheld. Never logged
 	restored  *Place    // the place a dropped call of the caller kept, given back to this one
+	keys      Leg       // the caller's leg as the menus see it (without the quick-exit key)
+	offered   bool      // a callback was offered (once per call)
 
 	outcomeMu sync.Mutex
 	outcome   outcome.Call
@@ -94,6 +96,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		_ = c.rec.Finish(ctx)
 	}()
 	menuLeg := c.guardKeys()
+	c.keys = menuLeg
 	if p, ok := c.restorePlace(ctx); ok {
 		c.comeBack(ctx, p)
 		return
@@ -125,6 +128,12 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 	c.rec.Routed(d.Route, dest)
 	switch d.Kind() {
 	case "message":
+		if q := c.callbackQueue("closed"); q != "" {
+			if id := c.offerCallback(ctx, c.snap, q); id != "" {
+				c.bookedClosed(ctx, id)
+				return
+			}
+		}
 		// The menus' last words ("connecting you") are not played: the call is not being
 		// connected (issue 13, item 5).
 		c.end(outcome.Message)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotline-project/hotline/callback"
 	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/routing"
 )
@@ -38,7 +39,12 @@ type Options struct {
 	// turns them off whatever the configuration says.
 	Mixer       Mixer
 	Conferences ConferenceMetrics
-	Logger      *slog.Logger
+	// CallbackStore keeps pending callbacks across a restart (nil: memory only), Sealer
+	// seals their numbers (nil: a key of this run only) and CallbackMetrics counts them.
+	CallbackStore   CallbackStore
+	Sealer          Sealer
+	CallbackMetrics CallbackMetrics
+	Logger          *slog.Logger
 	// Stopping reports whether the server is stopping (its calls are then cut off, and
 	// recorded as such); nil: never.
 	Stopping func() bool
@@ -69,6 +75,10 @@ type Flow struct {
 	hash        func(caller string) string
 	mixer       Mixer
 	conferences ConferenceMetrics
+	cbStore     CallbackStore
+	sealer      Sealer
+	cbMetrics   CallbackMetrics
+	cb          *callbacks
 	log         *slog.Logger
 	stopping    func() bool
 	claim       func(ctx context.Context, callID, advocate string, deadline time.Time) error
@@ -87,6 +97,7 @@ func New(o Options) *Flow {
 		bridge: o.Bridge, clock: o.Clock, records: o.Records, queues: o.Queues, routing: o.Routing,
 		menus: o.Menus, safety: o.Safety, places: o.Places, hash: o.CallerHash, log: o.Logger, stopping: o.Stopping,
 		mixer: o.Mixer, conferences: o.Conferences, claim: o.Claim,
+		cbStore: o.CallbackStore, sealer: o.Sealer, cbMetrics: o.CallbackMetrics, cb: newCallbacks(),
 		wake: make(chan struct{}, 1), calls: map[string]*Call{},
 	}
 	if f.overrides == nil {
@@ -109,6 +120,15 @@ func New(o Options) *Flow {
 	}
 	if f.safety == nil {
 		f.safety = noMetrics{}
+	}
+	if f.cbStore == nil {
+		f.cbStore = noCallbackStore{}
+	}
+	if f.sealer == nil {
+		f.sealer = callback.Generate()
+	}
+	if f.cbMetrics == nil {
+		f.cbMetrics = noMetrics{}
 	}
 	if f.places == nil {
 		f.places = NewMemoryPlaces()

@@ -136,6 +136,17 @@ func neededPrompts(cfg *config.Config, cat *prompts.Catalogue) map[string][]stri
 	if cfg.Safety.KeepPlace > 0 {
 		base = append(base, "place_kept") // a caller who gets their place back
 	}
+	if cfg.CallbacksEnabled() {
+		// the offer, read-back (num_*), windows, whisper and gate (callback*.go)
+		base = append(base, config.CallbackPrompts...)
+		base = append(base, "invalid")
+		for _, w := range cfg.Callback.Windows {
+			base = append(base, w.Prompt)
+		}
+		for d := range 10 {
+			base = append(base, fmt.Sprintf("num_%d", d))
+		}
+	}
 	for _, r := range cfg.Routes {
 		if r.Message != "" {
 			base = append(base, r.Message)

@@ -184,10 +184,11 @@ func TestLoadGood(t *testing.T) {
 			Records: Records{Driver: "postgres", Path: "/var/lib/hotline/records.db",
 				DSN: "host=db.internal dbname=hotline user=hotline", HashKeyFile: "/etc/hotline/records.key",
 				RetentionDays: 730, Node: "hotline-1", SpoolMaxMB: 256},
-			MidCall: defaultMidCall(),
-			Safety:  defaultSafety(),
-			Console: Console{Enabled: false, IdleTimeout: 10 * time.Minute},
-			State:   State{Cluster: Cluster{Join: []string{}, QuorumGrace: 3 * time.Second}},
+			MidCall:  defaultMidCall(),
+			Safety:   defaultSafety(),
+			Console:  Console{Enabled: false, IdleTimeout: 10 * time.Minute, Phone: true},
+			Callback: defaultCallback(),
+			State:    State{Cluster: Cluster{Join: []string{}, QuorumGrace: 3 * time.Second}},
 		}},
 	}
 	for _, tt := range tests {

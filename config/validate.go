@@ -47,7 +47,8 @@ func defaults() *Config {
 	c.Records = defaultRecords()
 	c.MidCall = defaultMidCall()
 	c.Safety = defaultSafety()
-	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute}
+	c.Callback = defaultCallback()
+	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute, Phone: true}
 	c.State.Cluster = Cluster{Join: []string{}, QuorumGrace: 3 * time.Second}
 	return c
 }
@@ -125,6 +126,7 @@ func (p *parser) validate(c *Config) {
 	p.validateMidCall(c)
 	p.validateState(&c.State)
 	p.validateSafety(c)
+	p.validateCallback(c)
 	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {
 		p.errorf("console.idle_timeout", "%s must be between 1m and 24h", c.Console.IdleTimeout)
 	}

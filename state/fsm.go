@@ -25,12 +25,17 @@ type State struct {
 	Slots     map[string]Slot                `json:"slots"`
 	Claims    map[string]Claim               `json:"claims,omitempty"`  // by advocate
 	Waiting   map[string]Waiter              `json:"waiting,omitempty"` // by call
+	Callbacks map[string]Callback            `json:"callbacks"`
+	// CallbackNodes names the node that booked each callback (the entry's), which alone
+	// runs it: another node of a cluster restarting does not call the caller back too.
+	CallbackNodes map[string]string `json:"callback_nodes,omitempty"`
 }
 
 // newState returns an empty State.
 func newState() State {
 	return State{Version: Version, Bindings: map[string][]registrar.Binding{},
-		Advocates: map[string]Advocate{}, Slots: map[string]Slot{}, Claims: map[string]Claim{}, Waiting: map[string]Waiter{}}
+		Advocates: map[string]Advocate{}, Slots: map[string]Slot{}, Claims: map[string]Claim{}, Waiting: map[string]Waiter{},
+		Callbacks: map[string]Callback{}, CallbackNodes: map[string]string{}}
 }
 
 // clone copies s; slices held in it are never changed in place, so they are shared.
@@ -41,6 +46,8 @@ func (s State) clone() State {
 	c.Slots = maps.Clone(s.Slots)
 	c.Claims = maps.Clone(s.Claims)
 	c.Waiting = maps.Clone(s.Waiting)
+	c.Callbacks = maps.Clone(s.Callbacks)
+	c.CallbackNodes = maps.Clone(s.CallbackNodes)
 	c.Overrides = slices.Clone(s.Overrides)
 	return c
 }
@@ -115,6 +122,19 @@ func (s *State) apply(e Entry) (refused bool) {
 			} else {
 				s.Waiting[op.Waiter.Call] = *op.Waiter
 			}
+		case KindCallback:
+			if op.Delete {
+				delete(s.Callbacks, op.Callback.ID)
+				delete(s.CallbackNodes, op.Callback.ID)
+			} else {
+				s.Callbacks[op.Callback.ID] = *op.Callback
+				if e.Node != "" {
+					if s.CallbackNodes == nil {
+						s.CallbackNodes = map[string]string{}
+					}
+					s.CallbackNodes[op.Callback.ID] = e.Node
+				}
+			}
 		}
 	}
 	s.expire(s.At)
@@ -149,6 +169,12 @@ func (s *State) expire(now time.Time) {
 			delete(s.Waiting, k)
 		}
 	}
+	for id, cb := range s.Callbacks {
+		if !cb.Expires.After(now) {
+			delete(s.Callbacks, id)
+			delete(s.CallbackNodes, id)
+		}
+	}
 }
 
 // aheadElsewhere reports whether a caller waits on another node ahead of c's call
@@ -156,7 +182,9 @@ func (s *State) expire(now time.Time) {
 // (serves their queue, and speaks their language when it is one of the queue's): then the
 // advocate is theirs first. A claim without a queue has no place in line.
 func (s *State) aheadElsewhere(c Claim) bool {
-	if c.Queue == "" {
+	if c.Queue == "" || len(s.Bindings[c.Advocate]) == 0 {
+		// No place in line; or an advocate with no registration in the log (a phone in
+		// the console's page, say), whom the other nodes cannot ring: no order to keep.
 		return false
 	}
 	rung := map[string]bool{}
@@ -283,6 +311,12 @@ func decodeSnapshot(r io.Reader) (State, error) {
 	}
 	if st.Waiting == nil {
 		st.Waiting = map[string]Waiter{}
+	}
+	if st.Callbacks == nil {
+		st.Callbacks = map[string]Callback{}
+	}
+	if st.CallbackNodes == nil {
+		st.CallbackNodes = map[string]string{}
 	}
 	return st, nil
 }

@@ -42,6 +42,7 @@ func TestFSMApply(t *testing.T) {
 	storm := routing.Override{Kind: routing.ForceRoute, Route: "backup", Reason: "storm", Since: t0}
 	closing := routing.Override{Kind: routing.ForceClosed, Schedule: "day", Since: t0, Until: t0.Add(2 * time.Minute)}
 	paused := Advocate{ID: "alice", Paused: true, PauseReason: "meal"}
+	anaPhone := binding("ana", "sip:ana@192.0.2.9", t0.Add(time.Hour))
 	for _, tc := range []struct {
 		name    string
 		entries []Entry
@@ -97,8 +98,9 @@ func TestFSMApply(t *testing.T) {
 		}, State{At: t0.Add(time.Minute), Claims: map[string]Claim{"ana": {Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(2 * time.Minute)}}}},
 		{"claims: order across nodes", []Entry{
 			// w1 waits on n2 (priority 0, since t0, Spanish in a Spanish queue); w2 on n2 too,
-			// priority 5; w3 on n3 is rung already (holds cy).
+			// priority 5; w3 on n3 is rung already (holds cy). ana's phone is registered.
 			{At: t0, Ops: []Op{
+				{Kind: KindBindings, AOR: "ana", Bindings: []registrar.Binding{anaPhone}},
 				{Kind: KindWait, Waiter: &Waiter{Call: "w1", Node: "n2", Queue: "es", Language: "es", QueueLanguages: []string{"es"}, Since: t0, Until: t0.Add(time.Minute)}},
 				{Kind: KindWait, Waiter: &Waiter{Call: "w3", Node: "n3", Queue: "es", QueueLanguages: []string{"es"}, Since: t0, Until: t0.Add(time.Minute)}},
 				{Kind: KindClaim, Claim: &Claim{Advocate: "cy", Node: "n3", Call: "w3", Until: t0.Add(time.Minute)}},
@@ -110,6 +112,9 @@ func TestFSMApply(t *testing.T) {
 				{Kind: KindClaim, Claim: &Claim{Advocate: "bo", Node: "n1", Call: "c1", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"en"}}},
 				// ...and a caller of priority 5 is ahead of w1: granted di.
 				{Kind: KindClaim, Claim: &Claim{Advocate: "di", Node: "n1", Call: "c2", Until: t0.Add(time.Minute), Queue: "es", Priority: 5, Since: t0.Add(time.Second), Languages: []string{"es"}}},
+				// gi has no phone registered in the log (a phone in the console's page): the
+				// other nodes cannot ring her, so no order holds her.
+				{Kind: KindClaim, Claim: &Claim{Advocate: "gi", Node: "n1", Call: "c6", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}}},
 				// n2's own caller behind w1 is not held up by w1 (n2's engine orders its own).
 				{Kind: KindClaim, Claim: &Claim{Advocate: "ed", Node: "n2", Call: "c4", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}}},
 			}},
@@ -118,7 +123,7 @@ func TestFSMApply(t *testing.T) {
 				{Kind: KindWait, Waiter: &Waiter{Call: "w1", Node: "n2"}, Delete: true},
 				{Kind: KindClaim, Claim: &Claim{Advocate: "fa", Node: "n1", Call: "c5", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}}},
 			}},
-		}, State{At: t0.Add(2 * time.Second),
+		}, State{At: t0.Add(2 * time.Second), Bindings: map[string][]registrar.Binding{"ana": {anaPhone}},
 			Waiting: map[string]Waiter{"w3": {Call: "w3", Node: "n3", Queue: "es", QueueLanguages: []string{"es"}, Since: t0, Until: t0.Add(time.Minute)}},
 			Claims: map[string]Claim{
 				"cy": {Advocate: "cy", Node: "n3", Call: "w3", Until: t0.Add(time.Minute)},
@@ -126,7 +131,15 @@ func TestFSMApply(t *testing.T) {
 				"di": {Advocate: "di", Node: "n1", Call: "c2", Until: t0.Add(time.Minute), Queue: "es", Priority: 5, Since: t0.Add(time.Second), Languages: []string{"es"}},
 				"ed": {Advocate: "ed", Node: "n2", Call: "c4", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}},
 				"fa": {Advocate: "fa", Node: "n1", Call: "c5", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}},
+				"gi": {Advocate: "gi", Node: "n1", Call: "c6", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}},
 			}}},
+		{"callbacks set, updated, deleted, expired", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindCallback, Callback: &Callback{ID: "c1", Queue: "es", KeyID: "k", Sealed: []byte{1}, Expires: t0.Add(time.Hour)}},
+				{Kind: KindCallback, Callback: &Callback{ID: "c2", Queue: "es", KeyID: "k", Sealed: []byte{2}, Expires: t0.Add(time.Minute)}},
+				{Kind: KindCallback, Callback: &Callback{ID: "c3", Queue: "es", KeyID: "k", Sealed: []byte{3}, Expires: t0.Add(time.Hour)}}}},
+			{At: t0.Add(time.Minute), Ops: []Op{{Kind: KindCallback, Callback: &Callback{ID: "c3"}, Delete: true},
+				{Kind: KindCallback, Callback: &Callback{ID: "c1", Queue: "es", KeyID: "k", Sealed: []byte{1}, Expires: t0.Add(time.Hour), Attempts: 1, Last: "busy"}}}},
+		}, State{At: t0.Add(time.Minute), Callbacks: map[string]Callback{"c1": {ID: "c1", Queue: "es", KeyID: "k", Sealed: []byte{1}, Expires: t0.Add(time.Hour), Attempts: 1, Last: "busy"}}}},
 		{"time never goes back", []Entry{
 			{At: t0.Add(time.Minute), Ops: nil},
 			{At: t0, Ops: []Op{{Kind: KindBindings, AOR: "bob", Bindings: []registrar.Binding{bob}}}},
@@ -183,6 +196,16 @@ func fill(s State) State {
 	}
 	if s.Waiting == nil {
 		s.Waiting = map[string]Waiter{}
+	}
+	if s.Callbacks == nil {
+		s.Callbacks = map[string]Callback{}
+	}
+	if s.CallbackNodes == nil {
+		s.CallbackNodes = map[string]string{}
+	}
+	for id, cb := range s.Callbacks {
+		cb.Expires = cb.Expires.UTC()
+		s.Callbacks[id] = cb
 	}
 	if len(s.Overrides) == 0 {
 		s.Overrides = nil
@@ -303,6 +326,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"overrides","overrides":[{"kind":"closed","schedule":"day","since":"2026-12-04T22:00:00Z"}]}]}`))
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k","queue":"q"}}]}`))
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"wait","waiter":{"call":"c","node":"n1","queue":"q","queue_languages":["en"]}},{"kind":"claim","claim":{"advocate":"a","node":"n2","call":"d","queue":"q","languages":["en"]}}]}`))
+	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"callback","callback":{"id":"cb-1","queue":"q","key_id":"k1","sealed":"AAEC","expires":"2026-12-05T00:00:00Z"}},{"kind":"callback","callback":{"id":"cb-2"},"delete":true}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Decode(b)
 		if err != nil {
@@ -318,4 +342,26 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoded entry refused: %v\n%s", err, again)
 		}
 	})
+}
+
+// TestCallbackNodes: the node whose entry booked a callback is kept with it (it alone
+// runs it), and goes with it.
+func TestCallbackNodes(t *testing.T) {
+	f := NewFSM()
+	for _, l := range logOf(t,
+		Entry{At: t0, Node: "n2", Ops: []Op{{Kind: KindCallback, Callback: &Callback{ID: "c1", Queue: "es", KeyID: "k", Sealed: []byte{1}, Expires: t0.Add(time.Hour)}},
+			{Kind: KindCallback, Callback: &Callback{ID: "c2", Queue: "es", KeyID: "k", Sealed: []byte{2}, Expires: t0.Add(time.Hour)}}}},
+		Entry{At: t0, Node: "n3", Ops: []Op{{Kind: KindCallback, Callback: &Callback{ID: "c2"}, Delete: true}}},
+	) {
+		f.Apply(l)
+	}
+	st, _ := f.State()
+	if !reflect.DeepEqual(st.CallbackNodes, map[string]string{"c1": "n2"}) {
+		t.Errorf("callback nodes %v", st.CallbackNodes)
+	}
+	g := NewFSM()
+	restore(t, f, g)
+	if back, _ := g.State(); !reflect.DeepEqual(back.CallbackNodes, st.CallbackNodes) {
+		t.Errorf("restored %v", back.CallbackNodes)
+	}
 }

@@ -57,6 +57,8 @@ type clusterRuntime struct {
 	ov     *routing.Overrides
 	flow   *callflow.Flow
 	places *callflow.MemoryPlaces
+	// presence is the SIP side of an advocate's presence (the registrar's events).
+	presence func(id string, online bool)
 }
 
 // clusterState is a cluster node's part of durable.
@@ -239,7 +241,7 @@ func (d *durable) applyRemote(rt *clusterRuntime, op state.Op) {
 	switch op.Kind {
 	case state.KindBindings:
 		for _, ev := range rt.reg.Replace(now, op.AOR, op.Bindings) {
-			d.quietly(ev.AOR, func() { rt.flow.Presence(ev.AOR, ev.Online) })
+			d.quietly(ev.AOR, func() { rt.presence(ev.AOR, ev.Online) })
 		}
 	case state.KindAdvocate:
 		a := *op.Advocate

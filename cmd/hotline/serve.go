@@ -134,6 +134,8 @@ type server struct {
 	limiter         *defence.Limiter
 	dur             *durable             // what survives a restart (state.go); nil: nothing
 	regs            *registrar.Registrar // the per-source defences, which the console also reads
+	phones          *browserPhones       // the advocates' phones in the console's pages
+	sups            *supervisions        // supervisors listening from the console
 
 	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
 	// when a drain has finished. g runs its parts under gctx.
@@ -284,6 +286,9 @@ func (s *server) buildMedia(context.Context) error {
 	}})
 	s.sched = sched
 	s.ports = media.NewPorts(bind, s.cfg.Media.PortMin, s.cfg.Media.PortMax)
+	if s.phones, err = newBrowserPhones(s.cfg, sched, s.ports, bind, advertise, s.log); err != nil {
+		return err
+	}
 	s.m.WatchRTP(func() metrics.RTPTotals {
 		t := sched.Stats()
 		return metrics.RTPTotals{Sent: t.FramesSent, Received: t.PacketsReceived,
@@ -318,12 +323,18 @@ func (s *server) buildQueues(ctx context.Context) error {
 	*s.undo = append(*s.undo, stop)
 	s.g, s.gctx = errgroup.WithContext(sctx)
 	sipSrv := func() *sip.Server { return s.srv }
+	keys, err := callbackKeys(s.cfg, s.log)
+	if err != nil {
+		return err
+	}
+	cbStore, pendingCallbacks := s.dur.callbacks(time.Now())
+	dialer, contacts := phoneDialer{sipDialer{sipSrv}, s.phones}, phoneContacts{sipContacts{sipSrv}, s.phones}
 	s.flow = callflow.New(callflow.Options{
 		Engine:     eng,
 		Live:       live,
 		Overrides:  overrides,
-		Dialer:     sipDialer{sipSrv},
-		Contacts:   sipContacts{sipSrv},
+		Dialer:     dialer,
+		Contacts:   contacts,
 		Bridge:     bridgeLegs,
 		Records:    callRecorder{s.rec},
 		Places:     s.dur.places(time.Now()),
@@ -336,12 +347,18 @@ func (s *server) buildQueues(ctx context.Context) error {
 		// pacing scheduler.
 		Mixer:       mixer(s.sched, s.log),
 		Conferences: metrics.NewConferences(s.reg),
-		Logger:      s.log,
+		// Safe callbacks: numbers sealed with keys, kept in the state log.
+		CallbackStore: cbStore, Sealer: keys,
+		CallbackMetrics: metrics.NewCallbacks(s.reg, queueNames(s.cfg), func() int { return s.flow.PendingCallbacks() }),
+		Logger:          s.log,
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return s.gctx.Err() != nil },
 		Claim:    s.dur.claim(),
 	})
+	s.flow.RestoreCallbacks(pendingCallbacks)
+	s.phones.flow = s.flow.Presence
+	s.sups = &supervisions{flow: s.flow, live: live, dialer: dialer, contacts: contacts, log: s.log, m: map[string]*supervision{}}
 	return nil
 }
 
@@ -421,7 +438,7 @@ func (s *server) buildSIP(context.Context) error {
 		Logger:            s.log,
 		Auth:              auth,
 		Registrar:         s.regs,
-		Presence:          s.flow.Presence,
+		Presence:          s.phones.sipPresence,
 		Feature:           feature(s.flow, s.dur),
 		FeatureHandler:    featureCall(s.flow),
 		Defences:          limiter,
@@ -441,9 +458,10 @@ func (s *server) buildSIP(context.Context) error {
 	if s.dur != nil {
 		// Other nodes' changes are applied from now on; restore then reads a state that
 		// includes every change before (an entry in between is applied twice, harmlessly).
-		s.dur.wire(s.gctx, &clusterRuntime{reg: s.regs, ov: s.overrides, flow: s.flow, places: s.dur.mem})
+		s.dur.wire(s.gctx, &clusterRuntime{reg: s.regs, ov: s.overrides, flow: s.flow, places: s.dur.mem,
+			presence: s.phones.sipPresence})
 	}
-	s.dur.restore(time.Now(), s.regs, s.overrides, s.flow.Presence)
+	s.dur.restore(time.Now(), s.regs, s.overrides, s.phones.sipPresence)
 	s.m.Registrations(s.regs.Count()) // restored bindings count before any phone registers
 	return nil
 }
@@ -459,11 +477,12 @@ func (s *server) run(ready func(Addrs)) error {
 	if err != nil {
 		return err
 	}
-	dr := &callflow.Drainer{Server: s.srv, SetReady: s.health.SetReady, Stop: s.stop, Timeout: s.cfg.SIP.DrainTimeout, Logger: log}
+	dr := &callflow.Drainer{Server: drainable{s.srv, s.flow}, SetReady: s.health.SetReady, Stop: s.stop, Timeout: s.cfg.SIP.DrainTimeout, Logger: log}
 	s.rec.SetStopping(func() error { return context.Cause(gctx) })
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { watchCPUWaits(gctx, s.overload); return nil })
 	g.Go(func() error { return s.flow.Run(gctx) })
+	g.Go(func() error { return s.flow.RunCallbacks(gctx) })
 	g.Go(func() error {
 		return s.srv.ServeListeners(gctx, sip.Listeners{UDP: s.ls.udp, TCP: s.ls.tcp, TLS: s.ls.sipTLS.ln})
 	})
@@ -522,8 +541,9 @@ func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 		Records:   recExport,
 		Cluster:   s.dur.status(),
 		Members:   s.dur.members(),
+		Callbacks: callbacksAPI{s.flow},
 	}), s.dur))
-	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.reg, s.log)
+	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.phones, s.sups, s.reg, s.log)
 	if err != nil {
 		return nil, err
 	}
