@@ -1,0 +1,163 @@
+package sipagent
+
+import (
+	"bytes"
+	"math"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/hotline-project/hotline/media/g711"
+)
+
+// Packet is one RTP packet a Recorder received, with when and where from.
+type Packet struct {
+	At   time.Time
+	From *net.UDPAddr
+	Pkt  rtp.Packet
+}
+
+// Recorder keeps every RTP packet a socket receives until the socket is closed.
+type Recorder struct {
+	mu      sync.Mutex
+	packets []Packet
+}
+
+// Record starts reading RTP from conn into a new Recorder; it stops when conn is closed.
+// Datagrams that are not RTP are dropped.
+func Record(conn *net.UDPConn) *Recorder {
+	r := &Recorder{}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			var p rtp.Packet
+			if err := p.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
+				continue
+			}
+			r.Add(Packet{At: time.Now(), From: from, Pkt: p})
+		}
+	}()
+	return r
+}
+
+// RecorderOf is a Recorder holding packets, for checking a recording offline.
+func RecorderOf(packets ...Packet) *Recorder {
+	return &Recorder{packets: packets}
+}
+
+// Add records p as received.
+func (r *Recorder) Add(p Packet) {
+	r.mu.Lock()
+	r.packets = append(r.packets, p)
+	r.mu.Unlock()
+}
+
+// Snapshot returns the packets received so far.
+func (r *Recorder) Snapshot() []Packet {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Packet(nil), r.packets...)
+}
+
+// Len returns how many packets were received so far.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.packets)
+}
+
+// Source returns the address the last packet came from, or nil.
+func (r *Recorder) Source() *net.UDPAddr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.packets) == 0 {
+		return nil
+	}
+	return r.packets[len(r.packets)-1].From
+}
+
+// Payload returns the payloads of all packets received so far, concatenated.
+func (r *Recorder) Payload() []byte {
+	var b []byte
+	for _, p := range r.Snapshot() {
+		b = append(b, p.Pkt.Payload...)
+	}
+	return b
+}
+
+// WaitFor waits until the received audio contains want (exact G.711 bytes, such as a
+// prompt's), or fails the test naming what after timeout.
+func (r *Recorder) WaitFor(tb testing.TB, what string, want []byte, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if bytes.Contains(r.Payload(), want) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatalf("did not hear %s within %v (%d packets received)", what, timeout, r.Len())
+}
+
+// ToneLevel returns the power of freq relative to the whole signal (0..1) in the packets
+// with payload type pt among the last n received (Goertzel).
+func (r *Recorder) ToneLevel(pt uint8, freq float64, n int) float64 {
+	pkts := r.Snapshot()
+	return ToneLevel(pkts[max(0, len(pkts)-n):], pt, freq)
+}
+
+// ToneLevel returns the power of freq relative to the whole signal (0..1) in the G.711
+// packets of pkts with payload type pt (PCMA, otherwise PCMU) (Goertzel).
+func ToneLevel(pkts []Packet, pt uint8, freq float64) float64 {
+	var samples []float64
+	for _, p := range pkts {
+		if p.Pkt.PayloadType != pt {
+			continue
+		}
+		for _, b := range p.Pkt.Payload {
+			if pt == PCMA {
+				samples = append(samples, float64(g711.DecodeAlaw(b)))
+			} else {
+				samples = append(samples, float64(g711.DecodeUlaw(b)))
+			}
+		}
+	}
+	if len(samples) == 0 {
+		return 0
+	}
+	w := 2 * math.Pi * freq / 8000
+	coeff := 2 * math.Cos(w)
+	var s1, s2, total float64
+	for _, x := range samples {
+		s0 := x + coeff*s1 - s2
+		s2, s1 = s1, s0
+		total += x * x
+	}
+	if total == 0 {
+		return 0
+	}
+	power := s1*s1 + s2*s2 - coeff*s1*s2
+	return power / (total * float64(len(samples)) / 2)
+}
+
+// WaitTone waits until the last second received carries freq as its main content (more
+// than 0.8 of its power), or fails the test naming what after timeout.
+func (r *Recorder) WaitTone(tb testing.TB, what string, pt uint8, freq float64, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var level float64
+	for time.Now().Before(deadline) {
+		if level = r.ToneLevel(pt, freq, 50); level > 0.8 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatalf("%s: %v Hz carries %.2f of the last second's power, want > 0.8", what, freq, level)
+}
