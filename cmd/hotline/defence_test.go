@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/hotline-project/hotline/internal/sipagent"
 )
 
 // Sources on loopback (all of 127.0.0.0/8 is local): the flooder or attacker, and the others.
@@ -17,82 +18,28 @@ var (
 	goodIP     = net.IPv4(127, 0, 0, 3)
 )
 
-// flooder sends requests from one source as fast as it can and counts the answers.
+// flooder sends requests from one source as fast as it can and counts the answers
+// (sipagent.Flooder under this package's older names).
 type flooder struct {
-	t      *testing.T
-	conn   *net.UDPConn
-	server *net.UDPAddr
-	mu     sync.Mutex
-	got    map[string]map[string]bool // "METHOD status" -> Call-IDs answered so
-	done   chan struct{}
+	*sipagent.Flooder
+	t *testing.T
 }
 
 func newFlooder(t *testing.T, ip net.IP, server string) *flooder {
 	t.Helper()
-	saddr, err := net.ResolveUDPAddr("udp", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &flooder{t: t, conn: conn, server: saddr, got: map[string]map[string]bool{}, done: make(chan struct{})}
-	go func() {
-		defer close(f.done)
-		buf := make([]byte, 65535)
-		for {
-			n, _, err := conn.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			m, err := sipmsg.ParseMessage(append([]byte(nil), buf[:n]...))
-			res, ok := m.(*sipmsg.Response)
-			if err != nil || !ok || res.CSeq() == nil {
-				continue
-			}
-			key := fmt.Sprintf("%s %d", res.CSeq().MethodName, res.StatusCode)
-			f.mu.Lock()
-			if f.got[key] == nil {
-				f.got[key] = map[string]bool{}
-			}
-			f.got[key][res.CallID().Value()] = true
-			f.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { conn.Close(); <-f.done })
-	return f
+	return &flooder{sipagent.NewFlooder(t, ip, server), t}
 }
 
 // send sends one out-of-dialog request with a fresh Call-ID and branch.
 func (f *flooder) send(method, user string) {
-	local := f.conn.LocalAddr().String()
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s sip:%s@%s SIP/2.0\r\n", method, user, f.server)
-	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\n", local, randHex(6))
-	b.WriteString("Max-Forwards: 70\r\n")
-	fmt.Fprintf(&b, "From: <sip:flood@%s>;tag=%s\r\n", local, randHex(4))
-	fmt.Fprintf(&b, "To: <sip:%s@%s>\r\n", user, f.server)
-	fmt.Fprintf(&b, "Call-ID: %s@flood\r\nCSeq: 1 %s\r\n", randHex(8), method)
-	fmt.Fprintf(&b, "Contact: <sip:flood@%s>\r\n", local)
-	body := ""
-	if method == "INVITE" {
-		body = sdpOffer(9, "0", "")
-		b.WriteString("Content-Type: application/sdp\r\n")
-	}
-	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
-	if _, err := f.conn.WriteToUDP([]byte(b.String()), f.server); err != nil {
-		f.t.Error(err)
+	if !f.Send(method, user) {
+		f.t.Errorf("sending %s failed", method)
 	}
 }
 
 // count returns how many requests got a response with key ("METHOD status"); each
 // request has its own Call-ID, so retransmitted responses count once.
-func (f *flooder) count(key string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.got[key])
-}
+func (f *flooder) count(key string) int { return f.Count(key) }
 
 // A flood of INVITE, OPTIONS and REGISTER from one source is held to that source's rate,
 // and its concurrent calls to their cap, while a caller at another address goes through
@@ -206,8 +153,8 @@ func TestAuthFailuresBanTheSource(t *testing.T) {
 	attacker.doRegister(60, "guess2", 401) // the third failure: banned
 
 	// Banned: the next REGISTER (even with the right password) is dropped, as is OPTIONS.
-	attacker.regCSeq++
-	attacker.send(attacker.registerMsg(60, ""))
+	attacker.NextRegister()
+	attacker.send(attacker.RegisterMsg(60, ""))
 	expectSilence(t, attacker, 500*time.Millisecond)
 	ts.waitMetric(t, "hotline_sip_bans_total", 1)
 	ts.waitMetric(t, "hotline_sip_banned_sources", 1)
@@ -255,7 +202,7 @@ func expectSilence(t *testing.T, p *phone, d time.Duration) {
 	deadline := time.After(d)
 	for {
 		select {
-		case m := <-p.msgs:
+		case m := <-p.Msgs:
 			if res, ok := m.(*sipmsg.Response); ok {
 				t.Fatalf("banned source got %d %s", res.StatusCode, res.Reason)
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/internal/sipagent"
 	"github.com/hotline-project/hotline/sip/sdp"
 )
 
@@ -52,14 +53,14 @@ func TestMidCallInterpreterE2E(t *testing.T) {
 midcall:
   prefix: "**"
   interpreters: [{code: "34", language: es, target: interp_es, access_code: "5"}]
-`, interp.contactURI)
+`, interp.ContactURI)
 	cfg := strings.Replace(queueTestConfig(t, extra, "ana:es:pw-ana"), "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
 	ts := startServer(t, cfg)
 	srv, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	interp.server = srv
+	interp.Server = srv
 	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 8, 1000)
 	ana.register(300)
 	ts.waitMetric(t, `hotline_advocates{language="es",queue="es",state="available"}`, 1)
@@ -70,33 +71,25 @@ midcall:
 	waitTone(t, "the caller hears the advocate", c.stream, 0, 1000, 5*time.Second)
 	waitTone(t, "the advocate hears the caller", ana.stream, 8, 440, 5*time.Second)
 
-	// The advocate keys ** 1 34 # (stopping the microphone's tone meanwhile, as the test
-	// phone sends keys on a stream of their own).
+	// The advocate keys ** 1 34 # (stopping the microphone's tone meanwhile, as phones
+	// do), in the phone's one RTP stream.
 	offer, err := sdp.NegotiateOffer(inv.Body())
 	if err != nil {
 		t.Fatal(err)
 	}
 	toServer := net.UDPAddrFromAddrPort(offer.Remote)
 	keys := func(s string) {
-		// The test phone sends keys on a stream of their own (another SSRC): the tone
-		// must have stopped, or its packets in between would restart the server's key
-		// detection (a real phone sends both in one stream).
 		ana.stop()
 		time.Sleep(60 * time.Millisecond)
-		seq, rtpTS := uint16(100), uint32(50000)
 		for _, k := range s {
 			ev := map[rune]byte{'*': 10, '#': 11}[k]
 			if k >= '0' && k <= '9' {
 				ev = byte(k - '0')
 			}
-			(&uac{t: t}).sendDigitFrom(ana.rtp, toServer, 101, ev, &seq, &rtpTS)
+			ana.Out().Press(101, ev)
 			time.Sleep(60 * time.Millisecond)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		ana.mu.Lock()
-		ana.stopTone = cancel
-		ana.mu.Unlock()
-		go sendTone(ctx, ana.rtp, toServer, 8, 1000)
+		ana.StartTone(toServer, 8, 1000)
 	}
 	keys("**134#")
 
@@ -129,7 +122,7 @@ midcall:
 	waitTone(t, "the caller hears the advocate alone", c.stream, 0, 1000, 5*time.Second)
 	waitTone(t, "the advocate hears the caller alone", ana.stream, 8, 440, 5*time.Second)
 	for _, p := range c.stream.snapshot() {
-		if p.pkt.PayloadType == 101 {
+		if p.Pkt.PayloadType == 101 {
 			t.Fatal("the caller received one of the advocate's key presses")
 		}
 	}
@@ -149,14 +142,14 @@ func TestMidCallPartyFailsE2E(t *testing.T) {
 midcall:
   prefix: "*"
   parties: [{key: "9", kind: emergency, target: psap, present_caller: true}]
-`, psap.contactURI)
+`, psap.ContactURI)
 	cfg := strings.Replace(queueTestConfig(t, extra, "ana:en:pw-ana"), "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
 	ts := startServer(t, cfg)
 	srv, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	psap.server = srv
+	psap.Server = srv
 	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
 	ana.register(300)
 	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
@@ -169,17 +162,12 @@ midcall:
 		t.Fatal(err)
 	}
 	toServer := net.UDPAddrFromAddrPort(offer.Remote)
-	seq, rtpTS := uint16(100), uint32(50000)
 	press := func(ev byte) {
 		ana.stop()
 		time.Sleep(60 * time.Millisecond) // see keys in TestMidCallInterpreterE2E
-		(&uac{t: t}).sendDigitFrom(ana.rtp, toServer, 101, ev, &seq, &rtpTS)
+		ana.Out().Press(101, ev)
 		time.Sleep(60 * time.Millisecond)
-		ctx, cancel := context.WithCancel(context.Background())
-		ana.mu.Lock()
-		ana.stopTone = cancel
-		ana.mu.Unlock()
-		go sendTone(ctx, ana.rtp, toServer, 0, 1000)
+		ana.StartTone(toServer, 0, 1000)
 	}
 
 	press(10) // *
@@ -226,10 +214,10 @@ midcall:
 func framesWithout(s *rtpStream, pt uint8, freq, share float64, from time.Time) int {
 	n := 0
 	for _, p := range s.snapshot() {
-		if p.at.Before(from) || p.pkt.PayloadType != pt {
+		if p.At.Before(from) || p.Pkt.PayloadType != pt {
 			continue
 		}
-		one := &rtpStream{packets: []recvPacket{p}}
+		one := &rtpStream{sipagent.RecorderOf(p)}
 		if toneLevel(one, pt, freq, 1) < share {
 			n++
 		}
@@ -241,8 +229,8 @@ func framesWithout(s *rtpStream, pt uint8, freq, share float64, from time.Time) 
 // a DTMF key, each at more than a quarter of the packet's power.
 func heardKey(s *rtpStream, low, high float64) bool {
 	for _, p := range s.snapshot() {
-		one := &rtpStream{packets: []recvPacket{p}}
-		if p.pkt.PayloadType == 0 && toneLevel(one, 0, low, 1) > 0.25 && toneLevel(one, 0, high, 1) > 0.25 {
+		one := &rtpStream{sipagent.RecorderOf(p)}
+		if p.Pkt.PayloadType == 0 && toneLevel(one, 0, low, 1) > 0.25 && toneLevel(one, 0, high, 1) > 0.25 {
 			return true
 		}
 	}
@@ -270,19 +258,12 @@ func TestSupervisorE2E(t *testing.T) {
 	// Sue's phone (not registered: she takes no calls) dials *14 2041.
 	sue := newPhone(t, ts.addrs.SIPUDP, "sue", "pw-sue", 0, 1500)
 	const code = "*142041"
-	u := &uac{t: t, conn: sue.conn, server: sue.server, rtp: sue.rtp, msgs: sue.msgs,
-		callID: randHex(8) + "@phone", fromTag: randHex(4), cseq: 1, viaPort: sue.conn.LocalAddr().(*net.UDPAddr).Port, from: "sue"}
-	offer := sdpOffer(sue.rtp.LocalAddr().(*net.UDPAddr).Port, "0 101", "")
-	u.invite(code, offer)
-	chal := u.expectResponse("INVITE", 401, 2*time.Second)
-	u.send(u.request("ACK", code, "", ""))
-	u.cseq++
-	u.send(u.request("INVITE", code, offer, "application/sdp", sue.authorization(chal, "INVITE", "sip:"+code+"@"+sue.server.String(), sue.pw)))
-	_, toServer := answer(t, u.expectResponse("INVITE", 200, 5*time.Second))
-	u.ack(code, "")
+	dialog, res := sue.DialAuth(code, 200)
+	u := &uac{dialog, t}
+	_, toServer := answer(t, res)
 	tone := func() context.CancelFunc {
 		ctx, cancel := context.WithCancel(context.Background())
-		go sendTone(ctx, sue.rtp, toServer, 0, 1500)
+		go sendTone(ctx, sue.RTP, toServer, 0, 1500)
 		return cancel
 	}
 	stop := tone()
@@ -297,7 +278,7 @@ func TestSupervisorE2E(t *testing.T) {
 		stop()
 		time.Sleep(60 * time.Millisecond) // see keys in TestMidCallInterpreterE2E
 		seq, rtpTS := uint16(200), uint32(90000)
-		u.sendDigitFrom(sue.rtp, toServer, 101, ev, &seq, &rtpTS)
+		u.sendDigitFrom(sue.RTP, toServer, 101, ev, &seq, &rtpTS)
 		time.Sleep(60 * time.Millisecond)
 		stop = tone()
 	}

@@ -35,7 +35,7 @@ func finalWithin(u *uac, sent time.Time, timeout time.Duration) inviteOutcome {
 	deadline := time.After(timeout)
 	for {
 		select {
-		case m, ok := <-u.msgs:
+		case m, ok := <-u.Msgs:
 			if !ok {
 				return inviteOutcome{u: u, err: errors.New("socket closed")}
 			}
@@ -44,7 +44,7 @@ func finalWithin(u *uac, sent time.Time, timeout time.Duration) inviteOutcome {
 				continue
 			}
 			if tag, ok := res.To().Params.Get("tag"); ok {
-				u.toTag = tag
+				u.ToTag = tag
 			}
 			return inviteOutcome{u: u, res: res, took: time.Since(sent)}
 		case <-deadline:

@@ -135,17 +135,6 @@ func TestSIPpCall(t *testing.T) {
 	}
 }
 
-// buildBinary builds the hotline command into a temporary directory.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hotline")
-	build := exec.Command(goTool(), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // lookSIPp returns the path of sipp, or skips the test when it is not installed (fails when
 // HOTLINE_REQUIRE_SIPP=1, as in CI, so that the test cannot silently stop running).
 func lookSIPp(t *testing.T) string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	mrand "math/rand/v2"
 	"net"
@@ -16,7 +15,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 
-	"github.com/hotline-project/hotline/sip/sdp"
+	"github.com/hotline-project/hotline/internal/sipagent"
 )
 
 // Issue 14, part 1: taking over a caller's audio (the "RTP Bleed" class). Before: media ports
@@ -43,74 +42,20 @@ func sprayRange(t *testing.T, width int) (int, int) {
 // rtpSender is a phone's outgoing RTP: a 20 ms stream of PCMU silence and, on request,
 // RFC 4733 key presses in the same stream (one SSRC, consecutive sequence numbers).
 type rtpSender struct {
-	conn *net.UDPConn
-	to   *net.UDPAddr
-	ssrc uint32
-
-	mu  sync.Mutex
-	seq uint16
-	ts  uint32
-
-	stop chan struct{}
-	done chan struct{}
+	*sipagent.Stream
+	stop func()
 }
 
 func startRTPSender(conn *net.UDPConn, to *net.UDPAddr, ssrc uint32) *rtpSender {
-	s := &rtpSender{conn: conn, to: to, ssrc: ssrc, seq: uint16(ssrc), stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		silence := bytes.Repeat([]byte{0xFF}, 160)
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-			s.mu.Lock()
-			s.write(0, false, s.ts, silence)
-			s.ts += 160
-			s.mu.Unlock()
-		}
-	}()
-	return s
-}
-
-// write sends one packet of the stream; s.mu must be held.
-func (s *rtpSender) write(pt uint8, marker bool, ts uint32, payload []byte) {
-	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, Marker: marker, SequenceNumber: s.seq, Timestamp: ts, SSRC: s.ssrc}, Payload: payload}
-	b, _ := p.Marshal()
-	_, _ = s.conn.WriteToUDP(b, s.to)
-	s.seq++
+	s := sipagent.NewStream(conn, to, ssrc)
+	return &rtpSender{s, s.Start(sipagent.PCMU, 0)}
 }
 
 // press sends one key press (telephone-event payload type 101) the way phones do: a start,
-// updates, then three end packets, 10 ms apart.
-func (s *rtpSender) press(event byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	start := s.ts
-	for i := range 6 {
-		end := i >= 3
-		dur := uint16(160 * (i + 1))
-		if end {
-			dur = 160 * 3
-		}
-		flags := byte(10)
-		if end {
-			flags |= 0x80
-		}
-		s.write(101, i == 0, start, []byte{event, flags, byte(dur >> 8), byte(dur)})
-		time.Sleep(10 * time.Millisecond)
-	}
-	s.ts += 160 * 4
-}
+// updates, then three end packets.
+func (s *rtpSender) press(event byte) { s.Press(sipagent.DTMF, event) }
 
-func (s *rtpSender) close() {
-	close(s.stop)
-	<-s.done
-}
+func (s *rtpSender) close() { s.stop() }
 
 // sprayer is the attacker: from rtpAttackerIP it sends, to every even port of [lo, hi], a
 // well-formed PCMU stream (one SSRC and consecutive sequence numbers per port, every 10 ms,
@@ -259,16 +204,14 @@ func TestRTPSprayCannotTakeOverCalls(t *testing.T) {
 		res := u.dial("0 101")
 		_, media := answer(t, res)
 		time.Sleep(100 * time.Millisecond)
-		phone := startRTPSender(u.rtp, media, 0x5000+uint32(i))
+		phone := startRTPSender(u.RTP, media, 0x5000+uint32(i))
 		stream.waitFor(t, "the greeting, call "+strconv.Itoa(i), greeting, 5*time.Second)
 		phone.press(1)
 		phone.press(2)
 		if got := waitMenusDone(t, ts, i); got != [2]string{"en", "tip"} {
 			t.Errorf("call %d: the menus ended with language %q reason %q, want en and tip (the caller's keys 1 and 2)", i, got[0], got[1])
 		}
-		stream.mu.Lock()
-		src := stream.source
-		stream.mu.Unlock()
+		src := stream.Source()
 		if src == nil || src.Port != media.Port {
 			t.Errorf("call %d: the caller's audio came from %v, want the answer's media port %d", i, src, media.Port)
 		}
@@ -307,13 +250,13 @@ func TestReInviteFromThirdAddressRefused(t *testing.T) {
 	stream := u.receiveRTP()
 	res := u.dial("0 101")
 	_, media := answer(t, res)
-	phone := startRTPSender(u.rtp, media, 0x6000)
+	phone := startRTPSender(u.RTP, media, 0x6000)
 	defer phone.close()
 	stream.waitFor(t, "the greeting", mustPrompt(t, "en", "greeting").PCMU[:1600], 5*time.Second)
 
 	// The attacker, with the dialog's identifiers and its own media socket.
 	evil := newUACAt(t, rtpAttackerIP, ts.addrs.SIPUDP)
-	evil.callID, evil.fromTag, evil.toTag, evil.from, evil.cseq = u.callID, u.fromTag, u.toTag, u.from, u.cseq+1
+	evil.CallID, evil.FromTag, evil.ToTag, evil.From, evil.CSeq = u.CallID, u.FromTag, u.ToTag, u.From, u.CSeq+1
 	evilMedia, err := net.ListenUDP("udp", &net.UDPAddr{IP: rtpAttackerIP})
 	if err != nil {
 		t.Fatal(err)
@@ -400,20 +343,5 @@ func TestRTPSprayCannotTakeOverAdvocateLeg(t *testing.T) {
 // real network, where an attacker's packets can arrive first.
 func answerLate(p *phone, inv *sipmsg.Request, delay time.Duration) {
 	p.t.Helper()
-	offer, err := sdp.NegotiateOffer(inv.Body())
-	if err != nil {
-		p.t.Fatalf("phone %s: bad offer: %v", p.id, err)
-	}
-	tag := "ph" + randHex(3)
-	p.mu.Lock()
-	p.inCall, p.localTag = inv, tag
-	p.mu.Unlock()
-	p.reply(inv, 200, "OK", sdpOffer(p.rtp.LocalAddr().(*net.UDPAddr).Port, strconv.Itoa(int(p.pt))+" 101", ""), tag)
-	p.expectRequest("ACK", 2*time.Second, false)
-	time.Sleep(delay)
-	ctx, cancel := context.WithCancel(context.Background())
-	p.mu.Lock()
-	p.stopTone = cancel
-	p.mu.Unlock()
-	go sendTone(ctx, p.rtp, net.UDPAddrFromAddrPort(offer.Remote), p.pt, p.freq)
+	p.AnswerAfter(inv, delay)
 }
