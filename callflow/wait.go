@@ -63,47 +63,65 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 		case <-chanOf(stepT):
 			// Every step due by now is taken, in order; the last one is where the caller
 			// ends up (a step due while a prompt played is not skipped: issue 13, item 4).
-			waited := f.clock.Now().Sub(c.since)
 			var s routing.Step
-			for next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited {
-				s = c.dec.Overflow[next]
-				next++
-			}
+			next, s = c.stepsDue(next, f.clock.Now().Sub(c.since))
 			stepT = c.stepTimer(next)
 			target.stop()
 			target = c.step(ctx, s)
 		case <-chanOf(announceT):
 			announceT = c.announce(hold)
 		case r := <-c.rerouted:
-			if r.dec.Kind() == "message" {
-				c.log.Warn("the call's queue was removed and its new route is not a queue; it stays where it is", "route", r.dec.Route)
+			if !c.takeReroute(r) {
 				continue
 			}
-			c.snap, c.dec = r.snap, r.dec
 			waited := f.clock.Now().Sub(c.since)
-			next = 0
-			for next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited {
-				next++
-			}
+			next, _ = c.stepsDue(0, waited)
 			stopTimer(stepT)
 			stepT = c.stepTimer(next)
 			target.stop()
 			target = c.step(ctx, c.dec.At(waited))
 		case r := <-target.results():
 			target.done()
-			if r.err != nil {
-				c.log.Warn("target not reached; the caller stays queued", "target", r.step.Target, "err", r.err)
-				target = nil
-				continue
-			}
 			target = nil
-			if c.takenBy(r) {
+			if c.targetAnswered(r) {
 				hold.stop()
 				c.bridgeTarget(r.leg, r.step.Target)
 				return
 			}
 		}
 	}
+}
+
+// stepsDue returns the index after the overflow steps from next on that are due after
+// waited, and the last of them (the zero Step if none is).
+func (c *Call) stepsDue(next int, waited time.Duration) (int, routing.Step) {
+	var s routing.Step
+	for next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited {
+		s = c.dec.Overflow[next]
+		next++
+	}
+	return next, s
+}
+
+// takeReroute takes the decision of a re-route after a reload and reports whether it did: a
+// route that is not a queue leaves the caller where they are.
+func (c *Call) takeReroute(r reroute) bool {
+	if r.dec.Kind() == "message" {
+		c.log.Warn("the call's queue was removed and its new route is not a queue; it stays where it is", "route", r.dec.Route)
+		return false
+	}
+	c.snap, c.dec = r.snap, r.dec
+	return true
+}
+
+// targetAnswered reports whether the target dialled by an overflow step answered and
+// takes the call; one not reached leaves the caller queued.
+func (c *Call) targetAnswered(r targetResult) bool {
+	if r.err != nil {
+		c.log.Warn("target not reached; the caller stays queued", "target", r.step.Target, "err", r.err)
+		return false
+	}
+	return c.takenBy(r)
 }
 
 // enqueue puts the call in the queue engine and starts tracking it.
