@@ -146,6 +146,7 @@ func TestUnackedFloodSparesCallers(t *testing.T) {
 // packet are routed as though no reason was chosen, and once their source has sent
 // no_rtp_calls of them, behind every other caller.
 func TestSilentCallsWithoutRTPNotUrgent(t *testing.T) {
+	t.Parallel()
 	cfg := strings.Replace(queueTestConfig(t, "security:\n  no_rtp_calls: 3\n  no_rtp_window: 10m\n", "ana:en:pw-ana"),
 		"inactivity_timeout: 30s", "inactivity_timeout: 120s", 1)
 	ts := startServer(t, cfg)

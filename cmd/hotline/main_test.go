@@ -37,12 +37,12 @@ func TestMain(m *testing.M) {
 }
 
 // e2eParallel is how many end-to-end tests run at once by default: $HOTLINE_TEST_PARALLEL,
-// or three per core.
+// or two per core.
 func e2eParallel() int {
 	if n, err := strconv.Atoi(os.Getenv("HOTLINE_TEST_PARALLEL")); err == nil && n > 0 {
 		return n
 	}
-	return 3 * runtime.GOMAXPROCS(0)
+	return 2 * runtime.GOMAXPROCS(0)
 }
 
 var (

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/hotline-project/hotline/internal/testtool"
 )
 
 // protosDir is where the PROTOS c07-sip cases are (their README describes the format); the
@@ -88,6 +90,7 @@ type protosReply struct {
 // baseline. The heap before and after is logged.
 func TestPROTOSReplay(t *testing.T) {
 	dir := protosDir(t)
+	testtool.Alone(t) // 27 s of a replay as fast as the server answers
 	files, err := filepath.Glob(filepath.Join(dir, "cases", "*"))
 	if err != nil || len(files) != 4527 {
 		t.Fatalf("%d PROTOS cases, want 4527 (%v)", len(files), err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/internal/sipagent"
+	"github.com/hotline-project/hotline/internal/testtool"
 )
 
 // vmKB reads a "VmRSS"-style field of /proc/pid/status, in KiB.
@@ -77,6 +78,7 @@ security:
 // answered once, statelessly, or dropped; the server's memory stays within a bound; a caller
 // placed before the flood hears its audio paced as before; and a new caller gets through.
 func TestSIPFloodIsAnsweredOnceAndHoldsNoMemory(t *testing.T) {
+	testtool.Alone(t) // it measures the caller's RTP pacing, under a flood it makes
 	bin := buildBinary(t)
 	srv := startLimitedBinary(t, bin, floodTestConfig, 20, 0)
 	server, err := net.ResolveUDPAddr("udp", srv.sip)
