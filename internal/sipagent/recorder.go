@@ -27,21 +27,31 @@ type Recorder struct {
 }
 
 // Record starts reading RTP from conn into a new Recorder; it stops when conn is closed.
-// Datagrams that are not RTP are dropped.
+// Datagrams that are not RTP are dropped. Where the system can (Linux), a packet's At is
+// when the kernel received it, not when this process got round to reading it: a test
+// that loads its own process (a flooder) then still measures the sender's pacing.
 func Record(conn *net.UDPConn) *Recorder {
 	r := &Recorder{}
+	stamped := kernelTimestamps(conn)
 	go func() {
 		buf := make([]byte, 2048)
+		oob := make([]byte, 128)
 		for {
-			n, from, err := conn.ReadFromUDP(buf)
+			n, oobn, _, from, err := conn.ReadMsgUDP(buf, oob)
 			if err != nil {
 				return
+			}
+			at := time.Now()
+			if stamped {
+				if t, ok := kernelTime(oob[:oobn]); ok {
+					at = t
+				}
 			}
 			var p rtp.Packet
 			if err := p.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
 				continue
 			}
-			r.Add(Packet{At: time.Now(), From: from, Pkt: p})
+			r.Add(Packet{At: at, From: from, Pkt: p})
 		}
 	}()
 	return r
