@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -17,8 +18,9 @@ import (
 
 // Certs is a self-signed ECDSA certificate for 127.0.0.1 (its own CA) written to files.
 type Certs struct {
-	CertFile, KeyFile string         // PEM files, as the server's tls.cert_file and tls.key_file
-	Roots             *x509.CertPool // a pool trusting the certificate, for clients
+	CertFile, KeyFile string          // PEM files, as the server's tls.cert_file and tls.key_file
+	Roots             *x509.CertPool  // a pool trusting the certificate, for clients
+	Certificate       tls.Certificate // the certificate and key, for a tls.Config
 }
 
 // SelfSigned writes a self-signed certificate for 127.0.0.1, valid from an hour ago for a
@@ -60,5 +62,6 @@ func SelfSigned(tb testing.TB, dir string) Certs {
 		tb.Fatal(err)
 	}
 	c.Roots.AddCert(cert)
+	c.Certificate = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}
 	return c
 }
