@@ -1,6 +1,7 @@
 package sipagent
 
 import (
+	"bytes"
 	"crypto/tls"
 	"net"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
 
 	"github.com/hotline-project/hotline/sip/digest"
 	"github.com/hotline-project/hotline/sip/sdp"
@@ -336,4 +338,55 @@ func sipgoUAS(t *testing.T, network string) (addr string, acked, byed chan struc
 	}
 	go func() { _ = srv.ServeTCP(l) }()
 	return l.Addr().String(), acked, byed
+}
+
+// A recording is heard with a few frames skipped (as a late scheduler does), and not when
+// too many are missing or another recording plays.
+func TestHeardAllowsSkippedFrames(t *testing.T) {
+	t.Parallel()
+	s := NewStream(nil, nil, 1)
+	var prompt []byte
+	for range 100 {
+		prompt = append(prompt, s.ToneFrame(PCMU, 700+float64(len(prompt)%3000))...)
+	}
+	prompt = prompt[:len(prompt)-40] // the last frame partial
+	other := NewStream(nil, nil, 2)
+	frames := func(skip func(i int) bool) *Recorder {
+		r := &Recorder{}
+		for range 3 {
+			r.Add(Packet{Pkt: rtp.Packet{Payload: other.ToneFrame(PCMU, 300)}})
+		}
+		for i := 0; i*FrameSize < len(prompt); i++ {
+			if skip(i) {
+				continue
+			}
+			f := make([]byte, FrameSize)
+			copy(f, bytes.Repeat([]byte{0xFF}, FrameSize))
+			copy(f, prompt[i*FrameSize:min(len(prompt), (i+1)*FrameSize)])
+			r.Add(Packet{Pkt: rtp.Packet{Payload: f}})
+			if i == 50 {
+				r.Add(Packet{Pkt: rtp.Packet{Header: rtp.Header{PayloadType: DTMF}, Payload: []byte{1, 2, 3, 4}}})
+			}
+		}
+		return r
+	}
+	for _, tt := range []struct {
+		name string
+		skip func(int) bool
+		want bool
+	}{
+		{"all", func(int) bool { return false }, true},
+		{"first skipped", func(i int) bool { return i == 0 }, true},
+		{"every 25th skipped", func(i int) bool { return i%25 == 7 }, true},
+		{"one in ten skipped", func(i int) bool { return i%10 == 3 }, false},
+		{"seven in a row", func(i int) bool { return i >= 40 && i < 47 }, false},
+		{"the second half missing", func(i int) bool { return i >= 50 }, false},
+	} {
+		if got := frames(tt.skip).Heard(prompt); got != tt.want {
+			t.Errorf("%s: Heard = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if frames(func(int) bool { return false }).Heard(other.ToneFrame(PCMU, 1234)) {
+		t.Error("heard a frame never sent")
+	}
 }
