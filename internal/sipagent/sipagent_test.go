@@ -390,3 +390,23 @@ func TestHeardAllowsSkippedFrames(t *testing.T) {
 		t.Error("heard a frame never sent")
 	}
 }
+
+// After a pause the stream's timestamp has moved on with the clock, and the first packet
+// after it carries the marker bit.
+func TestStreamPauseAdvancesTimestamp(t *testing.T) {
+	t.Parallel()
+	recv, send := udpPair(t)
+	rec := Record(recv)
+	s := NewStreamAt(send, recv.LocalAddr().(*net.UDPAddr), 9, 10, 0)
+	s.Silence(1)
+	time.Sleep(300 * time.Millisecond)
+	s.Silence(1)
+	waitLen(t, rec, 2)
+	p := rec.Snapshot()
+	if d := p[1].Pkt.Timestamp - p[0].Pkt.Timestamp; d < 160*14 || d%160 != 0 {
+		t.Errorf("timestamp advanced %d over 300 ms of pause, want at least 15 frames' worth, whole frames", d)
+	}
+	if p[1].Pkt.SequenceNumber != 11 || !p[1].Pkt.Marker || p[0].Pkt.Marker {
+		t.Errorf("seq %d marker %v then %v: want consecutive, the marker after the pause only", p[1].Pkt.SequenceNumber, p[0].Pkt.Marker, p[1].Pkt.Marker)
+	}
+}

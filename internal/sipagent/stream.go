@@ -23,8 +23,8 @@ const (
 
 // Stream is one outgoing RTP stream from a socket to an address: one SSRC, consecutive
 // sequence numbers and a timestamp that advances by the samples sent, whatever mix of
-// audio, silence and key presses goes out, as a phone's stream does. Its methods may be
-// called from several goroutines.
+// audio, silence and key presses goes out, and by the time that passed when it paused, as a
+// phone's stream does. Its methods may be called from several goroutines.
 type Stream struct {
 	conn *net.UDPConn
 	to   *net.UDPAddr
@@ -33,9 +33,15 @@ type Stream struct {
 	mu     sync.Mutex
 	seq    uint16
 	ts     uint32
-	sample int  // tone phase: samples of tone sent so far
-	first  bool // the next packet is the stream's first (marker bit)
+	sample int       // tone phase: samples of tone sent so far
+	first  bool      // the next packet is the stream's first (marker bit)
+	last   time.Time // when the last packet went out
 }
+
+// pause is how long a stream may send nothing before its next packet counts as the start
+// of a new talkspurt: its timestamp then advances by the time that passed, as a phone's
+// sampling clock does while it sends nothing, and it carries the marker bit.
+const pause = 100 * time.Millisecond
 
 // NewStream is a stream from conn to to with SSRC ssrc (0 picks one at random), starting
 // at a random sequence number and timestamp.
@@ -72,12 +78,26 @@ func (s *Stream) write(pt uint8, marker bool, ts uint32, payload []byte) {
 	_, _ = s.conn.WriteToUDP(b, s.to)
 	s.seq++
 	s.first = false
+	s.last = time.Now()
+}
+
+// resume starts a new talkspurt if the stream paused (see pause); s.mu must be held.
+func (s *Stream) resume() {
+	if s.last.IsZero() {
+		return
+	}
+	if idle := time.Since(s.last); idle > pause {
+		frames := uint32(idle/(20*time.Millisecond)) - 1 // the last packet's frame was counted
+		s.ts += 160 * frames
+		s.first = true
+	}
 }
 
 // Frame sends one 20 ms audio frame (payload, 160 samples) and advances the timestamp.
 func (s *Stream) Frame(pt uint8, payload []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.resume()
 	s.write(pt, false, s.ts, payload)
 	s.ts += 160
 }
@@ -97,6 +117,7 @@ func (s *Stream) Silence(n int) {
 func (s *Stream) Press(pt uint8, event byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.resume()
 	start := s.ts
 	for i := range 6 {
 		end := i >= 3
