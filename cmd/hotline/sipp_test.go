@@ -39,6 +39,7 @@ type sippServer struct {
 // TestSIPpCall runs SIPp against the real server binary: an OPTIONS ping, then a call that
 // sends audio, presses 2 (RFC 4733) during the greeting and hangs up.
 func TestSIPpCall(t *testing.T) {
+	t.Parallel()
 	sipp := lookSIPp(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
