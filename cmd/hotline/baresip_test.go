@@ -291,7 +291,7 @@ func TestBaresipAdvocate(t *testing.T) {
 	if level < 0.8 {
 		t.Errorf("baresip: 440 Hz carries %.2f of the last second's power, want > 0.8", level)
 	}
-	if strings.Contains(b.out.String(), c.From) {
+	if strings.Contains(b.out.String(), c.from) {
 		t.Error("the caller's number reached the advocate's phone")
 	}
 }

@@ -197,7 +197,7 @@ func sendEvents(u *uac, to *net.UDPAddr, n int, seq *uint16, ts *uint32) {
 			p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SequenceNumber: *seq, Timestamp: *ts, SSRC: 0x1234, Marker: j == 0},
 				Payload: []byte{byte(i % 10), flags, 0, 160}}
 			b, _ := p.Marshal()
-			u.RTP.WriteToUDP(b, to)
+			u.rtp.WriteToUDP(b, to)
 			*seq++
 		}
 		*ts += 320
@@ -214,7 +214,7 @@ func (u *uac) responses(d time.Duration) map[string]map[int]map[uint32]bool {
 	deadline := time.After(d)
 	for {
 		select {
-		case m := <-u.Msgs:
+		case m := <-u.msgs:
 			res, ok := m.(*sipmsg.Response)
 			if !ok || res.CSeq() == nil || res.IsProvisional() {
 				continue

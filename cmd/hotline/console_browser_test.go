@@ -201,7 +201,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	runIn(t, sam, "ana ringing on the wallboard", 5*time.Second, waitText("#a-ana td:nth-child(3)", "ringing"))
 	anaPage := get(t, ana, "ana's page", chromedp.OuterHTML(chromedp.CSS("html")))
 	samPage := get(t, sam, "sam's page", chromedp.OuterHTML(chromedp.CSS("html")))
-	number := strings.TrimPrefix(c.From, "+")
+	number := strings.TrimPrefix(c.from, "+")
 	for who, page := range map[string]string{"advocate": anaPage, "supervisor": samPage} {
 		if strings.Contains(page, number) {
 			t.Errorf("the %s's page shows the caller's number", who)

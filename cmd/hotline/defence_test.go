@@ -193,8 +193,8 @@ func TestAuthFailuresBanTheSource(t *testing.T) {
 	attacker.doRegister(60, "guess2", 401) // the third failure: banned
 
 	// Banned: the next REGISTER (even with the right password) is dropped, as is OPTIONS.
-	attacker.NextRegister()
-	attacker.send(attacker.RegisterMsg(60, ""))
+	attacker.regCSeq++
+	attacker.send(attacker.registerMsg(60, ""))
 	expectSilence(t, attacker, 500*time.Millisecond)
 	ts.waitMetric(t, "hotline_sip_bans_total", 1)
 	ts.waitMetric(t, "hotline_sip_banned_sources", 1)
@@ -242,7 +242,7 @@ func expectSilence(t *testing.T, p *phone, d time.Duration) {
 	deadline := time.After(d)
 	for {
 		select {
-		case m := <-p.Msgs:
+		case m := <-p.msgs:
 			if res, ok := m.(*sipmsg.Response); ok {
 				t.Fatalf("banned source got %d %s", res.StatusCode, res.Reason)
 			}

@@ -106,7 +106,7 @@ func TestCallHearsMenuAndDigitsSelectLanguage(t *testing.T) {
 	if after := len(stream.snapshot()); after > n+2 {
 		t.Fatalf("%d RTP packets after BYE", after-n)
 	}
-	if strings.Contains(ts.logs.String(), u.From) || strings.Contains(ts.scrape(t), u.From) {
+	if strings.Contains(ts.logs.String(), u.from) || strings.Contains(ts.scrape(t), u.from) {
 		t.Fatal("the caller's number appears in the logs or metrics")
 	}
 }
@@ -114,13 +114,13 @@ func TestCallHearsMenuAndDigitsSelectLanguage(t *testing.T) {
 // checkRTPStream checks sequence numbers, timestamps, SSRC, marker and 20 ms spacing.
 func checkRTPStream(t *testing.T, pkts []recvPacket, skipped bool) {
 	t.Helper()
-	first := pkts[0].Pkt
+	first := pkts[0].pkt
 	if !first.Marker {
 		t.Error("first packet has no marker bit")
 	}
 	markers := 0
 	for i := 1; i < len(pkts); i++ {
-		a, b := pkts[i-1].Pkt, pkts[i].Pkt
+		a, b := pkts[i-1].pkt, pkts[i].pkt
 		if b.SSRC != first.SSRC {
 			t.Fatalf("SSRC changed at packet %d", i)
 		}
@@ -142,8 +142,8 @@ func checkRTPStream(t *testing.T, pkts []recvPacket, skipped bool) {
 	}
 	// Wall time per frame of RTP time: 20 ms when the pacing keeps time (frames skipped
 	// after a stall count as time passed, which is what they are).
-	span := pkts[len(pkts)-1].At.Sub(pkts[0].At)
-	frames := (pkts[len(pkts)-1].Pkt.Timestamp - first.Timestamp) / 160
+	span := pkts[len(pkts)-1].at.Sub(pkts[0].at)
+	frames := (pkts[len(pkts)-1].pkt.Timestamp - first.Timestamp) / 160
 	mean := span / time.Duration(frames)
 	if mean < 18*time.Millisecond || mean > 22*time.Millisecond {
 		t.Errorf("mean time per frame %v over %d frames, want 20ms", mean, frames)

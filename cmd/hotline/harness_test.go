@@ -15,6 +15,7 @@ import (
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
 
 	"github.com/hotline-project/hotline/internal/sipagent"
 )
@@ -201,23 +202,78 @@ func (ts *testServer) waitMetric(t *testing.T, series string, want float64) {
 	t.Fatalf("metric %s = %v, want %v", series, metricValue(text, series), want)
 }
 
-// uac is the test caller (sipagent.Caller) under the names the tests of this package have
-// long used; new tests may call the agent's exported methods directly.
+// uac is the test caller, sipagent.Caller, under the names this package's tests have long
+// used: the dialog's state is in the fields below, which tests read and set, and each
+// method hands them to the agent and takes them back. A uac may also be built as a
+// literal over another agent's sockets (t, conn, server, rtp, msgs and the dialog).
 type uac struct {
-	*sipagent.Caller
 	t *testing.T
+	a *sipagent.Caller
+
+	conn    *net.UDPConn
+	server  *net.UDPAddr
+	rtp     *net.UDPConn
+	msgs    chan sipmsg.Message
+	stream  net.Conn // a TCP or TLS connection it speaks over instead of conn
+	callID  string
+	fromTag string
+	toTag   string
+	cseq    int
+	branch  string
+	viaPort int // written in Via: over UDP not the socket's, so responses must go to the source
+	from    string
+	// transport is the Via transport over a stream ("TLS"), scheme the Request-URI's ("sips").
+	transport string
+	scheme    string
+}
+
+// wrapCaller is the uac of agent a.
+func wrapCaller(t *testing.T, a *sipagent.Caller) *uac {
+	u := &uac{t: t, a: a}
+	u.pull()
+	return u
+}
+
+// agent hands the fields to the agent (made over the uac's sockets for a literal).
+func (u *uac) agent() *sipagent.Caller {
+	if u.a == nil {
+		u.a = sipagent.NewDialog(u.t, u.conn, u.server, u.rtp, u.msgs, u.from)
+	}
+	a := u.a
+	a.Conn, a.Server, a.RTP, a.Msgs, a.Stream = u.conn, u.server, u.rtp, u.msgs, u.stream
+	a.CallID, a.FromTag, a.ToTag, a.CSeq, a.Branch = u.callID, u.fromTag, u.toTag, u.cseq, u.branch
+	a.ViaPort, a.From, a.Transport, a.Scheme = u.viaPort, u.from, u.transport, u.scheme
+	return a
+}
+
+// pull takes the dialog's state back from the agent.
+func (u *uac) pull() {
+	a := u.a
+	u.conn, u.server, u.rtp, u.msgs, u.stream = a.Conn, a.Server, a.RTP, a.Msgs, a.Stream
+	u.callID, u.fromTag, u.toTag, u.cseq, u.branch = a.CallID, a.FromTag, a.ToTag, a.CSeq, a.Branch
+	u.viaPort, u.from, u.transport, u.scheme = a.ViaPort, a.From, a.Transport, a.Scheme
+}
+
+// readLoop reads what arrives on the uac's stream or SIP socket into msgs, for a uac built
+// as a literal.
+func (u *uac) readLoop() {
+	if u.stream != nil {
+		sipagent.ReadStream(u.stream, u.msgs)
+		return
+	}
+	sipagent.ReadUDP(u.conn, u.msgs)
 }
 
 func newUAC(t *testing.T, server string) *uac {
 	t.Helper()
-	return &uac{sipagent.NewCaller(t, server), t}
+	return wrapCaller(t, sipagent.NewCaller(t, server))
 }
 
 // newUACAt is newUAC with its SIP socket on local address ip (any of 127.0.0.0/8), so that
 // tests can place callers at different source addresses. Its media stays on 127.0.0.1.
 func newUACAt(t *testing.T, ip net.IP, server string) *uac {
 	t.Helper()
-	return &uac{sipagent.NewCallerAt(t, ip, server), t}
+	return wrapCaller(t, sipagent.NewCallerAt(t, ip, server))
 }
 
 // randomNumber is a North American number in 555, different for each caller.
@@ -225,86 +281,136 @@ func randomNumber() string { return sipagent.RandomNumber() }
 
 func randHex(n int) string { return sipagent.RandHex(n) }
 
-func (u *uac) send(msg string) { u.t.Helper(); u.Send(msg) }
+func (u *uac) send(msg string) {
+	u.t.Helper()
+	u.agent().Send(msg)
+}
 
-func (u *uac) rtpPort() int { return u.RTPPort() }
+func (u *uac) rtpPort() int { return u.rtp.LocalAddr().(*net.UDPAddr).Port }
 
 func sdpOffer(port int, fmts string, extra string) string { return sipagent.Offer(port, fmts, extra) }
 
 // request builds a request in this UAC's dialog.
 func (u *uac) request(method, user, body, ctype string, extraHdrs ...string) string {
-	return u.Request(method, user, body, ctype, extraHdrs...)
+	defer u.pull()
+	return u.agent().Request(method, user, body, ctype, extraHdrs...)
 }
 
 // invite sends an INVITE with the given SDP body ("" for none) to user.
-func (u *uac) invite(user, body string) string { u.t.Helper(); return u.Invite(user, body) }
+func (u *uac) invite(user, body string) string {
+	u.t.Helper()
+	defer u.pull()
+	return u.agent().Invite(user, body)
+}
 
 // dial places a call to the hotline offering fmts and acknowledges the 200; it returns the 200.
-func (u *uac) dial(fmts string) *sipmsg.Response { u.t.Helper(); return u.Dial(hotlineNumber, fmts) }
+func (u *uac) dial(fmts string) *sipmsg.Response {
+	u.t.Helper()
+	defer u.pull()
+	return u.agent().Dial(hotlineNumber, fmts)
+}
 
 // hangup sends BYE and expects 200.
-func (u *uac) hangup() { u.t.Helper(); u.Hangup(hotlineNumber) }
+func (u *uac) hangup() {
+	u.t.Helper()
+	defer u.pull()
+	u.agent().Hangup(hotlineNumber)
+}
 
 // ack acknowledges a 2xx (new branch, same CSeq number) with an optional SDP body.
-func (u *uac) ack(user, body string) { u.t.Helper(); u.Ack(user, body) }
+func (u *uac) ack(user, body string) {
+	u.t.Helper()
+	defer u.pull()
+	u.agent().Ack(user, body)
+}
 
 // nextRequest sends an in-dialog request with the next CSeq.
 func (u *uac) nextRequest(method, user, body, ctype string, hdrs ...string) {
 	u.t.Helper()
-	u.NextRequest(method, user, body, ctype, hdrs...)
+	defer u.pull()
+	u.agent().NextRequest(method, user, body, ctype, hdrs...)
 }
 
 // expectResponse waits for a response with the given status for method (skipping others,
 // such as retransmissions and provisional responses not asked for).
 func (u *uac) expectResponse(method string, status int, timeout time.Duration) *sipmsg.Response {
 	u.t.Helper()
-	return u.ExpectResponse(method, status, timeout)
+	defer u.pull()
+	return u.agent().ExpectResponse(method, status, timeout)
 }
 
 // finalResponse waits for the final response to method, whatever its status; a 2xx sets
 // the dialog's to-tag.
 func (u *uac) finalResponse(method string, timeout time.Duration) *sipmsg.Response {
 	u.t.Helper()
-	return u.FinalResponse(method, timeout)
+	defer u.pull()
+	return u.agent().FinalResponse(method, timeout)
 }
 
 // expectRequest waits for a request from the server (e.g. BYE) and answers it 200.
 func (u *uac) expectRequest(method string, timeout time.Duration) *sipmsg.Request {
 	u.t.Helper()
-	return u.ExpectRequest(method, timeout)
+	defer u.pull()
+	return u.agent().ExpectRequest(method, timeout)
 }
 
-// rtpStream is the RTP a test agent receives (sipagent.Recorder) under this package's
-// older names.
-type rtpStream struct{ *sipagent.Recorder }
+// rtpStream is the RTP a test agent receives (sipagent.Recorder), under this package's
+// older names; a literal with packets is a fixed recording.
+type rtpStream struct {
+	*sipagent.Recorder
+	packets []recvPacket
+}
 
-type recvPacket = sipagent.Packet
+// recvPacket is one packet received, and when.
+type recvPacket struct {
+	at  time.Time
+	pkt rtp.Packet
+}
 
-func (u *uac) receiveRTP() *rtpStream { return &rtpStream{u.Record()} }
+// rec is the recorder, or one holding the literal's packets.
+func (s *rtpStream) rec() *sipagent.Recorder {
+	if s.Recorder != nil {
+		return s.Recorder
+	}
+	ps := make([]sipagent.Packet, len(s.packets))
+	for i, p := range s.packets {
+		ps[i] = sipagent.Packet{At: p.at, Pkt: p.pkt}
+	}
+	return sipagent.RecorderOf(ps...)
+}
 
-func (s *rtpStream) snapshot() []recvPacket { return s.Snapshot() }
+func (u *uac) receiveRTP() *rtpStream { return &rtpStream{Recorder: sipagent.Record(u.rtp)} }
+
+func (s *rtpStream) snapshot() []recvPacket {
+	got := s.rec().Snapshot()
+	out := make([]recvPacket, len(got))
+	for i, p := range got {
+		out[i] = recvPacket{p.At, p.Pkt}
+	}
+	return out
+}
 
 // payload returns the concatenated payload of all packets received so far.
-func (s *rtpStream) payload() []byte { return s.Payload() }
+func (s *rtpStream) payload() []byte { return s.rec().Payload() }
 
-// waitFor polls until the received audio contains want, or fails.
+// waitFor waits until the caller has heard want (sipagent.Recorder.Heard), or fails.
 func (s *rtpStream) waitFor(t *testing.T, what string, want []byte, timeout time.Duration) {
 	t.Helper()
-	s.WaitFor(t, what, want, timeout)
+	s.rec().WaitFor(t, what, want, timeout)
 }
 
 // sendSilence sends n silence packets from the UAC's media socket (so the server latches
 // onto it) in the stream whose next sequence number and timestamp are *seq and *ts. New
 // tests keep a sipagent.Stream instead, which counts for itself.
 func (u *uac) sendSilence(to *net.UDPAddr, n int, seq *uint16, ts *uint32) {
-	s := sipagent.NewStreamAt(u.RTP, to, 0x1234, *seq, *ts)
+	s := sipagent.NewStreamAt(u.rtp, to, 0x1234, *seq, *ts)
 	s.Silence(n)
 	*seq, *ts = s.Next()
 }
 
 // sendDigit sends one RFC 4733 event the way phones do: start, updates, three end packets.
 func (u *uac) sendDigit(to *net.UDPAddr, pt uint8, event byte, seq *uint16, ts *uint32) {
-	sendDigitFrom(u.RTP, to, pt, event, seq, ts)
+	sendDigitFrom(u.rtp, to, pt, event, seq, ts)
 }
 
 // sendDigitFrom sends an RFC 4733 event from conn.

@@ -15,15 +15,15 @@ func TestNoGoroutineLeak(t *testing.T) {
 		u := newUAC(t, ts.addrs.SIPUDP)
 		u.dial("0 101")
 		u.hangup()
-		u.Conn.Close()
-		u.RTP.Close()
+		u.conn.Close()
+		u.rtp.Close()
 	}
 	u := newUAC(t, ts.addrs.SIPUDP)
 	u.dial("0") // left up: the server hangs it up when it stops
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 1)
 	ts.stop(t)
-	u.Conn.Close()
-	u.RTP.Close()
+	u.conn.Close()
+	u.rtp.Close()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {

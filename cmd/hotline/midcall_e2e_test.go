@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline-project/hotline/internal/sipagent"
 	"github.com/hotline-project/hotline/sip/sdp"
 )
 
@@ -53,14 +52,14 @@ func TestMidCallInterpreterE2E(t *testing.T) {
 midcall:
   prefix: "**"
   interpreters: [{code: "34", language: es, target: interp_es, access_code: "5"}]
-`, interp.ContactURI)
+`, interp.contactURI)
 	cfg := strings.Replace(queueTestConfig(t, extra, "ana:es:pw-ana"), "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
 	ts := startServer(t, cfg)
 	srv, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	interp.Server = srv
+	interp.server = srv
 	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 8, 1000)
 	ana.register(300)
 	ts.waitMetric(t, `hotline_advocates{language="es",queue="es",state="available"}`, 1)
@@ -86,10 +85,10 @@ midcall:
 			if k >= '0' && k <= '9' {
 				ev = byte(k - '0')
 			}
-			ana.Out().Press(101, ev)
+			ana.press(ev)
 			time.Sleep(60 * time.Millisecond)
 		}
-		ana.StartTone(toServer, 8, 1000)
+		ana.startTone(toServer, 8, 1000)
 	}
 	keys("**134#")
 
@@ -122,7 +121,7 @@ midcall:
 	waitTone(t, "the caller hears the advocate alone", c.stream, 0, 1000, 5*time.Second)
 	waitTone(t, "the advocate hears the caller alone", ana.stream, 8, 440, 5*time.Second)
 	for _, p := range c.stream.snapshot() {
-		if p.Pkt.PayloadType == 101 {
+		if p.pkt.PayloadType == 101 {
 			t.Fatal("the caller received one of the advocate's key presses")
 		}
 	}
@@ -142,14 +141,14 @@ func TestMidCallPartyFailsE2E(t *testing.T) {
 midcall:
   prefix: "*"
   parties: [{key: "9", kind: emergency, target: psap, present_caller: true}]
-`, psap.ContactURI)
+`, psap.contactURI)
 	cfg := strings.Replace(queueTestConfig(t, extra, "ana:en:pw-ana"), "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
 	ts := startServer(t, cfg)
 	srv, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	psap.Server = srv
+	psap.server = srv
 	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
 	ana.register(300)
 	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
@@ -165,9 +164,9 @@ midcall:
 	press := func(ev byte) {
 		ana.stop()
 		time.Sleep(60 * time.Millisecond) // see keys in TestMidCallInterpreterE2E
-		ana.Out().Press(101, ev)
+		ana.press(ev)
 		time.Sleep(60 * time.Millisecond)
-		ana.StartTone(toServer, 0, 1000)
+		ana.startTone(toServer, 0, 1000)
 	}
 
 	press(10) // *
@@ -214,10 +213,10 @@ midcall:
 func framesWithout(s *rtpStream, pt uint8, freq, share float64, from time.Time) int {
 	n := 0
 	for _, p := range s.snapshot() {
-		if p.At.Before(from) || p.Pkt.PayloadType != pt {
+		if p.at.Before(from) || p.pkt.PayloadType != pt {
 			continue
 		}
-		one := &rtpStream{sipagent.RecorderOf(p)}
+		one := &rtpStream{packets: []recvPacket{p}}
 		if toneLevel(one, pt, freq, 1) < share {
 			n++
 		}
@@ -229,8 +228,8 @@ func framesWithout(s *rtpStream, pt uint8, freq, share float64, from time.Time) 
 // a DTMF key, each at more than a quarter of the packet's power.
 func heardKey(s *rtpStream, low, high float64) bool {
 	for _, p := range s.snapshot() {
-		one := &rtpStream{sipagent.RecorderOf(p)}
-		if p.Pkt.PayloadType == 0 && toneLevel(one, 0, low, 1) > 0.25 && toneLevel(one, 0, high, 1) > 0.25 {
+		one := &rtpStream{packets: []recvPacket{p}}
+		if p.pkt.PayloadType == 0 && toneLevel(one, 0, low, 1) > 0.25 && toneLevel(one, 0, high, 1) > 0.25 {
 			return true
 		}
 	}
@@ -258,12 +257,11 @@ func TestSupervisorE2E(t *testing.T) {
 	// Sue's phone (not registered: she takes no calls) dials *14 2041.
 	sue := newPhone(t, ts.addrs.SIPUDP, "sue", "pw-sue", 0, 1500)
 	const code = "*142041"
-	dialog, res := sue.DialAuth(code, 200)
-	u := &uac{dialog, t}
+	u, res := sue.dialAuth(code, 200)
 	_, toServer := answer(t, res)
 	tone := func() context.CancelFunc {
 		ctx, cancel := context.WithCancel(context.Background())
-		go sendTone(ctx, sue.RTP, toServer, 0, 1500)
+		go sendTone(ctx, sue.rtp, toServer, 0, 1500)
 		return cancel
 	}
 	stop := tone()
@@ -278,7 +276,7 @@ func TestSupervisorE2E(t *testing.T) {
 		stop()
 		time.Sleep(60 * time.Millisecond) // see keys in TestMidCallInterpreterE2E
 		seq, rtpTS := uint16(200), uint32(90000)
-		u.sendDigitFrom(sue.RTP, toServer, 101, ev, &seq, &rtpTS)
+		u.sendDigitFrom(sue.rtp, toServer, 101, ev, &seq, &rtpTS)
 		time.Sleep(60 * time.Millisecond)
 		stop = tone()
 	}

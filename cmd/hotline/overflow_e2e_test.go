@@ -21,13 +21,13 @@ func TestOverflowToTargetE2E(t *testing.T) {
 routes:
   - {name: help_now, when: {reasons: [help_now]}, to: en, priority: 100, overflow: [{after: 2s, to: partner}]}
   - {name: default, to: en, priority: 10}
-`, partner.ContactURI)
+`, partner.contactURI)
 	ts := startServer(t, queueTestConfig(t, routes, "ana:en:pw-ana"))
 	srv, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	partner.Server = srv // where its responses go
+	partner.server = srv // where its responses go
 
 	// Busy: the caller stays in the queue.
 	c := callIn(t, ts, "11", 440)

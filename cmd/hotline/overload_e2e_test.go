@@ -37,7 +37,7 @@ func finalWithin(u *uac, sent time.Time, timeout time.Duration) inviteOutcome {
 	deadline := time.After(timeout)
 	for {
 		select {
-		case m, ok := <-u.Msgs:
+		case m, ok := <-u.msgs:
 			if !ok {
 				return inviteOutcome{u: u, err: errors.New("socket closed")}
 			}
@@ -46,7 +46,7 @@ func finalWithin(u *uac, sent time.Time, timeout time.Duration) inviteOutcome {
 				continue
 			}
 			if tag, ok := res.To().Params.Get("tag"); ok {
-				u.ToTag = tag
+				u.toTag = tag
 			}
 			return inviteOutcome{u: u, res: res, took: time.Since(sent)}
 		case <-deadline:

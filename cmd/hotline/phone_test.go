@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,12 +37,28 @@ func advocateYAML(t *testing.T, specs ...string) string {
 	return b.String()
 }
 
-// phone is an advocate's phone (sipagent.Phone) under the names the tests of this package
-// have long used; new tests may call the agent's exported methods directly.
+// phone is an advocate's phone, sipagent.Phone, under the names this package's tests have
+// long used: what tests read and set is in the fields below, and each method hands them to
+// the agent and takes them back.
 type phone struct {
-	*sipagent.Phone
-	t      *testing.T
-	stream *rtpStream // what it hears
+	t *testing.T
+	a *sipagent.Phone
+
+	id, pw     string
+	conn       *net.UDPConn
+	rtp        *net.UDPConn
+	server     *net.UDPAddr // where its messages go
+	msgs       chan sipmsg.Message
+	stream     *rtpStream // what it hears
+	pt         uint8      // what it answers with: 0 PCMU or 8 PCMA
+	freq       float64    // the tone it sends while in a call
+	contactURI string
+	regCSeq    int
+	// The current call, as tests that answer by hand set it.
+	mu       sync.Mutex
+	inCall   *sipmsg.Request
+	localTag string
+	stopTone context.CancelFunc // a tone a test started itself; stop ends it too
 }
 
 func newPhone(t *testing.T, server, id, pw string, pt uint8, freq float64) *phone {
@@ -53,78 +70,163 @@ func newPhone(t *testing.T, server, id, pw string, pt uint8, freq float64) *phon
 // that tests can place phones at different source addresses.
 func newPhoneAt(t *testing.T, ip net.IP, server, id, pw string, pt uint8, freq float64) *phone {
 	t.Helper()
-	p := sipagent.NewPhoneAt(t, ip, server, id, pw, pt, freq)
-	return &phone{p, t, &rtpStream{p.Heard}}
+	a := sipagent.NewPhoneAt(t, ip, server, id, pw, pt, freq)
+	p := &phone{t: t, a: a, id: a.ID, pw: a.Password, conn: a.Conn, rtp: a.RTP, server: a.Server, msgs: a.Msgs,
+		stream: &rtpStream{Recorder: a.Heard}, pt: a.PT, freq: a.Freq, contactURI: a.ContactURI}
+	t.Cleanup(p.stop)
+	return p
 }
 
-func (p *phone) send(msg string) { p.Send(msg) }
+// agent hands the fields to the agent.
+func (p *phone) agent() *sipagent.Phone {
+	a := p.a
+	a.ID, a.Password, a.Server, a.PT, a.Freq, a.ContactURI, a.RegCSeq = p.id, p.pw, p.server, p.pt, p.freq, p.contactURI, p.regCSeq
+	p.mu.Lock()
+	inv, tag := p.inCall, p.localTag
+	p.mu.Unlock()
+	if inv != nil {
+		a.SetDialog(inv, tag)
+	}
+	return a
+}
 
-func (p *phone) register(expires int) { p.t.Helper(); p.Register(expires) }
+// pull takes the registration's CSeq and the current call back from the agent.
+func (p *phone) pull() {
+	p.regCSeq = p.a.RegCSeq
+	inv, tag := p.a.Dialog()
+	p.mu.Lock()
+	p.inCall, p.localTag = inv, tag
+	p.mu.Unlock()
+}
+
+func (p *phone) send(msg string) { p.agent().Send(msg) }
+
+func (p *phone) register(expires int) {
+	p.t.Helper()
+	defer p.pull()
+	p.agent().Register(expires)
+}
 
 // doRegister sends REGISTER, answers the challenge with password pw and expects status.
 func (p *phone) doRegister(expires int, pw string, status int) *sipmsg.Response {
 	p.t.Helper()
-	return p.DoRegister(expires, pw, status)
+	defer p.pull()
+	return p.agent().DoRegister(expires, pw, status)
 }
 
 func (p *phone) authorization(chal *sipmsg.Response, method, uri, pw string) string {
 	p.t.Helper()
-	return p.Authorization(chal, method, uri, pw)
+	return p.agent().Authorization(chal, method, uri, pw)
+}
+
+// registerMsg builds a REGISTER with CSeq regCSeq and the Authorization line auth.
+func (p *phone) registerMsg(expires int, auth string) string {
+	return p.agent().RegisterMsg(expires, auth)
 }
 
 // expectResponse waits for a final (or the given provisional) response to method.
 func (p *phone) expectResponse(method string, status int, timeout time.Duration) *sipmsg.Response {
 	p.t.Helper()
-	return p.ExpectResponse(method, status, timeout)
+	defer p.pull()
+	return p.agent().ExpectResponse(method, status, timeout)
+}
+
+// handleStray answers a request that arrived while the test waited for something else:
+// a CANCEL of the INVITE being rung.
+func (p *phone) handleStray(req *sipmsg.Request) {
+	if req.Method == sipmsg.CANCEL {
+		p.reply(req, 200, "OK", "", "")
+	}
 }
 
 func (p *phone) reply(req *sipmsg.Request, code int, reason, body, toTag string) {
-	p.Reply(req, code, reason, body, toTag)
+	p.agent().Reply(req, code, reason, body, toTag)
 }
 
 // expectInvite waits for the server to ring this phone and answers 180 Ringing.
 func (p *phone) expectInvite(timeout time.Duration) *sipmsg.Request {
 	p.t.Helper()
-	return p.ExpectInvite(timeout)
+	return p.agent().ExpectInvite(timeout)
 }
 
 // expectNoInvite checks that the server does not ring this phone for a while.
-func (p *phone) expectNoInvite(d time.Duration) { p.t.Helper(); p.ExpectNoInvite(d) }
+func (p *phone) expectNoInvite(d time.Duration) {
+	p.t.Helper()
+	p.agent().ExpectNoInvite(d)
+}
 
 // answer answers inv with 200 OK and an SDP answer, waits for the ACK and starts sending
 // its tone to the address in the offer.
-func (p *phone) answer(inv *sipmsg.Request) { p.t.Helper(); p.Answer(inv) }
+func (p *phone) answer(inv *sipmsg.Request) {
+	p.t.Helper()
+	defer p.pull()
+	p.agent().Answer(inv)
+}
 
 // refuse answers inv with a final error response, such as 486 Busy Here.
 func (p *phone) refuse(inv *sipmsg.Request, code int, reason string) {
 	p.t.Helper()
-	p.Refuse(inv, code, reason)
+	p.agent().Refuse(inv, code, reason)
 }
 
 // expectRequest waits for a request, answering 200 unless it is an ACK.
 func (p *phone) expectRequest(method string, timeout time.Duration, answer bool) *sipmsg.Request {
 	p.t.Helper()
-	return p.ExpectRequest(method, timeout, answer)
+	return p.agent().ExpectRequest(method, timeout, answer)
 }
 
 // expectCancel waits for the server to cancel the ringing INVITE: 200 to the CANCEL and
 // 487 to the INVITE.
 func (p *phone) expectCancel(inv *sipmsg.Request, timeout time.Duration) {
 	p.t.Helper()
-	p.ExpectCancel(inv, timeout)
+	p.agent().ExpectCancel(inv, timeout)
 }
 
 // expectBye waits for the server to hang up the call.
-func (p *phone) expectBye(timeout time.Duration) { p.t.Helper(); p.ExpectBye(timeout) }
+func (p *phone) expectBye(timeout time.Duration) {
+	p.t.Helper()
+	p.agent().ExpectRequest("BYE", timeout, true)
+	p.stop()
+}
 
-// stop stops the phone's tone.
-func (p *phone) stop() { p.StopTone() }
+// stop stops the phone's tone: the agent's and any a test started (stopTone).
+func (p *phone) stop() {
+	p.a.StopTone()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopTone != nil {
+		p.stopTone()
+		p.stopTone = nil
+	}
+}
 
 // hangup sends BYE in the current call's dialog (the phone is its UAS) and expects 200.
-func (p *phone) hangup() { p.t.Helper(); p.Hangup() }
+func (p *phone) hangup() {
+	p.t.Helper()
+	p.stop()
+	p.agent().Hangup()
+}
 
 // caller is a new dialog from the phone's sockets: the phone dialling out.
-func (p *phone) caller() *uac { return &uac{p.Caller(), p.t} }
+func (p *phone) caller() *uac { return wrapCaller(p.t, p.agent().Caller()) }
+
+// dialAuth dials code from the phone, answering the digest challenge, and waits for the
+// final status want (a 2xx is acknowledged).
+func (p *phone) dialAuth(code string, want int) (*uac, *sipmsg.Response) {
+	p.t.Helper()
+	c, res := p.agent().DialAuth(code, want)
+	return wrapCaller(p.t, c), res
+}
+
+// startTone starts the phone's outgoing RTP to to, a tone at freq (0 for silence), in the
+// phone's one stream, in place of any tone it was playing.
+func (p *phone) startTone(to *net.UDPAddr, pt uint8, freq float64) {
+	p.stop()
+	p.a.StartTone(to, pt, freq)
+}
+
+// press sends a key press (RFC 4733, payload type 101) in the phone's current stream.
+func (p *phone) press(ev byte) { p.a.Out().Press(sipagent.DTMF, ev) }
 
 // sendTone sends a sine tone at freq as 20 ms G.711 packets in real time until ctx ends.
 func sendTone(ctx context.Context, conn *net.UDPConn, to *net.UDPAddr, pt uint8, freq float64) {
@@ -133,10 +235,12 @@ func sendTone(ctx context.Context, conn *net.UDPConn, to *net.UDPAddr, pt uint8,
 
 // toneLevel returns the power of freq relative to the whole signal (0..1) in the last n
 // packets of s with payload type pt (Goertzel).
-func toneLevel(s *rtpStream, pt uint8, freq float64, n int) float64 { return s.ToneLevel(pt, freq, n) }
+func toneLevel(s *rtpStream, pt uint8, freq float64, n int) float64 {
+	return s.rec().ToneLevel(pt, freq, n)
+}
 
 // waitTone waits until the last second of s carries freq as its main content.
 func waitTone(t *testing.T, what string, s *rtpStream, pt uint8, freq float64, timeout time.Duration) {
 	t.Helper()
-	s.WaitTone(t, what, pt, freq, timeout)
+	s.rec().WaitTone(t, what, pt, freq, timeout)
 }

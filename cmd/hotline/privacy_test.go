@@ -39,7 +39,7 @@ func TestCallerNumberNowhere(t *testing.T) {
 	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
 	ana.register(300)
 	u := newUAC(t, ts.addrs.SIPUDP)
-	u.From = number
+	u.from = number
 	stream := u.receiveRTP()
 	_, media := answer(t, u.dial("0 101"))
 	var seq uint16 = 1

@@ -240,7 +240,7 @@ func TestPROTOSReplay(t *testing.T) {
 	stream.waitFor(t, "the Spanish reason menu", reasonMenu, 10*time.Second)
 	u.sendDigit(media, 101, 1, &seq, &rtpTS)
 	toneCtx, stopTone := context.WithCancel(context.Background())
-	go sendTone(toneCtx, u.RTP, media, 0, 440)
+	go sendTone(toneCtx, u.rtp, media, 0, 440)
 	ana.answer(ana.expectInvite(20 * time.Second))
 	waitTone(t, "the caller hears the advocate", stream, 0, 1000, 10*time.Second)
 	waitTone(t, "the advocate hears the caller", ana.stream, 0, 440, 10*time.Second)
@@ -250,10 +250,10 @@ func TestPROTOSReplay(t *testing.T) {
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
 	// The test's own goroutines: the UAC's and the phone's readers and the keep-alive
 	// /metrics connection.
-	u.Conn.Close()
-	u.RTP.Close()
-	ana.Conn.Close()
-	ana.RTP.Close()
+	u.conn.Close()
+	u.rtp.Close()
+	ana.conn.Close()
+	ana.rtp.Close()
 	http.DefaultClient.CloseIdleConnections()
 
 	// Goroutines go back near the baseline once the transactions the cases opened time out

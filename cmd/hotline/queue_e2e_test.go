@@ -47,7 +47,7 @@ func callIn(t *testing.T, ts *testServer, digits string, freq float64) *caller {
 func callInFrom(t *testing.T, ts *testServer, from, digits string, freq float64) *caller {
 	t.Helper()
 	u := newUAC(t, ts.addrs.SIPUDP)
-	u.From = from
+	u.from = from
 	stream := u.receiveRTP()
 	_, media := answer(t, u.dial("0 101"))
 	var seq uint16 = 1
@@ -59,7 +59,7 @@ func callInFrom(t *testing.T, ts *testServer, from, digits string, freq float64)
 		u.sendDigit(media, 101, byte(d-'0'), &seq, &rtpTS)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go sendTone(ctx, u.RTP, media, 0, freq)
+	go sendTone(ctx, u.rtp, media, 0, freq)
 	t.Cleanup(cancel)
 	return &caller{uac: u, stream: stream, media: media, stopTone: cancel}
 }
@@ -82,7 +82,7 @@ func TestAdvocateAnswers(t *testing.T) {
 
 	c := callIn(t, ts, "21", 440)
 	inv := ana.expectInvite(20 * time.Second)
-	if strings.Contains(inv.String(), c.From) {
+	if strings.Contains(inv.String(), c.from) {
 		t.Fatal("the advocate's INVITE carries the caller's number")
 	}
 	ana.answer(inv)
@@ -101,7 +101,7 @@ func TestAdvocateAnswers(t *testing.T) {
 	c.sendDigit(c.media, 101, 5, &seq, &rtpTS)
 	waitEvent(t, "the advocate receives the caller's 5", ana.stream, 101, 5)
 	for _, p := range c.stream.snapshot() {
-		if p.Pkt.PayloadType == 101 {
+		if p.pkt.PayloadType == 101 {
 			t.Fatal("the caller's key press was echoed back to the caller")
 		}
 	}
@@ -122,7 +122,7 @@ func TestAdvocateAnswers(t *testing.T) {
 	ana.expectBye(5 * time.Second)
 	ts.waitMetric(t, `hotline_queue_calls_total{queue="es",result="answered"}`, 2)
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
-	if strings.Contains(ts.logs.String(), c.From) || strings.Contains(ts.logs.String(), c2.From) {
+	if strings.Contains(ts.logs.String(), c.from) || strings.Contains(ts.logs.String(), c2.from) {
 		t.Fatal("a caller's number appears in the logs")
 	}
 	// The hold audio stops before the bridge is made: no warning about it (issue 13, item 9).
@@ -270,8 +270,8 @@ func TestFeatureCodesAndAdminAPI(t *testing.T) {
 // confirmation prompt, then hung up by the server.
 func (p *phone) feature(t *testing.T, code string) {
 	t.Helper()
-	u, _ := p.DialAuth(code, 200)
-	u.ExpectRequest("BYE", 15*time.Second)
+	u, _ := p.dialAuth(code, 200)
+	u.expectRequest("BYE", 15*time.Second)
 }
 
 func httpDo(t *testing.T, method, url, token, body string) (int, string) {
@@ -298,7 +298,7 @@ func waitEvent(t *testing.T, what string, s *rtpStream, pt uint8, ev byte) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, p := range s.snapshot() {
-			if p.Pkt.PayloadType == pt && len(p.Pkt.Payload) == 4 && p.Pkt.Payload[0] == ev {
+			if p.pkt.PayloadType == pt && len(p.pkt.Payload) == 4 && p.pkt.Payload[0] == ev {
 				return
 			}
 		}

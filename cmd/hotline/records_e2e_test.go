@@ -291,7 +291,7 @@ func TestRecordsPostgresDownE2E(t *testing.T) {
 	}
 	ts.stop(t)
 	spool, err := os.ReadFile(filepath.Join(dir, "records.spool"))
-	if err != nil || !strings.Contains(string(spool), `{"k":2,"r":{"CallID":`) || strings.Contains(string(spool), strings.TrimPrefix(u.From, "+1")) {
+	if err != nil || !strings.Contains(string(spool), `{"k":2,"r":{"CallID":`) || strings.Contains(string(spool), strings.TrimPrefix(u.from, "+1")) {
 		t.Fatalf("spool after stop: %v\n%s", err, spool)
 	}
 }

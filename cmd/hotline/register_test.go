@@ -20,7 +20,7 @@ func TestAdvocateRegisters(t *testing.T) {
 	cfg := testConfig + "advocates:\n  - id: maria\n    languages: [en]\n    ha1_sha256: " + sha + "\n    ha1_md5: " + md5 + "\n"
 	ts := startServer(t, cfg)
 	u := newUAC(t, ts.addrs.SIPUDP)
-	uri := "sip:maria@" + u.Server.String()
+	uri := "sip:maria@" + u.server.String()
 	sign := func(res *sipmsg.Response, pw string, nc int) string {
 		t.Helper()
 		chal, err := icholy.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())

@@ -52,7 +52,7 @@ func TestQuickExitE2E(t *testing.T) {
 	// In the menus: the greeting is playing.
 	seq, rtpTS := uint16(5000), uint32(900000)
 	c := callIn(t, ts, "", 440)
-	froms = append(froms, c.From)
+	froms = append(froms, c.from)
 	c.pressPound(&seq, &rtpTS)
 	c.expectRequest("BYE", 3*time.Second)
 	c.stopTone()
@@ -61,7 +61,7 @@ func TestQuickExitE2E(t *testing.T) {
 
 	// On hold: nobody is available, the caller waits in queue en.
 	c = callIn(t, ts, "11", 440)
-	froms = append(froms, c.From)
+	froms = append(froms, c.from)
 	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 1)
 	c.pressPound(&seq, &rtpTS)
 	c.expectRequest("BYE", 3*time.Second)
@@ -75,7 +75,7 @@ func TestQuickExitE2E(t *testing.T) {
 	ana.register(300)
 	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
 	c = callIn(t, ts, "11", 440)
-	froms = append(froms, c.From)
+	froms = append(froms, c.from)
 	inv := ana.expectInvite(20 * time.Second)
 	c.pressPound(&seq, &rtpTS)
 	c.expectRequest("BYE", 3*time.Second)
@@ -87,7 +87,7 @@ func TestQuickExitE2E(t *testing.T) {
 
 	// In the bridge: both legs end.
 	c = callIn(t, ts, "11", 440)
-	froms = append(froms, c.From)
+	froms = append(froms, c.from)
 	inv = ana.expectInvite(20 * time.Second)
 	ana.answer(inv)
 	waitTone(t, "the caller hears ana", c.stream, 0, 1000, 5*time.Second)
@@ -132,7 +132,7 @@ func TestQuickExitE2E(t *testing.T) {
 func callBack(t *testing.T, ts *testServer, from string, freq float64) *caller {
 	t.Helper()
 	u := newUAC(t, ts.addrs.SIPUDP)
-	u.From = from
+	u.from = from
 	stream := u.receiveRTP()
 	_, media := answer(t, u.dial("0 101"))
 	var seq uint16 = 1
@@ -141,7 +141,7 @@ func callBack(t *testing.T, ts *testServer, from string, freq float64) *caller {
 	kept := mustPrompt(t, "en", "place_kept")
 	stream.waitFor(t, "place_kept", kept.PCMU[:1600], 5*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
-	go sendTone(ctx, u.RTP, media, 0, freq)
+	go sendTone(ctx, u.rtp, media, 0, freq)
 	t.Cleanup(cancel)
 	return &caller{uac: u, stream: stream, media: media, stopTone: cancel}
 }
@@ -258,7 +258,7 @@ func sendInbandKey(u *uac, to *net.UDPAddr, pt uint8, key rune, seq *uint16, ts 
 		}
 		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: *seq, Timestamp: *ts, SSRC: 0x1234}, Payload: payload}
 		b, _ := p.Marshal()
-		_, _ = u.RTP.WriteToUDP(b, to)
+		_, _ = u.rtp.WriteToUDP(b, to)
 		*seq++
 		*ts += 160
 		time.Sleep(20 * time.Millisecond)

@@ -39,10 +39,10 @@ func vmKB(t *testing.T, pid int, field string) int {
 func gaps(ps []recvPacket, from, to time.Time) []time.Duration {
 	var out []time.Duration
 	for i := 1; i < len(ps); i++ {
-		if ps[i-1].At.Before(from) || ps[i].At.After(to) {
+		if ps[i-1].at.Before(from) || ps[i].at.After(to) {
 			continue
 		}
-		out = append(out, ps[i].At.Sub(ps[i-1].At))
+		out = append(out, ps[i].at.Sub(ps[i-1].at))
 	}
 	slices.Sort(out)
 	return out

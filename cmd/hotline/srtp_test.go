@@ -44,7 +44,7 @@ func (u *uac) receiveSRTP(t *testing.T, key []byte) *srtpStream {
 	go func() {
 		buf := make([]byte, 2048)
 		for {
-			n, _, err := u.RTP.ReadFromUDP(buf)
+			n, _, err := u.rtp.ReadFromUDP(buf)
 			if err != nil {
 				return
 			}
@@ -101,7 +101,7 @@ func (s *srtpSender) send(t *testing.T, pt uint8, marker bool, ts uint32, payloa
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.u.RTP.WriteToUDP(b, s.to); err != nil {
+	if _, err := s.u.rtp.WriteToUDP(b, s.to); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -105,7 +105,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ana.Server, ben.Server = addr, addr
+	ana.server, ben.server = addr, addr
 	ana.register(600)
 	ben.register(600)
 	if a := advocatesByID(t, api)["ana"]; a.State != "paused" || a.PauseReason != "meal" {
@@ -140,7 +140,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if addr, err = net.ResolveUDPAddr("udp", srv.sip); err != nil {
 		t.Fatal(err)
 	}
-	ana.Server = addr // where her answers go; she does not register again
+	ana.server = addr // where her answers go; she does not register again
 	c := callIn(t, &testServer{addrs: Addrs{SIPUDP: srv.sip}}, "11", 440)
 	inv := ana.expectInvite(10 * time.Second)
 	ana.answer(inv)
@@ -221,7 +221,7 @@ func TestStopKeepsFeatureCodeAndLogout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ana.Server, ben.Server = addr, addr
+	ana.server, ben.server = addr, addr
 	ana.register(600)
 	ben.register(600)
 	got = advocatesByID(t, api)

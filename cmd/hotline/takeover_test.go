@@ -204,7 +204,7 @@ func TestRTPSprayCannotTakeOverCalls(t *testing.T) {
 		res := u.dial("0 101")
 		_, media := answer(t, res)
 		time.Sleep(100 * time.Millisecond)
-		phone := startRTPSender(u.RTP, media, 0x5000+uint32(i))
+		phone := startRTPSender(u.rtp, media, 0x5000+uint32(i))
 		stream.waitFor(t, "the greeting, call "+strconv.Itoa(i), greeting, 5*time.Second)
 		phone.press(1)
 		phone.press(2)
@@ -250,13 +250,13 @@ func TestReInviteFromThirdAddressRefused(t *testing.T) {
 	stream := u.receiveRTP()
 	res := u.dial("0 101")
 	_, media := answer(t, res)
-	phone := startRTPSender(u.RTP, media, 0x6000)
+	phone := startRTPSender(u.rtp, media, 0x6000)
 	defer phone.close()
 	stream.waitFor(t, "the greeting", mustPrompt(t, "en", "greeting").PCMU[:1600], 5*time.Second)
 
 	// The attacker, with the dialog's identifiers and its own media socket.
 	evil := newUACAt(t, rtpAttackerIP, ts.addrs.SIPUDP)
-	evil.CallID, evil.FromTag, evil.ToTag, evil.From, evil.CSeq = u.CallID, u.FromTag, u.ToTag, u.From, u.CSeq+1
+	evil.callID, evil.fromTag, evil.toTag, evil.from, evil.cseq = u.callID, u.fromTag, u.toTag, u.from, u.cseq+1
 	evilMedia, err := net.ListenUDP("udp", &net.UDPAddr{IP: rtpAttackerIP})
 	if err != nil {
 		t.Fatal(err)
@@ -343,5 +343,6 @@ func TestRTPSprayCannotTakeOverAdvocateLeg(t *testing.T) {
 // real network, where an attacker's packets can arrive first.
 func answerLate(p *phone, inv *sipmsg.Request, delay time.Duration) {
 	p.t.Helper()
-	p.AnswerAfter(inv, delay)
+	defer p.pull()
+	p.agent().AnswerAfter(inv, delay)
 }

@@ -37,7 +37,7 @@ func tlsConfig(certFile, keyFile, extra string) string {
 // newTLSUAC is a UAC speaking SIP over TLS to server, trusting roots, with sips: URIs.
 func newTLSUAC(t *testing.T, server string, roots *x509.CertPool) *uac {
 	t.Helper()
-	return &uac{sipagent.NewTLSCaller(t, server, roots), t}
+	return wrapCaller(t, sipagent.NewTLSCaller(t, server, roots))
 }
 
 // A call over TLS: INVITE, 200 with SDP and a sips: Contact on the TLS port, ACK, the
@@ -50,7 +50,7 @@ func TestTLSCall(t *testing.T) {
 		t.Fatalf("TLS address %q not reported in Addrs and the listening log:\n%s", ts.addrs.SIPTLS, ts.logs.String())
 	}
 	u := newTLSUAC(t, ts.addrs.SIPTLS, roots)
-	if v := u.Stream.(*tls.Conn).ConnectionState().Version; v < tls.VersionTLS12 {
+	if v := u.stream.(*tls.Conn).ConnectionState().Version; v < tls.VersionTLS12 {
 		t.Errorf("TLS version %x, want 1.2 or later", v)
 	}
 	stream := u.receiveRTP()
@@ -74,8 +74,8 @@ func TestTLSCall(t *testing.T) {
 // wrong password first) and returns the 200.
 func registerTLS(t *testing.T, u *uac, id, pw string) *sipmsg.Response {
 	t.Helper()
-	u.From = id
-	uri := "sips:" + id + "@" + u.Server.String()
+	u.from = id
+	uri := "sips:" + id + "@" + u.server.String()
 	u.nextRequest("REGISTER", id, "", "")
 	chal := u.expectResponse("REGISTER", 401, 3*time.Second)
 	c, err := icholy.ParseChallenge(chal.GetHeader("WWW-Authenticate").Value())
@@ -125,7 +125,7 @@ func TestTLSAdvocateRungOverTLS(t *testing.T) {
 	}
 	ok := sipmsg.NewResponseFromRequest(inv, 200, "OK", []byte(sdpOffer(ana.rtpPort(), "0 101", "")))
 	ok.To().Params.Add("tag", "ph"+randHex(3))
-	ok.AppendHeader(sipmsg.NewHeader("Contact", "<sips:ana@"+ana.Stream.LocalAddr().String()+";transport=tls>"))
+	ok.AppendHeader(sipmsg.NewHeader("Contact", "<sips:ana@"+ana.stream.LocalAddr().String()+";transport=tls>"))
 	ok.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 	ana.send(ok.String())
 	ana.nextMessageRequest(t, "ACK", 5*time.Second)
@@ -139,7 +139,7 @@ func TestTLSAdvocateRungOverTLS(t *testing.T) {
 // unanswered.
 func (u *uac) nextMessageRequest(t *testing.T, method string, timeout time.Duration) *sipmsg.Request {
 	t.Helper()
-	return u.NextRequestFrom(method, timeout)
+	return u.agent().NextRequestFrom(method, timeout)
 }
 
 // A client that connects to the TLS port and never starts the handshake is disconnected

@@ -54,7 +54,7 @@ func TestPauseReasonAndWrapUp(t *testing.T) {
 		}
 	}
 	// *129 names no reason (five are configured): the phone is told so, nothing changes.
-	ana.DialAuth("*129", 404)
+	ana.dialAuth("*129", 404)
 	if a := advocateState(t, ts, "admin-secret", "ana"); a.PauseReason != "break" {
 		t.Errorf("after *129: pause reason %q, want break still", a.PauseReason)
 	}

@@ -143,13 +143,15 @@ func RandHex(n int) string {
 // readLoop parses what arrives into c.Msgs until the socket or stream is closed.
 func (c *Caller) readLoop() {
 	if c.Stream != nil {
-		readStream(c.Stream, c.Msgs)
+		ReadStream(c.Stream, c.Msgs)
 		return
 	}
-	readUDP(c.Conn, c.Msgs)
+	ReadUDP(c.Conn, c.Msgs)
 }
 
-func readStream(conn net.Conn, msgs chan<- sipmsg.Message) {
+// ReadStream parses the SIP messages arriving on a TCP or TLS connection into msgs until
+// the connection closes, then closes msgs.
+func ReadStream(conn net.Conn, msgs chan<- sipmsg.Message) {
 	defer close(msgs)
 	buf := make([]byte, 65535)
 	par := sipmsg.NewParser().NewSIPStream()
@@ -162,7 +164,9 @@ func readStream(conn net.Conn, msgs chan<- sipmsg.Message) {
 	}
 }
 
-func readUDP(conn *net.UDPConn, msgs chan<- sipmsg.Message) {
+// ReadUDP parses the SIP messages arriving on conn into msgs (dropping what does not parse)
+// until conn is closed, then closes msgs.
+func ReadUDP(conn *net.UDPConn, msgs chan<- sipmsg.Message) {
 	defer close(msgs)
 	buf := make([]byte, 65535)
 	for {

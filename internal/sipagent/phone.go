@@ -30,9 +30,9 @@ type Phone struct {
 	PT           uint8     // what it answers with: PCMU or PCMA
 	Freq         float64   // the tone it plays while in a call
 	ContactURI   string    // sip:id@host:port, as it registers
+	RegCSeq      int       // the CSeq of the last REGISTER (RegisterMsg uses it as it is)
 
 	regCallID string
-	regCSeq   int
 
 	mu       sync.Mutex
 	inCall   *sipmsg.Request // the INVITE of the current call
@@ -69,7 +69,7 @@ func NewPhoneAt(tb testing.TB, ip net.IP, server, id, pw string, pt uint8, freq 
 	p := &Phone{tb: tb, ID: id, Password: pw, Conn: conn, RTP: rtpConn, Server: saddr, Msgs: make(chan sipmsg.Message, 64),
 		regCallID: RandHex(8) + "@phone", PT: pt, Freq: freq, byeCSeq: 100}
 	p.ContactURI = fmt.Sprintf("sip:%s@%s", id, conn.LocalAddr())
-	go readUDP(conn, p.Msgs)
+	go ReadUDP(conn, p.Msgs)
 	p.Heard = Record(rtpConn)
 	tb.Cleanup(func() {
 		p.StopTone()
@@ -99,10 +99,10 @@ func (p *Phone) Register(expires int) {
 // status; it returns that response.
 func (p *Phone) DoRegister(expires int, pw string, status int) *sipmsg.Response {
 	p.tb.Helper()
-	p.regCSeq++
+	p.RegCSeq++
 	p.Send(p.RegisterMsg(expires, ""))
 	chal := p.ExpectResponse("REGISTER", 401, 2*time.Second)
-	p.regCSeq++
+	p.RegCSeq++
 	p.Send(p.RegisterMsg(expires, p.Authorization(chal, "REGISTER", "sip:"+p.Server.String(), pw)))
 	return p.ExpectResponse("REGISTER", status, 2*time.Second)
 }
@@ -126,12 +126,9 @@ func (p *Phone) Authorization(chal *sipmsg.Response, method, uri, pw string) str
 	return "Authorization: " + cred.String()
 }
 
-// RegisterMsg builds the next REGISTER of the phone's registration dialog with the
-// Authorization line auth ("" for none). Each call is a new CSeq.
+// RegisterMsg builds a REGISTER of the phone's registration dialog, with CSeq RegCSeq and
+// the Authorization line auth ("" for none).
 func (p *Phone) RegisterMsg(expires int, auth string) string {
-	if p.regCSeq == 0 {
-		p.regCSeq = 1
-	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "REGISTER sip:%s SIP/2.0\r\n", p.Server)
 	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\n", p.Conn.LocalAddr(), RandHex(6))
@@ -139,7 +136,7 @@ func (p *Phone) RegisterMsg(expires int, auth string) string {
 	fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%s\r\n", p.ID, p.Server, RandHex(4))
 	fmt.Fprintf(&b, "To: <sip:%s@%s>\r\n", p.ID, p.Server)
 	fmt.Fprintf(&b, "Call-ID: %s\r\n", p.regCallID)
-	fmt.Fprintf(&b, "CSeq: %d REGISTER\r\n", p.regCSeq)
+	fmt.Fprintf(&b, "CSeq: %d REGISTER\r\n", p.RegCSeq)
 	fmt.Fprintf(&b, "Contact: <%s>\r\n", p.ContactURI)
 	fmt.Fprintf(&b, "Expires: %d\r\n", expires)
 	if auth != "" {
@@ -150,7 +147,22 @@ func (p *Phone) RegisterMsg(expires int, auth string) string {
 }
 
 // NextRegister advances the registration's CSeq, for a REGISTER sent by hand.
-func (p *Phone) NextRegister() { p.regCSeq++ }
+func (p *Phone) NextRegister() { p.RegCSeq++ }
+
+// Dialog returns the INVITE of the phone's current call and the phone's tag in it.
+func (p *Phone) Dialog() (*sipmsg.Request, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inCall, p.localTag
+}
+
+// SetDialog makes inv, where the phone's tag is tag, the phone's current call (for a test
+// that answers by hand).
+func (p *Phone) SetDialog(inv *sipmsg.Request, tag string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inCall, p.localTag = inv, tag
+}
 
 // ExpectResponse waits for a final (or the given provisional) response to method; another
 // final status fails the test. Requests arriving meanwhile are handled as strays.
