@@ -54,6 +54,7 @@ type phone struct {
 	freq       float64    // the tone it sends while in a call
 	contactURI string
 	regCSeq    int
+	viaReplies bool // responses go to the request's top Via, not to server
 	// The current call, as tests that answer by hand set it.
 	mu       sync.Mutex
 	inCall   *sipmsg.Request
@@ -81,6 +82,7 @@ func newPhoneAt(t *testing.T, ip net.IP, server, id, pw string, pt uint8, freq f
 func (p *phone) agent() *sipagent.Phone {
 	a := p.a
 	a.ID, a.Password, a.Server, a.PT, a.Freq, a.ContactURI, a.RegCSeq = p.id, p.pw, p.server, p.pt, p.freq, p.contactURI, p.regCSeq
+	a.ViaReplies = p.viaReplies
 	p.mu.Lock()
 	inv, tag := p.inCall, p.localTag
 	p.mu.Unlock()

@@ -31,6 +31,9 @@ type Phone struct {
 	Freq         float64   // the tone it plays while in a call
 	ContactURI   string    // sip:id@host:port, as it registers
 	RegCSeq      int       // the CSeq of the last REGISTER (RegisterMsg uses it as it is)
+	// ViaReplies sends responses to the request's top Via (RFC 3261 18.2.2), not to Server:
+	// another node of a cluster may be the one ringing the phone.
+	ViaReplies bool
 
 	regCallID string
 
@@ -217,7 +220,15 @@ func (p *Phone) Reply(req *sipmsg.Request, code int, reason, body, toTag string)
 	if code >= 200 && code < 300 && req.Method == sipmsg.INVITE {
 		res.AppendHeader(sipmsg.NewHeader("Contact", "<"+p.ContactURI+">"))
 	}
-	if _, err := p.Conn.WriteToUDP([]byte(res.String()), p.Server); err != nil {
+	to := p.Server
+	if p.ViaReplies {
+		if via := req.Via(); via != nil {
+			if a, err := net.ResolveUDPAddr("udp", net.JoinHostPort(via.Host, strconv.Itoa(via.Port))); err == nil {
+				to = a
+			}
+		}
+	}
+	if _, err := p.Conn.WriteToUDP([]byte(res.String()), to); err != nil {
 		p.tb.Error(err)
 	}
 }

@@ -410,3 +410,22 @@ func TestStreamPauseAdvancesTimestamp(t *testing.T) {
 		t.Errorf("seq %d marker %v then %v: want consecutive, the marker after the pause only", p[1].Pkt.SequenceNumber, p[0].Pkt.Marker, p[1].Pkt.Marker)
 	}
 }
+
+// With ViaReplies a phone answers to the request's top Via, wherever its server is.
+func TestPhoneRepliesToVia(t *testing.T) {
+	t.Parallel()
+	c := NewCaller(t, "127.0.0.1:9")
+	p := NewPhone(t, "127.0.0.1:9", "ana", "pw", PCMU, 1000)
+	p.ViaReplies = true
+	c.Server = p.Conn.LocalAddr().(*net.UDPAddr)
+	c.ViaPort = c.Conn.LocalAddr().(*net.UDPAddr).Port
+	c.Invite("ana", Offer(c.RTPPort(), "0", ""))
+	inv := p.ExpectInvite(2 * time.Second)
+	c.ExpectResponse("INVITE", 180, 2*time.Second)
+	p.Reply(inv, 486, "Busy Here", "", "ph1")
+	if res := c.FinalResponse("INVITE", 2*time.Second); res.StatusCode != 486 {
+		t.Errorf("final %d, want 486", res.StatusCode)
+	}
+	c.Send(c.Request("ACK", "ana", "", ""))
+	p.ExpectRequest("ACK", 2*time.Second, false)
+}
