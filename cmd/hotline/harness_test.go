@@ -240,18 +240,48 @@ func (u *uac) agent() *sipagent.Caller {
 		u.a = sipagent.NewDialog(u.t, u.conn, u.server, u.rtp, u.msgs, u.from)
 	}
 	a := u.a
-	a.Conn, a.Server, a.RTP, a.Msgs, a.Stream = u.conn, u.server, u.rtp, u.msgs, u.stream
-	a.CallID, a.FromTag, a.ToTag, a.CSeq, a.Branch = u.callID, u.fromTag, u.toTag, u.cseq, u.branch
-	a.ViaPort, a.From, a.Transport, a.Scheme = u.viaPort, u.from, u.transport, u.scheme
+	copyField(&a.Conn, u.conn)
+	copyField(&a.Server, u.server)
+	copyField(&a.RTP, u.rtp)
+	copyField(&a.Msgs, u.msgs)
+	copyField(&a.Stream, u.stream)
+	copyField(&a.CallID, u.callID)
+	copyField(&a.FromTag, u.fromTag)
+	copyField(&a.ToTag, u.toTag)
+	copyField(&a.CSeq, u.cseq)
+	copyField(&a.Branch, u.branch)
+	copyField(&a.ViaPort, u.viaPort)
+	copyField(&a.From, u.from)
+	copyField(&a.Transport, u.transport)
+	copyField(&a.Scheme, u.scheme)
 	return a
 }
 
 // pull takes the dialog's state back from the agent.
 func (u *uac) pull() {
 	a := u.a
-	u.conn, u.server, u.rtp, u.msgs, u.stream = a.Conn, a.Server, a.RTP, a.Msgs, a.Stream
-	u.callID, u.fromTag, u.toTag, u.cseq, u.branch = a.CallID, a.FromTag, a.ToTag, a.CSeq, a.Branch
-	u.viaPort, u.from, u.transport, u.scheme = a.ViaPort, a.From, a.Transport, a.Scheme
+	copyField(&u.conn, a.Conn)
+	copyField(&u.server, a.Server)
+	copyField(&u.rtp, a.RTP)
+	copyField(&u.msgs, a.Msgs)
+	copyField(&u.stream, a.Stream)
+	copyField(&u.callID, a.CallID)
+	copyField(&u.fromTag, a.FromTag)
+	copyField(&u.toTag, a.ToTag)
+	copyField(&u.cseq, a.CSeq)
+	copyField(&u.branch, a.Branch)
+	copyField(&u.viaPort, a.ViaPort)
+	copyField(&u.from, a.From)
+	copyField(&u.transport, a.Transport)
+	copyField(&u.scheme, a.Scheme)
+}
+
+// copyField sets *dst to v only if it differs, so that goroutines of the test that read a
+// field (a reader of msgs) meet no write when nothing changed.
+func copyField[T comparable](dst *T, v T) {
+	if *dst != v {
+		*dst = v
+	}
 }
 
 // readLoop reads what arrives on the uac's stream or SIP socket into msgs, for a uac built

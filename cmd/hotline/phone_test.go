@@ -81,8 +81,14 @@ func newPhoneAt(t *testing.T, ip net.IP, server, id, pw string, pt uint8, freq f
 // agent hands the fields to the agent.
 func (p *phone) agent() *sipagent.Phone {
 	a := p.a
-	a.ID, a.Password, a.Server, a.PT, a.Freq, a.ContactURI, a.RegCSeq = p.id, p.pw, p.server, p.pt, p.freq, p.contactURI, p.regCSeq
-	a.ViaReplies = p.viaReplies
+	copyField(&a.ID, p.id)
+	copyField(&a.Password, p.pw)
+	copyField(&a.Server, p.server)
+	copyField(&a.PT, p.pt)
+	copyField(&a.Freq, p.freq)
+	copyField(&a.ContactURI, p.contactURI)
+	copyField(&a.RegCSeq, p.regCSeq)
+	copyField(&a.ViaReplies, p.viaReplies)
 	p.mu.Lock()
 	inv, tag := p.inCall, p.localTag
 	p.mu.Unlock()
@@ -94,7 +100,7 @@ func (p *phone) agent() *sipagent.Phone {
 
 // pull takes the registration's CSeq and the current call back from the agent.
 func (p *phone) pull() {
-	p.regCSeq = p.a.RegCSeq
+	copyField(&p.regCSeq, p.a.RegCSeq)
 	inv, tag := p.a.Dialog()
 	p.mu.Lock()
 	p.inCall, p.localTag = inv, tag

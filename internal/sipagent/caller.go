@@ -60,7 +60,7 @@ func NewCallerAt(tb testing.TB, ip net.IP, server string) *Caller {
 	tb.Cleanup(func() { conn.Close() })
 	c := newCaller(tb, server)
 	c.Conn, c.ViaPort, c.From = conn, 5999, RandomNumber()
-	go c.readLoop()
+	go ReadUDP(conn, c.Msgs)
 	return c
 }
 
@@ -93,7 +93,7 @@ func NewStreamCaller(tb testing.TB, server string, conn net.Conn, transport, sch
 	c.Stream, c.Transport, c.Scheme = conn, transport, scheme
 	c.ViaPort = conn.LocalAddr().(*net.TCPAddr).Port
 	c.From = "+15551234567"
-	go c.readLoop()
+	go ReadStream(conn, c.Msgs)
 	return c
 }
 
@@ -138,15 +138,6 @@ func RandHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// readLoop parses what arrives into c.Msgs until the socket or stream is closed.
-func (c *Caller) readLoop() {
-	if c.Stream != nil {
-		ReadStream(c.Stream, c.Msgs)
-		return
-	}
-	ReadUDP(c.Conn, c.Msgs)
 }
 
 // ReadStream parses the SIP messages arriving on a TCP or TLS connection into msgs until
