@@ -14,6 +14,9 @@ func TestRecorderStampsArrival(t *testing.T) {
 	if !kernelTimestamps(recv) {
 		t.Fatal("SO_TIMESTAMPNS refused")
 	}
+	// The kernel turns stamping on for the system a moment after the first socket asks
+	// (a deferred static key); packets before that are stamped when read.
+	time.Sleep(100 * time.Millisecond)
 	s := NewStream(send, recv.LocalAddr().(*net.UDPAddr), 0)
 	sent := time.Now()
 	s.Silence(1)
