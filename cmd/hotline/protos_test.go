@@ -113,6 +113,7 @@ func TestPROTOSReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	_ = conn.SetReadBuffer(4 << 20) // the replay's answers, while this process is busy sending
 	port := conn.LocalAddr().(*net.UDPAddr).Port
 	to := hotlineNumber + "@" + ts.addrs.SIPUDP
 	from := "protos@127.0.0.1"
