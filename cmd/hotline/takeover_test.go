@@ -16,6 +16,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/hotline-project/hotline/internal/sipagent"
+	"github.com/hotline-project/hotline/internal/testtool"
 )
 
 // Issue 14, part 1: taking over a caller's audio (the "RTP Bleed" class). Before: media ports
@@ -188,7 +189,8 @@ func waitMenusDone(t *testing.T, ts *testServer, n int) [2]string {
 // nothing.
 // https://github.com/hotline-project/hotline/issues/14
 func TestRTPSprayCannotTakeOverCalls(t *testing.T) {
-	t.Parallel()
+	// Not parallel, and alone: the spray: 100 packets every 10 ms would disturb other tests' timing.
+	testtool.Alone(t)
 	lo, hi := sprayRange(t, 64) // 32 ports, all sprayed
 	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi),
 		"ack_timeout: 2s", "ack_timeout: 2s\n  answer_delay: 1500ms").Replace(testConfig)
@@ -314,7 +316,8 @@ func TestReInviteFromThirdAddressRefused(t *testing.T) {
 // way: caller and advocate hear each other, and the attacker receives nothing.
 // https://github.com/hotline-project/hotline/issues/14
 func TestRTPSprayCannotTakeOverAdvocateLeg(t *testing.T) {
-	t.Parallel()
+	// Not parallel, and alone: the spray: 100 packets every 10 ms would disturb other tests' timing.
+	testtool.Alone(t)
 	lo, hi := sprayRange(t, 64)
 	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).
 		Replace(queueTestConfig(t, "", "ana:en:pw-ana"))
