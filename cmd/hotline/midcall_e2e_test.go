@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/media/g711"
 	"github.com/hotline-project/hotline/sip/sdp"
 )
 
@@ -70,25 +72,33 @@ midcall:
 	waitTone(t, "the caller hears the advocate", c.stream, 0, 1000, 5*time.Second)
 	waitTone(t, "the advocate hears the caller", ana.stream, 8, 440, 5*time.Second)
 
-	// The advocate keys ** 1 34 # (stopping the microphone's tone meanwhile, as phones
-	// do), in the phone's one RTP stream.
+	// The advocate keys ** 1 34 # (stopping the microphone's tone meanwhile, as the test
+	// phone sends keys on a stream of their own).
 	offer, err := sdp.NegotiateOffer(inv.Body())
 	if err != nil {
 		t.Fatal(err)
 	}
 	toServer := net.UDPAddrFromAddrPort(offer.Remote)
 	keys := func(s string) {
+		// The test phone sends keys on a stream of their own (another SSRC): the tone
+		// must have stopped, or its packets in between would restart the server's key
+		// detection (a real phone sends both in one stream).
 		ana.stop()
 		time.Sleep(60 * time.Millisecond)
+		seq, rtpTS := uint16(100), uint32(50000)
 		for _, k := range s {
 			ev := map[rune]byte{'*': 10, '#': 11}[k]
 			if k >= '0' && k <= '9' {
 				ev = byte(k - '0')
 			}
-			ana.press(ev)
+			(&uac{t: t}).sendDigitFrom(ana.rtp, toServer, 101, ev, &seq, &rtpTS)
 			time.Sleep(60 * time.Millisecond)
 		}
-		ana.startTone(toServer, 8, 1000)
+		ctx, cancel := context.WithCancel(context.Background())
+		ana.mu.Lock()
+		ana.stopTone = cancel
+		ana.mu.Unlock()
+		go sendTone(ctx, ana.rtp, toServer, 8, 1000)
 	}
 	keys("**134#")
 
@@ -161,12 +171,17 @@ midcall:
 		t.Fatal(err)
 	}
 	toServer := net.UDPAddrFromAddrPort(offer.Remote)
+	seq, rtpTS := uint16(100), uint32(50000)
 	press := func(ev byte) {
 		ana.stop()
 		time.Sleep(60 * time.Millisecond) // see keys in TestMidCallInterpreterE2E
-		ana.press(ev)
+		(&uac{t: t}).sendDigitFrom(ana.rtp, toServer, 101, ev, &seq, &rtpTS)
 		time.Sleep(60 * time.Millisecond)
-		ana.startTone(toServer, 0, 1000)
+		ctx, cancel := context.WithCancel(context.Background())
+		ana.mu.Lock()
+		ana.stopTone = cancel
+		ana.mu.Unlock()
+		go sendTone(ctx, ana.rtp, toServer, 0, 1000)
 	}
 
 	press(10) // *
@@ -182,7 +197,9 @@ midcall:
 	if n := framesWithout(ana.stream, 0, 440, 0.9, from); n < 25 {
 		t.Errorf("the advocate got %d frames other than the caller's tone: the message was not heard", n)
 	}
-	if n := framesWithout(c.stream, 0, 1000, 0.9, from); n > 3 {
+	// Silent frames do not count here: a late packet on a loaded machine is concealed
+	// with silence, which is not hearing something else.
+	if n := framesWithout(c.stream.loud(0), 0, 1000, 0.9, from); n > 3 {
 		t.Errorf("the caller got %d frames other than the advocate's tone: the caller heard something else", n)
 	}
 	waitTone(t, "the caller still hears the advocate", c.stream, 0, 1000, 8*time.Second)
@@ -206,6 +223,26 @@ midcall:
 	ts.waitMetric(t, `hotline_conferences_active`, 0)
 	c.hangup()
 	ana.expectBye(5 * time.Second)
+}
+
+// loud returns the packets of s with payload type pt (G.711) that are not silence (an RMS
+// under 300, a fortieth of the test tones'), as a fixed recording.
+func (s *rtpStream) loud(pt uint8) *rtpStream {
+	var out []recvPacket
+	for _, p := range s.snapshot() {
+		var sum float64
+		for _, b := range p.pkt.Payload {
+			v := float64(g711.DecodeUlaw(b))
+			if pt == 8 {
+				v = float64(g711.DecodeAlaw(b))
+			}
+			sum += v * v
+		}
+		if p.pkt.PayloadType == pt && len(p.pkt.Payload) > 0 && math.Sqrt(sum/float64(len(p.pkt.Payload))) >= 300 {
+			out = append(out, p)
+		}
+	}
+	return &rtpStream{packets: out}
 }
 
 // framesWithout counts the packets of s received since from whose audio is not mostly the
@@ -257,8 +294,16 @@ func TestSupervisorE2E(t *testing.T) {
 	// Sue's phone (not registered: she takes no calls) dials *14 2041.
 	sue := newPhone(t, ts.addrs.SIPUDP, "sue", "pw-sue", 0, 1500)
 	const code = "*142041"
-	u, res := sue.dialAuth(code, 200)
-	_, toServer := answer(t, res)
+	u := &uac{t: t, conn: sue.conn, server: sue.server, rtp: sue.rtp, msgs: sue.msgs,
+		callID: randHex(8) + "@phone", fromTag: randHex(4), cseq: 1, viaPort: sue.conn.LocalAddr().(*net.UDPAddr).Port, from: "sue"}
+	offer := sdpOffer(sue.rtp.LocalAddr().(*net.UDPAddr).Port, "0 101", "")
+	u.invite(code, offer)
+	chal := u.expectResponse("INVITE", 401, 2*time.Second)
+	u.send(u.request("ACK", code, "", ""))
+	u.cseq++
+	u.send(u.request("INVITE", code, offer, "application/sdp", sue.authorization(chal, "INVITE", "sip:"+code+"@"+sue.server.String(), sue.pw)))
+	_, toServer := answer(t, u.expectResponse("INVITE", 200, 5*time.Second))
+	u.ack(code, "")
 	tone := func() context.CancelFunc {
 		ctx, cancel := context.WithCancel(context.Background())
 		go sendTone(ctx, sue.rtp, toServer, 0, 1500)
