@@ -79,7 +79,7 @@ func TestInbandTalkOffLongSpeech(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	testtool.Alone(t) // a minute of espeak-ng and sox on every core
+	testtool.Heavy(t) // a minute of espeak-ng and sox on every core
 	text, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -240,8 +240,8 @@ func (u *uac) responses(d time.Duration) map[string]map[int]map[uint32]bool {
 // logs.DefaultPerCall times per call and interval and counted in a metric, and a call's
 // in-dialog requests are held to a rate (503 beyond it), the call going on.
 func TestLogAndInDialogFloodBounded(t *testing.T) {
-	// Not parallel, and alone: 5,000 events and 240 requests in a burst would disturb other tests' timing.
-	testtool.Alone(t)
+	// Not parallel, and Heavy: 5,000 events and 240 requests in a burst would disturb timing checks.
+	testtool.Heavy(t)
 	ts := startServer(t, testConfig)
 	u := newUAC(t, ts.addrs.SIPUDP)
 	stream := u.receiveRTP()

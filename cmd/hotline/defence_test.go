@@ -82,7 +82,7 @@ func (ts *testServer) readAllWithin(start time.Time, family string) time.Duratio
 // the menu (issue 7). Not parallel: the flood's burst of CPU would disturb the pacing
 // checks of the other calls' tests.
 func TestFloodFromOneSourceSparesOtherCallers(t *testing.T) {
-	testtool.Alone(t)
+	testtool.Heavy(t) // 1,200 requests in a burst
 	const (
 		rate, burst, maxCalls = 20, 40, 3
 		rounds                = 400 // of INVITE, OPTIONS and REGISTER each

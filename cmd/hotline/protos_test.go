@@ -90,7 +90,7 @@ type protosReply struct {
 // baseline. The heap before and after is logged.
 func TestPROTOSReplay(t *testing.T) {
 	dir := protosDir(t)
-	testtool.Alone(t) // 27 s of a replay as fast as the server answers
+	testtool.Heavy(t) // 27 s of a replay as fast as the server answers
 	files, err := filepath.Glob(filepath.Join(dir, "cases", "*"))
 	if err != nil || len(files) != 4527 {
 		t.Fatalf("%d PROTOS cases, want 4527 (%v)", len(files), err)

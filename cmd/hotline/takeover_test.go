@@ -189,8 +189,8 @@ func waitMenusDone(t *testing.T, ts *testServer, n int) [2]string {
 // nothing.
 // https://github.com/hotline-project/hotline/issues/14
 func TestRTPSprayCannotTakeOverCalls(t *testing.T) {
-	// Not parallel, and alone: the spray: 100 packets every 10 ms would disturb other tests' timing.
-	testtool.Alone(t)
+	// Not parallel, and Heavy: the spray (100 packets every 10 ms) would disturb timing checks.
+	testtool.Heavy(t)
 	lo, hi := sprayRange(t, 64) // 32 ports, all sprayed
 	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi),
 		"ack_timeout: 2s", "ack_timeout: 2s\n  answer_delay: 1500ms").Replace(testConfig)
@@ -316,8 +316,8 @@ func TestReInviteFromThirdAddressRefused(t *testing.T) {
 // way: caller and advocate hear each other, and the attacker receives nothing.
 // https://github.com/hotline-project/hotline/issues/14
 func TestRTPSprayCannotTakeOverAdvocateLeg(t *testing.T) {
-	// Not parallel, and alone: the spray: 100 packets every 10 ms would disturb other tests' timing.
-	testtool.Alone(t)
+	// Not parallel, and Heavy: the spray (100 packets every 10 ms) would disturb timing checks.
+	testtool.Heavy(t)
 	lo, hi := sprayRange(t, 64)
 	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).
 		Replace(queueTestConfig(t, "", "ana:en:pw-ana"))

@@ -13,14 +13,27 @@ import (
 // ought not to wait for each other).
 const AloneEnv = "HOTLINE_TEST_LOCK"
 
-// Alone holds, until the test ends, one lock shared by every test process of this module
-// running on the machine (an flock(2) on a file in the temporary directory). `go test
-// ./...` runs two or more packages' test binaries at once; a test that checks wall-clock
-// timing (RTP pacing, how fast an answer comes) or that burns the CPU for seconds (a flood,
-// an hour of rendered speech) takes it, so that no two of them overlap in any package.
-// Within a package, tests that take it should not call t.Parallel alongside tests that
-// burn the CPU either. It logs how long it waited when that was long.
+// Alone holds, until the test ends, the exclusive side of one lock shared by every test
+// process of this module running on the machine (an flock(2) on a file in the temporary
+// directory). `go test ./...` runs two or more packages' test binaries at once; a test that
+// checks wall-clock timing (RTP pacing, how fast an answer comes) takes it, so that it never
+// overlaps another such test or one that burns the CPU (Heavy), in any package. Within a
+// package, such a test should not call t.Parallel beside CPU-heavy tests either. It logs
+// how long it waited when that was long.
 func Alone(t testing.TB) {
+	t.Helper()
+	hold(t, syscall.LOCK_EX)
+}
+
+// Heavy holds the shared side of Alone's lock until the test ends: a test that burns the
+// CPU for seconds (a flood, an hour of rendered speech) may run beside other heavy tests,
+// never beside a timing check.
+func Heavy(t testing.TB) {
+	t.Helper()
+	hold(t, syscall.LOCK_SH)
+}
+
+func hold(t testing.TB, how int) {
 	t.Helper()
 	path := os.Getenv(AloneEnv)
 	if path == "" {
@@ -32,7 +45,7 @@ func Alone(t testing.TB) {
 	}
 	start := time.Now()
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		err = syscall.Flock(int(f.Fd()), how)
 		if err != syscall.EINTR {
 			break
 		}

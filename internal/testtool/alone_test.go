@@ -29,3 +29,41 @@ func TestAloneExcludes(t *testing.T) {
 		t.Errorf("%d holders overlapped", n)
 	}
 }
+
+// Heavy tests share the lock with each other, never with Alone.
+func TestHeavySharesButNotWithAlone(t *testing.T) {
+	t.Setenv(AloneEnv, filepath.Join(t.TempDir(), "lock"))
+	var heavy, alone, maxHeavy, mixed atomic.Int32
+	t.Run("group", func(t *testing.T) {
+		for i := range 6 {
+			t.Run("test", func(t *testing.T) {
+				t.Parallel()
+				if i%3 == 0 {
+					Alone(t)
+					alone.Add(1)
+					if heavy.Load() > 0 {
+						mixed.Add(1)
+					}
+					time.Sleep(20 * time.Millisecond)
+					alone.Add(-1)
+					return
+				}
+				Heavy(t)
+				n := heavy.Add(1)
+				for m := maxHeavy.Load(); n > m && !maxHeavy.CompareAndSwap(m, n); m = maxHeavy.Load() {
+				}
+				if alone.Load() > 0 {
+					mixed.Add(1)
+				}
+				time.Sleep(50 * time.Millisecond)
+				heavy.Add(-1)
+			})
+		}
+	})
+	if n := mixed.Load(); n != 0 {
+		t.Errorf("%d times a heavy test and an Alone one overlapped", n)
+	}
+	if maxHeavy.Load() < 2 {
+		t.Logf("heavy tests never ran together (%d at most): allowed, but unusual", maxHeavy.Load())
+	}
+}
