@@ -48,7 +48,7 @@ type rtpSender struct {
 }
 
 func startRTPSender(conn *net.UDPConn, to *net.UDPAddr, ssrc uint32) *rtpSender {
-	s := sipagent.NewStream(conn, to, ssrc)
+	s := sipagent.NewStreamAt(conn, to, ssrc, uint16(ssrc), 0)
 	return &rtpSender{s, s.Start(sipagent.PCMU, 0)}
 }
 

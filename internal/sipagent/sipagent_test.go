@@ -2,6 +2,7 @@ package sipagent
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"net"
 	"testing"
@@ -400,7 +401,9 @@ func TestStreamPauseAdvancesTimestamp(t *testing.T) {
 	s := NewStreamAt(send, recv.LocalAddr().(*net.UDPAddr), 9, 10, 0)
 	s.Silence(1)
 	time.Sleep(300 * time.Millisecond)
-	s.Silence(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Play(ctx, PCMU, 0) // one frame: a talkspurt after the pause
 	waitLen(t, rec, 2)
 	p := rec.Snapshot()
 	if d := p[1].Pkt.Timestamp - p[0].Pkt.Timestamp; d < 160*14 || d%160 != 0 {

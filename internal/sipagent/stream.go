@@ -38,9 +38,9 @@ type Stream struct {
 	last   time.Time // when the last packet went out
 }
 
-// pause is how long a stream may send nothing before its next packet counts as the start
-// of a new talkspurt: its timestamp then advances by the time that passed, as a phone's
-// sampling clock does while it sends nothing, and it carries the marker bit.
+// pause is how long a stream may have sent nothing when Play or Press starts for that to
+// be a new talkspurt: the timestamp then advances by the time that passed, as a phone's
+// sampling clock does while it sends nothing, and the first packet carries the marker bit.
 const pause = 100 * time.Millisecond
 
 // NewStream is a stream from conn to to with SSRC ssrc (0 picks one at random), starting
@@ -97,7 +97,6 @@ func (s *Stream) resume() {
 func (s *Stream) Frame(pt uint8, payload []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.resume()
 	s.write(pt, false, s.ts, payload)
 	s.ts += 160
 }
@@ -159,7 +158,12 @@ func toneFrame(pt uint8, freq float64, n int) []byte {
 }
 
 // Play sends a tone at freq (0 for silence) as 20 ms frames in real time until ctx ends.
+// Started after a pause, it starts a new talkspurt (see pause); a late tick within it
+// does not.
 func (s *Stream) Play(ctx context.Context, pt uint8, freq float64) {
+	s.mu.Lock()
+	s.resume()
+	s.mu.Unlock()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
