@@ -24,15 +24,40 @@ const targetRingTimeout = 60 * time.Second
 // (the menus' "connecting you"), while the advocates' phones already ring, then hold
 // audio with announcements. Overflow steps, announcements, re-routes and answers are
 // events of one select loop, each on its own timer, so none waits for a prompt to end.
+//
+// A caller whose advocate hung up mid-conference (midcall.go, advocateLeft) comes back
+// to the queue they were answered in, with their priority and first arrival, and hears
+// "back_in_queue" first.
 func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
+	again := false
+	for c.waitOnce(ctx, then, again) {
+		if ctx.Err() != nil || c.leg.Context().Err() != nil {
+			return
+		}
+		again, then = true, nil
+		if p, ok := c.snap.Prompts.Get(c.attrs.Language, "back_in_queue"); ok {
+			then = []*prompts.Prompt{p}
+		}
+	}
+}
+
+// waitOnce is one wait in the queue (see waitLoop); again is a wait after the advocate
+// hung up. It reports whether the caller goes back to the queue.
+func (c *Call) waitOnce(ctx context.Context, then []*prompts.Prompt, again bool) (requeue bool) {
 	f := c.f
-	c.since = f.clock.Now()
 	c.phase.Store(phaseWaiting)
 	q := c.dec.Queue
-	if c.restored != nil {
+	switch {
+	case again:
+		// Back in the queue the call was answered in, from the first arrival; the overflow
+		// steps already due are not taken again.
+		q, c.restored = c.currentQueue(), nil
+	case c.restored != nil:
 		// The place a dropped call kept: its queue and first arrival. Overflow steps are
 		// timed from then too; those due already are taken at once (the loop below).
 		q, c.since = c.restored.Queue, c.restored.Since
+	default:
+		c.since = f.clock.Now()
 	}
 	c.enqueue(q)
 	hold := startHold(ctx, c.leg, then, c.log)
@@ -40,6 +65,11 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 	defer f.untrack(c)
 
 	next := 0 // the index in c.dec.Overflow of the next step
+	if again {
+		for waited := f.clock.Now().Sub(c.since); next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited; {
+			next++
+		}
+	}
 	stepT := c.stepTimer(next)
 	defer func() { stopTimer(stepT) }()
 	announceT := c.firstAnnounceTimer()
@@ -51,15 +81,14 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 		select {
 		case <-c.leg.Done():
 			c.leaveDropped(hold)
-			return
+			return false
 		case <-ctx.Done():
 			// sip ends the handler's context with the call, so a drop may come this way.
 			c.leaveDropped(hold)
-			return
+			return false
 		case a := <-c.answered:
 			target.stop()
-			c.connect(hold, a)
-			return
+			return c.connect(hold, a)
 		case <-chanOf(stepT):
 			// Every step due by now is taken, in order; the last one is where the caller
 			// ends up (a step due while a prompt played is not skipped: issue 13, item 4).
@@ -100,7 +129,7 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 			if c.takenBy(r) {
 				hold.stop()
 				c.bridgeTarget(r.leg, r.step.Target)
-				return
+				return false
 			}
 		}
 	}
