@@ -691,7 +691,7 @@ func (m *midCall) advocateLeft() (goesOn bool) {
 		result = LeftWithInterpreter
 	}
 	m.record(partySpec{kind: KindAdvocate, name: left}, "", result)
-	m.log.Info("the advocate left the conference", "advocate", left, "caller", result)
+	m.log.Info("the advocate left the conference", "caller", result)
 	return true
 }
 
