@@ -121,7 +121,7 @@ type midCall struct {
 	dialing  bool
 	// cancelDial ends the dial in progress.
 	cancelDial context.CancelFunc
-	telling  int // prompts playing to the advocate
+	telling    int // prompts playing to the advocate
 
 	code      []rune
 	codeTimer Timer
