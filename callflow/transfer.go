@@ -42,7 +42,7 @@ var (
 
 // transfer is a warm transfer under way.
 type transfer struct {
-	to     string // "queue:<name>" or "advocate:<id>": the record's and the log's
+	to     string // "queue/<name>" or "advocate/<id>": the record's and the log's
 	named  string // the advocate named, or ""
 	shadow *Call  // the transfer's call, which the queue engine rings advocates for
 	timer  Timer  // gives up when it fires before an answer
@@ -103,9 +103,9 @@ func (m *midCall) startTransfer(ctx context.Context, queueName, advocate string)
 	if err := m.ensureConference(); err != nil {
 		return err
 	}
-	x := &transfer{to: "queue:" + queueName, named: advocate}
+	x := &transfer{to: "queue/" + queueName, named: advocate}
 	if advocate != "" {
-		queueName, x.to = c.currentQueue(), "advocate:"+advocate
+		queueName, x.to = c.currentQueue(), "advocate/"+advocate
 	}
 	m.xferSeq++
 	id := fmt.Sprintf("%s~t%d", c.ID, m.xferSeq)

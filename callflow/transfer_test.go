@@ -57,7 +57,7 @@ func TestTransferToQueue(t *testing.T) {
 	if r.Advocate != "ana" {
 		t.Errorf("record's advocate %q, want ana (who took the call)", r.Advocate)
 	}
-	want := []string{"transfer queue:backup bob answered +3s", "transfer queue:backup bob completed +3s"}
+	want := []string{"transfer queue/backup bob answered +3s", "transfer queue/backup bob completed +3s"}
 	if got := h.parties.get(); !slices.Equal(got, want) {
 		t.Errorf("recorded %q, want %q", got, want)
 	}
@@ -78,9 +78,9 @@ func TestTransferFails(t *testing.T) {
 		prompt     string
 		result     string
 	}{
-		{"named advocate busy", "**22042#", &phone{fail: ErrBusy}, 0, "party_busy", "transfer advocate:bob  busy"},
-		{"nobody free", "**21#", nil, 0, "transfer_none_available", "transfer queue:backup  none_available"},
-		{"no answer", "**21#", &phone{}, 30 * time.Second, "party_no_answer", "transfer queue:backup  no_answer"},
+		{"named advocate busy", "**22042#", &phone{fail: ErrBusy}, 0, "party_busy", "transfer advocate/bob  busy"},
+		{"nobody free", "**21#", nil, 0, "transfer_none_available", "transfer queue/backup  none_available"},
+		{"no answer", "**21#", &phone{}, 30 * time.Second, "party_no_answer", "transfer queue/backup  no_answer"},
 		{"unknown code", "**29#", nil, 0, "party_unknown", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,7 +140,7 @@ func TestTransferDroppedAndNamedFromConsole(t *testing.T) {
 	eventually(t, "bob free", func() bool { return h.advocateState("bob") == queue.Available })
 	h.c.leg.remoteHangup()
 	h.record(h.c)
-	want := []string{"transfer advocate:bob bob answered +2s", "transfer advocate:bob  cancelled +2s"}
+	want := []string{"transfer advocate/bob bob answered +2s", "transfer advocate/bob  cancelled +2s"}
 	if got := h.parties.get(); !slices.Equal(got, want) {
 		t.Errorf("recorded %q, want %q", got, want)
 	}
