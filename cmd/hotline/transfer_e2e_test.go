@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/hotline-project/hotline/sip/sdp"
+)
+
+// pressKeys has the advocate's test phone p, in the call of inv, key s as RFC 4733 events
+// (its tone stopped meanwhile: the test phone sends keys on a stream of their own, see
+// TestMidCallInterpreterE2E), then go on sending its tone.
+func pressKeys(t *testing.T, p *phone, inv *sipmsg.Request, s string) {
+	t.Helper()
+	offer, err := sdp.NegotiateOffer(inv.Body())
+	if err != nil {
+		t.Fatal(err)
+	}
+	toServer := net.UDPAddrFromAddrPort(offer.Remote)
+	p.stop()
+	time.Sleep(60 * time.Millisecond)
+	seq, rtpTS := uint16(100+len(s)*37), uint32(50000+len(s)*9000)
+	for _, k := range s {
+		ev := map[rune]byte{'*': 10, '#': 11}[k]
+		if k >= '0' && k <= '9' {
+			ev = byte(k - '0')
+		}
+		(&uac{t: t}).sendDigitFrom(p.rtp, toServer, 101, ev, &seq, &rtpTS)
+		time.Sleep(60 * time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.mu.Lock()
+	p.stopTone = cancel
+	p.mu.Unlock()
+	go sendTone(ctx, p.rtp, toServer, p.pt, p.freq)
+}
+
+// TestWarmTransferE2E is issue 18's warm transfer on real sockets: the caller talks to ana;
+// ana keys ** 2 1 # (the code of the "en" queue) on her phone; the server
+// rings bob (registered after ana took the call), who hears the usual whisper and joins:
+// the three hear each other's tones and not their own; ana hangs up, which completes the
+// transfer: caller and bob talk on, and the caller hangs up, which hangs bob up.
+func TestWarmTransferE2E(t *testing.T) {
+	t.Parallel()
+	extra := `midcall:
+  prefix: "**"
+  transfer_key: "2"
+  transfer_queues: [{code: "1", queue: en}]
+`
+	ts := startServer(t, queueTestConfig(t, extra, "ana:en:pw-ana", "bob:en:pw-bob"))
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+	c := callIn(t, ts, "11", 440)
+	inv := ana.expectInvite(20 * time.Second)
+	ana.answer(inv)
+	waitTone(t, "the caller hears ana", c.stream, 0, 1000, 10*time.Second)
+
+	bob := newPhone(t, ts.addrs.SIPUDP, "bob", "pw-bob", 8, 1500)
+	bob.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+	pressKeys(t, ana, inv, "**21#")
+	bob.answer(bob.expectInvite(10 * time.Second))
+	waitLevels(t, "the caller", c.stream, 0, []float64{1000, 1500}, []float64{440})
+	waitLevels(t, "ana", ana.stream, 0, []float64{440, 1500}, []float64{1000})
+	waitLevels(t, "bob", bob.stream, 8, []float64{440, 1000}, []float64{1500})
+	ts.waitMetric(t, `hotline_conference_joins_total{kind="transfer",result="answered"}`, 1)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="on_call"}`, 2)
+
+	ana.hangup()
+	ts.waitMetric(t, `hotline_conference_joins_total{kind="transfer",result="completed"}`, 1)
+	waitLevels(t, "the caller, with bob", c.stream, 0, []float64{1500}, []float64{440, 1000})
+	waitLevels(t, "bob, with the caller", bob.stream, 8, []float64{440}, []float64{1000, 1500})
+	ts.waitMetric(t, `hotline_conferences_active`, 0)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="on_call"}`, 1)
+	for _, p := range c.stream.snapshot() {
+		if p.pkt.PayloadType == 101 {
+			t.Fatal("the caller received one of ana's key presses")
+		}
+	}
+	c.hangup()
+	bob.expectBye(5 * time.Second)
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 2)
+}
+
+// TestAdvocateHangsUpE2E: ana brings 911 onto the call and hangs up: the caller stays with
+// 911 (each hears the other) and is not hung up; when 911 hangs up, the caller goes back to
+// the queue (hearing back_in_queue) and bob, who comes online, takes the call.
+func TestAdvocateHangsUpE2E(t *testing.T) {
+	t.Parallel()
+	psap := newPhone(t, "127.0.0.1:9", "psap", "", 0, 1500)
+	extra := fmt.Sprintf(`targets:
+  - {name: psap, uri: "%s"}
+midcall:
+  prefix: "*"
+  parties: [{key: "9", kind: emergency, target: psap, present_caller: true}]
+`, psap.contactURI)
+	cfg := strings.Replace(queueTestConfig(t, extra, "ana:en:pw-ana", "bob:en:pw-bob"), "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
+	ts := startServer(t, cfg)
+	srv, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	psap.server = srv
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+	c := callIn(t, ts, "11", 440)
+	inv := ana.expectInvite(20 * time.Second)
+	ana.answer(inv)
+	waitTone(t, "the caller hears ana", c.stream, 0, 1000, 5*time.Second)
+	pressKeys(t, ana, inv, "*9")
+	psap.answer(psap.expectInvite(10 * time.Second))
+	waitLevels(t, "the caller", c.stream, 0, []float64{1000, 1500}, []float64{440})
+
+	ana.hangup()
+	waitLevels(t, "the caller, with 911", c.stream, 0, []float64{1500}, []float64{440, 1000})
+	waitLevels(t, "911, with the caller", psap.stream, 0, []float64{440}, []float64{1000, 1500})
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+
+	psap.hangup()
+	back := mustPrompt(t, "en", "back_in_queue")
+	c.stream.waitFor(t, "back_in_queue", back.PCMU[800:2400], 10*time.Second)
+	ts.waitMetric(t, `hotline_conferences_active`, 0)
+	bob := newPhone(t, ts.addrs.SIPUDP, "bob", "pw-bob", 0, 2000)
+	bob.register(300)
+	// ana, who hung up, is free too: whoever is rung answers.
+	waitAnyInvite(t, c, []*phone{ana, bob})
+	c.hangup()
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+}
+
+// waitAnyInvite answers the first of phones the server rings for the caller c and checks
+// that the caller hears it.
+func waitAnyInvite(t *testing.T, c *caller, phones []*phone) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, p := range phones {
+			select {
+			case m := <-p.msgs:
+				if req, ok := m.(*sipmsg.Request); ok && req.Method == sipmsg.INVITE {
+					p.reply(req, 180, "Ringing", "", "ph"+randHex(3))
+					p.answer(req)
+					waitTone(t, "the caller hears "+p.id, c.stream, 0, p.freq, 10*time.Second)
+					return
+				} else if ok {
+					p.handleStray(req)
+				}
+			default:
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("nobody was rung for the caller back in the queue")
+}
