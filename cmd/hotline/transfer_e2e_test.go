@@ -161,3 +161,102 @@ func waitAnyInvite(t *testing.T, c *caller, phones []*phone) {
 	}
 	t.Fatal("nobody was rung for the caller back in the queue")
 }
+
+// TestMidCallFailuresE2E: the failure paths on one call, end to end: the interpreter's line
+// rings out (ring_timeout), 911's target is down (nothing listens at its address), and a
+// warm transfer to bob finds him busy. Each time ana alone hears why (a message mixed over
+// the caller's voice for her), the caller hears nothing but ana throughout, and nobody is
+// hung up.
+func TestMidCallFailuresE2E(t *testing.T) {
+	t.Parallel()
+	interp := newPhone(t, "127.0.0.1:9", "interp", "", 0, 1500)
+	dead, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.LocalAddr().String()
+	dead.Close() // 911's address: nothing listens there
+	extra := fmt.Sprintf(`targets:
+  - {name: interp_es, uri: "%s"}
+  - {name: psap, uri: "sip:911@%s"}
+midcall:
+  prefix: "*"
+  ring_timeout: 5s
+  transfer_key: "2"
+  interpreters: [{code: "34", language: es, target: interp_es}]
+  parties: [{key: "9", kind: emergency, target: psap, present_caller: true}]
+`, interp.contactURI, deadAddr)
+	cfg := strings.Replace(queueTestConfig(t, extra, "ana:en:pw-ana", "bob:en:pw-bob"), "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
+	cfg = strings.Replace(cfg, "  - id: bob\n", "  - id: bob\n    extension: \"2042\"\n", 1)
+	ts := startServer(t, cfg)
+	srv, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interp.server = srv
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+	c := callIn(t, ts, "11", 440)
+	inv := ana.expectInvite(20 * time.Second)
+	ana.answer(inv)
+	waitTone(t, "the caller hears ana", c.stream, 0, 1000, 5*time.Second)
+	bob := newPhone(t, ts.addrs.SIPUDP, "bob", "pw-bob", 0, 1500)
+	bob.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+
+	told := func(what string, from time.Time) {
+		t.Helper()
+		time.Sleep(4 * time.Second)
+		if n := framesWithout(ana.stream, 0, 440, 0.9, from); n < 25 {
+			t.Errorf("%s: ana got %d frames other than the caller's tone: no message", what, n)
+		}
+		// A few frames where the media moves between relay and mixer (phase jumps), never
+		// the seconds of a message.
+		if n := framesWithout(c.stream, 0, 1000, 0.9, from); n > 8 {
+			t.Errorf("%s: the caller got %d frames other than ana's tone", what, n)
+		}
+		waitTone(t, what+": the caller still hears ana", c.stream, 0, 1000, 8*time.Second)
+	}
+
+	// The interpreter rings out.
+	pressKeys(t, ana, inv, "*134#")
+	in := interp.expectInvite(5 * time.Second)
+	interp.expectCancel(in, 10*time.Second)
+	told("interpreter no answer", time.Now())
+	ts.waitMetric(t, `hotline_conference_joins_total{kind="interpreter",result="no_answer"}`, 1)
+
+	// 911's target is down.
+	from := time.Now()
+	pressKeys(t, ana, inv, "*9")
+	// No answer within ring_timeout, or failed at once when the loopback's ICMP error
+	// reaches the SIP transaction: either way not answered.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		text := ts.scrape(t)
+		n := max(metricValue(text, `hotline_conference_joins_total{kind="emergency",result="no_answer"}`), 0) +
+			max(metricValue(text, `hotline_conference_joins_total{kind="emergency",result="failed"}`), 0)
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("911 down: %v attempts counted as no_answer or failed, want 1", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	told("911 down", from)
+
+	// bob is busy.
+	pressKeys(t, ana, inv, "*22042#")
+	bob.refuse(bob.expectInvite(5*time.Second), 486, "Busy Here")
+	told("transfer busy", time.Now())
+	ts.waitMetric(t, `hotline_conference_joins_total{kind="transfer",result="busy"}`, 1)
+	ts.waitMetric(t, `hotline_conferences_active`, 0)
+	for _, p := range c.stream.snapshot() {
+		if p.pkt.PayloadType == 101 {
+			t.Fatal("the caller received one of ana's key presses")
+		}
+	}
+	c.hangup()
+	ana.expectBye(5 * time.Second)
+}
