@@ -137,7 +137,8 @@ type midCall struct {
 	xferEvents chan xferEvent
 
 	// requests are the console's (Flow.AddParty and the like): run in the loop.
-	requests chan request
+	requests     chan request
+	digitsClosed bool // the advocate's digits channel closed (their leg ended)
 	// requeue is set when the caller goes back to the queue (the advocate left and nobody
 	// may stay with the caller).
 	requeue bool
@@ -182,8 +183,16 @@ func (m *midCall) run() error {
 	m.unbridge = unbridge
 	ctx, cancel := context.WithCancel(context.Background())
 	defer m.teardown(cancel)
-	digits, advDone := m.adv.Digits(), m.adv.Done()
 	for !m.requeue {
+		// The advocate changes with a transfer, and is nil once they left.
+		var advDone <-chan struct{}
+		var digits <-chan rune
+		if m.adv != nil {
+			advDone = m.adv.Done()
+			if !m.digitsClosed {
+				digits = m.adv.Digits()
+			}
+		}
 		select {
 		case <-c.leg.Done():
 			m.log.Info("caller hung up; ending the advocate's leg")
@@ -192,15 +201,15 @@ func (m *midCall) run() error {
 			}
 			return nil
 		case <-advDone:
-			if m.xfer != nil && m.xfer.joined {
-				m.completeTransfer()
-				digits, advDone = m.adv.Digits(), m.adv.Done()
+			if x := m.xfer; x != nil && x.ans != nil {
+				// The new advocate answered: the first one's hang-up completes the
+				// transfer, at once or when the new one has heard the whisper.
+				m.firstLeft(x)
 				continue
 			}
 			if !m.advocateLeft() {
 				return nil
 			}
-			digits, advDone = nil, nil
 		case r := <-m.requests:
 			r.res <- r.fn(ctx)
 		case e := <-m.xferEvents:
@@ -211,7 +220,7 @@ func (m *midCall) run() error {
 			m.transferTimedOut()
 		case d, ok := <-digits:
 			if !ok {
-				digits = nil
+				m.digitsClosed = true
 				continue
 			}
 			m.key(ctx, d)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hotline-project/hotline/queue"
@@ -49,6 +50,10 @@ type transfer struct {
 	last   string // how the last ring ended (busy, no_answer, failed), for the message
 	ans    *answer
 	joined bool
+	// firstLeft is set when the first advocate hung up after the new one answered: the
+	// transfer completes as the new one joins.
+	firstLeft bool
+	from      string // the first advocate
 }
 
 // xferEvent is what a transfer's goroutines tell the loop.
@@ -232,6 +237,9 @@ func (m *midCall) joinTransfer(ctx context.Context, x *transfer) {
 	if m.conf == nil || x.ans.leg.Context().Err() != nil || m.conf.Join(x.ans.leg, ModeNormal, nil) != nil {
 		m.endTransfer("the new advocate's leg ended")
 		m.transferFailed(ctx, x, JoinFailed)
+		if m.adv == nil && !m.unattended() {
+			m.requeue = true // the first advocate left too: back to the queue
+		}
 		return
 	}
 	x.joined = true
@@ -239,6 +247,9 @@ func (m *midCall) joinTransfer(ctx context.Context, x *transfer) {
 	f.conferences.Joined(KindTransfer, JoinAnswered)
 	m.record(partySpec{kind: KindTransfer, name: x.to}, x.ans.advocate, JoinAnswered)
 	m.log.Info("the new advocate joined; the first advocate's hang-up completes the transfer", "to", x.to, "advocate", x.ans.advocate)
+	if x.firstLeft {
+		defer m.completeTransfer()
+	}
 	leg := x.ans.leg
 	m.wg.Go(func() {
 		select {
@@ -271,29 +282,40 @@ func (m *midCall) transferTimedOut() {
 	m.transferFailed(context.Background(), x, result)
 }
 
-// completeTransfer makes the new advocate the call's advocate: the first one hung up.
-func (m *midCall) completeTransfer() {
-	c, f, x := m.c, m.c.f, m.xfer
-	m.xfer = nil
-	old := m.advocate
+// firstLeft takes the first advocate's hang-up once the new one answered: they leave the
+// conference and wrap up, and the transfer completes now (the new advocate is in) or as the
+// new one joins after the whisper. The caller is never cut off meanwhile.
+func (m *midCall) firstLeft(x *transfer) {
+	f := m.c.f
+	x.firstLeft, x.from = true, m.advocate
 	if m.conf != nil {
 		m.conf.Leave(m.adv)
 		f.conferences.Participants(-1)
 	}
-	c.release() // the first advocate wraps up
+	f.unregisterTalk(m.advocate, m)
+	m.adv = nil
+	for _, s := range slices.Clone(m.sups) {
+		_ = s.leg.Hangup(context.Background(), "advocate left")
+		m.removeSupervisor(s)
+	}
+	m.c.release() // the first advocate wraps up
+	if x.joined {
+		m.completeTransfer()
+	}
+}
+
+// completeTransfer makes the new advocate the call's advocate: the first one left.
+func (m *midCall) completeTransfer() {
+	c, f, x := m.c, m.c.f, m.xfer
+	m.xfer = nil
+	old := x.from
 	f.untrack(x.shadow)
 	f.mu.Lock()
 	c.talking, c.engineID = *x.ans, x.shadow.ID
 	f.mu.Unlock()
-	f.unregisterTalk(old, m)
-	m.adv, m.advocate, m.log = x.ans.leg, x.ans.advocate, c.log.With("advocate", x.ans.advocate)
+	m.adv, m.advocate, m.log, m.digitsClosed = x.ans.leg, x.ans.advocate, c.log.With("advocate", x.ans.advocate), false
 	f.registerTalk(m.advocate, m)
 	m.clearCode()
-	for _, s := range m.sups {
-		if s.mode == ModeWhisper && m.conf != nil {
-			_ = m.conf.SetMode(s.leg, ModeWhisper, m.adv) // to the advocate now on the call
-		}
-	}
 	f.conferences.Joined(KindTransfer, JoinCompleted)
 	m.record(partySpec{kind: KindTransfer, name: x.to}, m.advocate, JoinCompleted)
 	m.log.Info("transfer completed", "from", old, "to", x.to)

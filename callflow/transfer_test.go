@@ -255,3 +255,36 @@ func TestAdvocateHangsUpAloneEndsCall(t *testing.T) {
 	eventually(t, "the caller hung up", h.c.leg.ended)
 	h.record(h.c)
 }
+
+// TestTransferFirstLeavesDuringWhisper: the backup queue whispers to bob; ana hangs up
+// while bob hears it: the caller is not sent anywhere, bob joins when the whisper ends, and
+// the transfer completes then (caller and bob bridged).
+func TestTransferFirstLeavesDuringWhisper(t *testing.T) {
+	advocates := strings.Replace(advocatesYAML(t, "ana:en", "bob:en"), "  - id: bob\n", "  - id: bob\n    extension: \"2042\"\n", 1)
+	h := newMidHarnessOn(t, strings.Replace(testYAML, "{name: backup, languages: [en]}", "{name: backup, languages: [en], whisper: true}", 1), transferYAML, advocates)
+	h.online("bob", "sip:bob@phone", phone{answerAfter: time.Second})
+	h.keys("**21#")
+	eventually(t, "bob rung", func() bool { return h.net.isRinging("sip:bob@phone") })
+	h.clk.Advance(time.Second)
+	eventually(t, "bob hears the whisper", func() bool {
+		l := h.net.leg("sip:bob@phone")
+		return l != nil && l.hasPlayed("whisper")
+	})
+	h.adv.remoteHangup()
+	eventually(t, "ana free", func() bool { return h.advocateState("ana") == queue.Available })
+	if h.c.leg.ended() || h.waiting(h.c, "en") {
+		t.Fatal("the caller was hung up or queued while bob heard the whisper")
+	}
+	h.clk.Advance(10 * time.Second)
+	eventually(t, "caller and bob bridged", h.c.leg.isBridged)
+	bob := h.net.leg("sip:bob@phone")
+	h.c.leg.remoteHangup()
+	eventually(t, "bob's leg ended", bob.ended)
+	h.record(h.c)
+	if got := h.parties.get(); len(got) != 2 || !strings.Contains(got[1], "completed") {
+		t.Errorf("recorded %q", got)
+	}
+	if a, p, _ := h.metrics.get(); a != 0 || p != 0 {
+		t.Errorf("metrics active %d participants %d", a, p)
+	}
+}

@@ -211,9 +211,10 @@ midcall:
 		if n := framesWithout(ana.stream, 0, 440, 0.9, from); n < 25 {
 			t.Errorf("%s: ana got %d frames other than the caller's tone: no message", what, n)
 		}
-		// A few frames where the media moves between relay and mixer (phase jumps), never
-		// the seconds of a message.
-		if n := framesWithout(c.stream, 0, 1000, 0.9, from); n > 8 {
+		// A few frames where the media moves between relay and mixer (phase jumps, and the
+		// jitter buffer's concealment on this shared 2-core machine), never the 3 s (150
+		// frames) of a message.
+		if n := framesWithout(c.stream, 0, 1000, 0.9, from); n > 15 {
 			t.Errorf("%s: the caller got %d frames other than ana's tone", what, n)
 		}
 		waitTone(t, what+": the caller still hears ana", c.stream, 0, 1000, 8*time.Second)
@@ -227,8 +228,8 @@ midcall:
 	ts.waitMetric(t, `hotline_conference_joins_total{kind="interpreter",result="no_answer"}`, 1)
 
 	// 911's target is down.
-	from := time.Now()
 	pressKeys(t, ana, inv, "*9")
+	from := time.Now().Add(200 * time.Millisecond) // ana's tone is back
 	// No answer within ring_timeout, or failed at once when the loopback's ICMP error
 	// reaches the SIP transaction: either way not answered.
 	deadline := time.Now().Add(20 * time.Second)
