@@ -67,6 +67,9 @@ func TestWarmTransferE2E(t *testing.T) {
 	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
 	pressKeys(t, ana, inv, "**21#")
 	bob.answer(bob.expectInvite(10 * time.Second))
+	// The usual whisper (the caller's language first) before bob joins.
+	whisper := mustPrompt(t, "en", "whisper_lang_en")
+	bob.stream.waitFor(t, "bob's whisper", whisper.PCMA[800:1600], 10*time.Second)
 	waitLevels(t, "the caller", c.stream, 0, []float64{1000, 1500}, []float64{440})
 	waitLevels(t, "ana", ana.stream, 0, []float64{440, 1500}, []float64{1000})
 	waitLevels(t, "bob", bob.stream, 8, []float64{440, 1000}, []float64{1500})
