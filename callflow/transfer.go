@@ -369,16 +369,21 @@ type request struct {
 	res chan error
 }
 
-// ask runs fn in the loop of the call callID's talk with its advocate.
-func (f *Flow) ask(callID string, fn func(ctx context.Context, m *midCall) error) error {
+// talkOf is the talk of call callID with its advocate, or nil.
+func (f *Flow) talkOf(callID string) *midCall {
 	f.mu.Lock()
-	var m *midCall
+	defer f.mu.Unlock()
 	for _, t := range f.talks {
 		if t.c.ID == callID {
-			m = t
+			return t
 		}
 	}
-	f.mu.Unlock()
+	return nil
+}
+
+// ask runs fn in the loop of the call callID's talk with its advocate.
+func (f *Flow) ask(callID string, fn func(ctx context.Context, m *midCall) error) error {
+	m := f.talkOf(callID)
 	if m == nil {
 		return fmt.Errorf("%w: call %s has no mid-call features in progress", ErrNoCall, callID)
 	}

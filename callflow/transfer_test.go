@@ -1,6 +1,7 @@
 package callflow
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -287,4 +288,71 @@ func TestTransferFirstLeavesDuringWhisper(t *testing.T) {
 	if a, p, _ := h.metrics.get(); a != 0 || p != 0 {
 		t.Errorf("metrics active %d participants %d", a, p)
 	}
+}
+
+// TestSuperviseFromConsole: the console's entry points by call id: Supervise joins sue's
+// leg listening, SuperviseMode makes her whisper to ana; an advocate who is not a
+// supervisor, or an unknown call, is refused.
+func TestSuperviseFromConsole(t *testing.T) {
+	advocates := strings.Replace(advocatesYAML(t, "ana:en", "sue:fr"), "  - id: sue\n", "  - id: sue\n    role: supervisor\n", 1)
+	h := newMidHarnessWith(t, transferYAML, advocates)
+	ctx := t.Context()
+	if err := h.flow.Supervise(ctx, newLeg(h.clk, "x"), "ana", h.c.id); !errors.Is(err, ErrUnknownAdvocate) {
+		t.Errorf("Supervise by ana = %v, want ErrUnknownAdvocate", err)
+	}
+	if err := h.flow.Supervise(ctx, newLeg(h.clk, "x"), "sue", "nope"); !errors.Is(err, ErrNoCall) {
+		t.Errorf("Supervise of no call = %v, want ErrNoCall", err)
+	}
+	sue := newLeg(h.clk, "sue")
+	done := make(chan error, 1)
+	go func() { done <- h.flow.Supervise(ctx, sue, "sue", h.c.id) }()
+	eventually(t, "sue in the call", h.inConference("caller", "sip:ana@phone", "sue"))
+	if err := h.flow.SuperviseMode(h.c.id, "sue", ModeWhisper); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "sue whispering to ana", func() bool { return h.mixer.modeOf("sue") == "whisper>sip:ana@phone" })
+	if err := h.flow.SuperviseMode(h.c.id, "bob", ModeWhisper); !errors.Is(err, ErrNoCall) {
+		t.Errorf("SuperviseMode of someone not supervising = %v, want ErrNoCall", err)
+	}
+	if err := h.flow.AddParty(h.c.id, "5"); !errors.Is(err, ErrUnknownFeature) {
+		t.Errorf("AddParty(5) = %v, want ErrUnknownFeature", err)
+	}
+	if err := h.flow.DropParty(h.c.id); !errors.Is(err, ErrNoParty) {
+		t.Errorf("DropParty with none = %v, want ErrNoParty", err)
+	}
+	h.c.leg.remoteHangup()
+	if err := <-done; err != nil {
+		t.Errorf("Supervise returned %v", err)
+	}
+	eventually(t, "sue's leg hung up", sue.ended)
+	h.record(h.c)
+}
+
+// TestConsoleAddsInterpreter: AddInterpreter by call id dials the interpreter as the keys do.
+func TestConsoleAddsInterpreter(t *testing.T) {
+	h := newMidHarness(t)
+	h.net.set("sip:es@lang.test", phone{answerAfter: time.Second})
+	if err := h.flow.AddInterpreter(h.c.id, "99"); !errors.Is(err, ErrUnknownFeature) {
+		t.Errorf("AddInterpreter(99) = %v, want ErrUnknownFeature", err)
+	}
+	if err := h.flow.AddInterpreter(h.c.id, "34"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.flow.AddParty(h.c.id, "9"); !errors.Is(err, ErrFeatureBusy) {
+		t.Errorf("AddParty while dialling = %v, want ErrFeatureBusy", err)
+	}
+	eventually(t, "the interpreter rung", func() bool { return h.net.isRinging("sip:es@lang.test") })
+	h.clk.Advance(time.Second)
+	eventually(t, "the access code sent", func() bool {
+		l := h.net.leg("sip:es@lang.test")
+		return l != nil && l.hasPlayed("dtmf")
+	})
+	h.clk.Advance(time.Second)
+	eventually(t, "three talk", h.inConference("caller", "sip:ana@phone", "sip:es@lang.test"))
+	if err := h.flow.DropParty(h.c.id); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bridged again", h.c.leg.isBridged)
+	h.c.leg.remoteHangup()
+	h.record(h.c)
 }
