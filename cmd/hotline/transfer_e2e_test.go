@@ -264,3 +264,47 @@ midcall:
 	c.hangup()
 	ana.expectBye(5 * time.Second)
 }
+
+// TestStayWithInterpreterE2E: the interpreter is configured stay_with_caller: ana hangs up
+// while it is on the call, and caller and interpreter go on hearing each other (nobody is
+// hung up); when the interpreter hangs up, the caller goes back to the queue.
+func TestStayWithInterpreterE2E(t *testing.T) {
+	t.Parallel()
+	interp := newPhone(t, "127.0.0.1:9", "interp", "", 0, 1500)
+	extra := fmt.Sprintf(`targets:
+  - {name: interp_es, uri: "%s"}
+midcall:
+  prefix: "**"
+  interpreters: [{code: "34", language: es, target: interp_es, stay_with_caller: true}]
+`, interp.contactURI)
+	cfg := strings.Replace(queueTestConfig(t, extra, "ana:en:pw-ana"), "queue_defaults:\n", "queue_defaults:\n  whisper: false\n  wrap_up: 60s\n", 1)
+	cfg = strings.Replace(cfg, "  wrap_up: 0s\n", "", 1)
+	ts := startServer(t, cfg)
+	srv, err := net.ResolveUDPAddr("udp", ts.addrs.SIPUDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interp.server = srv
+	ana := newPhone(t, ts.addrs.SIPUDP, "ana", "pw-ana", 0, 1000)
+	ana.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="available"}`, 1)
+	c := callIn(t, ts, "11", 440)
+	inv := ana.expectInvite(20 * time.Second)
+	ana.answer(inv)
+	waitTone(t, "the caller hears ana", c.stream, 0, 1000, 5*time.Second)
+	pressKeys(t, ana, inv, "**134#")
+	interp.answer(interp.expectInvite(10 * time.Second))
+	waitLevels(t, "the caller", c.stream, 0, []float64{1000, 1500}, []float64{440})
+
+	ana.hangup()
+	waitLevels(t, "the caller, with the interpreter", c.stream, 0, []float64{1500}, []float64{440, 1000})
+	waitLevels(t, "the interpreter, with the caller", interp.stream, 0, []float64{440}, []float64{1000, 1500})
+	ts.waitMetric(t, `hotline_advocates{language="en",queue="en",state="wrap_up"}`, 1)
+
+	interp.hangup()
+	back := mustPrompt(t, "en", "back_in_queue")
+	c.stream.waitFor(t, "back_in_queue", back.PCMU[800:2400], 10*time.Second)
+	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 1)
+	c.hangup()
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+}
