@@ -119,8 +119,9 @@ type midCall struct {
 	conf     Conference // while in a conference
 	parties  []*party   // in the order added
 	dialing  bool
-	// cancelDial ends the dial in progress.
+	// cancelDial ends the dial in progress, of a party of dialKind.
 	cancelDial context.CancelFunc
+	dialKind   string
 	telling    int // prompts playing to the advocate
 
 	code      []rune
@@ -480,7 +481,7 @@ func (m *midCall) add(ctx context.Context, s partySpec) error {
 	if s.access != "" {
 		access, _ = prompts.DTMF(s.access) // validated by config
 	}
-	m.dialing = true
+	m.dialing, m.dialKind = true, s.kind
 	m.log.Info("adding a party", "kind", s.kind, "name", s.name, "presented", presented)
 	dctx, cancel := withDeadline(ctx, f.clock, f.clock.Now().Add(m.cfg.RingTimeout))
 	m.cancelDial = cancel
@@ -514,7 +515,7 @@ func (m *midCall) add(ctx context.Context, s partySpec) error {
 // answered takes a dial's result: the party joins, or the advocate is told why not.
 func (m *midCall) answered(ctx context.Context, r dialResult) {
 	m.dialing = false
-	if m.adv == nil {
+	if m.adv == nil && r.spec.kind != config.PartyEmergency {
 		// The advocate left while the line rang: nobody asked for the party any more.
 		if r.leg != nil {
 			_ = r.leg.Hangup(context.Background(), "advocate left")
@@ -545,6 +546,9 @@ func (m *midCall) answered(ctx context.Context, r dialResult) {
 		m.log.Info("party not added", "kind", r.spec.kind, "name", r.spec.name, "result", result, "err", r.err)
 		m.tell(ctx, "party_"+result)
 		m.maybeBridge()
+		if m.adv == nil && !m.unattended() {
+			m.requeue = true // 911, called before the advocate left, did not answer
+		}
 		return
 	}
 	p := &party{partySpec: r.spec, presented: r.presented, leg: r.leg}
@@ -656,8 +660,9 @@ const (
 // it always did (it returns false). With a party on the line, being dialled, or a transfer
 // under way, the caller is never cut off nor left alone with a stranger: the advocate is
 // released (they wrap up), and
-//   - with an emergency party (911) on the line, the caller stays with it and every other
-//     party (911 may need the interpreter): cutting a caller off from 911 is never safer;
+//   - with an emergency party (911) on the line, or being dialled, the caller stays with it
+//     and every other party (911 may need the interpreter): cutting a caller off from 911
+//     is never safer;
 //   - else, where configured (midcall.stay_with_interpreter_lines, or the interpreter's
 //     stay_with_caller), the caller stays with the interpreter(s) alone;
 //   - else the caller goes back to the queue they were answered in, keeping their priority
@@ -680,7 +685,7 @@ func (m *midCall) advocateLeft() (goesOn bool) {
 	left := m.advocate
 	m.adv = nil
 	m.cancelTransfer("advocate hung up")
-	if m.cancelDial != nil {
+	if m.dialing && m.dialKind != config.PartyEmergency {
 		m.cancelDial() // the result comes back, and answered hangs up a late answer
 	}
 	for _, s := range slices.Clone(m.sups) {
@@ -694,7 +699,7 @@ func (m *midCall) advocateLeft() (goesOn bool) {
 	switch {
 	case !stays:
 		m.requeue = true
-	case m.hasEmergency():
+	case m.hasEmergency() || m.dialing && m.dialKind == config.PartyEmergency:
 		result = LeftWithEmergency
 	default:
 		result = LeftWithInterpreter
@@ -716,9 +721,12 @@ func (m *midCall) hasEmergency() bool {
 // unattended applies advocateLeft's rules with the advocate gone: it hangs up the parties
 // that may not stay with the caller and reports whether any may.
 func (m *midCall) unattended() bool {
-	emergency := m.hasEmergency()
+	// 911 being dialled counts as on the line: the advocate called it for the caller's
+	// safety; the caller waits in the conference for it, and goes back to the queue only
+	// if it does not answer.
+	emergency := m.hasEmergency() || m.dialing && m.dialKind == config.PartyEmergency
 	var drop []*party
-	stays := false
+	stays := emergency
 	for _, p := range m.parties {
 		if emergency || p.kind == KindInterpreter && m.cfg.StaysWithInterpreter(m.c.attrs.Line, p.code) {
 			stays = true

@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -355,4 +356,39 @@ func TestConsoleAddsInterpreter(t *testing.T) {
 	eventually(t, "bridged again", h.c.leg.isBridged)
 	h.c.leg.remoteHangup()
 	h.record(h.c)
+}
+
+// TestAdvocateHangsUpWhile911Rings: ana keys ** 9 and hangs up while 911 rings: the call to
+// 911 goes on (the caller waits for it, not sent to the queue), and 911 joins the caller
+// when it answers. Were 911 not to answer, the caller would go back to the queue.
+func TestAdvocateHangsUpWhile911Rings(t *testing.T) {
+	for _, answers := range []bool{true, false} {
+		t.Run(fmt.Sprint("answers=", answers), func(t *testing.T) {
+			h := newTransferHarness(t, transferYAML)
+			p := phone{answerAfter: 5 * time.Second}
+			if !answers {
+				p = phone{fail: ErrBusy, failAfter: 5 * time.Second}
+			}
+			h.net.set("sip:911@psap.test", p)
+			h.keys("**9")
+			eventually(t, "911 rung", func() bool { return h.net.isRinging("sip:911@psap.test") })
+			h.adv.remoteHangup()
+			eventually(t, "ana free", func() bool { return h.advocateState("ana") == queue.Available })
+			if h.c.leg.ended() || h.waiting(h.c, "en") {
+				t.Fatal("the caller was hung up or queued while 911 rang")
+			}
+			h.clk.Advance(5 * time.Second)
+			if answers {
+				eventually(t, "caller and 911", h.inConference("caller", "sip:911@psap.test"))
+			} else {
+				eventually(t, "the caller back in the queue", func() bool { return h.waiting(h.c, "en") })
+			}
+			h.c.leg.remoteHangup()
+			h.record(h.c)
+			want := "advocate ana  with_emergency +1s"
+			if got := h.parties.get(); !slices.Contains(got, want) {
+				t.Errorf("recorded %q, want %q among them", got, want)
+			}
+		})
+	}
 }
