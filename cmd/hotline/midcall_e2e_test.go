@@ -195,8 +195,11 @@ midcall:
 	if n := framesWithout(ana.stream, 0, 440, 0.9, from); n < 25 {
 		t.Errorf("the advocate got %d frames other than the caller's tone: the message was not heard", n)
 	}
-	if n := framesWithout(c.stream, 0, 1000, 0.9, from); n > 3 {
-		t.Errorf("the caller got %d frames other than the advocate's tone: the caller heard something else", n)
+	// Scattered frames where the media moves between relay and mixer (phase jumps), or the
+	// jitter buffer conceals a late packet on a loaded machine, are not a message: the
+	// message is seconds of speech in a row.
+	if n := longestRunWithout(c.stream, 0, 1000, 0.9, from); n > 10 {
+		t.Errorf("the caller got %d frames in a row other than the advocate's tone: the caller heard something else", n)
 	}
 	waitTone(t, "the caller still hears the advocate", c.stream, 0, 1000, 8*time.Second)
 	ts.waitMetric(t, `hotline_conference_joins_total{kind="emergency",result="busy"}`, 1)
@@ -235,6 +238,25 @@ func framesWithout(s *rtpStream, pt uint8, freq, share float64, from time.Time) 
 		}
 	}
 	return n
+}
+
+// longestRunWithout is the longest run of consecutive packets of s received since from
+// whose audio is not mostly the tone freq (see framesWithout).
+func longestRunWithout(s *rtpStream, pt uint8, freq, share float64, from time.Time) int {
+	run, longest := 0, 0
+	for _, p := range s.snapshot() {
+		if p.at.Before(from) || p.pkt.PayloadType != pt {
+			continue
+		}
+		one := &rtpStream{packets: []recvPacket{p}}
+		if toneLevel(one, pt, freq, 1) < share {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return longest
 }
 
 // heardKey reports whether one of the PCMU packets s received carries both frequencies of
