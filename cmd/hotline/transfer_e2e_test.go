@@ -211,14 +211,13 @@ midcall:
 	told := func(what string, from time.Time) {
 		t.Helper()
 		time.Sleep(4 * time.Second)
-		if n := longestRunWithout(ana.stream, 0, 440, 0.9, from); n < 25 {
-			t.Errorf("%s: ana got at most %d frames in a row other than the caller's tone: no message", what, n)
+		if n := busiestSecondWithout(ana.stream, 0, 440, 0.9, from); n < 18 {
+			t.Errorf("%s: ana got at most %d frames in a second other than the caller's tone: no message", what, n)
 		}
-		// Scattered frames where the media moves between relay and mixer (phase jumps, and
-		// the jitter buffer's concealment on this shared 2-core machine), never the 3 s (150
-		// frames in a row) of a message.
-		if n := longestRunWithout(c.stream, 0, 1000, 0.9, from); n > 10 {
-			t.Errorf("%s: the caller got %d frames in a row other than ana's tone", what, n)
+		t.Logf("%s: in the busiest second, ana got %d frames other than the caller's tone, the caller %d other than ana's",
+			what, busiestSecondWithout(ana.stream, 0, 440, 0.9, from), busiestSecondWithout(c.stream, 0, 1000, 0.9, from))
+		if n := busiestSecondWithout(c.stream, 0, 1000, 0.9, from); n > 10 {
+			t.Errorf("%s: the caller got %d frames in one second other than ana's tone", what, n)
 		}
 		waitTone(t, what+": the caller still hears ana", c.stream, 0, 1000, 8*time.Second)
 	}
