@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hotline-project/hotline/queue"
@@ -369,8 +370,19 @@ type request struct {
 	res chan error
 }
 
-// talkOf is the talk of call callID with its advocate, or nil.
+// CallOf returns the caller's call id of a queue engine call id: a warm transfer's (the
+// caller's id with "~t" and a number, as queue.Snapshot shows it for the advocate who took
+// the transfer) gives the caller's; any other id is returned as it is.
+func CallOf(engineID string) string {
+	if i := strings.Index(engineID, "~t"); i > 0 {
+		return engineID[:i]
+	}
+	return engineID
+}
+
+// talkOf is the talk of call callID (or of a transfer's id) with its advocate, or nil.
 func (f *Flow) talkOf(callID string) *midCall {
+	callID = CallOf(callID)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, t := range f.talks {

@@ -51,6 +51,16 @@ func TestTransferToQueue(t *testing.T) {
 	if err := h.flow.HangUp(t.Context(), "ana"); err == nil {
 		t.Error("the console still finds ana on the call")
 	}
+	// The console finds bob's call by the id the queue engine shows for him.
+	var bobCall string
+	for _, a := range h.eng.Snapshot(h.clk.Now()).Advocates {
+		if a.ID == "bob" {
+			bobCall = a.Call
+		}
+	}
+	if card, ok := h.flow.CallCard(bobCall); !ok || card.Language != "en" || CallOf(bobCall) != h.c.id {
+		t.Errorf("CallCard(%q) = %+v, %v; want the caller's card", bobCall, card, ok)
+	}
 	bob := h.net.leg("sip:bob@phone")
 	h.c.leg.remoteHangup()
 	eventually(t, "bob's leg ended", bob.ended)
