@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/media/g711"
 	"github.com/hotline-project/hotline/sip/sdp"
 )
 
@@ -238,10 +240,10 @@ func framesWithout(s *rtpStream, pt uint8, freq, share float64, from time.Time) 
 }
 
 // busiestSecondWithout is the most packets, among any 50 in a row (a second) that s
-// received since from, whose audio is not mostly the tone freq (see framesWithout). A
-// message fills a second with speech; the few frames where the media moves between relay
-// and mixer (phase jumps), or where the jitter buffer conceals a late packet on a loaded
-// machine, do not.
+// received since from, whose audio is loud (RMS over 1000 of 32768) and not mostly the tone
+// freq (see framesWithout). A message fills a second with speech; the few frames where the
+// media moves between relay and mixer (phase jumps), and the silence or fading concealment
+// of a late packet on a loaded machine, do not.
 func busiestSecondWithout(s *rtpStream, pt uint8, freq, share float64, from time.Time) int {
 	var other []bool
 	for _, p := range s.snapshot() {
@@ -249,7 +251,7 @@ func busiestSecondWithout(s *rtpStream, pt uint8, freq, share float64, from time
 			continue
 		}
 		one := &rtpStream{packets: []recvPacket{p}}
-		other = append(other, toneLevel(one, pt, freq, 1) < share)
+		other = append(other, frameRMS(p.pkt.Payload, pt) > 1000 && toneLevel(one, pt, freq, 1) < share)
 	}
 	n, most := 0, 0
 	for i, o := range other {
@@ -262,6 +264,22 @@ func busiestSecondWithout(s *rtpStream, pt uint8, freq, share float64, from time
 		most = max(most, n)
 	}
 	return most
+}
+
+// frameRMS is the root mean square of a G.711 payload (pt 0 or 8), in 16-bit units.
+func frameRMS(payload []byte, pt uint8) float64 {
+	if len(payload) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, b := range payload {
+		x := float64(g711.DecodeUlaw(b))
+		if pt == 8 {
+			x = float64(g711.DecodeAlaw(b))
+		}
+		sum += x * x
+	}
+	return math.Sqrt(sum / float64(len(payload)))
 }
 
 // heardKey reports whether one of the PCMU packets s received carries both frequencies of
