@@ -12,6 +12,7 @@ import (
 	"github.com/hotline-project/hotline/ivr"
 	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -48,6 +49,12 @@ type Call struct {
 	rings    map[string]context.CancelFunc // advocate -> cancels its ringing
 	lastRing map[string]time.Time          // advocate -> when their phone was last rung for the call
 	talking  answer                        // the advocate's side while bridged (leg nil otherwise)
+	engineID string                        // the queue engine's id of the call while talking (c.ID, or a transfer's)
+
+	connectedOnce bool // the record has the advocate who took the call
+	// ringEnded, when set, hears how each ring for the call ended: a warm transfer's call
+	// (transfer.go) does.
+	ringEnded func(advocate string, out queue.Outcome)
 
 	answered chan answer  // an advocate's answered leg, from the ring (at most one)
 	rerouted chan reroute // a new decision after a reload

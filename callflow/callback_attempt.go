@@ -166,8 +166,15 @@ func (c *Call) callBack(a answer, r CallbackRequest) string {
 	log.Info("callback connected", "queue", r.Queue)
 	c.leg = callee
 	c.rec.WrapUp(f.live.Load().Settings(r.Queue).WrapUp)
-	if err := c.talk(adv, a.advocate, log); err != nil {
+	requeue, err := c.talk(adv, a.advocate, log)
+	if err != nil {
 		return tryFailed
+	}
+	if requeue {
+		// The advocate left a conference (an interpreter or partner on the line): a live
+		// caller would go back to the queue, but a callback's callee has no place in it;
+		// they were reached, and the call ends rather than leave them with a stranger.
+		_ = callee.Hangup(context.Background(), "advocate left the callback")
 	}
 	return tryReached
 }

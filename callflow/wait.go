@@ -24,15 +24,40 @@ const targetRingTimeout = 60 * time.Second
 // (the menus' "connecting you"), while the advocates' phones already ring, then hold
 // audio with announcements. Overflow steps, announcements, re-routes and answers are
 // events of one select loop, each on its own timer, so none waits for a prompt to end.
+//
+// A caller whose advocate hung up mid-conference (midcall.go, advocateLeft) comes back
+// to the queue they were answered in, with their priority and first arrival, and hears
+// "back_in_queue" first.
 func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
+	again := false
+	for c.waitOnce(ctx, then, again) {
+		if ctx.Err() != nil || c.leg.Context().Err() != nil {
+			return
+		}
+		again, then = true, nil
+		if p, ok := c.snap.Prompts.Get(c.attrs.Language, "back_in_queue"); ok {
+			then = []*prompts.Prompt{p}
+		}
+	}
+}
+
+// waitOnce is one wait in the queue (see waitLoop); again is a wait after the advocate
+// hung up. It reports whether the caller goes back to the queue.
+func (c *Call) waitOnce(ctx context.Context, then []*prompts.Prompt, again bool) (requeue bool) {
 	f := c.f
-	c.since = f.clock.Now()
 	c.phase.Store(phaseWaiting)
 	q := c.dec.Queue
-	if c.restored != nil {
+	switch {
+	case again:
+		// Back in the queue the call was answered in, from the first arrival; the overflow
+		// steps already due are not taken again.
+		q, c.restored = c.currentQueue(), nil
+	case c.restored != nil:
 		// The place a dropped call kept: its queue and first arrival. Overflow steps are
 		// timed from then too; those due already are taken at once (the loop below).
 		q, c.since = c.restored.Queue, c.restored.Since
+	default:
+		c.since = f.clock.Now()
 	}
 	c.enqueue(q)
 	hold := startHold(ctx, c.leg, then, c.log)
@@ -44,6 +69,11 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 	defer func() { f.forgetCallback(offer.stop()) }()
 
 	next := 0 // the index in c.dec.Overflow of the next step
+	if again {
+		for waited := f.clock.Now().Sub(c.since); next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited; {
+			next++
+		}
+	}
 	stepT := c.stepTimer(next)
 	defer func() { stopTimer(stepT) }()
 	announceT := c.firstAnnounceTimer()
@@ -57,22 +87,21 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 			// A caller who hangs up once the callback is booked (as callback_booked
 			// plays) has it: they leave for it rather than drop.
 			if id := offer.stop(); id != "" && c.leaveForCallback(id) {
-				return
+				return false
 			}
 			c.leaveDropped(hold)
-			return
+			return false
 		case <-ctx.Done():
 			// sip ends the handler's context with the call, so a drop may come this way.
 			if id := offer.stop(); id != "" && c.leaveForCallback(id) {
-				return
+				return false
 			}
 			c.leaveDropped(hold)
-			return
+			return false
 		case a := <-c.answered:
 			target.stop()
 			f.forgetCallback(offer.stop()) // an advocate is on the line: no callback needed
-			c.connect(hold, a)
-			return
+			return c.connect(hold, a)
 		case <-chanOf(offerT):
 			offerT = nil
 			switch {
@@ -87,7 +116,7 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 			offer.done = true
 			offer = nil
 			if id != "" && c.leaveForCallback(id) {
-				return
+				return false
 			}
 			var ps []*prompts.Prompt
 			if p, ok := c.snap.Prompts.Get(c.attrs.Language, "callback_declined"); ok && id == "" {
@@ -145,7 +174,7 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 				f.forgetCallback(offer.stop())
 				hold.stop()
 				c.bridgeTarget(r.leg, r.step.Target)
-				return
+				return false
 			}
 		}
 	}

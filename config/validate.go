@@ -74,6 +74,12 @@ func (c *Config) fillDefaults() {
 	if c.MidCall.Parties == nil {
 		c.MidCall.Parties = []Party{}
 	}
+	if c.MidCall.TransferQueues == nil {
+		c.MidCall.TransferQueues = []TransferQueue{}
+	}
+	if c.MidCall.StayWithInterpreterLines == nil {
+		c.MidCall.StayWithInterpreterLines = []string{}
+	}
 	c.IVR.fillDefaults()
 	nilIfEmpty(&c.Safety.Prompts)
 	c.fillRoutingDefaults()
