@@ -112,6 +112,9 @@ func (p *parser) validate(c *Config) {
 	p.checkHostPort("sip.listen", c.SIP.Listen)
 	p.validateSIP(&c.SIP)
 	p.checkHostPort("http.listen", c.HTTP.Listen)
+	if (c.HTTP.CertFile == "") != (c.HTTP.KeyFile == "") {
+		p.errorf("http.cert_file", "cert_file and key_file go together (PEM files; both empty serves plain HTTP)")
+	}
 	p.validateMedia(&c.Media)
 	p.validateIVR(c)
 	p.validateLines(c.Lines)
