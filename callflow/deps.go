@@ -49,6 +49,11 @@ type Dest struct {
 	// FromUser is the calling number presented to the phone; "" presents the hotline's.
 	// Only a party configured to see the caller's number gets it (midcall.go).
 	FromUser string
+	// FromDisplay is the display name presented with FromUser (a callback's, only when
+	// the caller agreed to it); "" for none.
+	FromDisplay string
+	// Private: URI's user part is a caller's number (a callback's), never to be logged.
+	Private bool
 }
 
 // Dialer places outbound legs. Dial blocks until the leg answers, fails or ctx ends; a
@@ -133,6 +138,7 @@ func (noMetrics) Decision(routing.Decision)    {}
 func (noMetrics) Ended(string, string)         {}
 func (noMetrics) QuickExit(string)             {}
 func (noMetrics) PlaceKept(string)             {}
+func (noMetrics) Callback(string, string)      {}
 
 // noMetrics counts nothing.
 type noMetrics struct{}

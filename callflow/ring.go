@@ -74,6 +74,9 @@ func (f *Flow) ring(ctx context.Context, c *Call, r queue.Ring) {
 	}
 	defer cancel()
 	log.Info("ring ended", "outcome", out.String())
+	if c.ringEnded != nil && out != queue.Answered {
+		c.ringEnded(r.Advocate, out)
+	}
 	now := f.clock.Now()
 	var conn *queue.Connect
 	var rest []queue.Action

@@ -91,6 +91,9 @@ type DialRequest struct {
 	// OnProgress, when set, is called on Dial's goroutine for each provisional response other
 	// than 100 (180 Ringing, 183 Session Progress). It must not block.
 	OnProgress func(status int)
+	// Private marks a Target whose user part is a caller's number (a safe callback): it
+	// is never logged.
+	Private bool
 }
 
 // reservedHeaders are the headers Dial builds itself; DialRequest.Headers must not set them.
@@ -158,7 +161,11 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 	inv, from := o.invite(c, target, req.FromDisplay, fromUser, extra)
 	inv.SetDestination(dest.String())
 
-	c.log.Info("dialling", "target_user", target.User, "transport", transport)
+	targetUser := target.User
+	if req.Private {
+		targetUser = "(private)"
+	}
+	c.log.Info("dialling", "target_user", targetUser, "transport", transport)
 	dlg, err := s.dialog.WriteInvite(ctx, inv)
 	if err != nil {
 		release()

@@ -37,12 +37,13 @@ type sipDialer struct{ srv func() *sip.Server }
 func (d sipDialer) Dial(ctx context.Context, to callflow.Dest) (callflow.Leg, error) {
 	from, display := "hotline", "Hotline"
 	if to.FromUser != "" {
-		// A party configured to be shown the caller's number (midcall.parties).
-		from, display = to.FromUser, ""
+		// A party configured to be shown the caller's number (midcall.parties), or a
+		// callback's neutral caller ID (named only with the caller's consent).
+		from, display = to.FromUser, to.FromDisplay
 	}
 	c, err := d.srv().Dial(ctx, sip.DialRequest{
 		Target: to.URI, SendTo: to.SendTo, Transport: to.Transport, Line: to.Line,
-		FromUser: from, FromDisplay: display,
+		FromUser: from, FromDisplay: display, Private: to.Private,
 	})
 	if err != nil {
 		for _, e := range []struct{ sip, flow error }{
