@@ -49,6 +49,9 @@ type Dest struct {
 	// FromUser is the calling number presented to the phone; "" presents the hotline's.
 	// Only a party configured to see the caller's number gets it (midcall.go).
 	FromUser string
+	// Route is the Route set to send through: the Path the phone registered with (RFC
+	// 3327), so that the INVITE reaches it over the edge proxy that holds its flow.
+	Route []string
 }
 
 // Dialer places outbound legs. Dial blocks until the leg answers, fails or ctx ends; a

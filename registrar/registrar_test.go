@@ -196,6 +196,31 @@ func TestBindingRecordsSource(t *testing.T) {
 	}
 }
 
+// TestBindingKeepsPath: a REGISTER through an edge proxy (RFC 3327) keeps its Path with the
+// binding, a refresh that came without one (the phone now registers directly) drops it, and
+// the stored Path is not the caller's slice.
+func TestBindingKeepsPath(t *testing.T) {
+	r := New(Options{})
+	path := []string{"<sip:198.51.100.1:5060;lr;received=sip:203.0.113.9%3A40000>"}
+	req := Request{AOR: "alice", CallID: "c", CSeq: 1, Expires: -1, Path: path,
+		Contacts: []Contact{{URI: "sip:alice@192.168.1.20:5060", Expires: 300}}, Source: src, Transport: "udp"}
+	got, _, err := r.Register(t0, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Path, path) {
+		t.Fatalf("bindings %+v, want Path %q", got, path)
+	}
+	path[0] = "changed"
+	if b := r.Bindings("alice", t0); b[0].Path[0] == "changed" {
+		t.Errorf("stored Path changed through the request's slice")
+	}
+	req.CSeq, req.Path = 2, nil
+	if got, _, err = r.Register(t0.Add(time.Second), req); err != nil || got[0].Path != nil {
+		t.Errorf("refresh without Path: %+v, %v; want no Path", got, err)
+	}
+}
+
 func TestCountAndOnline(t *testing.T) {
 	r := New(Options{MinExpires: time.Second, MaxExpires: time.Minute, DefaultExpires: time.Hour})
 	reg := func(aor string, cseq uint32, contacts ...Contact) {

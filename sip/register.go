@@ -149,7 +149,7 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	rr, ok := registerRequest(req)
 	if !ok {
-		s.respondTagged(tx, req, 400, "Bad Contact or Expires")
+		s.respondTagged(tx, req, 400, "Bad Contact, Expires or Path")
 		return
 	}
 	id, ok := s.authenticate(req, tx)
@@ -187,11 +187,15 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		hdrs = append(hdrs, sipmsg.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.Itoa(b.ExpiresIn(now))))
 	}
 	hdrs = append(hdrs, sipmsg.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+	if len(rr.Path) > 0 && supports(req, "path") {
+		// RFC 3327 5.3: the stored Path, echoed to a phone that supports it.
+		hdrs = append(hdrs, sipmsg.NewHeader("Path", strings.Join(rr.Path, ", ")))
+	}
 	s.respondTagged(tx, req, 200, "OK", hdrs...)
-	s.log.Info("registered", "advocate", id, "contacts", len(bindings))
+	s.log.Info("registered", "advocate", id, "contacts", len(bindings), "path", len(rr.Path) > 0)
 }
 
-// registerRequest reads the Contacts, Expires and origin of a REGISTER.
+// registerRequest reads the Contacts, Expires, Path and origin of a REGISTER.
 func registerRequest(req *sipmsg.Request) (registrar.Request, bool) {
 	rr := registrar.Request{
 		CallID:    req.CallID().Value(),
@@ -202,6 +206,15 @@ func registerRequest(req *sipmsg.Request) (registrar.Request, bool) {
 	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
 		rr.Source = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
+	var paths []string
+	for _, h := range req.GetHeaders("Path") {
+		paths = append(paths, h.Value())
+	}
+	path, err := parsePath(paths)
+	if err != nil {
+		return rr, false
+	}
+	rr.Path = path
 	if h := req.GetHeader("Expires"); h != nil {
 		n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
 		if err != nil {
@@ -298,6 +311,18 @@ func (s *Server) runFeature(req *sipmsg.Request, tx sipmsg.ServerTransaction, ad
 	default:
 		s.log.Warn("feature code failed", "advocate", advocate, "code", code, "error", err)
 		s.respondTagged(tx, req, 500, "Server Internal Error")
+	}
+	return false
+}
+
+// supports reports whether the request's Supported headers list the option tag.
+func supports(req *sipmsg.Request, tag string) bool {
+	for _, h := range req.GetHeaders("Supported") {
+		for _, o := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(o), tag) {
+				return true
+			}
+		}
 	}
 	return false
 }

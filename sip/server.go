@@ -467,7 +467,8 @@ func requiredExtensions(req *sipmsg.Request) []string {
 	var opts []string
 	for _, h := range req.GetHeaders("Require") {
 		for _, o := range strings.Split(h.Value(), ",") {
-			if o = strings.TrimSpace(o); o != "" {
+			if o = strings.TrimSpace(o); o != "" && (req.Method != sipmsg.REGISTER || !strings.EqualFold(o, "path")) {
+				// The registrar supports Path (RFC 3327, path.go).
 				opts = append(opts, o)
 			}
 		}
