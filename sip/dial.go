@@ -559,7 +559,7 @@ func (o *outbound) via() *sipmsg.ViaHeader {
 }
 
 func (o *outbound) contact() *sipmsg.ContactHeader {
-	u := sipmsg.Uri{Scheme: "sip", User: "hotline", Host: uriHost(o.local), Port: o.srv.listenPort(o.transport)}
+	u := sipmsg.Uri{Scheme: "sip", User: "hotline", Host: uriHost(o.srv.contactAddr(o.transport, o.local)), Port: o.srv.listenPort(o.transport)}
 	if o.sips {
 		u.Scheme = "sips"
 	} else if o.transport != "UDP" {

@@ -1,0 +1,467 @@
+package main
+
+// End-to-end tests of the Kamailio front (issue 17): the shipped deploy/kamailio/kamailio.cfg,
+// run by Kamailio itself (the Debian package) with its settings given as -A defines (listen
+// address, dispatcher list, probe interval), in front of hotline nodes on 127.0.0.2, .3 and .4.
+// Callers and phones speak to Kamailio on 127.0.0.5 only.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// Kamailio settings in the tests: probes every second, a node silent for a second is dead.
+const (
+	kamProbeInterval = time.Second
+	kamFRTimer       = time.Second
+	kamIP            = "127.0.0.5"
+)
+
+// kamailio is a Kamailio process running deploy/kamailio/kamailio.cfg.
+type kamailio struct {
+	addr string // its UDP host:port
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
+}
+
+// freeUDPPortOn returns a UDP port on ip that was free a moment ago.
+func freeUDPPortOn(t *testing.T, ip string) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// startKamailio runs the shipped configuration in the foreground with a dispatcher list of
+// nodes (host:port), on a free port of 127.0.0.5 (another one if that was taken meanwhile),
+// and waits until it answers.
+func startKamailio(t *testing.T, nodes ...string) *kamailio {
+	t.Helper()
+	bin := lookTool(t, "kamailio", "kamailio")
+	cfg, err := filepath.Abs(filepath.Join("..", "..", "deploy", "kamailio", "kamailio.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var list strings.Builder
+	list.WriteString("# setid destination flags priority attributes\n")
+	for _, n := range nodes {
+		fmt.Fprintf(&list, "1 sip:%s 0 0\n", n)
+	}
+	listPath := filepath.Join(dir, "dispatcher.list")
+	if err := os.WriteFile(listPath, []byte(list.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		port := strconv.Itoa(freeUDPPortOn(t, kamIP))
+		k := &kamailio{addr: net.JoinHostPort(kamIP, port), logs: &syncBuffer{}, done: make(chan struct{})}
+		k.cmd = exec.Command(bin, "-f", cfg, "-DD", "-E", "-w", dir, "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"),
+			"-m", "32", "-M", "4",
+			"-A", "LISTEN=udp:"+k.addr, "-A", "LISTEN_TCP=tcp:"+k.addr, "-A", "CHILDREN=2",
+			"-A", `DISPATCHER_LIST="`+listPath+`"`,
+			"-A", "PROBE_INTERVAL="+strconv.Itoa(int(kamProbeInterval/time.Second)),
+			"-A", "FR_TIMER="+strconv.Itoa(int(kamFRTimer/time.Millisecond)))
+		k.cmd.Stdout, k.cmd.Stderr = k.logs, k.logs
+		// Its own process group: its children go with it.
+		k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := k.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = k.cmd.Wait(); close(k.done) }()
+		if k.waitReady(10 * time.Second) {
+			t.Cleanup(func() { k.stop(t) })
+			return k
+		}
+		k.stop(t)
+		t.Logf("kamailio on %s did not start (retrying on another port):\n%s", k.addr, lastBytes(k.logs.String(), 4000))
+	}
+	t.Fatal("kamailio did not start")
+	return nil
+}
+
+// waitReady sends OPTIONS until Kamailio answers anything, the process exits or d passes.
+func (k *kamailio) waitReady(d time.Duration) bool {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	to, _ := net.ResolveUDPAddr("udp", k.addr)
+	deadline := time.Now().Add(d)
+	buf := make([]byte, 4096)
+	for time.Now().Before(deadline) {
+		select {
+		case <-k.done:
+			return false
+		default:
+		}
+		msg := fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\n"+
+			"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=%s\r\nTo: <sip:%s>\r\nCall-ID: %s\r\n"+
+			"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", k.addr, c.LocalAddr(), randHex(6), randHex(4), k.addr, randHex(8))
+		if _, err := c.WriteTo([]byte(msg), to); err != nil {
+			return false
+		}
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, _, err := c.ReadFrom(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ") {
+			return true
+		}
+	}
+	return false
+}
+
+// stop ends Kamailio (SIGTERM to its process group, then SIGKILL) and shows its log when the
+// test failed.
+func (k *kamailio) stop(t *testing.T) {
+	t.Helper()
+	pgid := k.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-k.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-k.done
+	}
+	if t.Failed() {
+		t.Logf("kamailio log:\n%s", lastBytes(k.logs.String(), 16000))
+	}
+}
+
+// kamNode is a hotline node: the binary, run as its own process, on its own loopback address.
+type kamNode struct {
+	*sippServer
+	bin, dir, cfg string
+}
+
+// nodeYAML is a node's configuration: SIP on ip:port, HTTP on ip, media on 127.0.0.1,
+// records and state in dir, and the Kamailio front trusted (all callers come from it).
+func nodeYAML(t *testing.T, ip string, port int, dir, extra string) string {
+	t.Helper()
+	lo, hi := rtpRange(t, 200)
+	return fmt.Sprintf(`sip:
+  listen: %s:%d
+  ack_timeout: 2s
+  overload: {max_setup_latency: 0s, max_scheduler_lateness: 0s, max_cpu_wait: 0s}
+http:
+  listen: %s:0
+media:
+  bind_address: 127.0.0.1
+  port_min: %d
+  port_max: %d
+  inactivity_timeout: 30s
+ivr:
+  first_digit_timeout: 3s
+lines:
+  - number: "18883737888"
+    name: main
+records:
+  path: %s
+state:
+  dir: %s
+security:
+  trusted_sources: [%s]
+`, ip, port, ip, lo, hi, filepath.Join(dir, "records.db"), filepath.Join(dir, "state"), kamIP) + extra
+}
+
+// startKamNode runs the binary as a node on ip, on a port free a moment ago.
+func startKamNode(t *testing.T, bin, ip string) *kamNode {
+	t.Helper()
+	n := &kamNode{bin: bin, dir: t.TempDir()}
+	n.cfg = filepath.Join(n.dir, "hotline.yaml")
+	if err := os.WriteFile(n.cfg, []byte(nodeYAML(t, ip, freeUDPPortOn(t, ip), n.dir, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.start(t)
+	return n
+}
+
+// start runs (or runs again) the node on its configuration.
+func (n *kamNode) start(t *testing.T) {
+	t.Helper()
+	n.sippServer = startCommand(t, exec.Command(n.bin, "serve", "-config", n.cfg, "-log-format", "json"), n.dir)
+}
+
+// metric is the value of a series on the node's /metrics (-1 when absent).
+func (n *kamNode) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	return sippMetric(scrapeSIPp(t, n.sippServer), series)
+}
+
+const invitesAnswered = `hotline_sip_responses_total{method="INVITE",status="200"}`
+
+// inDialog is a request of u's call, answered by res (a 200 that came through a proxy): to
+// the 200's Contact, with the Route set from its Record-Route (RFC 3261 12.2.1.1).
+func inDialog(u *uac, method string, res *sipmsg.Response) string {
+	var routes []string
+	rr := res.GetHeaders("Record-Route")
+	for i := len(rr) - 1; i >= 0; i-- {
+		routes = append(routes, "Route: "+rr[i].Value())
+	}
+	msg := u.request(method, hotlineNumber, "", "", routes...)
+	return method + " " + res.Contact().Address.String() + " SIP/2.0" + msg[strings.Index(msg, "\r\n"):]
+}
+
+// proxiedCall is a caller's call placed through Kamailio.
+type proxiedCall struct {
+	*uac
+	res    *sipmsg.Response
+	stream *rtpStream
+	media  *net.UDPAddr
+	node   string // the host:port of the node that answered (its Contact)
+}
+
+// callVia calls the hotline through Kamailio at addr, acknowledges the answer through it and
+// waits until the caller hears the greeting.
+func callVia(t *testing.T, addr string) *proxiedCall {
+	t.Helper()
+	u := newUAC(t, addr)
+	stream := u.receiveRTP()
+	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0 101", ""))
+	// A node that is dead is given up after FR_TIMER; the next one answers.
+	res := u.expectResponse("INVITE", 200, 3*kamFRTimer+2*time.Second)
+	u.branch = "z9hG4bK" + randHex(6)
+	u.send(inDialog(u, "ACK", res))
+	_, media := answer(t, res)
+	var seq uint16 = 1
+	var rtpTS uint32 = 1000
+	u.sendSilence(media, 3, &seq, &rtpTS)
+	stream.waitFor(t, "the greeting", mustPrompt(t, "en", "greeting").PCMU[:1600], 5*time.Second)
+	ct := res.Contact().Address
+	return &proxiedCall{uac: u, res: res, stream: stream, media: media,
+		node: net.JoinHostPort(ct.Host, strconv.Itoa(ct.Port))}
+}
+
+// hangup sends BYE through Kamailio and expects 200.
+func (c *proxiedCall) hangup(t *testing.T) {
+	t.Helper()
+	c.cseq++
+	c.send(inDialog(c.uac, "BYE", c.res))
+	c.expectResponse("BYE", 200, 3*time.Second)
+}
+
+// TestKamailioFront runs three nodes behind the shipped Kamailio configuration: calls reach
+// a node and hear the greeting, spread over the nodes; a draining node (SIGTERM with a call
+// in progress) gets no new call and none fails; once it has stopped and started again it
+// takes calls again.
+func TestKamailioFront(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	nodes := []*kamNode{startKamNode(t, bin, "127.0.0.2"), startKamNode(t, bin, "127.0.0.3"), startKamNode(t, bin, "127.0.0.4")}
+	k := startKamailio(t, nodes[0].sip, nodes[1].sip, nodes[2].sip)
+
+	t.Run("calls spread over the nodes", func(t *testing.T) {
+		seen := map[string]int{}
+		for range 3 {
+			c := callVia(t, k.addr)
+			seen[c.node]++
+			c.hangup(t)
+		}
+		for _, n := range nodes {
+			if seen[n.sip] != 1 {
+				t.Errorf("node %s took %d of 3 calls (round robin: 1 each): %v", n.sip, seen[n.sip], seen)
+			}
+		}
+	})
+
+	t.Run("a draining node gets no new calls", func(t *testing.T) {
+		drain := nodes[2]
+		// A call in progress on it keeps it running while it drains.
+		held := newUAC(t, drain.sip)
+		heldStream := held.receiveRTP()
+		_, media := answer(t, held.dial("0 101"))
+		var seq uint16 = 1
+		var rtpTS uint32 = 1000
+		held.sendSilence(media, 3, &seq, &rtpTS)
+		heldStream.waitFor(t, "the greeting", mustPrompt(t, "en", "greeting").PCMU[:1600], 5*time.Second)
+		before := drain.metric(t, invitesAnswered)
+		if err := drain.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		// At once (before any probe) and after two probe intervals: every call is answered,
+		// none by the draining node. One sent to it meanwhile gets 503 and moves on.
+		for i := range 6 {
+			if i == 3 {
+				time.Sleep(2 * kamProbeInterval)
+			}
+			c := callVia(t, k.addr)
+			if c.node == drain.sip {
+				t.Errorf("call %d answered by the draining node", i)
+			}
+			c.hangup(t)
+		}
+		if got := drain.metric(t, invitesAnswered); got != before {
+			t.Errorf("the draining node answered %v INVITEs, want none", got-before)
+		}
+		if got := drain.metric(t, `hotline_sip_responses_total{method="OPTIONS",status="503"}`); got < 1 {
+			t.Errorf("the draining node answered no probe with 503 (%v)", got)
+		}
+		held.hangup()
+		select {
+		case <-drain.done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the draining node did not stop when its last call ended")
+		}
+
+		// Started again (an upgrade, one node at a time): within a probe interval it is back
+		// in the rotation.
+		drain.start(t)
+		time.Sleep(2 * kamProbeInterval)
+		took := false
+		for range 4 {
+			c := callVia(t, k.addr)
+			took = took || c.node == drain.sip
+			c.hangup(t)
+		}
+		if !took {
+			t.Errorf("the restarted node %s took none of 4 calls", drain.sip)
+		}
+	})
+}
+
+// steadyLog is what SIPp's hotline_steady.xml logged: when each call started, and which
+// ended well.
+type steadyLog struct {
+	start map[int]time.Time
+	ok    map[int]bool
+}
+
+func readSteadyLog(t *testing.T, path string) steadyLog {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	l := steadyLog{start: map[int]time.Time{}, ok: map[int]bool{}}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		switch {
+		case len(fs) == 4 && fs[0] == "start":
+			n, _ := strconv.Atoi(fs[1])
+			sec, _ := strconv.ParseInt(fs[2], 10, 64)
+			usec, _ := strconv.ParseInt(fs[3], 10, 64)
+			l.start[n] = time.Unix(sec, usec*1000)
+		case len(fs) == 2 && fs[0] == "ok":
+			n, _ := strconv.Atoi(fs[1])
+			l.ok[n] = true
+		}
+	}
+	return l
+}
+
+// TestKamailioFailover: SIPp calls through Kamailio at a steady rate while one of three
+// nodes is killed with SIGKILL and later started again. No call placed after the kill plus
+// the probe interval fails (those placed inside it are counted and reported); the node
+// takes calls again after its restart.
+func TestKamailioFailover(t *testing.T) {
+	t.Parallel()
+	sipp := lookSIPp(t)
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t)
+	nodes := []*kamNode{startKamNode(t, bin, "127.0.0.2"), startKamNode(t, bin, "127.0.0.3"), startKamNode(t, bin, "127.0.0.4")}
+	k := startKamailio(t, nodes[0].sip, nodes[1].sip, nodes[2].sip)
+
+	const rate, seconds = 5, 16
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "steady.log")
+	host, port, _ := net.SplitHostPort(k.addr)
+	args := []string{"-sf", filepath.Join("sipp", "hotline_steady.xml"), "-s", hotlineNumber,
+		"-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", strconv.Itoa(freeUDPPort(t)), "-mp", strconv.Itoa(freeMediaPort(t)),
+		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(rate * seconds), "-recv_timeout", "6000", "-nostdin",
+		"-trace_logs", "-log_file", logPath, "-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
+		net.JoinHostPort(host, port)}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sipp, args...)
+	cmd.Dir = root
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sippDone := make(chan error, 1)
+	go func() { sippDone <- cmd.Wait() }()
+
+	victim := nodes[1]
+	time.Sleep(4 * time.Second)
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	<-victim.done
+	time.Sleep(5 * time.Second)
+	victim.start(t)
+	restarted := time.Now()
+
+	var sippErr error
+	select {
+	case sippErr = <-sippDone:
+	case <-ctx.Done():
+		t.Fatalf("sipp did not finish:\n%s", lastBytes(out.String(), 4000))
+	}
+	l := readSteadyLog(t, logPath)
+	if len(l.start) != rate*seconds {
+		t.Fatalf("sipp logged %d calls, want %d (%v):\n%s", len(l.start), rate*seconds, exitStatus(sippErr), lastBytes(out.String(), 4000))
+	}
+	var before, inside, after []int
+	var failed []string
+	for n, at := range l.start {
+		if l.ok[n] {
+			continue
+		}
+		switch off := at.Sub(killed); {
+		case off < 0:
+			before = append(before, n)
+		case off <= kamProbeInterval:
+			inside = append(inside, n)
+		default:
+			after = append(after, n)
+		}
+		failed = append(failed, fmt.Sprintf("call %d at %+.2fs", n, at.Sub(killed).Seconds()))
+	}
+	sort.Strings(failed)
+	t.Logf("%d calls at %d/s; node killed at %+.2fs of the run, started again %.1fs later; failed: %d in progress at the kill, %d placed within the probe interval (%v), %d after it; %v",
+		len(l.start), rate, killed.Sub(minTime(l.start)).Seconds(), restarted.Sub(killed).Seconds(),
+		len(before), len(inside), kamProbeInterval, len(after), failed)
+	if len(after) > 0 {
+		t.Errorf("%d calls placed more than the probe interval (%v) after the kill failed", len(after), kamProbeInterval)
+	}
+	if got := victim.metric(t, invitesAnswered); got < 1 {
+		t.Errorf("the restarted node answered no call (%v INVITEs)", got)
+	}
+	if t.Failed() {
+		if b, err := os.ReadFile(filepath.Join(dir, "errors.log")); err == nil {
+			t.Logf("sipp errors:\n%s", lastBytes(string(b), 8000))
+		}
+	}
+}
+
+func minTime(m map[int]time.Time) time.Time {
+	var first time.Time
+	for _, at := range m {
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first
+}
