@@ -489,3 +489,54 @@ func minTime(m map[int]time.Time) time.Time {
 	}
 	return first
 }
+
+// TestKamailioPathNAT: an advocate's phone behind NAT registers through Kamailio, which adds
+// a Path (RFC 3327) naming itself and the phone's flow. The phone's Contact names an
+// address it cannot be reached at (its private address: here a loopback port nothing
+// listens on); only the flow through Kamailio reaches it. A caller through Kamailio is put
+// through to the advocate: the node's INVITE carries the Path as its Route set, Kamailio
+// sends it over the flow, the call is answered with audio both ways, and the hang-up
+// reaches the phone the same way.
+func TestKamailioPathNAT(t *testing.T) {
+	t.Parallel()
+	cfg := queueTestConfig(t, "security:\n  trusted_sources: ["+kamIP+"]\n", "ana:es:pw-ana")
+	cfg = strings.Replace(cfg, "sip:\n  listen: 127.0.0.1:0", "sip:\n  listen: 127.0.0.2:0", 1)
+	ts := startServer(t, cfg)
+	k := startKamailio(t, ts.addrs.SIPUDP)
+
+	ana := newPhoneAt(t, net.IPv4(127, 0, 0, 6), k.addr, "ana", "pw-ana", 8, 1000)
+	private := net.JoinHostPort("127.0.0.7", strconv.Itoa(freeUDPPortOn(t, "127.0.0.7")))
+	ana.contactURI = "sip:ana@" + private
+	ana.register(300)
+	ts.waitMetric(t, `hotline_advocates{language="es",queue="es",state="available"}`, 1)
+	if !strings.Contains(ts.logs.String(), "path=true") {
+		t.Error(`no "registered" log with path=true: the node did not keep the REGISTER's Path`)
+	}
+
+	c := callVia(t, k.addr)
+	seq, rtpTS := uint16(5000), uint32(900000)
+	c.sendDigit(c.media, 101, 2, &seq, &rtpTS)
+	c.sendDigit(c.media, 101, 1, &seq, &rtpTS)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go sendTone(ctx, c.rtp, c.media, 0, 440)
+
+	inv := ana.expectInvite(20 * time.Second)
+	if got := inv.Recipient.Host + ":" + strconv.Itoa(inv.Recipient.Port); got != private {
+		t.Errorf("INVITE Request-URI host %s, want the registered Contact's %s", got, private)
+	}
+	if v := inv.Via(); v == nil || v.Host != kamIP {
+		t.Errorf("INVITE's top Via %v: want Kamailio (%s), which relayed it over the flow", v, kamIP)
+	}
+	if inv.GetHeader("Record-Route") == nil {
+		t.Error("INVITE without Record-Route: in-dialog requests would not follow the flow")
+	}
+	ana.answer(inv) // waits for the node's ACK, which comes over the flow too
+	waitTone(t, "the caller hears the advocate", c.stream, 0, 1000, 5*time.Second)
+	waitTone(t, "the advocate hears the caller", ana.stream, 8, 440, 5*time.Second)
+	ts.waitMetric(t, `hotline_queue_calls_total{queue="es",result="answered"}`, 1)
+
+	cancel()
+	c.hangup(t)
+	ana.expectBye(5 * time.Second)
+}
