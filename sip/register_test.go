@@ -468,6 +468,49 @@ func TestRegistrationExpires(t *testing.T) {
 	}
 }
 
+// TestRegisterPath: a REGISTER through an edge proxy (RFC 3327) is accepted with Require:
+// path, its Path is kept with the binding (in order, several in one header or many) and
+// echoed in the 200 when the phone lists path in Supported; a malformed Path gets 400 and
+// changes nothing.
+func TestRegisterPath(t *testing.T) {
+	f := newAuthFixture(t)
+	p := newRegPhone(t, f.addr, "bob")
+	chal := p.register("bob")
+	path := []string{"<sip:127.0.0.5:5070;lr;received=sip:127.0.0.9%3A4000>", "<sip:outer.example.org;lr>"}
+	nc := 0
+	reg := func(hdrs ...string) *sipmsg.Response {
+		nc++
+		hdrs = append(hdrs, "Contact: <sip:bob@10.0.0.7:5060>", "Expires: 60",
+			digestAnswer(t, chal, digest.MD5, "REGISTER", p.registrarURI(), "bob", "bob-pw", nc))
+		return p.register("bob", hdrs...)
+	}
+
+	res := reg("Path: "+path[0]+", "+path[1], "Supported: path, gruu", "Require: path")
+	wantStatus(t, "register with path", res, 200)
+	if got := headerValues(res, "Path"); len(got) != 1 || got[0] != path[0]+", "+path[1] {
+		t.Errorf("200 Path %q, want %q", got, path)
+	}
+	if b := f.srv.Contacts("bob"); len(b) != 1 || !slices.Equal(b[0].Path, path) {
+		t.Errorf("Contacts(bob) = %+v, want Path %q", b, path)
+	}
+
+	// Not echoed to a phone that does not say it supports Path; one header per entry.
+	res = reg("Path: "+path[0], "Path: "+path[1])
+	wantStatus(t, "register, no Supported", res, 200)
+	if got := headerValues(res, "Path"); len(got) != 0 {
+		t.Errorf("200 Path %q to a phone without Supported: path", got)
+	}
+	if b := f.srv.Contacts("bob"); len(b) != 1 || !slices.Equal(b[0].Path, path) {
+		t.Errorf("Contacts(bob) = %+v, want Path %q", b, path)
+	}
+
+	res = reg("Path: sip:no-brackets.example.org;lr")
+	wantStatus(t, "malformed path", res, 400)
+	if b := f.srv.Contacts("bob"); len(b) != 1 || !slices.Equal(b[0].Path, path) {
+		t.Errorf("Contacts(bob) after a refused REGISTER = %+v, want it unchanged", b)
+	}
+}
+
 const testSDP = "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
 	"m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
 
