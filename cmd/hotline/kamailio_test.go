@@ -539,4 +539,11 @@ func TestKamailioPathNAT(t *testing.T) {
 	cancel()
 	c.hangup(t)
 	ana.expectBye(5 * time.Second)
+
+	// Only the nodes may send over a phone's flow: anyone else's INVITE with a Route like a
+	// node's (Kamailio as an open relay towards the flow or any address) is refused.
+	mallory := newUAC(t, k.addr)
+	mallory.send(mallory.request("INVITE", "ana", sdpOffer(mallory.rtpPort(), "0", ""), "application/sdp",
+		"Route: <sip:"+k.addr+";lr;received=sip:"+private+">"))
+	mallory.expectResponse("INVITE", 403, 3*time.Second)
 }
