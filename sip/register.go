@@ -162,6 +162,13 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respondTagged(tx, req, 403, "Forbidden")
 		return
 	}
+	if len(rr.Path) > 0 && !s.fromTrusted(req) {
+		// Else a phone could send the node's INVITEs to any address by naming it in a Path.
+		s.log.Warn("register with a Path from an untrusted source refused; list the edge proxy in security.trusted_sources",
+			"advocate", id, "source", req.Source())
+		s.respondTagged(tx, req, 403, "Path Only Through A Trusted Proxy")
+		return
+	}
 	rr.AOR = id
 	now := s.now()
 	s.presenceMu.Lock()
@@ -325,4 +332,11 @@ func supports(req *sipmsg.Request, tag string) bool {
 		}
 	}
 	return false
+}
+
+// fromTrusted reports whether the request came from a source in security.trusted_sources
+// (Options.Defences): the carrier's trunk, or the edge proxy that may add a Path.
+func (s *Server) fromTrusted(req *sipmsg.Request) bool {
+	ap, err := netip.ParseAddrPort(req.Source())
+	return err == nil && s.opts.Defences != nil && s.opts.Defences.Trusted(ap.Addr().Unmap())
 }
