@@ -495,8 +495,9 @@ func minTime(m map[int]time.Time) time.Time {
 // address it cannot be reached at (its private address: here a loopback port nothing
 // listens on); only the flow through Kamailio reaches it. A caller through Kamailio is put
 // through to the advocate: the node's INVITE carries the Path as its Route set, Kamailio
-// sends it over the flow, the call is answered with audio both ways, and the hang-up
-// reaches the phone the same way.
+// sends it over the flow. A first caller hangs up while the phone rings: the CANCEL comes
+// the same way. The second is answered with audio both ways, and the hang-up reaches the
+// phone the same way.
 func TestKamailioPathNAT(t *testing.T) {
 	t.Parallel()
 	cfg := queueTestConfig(t, "security:\n  trusted_sources: ["+kamIP+"]\n", "ana:es:pw-ana")
@@ -513,8 +514,17 @@ func TestKamailioPathNAT(t *testing.T) {
 		t.Error(`no "registered" log with path=true: the node did not keep the REGISTER's Path`)
 	}
 
-	c := callVia(t, k.addr)
+	// A first caller hangs up while the phone rings: the node's CANCEL reaches the phone over
+	// the flow too.
+	early := callVia(t, k.addr)
 	seq, rtpTS := uint16(5000), uint32(900000)
+	early.sendDigit(early.media, 101, 2, &seq, &rtpTS)
+	early.sendDigit(early.media, 101, 1, &seq, &rtpTS)
+	first := ana.expectInvite(20 * time.Second)
+	early.hangup(t)
+	ana.expectCancel(first, 5*time.Second)
+
+	c := callVia(t, k.addr)
 	c.sendDigit(c.media, 101, 2, &seq, &rtpTS)
 	c.sendDigit(c.media, 101, 1, &seq, &rtpTS)
 	ctx, cancel := context.WithCancel(context.Background())
