@@ -395,24 +395,111 @@ func readSteadyLog(t *testing.T, path string) steadyLog {
 func TestKamailioFailover(t *testing.T) {
 	t.Parallel()
 	sipp := lookSIPp(t)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
 	bin := buildBinary(t)
 	nodes := []*kamNode{startKamNode(t, bin, "127.0.0.2"), startKamNode(t, bin, "127.0.0.3"), startKamNode(t, bin, "127.0.0.4")}
 	k := startKamailio(t, nodes[0].sip, nodes[1].sip, nodes[2].sip)
 
-	const rate, seconds = 5, 16
+	victim := nodes[1]
+	var killed, restarted time.Time
+	l := runSteady(t, sipp, k, 5, 16, func() {
+		time.Sleep(4 * time.Second)
+		if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Error(err)
+			return
+		}
+		killed = time.Now()
+		<-victim.done
+		time.Sleep(5 * time.Second)
+		victim.start(t)
+		restarted = time.Now()
+	})
+	if killed.IsZero() {
+		return
+	}
+	r := l.around(killed)
+	t.Logf("%d calls at 5/s; node killed at %+.2fs of the run, started again %.1fs later; failed: %d in progress at the kill, %d placed within the probe interval (%v), %d after it; %v",
+		len(l.start), killed.Sub(minTime(l.start)).Seconds(), restarted.Sub(killed).Seconds(),
+		len(r.before), len(r.inside), kamProbeInterval, len(r.after), r.failed)
+	t.Logf("after the kill: %d calls answered after half FR_TIMER (%v) or later, by the next node; slowest answer %v",
+		r.slow, kamFRTimer, r.slowest.Round(time.Millisecond))
+	if len(r.after) > 0 {
+		t.Errorf("%d calls placed more than the probe interval (%v) after the kill failed", len(r.after), kamProbeInterval)
+	}
+	if got := victim.metric(t, invitesAnswered); got < 1 {
+		t.Errorf("the restarted node answered no call (%v INVITEs)", got)
+	}
+}
+
+// TestKamailioFrozenNode: as TestKamailioFailover, with a node frozen by SIGSTOP (a hung
+// process, or a partition) for four seconds and then thawed by SIGCONT.
+func TestKamailioFrozenNode(t *testing.T) {
+	t.Parallel()
+	sipp := lookSIPp(t)
+	bin := buildBinary(t)
+	nodes := []*kamNode{startKamNode(t, bin, "127.0.0.2"), startKamNode(t, bin, "127.0.0.3"), startKamNode(t, bin, "127.0.0.4")}
+	k := startKamailio(t, nodes[0].sip, nodes[1].sip, nodes[2].sip)
+
+	victim := nodes[2]
+	var stopped, thawed time.Time
+	var answeredBefore float64
+	l := runSteady(t, sipp, k, 5, 14, func() {
+		time.Sleep(3 * time.Second)
+		if err := victim.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Error(err)
+			return
+		}
+		stopped = time.Now()
+		time.Sleep(4 * time.Second)
+		if err := victim.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Error(err)
+			return
+		}
+		thawed = time.Now()
+		answeredBefore = victim.metric(t, invitesAnswered)
+	})
+	if stopped.IsZero() {
+		return
+	}
+	r := l.around(stopped)
+	t.Logf("%d calls at 5/s; node frozen at %+.2fs of the run for %.1fs; failed: %d in progress at the freeze, %d placed within the probe interval (%v), %d after it; %v",
+		len(l.start), stopped.Sub(minTime(l.start)).Seconds(), thawed.Sub(stopped).Seconds(),
+		len(r.before), len(r.inside), kamProbeInterval, len(r.after), r.failed)
+	t.Logf("after the freeze: %d calls answered after half FR_TIMER (%v) or later, by the next node; slowest answer %v",
+		r.slow, kamFRTimer, r.slowest.Round(time.Millisecond))
+	if len(r.after) > 0 {
+		t.Errorf("%d calls placed more than the probe interval (%v) after the freeze failed", len(r.after), kamProbeInterval)
+	}
+	if got := victim.metric(t, invitesAnswered); got <= answeredBefore {
+		t.Errorf("the thawed node answered no call after SIGCONT (%v INVITEs, %v at the thaw)", got, answeredBefore)
+	}
+	// The INVITEs the node had not read when it froze are answered when it thaws; their
+	// callers were answered by another node meanwhile, so those answers get no ACK.
+	orphans := 0
+	for _, line := range strings.Split(victim.stderr.String(), "\n") {
+		if strings.Contains(line, `"msg":"no ack for 200 ok, ending call"`) {
+			orphans++
+		}
+	}
+	t.Logf("after the thaw the node answered %d stale INVITEs that were never acknowledged (ended after sip.ack_timeout)", orphans)
+}
+
+// runSteady runs sipp/hotline_steady.xml through k at rate calls a second for seconds,
+// calls during on another goroutine meanwhile, and returns what SIPp logged once both are
+// done.
+func runSteady(t *testing.T, sipp string, k *kamailio, rate, seconds int, during func()) steadyLog {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "steady.log")
-	host, port, _ := net.SplitHostPort(k.addr)
 	args := []string{"-sf", filepath.Join("sipp", "hotline_steady.xml"), "-s", hotlineNumber,
 		"-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", strconv.Itoa(freeUDPPort(t)), "-mp", strconv.Itoa(freeMediaPort(t)),
 		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(rate * seconds), "-recv_timeout", "6000", "-nostdin",
 		"-trace_logs", "-log_file", logPath, "-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
-		net.JoinHostPort(host, port)}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		k.addr}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second+60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sipp, args...)
 	cmd.Dir = root
@@ -423,18 +510,9 @@ func TestKamailioFailover(t *testing.T) {
 	}
 	sippDone := make(chan error, 1)
 	go func() { sippDone <- cmd.Wait() }()
-
-	victim := nodes[1]
-	time.Sleep(4 * time.Second)
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	<-victim.done
-	time.Sleep(5 * time.Second)
-	victim.start(t)
-	restarted := time.Now()
-
+	duringDone := make(chan struct{})
+	go func() { defer close(duringDone); during() }()
+	<-duringDone
 	var sippErr error
 	select {
 	case sippErr = <-sippDone:
@@ -445,52 +523,51 @@ func TestKamailioFailover(t *testing.T) {
 	if len(l.start) != rate*seconds {
 		t.Fatalf("sipp logged %d calls, want %d (%v):\n%s", len(l.start), rate*seconds, exitStatus(sippErr), lastBytes(out.String(), 4000))
 	}
-	var before, inside, after []int
-	var failed []string
-	for n, at := range l.start {
-		if l.ok[n] {
-			continue
+	t.Cleanup(func() {
+		if t.Failed() {
+			if b, err := os.ReadFile(filepath.Join(dir, "errors.log")); err == nil {
+				t.Logf("sipp errors:\n%s", lastBytes(string(b), 8000))
+			}
 		}
-		switch off := at.Sub(killed); {
-		case off < 0:
-			before = append(before, n)
-		case off <= kamProbeInterval:
-			inside = append(inside, n)
-		default:
-			after = append(after, n)
-		}
-		failed = append(failed, fmt.Sprintf("call %d at %+.2fs", n, at.Sub(killed).Seconds()))
-	}
-	sort.Strings(failed)
-	// Calls sent to the dead node before it was taken out were answered by the next one
-	// after FR_TIMER: the caller waits longer, but gets through.
-	var slow int
-	var slowest time.Duration
+	})
+	return l
+}
+
+// aroundEvent sorts the failed calls of a run by when they were placed against an event
+// (a node killed or frozen), and measures how long the calls placed after it waited.
+type aroundEvent struct {
+	before, inside, after []int    // failed calls placed before it, within the probe interval, later
+	failed                []string // each failed call and when it was placed, against the event
+	slow                  int      // calls placed after it answered after half FR_TIMER or later
+	slowest               time.Duration
+}
+
+func (l steadyLog) around(event time.Time) aroundEvent {
+	var r aroundEvent
 	for n, at := range l.start {
-		if ans, ok := l.answered[n]; ok && at.After(killed) {
+		if !l.ok[n] {
+			switch off := at.Sub(event); {
+			case off < 0:
+				r.before = append(r.before, n)
+			case off <= kamProbeInterval:
+				r.inside = append(r.inside, n)
+			default:
+				r.after = append(r.after, n)
+			}
+			r.failed = append(r.failed, fmt.Sprintf("call %d at %+.2fs", n, at.Sub(event).Seconds()))
+		}
+		// Calls sent to the dead node before it was taken out were answered by the next
+		// one after FR_TIMER: the caller waits longer, but gets through.
+		if ans, ok := l.answered[n]; ok && at.After(event) {
 			d := ans.Sub(at)
-			slowest = max(slowest, d)
+			r.slowest = max(r.slowest, d)
 			if d >= kamFRTimer/2 {
-				slow++
+				r.slow++
 			}
 		}
 	}
-	t.Logf("%d calls at %d/s; node killed at %+.2fs of the run, started again %.1fs later; failed: %d in progress at the kill, %d placed within the probe interval (%v), %d after it; %v",
-		len(l.start), rate, killed.Sub(minTime(l.start)).Seconds(), restarted.Sub(killed).Seconds(),
-		len(before), len(inside), kamProbeInterval, len(after), failed)
-	t.Logf("after the kill: %d calls answered after half FR_TIMER (%v) or later, by the next node; slowest answer %v",
-		slow, kamFRTimer, slowest.Round(time.Millisecond))
-	if len(after) > 0 {
-		t.Errorf("%d calls placed more than the probe interval (%v) after the kill failed", len(after), kamProbeInterval)
-	}
-	if got := victim.metric(t, invitesAnswered); got < 1 {
-		t.Errorf("the restarted node answered no call (%v INVITEs)", got)
-	}
-	if t.Failed() {
-		if b, err := os.ReadFile(filepath.Join(dir, "errors.log")); err == nil {
-			t.Logf("sipp errors:\n%s", lastBytes(string(b), 8000))
-		}
-	}
+	sort.Strings(r.failed)
+	return r
 }
 
 func minTime(m map[int]time.Time) time.Time {
