@@ -261,6 +261,7 @@ func (c *proxiedCall) hangup(t *testing.T) {
 // takes calls again.
 func TestKamailioFront(t *testing.T) {
 	t.Parallel()
+	lookTool(t, "kamailio", "kamailio") // before building and starting anything
 	bin := buildBinary(t)
 	nodes := []*kamNode{startKamNode(t, bin, "127.0.0.2"), startKamNode(t, bin, "127.0.0.3"), startKamNode(t, bin, "127.0.0.4")}
 	k := startKamailio(t, nodes[0].sip, nodes[1].sip, nodes[2].sip)
@@ -394,6 +395,7 @@ func readSteadyLog(t *testing.T, path string) steadyLog {
 // takes calls again after its restart.
 func TestKamailioFailover(t *testing.T) {
 	t.Parallel()
+	lookTool(t, "kamailio", "kamailio") // before building and starting anything
 	sipp := lookSIPp(t)
 	bin := buildBinary(t)
 	nodes := []*kamNode{startKamNode(t, bin, "127.0.0.2"), startKamNode(t, bin, "127.0.0.3"), startKamNode(t, bin, "127.0.0.4")}
@@ -434,6 +436,7 @@ func TestKamailioFailover(t *testing.T) {
 // process, or a partition) for four seconds and then thawed by SIGCONT.
 func TestKamailioFrozenNode(t *testing.T) {
 	t.Parallel()
+	lookTool(t, "kamailio", "kamailio") // before building and starting anything
 	sipp := lookSIPp(t)
 	bin := buildBinary(t)
 	nodes := []*kamNode{startKamNode(t, bin, "127.0.0.2"), startKamNode(t, bin, "127.0.0.3"), startKamNode(t, bin, "127.0.0.4")}
@@ -590,6 +593,7 @@ func minTime(m map[int]time.Time) time.Time {
 // phone the same way.
 func TestKamailioPathNAT(t *testing.T) {
 	t.Parallel()
+	lookTool(t, "kamailio", "kamailio") // before building and starting anything
 	cfg := queueTestConfig(t, "security:\n  trusted_sources: ["+kamIP+"]\n", "ana:es:pw-ana")
 	cfg = strings.Replace(cfg, "sip:\n  listen: 127.0.0.1:0", "sip:\n  listen: 127.0.0.2:0", 1)
 	ts := startServer(t, cfg)
