@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"reflect"
@@ -218,6 +219,25 @@ func TestBindingKeepsPath(t *testing.T) {
 	req.CSeq, req.Path = 2, nil
 	if got, _, err = r.Register(t0.Add(time.Second), req); err != nil || got[0].Path != nil {
 		t.Errorf("refresh without Path: %+v, %v; want no Path", got, err)
+	}
+}
+
+// TestBindingJSONKeepsPath: the state log stores bindings as JSON (package state); a Path
+// survives the round trip, and a binding without one is written as before.
+func TestBindingJSONKeepsPath(t *testing.T) {
+	b := Binding{AOR: "alice", Contact: "sip:alice@192.168.1.20:5060", Source: src, Transport: "udp",
+		Expires: t0, CallID: "c", CSeq: 1, Path: []string{"<sip:198.51.100.1;lr;received=sip:203.0.113.9%3A40000>"}}
+	data, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Binding
+	if err := json.Unmarshal(data, &back); err != nil || !reflect.DeepEqual(back, b) {
+		t.Fatalf("round trip = %+v, %v; want %+v", back, err, b)
+	}
+	b.Path = nil
+	if data, _ := json.Marshal(b); strings.Contains(string(data), "Path") {
+		t.Errorf("a binding without Path is written with one: %s", data)
 	}
 }
 
