@@ -589,8 +589,8 @@ func minTime(m map[int]time.Time) time.Time {
 // listens on); only the flow through Kamailio reaches it. A caller through Kamailio is put
 // through to the advocate: the node's INVITE carries the Path as its Route set, Kamailio
 // sends it over the flow. A first caller hangs up while the phone rings: the CANCEL comes
-// the same way. The second is answered with audio both ways, and the hang-up reaches the
-// phone the same way.
+// the same way. The second is answered with audio both ways; the advocate's hang-up goes
+// through Kamailio to the node, and the node's to the caller.
 func TestKamailioPathNAT(t *testing.T) {
 	t.Parallel()
 	lookTool(t, "kamailio", "kamailio") // before building and starting anything
@@ -640,9 +640,11 @@ func TestKamailioPathNAT(t *testing.T) {
 	waitTone(t, "the advocate hears the caller", ana.stream, 8, 440, 5*time.Second)
 	ts.waitMetric(t, `hotline_queue_calls_total{queue="es",result="answered"}`, 1)
 
+	// The advocate hangs up: her BYE follows the Record-Route through Kamailio to the node,
+	// and the node's BYE reaches the caller through Kamailio too.
 	cancel()
-	c.hangup(t)
-	ana.expectBye(5 * time.Second)
+	hangupVia(ana)
+	c.expectRequest("BYE", 5*time.Second)
 
 	// Only the nodes may send over a phone's flow: anyone else's INVITE with a Route like a
 	// node's (Kamailio as an open relay towards the flow or any address) is refused.
@@ -650,4 +652,31 @@ func TestKamailioPathNAT(t *testing.T) {
 	mallory.send(mallory.request("INVITE", "ana", sdpOffer(mallory.rtpPort(), "0", ""), "application/sdp",
 		"Route: <sip:"+k.addr+";lr;received=sip:"+private+">"))
 	mallory.expectResponse("INVITE", 403, 3*time.Second)
+}
+
+// hangupVia sends BYE from the phone in its current call with the Route set from the
+// INVITE's Record-Route (RFC 3261 12.1.1: in order), through the proxy, and expects 200.
+func hangupVia(p *phone) {
+	p.t.Helper()
+	p.mu.Lock()
+	inv, tag := p.inCall, p.localTag
+	p.byeCSeq++
+	cseq := p.byeCSeq
+	p.mu.Unlock()
+	p.stop()
+	var b strings.Builder
+	fmt.Fprintf(&b, "BYE %s SIP/2.0\r\n", inv.Contact().Address.String())
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\n", p.conn.LocalAddr(), randHex(6))
+	b.WriteString("Max-Forwards: 70\r\n")
+	fromTag, _ := inv.From().Params.Get("tag")
+	fmt.Fprintf(&b, "From: <%s>;tag=%s\r\n", inv.To().Address.String(), tag)
+	fmt.Fprintf(&b, "To: <%s>;tag=%s\r\n", inv.From().Address.String(), fromTag)
+	fmt.Fprintf(&b, "Call-ID: %s\r\n", inv.CallID().Value())
+	fmt.Fprintf(&b, "CSeq: %d BYE\r\n", cseq)
+	for _, rr := range inv.GetHeaders("Record-Route") {
+		fmt.Fprintf(&b, "Route: %s\r\n", rr.Value())
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	p.send(b.String())
+	p.expectResponse("BYE", 200, 3*time.Second)
 }
