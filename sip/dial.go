@@ -549,7 +549,7 @@ func (o *outbound) via() *sipmsg.ViaHeader {
 		ProtocolName:    "SIP",
 		ProtocolVersion: "2.0",
 		Transport:       o.transport,
-		Host:            uriHost(o.local),
+		Host:            uriHost(o.srv.contactAddr(o.transport, o.local)),
 		Port:            o.srv.listenPort(o.transport),
 		Params:          sipmsg.NewParams(),
 	}
