@@ -151,7 +151,7 @@ type kamNode struct {
 
 // nodeYAML is a node's configuration: SIP on ip:port, HTTP on ip, media on 127.0.0.1,
 // records and state in dir, and the Kamailio front trusted (all callers come from it).
-func nodeYAML(t *testing.T, ip string, port int, dir, extra string) string {
+func nodeYAML(t *testing.T, ip string, port int, dir string) string {
 	t.Helper()
 	lo, hi := rtpRange(t, 200)
 	return fmt.Sprintf(`sip:
@@ -176,7 +176,7 @@ state:
   dir: %s
 security:
   trusted_sources: [%s]
-`, ip, port, ip, lo, hi, filepath.Join(dir, "records.db"), filepath.Join(dir, "state"), kamIP) + extra
+`, ip, port, ip, lo, hi, filepath.Join(dir, "records.db"), filepath.Join(dir, "state"), kamIP)
 }
 
 // startKamNode runs the binary as a node on ip, on a port free a moment ago.
@@ -184,7 +184,7 @@ func startKamNode(t *testing.T, bin, ip string) *kamNode {
 	t.Helper()
 	n := &kamNode{bin: bin, dir: t.TempDir()}
 	n.cfg = filepath.Join(n.dir, "hotline.yaml")
-	if err := os.WriteFile(n.cfg, []byte(nodeYAML(t, ip, freeUDPPortOn(t, ip), n.dir, "")), 0o600); err != nil {
+	if err := os.WriteFile(n.cfg, []byte(nodeYAML(t, ip, freeUDPPortOn(t, ip), n.dir)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	n.start(t)
