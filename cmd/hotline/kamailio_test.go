@@ -607,6 +607,11 @@ func TestKamailioPathNAT(t *testing.T) {
 	if !strings.Contains(ts.logs.String(), "path=true") {
 		t.Error(`no "registered" log with path=true: the node did not keep the REGISTER's Path`)
 	}
+	// The phone keeps its flow open with OPTIONS to Kamailio, which answers them itself.
+	ana.send(fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:ana@%s>;tag=%s\r\nTo: <sip:%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		k.addr, ana.conn.LocalAddr(), randHex(6), k.addr, randHex(4), k.addr, randHex(8)))
+	ana.expectResponse("OPTIONS", 200, 2*time.Second)
 
 	// A first caller hangs up while the phone rings: the node's CANCEL reaches the phone over
 	// the flow too.
