@@ -54,6 +54,9 @@ type Dest struct {
 	FromDisplay string
 	// Private: URI's user part is a caller's number (a callback's), never to be logged.
 	Private bool
+	// Route is the Route set to send through: the Path the phone registered with (RFC
+	// 3327), so that the INVITE reaches it over the edge proxy that holds its flow.
+	Route []string
 }
 
 // Dialer places outbound legs. Dial blocks until the leg answers, fails or ctx ends; a
