@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hotline-project/hotline/config"
@@ -252,11 +253,21 @@ func (c *Call) gate(callee, adv Leg, name, lang string, timeout time.Duration) b
 			}
 		}
 	}()
+	// An answering machine's beep hangs up at once, even mid-gate: nothing of the hotline
+	// is left as a message (a person presses 1; a machine records what follows its beep).
+	beeped := make(chan struct{})
+	if w, ok := callee.(BeepWatcher); ok {
+		var once sync.Once
+		w.WatchBeep(func() { once.Do(func() { close(beeped) }) })
+		defer w.WatchBeep(nil)
+	}
 	pctx, cancel := context.WithCancel(callee.Context())
 	defer cancel()
 	go func() {
 		select {
 		case <-pressed:
+			cancel()
+		case <-beeped:
 			cancel()
 		case <-adv.Done():
 			cancel()
@@ -269,6 +280,8 @@ func (c *Call) gate(callee, adv Leg, name, lang string, timeout time.Duration) b
 	select {
 	case <-pressed:
 		return adv.Context().Err() == nil
+	case <-beeped:
+		c.log.Info("callback answered by a machine (a beep): hung up, no message left")
 	case <-t.C():
 	case <-callee.Done():
 	case <-adv.Done():
