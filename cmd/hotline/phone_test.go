@@ -59,6 +59,7 @@ type phone struct {
 	mu       sync.Mutex
 	inCall   *sipmsg.Request
 	localTag string
+	byeCSeq  int
 	stopTone context.CancelFunc // a tone a test started itself; stop ends it too
 }
 
@@ -73,7 +74,7 @@ func newPhoneAt(t *testing.T, ip net.IP, server, id, pw string, pt uint8, freq f
 	t.Helper()
 	a := sipagent.NewPhoneAt(t, ip, server, id, pw, pt, freq)
 	p := &phone{t: t, a: a, id: a.ID, pw: a.Password, conn: a.Conn, rtp: a.RTP, server: a.Server, msgs: a.Msgs,
-		stream: &rtpStream{Recorder: a.Heard}, pt: a.PT, freq: a.Freq, contactURI: a.ContactURI}
+		stream: &rtpStream{Recorder: a.Heard}, pt: a.PT, freq: a.Freq, contactURI: a.ContactURI, byeCSeq: a.ByeCSeq}
 	t.Cleanup(p.stop)
 	return p
 }
@@ -90,8 +91,9 @@ func (p *phone) agent() *sipagent.Phone {
 	copyField(&a.RegCSeq, p.regCSeq)
 	copyField(&a.ViaReplies, p.viaReplies)
 	p.mu.Lock()
-	inv, tag := p.inCall, p.localTag
+	inv, tag, bye := p.inCall, p.localTag, p.byeCSeq
 	p.mu.Unlock()
+	copyField(&a.ByeCSeq, bye)
 	if inv != nil {
 		a.SetDialog(inv, tag)
 	}
@@ -104,6 +106,7 @@ func (p *phone) pull() {
 	inv, tag := p.a.Dialog()
 	p.mu.Lock()
 	p.inCall, p.localTag = inv, tag
+	copyField(&p.byeCSeq, p.a.ByeCSeq)
 	p.mu.Unlock()
 }
 
@@ -212,6 +215,7 @@ func (p *phone) stop() {
 func (p *phone) hangup() {
 	p.t.Helper()
 	p.stop()
+	defer p.pull()
 	p.agent().Hangup()
 }
 

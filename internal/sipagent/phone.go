@@ -34,6 +34,7 @@ type Phone struct {
 	// ViaReplies sends responses to the request's top Via (RFC 3261 18.2.2), not to Server:
 	// another node of a cluster may be the one ringing the phone.
 	ViaReplies bool
+	ByeCSeq    int // the CSeq of the phone's last BYE (Hangup uses the next)
 
 	regCallID string
 
@@ -42,7 +43,6 @@ type Phone struct {
 	localTag string
 	out      *Stream // the current call's outgoing RTP
 	stopTone func()
-	byeCSeq  int
 }
 
 // NewPhone is the phone of advocate id with password pw, on 127.0.0.1, registering with
@@ -70,7 +70,7 @@ func NewPhoneAt(tb testing.TB, ip net.IP, server, id, pw string, pt uint8, freq 
 		tb.Fatal(err)
 	}
 	p := &Phone{tb: tb, ID: id, Password: pw, Conn: conn, RTP: rtpConn, Server: saddr, Msgs: make(chan sipmsg.Message, 64),
-		regCallID: RandHex(8) + "@phone", PT: pt, Freq: freq, byeCSeq: 100}
+		regCallID: RandHex(8) + "@phone", PT: pt, Freq: freq, ByeCSeq: 100}
 	p.ContactURI = fmt.Sprintf("sip:%s@%s", id, conn.LocalAddr())
 	go ReadUDP(conn, p.Msgs)
 	p.Heard = Record(rtpConn)
@@ -384,8 +384,8 @@ func (p *Phone) Hangup() {
 	p.tb.Helper()
 	p.mu.Lock()
 	inv, tag := p.inCall, p.localTag
-	p.byeCSeq++
-	cseq := p.byeCSeq
+	p.ByeCSeq++
+	cseq := p.ByeCSeq
 	p.mu.Unlock()
 	if inv == nil {
 		p.tb.Fatalf("phone %s: hang up with no call", p.ID)
