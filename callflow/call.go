@@ -46,7 +46,7 @@ type Call struct {
 
 	// guarded by f.mu
 	queue    string                        // the queue the call waits in
-	rings    map[string]context.CancelFunc // advocate -> cancels its ringing
+	rings    map[string]*ringHandle // advocate -> its ring now (ring.go)
 	lastRing map[string]time.Time          // advocate -> when their phone was last rung for the call
 	talking  answer                        // the advocate's side while bridged (leg nil otherwise)
 	engineID string                        // the queue engine's id of the call while talking (c.ID, or a transfer's)
@@ -84,7 +84,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		log:      f.log.With("call", in.ID, "line", in.Line),
 		snap:     f.live.Load(),
 		attrs:    routing.Attrs{Line: in.Line},
-		rings:    map[string]context.CancelFunc{},
+		rings:    map[string]*ringHandle{},
 		lastRing: map[string]time.Time{},
 		answered: make(chan answer, 1),
 		rerouted: make(chan reroute, 1),
