@@ -45,11 +45,11 @@ type Call struct {
 	phase     atomic.Int32 // phaseMenus, phaseWaiting or phaseBridge: for the quick-exit key
 
 	// guarded by f.mu
-	queue    string                        // the queue the call waits in
+	queue    string                 // the queue the call waits in
 	rings    map[string]*ringHandle // advocate -> its ring now (ring.go)
-	lastRing map[string]time.Time          // advocate -> when their phone was last rung for the call
-	talking  answer                        // the advocate's side while bridged (leg nil otherwise)
-	engineID string                        // the queue engine's id of the call while talking (c.ID, or a transfer's)
+	lastRing map[string]time.Time   // advocate -> when their phone was last rung for the call
+	talking  answer                 // the advocate's side while bridged (leg nil otherwise)
+	engineID string                 // the queue engine's id of the call while talking (c.ID, or a transfer's)
 
 	connectedOnce bool // the record has the advocate who took the call
 	// ringEnded, when set, hears how each ring for the call ended: a warm transfer's call
