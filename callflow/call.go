@@ -12,6 +12,7 @@ import (
 	"github.com/hotline-project/hotline/ivr"
 	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -44,10 +45,16 @@ type Call struct {
 	phase     atomic.Int32 // phaseMenus, phaseWaiting or phaseBridge: for the quick-exit key
 
 	// guarded by f.mu
-	queue    string                        // the queue the call waits in
-	rings    map[string]context.CancelFunc // advocate -> cancels its ringing
-	lastRing map[string]time.Time          // advocate -> when their phone was last rung for the call
-	talking  answer                        // the advocate's side while bridged (leg nil otherwise)
+	queue    string                 // the queue the call waits in
+	rings    map[string]*ringHandle // advocate -> its ring now (ring.go)
+	lastRing map[string]time.Time   // advocate -> when their phone was last rung for the call
+	talking  answer                 // the advocate's side while bridged (leg nil otherwise)
+	engineID string                 // the queue engine's id of the call while talking (c.ID, or a transfer's)
+
+	connectedOnce bool // the record has the advocate who took the call
+	// ringEnded, when set, hears how each ring for the call ended: a warm transfer's call
+	// (transfer.go) does.
+	ringEnded func(advocate string, out queue.Outcome)
 
 	answered chan answer  // an advocate's answered leg, from the ring (at most one)
 	rerouted chan reroute // a new decision after a reload
@@ -77,7 +84,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		log:      f.log.With("call", in.ID, "line", in.Line),
 		snap:     f.live.Load(),
 		attrs:    routing.Attrs{Line: in.Line},
-		rings:    map[string]context.CancelFunc{},
+		rings:    map[string]*ringHandle{},
 		lastRing: map[string]time.Time{},
 		answered: make(chan answer, 1),
 		rerouted: make(chan reroute, 1),

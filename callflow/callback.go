@@ -250,7 +250,7 @@ func (f *Flow) activate(ctx context.Context, p *pendingCallback) {
 		log:      f.log.With("callback", r.ID, "line", r.Line),
 		attrs:    routingAttrs(r),
 		since:    r.Created,
-		rings:    map[string]context.CancelFunc{},
+		rings:    map[string]*ringHandle{},
 		lastRing: map[string]time.Time{},
 		answered: make(chan answer, 1),
 		rerouted: make(chan reroute, 1),

@@ -283,6 +283,49 @@ func TestCallbackHappyPath(t *testing.T) {
 	eventually(t, "ana free", func() bool { return h.advocateState("ana") == queue.Available })
 }
 
+// TestCallbackMachineBeep: an answering machine picks up and beeps while the gate plays:
+// the server hangs up at once (no waiting for the gate's timeout, nothing more played),
+// and the try counts as not reached, to be retried within the window.
+func TestCallbackMachineBeep(t *testing.T) {
+	h := newCallbackHarness(t, advocatesYAML(t, "ana:en"))
+	c := h.waitCaller(t)
+	h.bookByTyping(t, c, "1", false)
+	h.record(c)
+	h.online("ana", "sip:ana@phone", phone{answerAfter: time.Second})
+	h.net.set(typedURI, phone{answerAfter: time.Second})
+	eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+	h.clk.Advance(time.Second)
+	eventually(t, "ana answered", func() bool { return h.net.leg("sip:ana@phone") != nil })
+	ana := h.net.leg("sip:ana@phone")
+	eventually(t, "whisper", func() bool { return ana.hasPlayed("callback_whisper+whisper_lang_en+whisper_help_now") })
+	var callee *fakeLeg
+	for range 20 { // the whisper plays, the number rings for a second and answers
+		if callee = h.net.leg(typedURI); callee != nil {
+			break
+		}
+		h.clk.Advance(time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if callee == nil {
+		t.Fatalf("the number was not dialled and answered; dialled %d times", h.net.dialled(typedURI))
+	}
+	eventually(t, "the gate plays", func() bool { return callee.hasPlayed("callback_gate") })
+	eventually(t, "the gate watches for a beep", callee.beep)
+	eventually(t, "the machine hung up", callee.ended) // the fake clock stands still: no timeout
+	if got := callee.plays(); len(got) != 1 || got[0] != "callback_gate" {
+		t.Errorf("the machine heard %v, want the gate only", got)
+	}
+	eventually(t, "ana told", func() bool { return ana.hasPlayed("callback_not_reached") })
+	h.clk.Advance(10 * time.Second) // the message to ana plays
+	eventually(t, "rescheduled", func() bool { l := h.pending(); return len(l) == 1 && l[0].Attempts == 1 })
+	if l := h.pending(); l[0].Last != tryNoKey {
+		t.Errorf("last try %q, want %q", l[0].Last, tryNoKey)
+	}
+	if h.m.count("reached") != 0 {
+		t.Errorf("metrics %v", h.m.events)
+	}
+}
+
 // TestCallbackCallerID: the caller confirms the caller ID read back, picks the window and
 // allows the hotline's name: the gate names it.
 func TestCallbackCallerID(t *testing.T) {

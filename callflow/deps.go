@@ -27,6 +27,13 @@ type Leg interface {
 	Done() <-chan struct{}
 }
 
+// BeepWatcher is a Leg that can tell an answering machine's beep in the far end's audio
+// (sip legs can); a callback's gate hangs up on it, leaving no message.
+type BeepWatcher interface {
+	// WatchBeep calls fn once, from another goroutine, on a beep; nil stops watching.
+	WatchBeep(fn func())
+}
+
 // Inbound is a caller's answered call as sip hands it over.
 type Inbound struct {
 	ID      string    // random, carries nothing of the caller
@@ -54,6 +61,9 @@ type Dest struct {
 	FromDisplay string
 	// Private: URI's user part is a caller's number (a callback's), never to be logged.
 	Private bool
+	// Route is the Route set to send through: the Path the phone registered with (RFC
+	// 3327), so that the INVITE reaches it over the edge proxy that holds its flow.
+	Route []string
 }
 
 // Dialer places outbound legs. Dial blocks until the leg answers, fails or ctx ends; a

@@ -364,11 +364,12 @@ type CallCard struct {
 }
 
 // CallCard returns the card of a call in a queue or talking to an advocate; ok is false for
-// a call the flow does not track.
+// a call the flow does not track. callID may be a warm transfer's (see CallOf), as the
+// queue engine's snapshot shows it for the advocate who took the transfer.
 func (f *Flow) CallCard(callID string) (CallCard, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := f.calls[callID]
+	c := f.calls[CallOf(callID)]
 	if c == nil {
 		return CallCard{}, false
 	}

@@ -78,6 +78,12 @@ func (c *Config) fillDefaults() {
 	if c.MidCall.Parties == nil {
 		c.MidCall.Parties = []Party{}
 	}
+	if c.MidCall.TransferQueues == nil {
+		c.MidCall.TransferQueues = []TransferQueue{}
+	}
+	if c.MidCall.StayWithInterpreterLines == nil {
+		c.MidCall.StayWithInterpreterLines = []string{}
+	}
 	c.IVR.fillDefaults()
 	nilIfEmpty(&c.Safety.Prompts)
 	c.fillRoutingDefaults()
@@ -110,6 +116,9 @@ func (p *parser) validate(c *Config) {
 	p.checkHostPort("sip.listen", c.SIP.Listen)
 	p.validateSIP(&c.SIP)
 	p.checkHostPort("http.listen", c.HTTP.Listen)
+	if (c.HTTP.CertFile == "") != (c.HTTP.KeyFile == "") {
+		p.errorf("http.cert_file", "cert_file and key_file go together (PEM files; both empty serves plain HTTP)")
+	}
 	p.validateMedia(&c.Media)
 	p.validateIVR(c)
 	p.validateLines(c.Lines)

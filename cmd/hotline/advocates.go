@@ -42,7 +42,7 @@ func (d sipDialer) Dial(ctx context.Context, to callflow.Dest) (callflow.Leg, er
 		from, display = to.FromUser, to.FromDisplay
 	}
 	c, err := d.srv().Dial(ctx, sip.DialRequest{
-		Target: to.URI, SendTo: to.SendTo, Transport: to.Transport, Line: to.Line,
+		Target: to.URI, SendTo: to.SendTo, Route: to.Route, Transport: to.Transport, Line: to.Line,
 		FromUser: from, FromDisplay: display, Private: to.Private,
 	})
 	if err != nil {
@@ -64,7 +64,7 @@ type sipContacts struct{ srv func() *sip.Server }
 func (s sipContacts) Contacts(id string) []callflow.Dest {
 	var ds []callflow.Dest
 	for _, b := range s.srv().Contacts(id) {
-		ds = append(ds, callflow.Dest{URI: b.Contact, SendTo: b.Source.String(), Transport: b.Transport})
+		ds = append(ds, callflow.Dest{URI: b.Contact, SendTo: b.Source.String(), Route: b.Path, Transport: b.Transport})
 	}
 	return ds
 }

@@ -42,7 +42,9 @@ func startCallbackServer(t *testing.T, attempts int) *callbackServer {
 	if err := os.WriteFile(tokenFile, []byte("callback-secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	callee := newPhone(t, "127.0.0.1:9", "callee", "", 0, 1500)
+	// The callee's phone sends silence when it answers (a tone would be a machine's beep);
+	// the tests send its tone once it pressed 1.
+	callee := newPhone(t, "127.0.0.1:9", "callee", "", 0, 0)
 	cs := &callbackServer{callee: callee, token: "callback-secret", stateDir: filepath.Join(dir, "state"),
 		records: filepath.Join(dir, "records.db")}
 	extra := fmt.Sprintf(`admin:
@@ -233,13 +235,14 @@ func runCallbackHappyPath(t *testing.T) *callbackServer {
 }
 
 // TestCallbackUnhappyE2E: a callback whose callee answers and presses nothing (an
-// answering machine) is hung up after the gate alone; one whose callee is busy, or rings
-// out, likewise. The advocate is told; with one attempt configured, each fails for good.
+// answering machine) is hung up after the gate alone; one whose callee beeps during the
+// gate (a machine that answers at once) is hung up at the beep, before the gate ends; one
+// whose callee is busy, or rings out, likewise. The advocate is told; with one attempt configured, each fails for good.
 // (Retries within the window, expiry and a window not yet open: callflow's fake-clock
 // tests.)
 func TestCallbackUnhappyE2E(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []string{"no key", "busy", "no answer"} {
+	for _, tc := range []string{"no key", "machine beep", "busy", "no answer"} {
 		t.Run(tc, func(t *testing.T) {
 			t.Parallel()
 			cs := startCallbackServer(t, 1)
@@ -257,6 +260,22 @@ func TestCallbackUnhappyE2E(t *testing.T) {
 			case "no answer":
 				// Rings for callback.ring_timeout (10 s), then CANCEL.
 				cs.callee.expectCancel(inv, 15*time.Second)
+			case "machine beep":
+				cs.callee.answer(inv)
+				offer, err := sdp.NegotiateOffer(inv.Body())
+				if err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(500 * time.Millisecond) // the gate (4 s) starts playing
+				cs.callee.stop()
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				go sendTone(ctx, cs.callee.rtp, net.UDPAddrFromAddrPort(offer.Remote), 0, 1000) // the beep
+				cs.callee.expectBye(3 * time.Second)
+				cancel()
+				if gate := mustPrompt(t, "es", "callback_gate"); bytes.Contains(cs.callee.stream.payload(), gate.PCMU) {
+					t.Error("the machine recorded the whole gate: the beep did not hang up")
+				}
 			default:
 				cs.callee.answer(inv)
 				hearsOn(t, cs.callee.stream, mustPrompt(t, "es", "callback_gate").PCMU, 1)

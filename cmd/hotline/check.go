@@ -46,6 +46,10 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 			return errReported
 		}
 	}
+	if _, err := loadHTTPTLS(cfg.HTTP); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
+		return errReported
+	}
 	if cfg.Callback.KeyFile != "" {
 		// The server reads it at start and refuses to start without it.
 		if _, _, err := callback.Load(cfg.Callback.KeyFile, false); err != nil {

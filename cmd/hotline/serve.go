@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -585,10 +586,17 @@ func listenAll(cfg *config.Config, undo *cleanups) (listeners, error) {
 	if ls.tcp != nil {
 		undo.close(ls.tcp)
 	}
+	httpTLS, err := loadHTTPTLS(cfg.HTTP)
+	if err != nil {
+		return ls, err
+	}
 	if ls.http, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return ls, fmt.Errorf("http: %w", err)
 	}
 	undo.close(ls.http)
+	if httpTLS != nil {
+		ls.http = tls.NewListener(ls.http, httpTLS) // Addr() stays the TCP listener's
+	}
 	return ls, nil
 }
 

@@ -3,17 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,44 +18,16 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 	icholy "github.com/icholy/digest"
+
+	"github.com/hotline-project/hotline/internal/sipagent"
 )
 
 // selfSigned writes a self-signed ECDSA certificate for 127.0.0.1 and its key to dir and
 // returns their paths and a pool trusting the certificate.
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string, roots *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "hotline test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile = writeFile(t, dir, "sip.crt", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	keyFile = writeFile(t, dir, "sip.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots = x509.NewCertPool()
-	roots.AddCert(cert)
-	return certFile, keyFile, roots
+	c := sipagent.SelfSigned(t, dir)
+	return c.CertFile, c.KeyFile, c.Roots
 }
 
 // tlsConfig is testConfig with SIP over TLS on a port chosen at run time.
@@ -71,30 +39,7 @@ func tlsConfig(certFile, keyFile, extra string) string {
 // newTLSUAC is a UAC speaking SIP over TLS to server, trusting roots, with sips: URIs.
 func newTLSUAC(t *testing.T, server string, roots *x509.CertPool) *uac {
 	t.Helper()
-	conn, err := tls.Dial("tcp", server, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	saddr, err := net.ResolveUDPAddr("udp", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &uac{
-		t: t, server: saddr, rtp: rtpConn, stream: conn, transport: "TLS", scheme: "sips",
-		callID:  randHex(8) + "@test",
-		fromTag: randHex(4),
-		cseq:    1,
-		viaPort: conn.LocalAddr().(*net.TCPAddr).Port,
-		msgs:    make(chan sipmsg.Message, 64),
-		from:    "+15551234567",
-	}
-	go u.readLoop()
-	t.Cleanup(func() { conn.Close(); rtpConn.Close() })
-	return u
+	return wrapCaller(t, sipagent.NewTLSCaller(t, server, roots))
 }
 
 // A call over TLS: INVITE, 200 with SDP and a sips: Contact on the TLS port, ACK, the
@@ -196,21 +141,7 @@ func TestTLSAdvocateRungOverTLS(t *testing.T) {
 // unanswered.
 func (u *uac) nextMessageRequest(t *testing.T, method string, timeout time.Duration) *sipmsg.Request {
 	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case m, ok := <-u.msgs:
-			if !ok {
-				t.Fatalf("connection closed waiting for %s", method)
-			}
-			if req, isReq := m.(*sipmsg.Request); isReq && string(req.Method) == method {
-				return req
-			}
-		case <-deadline:
-			t.Fatalf("no %s within %v", method, timeout)
-			return nil
-		}
-	}
+	return u.agent().NextRequestFrom(method, timeout)
 }
 
 // A client that connects to the TLS port and never starts the handshake is disconnected
@@ -289,6 +220,78 @@ func TestTLSBadFilesStopStartUp(t *testing.T) {
 			code, _, errOut = runCmd(t, "check", "-config", p)
 			if code != 1 || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("check: exit %d, stderr does not name %s:\n%s", code, tc.want, errOut)
+			}
+		})
+	}
+}
+
+// TestConsoleOverHTTPS: with http.cert_file and http.key_file the console, the admin API
+// and /metrics are served over HTTPS only; the console's session cookie is Secure; plain
+// HTTP on the port gets no page. Bad files stop start-up and `hotline check`, naming them.
+func TestConsoleOverHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, roots := selfSigned(t, dir)
+	cfg := strings.Replace(consoleTestConfig(t), "http:\n  listen: 127.0.0.1:0\n",
+		"http:\n  listen: 127.0.0.1:0\n  cert_file: "+certFile+"\n  key_file: "+keyFile+"\n", 1)
+	ts := startServer(t, cfg)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	base := "https://" + ts.addrs.HTTP
+	for _, path := range []string{"/console/", "/metrics"} {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s over HTTPS: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s over HTTPS: %s", path, resp.Status)
+		}
+	}
+	resp, err := client.Post(base+"/console/api/signin", "application/json", strings.NewReader(`{"id":"ana","password":"ana-pw"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in over HTTPS: %s", resp.Status)
+	}
+	var secure bool
+	for _, c := range resp.Cookies() {
+		secure = secure || c.Secure && c.HttpOnly
+	}
+	if !secure {
+		t.Errorf("the session cookie over HTTPS is not Secure and HttpOnly: %v", resp.Header["Set-Cookie"])
+	}
+	plain, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + ts.addrs.HTTP + "/console/")
+	if err == nil {
+		body, _ := io.ReadAll(plain.Body)
+		plain.Body.Close()
+		if plain.StatusCode == http.StatusOK || strings.Contains(string(body), "<html") {
+			t.Errorf("plain HTTP on the HTTPS port: %s %q", plain.Status, body)
+		}
+	}
+
+	garbage := writeFile(t, dir, "garbage.pem", "not a pem file\n")
+	for _, tc := range []struct{ name, cert, key, want string }{
+		{"missing cert", filepath.Join(dir, "missing.crt"), keyFile, "missing.crt"},
+		{"garbage key", certFile, garbage, garbage},
+		{"cert without key", certFile, "", "http.cert_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := strings.NewReplacer("PORT_MIN", "30000", "PORT_MAX", "30100", "RECORDS_PATH", filepath.Join(t.TempDir(), "r.db")).
+				Replace(strings.Replace(testConfig, "http:\n  listen: 127.0.0.1:0\n",
+					"http:\n  listen: 127.0.0.1:0\n  cert_file: \""+tc.cert+"\"\n  key_file: \""+tc.key+"\"\n", 1))
+			p := writeFile(t, t.TempDir(), "hotline.yaml", c)
+			code, _, errOut := runCmd(t, "check", "-config", p)
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("check: exit %d, stderr does not name %s:\n%s", code, tc.want, errOut)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var errb bytes.Buffer
+			if code := run(ctx, []string{"serve", "-config", p}, io.Discard, &errb, nil); code != 1 || !strings.Contains(errb.String(), tc.want) {
+				t.Fatalf("serve: exit %d, stderr does not name %s:\n%s", code, tc.want, errb.String())
 			}
 		})
 	}
