@@ -37,6 +37,9 @@ type Call struct {
 	since     time.Time // when first queued (by a dropped call whose place this one got back)
 	hash      string    // the keyed hash of the caller's identity; "" when withheld. Never logged
 	restored  *Place    // the place a dropped call of the caller kept, given back to this one
+	// keptOnDrop: keepPlace held the place when the call dropped (waitOnce then leaves
+	// the place written while waiting in the store).
+	keptOnDrop bool
 	keys      Leg       // the caller's leg as the menus see it (without the quick-exit key)
 	offered   bool      // a callback was offered (once per call)
 

@@ -152,6 +152,39 @@ func (c *Call) keepPlace(ctx context.Context) {
 		c.log.Warn("place not kept", "err", err)
 		return
 	}
+	c.keptOnDrop = true
 	f.safety.PlaceKept("held")
 	c.log.Info("the caller's call dropped while waiting; their place is kept", "queue", p.Queue, "window", window)
+}
+
+// holdWhileWaiting writes a waiting caller's place to the place store as they start to
+// wait, not only when their call drops: a node that dies (SIGKILL, a power cut) reports no
+// drop, and the caller who calls again (in a cluster, through another node; alone, after
+// the restart) must still find their place. It reports whether it wrote one, which
+// releaseWaitingPlace takes back when the wait ends other than by a drop. Not counted in
+// hotline_kept_places_total: only a drop holds a place for that metric.
+func (c *Call) holdWhileWaiting(ctx context.Context) bool {
+	f := c.f
+	window := f.live.Load().Config.Safety.KeepPlace
+	if c.hash == "" || window <= 0 || c.quitted() {
+		return false
+	}
+	p := Place{Queue: c.currentQueue(), Since: c.since, Dec: c.dec, Attrs: c.attrs}
+	if err := f.places.Keep(context.WithoutCancel(ctx), c.hash, p, f.clock.Now().Add(window)); err != nil {
+		c.log.Warn("waiting place not written", "err", err)
+		return false
+	}
+	return true
+}
+
+// releaseWaitingPlace forgets the place holdWhileWaiting wrote (held) unless keepPlace
+// kept it as the call dropped: the caller was answered, sent on, booked a callback, quit,
+// or the server stopped.
+func (c *Call) releaseWaitingPlace(held bool) {
+	if !held || c.keptOnDrop {
+		return
+	}
+	if _, _, err := c.f.places.Take(context.WithoutCancel(c.leg.Context()), c.hash, c.f.clock.Now()); err != nil {
+		c.log.Warn("waiting place not released", "err", err)
+	}
 }

@@ -47,6 +47,8 @@ func (c *Call) waitOnce(ctx context.Context, then []*prompts.Prompt, again bool)
 	f := c.f
 	c.phase.Store(phaseWaiting)
 	c.enqueue(c.waitQueue(again))
+	held := c.holdWhileWaiting(ctx)
+	defer func() { c.releaseWaitingPlace(held) }()
 	hold := startHold(ctx, c.leg, then, c.log)
 	defer func() { hold.stop() }() // a callback offer replaces it (callback_dialog.go)
 	defer f.untrack(c)
