@@ -40,8 +40,8 @@ type Call struct {
 	// keptOnDrop: keepPlace held the place when the call dropped (waitOnce then leaves
 	// the place written while waiting in the store).
 	keptOnDrop bool
-	keys      Leg       // the caller's leg as the menus see it (without the quick-exit key)
-	offered   bool      // a callback was offered (once per call)
+	keys       Leg  // the caller's leg as the menus see it (without the quick-exit key)
+	offered    bool // a callback was offered (once per call)
 
 	outcomeMu sync.Mutex
 	outcome   outcome.Call
