@@ -230,7 +230,17 @@ type proxiedCall struct {
 // waits until the caller hears the greeting.
 func callVia(t *testing.T, addr string) *proxiedCall {
 	t.Helper()
+	return callViaFrom(t, addr, "", "greeting")
+}
+
+// callViaFrom is callVia from the number from ("": the uac's own), waiting for the prompt
+// first heard (greeting; place_kept for a caller who kept their place).
+func callViaFrom(t *testing.T, addr, from, prompt string) *proxiedCall {
+	t.Helper()
 	u := newUAC(t, addr)
+	if from != "" {
+		u.from = from
+	}
 	stream := u.receiveRTP()
 	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0 101", ""))
 	// A node that is dead is given up after FR_TIMER; the next one answers.
@@ -241,7 +251,7 @@ func callVia(t *testing.T, addr string) *proxiedCall {
 	var seq uint16 = 1
 	var rtpTS uint32 = 1000
 	u.sendSilence(media, 3, &seq, &rtpTS)
-	stream.waitFor(t, "the greeting", mustPrompt(t, "en", "greeting").PCMU[:1600], 5*time.Second)
+	stream.waitFor(t, "the "+prompt, mustPrompt(t, "en", prompt).PCMU[:1600], 5*time.Second)
 	ct := res.Contact().Address
 	return &proxiedCall{uac: u, res: res, stream: stream, media: media,
 		node: net.JoinHostPort(ct.Host, strconv.Itoa(ct.Port))}
