@@ -230,12 +230,12 @@ type proxiedCall struct {
 // waits until the caller hears the greeting.
 func callVia(t *testing.T, addr string) *proxiedCall {
 	t.Helper()
-	return callViaFrom(t, addr, "", "greeting")
+	return callViaFrom(t, addr, "", "en", "greeting")
 }
 
 // callViaFrom is callVia from the number from ("": the uac's own), waiting for the prompt
-// first heard (greeting; place_kept for a caller who kept their place).
-func callViaFrom(t *testing.T, addr, from, prompt string) *proxiedCall {
+// first heard in language lang (greeting; place_kept for a caller who kept their place).
+func callViaFrom(t *testing.T, addr, from, lang, prompt string) *proxiedCall {
 	t.Helper()
 	u := newUAC(t, addr)
 	if from != "" {
@@ -251,7 +251,7 @@ func callViaFrom(t *testing.T, addr, from, prompt string) *proxiedCall {
 	var seq uint16 = 1
 	var rtpTS uint32 = 1000
 	u.sendSilence(media, 3, &seq, &rtpTS)
-	stream.waitFor(t, "the "+prompt, mustPrompt(t, "en", prompt).PCMU[:1600], 5*time.Second)
+	stream.waitFor(t, "the "+prompt, mustPrompt(t, lang, prompt).PCMU[:1600], 5*time.Second)
 	ct := res.Contact().Address
 	return &proxiedCall{uac: u, res: res, stream: stream, media: media,
 		node: net.JoinHostPort(ct.Host, strconv.Itoa(ct.Port))}
