@@ -188,3 +188,34 @@ func TestMemoryPlaces(t *testing.T) {
 		t.Error("the place ending first was not the one forgotten")
 	}
 }
+
+// TestWaitingPlaceWritten: a waiting caller's place is in the place store while they wait
+// (a node that dies reports no drop, so it must be there already; not counted as held),
+// and while they talk to the advocate (a node dying mid-call puts them back in front);
+// when the call ends, it is gone.
+func TestWaitingPlaceWritten(t *testing.T) {
+	h := keepPlaceHarness(t, advocatesYAML(t, "ana:en"))
+	tip := ivr.Result{Language: "en", Reason: "other", End: ivr.EndChoice}
+	a := h.callFrom("sip:+15550001@carrier.test", tip)
+	eventually(t, "a queued", func() bool { return h.waiting(a, "en") })
+	places := h.flow.places.(*MemoryPlaces)
+	eventually(t, "a's place written", func() bool { return places.Len() == 1 })
+	if h.safety.has("place:held") {
+		t.Errorf("a place counted as held before any drop: %v", h.safety.list())
+	}
+	h.online("ana", "sip:ana@phone", phone{answerAfter: time.Second})
+	eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+	h.clk.Advance(time.Second)
+	eventually(t, "ana answered", func() bool { return h.net.leg("sip:ana@phone") != nil })
+	if n := places.Len(); n != 1 {
+		t.Errorf("%d places held while the caller talks, want theirs", n)
+	}
+	a.leg.remoteHangup()
+	h.record(a)
+	if n := places.Len(); n != 0 {
+		t.Errorf("%d places held after an answered call ended", n)
+	}
+	if h.safety.has("place:held") {
+		t.Errorf("an answered call's end held a place: %v", h.safety.list())
+	}
+}
