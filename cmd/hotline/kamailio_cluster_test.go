@@ -31,9 +31,10 @@ type kamCluster struct {
 const kamAdminToken = "admin-secret"
 
 // startKamCluster builds the binary, starts three cluster nodes trusting Kamailio (one
-// advocate, ana, in queue es; callers' numbers hashed with one key shared by the nodes, as
-// a kept place must match on any node) and Kamailio in front of them.
-func startKamCluster(t *testing.T) *kamCluster {
+// advocate, ana, in queue es; with sharedKey, callers' numbers hashed with one key file
+// shared by the nodes, as a kept place must match on any node: without, each node warns
+// that it is not) and Kamailio in front of them.
+func startKamCluster(t *testing.T, sharedKey bool) *kamCluster {
 	t.Helper()
 	lookTool(t, "kamailio", "kamailio") // before building and starting anything
 	dir := t.TempDir()
@@ -45,12 +46,23 @@ func startKamCluster(t *testing.T) *kamCluster {
 		}
 	}
 	cfg := queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\nsecurity:\n  trusted_sources: ["+kamIP+"]\n", "ana:es:pw-ana")
-	cfg = strings.Replace(cfg, "  path: RECORDS_PATH\n", "  path: RECORDS_PATH\n  hash_key_file: "+keyFile+"\n", 1)
+	if sharedKey {
+		cfg = strings.Replace(cfg, "  path: RECORDS_PATH\n", "  path: RECORDS_PATH\n  hash_key_file: "+keyFile+"\n", 1)
+	}
 	// As nodeYAML: a loaded test machine must not shed the calls.
 	cfg = strings.Replace(cfg, "  ack_timeout: 2s\n", "  ack_timeout: 2s\n  overload: {max_setup_latency: 0s, max_scheduler_lateness: 0s, max_cpu_wait: 0s}\n", 1)
 	c := &kamCluster{bin: buildBinary(t)}
 	c.nodes = startProcCluster(t, c.bin, cfg, "127.0.0.2", "127.0.0.3", "127.0.0.4")
 	c.k = startKamailio(t, c.nodes[0].sip, c.nodes[1].sip, c.nodes[2].sip)
+	for _, n := range c.nodes {
+		warned := n.logged(func(rec map[string]any) bool {
+			msg, _ := rec["msg"].(string)
+			return strings.HasPrefix(msg, "cluster: records.hash_key_file is not set")
+		})
+		if warned == sharedKey {
+			t.Errorf("node %s: warned of no shared hash key: %v, with a shared key file: %v", n.ip, warned, sharedKey)
+		}
+	}
 	return c
 }
 
@@ -174,7 +186,7 @@ func TestKamailioClusterAdvocateElsewhere(t *testing.T) {
 		t.Skip("processes, elections and Kamailio take seconds")
 	}
 	t.Parallel()
-	c := startKamCluster(t)
+	c := startKamCluster(t, false)
 	ana, regNode := c.registerAna(t)
 
 	// Round robin: at most two calls until one lands on another node than ana's.
@@ -231,7 +243,7 @@ func TestKamailioClusterKillKeepsPlace(t *testing.T) {
 		t.Skip("processes, elections and Kamailio take seconds")
 	}
 	t.Parallel()
-	c := startKamCluster(t)
+	c := startKamCluster(t, true)
 	ana, _ := c.registerAna(t)
 	c.setAna(t, c.nodes[0], `{"state":"paused","reason":"meal"}`, "paused")
 	const waiting = `hotline_queue_waiting{queue="es"}`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/queue"
+	"github.com/hotline-project/hotline/records"
 	"github.com/hotline-project/hotline/registrar"
 	"github.com/hotline-project/hotline/routing"
 	"github.com/hotline-project/hotline/state"
@@ -63,6 +65,12 @@ func openState(ctx context.Context, cfg *config.Config, log *slog.Logger, m *sta
 			d.cl.grace = 3 * time.Second
 		}
 		o.NodeID, o.Bind, o.Peers, o.Secret, o.OnApply = cl.NodeID, cl.Bind, cl.Join, secret, d.onApply
+		if cfg.Safety.KeepPlace > 0 && cfg.Records.HashKeyFile == "" && os.Getenv(records.KeyEnv) == "" {
+			// Kept places are found by the keyed hash of the caller's number: with a key
+			// generated per node, a caller who redials through another node is a stranger.
+			log.Warn("cluster: records.hash_key_file is not set, so this node hashes callers' numbers with a key of its own: " +
+				"a place kept through another node is not found here; give every node the same key file")
+		}
 	}
 	s, err := state.Open(ctx, o)
 	if err != nil {
