@@ -195,7 +195,8 @@ func (c *clusterState) forgetPending() {
 	c.mu.Unlock()
 }
 
-// onApply is the store's OnApply: other nodes' changes go to the live objects here.
+// onApply is the store's OnApply: other nodes' changes, and this node's own from before
+// a restart, go to the live objects here.
 func (d *durable) onApply(e state.Entry, _ uint64) {
 	c := d.cl
 	rt := c.rt.Load()
@@ -219,7 +220,10 @@ func (d *durable) onApply(e state.Entry, _ uint64) {
 			}
 		}
 		c.mu.Unlock()
-		if !own && n == 0 {
+		// Not pending: another node's change, or this node's own from before a restart
+		// (raft replays the entries after its last snapshot once it hears from the
+		// leader), which its live objects do not have yet either.
+		if n == 0 {
 			d.applyRemote(rt, op)
 		}
 	}
@@ -235,7 +239,8 @@ func (d *durable) onApply(e state.Entry, _ uint64) {
 	}
 }
 
-// applyRemote applies another node's change to this node's live objects.
+// applyRemote applies another node's change (or this node's from before a restart) to
+// this node's live objects.
 func (d *durable) applyRemote(rt *clusterRuntime, op state.Op) {
 	now := time.Now()
 	switch op.Kind {

@@ -233,8 +233,8 @@ func TestKamailioClusterAdvocateElsewhere(t *testing.T) {
 	}
 }
 
-// TestKamailioClusterKillKeepsPlace: nobody is free (ana paused); caller A waits on node X,
-// then caller B on another node. X is killed with SIGKILL: A's call is gone with it. A
+// TestKamailioClusterKillKeepsPlace: nobody is free (ana paused); caller A waits on node X
+// (the node that took ana's REGISTER), then caller B on another node. X is killed with SIGKILL: A's call is gone with it. A
 // redials with the same caller ID through Kamailio, lands on a surviving node, hears that
 // they kept their place and skips the menus. When ana comes free she is rung for A first,
 // then for B. X starts again, catches up with the log (cluster status) and takes calls.
@@ -244,12 +244,26 @@ func TestKamailioClusterKillKeepsPlace(t *testing.T) {
 	}
 	t.Parallel()
 	c := startKamCluster(t, true)
-	ana, _ := c.registerAna(t)
+	ana, regNode := c.registerAna(t)
 	c.setAna(t, c.nodes[0], `{"state":"paused","reason":"meal"}`, "paused")
 	const waiting = `hotline_queue_waiting{queue="es"}`
 
-	const fromA = "+15557770101"
-	a := callViaFrom(t, c.k.addr, fromA, "en", "greeting")
+	// A on the node that took ana's REGISTER, so that the restart must also bring back
+	// what the node itself wrote to the log before it died (her registration).
+	var a *proxiedCall
+	var fromA string
+	for i := range 3 {
+		fromA = fmt.Sprintf("+1555777010%d", i)
+		a = callViaFrom(t, c.k.addr, fromA, "en", "greeting")
+		if a.node == regNode.sip {
+			break
+		}
+		a.hangup(t) // in the menus: no place kept
+		a = nil
+	}
+	if a == nil {
+		t.Fatalf("three calls in a row missed ana's node %s", regNode.ip)
+	}
 	a.dialQueue(t, 440)
 	x := c.node(t, a.node)
 	x.waitMetric(t, waiting, 1, 10*time.Second)
@@ -317,6 +331,8 @@ func TestKamailioClusterKillKeepsPlace(t *testing.T) {
 	}
 	t.Logf("the restarted node caught up in %.1fs: %s, leader %s, applied %d, commit %d",
 		time.Since(restarted).Seconds(), st.State, st.Leader, st.AppliedIndex, st.CommitIndex)
+	// Her registration came through X before it died: X has it back (from its own log
+	// entries, replayed) and has her available, as every node does.
 	x.waitMetric(t, `hotline_advocates{language="es",queue="es",state="available"}`, 1, 10*time.Second)
 
 	// Back in Kamailio's rotation after a probe: it answers a caller again.
