@@ -237,7 +237,8 @@ func TestKamailioClusterAdvocateElsewhere(t *testing.T) {
 // (the node that took ana's REGISTER), then caller B on another node. X is killed with SIGKILL: A's call is gone with it. A
 // redials with the same caller ID through Kamailio, lands on a surviving node, hears that
 // they kept their place and skips the menus. When ana comes free she is rung for A first,
-// then for B. X starts again, catches up with the log (cluster status) and takes calls.
+// then for B. X starts again, catches up with the log (cluster status), takes calls and
+// rings ana for them over her flow.
 func TestKamailioClusterKillKeepsPlace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("processes, elections and Kamailio take seconds")
@@ -335,18 +336,33 @@ func TestKamailioClusterKillKeepsPlace(t *testing.T) {
 	// entries, replayed) and has her available, as every node does.
 	x.waitMetric(t, `hotline_advocates{language="es",queue="es",state="available"}`, 1, 10*time.Second)
 
-	// Back in Kamailio's rotation after a probe: it answers a caller again.
+	// Back in Kamailio's rotation after a probe: it answers a caller again, and puts them
+	// through to ana over her flow.
 	time.Sleep(2 * kamProbeInterval)
-	took := false
+	var onX *proxiedCall
 	for range 4 {
 		call := callVia(t, c.k.addr)
-		took = took || call.node == x.sip
-		call.hangup(t)
-		if took {
+		if call.node == x.sip {
+			onX = call
 			break
 		}
+		call.hangup(t)
 	}
-	if !took {
-		t.Errorf("the restarted node %s took none of 4 calls", x.ip)
+	if onX == nil {
+		t.Fatalf("the restarted node %s took none of 4 calls", x.ip)
 	}
+	onX.dialQueue(t, 660)
+	inv = ana.expectInvite(20 * time.Second)
+	var vias []string
+	for _, h := range inv.GetHeaders("Via") {
+		vias = append(vias, h.Value())
+	}
+	if all := strings.Join(vias, ", "); !strings.Contains(all, x.ip+":") {
+		t.Errorf("INVITE's Vias %q: not sent by the restarted node %s", all, x.ip)
+	}
+	ana.answer(inv)
+	waitTone(t, "ana hears the restarted node's caller", ana.stream, 8, 660, 5*time.Second)
+	waitTone(t, "the restarted node's caller hears ana", onX.stream, 0, 1000, 5*time.Second)
+	hangupVia(ana)
+	onX.expectRequest("BYE", 5*time.Second)
 }
