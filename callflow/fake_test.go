@@ -156,10 +156,12 @@ type fakeLeg struct {
 	cancel context.CancelFunc
 	digits chan rune
 
-	mu      sync.Mutex
-	played  []string // the prompts whose playing started, by name, in order
-	bridged bool
-	hungUp  string // why we hung up, if we did
+	filterable bool // FilterDigits takes a filter (sip.Call's way)
+	mu         sync.Mutex
+	filter     func(rune) bool // FilterDigits'
+	played     []string        // the prompts whose playing started, by name, in order
+	bridged    bool
+	hungUp     string // why we hung up, if we did
 }
 
 func newLeg(clk *fakeClock, name string) *fakeLeg {
@@ -190,6 +192,17 @@ func (l *fakeLeg) Play(ctx context.Context, p *prompts.Prompt) error {
 }
 
 func (l *fakeLeg) Digits() <-chan rune { return l.digits }
+
+// FilterDigits takes f as sip.Call does when the leg is filterable (press applies it).
+func (l *fakeLeg) FilterDigits(f func(rune) bool) bool {
+	if !l.filterable {
+		return false
+	}
+	l.mu.Lock()
+	l.filter = f
+	l.mu.Unlock()
+	return true
+}
 
 func (l *fakeLeg) Hangup(_ context.Context, reason string) error {
 	l.mu.Lock()
@@ -508,7 +521,10 @@ type harness struct {
 	logs   *logBuffer
 	safety *fakeSafety
 	cancel context.CancelFunc
-	seq    int
+	// filterKeys makes callers' legs filter their digits as sip.Call does (FilterDigits);
+	// false: the flow watches them on a goroutine, as for a leg that cannot.
+	filterKeys bool
+	seq        int
 }
 
 // baseConfig is a configuration for the tests; they add queues, routes and advocates.
@@ -605,6 +621,7 @@ type testCall struct {
 func (h *harness) call(res ivr.Result) *testCall {
 	h.seq++
 	c := &testCall{id: fmt.Sprintf("call%d", h.seq), leg: newLeg(h.clk, "caller"), done: make(chan struct{})}
+	c.leg.filterable = h.filterKeys
 	menus.set(c.leg, res)
 	go func() {
 		defer close(c.done)

@@ -195,6 +195,8 @@ type Leg struct {
 
 	closeOnce  sync.Once
 	done       chan struct{} // closed when the leg ends
+	afters     []*func()     // AfterDone's functions, guarded by mu; nil once run
+	aftersRan  bool          // shutdown has taken afters, guarded by mu
 	recvDone   chan struct{} // closed when the receive goroutine returns
 	inCallback atomic.Bool   // OnDigit is running on the receive goroutine
 }
@@ -419,6 +421,34 @@ func (l *Leg) Play(ctx context.Context, audio []byte) error {
 // Done returns a channel closed when the leg ends, by Close or inactivity.
 func (l *Leg) Done() <-chan struct{} { return l.done }
 
+// AfterDone arranges for f to be called once the leg has ended (after Done is closed), on
+// the goroutine that ends it, or at once on this one if it has ended already; f must not
+// block. stop unregisters f and reports whether that kept it from being called. It watches
+// the leg's end without a goroutine waiting for it (at thousands of calls, each goroutine's
+// stack is a share of the memory a call costs).
+func (l *Leg) AfterDone(f func()) (stop func() bool) {
+	p := &f
+	l.mu.Lock()
+	if l.aftersRan {
+		l.mu.Unlock()
+		f()
+		return func() bool { return false }
+	}
+	l.afters = append(l.afters, p)
+	l.mu.Unlock()
+	return func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for i, q := range l.afters {
+			if q == p {
+				l.afters = append(l.afters[:i], l.afters[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // Err returns why the leg ended: nil while open and after Close,
 // ErrInactive after the inactivity timeout.
 func (l *Leg) Err() error {
@@ -474,6 +504,13 @@ func (l *Leg) shutdown(reason error) error {
 			pb.finish(closedErr)
 		}
 		close(l.done)
+		l.mu.Lock()
+		afters := l.afters
+		l.afters, l.aftersRan = nil, true
+		l.mu.Unlock()
+		for _, f := range afters {
+			(*f)()
+		}
 		l.log.Debug("rtp leg closed", "reason", reason, "sent", l.sent.Load(), "received", l.received.Load())
 	})
 	return err

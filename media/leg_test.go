@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -781,5 +782,49 @@ func TestLegPanicEndsOnlyThatLeg(t *testing.T) {
 	case <-good.leg.Done():
 		t.Fatal("the other leg ended too")
 	default:
+	}
+}
+
+// TestLegAfterDone: a function registered with AfterDone runs once when the leg ends, after
+// Done is closed; one unregistered first never runs; one registered after the end runs at
+// once. The sip call's watch of its leg relies on it instead of a goroutine per call
+// (memory per call, issue 15).
+func TestLegAfterDone(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, LegConfig{})
+	var ran, stopped, doneFirst atomic.Int32
+	r.leg.AfterDone(func() {
+		select {
+		case <-r.leg.Done():
+			doneFirst.Add(1)
+		default:
+		}
+		ran.Add(1)
+	})
+	stop := r.leg.AfterDone(func() { stopped.Add(1) })
+	if !stop() {
+		t.Error("stop before the end reported false")
+	}
+	if stop() {
+		t.Error("a second stop reported true")
+	}
+	if ran.Load() != 0 {
+		t.Fatal("ran before the leg ended")
+	}
+	_ = r.leg.Close()
+	_ = r.leg.Close()
+	if ran.Load() != 1 || doneFirst.Load() != 1 {
+		t.Errorf("ran %d times (%d after Done), want 1 (1)", ran.Load(), doneFirst.Load())
+	}
+	if stopped.Load() != 0 {
+		t.Error("an unregistered function ran")
+	}
+	late := 0
+	stop = r.leg.AfterDone(func() { late++ })
+	if late != 1 {
+		t.Errorf("registered after the end: ran %d times at once, want 1", late)
+	}
+	if stop() {
+		t.Error("stop after it ran reported true")
 	}
 }
