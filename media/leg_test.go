@@ -828,3 +828,60 @@ func TestLegAfterDone(t *testing.T) {
 		t.Error("stop after it ran reported true")
 	}
 }
+
+// TestLegStart: a prompt started with Start plays while nobody waits for it; its Done is
+// closed with Err nil when it has played, and Stop ends another at once, with no frame of
+// it after, Err context.Canceled. The call flow's menus and hold audio wait for prompts
+// this way, without a goroutine per call (memory per call, issue 15).
+func TestLegStart(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, LegConfig{})
+	short, err := r.leg.Start(prompt(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-short.Done():
+		if err := short.Err(); err != nil {
+			t.Errorf("Err() = %v after playing, want nil", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a three-frame prompt did not end")
+	}
+	long, err := r.leg.Start(prompt(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if long.Err() != nil {
+		t.Error("Err() set while playing")
+	}
+	drain(t, r.peer)
+	heard := 0
+	for heard < 3 {
+		if p := readPacket(t, r.peer, time.Second); !isSilence(p.pkt.Payload, silenceUlaw) {
+			heard++
+		}
+	}
+	long.Stop()
+	long.Stop()
+	select {
+	case <-long.Done():
+	default:
+		t.Fatal("Done not closed after Stop")
+	}
+	if !errors.Is(long.Err(), context.Canceled) {
+		t.Errorf("Err() = %v after Stop, want context.Canceled", long.Err())
+	}
+	silent := 0
+	for silent < 5 {
+		p := readPacket(t, r.peer, time.Second)
+		if isSilence(p.pkt.Payload, silenceUlaw) {
+			silent++
+		} else if silent > 0 {
+			t.Fatal("prompt frame after silence following Stop")
+		}
+	}
+	if _, err := r.leg.Start(make([]byte, 7)); !errors.Is(err, ErrBadAudio) {
+		t.Errorf("Start(7 bytes) = %v, want ErrBadAudio", err)
+	}
+}

@@ -123,6 +123,20 @@ func (c *Call) Play(ctx context.Context, p Audio) error {
 	return err
 }
 
+// StartPlay starts sending audio to the caller in the call's codec and returns at once:
+// Play without the wait (media.Leg.Start), for a caller that waits for the prompt and
+// other events on one goroutine. The playback is the caller's to Stop when the call ends.
+func (c *Call) StartPlay(p Audio) (*media.Playback, error) {
+	c.mu.Lock()
+	pt := c.media.PayloadType
+	c.mu.Unlock()
+	audio := p.Payload(pt)
+	if audio == nil {
+		return nil, errors.New("prompt has no audio for the negotiated codec")
+	}
+	return c.leg.Start(audio)
+}
+
 // Leg returns the call's RTP leg, for bridging it to another call's leg.
 func (c *Call) Leg() *media.Leg { return c.leg }
 
