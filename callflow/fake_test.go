@@ -193,6 +193,46 @@ func (l *fakeLeg) Play(ctx context.Context, p *prompts.Prompt) error {
 
 func (l *fakeLeg) Digits() <-chan rune { return l.digits }
 
+// StartPlay plays p as Play does, without waiting (ivr.Starter, as sip's calls do): the
+// flow's hold audio then plays without a goroutine of the flow's. (plainLeg hides it.)
+func (l *fakeLeg) StartPlay(p *prompts.Prompt) (ivr.Playing, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pl := &fakePlaying{done: make(chan struct{}), cancel: cancel}
+	l.mu.Lock()
+	bridged := l.bridged
+	l.mu.Unlock()
+	if bridged {
+		cancel()
+		return nil, errLegBridged
+	}
+	go func() {
+		defer close(pl.done)
+		pl.err = l.Play(ctx, p)
+	}()
+	return pl, nil
+}
+
+// fakePlaying is a prompt fakeLeg.StartPlay started.
+type fakePlaying struct {
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+}
+
+func (p *fakePlaying) Done() <-chan struct{} { return p.done }
+func (p *fakePlaying) Stop()                 { p.cancel(); <-p.done }
+func (p *fakePlaying) Err() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// plainLeg is a leg that can only Play (no ivr.Starter, no FilterDigits).
+type plainLeg struct{ Leg }
+
 // FilterDigits takes f as sip.Call does when the leg is filterable (press applies it).
 func (l *fakeLeg) FilterDigits(f func(rune) bool) bool {
 	if !l.filterable {

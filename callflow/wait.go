@@ -72,6 +72,8 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 			stepT = c.stepTimer(next)
 			target.stop()
 			target = c.step(ctx, s)
+		case <-hold.next():
+			hold.advance()
 		case <-chanOf(announceT):
 			announceT = c.announce(hold)
 		case r := <-c.rerouted:
@@ -275,6 +277,7 @@ func (c *Call) announcement() *prompts.Prompt {
 func (c *Call) sendToTarget(ctx context.Context, s routing.Step, then []*prompts.Prompt) {
 	c.phase.Store(phaseWaiting)
 	hold := startHold(ctx, c.leg, then, c.log)
+	hold.keepPlaying()
 	t := c.dialTarget(ctx, s)
 	var r targetResult
 	select {
