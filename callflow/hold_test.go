@@ -29,7 +29,7 @@ func TestHoldPlayer(t *testing.T) {
 				l = plainLeg{leg}
 			}
 			then := []*prompts.Prompt{{Name: "connecting", Samples: make([]int16, 8000)}} // 1 s
-			ann := &prompts.Prompt{Name: "announcement", Samples: make([]int16, 16000)} // 2 s
+			ann := &prompts.Prompt{Name: "announcement", Samples: make([]int16, 16000)}   // 2 s
 			h := startHold(context.Background(), l, then, slog.New(slog.DiscardHandler))
 			// The call's loop (waitLoop) as far as the hold audio goes.
 			quit, looped := make(chan struct{}), make(chan struct{})
