@@ -39,9 +39,18 @@ const (
 	minWaits  = 1000
 	// shedDecrease multiplies the admitted share each overloaded tick; shedIncrease is added
 	// back each tick without overload (AIMD, as TCP and RFC 7339's loss-based overload
-	// control do): from everything admitted to a tenth in 400 ms, back in a second.
+	// control do): from everything admitted to a tenth in 400 ms.
 	shedDecrease = 0.5
 	shedIncrease = 0.1
+	// For probeTicks ticks after a cut the share grows by probeIncrease a tick instead (as
+	// TCP's congestion avoidance probes after a loss): near the load the server can take,
+	// each overshoot admits set-ups the CPU cannot keep up with until a signal sees it a
+	// tick or two later, and they and everything behind them (the 503s too) wait. A tenth
+	// a tick overshot by up to 200 calls/s at twice the capacity (admitted p99 141 ms, 503
+	// p99 200 ms in the quiet bench/run surge, issue 15); a fiftieth overshoots by 40. After
+	// a passing stall everything is admitted again within about 2.5 s.
+	probeIncrease = 0.02
+	probeTicks    = 20
 	// minAdmit is the admitted share below which nothing is admitted.
 	minAdmit = 0.01
 	// lateTicks is how many ticks in a row the scheduler lateness or the CPU waits must be
@@ -95,7 +104,8 @@ type OverloadStats struct {
 // in flight (a hard cap), set-up latency, the media scheduler's lateness and the time
 // runnable work waits for a CPU (the last three judged every 100 ms over that tick's
 // samples). While any of the last three is over its bound, the share of new calls admitted
-// is halved each tick, and grows back by a tenth each tick once none is; admitted calls are
+// is halved each tick, and grows back once none is (a fiftieth a tick for probeTicks, then a
+// tenth); admitted calls are
 // spread evenly among those offered. It is pure apart from its clock, and safe for
 // concurrent use.
 type Overload struct {
@@ -115,6 +125,7 @@ type Overload struct {
 	waits, lateWaits   uint64
 	over               [3]float64 // the last tick's shares over the bounds: latency, lateness, cpu wait
 	streak             [3]int     // ticks in a row each signal has been over its bound
+	calm               int        // calm ticks since the last cut (probeTicks: probing over)
 }
 
 // NewOverload returns a detector with nothing pending, admitting every call.
@@ -125,7 +136,7 @@ func NewOverload(opts OverloadOptions) *Overload {
 	if opts.RetryAfter < time.Second {
 		opts.RetryAfter = time.Second
 	}
-	return &Overload{opts: opts, admit: 1, tick: opts.Now()}
+	return &Overload{opts: opts, admit: 1, tick: opts.Now(), calm: probeTicks}
 }
 
 // Setup is one admitted call set-up; the zero Setup counts nothing. Ready and Done may each
@@ -322,8 +333,16 @@ func (o *Overload) advance(now time.Time) {
 			o.admit = 0
 		}
 		o.reason = reason
+		o.calm = 0
 	}
-	o.admit += shedIncrease * float64(calm)
+	for ; calm > 0 && o.admit < 1; calm-- {
+		if o.calm < probeTicks {
+			o.admit += probeIncrease
+			o.calm++
+		} else {
+			o.admit += shedIncrease
+		}
+	}
 	if o.admit > 1-1e-9 { // floating point: ten tenths are not quite 1
 		o.admit, o.credit = 1, 0
 	}
