@@ -105,9 +105,8 @@ type OverloadStats struct {
 // runnable work waits for a CPU (the last three judged every 100 ms over that tick's
 // samples). While any of the last three is over its bound, the share of new calls admitted
 // is halved each tick, and grows back once none is (a fiftieth a tick for probeTicks, then a
-// tenth); admitted calls are
-// spread evenly among those offered. It is pure apart from its clock, and safe for
-// concurrent use.
+// tenth); admitted calls are spread evenly among those offered. It is pure apart from its
+// clock, and safe for concurrent use.
 type Overload struct {
 	opts OverloadOptions
 	// shedding mirrors admit < 1, for the gate to read without the lock.
