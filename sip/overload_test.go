@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/media"
+	"github.com/hotline-project/hotline/sip/defence"
 	"github.com/hotline-project/hotline/sip/gate"
 )
 
@@ -451,14 +452,35 @@ func TestShedEarly(t *testing.T) {
 			t.Fatalf("shed %q:\n%s", b[:20], r)
 		}
 	}
+	// The same server with per-source limits, the source not trusted: its INVITEs are not
+	// shed before sipgo's parse (shedEarlier) but after it (shedEarly), by the same key.
+	limits, err := defence.New(defence.Config{Rate: 1e6, Burst: 1e6, AuthFailures: 1, AuthWindow: time.Minute, BanFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := NewServer(Options{
+		Lines:     func(d string) (string, bool) { return "main", d == "18883737888" },
+		Handler:   func(context.Context, *Call) {},
+		Scheduler: media.NewScheduler(media.SchedulerOptions{Workers: 1}),
+		Ports:     media.NewPorts(netip.MustParseAddr("127.0.0.1"), 40000, 40010),
+		Overload:  ov,
+		Defences:  limits,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Half of the new calls, by Call-ID: of many, about half are shed; a retransmission gets
-	// the same answer.
+	// the same answer, and so does the same call judged after the parse.
 	n := 0
 	for i := range 1000 {
 		b := []byte(strings.Replace(string(call), "Call-ID: x@y", fmt.Sprintf("Call-ID: %d@y", i), 1))
 		r1, r2 := shed(b), shed(b)
 		if (r1 == nil) != (r2 == nil) {
 			t.Fatalf("call %d: its retransmission got another answer", i)
+		}
+		v := full.gate.CheckAdmit(b, "udp", netip.MustParseAddr("127.0.0.1"))
+		if shedLate := v.Action() == gate.Reply && v.Status() == 503; shedLate != (r1 != nil) {
+			t.Fatalf("call %d: shed %v before the parse, %v after it", i, r1 != nil, shedLate)
 		}
 		if r1 != nil {
 			n++

@@ -196,7 +196,7 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s.dialog = sipgo.DialogUA{Client: client, RewriteContact: true}
 	gc := gate.Config{Parser: parser, Limits: opts.GateLimits, Log: log, Observer: opts.Observer,
-		ConnObserver: opts.ConnObserver, Admit: s.admit}
+		ConnObserver: opts.ConnObserver, Admit: s.admit, Early: s.shedEarlier}
 	if opts.Defences != nil {
 		gc.Trusted = opts.Defences.Trusted
 	}

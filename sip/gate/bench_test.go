@@ -2,6 +2,7 @@ package gate
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -56,6 +57,30 @@ func BenchmarkParseInvite(b *testing.B) {
 	for b.Loop() {
 		if _, err := p.ParseSIP(benchInvite); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEarlyInvite(b *testing.B) {
+	g := New(Config{Early: func(e Early) (Verdict, bool) { return e.Reply(503, "overload", "Retry-After: 5"), true }})
+	src := netip.MustParseAddr("192.0.2.1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := g.CheckAdmit(benchInvite, "udp", src); v.act != Reply {
+			b.Fatal(v.reason)
+		}
+	}
+}
+
+// BenchmarkShedInvite is an INVITE shed after sipgo's parse (Config.Admit), as a shed
+// INVITE cost before Config.Early; BenchmarkEarlyInvite the same shed before it.
+func BenchmarkShedInvite(b *testing.B) {
+	g := New(Config{Admit: func(in Request) Verdict { return in.Reply(503, "overload", "Retry-After: 5") }})
+	src := netip.MustParseAddr("192.0.2.1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := g.CheckAdmit(benchInvite, "udp", src); v.act != Reply {
+			b.Fatal(v.reason)
 		}
 	}
 }
