@@ -12,7 +12,8 @@
 // answered is made on the caller's side of the flow, after its hold audio has stopped.
 //
 // While an advocate talks to a caller, the advocate's feature codes add an interpreter,
-// 911 or a partner in a conference, and drop them again (midcall.go).
+// 911 or a partner in a conference, and drop them again (midcall.go); the console's
+// buttons key the same codes into the call (Press, press.go).
 //
 // Its collaborators are small interfaces defined here (Leg, Dialer, Contacts, Bridger,
 // Mixer, Clock, Recorder, Menus), so the flow is tested with a fake clock and fake legs; package

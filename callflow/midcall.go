@@ -132,6 +132,7 @@ type midCall struct {
 	supervise chan *supervisor // a supervisor's leg to join, from FeatureCall
 	modes     chan modeChange  // a supervisor's key, from FeatureCall
 	supGone   chan *supervisor // a supervisor's leg ended
+	pressed   chan string      // a feature code from the console (press.go)
 	done      chan struct{}    // closed when the talk ends
 }
 
@@ -145,7 +146,7 @@ func (c *Call) talk(adv Leg, advocate string, log *slog.Logger) error {
 	m := &midCall{c: c, adv: adv, advocate: advocate, log: log, cfg: cfg,
 		dialed: make(chan dialResult, 1), partyGone: make(chan *party, 8), told: make(chan struct{}, 8),
 		supervise: make(chan *supervisor), modes: make(chan modeChange), supGone: make(chan *supervisor, 4),
-		done: make(chan struct{})}
+		pressed: make(chan string), done: make(chan struct{})}
 	c.f.registerTalk(advocate, m)
 	defer c.f.unregisterTalk(advocate, m)
 	return m.run()
@@ -197,6 +198,8 @@ func (m *midCall) run() error {
 			m.setMode(mc)
 		case s := <-m.supGone:
 			m.removeSupervisor(s)
+		case code := <-m.pressed:
+			m.press(ctx, code)
 		}
 	}
 }

@@ -61,6 +61,10 @@ type Console struct {
 	// IdleTimeout signs a session out after this long without the person using the page;
 	// default 30m, 1m..24h.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// Phone lets advocates take calls in the page (WebRTC: PCMU over DTLS-SRTP, ICE host
+	// candidates on media.advertise_address, else media.bind_address, else every address
+	// of the host, on UDP ports of media.port_min..port_max); default true.
+	Phone bool `yaml:"phone"`
 }
 
 // SIP configures the SIP server.

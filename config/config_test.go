@@ -186,7 +186,7 @@ func TestLoadGood(t *testing.T) {
 				RetentionDays: 730, Node: "hotline-1", SpoolMaxMB: 256},
 			MidCall: defaultMidCall(),
 			Safety:  defaultSafety(),
-			Console: Console{Enabled: false, IdleTimeout: 10 * time.Minute},
+			Console: Console{Enabled: false, IdleTimeout: 10 * time.Minute, Phone: true},
 		}},
 	}
 	for _, tt := range tests {

@@ -47,7 +47,7 @@ func defaults() *Config {
 	c.Records = defaultRecords()
 	c.MidCall = defaultMidCall()
 	c.Safety = defaultSafety()
-	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute}
+	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute, Phone: true}
 	return c
 }
 

@@ -29,6 +29,9 @@ type session struct {
 	// stream is closed when another event stream of the session takes over (a second tab,
 	// or a reconnect after a network blip): only one stream per session is live.
 	stream chan struct{}
+	// tab names the page whose event stream is live (its phone's signalling must come from
+	// it: X-Console-Tab); a new stream gets a new one.
+	tab string
 }
 
 // sessions are the signed-in browsers, by cookie value.
@@ -91,15 +94,16 @@ func (ss *sessions) alive(s *session, now time.Time, idle time.Duration) bool {
 	return true
 }
 
-// takeStream makes the caller s's live event stream; the returned channel is closed when
-// another stream takes over or the session ends.
-func (ss *sessions) takeStream(s *session) <-chan struct{} {
+// takeStream makes the caller s's live event stream, named tab; the returned channel is
+// closed when another stream takes over or the session ends.
+func (ss *sessions) takeStream(s *session, tab string) <-chan struct{} {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if s.stream != nil {
 		close(s.stream)
 	}
 	s.stream = make(chan struct{})
+	s.tab = tab
 	if ss.m[s.token] != s {
 		close(s.stream) // already gone
 		s.stream = nil
@@ -115,6 +119,13 @@ func (ss *sessions) drop(s *session) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.dropLocked(s)
+}
+
+// liveTab reports whether tab is s's live page.
+func (ss *sessions) liveTab(s *session, tab string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.m[s.token] == s && s.stream != nil && tab != "" && s.tab == tab
 }
 
 func (ss *sessions) dropLocked(s *session) {

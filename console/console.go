@@ -48,6 +48,18 @@ type Desk interface {
 	// HangUp ends the call the advocate is talking on; errors match ErrNoCall when there
 	// is none.
 	HangUp(ctx context.Context, advocate string) error
+	// Features are the mid-call buttons of the advocate's call; none when mid-call
+	// features are off.
+	Features(advocate string) []Feature
+	// Feature presses one of them on the advocate's own call; errors match ErrNoCall or
+	// ErrNoFeature.
+	Feature(ctx context.Context, advocate, id string) error
+	// Supervise has the supervisor listen to, whisper to or barge into the advocate's
+	// call through the supervisor's phone, change how, or stop ("stop"); errors match
+	// ErrCannotSupervise with the reason.
+	Supervise(ctx context.Context, supervisor, advocate, mode string) error
+	// Supervising is what the supervisor is doing, if anything.
+	Supervising(supervisor string) (Supervision, bool)
 }
 
 // ErrNoCall means the advocate is not talking to a caller.
@@ -84,12 +96,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Tick is how often an event stream looks for changes to send (250ms if 0).
 	Tick time.Duration
+	// PhoneEnabled reports whether advocates may take calls in the page (console.phone);
+	// nil: they may not.
+	PhoneEnabled func() bool
+	// OnPhone is told when an advocate's phone in a page goes on or off (their presence).
+	OnPhone func(advocate string, on bool)
 }
 
 // Server serves the console under /console/.
 type Server struct {
 	o        Options
 	sessions *sessions
+	phones   *phones
 	handler  http.Handler
 
 	closeOnce sync.Once
@@ -119,7 +137,13 @@ func New(o Options) (*Server, error) {
 	if o.Metrics == nil {
 		o.Metrics = noMetrics{}
 	}
-	s := &Server{o: o, sessions: newSessions(), closed: make(chan struct{})}
+	if o.PhoneEnabled == nil {
+		o.PhoneEnabled = func() bool { return false }
+	}
+	if o.OnPhone == nil {
+		o.OnPhone = func(string, bool) {}
+	}
+	s := &Server{o: o, sessions: newSessions(), phones: &phones{m: map[string]*line{}}, closed: make(chan struct{})}
 	files, err := fs.Sub(static, "static")
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
@@ -134,6 +158,10 @@ func New(o Options) (*Server, error) {
 	}, true))
 	mux.HandleFunc("POST /console/api/state", s.authed(s.setState, true))
 	mux.HandleFunc("POST /console/api/hangup", s.authed(s.hangUp, true))
+	mux.HandleFunc("POST /console/api/feature", s.authed(s.feature, true))
+	mux.HandleFunc("POST /console/api/supervise", s.authed(s.supervise, true))
+	mux.HandleFunc("POST /console/api/phone", s.authed(s.setPhone, true))
+	mux.HandleFunc("POST /console/api/phone/answer", s.authed(s.answerPhone, true))
 	mux.HandleFunc("GET /console/api/events", s.authed(s.events, false))
 	// A cross-origin request that would change something is refused before any handler
 	// (Sec-Fetch-Site, or Origin against Host); the CSRF token is checked besides.
@@ -215,8 +243,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // readJSON decodes a small JSON body into v, refusing unknown fields.
-func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
+func readJSON(r *http.Request, v any) error { return readJSONLimit(r, v, 4096) }
+
+// readJSONLimit decodes a JSON body of at most limit bytes into v, refusing unknown fields.
+func readJSONLimit(r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("bad request body: %w", err)

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,9 @@ func md(id, pw string) string {
 type fakeDesk struct {
 	mu    sync.Mutex
 	state map[string]queue.State
+
+	pressed     []string // "advocate feature"
+	supervising *Supervision
 }
 
 func (d *fakeDesk) Advocates() (time.Time, queue.Snapshot) {
@@ -75,6 +79,42 @@ func (d *fakeDesk) HangUp(_ context.Context, id string) error {
 	}
 	d.state[id] = queue.Available
 	return nil
+}
+
+func (d *fakeDesk) Features(string) []Feature {
+	return []Feature{{ID: "party:9", Label: "911", Kind: "emergency"}, {ID: "drop", Label: "Drop the last party", Kind: "drop"}}
+}
+
+func (d *fakeDesk) Feature(_ context.Context, id, f string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state[id] != queue.OnCall {
+		return ErrNoCall
+	}
+	if f != "party:9" && f != "drop" {
+		return ErrNoFeature
+	}
+	d.pressed = append(d.pressed, id+" "+f)
+	return nil
+}
+
+func (d *fakeDesk) Supervise(_ context.Context, sup, adv, mode string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state[adv] != queue.OnCall {
+		return fmt.Errorf("%w: %s is on no call", ErrCannotSupervise, adv)
+	}
+	d.supervising = &Supervision{Advocate: adv, Mode: mode}
+	return nil
+}
+
+func (d *fakeDesk) Supervising(string) (Supervision, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.supervising == nil {
+		return Supervision{}, false
+	}
+	return *d.supervising, true
 }
 
 func (d *fakeDesk) CallCard(id string) (CallCard, bool) {
@@ -121,6 +161,16 @@ type fixture struct {
 	metrics *countMetrics
 	clock   *fakeClock
 	limiter *defence.Limiter
+
+	pmu      sync.Mutex
+	presence map[string]bool // OnPhone's last word per advocate
+	noPhone  atomic.Bool     // console.phone: false
+}
+
+func (f *fixture) online(id string) bool {
+	f.pmu.Lock()
+	defer f.pmu.Unlock()
+	return f.presence[id]
 }
 
 func newFixture(t testing.TB, tls bool) *fixture {
@@ -129,6 +179,8 @@ func newFixture(t testing.TB, tls bool) *fixture {
 		desk:    &fakeDesk{state: map[string]queue.State{"ana": queue.Ringing, "sam": queue.Offline}},
 		metrics: &countMetrics{n: map[string]int{}},
 		clock:   &fakeClock{t: time.Unix(1_700_000_000, 0)},
+
+		presence: map[string]bool{},
 	}
 	var err error
 	f.limiter, err = defence.New(defence.Config{AuthFailures: 3, AuthWindow: time.Minute, BanFor: time.Hour})
@@ -151,6 +203,12 @@ func newFixture(t testing.TB, tls bool) *fixture {
 		IdleTimeout:  func() time.Duration { return 10 * time.Minute },
 		Now:          f.clock.Now,
 		Tick:         20 * time.Millisecond,
+		PhoneEnabled: func() bool { return !f.noPhone.Load() },
+		OnPhone: func(id string, on bool) {
+			f.pmu.Lock()
+			f.presence[id] = on
+			f.pmu.Unlock()
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -417,6 +475,7 @@ func TestIdleSessionExpires(t *testing.T) {
 type sse struct {
 	resp *http.Response
 	r    *bufio.Reader
+	tab  string // the page's name, from the stream's "tab" event
 }
 
 func (c *client) events(ctx context.Context) *sse {
@@ -448,6 +507,9 @@ func (s *sse) next(t *testing.T) (string, string) {
 			ev = line[len("event: "):]
 		case strings.HasPrefix(line, "data: "):
 			data = line[len("data: "):]
+		case line == "" && ev == "tab":
+			s.tab = strings.TrimSuffix(strings.TrimPrefix(data, `{"tab":"`), `"}`)
+			ev, data = "", ""
 		case line == "" && ev != "":
 			return ev, data
 		}

@@ -16,8 +16,11 @@ type view struct {
 	Now       int64          `json:"now"`
 	Me        *advocateView  `json:"me"`
 	Call      *callView      `json:"call"`
-	Queues    []queueView    `json:"queues,omitempty"`    // supervisors only
-	Advocates []advocateView `json:"advocates,omitempty"` // supervisors only
+	Phone     *phoneView     `json:"phone,omitempty"`       // this page's phone
+	Features  []Feature      `json:"features,omitempty"`    // the buttons of one's call in progress
+	Supervise *Supervision   `json:"supervising,omitempty"` // supervisors: the call they are in
+	Queues    []queueView    `json:"queues,omitempty"`      // supervisors only
+	Advocates []advocateView `json:"advocates,omitempty"`   // supervisors only
 }
 
 type advocateView struct {
@@ -88,6 +91,9 @@ func (s *Server) buildView(a Account) (view, bool) {
 				v.Call = &callView{Queue: c.Queue, Language: c.Language, Reason: c.Reason,
 					Since: ms(c.Since), Ringing: adv.State == queue.Ringing, Kind: "live"}
 			}
+			if adv.State == queue.OnCall {
+				v.Features = s.o.Desk.Features(a.ID)
+			}
 		}
 	}
 	if v.Me == nil {
@@ -95,6 +101,9 @@ func (s *Server) buildView(a Account) (view, bool) {
 	}
 	if a.Role != RoleSupervisor {
 		return v, true
+	}
+	if sv, ok := s.o.Desk.Supervising(a.ID); ok {
+		v.Supervise = &sv
 	}
 	for _, q := range snap.Queues {
 		qv := queueView{Name: q.Name, Languages: q.Languages, Waiting: q.Waiting, Ringing: q.Ringing,
@@ -142,7 +151,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session, a
 		return
 	}
 	rc := http.NewResponseController(w)
-	replaced := s.sessions.takeStream(sess)
+	tab := randomToken()
+	replaced := s.sessions.takeStream(sess, tab)
+	defer s.phoneOff(a.ID, sess, tab) // the page's phone goes with its stream
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
@@ -154,6 +165,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session, a
 		return err == nil
 	}
 	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+		return
+	}
+	if !send("tab", []byte(`{"tab":"`+tab+`"}`)) {
 		return
 	}
 	tick := time.NewTicker(s.o.Tick)
@@ -172,6 +186,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session, a
 			send("expired", []byte(`{"error":"account removed"}`))
 			return
 		}
+		if !s.o.PhoneEnabled() {
+			s.phoneOff(a.ID, sess, tab) // console.phone turned off by a reload
+		}
+		v.Phone = s.phoneViewOf(a.ID, sess, tab)
 		body, err := json.Marshal(v)
 		if err != nil {
 			return

@@ -42,3 +42,12 @@ func (c *Console) SignIn(result string) {
 	}
 	c.signIns.WithLabelValues(result).Inc()
 }
+
+// NewConsolePhones registers hotline_console_phones on r: phones() is read at scrape time
+// for the number of advocates with the phone in a page on (console.phone).
+func NewConsolePhones(r prometheus.Registerer, phones func() int) {
+	promauto.With(r).NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "console", Name: "phones",
+		Help: "Advocates with the phone in a console page on (they are rung there over WebRTC).",
+	}, func() float64 { return float64(phones()) })
+}

@@ -78,12 +78,12 @@ func (s sipContacts) Contacts(id string) []callflow.Dest {
 	return ds
 }
 
-// bridgeLegs relays media between two SIP legs: the caller's (a) and the other party's.
+// bridgeLegs relays media between two legs (SIP, or a page's phone): the caller's (a) and the other party's.
 // The other party's RFC 4733 key presses never reach the caller: an advocate's mid-call
 // feature codes are not for the caller's ears or phone.
 func bridgeLegs(a, b callflow.Leg) (func(), error) {
-	other := b.(sipLeg).Leg()
-	br, err := media.NewBridge(a.(sipLeg).Leg(), other)
+	other := legOf(b)
+	br, err := media.NewBridge(legOf(a), other)
 	if err != nil {
 		return nil, err
 	}
@@ -96,14 +96,14 @@ func mixer(s *media.Scheduler, log *slog.Logger) callflow.Mixer {
 	return func() callflow.Conference { return conference{media.NewConference(s, log)} }
 }
 
-// conference is a media.Conference of SIP legs.
+// conference is a media.Conference of SIP legs and pages' phones.
 type conference struct{ c *media.Conference }
 
 func (c conference) Join(l callflow.Leg, mode string, to callflow.Leg) error {
-	return c.c.Join(l.(sipLeg).Leg(), joinOptions(mode, to))
+	return c.c.Join(legOf(l), joinOptions(mode, to))
 }
 func (c conference) SetMode(l callflow.Leg, mode string, to callflow.Leg) error {
-	return c.c.SetMode(l.(sipLeg).Leg(), joinOptions(mode, to))
+	return c.c.SetMode(legOf(l), joinOptions(mode, to))
 }
 
 // joinOptions maps the flow's mode names to the mixer's.
@@ -115,12 +115,12 @@ func joinOptions(mode string, to callflow.Leg) media.JoinOptions {
 	case callflow.ModeWhisper:
 		o.Mode = media.ModeWhisper
 		if to != nil {
-			o.WhisperTo = to.(sipLeg).Leg()
+			o.WhisperTo = legOf(to)
 		}
 	}
 	return o
 }
-func (c conference) Leave(l callflow.Leg) { c.c.Leave(l.(sipLeg).Leg()) }
+func (c conference) Leave(l callflow.Leg) { c.c.Leave(legOf(l)) }
 func (c conference) Close()               { c.c.Close() }
 
 // callRecorder begins records through a records.Recorder (nil keeps none).
@@ -233,7 +233,11 @@ func (a advocatesAPI) SetState(id, state, reason string) (queue.AdvocateSnapshot
 var _ admin.Advocates = advocatesAPI{}
 
 // consoleDesk is the browser console's view of the call flow.
-type consoleDesk struct{ advocatesAPI }
+type consoleDesk struct {
+	advocatesAPI
+	live *atomic.Pointer[callflow.Snapshot]
+	sups *supervisions
+}
 
 func (d consoleDesk) Advocates() (time.Time, queue.Snapshot) { return d.f.Advocates() }
 
@@ -275,7 +279,7 @@ func consoleAccount(live *atomic.Pointer[callflow.Snapshot]) func(string) (conso
 // newConsole builds the browser console on the configuration in force; its handler
 // answers 404 while console.enabled is false. stop ends its event streams.
 func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, dur *durable, limits *defence.Limiter,
-	stats *console.Stats, reg prometheus.Registerer, log *slog.Logger) (h http.Handler, stop func(), err error) {
+	stats *console.Stats, phones *browserPhones, sups *supervisions, reg prometheus.Registerer, log *slog.Logger) (h http.Handler, stop func(), err error) {
 	var cs *console.Server
 	cm := metrics.NewConsole(reg, func() int { return cs.Sessions() })
 	cs, err = console.New(console.Options{
@@ -283,16 +287,20 @@ func newConsole(live *atomic.Pointer[callflow.Snapshot], flow *callflow.Flow, du
 		Realm:        func() string { return live.Load().Config.SIP.Realm },
 		PauseReasons: func() []string { return live.Load().Config.AdvocatePauseReasons },
 		ServiceLevel: func(q string) time.Duration { return live.Load().Settings(q).ServiceLevel },
-		Desk:         consoleDesk{advocatesAPI{flow, dur}},
+		Desk:         consoleDesk{advocatesAPI{flow, dur}, live, sups},
 		Limiter:      limits,
 		Stats:        stats,
 		Metrics:      cm,
 		IdleTimeout:  func() time.Duration { return live.Load().Config.Console.IdleTimeout },
 		Logger:       log.With("component", "console"),
+		PhoneEnabled: func() bool { return live.Load().Config.Console.Phone },
+		OnPhone:      phones.webPresence,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
+	phones.console.Store(cs)
+	metrics.NewConsolePhones(reg, cs.Phones)
 	ch := cs.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !live.Load().Config.Console.Enabled {

@@ -19,6 +19,12 @@ import (
 // chromium starts a headless Chromium with a fresh profile and returns its context.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
+	return chromiumWith(t)
+}
+
+// chromiumWith is chromium with more command-line flags.
+func chromiumWith(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	path := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -46,6 +52,7 @@ func chromium(t *testing.T) context.Context {
 		chromedp.Flag("no-default-browser-check", true),
 		chromedp.WindowSize(1200, 800),
 	}
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancelBrowser := chromedp.NewContext(actx)

@@ -119,6 +119,8 @@ type server struct {
 	limiter         *defence.Limiter
 	dur             *durable             // what survives a restart (state.go); nil: nothing
 	regs            *registrar.Registrar // the per-source defences, which the console also reads
+	phones          *browserPhones       // the advocates' phones in the console's pages
+	sups            *supervisions        // supervisors listening from the console
 
 	// stop ends the server: at once on ctx (a second SIGTERM, or the caller of run), or
 	// when a drain has finished. g runs its parts under gctx.
@@ -256,6 +258,9 @@ func (s *server) buildMedia(context.Context) error {
 	}})
 	s.sched = sched
 	s.ports = media.NewPorts(bind, s.cfg.Media.PortMin, s.cfg.Media.PortMax)
+	if s.phones, err = newBrowserPhones(s.cfg, sched, s.ports, bind, advertise, s.log); err != nil {
+		return err
+	}
 	s.m.WatchRTP(func() metrics.RTPTotals {
 		t := sched.Stats()
 		return metrics.RTPTotals{Sent: t.FramesSent, Received: t.PacketsReceived,
@@ -290,12 +295,13 @@ func (s *server) buildQueues(ctx context.Context) error {
 	*s.undo = append(*s.undo, stop)
 	s.g, s.gctx = errgroup.WithContext(sctx)
 	sipSrv := func() *sip.Server { return s.srv }
+	dialer, contacts := phoneDialer{sipDialer{sipSrv}, s.phones}, phoneContacts{sipContacts{sipSrv}, s.phones}
 	s.flow = callflow.New(callflow.Options{
 		Engine:     eng,
 		Live:       live,
 		Overrides:  overrides,
-		Dialer:     sipDialer{sipSrv},
-		Contacts:   sipContacts{sipSrv},
+		Dialer:     dialer,
+		Contacts:   contacts,
 		Bridge:     bridgeLegs,
 		Records:    callRecorder{s.rec},
 		Places:     s.dur.places(time.Now()),
@@ -313,6 +319,8 @@ func (s *server) buildQueues(ctx context.Context) error {
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return s.gctx.Err() != nil },
 	})
+	s.phones.flow = s.flow.Presence
+	s.sups = &supervisions{flow: s.flow, live: live, dialer: dialer, contacts: contacts, log: s.log, m: map[string]*supervision{}}
 	return nil
 }
 
@@ -392,7 +400,7 @@ func (s *server) buildSIP(context.Context) error {
 		Logger:            s.log,
 		Auth:              auth,
 		Registrar:         s.regs,
-		Presence:          s.flow.Presence,
+		Presence:          s.phones.sipPresence,
 		Feature:           feature(s.flow, s.dur),
 		FeatureHandler:    featureCall(s.flow),
 		Defences:          limiter,
@@ -409,7 +417,7 @@ func (s *server) buildSIP(context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.dur.restore(time.Now(), s.regs, s.overrides, s.flow.Presence)
+	s.dur.restore(time.Now(), s.regs, s.overrides, s.phones.sipPresence)
 	s.m.Registrations(s.regs.Count()) // restored bindings count before any phone registers
 	return nil
 }
@@ -485,7 +493,7 @@ func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 		Records:   recExport,
 		Cluster:   s.dur.status(),
 	}), s.dur))
-	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.reg, s.log)
+	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.phones, s.sups, s.reg, s.log)
 	if err != nil {
 		return nil, err
 	}
