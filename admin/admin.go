@@ -14,6 +14,8 @@
 //	GET    /admin/v1/advocates                                    advocates and their states
 //	PUT    /admin/v1/advocates/{id}/state  {"state":"paused","reason":".."}
 //	GET    /admin/v1/records?since=2026-03-01&until=2026-04-01    call records as CSV
+//	GET    /admin/v1/callbacks                                    pending callbacks, numbers masked
+//	DELETE /admin/v1/callbacks/{id}                               cancel one
 package admin
 
 import (
@@ -80,6 +82,8 @@ type Options struct {
 	// Cluster reports the state store's cluster status (GET /admin/v1/cluster); nil
 	// answers 404.
 	Cluster func() any
+	// Callbacks lists and cancels pending callbacks; nil answers 404 on those paths.
+	Callbacks Callbacks
 	// Logger logs every override change; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -107,6 +111,8 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("PUT /admin/v1/advocates/{id}/state", s.setAdvocateState)
 	mux.HandleFunc("GET /admin/v1/records", s.exportRecords)
 	mux.HandleFunc("GET /admin/v1/cluster", s.cluster)
+	mux.HandleFunc("GET /admin/v1/callbacks", s.listCallbacks)
+	mux.HandleFunc("DELETE /admin/v1/callbacks/{id}", s.cancelCallback)
 	return s.authorize(mux)
 }
 

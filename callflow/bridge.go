@@ -19,18 +19,18 @@ import (
 //
 // The call's wait ends at the advocate's answer (a.at), in the record as in
 // hotline_queue_wait_seconds (issue 13, item 7); the whisper counts as talk.
-func (c *Call) connect(hold *holdPlayer, a answer) {
+func (c *Call) connect(hold *holdPlayer, a answer) (requeue bool) {
 	f := c.f
-	c.rec.Connected(a.advocate, a.at)
-	defer func() { f.exec(f.callEnded(c.ID)) }()
+	if !c.connectedOnce {
+		// The record's advocate is the one who took the call; one who takes it after a
+		// transfer or a requeue is in its steps.
+		c.rec.Connected(a.advocate, a.at)
+		c.connectedOnce = true
+	}
 	f.mu.Lock()
-	c.talking = a // for HangUp
+	c.talking, c.engineID = a, c.ID // for HangUp, and the engine's end of the call
 	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		c.talking = answer{}
-		f.mu.Unlock()
-	}()
+	defer c.release()
 	if c.snap.Settings(a.queue).Whisper {
 		hold.keepPlaying() // the caller hears it during the whisper
 		c.whisper(a.leg, a.advocate, a.log)
@@ -39,8 +39,23 @@ func (c *Call) connect(hold *holdPlayer, a answer) {
 	a.log.Info("call connected", "queue", a.queue, "waited", a.waited.Round(time.Second))
 	// The wrap-up is the engine's, from the configuration in force.
 	c.rec.WrapUp(f.live.Load().Settings(a.queue).WrapUp)
-	if err := c.talk(a.leg, a.advocate, a.log); err != nil {
+	requeue, err := c.talk(a.leg, a.advocate, a.log)
+	if err != nil {
 		c.end(outcome.Failed)
+	}
+	return requeue
+}
+
+// release tells the queue engine that the advocate talking to the caller is done with the
+// call (they wrap up) and forgets them; it does nothing when no advocate is.
+func (c *Call) release() {
+	f := c.f
+	f.mu.Lock()
+	id := c.engineID
+	c.talking, c.engineID = answer{}, ""
+	f.mu.Unlock()
+	if id != "" {
+		f.exec(f.callEnded(id))
 	}
 }
 

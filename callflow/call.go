@@ -12,6 +12,7 @@ import (
 	"github.com/hotline-project/hotline/ivr"
 	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/prompts"
+	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -36,16 +37,24 @@ type Call struct {
 	since     time.Time // when first queued (by a dropped call whose place this one got back)
 	hash      string    // the keyed hash of the caller's identity; "" when withheld. Never logged
 	restored  *Place    // the place a dropped call of the caller kept, given back to this one
+	keys      Leg       // the caller's leg as the menus see it (without the quick-exit key)
+	offered   bool      // a callback was offered (once per call)
 
 	outcomeMu sync.Mutex
 	outcome   outcome.Call
 	phase     atomic.Int32 // phaseMenus, phaseWaiting or phaseBridge: for the quick-exit key
 
 	// guarded by f.mu
-	queue    string                        // the queue the call waits in
-	rings    map[string]context.CancelFunc // advocate -> cancels its ringing
-	lastRing map[string]time.Time          // advocate -> when their phone was last rung for the call
-	talking  answer                        // the advocate's side while bridged (leg nil otherwise)
+	queue    string                 // the queue the call waits in
+	rings    map[string]*ringHandle // advocate -> its ring now (ring.go)
+	lastRing map[string]time.Time   // advocate -> when their phone was last rung for the call
+	talking  answer                 // the advocate's side while bridged (leg nil otherwise)
+	engineID string                 // the queue engine's id of the call while talking (c.ID, or a transfer's)
+
+	connectedOnce bool // the record has the advocate who took the call
+	// ringEnded, when set, hears how each ring for the call ended: a warm transfer's call
+	// (transfer.go) does.
+	ringEnded func(advocate string, out queue.Outcome)
 
 	answered chan answer  // an advocate's answered leg, from the ring (at most one)
 	rerouted chan reroute // a new decision after a reload
@@ -75,7 +84,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		log:      f.log.With("call", in.ID, "line", in.Line),
 		snap:     f.live.Load(),
 		attrs:    routing.Attrs{Line: in.Line},
-		rings:    map[string]context.CancelFunc{},
+		rings:    map[string]*ringHandle{},
 		lastRing: map[string]time.Time{},
 		answered: make(chan answer, 1),
 		rerouted: make(chan reroute, 1),
@@ -94,6 +103,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		_ = c.rec.Finish(ctx)
 	}()
 	menuLeg := c.guardKeys()
+	c.keys = menuLeg
 	if p, ok := c.restorePlace(ctx); ok {
 		c.comeBack(ctx, p)
 		return
@@ -125,6 +135,12 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 	c.rec.Routed(d.Route, dest)
 	switch d.Kind() {
 	case "message":
+		if q := c.callbackQueue("closed"); q != "" {
+			if id := c.offerCallback(ctx, c.snap, q); id != "" {
+				c.bookedClosed(ctx, id)
+				return
+			}
+		}
 		// The menus' last words ("connecting you") are not played: the call is not being
 		// connected (issue 13, item 5).
 		c.end(outcome.Message)

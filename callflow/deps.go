@@ -27,6 +27,13 @@ type Leg interface {
 	Done() <-chan struct{}
 }
 
+// BeepWatcher is a Leg that can tell an answering machine's beep in the far end's audio
+// (sip legs can); a callback's gate hangs up on it, leaving no message.
+type BeepWatcher interface {
+	// WatchBeep calls fn once, from another goroutine, on a beep; nil stops watching.
+	WatchBeep(fn func())
+}
+
 // Inbound is a caller's answered call as sip hands it over.
 type Inbound struct {
 	ID      string    // random, carries nothing of the caller
@@ -49,6 +56,14 @@ type Dest struct {
 	// FromUser is the calling number presented to the phone; "" presents the hotline's.
 	// Only a party configured to see the caller's number gets it (midcall.go).
 	FromUser string
+	// FromDisplay is the display name presented with FromUser (a callback's, only when
+	// the caller agreed to it); "" for none.
+	FromDisplay string
+	// Private: URI's user part is a caller's number (a callback's), never to be logged.
+	Private bool
+	// Route is the Route set to send through: the Path the phone registered with (RFC
+	// 3327), so that the INVITE reaches it over the edge proxy that holds its flow.
+	Route []string
 }
 
 // Dialer places outbound legs. Dial blocks until the leg answers, fails or ctx ends; a
@@ -133,6 +148,7 @@ func (noMetrics) Decision(routing.Decision)    {}
 func (noMetrics) Ended(string, string)         {}
 func (noMetrics) QuickExit(string)             {}
 func (noMetrics) PlaceKept(string)             {}
+func (noMetrics) Callback(string, string)      {}
 
 // noMetrics counts nothing.
 type noMetrics struct{}

@@ -162,6 +162,26 @@ type fakeLeg struct {
 	played     []string        // the prompts whose playing started, by name, in order
 	bridged    bool
 	hungUp     string // why we hung up, if we did
+	onBeep     func() // WatchBeep's
+}
+
+// WatchBeep implements BeepWatcher.
+func (l *fakeLeg) WatchBeep(fn func()) {
+	l.mu.Lock()
+	l.onBeep = fn
+	l.mu.Unlock()
+}
+
+// beep is an answering machine's beep in the far end's audio; it reports whether anyone
+// was watching for it.
+func (l *fakeLeg) beep() bool {
+	l.mu.Lock()
+	fn := l.onBeep
+	l.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	return fn != nil
 }
 
 func newLeg(clk *fakeClock, name string) *fakeLeg {

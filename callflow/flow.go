@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotline-project/hotline/callback"
 	"github.com/hotline-project/hotline/queue"
 	"github.com/hotline-project/hotline/routing"
 )
@@ -38,7 +39,12 @@ type Options struct {
 	// turns them off whatever the configuration says.
 	Mixer       Mixer
 	Conferences ConferenceMetrics
-	Logger      *slog.Logger
+	// CallbackStore keeps pending callbacks across a restart (nil: memory only), Sealer
+	// seals their numbers (nil: a key of this run only) and CallbackMetrics counts them.
+	CallbackStore   CallbackStore
+	Sealer          Sealer
+	CallbackMetrics CallbackMetrics
+	Logger          *slog.Logger
 	// Stopping reports whether the server is stopping (its calls are then cut off, and
 	// recorded as such); nil: never.
 	Stopping func() bool
@@ -65,6 +71,10 @@ type Flow struct {
 	hash        func(caller string) string
 	mixer       Mixer
 	conferences ConferenceMetrics
+	cbStore     CallbackStore
+	sealer      Sealer
+	cbMetrics   CallbackMetrics
+	cb          *callbacks
 	log         *slog.Logger
 	stopping    func() bool
 
@@ -82,6 +92,7 @@ func New(o Options) *Flow {
 		bridge: o.Bridge, clock: o.Clock, records: o.Records, queues: o.Queues, routing: o.Routing,
 		menus: o.Menus, safety: o.Safety, places: o.Places, hash: o.CallerHash, log: o.Logger, stopping: o.Stopping,
 		mixer: o.Mixer, conferences: o.Conferences,
+		cbStore: o.CallbackStore, sealer: o.Sealer, cbMetrics: o.CallbackMetrics, cb: newCallbacks(),
 		wake: make(chan struct{}, 1), calls: map[string]*Call{},
 	}
 	if f.overrides == nil {
@@ -104,6 +115,15 @@ func New(o Options) *Flow {
 	}
 	if f.safety == nil {
 		f.safety = noMetrics{}
+	}
+	if f.cbStore == nil {
+		f.cbStore = noCallbackStore{}
+	}
+	if f.sealer == nil {
+		f.sealer = callback.Generate()
+	}
+	if f.cbMetrics == nil {
+		f.cbMetrics = noMetrics{}
 	}
 	if f.places == nil {
 		f.places = NewMemoryPlaces()
@@ -322,11 +342,12 @@ type CallCard struct {
 }
 
 // CallCard returns the card of a call in a queue or talking to an advocate; ok is false for
-// a call the flow does not track.
+// a call the flow does not track. callID may be a warm transfer's (see CallOf), as the
+// queue engine's snapshot shows it for the advocate who took the transfer.
 func (f *Flow) CallCard(callID string) (CallCard, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := f.calls[callID]
+	c := f.calls[CallOf(callID)]
 	if c == nil {
 		return CallCard{}, false
 	}

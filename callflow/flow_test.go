@@ -616,3 +616,26 @@ func TestHangUpAndCallCard(t *testing.T) {
 		t.Error("an ended call still has a card")
 	}
 }
+
+// TestRingTimeoutCountsOneMiss: ana, the only advocate, lets the ring time out; the engine
+// cancels it and rings her again for the same caller. The first ring, ending late, must not
+// report into the second: one miss, and the second ring goes on. (Before, it counted two
+// misses, paused her after one with max_misses 2, and cut the second ring short.)
+func TestRingTimeoutCountsOneMiss(t *testing.T) {
+	h := newHarness(t, strings.Replace(testYAML, "max_misses: 0", "max_misses: 2", 1)+advocatesYAML(t, "ana:en"))
+	h.online("ana", "sip:ana@phone", phone{})
+	c := h.call(helpNow())
+	eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+	h.clk.Advance(5 * time.Second) // the ring times out
+	eventually(t, "ana rung again", func() bool { return h.net.dialled("sip:ana@phone") == 2 && h.net.isRinging("sip:ana@phone") })
+	time.Sleep(50 * time.Millisecond) // real time for a stray result to arrive
+	a := h.eng.Snapshot(h.clk.Now()).Advocates[0]
+	if a.Misses != 1 || a.State != queue.Ringing {
+		t.Errorf("ana = %+v, want one miss and ringing", a)
+	}
+	if !h.net.isRinging("sip:ana@phone") {
+		t.Error("the second ring was cut short")
+	}
+	c.leg.remoteHangup()
+	h.record(c)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +78,7 @@ func (noConferenceMetrics) Joined(string, string) {}
 // partySpec is who to add: from the interpreter table or the parties table.
 type partySpec struct {
 	kind, name string
+	code       string // an interpreter's code
 	target     string // the target's name
 	access     string // DTMF sent once it answers
 	present    bool   // present the caller's number
@@ -117,7 +119,10 @@ type midCall struct {
 	conf     Conference // while in a conference
 	parties  []*party   // in the order added
 	dialing  bool
-	telling  int // prompts playing to the advocate
+	// cancelDial ends the dial in progress, of a party of dialKind.
+	cancelDial context.CancelFunc
+	dialKind   string
+	telling    int // prompts playing to the advocate
 
 	code      []rune
 	codeTimer Timer
@@ -126,6 +131,18 @@ type midCall struct {
 	partyGone chan *party
 	told      chan struct{}
 	wg        sync.WaitGroup
+
+	// Warm transfer (transfer.go).
+	xfer       *transfer
+	xferSeq    int
+	xferEvents chan xferEvent
+
+	// requests are the console's (Flow.AddParty and the like): run in the loop.
+	requests     chan request
+	digitsClosed bool // the advocate's digits channel closed (their leg ended)
+	// requeue is set when the caller goes back to the queue (the advocate left and nobody
+	// may stay with the caller).
+	requeue bool
 
 	// Supervisors (supervise.go).
 	sups      []*supervisor
@@ -137,19 +154,22 @@ type midCall struct {
 }
 
 // talk connects the caller to the advocate until either hangs up, with mid-call features
-// when they are configured (and the flow has a mixer), else with the plain relay.
-func (c *Call) talk(adv Leg, advocate string, log *slog.Logger) error {
+// when they are configured (and the flow has a mixer), else with the plain relay. It
+// reports whether the caller goes back to the queue (the advocate hung up mid-conference).
+func (c *Call) talk(adv Leg, advocate string, log *slog.Logger) (requeue bool, err error) {
 	cfg := c.snap.Config.MidCall
 	if !cfg.Enabled() && cfg.SuperviseCode == "" || c.f.mixer == nil {
-		return c.relay(adv, "advocate", log)
+		return false, c.relay(adv, "advocate", log)
 	}
 	m := &midCall{c: c, adv: adv, advocate: advocate, log: log, cfg: cfg,
 		dialed: make(chan dialResult, 1), partyGone: make(chan *party, 8), told: make(chan struct{}, 8),
+		xferEvents: make(chan xferEvent, 8), requests: make(chan request),
 		supervise: make(chan *supervisor), modes: make(chan modeChange), supGone: make(chan *supervisor, 4),
 		pressed: make(chan string), done: make(chan struct{})}
 	c.f.registerTalk(advocate, m)
-	defer c.f.unregisterTalk(advocate, m)
-	return m.run()
+	defer func() { c.f.unregisterTalk(m.advocate, m) }()
+	err = m.run()
+	return m.requeue, err
 }
 
 func (m *midCall) run() error {
@@ -165,20 +185,44 @@ func (m *midCall) run() error {
 	m.unbridge = unbridge
 	ctx, cancel := context.WithCancel(context.Background())
 	defer m.teardown(cancel)
-	digits := m.adv.Digits()
-	for {
+	for !m.requeue {
+		// The advocate changes with a transfer, and is nil once they left.
+		var advDone <-chan struct{}
+		var digits <-chan rune
+		if m.adv != nil {
+			advDone = m.adv.Done()
+			if !m.digitsClosed {
+				digits = m.adv.Digits()
+			}
+		}
 		select {
 		case <-c.leg.Done():
 			m.log.Info("caller hung up; ending the advocate's leg")
-			_ = m.adv.Hangup(context.Background(), "caller hung up")
+			if m.adv != nil {
+				_ = m.adv.Hangup(context.Background(), "caller hung up")
+			}
 			return nil
-		case <-m.adv.Done():
-			m.log.Info("advocate hung up; ending the caller's leg")
-			_ = c.leg.Hangup(context.Background(), "advocate hung up")
-			return nil
+		case <-advDone:
+			if x := m.xfer; x != nil && x.ans != nil {
+				// The new advocate answered: the first one's hang-up completes the
+				// transfer, at once or when the new one has heard the whisper.
+				m.firstLeft(x)
+				continue
+			}
+			if !m.advocateLeft() {
+				return nil
+			}
+		case r := <-m.requests:
+			r.res <- r.fn(ctx)
+		case e := <-m.xferEvents:
+			m.transferEvent(ctx, e)
+		case a := <-m.xferAnswered():
+			m.transferAnswered(a)
+		case <-chanOf(m.xferTimer()):
+			m.transferTimedOut()
 		case d, ok := <-digits:
 			if !ok {
-				digits = nil
+				m.digitsClosed = true
 				continue
 			}
 			m.key(ctx, d)
@@ -202,11 +246,14 @@ func (m *midCall) run() error {
 			m.press(ctx, code)
 		}
 	}
+	m.log.Info("the caller goes back to the queue")
+	return nil
 }
 
 // teardown ends every party's leg and the conference when the call ends.
 func (m *midCall) teardown(cancel context.CancelFunc) {
 	stopTimer(m.codeTimer)
+	m.cancelTransfer("call ended")
 	close(m.done)
 	cancel()
 	for _, p := range m.parties {
@@ -250,9 +297,27 @@ func (m *midCall) key(ctx context.Context, d rune) {
 		return
 	}
 	switch k := rest[:1]; k {
+	case m.cfg.TransferKey:
+		if !strings.HasSuffix(rest, "#") {
+			if len(rest) > 1+6 {
+				m.clearCode()
+				m.unknown(ctx, KindTransfer)
+				return
+			}
+			m.armTimer()
+			return
+		}
+		code := rest[1 : len(rest)-1]
+		m.clearCode()
+		q, adv, ok := m.transferDest(code)
+		if !ok {
+			m.unknown(ctx, KindTransfer)
+			return
+		}
+		_ = m.startTransfer(ctx, q, adv)
 	case m.cfg.DropKey:
 		m.clearCode()
-		m.drop()
+		_ = m.drop()
 	case m.cfg.InterpreterKey:
 		if !strings.HasSuffix(rest, "#") {
 			if len(rest) > 1+4 {
@@ -267,7 +332,7 @@ func (m *midCall) key(ctx context.Context, d rune) {
 		m.clearCode()
 		for _, in := range m.cfg.Interpreters {
 			if in.Code == code {
-				m.add(ctx, partySpec{kind: KindInterpreter, name: in.Language, target: in.Target, access: in.AccessCode})
+				_ = m.add(ctx, partySpec{kind: KindInterpreter, name: in.Language, code: in.Code, target: in.Target, access: in.AccessCode})
 				return
 			}
 		}
@@ -276,7 +341,7 @@ func (m *midCall) key(ctx context.Context, d rune) {
 		m.clearCode()
 		for _, p := range m.cfg.Parties {
 			if p.Key == k {
-				m.add(ctx, partySpec{kind: p.Kind, name: p.Target, target: p.Target, present: p.PresentCaller})
+				_ = m.add(ctx, partySpec{kind: p.Kind, name: p.Target, target: p.Target, present: p.PresentCaller})
 				return
 			}
 		}
@@ -307,6 +372,9 @@ func (m *midCall) ensureConference() error {
 	if m.conf != nil {
 		return nil
 	}
+	if m.adv == nil {
+		return ErrNoCall
+	}
 	conf := m.c.f.mixer()
 	m.unbridge()
 	m.unbridge = nil
@@ -326,7 +394,7 @@ func (m *midCall) ensureConference() error {
 
 // maybeBridge goes back to the plain relay when caller and advocate are alone again.
 func (m *midCall) maybeBridge() {
-	if m.conf == nil || len(m.parties) > 0 || len(m.sups) > 0 || m.dialing || m.telling > 0 {
+	if m.conf == nil || m.adv == nil || len(m.parties) > 0 || len(m.sups) > 0 || m.dialing || m.telling > 0 || m.xfer != nil {
 		return
 	}
 	m.closeConference()
@@ -350,12 +418,23 @@ func (m *midCall) closeConference() {
 	m.conf.Close()
 	m.conf = nil
 	m.c.f.conferences.Conferences(-1)
-	m.c.f.conferences.Participants(-2 - len(m.parties) - len(m.sups))
+	n := len(m.parties) + len(m.sups) + 1 // the caller
+	if m.adv != nil {
+		n++
+	}
+	if m.xfer != nil && m.xfer.joined {
+		n++
+	}
+	m.c.f.conferences.Participants(-n)
 	m.log.Info("conference ended")
 }
 
 // tell plays a prompt to the advocate alone, over the call.
 func (m *midCall) tell(ctx context.Context, name string) {
+	if m.adv == nil {
+		return
+	}
+	adv := m.adv
 	lang := advocateLanguage(m.c.f.live.Load(), m.advocate)
 	p, ok := m.c.snap.Prompts.Get(lang, name)
 	if !ok {
@@ -367,7 +446,7 @@ func (m *midCall) tell(ctx context.Context, name string) {
 	}
 	m.telling++
 	m.wg.Go(func() {
-		if err := m.adv.Play(ctx, p); err != nil && ctx.Err() == nil {
+		if err := adv.Play(ctx, p); err != nil && ctx.Err() == nil {
 			m.log.Warn("prompt to the advocate not played", "prompt", name, "err", err)
 		}
 		select {
@@ -378,11 +457,11 @@ func (m *midCall) tell(ctx context.Context, name string) {
 }
 
 // add dials a party; the result comes back to the loop.
-func (m *midCall) add(ctx context.Context, s partySpec) {
+func (m *midCall) add(ctx context.Context, s partySpec) error {
 	f := m.c.f
-	if m.dialing {
+	if m.dialing || m.xfer != nil {
 		m.log.Info("a party is already being dialled", "kind", s.kind)
-		return
+		return ErrFeatureBusy
 	}
 	uri := ""
 	for _, t := range m.c.snap.Config.Targets {
@@ -390,8 +469,11 @@ func (m *midCall) add(ctx context.Context, s partySpec) {
 			uri = t.URI
 		}
 	}
-	if err := m.ensureConference(); err != nil || uri == "" {
-		return
+	if err := m.ensureConference(); err != nil {
+		return err
+	}
+	if uri == "" {
+		return ErrUnknownFeature
 	}
 	dest := Dest{URI: uri, Line: m.c.attrs.Line}
 	presented := "hotline"
@@ -402,10 +484,11 @@ func (m *midCall) add(ctx context.Context, s partySpec) {
 	if s.access != "" {
 		access, _ = prompts.DTMF(s.access) // validated by config
 	}
-	m.dialing = true
+	m.dialing, m.dialKind = true, s.kind
 	m.log.Info("adding a party", "kind", s.kind, "name", s.name, "presented", presented)
+	dctx, cancel := withDeadline(ctx, f.clock, f.clock.Now().Add(m.cfg.RingTimeout))
+	m.cancelDial = cancel
 	m.wg.Go(func() {
-		dctx, cancel := withDeadline(ctx, f.clock, f.clock.Now().Add(m.cfg.RingTimeout))
 		defer cancel()
 		leg, err := f.dialer.Dial(dctx, dest)
 		if err == nil && access != nil {
@@ -429,11 +512,21 @@ func (m *midCall) add(ctx context.Context, s partySpec) {
 			}
 		}
 	})
+	return nil
 }
 
 // answered takes a dial's result: the party joins, or the advocate is told why not.
 func (m *midCall) answered(ctx context.Context, r dialResult) {
 	m.dialing = false
+	if m.adv == nil && r.spec.kind != config.PartyEmergency {
+		// The advocate left while the line rang: nobody asked for the party any more.
+		if r.leg != nil {
+			_ = r.leg.Hangup(context.Background(), "advocate left")
+		}
+		m.record(r.spec, r.presented, JoinCancelled)
+		m.c.f.conferences.Joined(r.spec.kind, JoinCancelled)
+		return
+	}
 	result := JoinAnswered
 	switch {
 	case r.err == nil:
@@ -456,6 +549,9 @@ func (m *midCall) answered(ctx context.Context, r dialResult) {
 		m.log.Info("party not added", "kind", r.spec.kind, "name", r.spec.name, "result", result, "err", r.err)
 		m.tell(ctx, "party_"+result)
 		m.maybeBridge()
+		if m.adv == nil && !m.unattended() {
+			m.requeue = true // 911, called before the advocate left, did not answer
+		}
 		return
 	}
 	p := &party{partySpec: r.spec, presented: r.presented, leg: r.leg}
@@ -474,19 +570,40 @@ func (m *midCall) answered(ctx context.Context, r dialResult) {
 	})
 }
 
-// drop hangs up the party added last.
-func (m *midCall) drop() {
+// drop hangs up the party added last, or ends the transfer in progress.
+func (m *midCall) drop() error {
+	if m.xfer != nil {
+		m.cancelTransfer("dropped by the advocate")
+		m.maybeBridge()
+		return nil
+	}
 	if len(m.parties) == 0 {
-		return
+		return ErrNoParty
 	}
 	p := m.parties[len(m.parties)-1]
 	_ = p.leg.Hangup(context.Background(), "dropped by the advocate")
 	m.record(p.partySpec, p.presented, JoinDropped)
 	m.left(p, "dropped")
+	return nil
 }
 
-// left takes a party that hung up or was dropped out of the conference.
+// left takes a party that hung up or was dropped out of the conference. With the advocate
+// gone, the rules of advocateLeft decide again whether the others may stay with the caller.
 func (m *midCall) left(p *party, why string) {
+	if !m.remove(p, why) {
+		return
+	}
+	if m.adv == nil {
+		if !m.unattended() {
+			m.requeue = true
+		}
+		return
+	}
+	m.maybeBridge()
+}
+
+// remove takes a party out of the conference; false when it was out already.
+func (m *midCall) remove(p *party, why string) bool {
 	i := -1
 	for k, o := range m.parties {
 		if o == p {
@@ -494,7 +611,7 @@ func (m *midCall) left(p *party, why string) {
 		}
 	}
 	if i < 0 {
-		return // already gone
+		return false // already gone
 	}
 	m.parties = append(m.parties[:i], m.parties[i+1:]...)
 	if m.conf != nil {
@@ -502,7 +619,7 @@ func (m *midCall) left(p *party, why string) {
 		m.c.f.conferences.Participants(-1)
 	}
 	m.log.Info("party left", "kind", p.kind, "name", p.name, "why", why)
-	m.maybeBridge()
+	return true
 }
 
 func (m *midCall) record(s partySpec, presented, result string) {
@@ -530,4 +647,102 @@ func callingNumber(identity string) string {
 		}
 	}
 	return s
+}
+
+// The advocate hanging up mid-conference (README "When the advocate hangs up"), as
+// recorded: kind "advocate", the advocate's id, and what became of the caller.
+const (
+	KindAdvocate = "advocate"
+
+	LeftRequeued        = "requeued"         // the caller went back to the queue
+	LeftWithEmergency   = "with_emergency"   // the caller stayed with 911 (and the others)
+	LeftWithInterpreter = "with_interpreter" // the caller stayed with the interpreter alone
+)
+
+// advocateLeft handles the advocate hanging up. Alone with the caller, that ends the call as
+// it always did (it returns false). With a party on the line, being dialled, or a transfer
+// under way, the caller is never cut off nor left alone with a stranger: the advocate is
+// released (they wrap up), and
+//   - with an emergency party (911) on the line, or being dialled, the caller stays with it
+//     and every other party (911 may need the interpreter): cutting a caller off from 911
+//     is never safer;
+//   - else, where configured (midcall.stay_with_interpreter_lines, or the interpreter's
+//     stay_with_caller), the caller stays with the interpreter(s) alone;
+//   - else the caller goes back to the queue they were answered in, keeping their priority
+//     and first arrival (m.requeue), and every party is hung up.
+//
+// When the parties that may stay leave, the caller goes back to the queue too (left).
+func (m *midCall) advocateLeft() (goesOn bool) {
+	c, f := m.c, m.c.f
+	if len(m.parties) == 0 && !m.dialing && m.xfer == nil {
+		m.log.Info("advocate hung up; ending the caller's leg")
+		_ = c.leg.Hangup(context.Background(), "advocate hung up")
+		return false
+	}
+	m.log.Info("advocate hung up mid-conference", "parties", len(m.parties))
+	if m.conf != nil {
+		m.conf.Leave(m.adv)
+		f.conferences.Participants(-1)
+	}
+	f.unregisterTalk(m.advocate, m)
+	left := m.advocate
+	m.adv = nil
+	m.cancelTransfer("advocate hung up")
+	if m.dialing && m.dialKind != config.PartyEmergency {
+		m.cancelDial() // the result comes back, and answered hangs up a late answer
+	}
+	for _, s := range slices.Clone(m.sups) {
+		// Supervisors supervise the advocate, who is gone.
+		_ = s.leg.Hangup(context.Background(), "advocate left")
+		m.removeSupervisor(s)
+	}
+	c.release() // the advocate wraps up now
+	stays := m.unattended()
+	result := LeftRequeued
+	switch {
+	case !stays:
+		m.requeue = true
+	case m.hasEmergency() || m.dialing && m.dialKind == config.PartyEmergency:
+		result = LeftWithEmergency
+	default:
+		result = LeftWithInterpreter
+	}
+	m.record(partySpec{kind: KindAdvocate, name: left}, "", result)
+	m.log.Info("the advocate left the conference", "caller", result)
+	return true
+}
+
+func (m *midCall) hasEmergency() bool {
+	for _, p := range m.parties {
+		if p.kind == config.PartyEmergency {
+			return true
+		}
+	}
+	return false
+}
+
+// unattended applies advocateLeft's rules with the advocate gone: it hangs up the parties
+// that may not stay with the caller and reports whether any may.
+func (m *midCall) unattended() bool {
+	// 911 being dialled counts as on the line: the advocate called it for the caller's
+	// safety; the caller waits in the conference for it, and goes back to the queue only
+	// if it does not answer.
+	emergency := m.hasEmergency() || m.dialing && m.dialKind == config.PartyEmergency
+	var drop []*party
+	stays := emergency
+	for _, p := range m.parties {
+		if emergency || p.kind == KindInterpreter && m.cfg.StaysWithInterpreter(m.c.attrs.Line, p.code) {
+			stays = true
+			continue
+		}
+		drop = append(drop, p)
+	}
+	if !stays {
+		return false
+	}
+	for _, p := range drop {
+		_ = p.leg.Hangup(context.Background(), "the advocate left")
+		m.remove(p, "the advocate left")
+	}
+	return true
 }

@@ -230,7 +230,13 @@ func newMidHarness(t *testing.T) *midHarness {
 // first, who takes the call).
 func newMidHarnessWith(t *testing.T, midcall, advocates string) *midHarness {
 	t.Helper()
-	h := &midHarness{harness: newHarness(t, strings.Replace(testYAML, "targets:\n  - {name: partner, uri: \"sip:partner@partner.test\"}\n", "", 1)+midcall+advocates),
+	return newMidHarnessOn(t, testYAML, midcall, advocates)
+}
+
+// newMidHarnessOn is newMidHarnessWith on base instead of testYAML.
+func newMidHarnessOn(t *testing.T, base, midcall, advocates string) *midHarness {
+	t.Helper()
+	h := &midHarness{harness: newHarness(t, strings.Replace(base, "targets:\n  - {name: partner, uri: \"sip:partner@partner.test\"}\n", "", 1)+midcall+advocates),
 		mixer: &fakeMixer{}, metrics: &fakeConfMetrics{joins: map[string]int{}}}
 	h.parties = &partyRecorder{fakeRecorder: h.recs}
 	h.dialer = &destDialer{fakeNet: h.net}

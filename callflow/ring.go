@@ -11,6 +11,11 @@ import (
 // that a lost CancelRing cannot leave a phone ringing.
 const ringGrace = 5 * time.Second
 
+// ringHandle is one ring of an advocate for a call: the engine may cancel a ring and ring
+// the same advocate for the same call again at once (the only one left, after a timeout),
+// so a ring ending late must find its own handle, not the next ring's, to report.
+type ringHandle struct{ cancel context.CancelFunc }
+
 // startRing starts ringing an advocate for a call, on its own goroutine.
 func (f *Flow) startRing(r queue.Ring) {
 	f.mu.Lock()
@@ -22,22 +27,23 @@ func (f *Flow) startRing(r queue.Ring) {
 		return
 	}
 	ctx, cancel := withDeadline(context.Background(), f.clock, r.Deadline.Add(ringGrace))
-	c.rings[r.Advocate] = cancel
+	h := &ringHandle{cancel: cancel}
+	c.rings[r.Advocate] = h
 	f.mu.Unlock()
-	go f.ring(ctx, c, r)
+	go f.ring(ctx, c, r, h)
 }
 
 // cancelRing stops ringing an advocate for a call. The ring reports nothing after this.
 func (f *Flow) cancelRing(callID, advocate string) {
 	f.mu.Lock()
-	var cancel context.CancelFunc
+	var h *ringHandle
 	if c := f.calls[callID]; c != nil {
-		cancel = c.rings[advocate]
+		h = c.rings[advocate]
 		delete(c.rings, advocate)
 	}
 	f.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if h != nil {
+		h.cancel()
 	}
 }
 
@@ -55,13 +61,15 @@ func (f *Flow) result(r queue.Ring, out queue.Outcome, now time.Time) []queue.Ac
 // ring calls the advocate's phones (all their registered contacts at once; the first to
 // answer takes the call) and reports the outcome. An answered ring that the engine
 // connects is handed to the caller's side of the flow, which bridges it.
-func (f *Flow) ring(ctx context.Context, c *Call, r queue.Ring) {
+func (f *Flow) ring(ctx context.Context, c *Call, r queue.Ring, h *ringHandle) {
 	log := c.log.With("advocate", r.Advocate)
 	f.pace(ctx, c, r.Advocate)
 	adv, out := f.dialAdvocate(ctx, c, r)
 	f.mu.Lock()
-	cancel, live := c.rings[r.Advocate]
-	delete(c.rings, r.Advocate)
+	live := c.rings[r.Advocate] == h
+	if live {
+		delete(c.rings, r.Advocate)
+	}
 	f.mu.Unlock()
 	if !live {
 		// The engine cancelled the ring (caller gone, timeout, another advocate answered):
@@ -72,8 +80,11 @@ func (f *Flow) ring(ctx context.Context, c *Call, r queue.Ring) {
 		}
 		return
 	}
-	defer cancel()
+	defer h.cancel()
 	log.Info("ring ended", "outcome", out.String())
+	if c.ringEnded != nil && out != queue.Answered {
+		c.ringEnded(r.Advocate, out)
+	}
 	now := f.clock.Now()
 	var conn *queue.Connect
 	var rest []queue.Action

@@ -131,10 +131,22 @@ func neededPrompts(cfg *config.Config, cat *prompts.Catalogue) map[string][]stri
 		"advocate_available", "advocate_paused", "advocate_logged_out")
 	if cfg.MidCall.Enabled() {
 		// what the advocate is told when a party cannot be added (midcall.go)
-		base = append(base, "party_busy", "party_no_answer", "party_failed", "party_unknown")
+		base = append(base, "party_busy", "party_no_answer", "party_failed", "party_unknown",
+			"transfer_none_available", "back_in_queue")
 	}
 	if cfg.Safety.KeepPlace > 0 {
 		base = append(base, "place_kept") // a caller who gets their place back
+	}
+	if cfg.CallbacksEnabled() {
+		// the offer, read-back (num_*), windows, whisper and gate (callback*.go)
+		base = append(base, config.CallbackPrompts...)
+		base = append(base, "invalid")
+		for _, w := range cfg.Callback.Windows {
+			base = append(base, w.Prompt)
+		}
+		for d := range 10 {
+			base = append(base, fmt.Sprintf("num_%d", d))
+		}
 	}
 	for _, r := range cfg.Routes {
 		if r.Message != "" {

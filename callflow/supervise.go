@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/hotline-project/hotline/config"
@@ -93,20 +94,65 @@ func (f *Flow) supervise(ctx context.Context, leg Leg, id, code string) bool {
 		_ = leg.Hangup(ctx, "nothing to supervise")
 		return true
 	}
+	f.superviseTalk(ctx, leg, id, m)
+	return true
+}
+
+// Supervise joins supervisor's leg (the console's browser phone, say) to call callID,
+// listening, as the supervise code does from a desk phone; the leg's keys 1, 2, 3 and
+// SuperviseMode change how it takes part. It returns when the leg or the call ends (the
+// leg is then hung up), or at once with ErrNoCall (no such call talking to an advocate)
+// or ErrUnknownAdvocate (supervisor is not an advocate with role supervisor).
+func (f *Flow) Supervise(ctx context.Context, leg Leg, supervisor, callID string) error {
+	allowed := false
+	for _, a := range f.live.Load().Config.Advocates {
+		allowed = allowed || a.ID == supervisor && a.Role == config.RoleSupervisor
+	}
+	if !allowed {
+		return fmt.Errorf("%w: %s may not supervise", ErrUnknownAdvocate, supervisor)
+	}
+	m := f.talkOf(callID)
+	if m == nil || m.advocate == supervisor {
+		return fmt.Errorf("%w: call %s", ErrNoCall, callID)
+	}
+	f.superviseTalk(ctx, leg, supervisor, m)
+	return nil
+}
+
+// SuperviseMode sets how supervisor takes part in call callID: ModeListen, ModeWhisper
+// (to the advocate) or ModeNormal (barge in), as their keys 1, 2, 3 do. ErrNoCall when
+// they are not supervising that call.
+func (f *Flow) SuperviseMode(callID, supervisor, mode string) error {
+	if mode != ModeListen && mode != ModeWhisper && mode != ModeNormal {
+		return fmt.Errorf("%w: mode %q is not listen, whisper or normal", ErrBadState, mode)
+	}
+	return f.ask(callID, func(_ context.Context, m *midCall) error {
+		for _, s := range m.sups {
+			if s.id == supervisor {
+				m.setMode(modeChange{s, mode})
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s is not supervising call %s", ErrNoCall, supervisor, callID)
+	})
+}
+
+// superviseTalk runs a supervisor's leg in the talk m until either ends.
+func (f *Flow) superviseTalk(ctx context.Context, leg Leg, id string, m *midCall) {
 	s := &supervisor{id: id, leg: leg, mode: ModeListen}
 	select {
 	case m.supervise <- s:
 	case <-m.done:
 		_ = leg.Hangup(ctx, "call ended")
-		return true
+		return
 	case <-leg.Done():
-		return true
+		return
 	}
 	for {
 		select {
 		case d, ok := <-leg.Digits():
 			if !ok {
-				return true
+				return
 			}
 			if mode, known := superviseModes[d]; known {
 				select {
@@ -116,9 +162,9 @@ func (f *Flow) supervise(ctx context.Context, leg Leg, id, code string) bool {
 			}
 		case <-m.done:
 			_ = leg.Hangup(ctx, "call ended")
-			return true
+			return
 		case <-leg.Done():
-			return true
+			return
 		}
 	}
 }

@@ -24,22 +24,56 @@ const targetRingTimeout = 60 * time.Second
 // (the menus' "connecting you"), while the advocates' phones already ring, then hold
 // audio with announcements. Overflow steps, announcements, re-routes and answers are
 // events of one select loop, each on its own timer, so none waits for a prompt to end.
+//
+// A caller whose advocate hung up mid-conference (midcall.go, advocateLeft) comes back
+// to the queue they were answered in, with their priority and first arrival, and hears
+// "back_in_queue" first.
 func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
+	again := false
+	for c.waitOnce(ctx, then, again) {
+		if ctx.Err() != nil || c.leg.Context().Err() != nil {
+			return
+		}
+		again, then = true, nil
+		if p, ok := c.snap.Prompts.Get(c.attrs.Language, "back_in_queue"); ok {
+			then = []*prompts.Prompt{p}
+		}
+	}
+}
+
+// waitOnce is one wait in the queue (see waitLoop); again is a wait after the advocate
+// hung up. It reports whether the caller goes back to the queue.
+func (c *Call) waitOnce(ctx context.Context, then []*prompts.Prompt, again bool) (requeue bool) {
 	f := c.f
-	c.since = f.clock.Now()
 	c.phase.Store(phaseWaiting)
 	q := c.dec.Queue
-	if c.restored != nil {
+	switch {
+	case again:
+		// Back in the queue the call was answered in, from the first arrival; the overflow
+		// steps already due are not taken again.
+		q, c.restored = c.currentQueue(), nil
+	case c.restored != nil:
 		// The place a dropped call kept: its queue and first arrival. Overflow steps are
 		// timed from then too; those due already are taken at once (the loop below).
 		q, c.since = c.restored.Queue, c.restored.Since
+	default:
+		c.since = f.clock.Now()
 	}
 	c.enqueue(q)
 	hold := startHold(ctx, c.leg, then, c.log)
-	defer hold.stop()
+	defer func() { hold.stop() }() // a callback offer replaces it (callback_dialog.go)
 	defer f.untrack(c)
+	offerT := c.offerTimer(true)
+	defer func() { stopTimer(offerT) }()
+	var offer *offerRun
+	defer func() { f.forgetCallback(offer.stop()) }()
 
 	next := 0 // the index in c.dec.Overflow of the next step
+	if again {
+		for waited := f.clock.Now().Sub(c.since); next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited; {
+			next++
+		}
+	}
 	stepT := c.stepTimer(next)
 	defer func() { stopTimer(stepT) }()
 	announceT := c.firstAnnounceTimer()
@@ -50,16 +84,45 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 	for {
 		select {
 		case <-c.leg.Done():
+			// A caller who hangs up once the callback is booked (as callback_booked
+			// plays) has it: they leave for it rather than drop.
+			if id := offer.stop(); id != "" && c.leaveForCallback(id) {
+				return false
+			}
 			c.leaveDropped(hold)
-			return
+			return false
 		case <-ctx.Done():
 			// sip ends the handler's context with the call, so a drop may come this way.
+			if id := offer.stop(); id != "" && c.leaveForCallback(id) {
+				return false
+			}
 			c.leaveDropped(hold)
-			return
+			return false
 		case a := <-c.answered:
 			target.stop()
-			c.connect(hold, a)
-			return
+			f.forgetCallback(offer.stop()) // an advocate is on the line: no callback needed
+			return c.connect(hold, a)
+		case <-chanOf(offerT):
+			offerT = nil
+			switch {
+			case offer != nil || c.offered:
+			case c.offerDue():
+				hold.stop()
+				offer = c.startOffer(ctx, c.currentQueue())
+			default:
+				offerT = c.offerTimer(false)
+			}
+		case id := <-offer.results():
+			offer.done = true
+			offer = nil
+			if id != "" && c.leaveForCallback(id) {
+				return false
+			}
+			var ps []*prompts.Prompt
+			if p, ok := c.snap.Prompts.Get(c.attrs.Language, "callback_declined"); ok && id == "" {
+				ps = append(ps, p)
+			}
+			hold = startHold(ctx, c.leg, ps, c.log)
 		case <-chanOf(stepT):
 			// Every step due by now is taken, in order; the last one is where the caller
 			// ends up (a step due while a prompt played is not skipped: issue 13, item 4).
@@ -71,10 +134,20 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 			}
 			stepT = c.stepTimer(next)
 			target.stop()
+			from := c.callbackQueue("overflowing") // the queue the caller overflows from
 			target = c.step(ctx, s)
+			if offer == nil && !c.offered && from != "" {
+				hold.stop()
+				offer = c.startOffer(ctx, from)
+			}
 		case <-hold.next():
 			hold.advance()
 		case <-chanOf(announceT):
+			if offer != nil {
+				// Not while the caller hears the offer: the next one comes as usual.
+				announceT = timerAt(f.clock, f.clock.Now().Add(max(c.settings().AnnounceEvery, time.Second)))
+				continue
+			}
 			announceT = c.announce(hold)
 		case r := <-c.rerouted:
 			if r.dec.Kind() == "message" {
@@ -100,12 +173,36 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 			}
 			target = nil
 			if c.takenBy(r) {
+				f.forgetCallback(offer.stop())
 				hold.stop()
 				c.bridgeTarget(r.leg, r.step.Target)
-				return
+				return false
 			}
 		}
 	}
+}
+
+// leaveForCallback takes a caller who booked a callback out of the queue and ends the
+// call (recorded as callback). It reports false, and forgets the callback, when an
+// advocate answered at that very moment: the caller is then put through instead.
+func (c *Call) leaveForCallback(id string) bool {
+	f := c.f
+	if c.quitted() {
+		// The quick-exit key as the callback was booked: someone may be listening. No
+		// call back; the caller can call again when it is safe.
+		_ = f.cancelCallback(id, "the caller pressed the quick-exit key")
+		return false
+	}
+	acts, err := f.eng.Leave(c.ID, f.clock.Now())
+	if errors.Is(err, queue.ErrNotWaiting) {
+		f.forgetCallback(id)
+		return false
+	}
+	f.exec(acts)
+	c.log.Info("caller left the queue for a callback", "queue", c.currentQueue())
+	c.end(outcome.Callback)
+	_ = c.leg.Hangup(context.WithoutCancel(c.leg.Context()), "callback booked")
+	return true
 }
 
 // enqueue puts the call in the queue engine and starts tracking it.

@@ -52,6 +52,8 @@ type Config struct {
 	Safety Safety `yaml:"safety"`
 	// Console is the advocates' and supervisors' console in the browser.
 	Console Console `yaml:"console"`
+	// Callback: safe callbacks, offered per queue (queues[].callback); see callback.go.
+	Callback Callback `yaml:"callback"`
 }
 
 // Console configures the browser console served under /console/ on the HTTP listener.
@@ -114,6 +116,12 @@ type SIPTLS struct {
 // HTTP configures the metrics and health-check server.
 type HTTP struct {
 	Listen string `yaml:"listen"` // host:port, default "0.0.0.0:9095"
+	// CertFile and KeyFile (PEM, both or neither) serve the listener over HTTPS: the
+	// console (browsers give the microphone of the phone in the page only to HTTPS pages or
+	// localhost, and its session cookies are then Secure), the admin API's bearer tokens and
+	// /metrics. Read at start-up; a bad or missing file stops the server naming it.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Media configures RTP.

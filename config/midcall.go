@@ -14,6 +14,7 @@ import (
 //	Prefix InterpreterKey <language code> #   add the interpreter for that language
 //	Prefix <party key>                        add that party (911, a partner agency)
 //	Prefix DropKey                            drop the party added last
+//	Prefix TransferKey <code or extension> #  warm transfer to a queue or an advocate
 //
 // The server dials the party's target (a name from targets), and caller, advocate and
 // party talk in a conference; a line that fails is told to the advocate alone, and the
@@ -42,6 +43,25 @@ type MidCall struct {
 	// alone), 3 barges in (heard by all). "*" and 1 to 3 digits, not one of (nor a prefix
 	// of) the state codes *11, *12, *13; "" turns supervision off (the default).
 	SuperviseCode string `yaml:"supervise_code"`
+	// TransferKey follows the prefix for a warm transfer: then a queue's code (in
+	// TransferQueues) or an advocate's extension, then #. One of 0-9, not another key;
+	// "" (the default) offers no transfer. There is no cold transfer.
+	TransferKey string `yaml:"transfer_key"`
+	// TransferQueues are the queues an advocate can transfer to, by code.
+	TransferQueues []TransferQueue `yaml:"transfer_queues"`
+	// StayWithInterpreterLines are the lines (by name) on which a caller stays with the
+	// interpreter alone when the advocate hangs up, instead of going back to the queue
+	// (the default and the safe choice: a caller is never left alone with a stranger).
+	StayWithInterpreterLines []string `yaml:"stay_with_interpreter_lines"`
+}
+
+// TransferQueue is a queue an advocate can transfer a caller to.
+type TransferQueue struct {
+	// Code is what the advocate keys after the transfer key: 1 to 4 digits, unique, and
+	// not an advocate's extension.
+	Code string `yaml:"code"`
+	// Queue names the queue (in queues).
+	Queue string `yaml:"queue"`
 }
 
 // Interpreter is the interpreter service's line for one language.
@@ -56,6 +76,10 @@ type Interpreter struct {
 	// menu choices of an interpreter service: 0-9 * # and "," for a one-second pause, at
 	// most 32; "" sends none.
 	AccessCode string `yaml:"access_code"`
+	// StayWithCaller lets the caller stay with this interpreter alone when the advocate
+	// hangs up (on every line; see MidCall.StayWithInterpreterLines for some lines only).
+	// false (the default) sends the caller back to the queue instead.
+	StayWithCaller bool `yaml:"stay_with_caller"`
 }
 
 // Party is another party an advocate can bring onto a live call.
@@ -91,7 +115,7 @@ var (
 // defaultMidCall are the midcall section's defaults: off.
 func defaultMidCall() MidCall {
 	return MidCall{DigitTimeout: 3 * time.Second, RingTimeout: 30 * time.Second, InterpreterKey: "1", DropKey: "0",
-		Interpreters: []Interpreter{}, Parties: []Party{}}
+		Interpreters: []Interpreter{}, Parties: []Party{}, TransferQueues: []TransferQueue{}, StayWithInterpreterLines: []string{}}
 }
 
 // Enabled reports whether mid-call features are on.
@@ -122,6 +146,9 @@ func (p *parser) validateMidCall(c *Config) {
 	}
 	key("midcall.interpreter_key", m.InterpreterKey)
 	key("midcall.drop_key", m.DropKey)
+	if m.TransferKey != "" {
+		key("midcall.transfer_key", m.TransferKey)
+	}
 	target := func(path, name string) {
 		for _, t := range c.Targets {
 			if t.Name == name {
@@ -181,4 +208,78 @@ func (p *parser) validateMidCall(c *Config) {
 		}
 		target(path+".target", pt.Target)
 	}
+	p.validateTransfer(c, exts)
+}
+
+// validateTransfer checks the warm transfer's and the advocate hang-up's settings; exts
+// are the advocates' extensions.
+func (p *parser) validateTransfer(c *Config, exts map[string]int) {
+	m := &c.MidCall
+	if len(m.TransferQueues) > 0 && m.TransferKey == "" {
+		p.errorf("midcall.transfer_queues", "set, but midcall.transfer_key is not: no transfer can be made")
+	}
+	if m.TransferKey != "" && m.Prefix == "" {
+		p.errorf("midcall.transfer_key", "set, but midcall.prefix is not: no transfer can be made")
+	}
+	codes := map[string]int{}
+	for i, tq := range m.TransferQueues {
+		path := fmt.Sprintf("midcall.transfer_queues[%d]", i)
+		if !reCode.MatchString(tq.Code) {
+			p.errorf(path+".code", "%q must be 1 to 4 digits", tq.Code)
+		} else if j, ok := codes[tq.Code]; ok {
+			p.errorf(path+".code", "code %q is already transfer_queues[%d]'s", tq.Code, j)
+		} else if j, ok := exts[tq.Code]; ok {
+			p.errorf(path+".code", "code %q is also advocates[%d]'s extension", tq.Code, j)
+		} else {
+			codes[tq.Code] = i
+		}
+		found := false
+		for _, q := range c.Queues {
+			found = found || q.Name == tq.Queue
+		}
+		if !found {
+			p.errorf(path+".queue", "undefined queue %q", tq.Queue)
+		}
+	}
+	stays := len(m.StayWithInterpreterLines) > 0
+	for _, in := range m.Interpreters {
+		stays = stays || in.StayWithCaller
+	}
+	if stays && m.Prefix == "" {
+		p.errorf("midcall.stay_with_interpreter_lines", "staying with an interpreter is set, but midcall.prefix is not: no interpreter can be added")
+	}
+	if len(m.StayWithInterpreterLines) > 0 && len(m.Interpreters) == 0 {
+		p.errorf("midcall.stay_with_interpreter_lines", "set, but no midcall.interpreters are configured")
+	}
+	seen := map[string]bool{}
+	for i, name := range m.StayWithInterpreterLines {
+		path := fmt.Sprintf("midcall.stay_with_interpreter_lines[%d]", i)
+		found := false
+		for _, l := range c.Lines {
+			found = found || l.Name == name
+		}
+		switch {
+		case !found:
+			p.errorf(path, "undefined line %q", name)
+		case seen[name]:
+			p.errorf(path, "line %q is listed twice", name)
+		}
+		seen[name] = true
+	}
+}
+
+// StaysWithInterpreter reports whether a caller on line may stay with interpreter in
+// (its code) alone when the advocate hangs up.
+func (m *MidCall) StaysWithInterpreter(line, code string) bool {
+	for _, l := range m.StayWithInterpreterLines {
+		if l == line {
+			return true
+		}
+	}
+	for _, in := range m.Interpreters {
+		if in.Code == code && in.StayWithCaller {
+			return true
+		}
+	}
+	return false
 }

@@ -19,6 +19,9 @@ type Queue struct {
 	// QueueOverrides are the queue's own ring, wrap-up and announcement settings;
 	// queue_defaults applies where it sets none.
 	QueueOverrides `yaml:",inline"`
+	// Callback is when the queue offers its waiting callers a callback (callback.go);
+	// absent: never.
+	Callback *QueueCallback `yaml:"callback,omitempty"`
 }
 
 // Target is a destination outside this server, such as a backup center.

@@ -47,6 +47,7 @@ func defaults() *Config {
 	c.Records = defaultRecords()
 	c.MidCall = defaultMidCall()
 	c.Safety = defaultSafety()
+	c.Callback = defaultCallback()
 	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute, Phone: true}
 	return c
 }
@@ -72,6 +73,12 @@ func (c *Config) fillDefaults() {
 	}
 	if c.MidCall.Parties == nil {
 		c.MidCall.Parties = []Party{}
+	}
+	if c.MidCall.TransferQueues == nil {
+		c.MidCall.TransferQueues = []TransferQueue{}
+	}
+	if c.MidCall.StayWithInterpreterLines == nil {
+		c.MidCall.StayWithInterpreterLines = []string{}
 	}
 	c.IVR.fillDefaults()
 	nilIfEmpty(&c.Safety.Prompts)
@@ -105,6 +112,9 @@ func (p *parser) validate(c *Config) {
 	p.checkHostPort("sip.listen", c.SIP.Listen)
 	p.validateSIP(&c.SIP)
 	p.checkHostPort("http.listen", c.HTTP.Listen)
+	if (c.HTTP.CertFile == "") != (c.HTTP.KeyFile == "") {
+		p.errorf("http.cert_file", "cert_file and key_file go together (PEM files; both empty serves plain HTTP)")
+	}
 	p.validateMedia(&c.Media)
 	p.validateIVR(c)
 	p.validateLines(c.Lines)
@@ -121,6 +131,7 @@ func (p *parser) validate(c *Config) {
 	p.validateMidCall(c)
 	p.validateState(&c.State)
 	p.validateSafety(c)
+	p.validateCallback(c)
 	if c.Console.IdleTimeout < time.Minute || c.Console.IdleTimeout > 24*time.Hour {
 		p.errorf("console.idle_timeout", "%s must be between 1m and 24h", c.Console.IdleTimeout)
 	}

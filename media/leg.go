@@ -189,7 +189,8 @@ type Leg struct {
 	// SRTP authentication tag.
 	buf [rtpHeaderSize + FrameSize + maxAuthTagLen]byte
 
-	lastValid atomic.Int64 // time of the last valid packet, ns since epoch
+	lastValid atomic.Int64           // time of the last valid packet, ns since epoch
+	beep      atomic.Pointer[func()] // WatchBeep's fn while watching
 
 	sent, received, foreign, learning, resets, invalid, digits atomic.Uint64
 
@@ -713,6 +714,8 @@ type recvState struct {
 	hasSSRC bool
 	det     DTMFDetector
 	inband  InbandDetector // allocated with the state: no allocation per packet
+	beep    BeepDetector
+	beepFn  *func() // the WatchBeep the detector is fed for
 }
 
 // receive is the leg's goroutine: it reads packets until the socket is
@@ -828,6 +831,9 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 		m.push(&st.pkt)
 	}
 
+	if f := l.beep.Load(); f != nil {
+		l.feedBeep(st, f)
+	}
 	if !st.hasSSRC || h.SSRC != st.ssrc {
 		// A new stream (the phone restarted it, or a transfer): its
 		// telephone-event timestamps are unrelated to the old ones.
@@ -856,6 +862,30 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 		return
 	}
 	l.digit(d)
+}
+
+// WatchBeep calls fn once, on the receive goroutine, when the learned source's audio
+// holds an answering machine's beep (BeepDetector); a later call replaces fn, nil stops
+// watching. A callback's gate watches for it, so as to hang up before anything of the
+// hotline is recorded as a message.
+func (l *Leg) WatchBeep(fn func()) {
+	if fn == nil {
+		l.beep.Store(nil)
+		return
+	}
+	l.beep.Store(&fn)
+}
+
+// feedBeep feeds a G.711 packet to the beep detector watching for f.
+func (l *Leg) feedBeep(st *recvState, f *func()) {
+	if st.beepFn != f {
+		st.beep.Reset()
+		st.beepFn = f
+	}
+	pt := st.pkt.PayloadType
+	if (pt == 0 || pt == 8) && st.beep.FeedPayload(pt, st.pkt.Payload) && l.beep.CompareAndSwap(f, nil) {
+		(*f)()
+	}
 }
 
 // digit reports a key press detected on the receive goroutine.

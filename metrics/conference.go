@@ -29,7 +29,7 @@ func NewConferences(r prometheus.Registerer) *Conferences {
 		}),
 		joins: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "conference_joins_total",
-			Help: "Attempts to add a party mid-call, by kind (interpreter, emergency, partner, other) and result (answered, busy, no_answer, failed, unknown).",
+			Help: "Attempts to add a party mid-call, by kind (interpreter, emergency, partner, other, supervisor, transfer) and result (answered, busy, no_answer, failed, unknown; for transfers also none_available, completed, cancelled, left).",
 		}, []string{"kind", "result"}),
 	}
 }

@@ -18,7 +18,7 @@ func TestConferences(t *testing.T) {
 	m.Joined("emergency", "busy")
 	m.Joined("emergency", "busy")
 	want := `
-# HELP hotline_conference_joins_total Attempts to add a party mid-call, by kind (interpreter, emergency, partner, other) and result (answered, busy, no_answer, failed, unknown).
+# HELP hotline_conference_joins_total Attempts to add a party mid-call, by kind (interpreter, emergency, partner, other, supervisor, transfer) and result (answered, busy, no_answer, failed, unknown; for transfers also none_available, completed, cancelled, left).
 # TYPE hotline_conference_joins_total counter
 hotline_conference_joins_total{kind="emergency",result="busy"} 2
 hotline_conference_joins_total{kind="interpreter",result="answered"} 1

@@ -66,11 +66,17 @@ const (
 	// QuickExit is a caller who ended the call with the quick-exit key
 	// (safety.quick_exit_key), wherever they were: menus, hold, ringing or bridge.
 	QuickExit Call = "quick_exit"
+	// Callback is a caller who asked, by key press, to be called back instead of waiting
+	// (queues[].callback); the callback's own attempts are records of their own.
+	Callback Call = "callback"
+	// CallbackMissed is a callback attempt that did not reach the caller (busy, no
+	// answer, nobody pressed 1 at the gate); it is tried again later within its window.
+	CallbackMissed Call = "callback_missed"
 )
 
 // Calls lists every Call outcome, for validation and documentation.
 var Calls = []Call{InProgress, Interrupted, Completed, Abandoned, MenuHangup, Message, Transferred,
-	Failed, Shutdown, ShutdownFatal, Cancelled, NoAck, SetupFailed, Refused, QuickExit}
+	Failed, Shutdown, ShutdownFatal, Cancelled, NoAck, SetupFailed, Refused, QuickExit, Callback, CallbackMissed}
 
 // Leg is how the caller's SIP leg ended, as the sip server sees it.
 type Leg string

@@ -48,7 +48,7 @@ func TestListed(t *testing.T) {
 		}
 		seen[c] = true
 	}
-	if len(seen) != 15 || !seen["menu_hangup"] || !seen["in_progress"] {
+	if len(seen) != 17 || !seen["menu_hangup"] || !seen["callback"] || !seen["in_progress"] {
 		t.Errorf("call outcomes %v", Calls)
 	}
 	legs := map[Leg]bool{}

@@ -475,7 +475,7 @@ func (e *Engine) dispatch(now time.Time, acts []Action) []Action {
 		if !q.RingAll && len(c.rings) > 0 {
 			continue
 		}
-		k := class{q, c.Language}
+		k := class{q, c.Language, c.Advocate}
 		if !slices.Contains(q.Languages, c.Language) {
 			k.lang = ""
 		}
@@ -510,6 +510,7 @@ func (e *Engine) dispatch(now time.Time, acts []Action) []Action {
 type class struct {
 	q    *queue
 	lang string
+	adv  string // Caller.Advocate
 }
 
 // candidates appends to group the available advocates who may be rung for c, longest idle
@@ -555,8 +556,11 @@ func idler(a, b *advocate) bool {
 }
 
 // eligible reports whether a may take call c in queue q: a serves q and speaks the
-// caller's language, if that is one of q's.
+// caller's language, if that is one of q's; or a is the one advocate the call names.
 func eligible(a *advocate, q *queue, c *call) bool {
+	if c.Advocate != "" {
+		return a.ID == c.Advocate
+	}
 	if !serves(a, q) {
 		return false
 	}

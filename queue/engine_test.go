@@ -807,3 +807,22 @@ func TestLeave(t *testing.T) {
 		t.Errorf("second leave: err = %v, want ErrUnknownCall", err)
 	}
 }
+
+// TestNamedAdvocate: a call that names an advocate (a warm transfer, issue 18) rings that
+// advocate alone, whatever their languages, and waits while they are busy; it does not
+// hold up the callers behind it, who go to the others.
+func TestNamedAdvocate(t *testing.T) {
+	e := newEngine(t, queue.Config{Queues: []queue.QueueConfig{q("en", "en")},
+		Advocates: []queue.AdvocateConfig{adv("ana", "en"), adv("bob", "en"), adv("fr", "fr")}})
+	online(t, e, t0, "ana", "bob")
+	acts, err := e.Enqueue(queue.Caller{ID: "x", Queue: "en", Language: "en", Priority: 9, Advocate: "fr"}, at(sec))
+	want(t, "enqueue for fr (offline)", acts, err, "")
+	acts, err = e.Enqueue(queue.Caller{ID: "c", Queue: "en", Language: "en"}, at(2*sec))
+	want(t, "a caller behind it", acts, err, "ring c>ana")
+	acts, err = e.AdvocateOnline("fr", at(3*sec))
+	want(t, "fr online", acts, err, "ring x>fr")
+	acts, err = e.RingResult("x", "fr", queue.Busy, at(4*sec))
+	want(t, "fr busy", acts, err, "ring x>fr")
+	acts, err = e.Leave("x", at(5*sec))
+	want(t, "leave", acts, err, "cancel x>fr")
+}

@@ -93,6 +93,10 @@ type Caller struct {
 	// Since is when the caller first queued, for a caller coming back to the queues
 	// (their wait counts from then). Zero means the time of Enqueue.
 	Since time.Time
+	// Advocate, when set, is the only advocate who may take the call, whatever the queue's
+	// languages (a warm transfer to a named advocate); the queue gives the ring timeout and
+	// wrap-up.
+	Advocate string
 }
 
 // Config is the engine's configuration: queues and advocates, and how estimates are made.

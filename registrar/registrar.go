@@ -62,6 +62,9 @@ type Request struct {
 	Expires   int  // the Expires header in seconds, or -1 when absent
 	Source    netip.AddrPort
 	Transport string // udp or tcp, lowercase
+	// Path is the REGISTER's Path header values in order (RFC 3327): the proxies between
+	// the phone and us, the first one nearest to us.
+	Path []string
 }
 
 // Binding is one registered contact.
@@ -76,6 +79,10 @@ type Binding struct {
 	Expires   time.Time
 	CallID    string
 	CSeq      uint32
+	// Path is the Path of the REGISTER that made the binding (RFC 3327): when set, requests
+	// to the phone carry it as their Route set and go to its first URI, an edge proxy that
+	// holds the phone's flow, instead of to Source.
+	Path []string `json:",omitempty"`
 }
 
 // ExpiresIn returns the seconds left at now, rounded up, for the response's expires.
@@ -185,7 +192,7 @@ func (r *Registrar) Register(now time.Time, req Request) ([]Binding, []Event, er
 			continue
 		}
 		b := Binding{AOR: req.AOR, Contact: c.URI, Source: req.Source, Transport: req.Transport,
-			Expires: now.Add(exp), CallID: req.CallID, CSeq: req.CSeq}
+			Expires: now.Add(exp), CallID: req.CallID, CSeq: req.CSeq, Path: slices.Clone(req.Path)}
 		if i >= 0 {
 			next[i] = b
 		} else {

@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"reflect"
@@ -193,6 +194,50 @@ func TestBindingRecordsSource(t *testing.T) {
 	got[0].Contact = "changed"
 	if b := r.Bindings("alice", t0); b[0].Contact != want[0].Contact {
 		t.Errorf("stored binding changed through the returned slice")
+	}
+}
+
+// TestBindingKeepsPath: a REGISTER through an edge proxy (RFC 3327) keeps its Path with the
+// binding, a refresh that came without one (the phone now registers directly) drops it, and
+// the stored Path is not the caller's slice.
+func TestBindingKeepsPath(t *testing.T) {
+	r := New(Options{})
+	path := []string{"<sip:198.51.100.1:5060;lr;received=sip:203.0.113.9%3A40000>"}
+	req := Request{AOR: "alice", CallID: "c", CSeq: 1, Expires: -1, Path: path,
+		Contacts: []Contact{{URI: "sip:alice@192.168.1.20:5060", Expires: 300}}, Source: src, Transport: "udp"}
+	got, _, err := r.Register(t0, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Path, path) {
+		t.Fatalf("bindings %+v, want Path %q", got, path)
+	}
+	path[0] = "changed"
+	if b := r.Bindings("alice", t0); b[0].Path[0] == "changed" {
+		t.Errorf("stored Path changed through the request's slice")
+	}
+	req.CSeq, req.Path = 2, nil
+	if got, _, err = r.Register(t0.Add(time.Second), req); err != nil || got[0].Path != nil {
+		t.Errorf("refresh without Path: %+v, %v; want no Path", got, err)
+	}
+}
+
+// TestBindingJSONKeepsPath: the state log stores bindings as JSON (package state); a Path
+// survives the round trip, and a binding without one is written as before.
+func TestBindingJSONKeepsPath(t *testing.T) {
+	b := Binding{AOR: "alice", Contact: "sip:alice@192.168.1.20:5060", Source: src, Transport: "udp",
+		Expires: t0, CallID: "c", CSeq: 1, Path: []string{"<sip:198.51.100.1;lr;received=sip:203.0.113.9%3A40000>"}}
+	data, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Binding
+	if err := json.Unmarshal(data, &back); err != nil || !reflect.DeepEqual(back, b) {
+		t.Fatalf("round trip = %+v, %v; want %+v", back, err, b)
+	}
+	b.Path = nil
+	if data, _ := json.Marshal(b); strings.Contains(string(data), "Path") {
+		t.Errorf("a binding without Path is written with one: %s", data)
 	}
 }
 

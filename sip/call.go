@@ -144,6 +144,14 @@ func (c *Call) Leg() *media.Leg { return c.leg }
 // channel is closed when the call ends.
 func (c *Call) Digits() <-chan rune { return c.digits }
 
+// WatchBeep calls fn once when the far end's audio holds an answering machine's beep
+// (media.Leg.WatchBeep); nil stops watching.
+func (c *Call) WatchBeep(fn func()) {
+	if c.leg != nil {
+		c.leg.WatchBeep(fn)
+	}
+}
+
 // pushDigit queues a digit for the IVR; when the caller types far ahead, extra digits are dropped.
 func (c *Call) pushDigit(d rune) {
 	c.mu.Lock()

@@ -75,6 +75,10 @@ type DialRequest struct {
 	// instead of Target's host and port: the source address the phone's REGISTER came from,
 	// for phones behind NAT.
 	SendTo string
+	// Route, when set, is the Route set the INVITE carries (the Path the phone registered
+	// with, RFC 3327): the INVITE goes to its first URI, an edge proxy that holds the
+	// phone's flow, and SendTo is not used.
+	Route []string
 	// Transport is "udp", "tcp" or "tls"; empty means Target's transport parameter, else tls
 	// for a sips: Target and udp for a sip: one. The server must be serving that transport.
 	// Over TLS the phone's open connection (the one it registered over) is reused; without
@@ -91,6 +95,9 @@ type DialRequest struct {
 	// OnProgress, when set, is called on Dial's goroutine for each provisional response other
 	// than 100 (180 Ringing, 183 Session Progress). It must not block.
 	OnProgress func(status int)
+	// Private marks a Target whose user part is a caller's number (a safe callback): it
+	// is never logged.
+	Private bool
 }
 
 // reservedHeaders are the headers Dial builds itself; DialRequest.Headers must not set them.
@@ -156,9 +163,16 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*Call, error) {
 		return nil, err
 	}
 	inv, from := o.invite(c, target, req.FromDisplay, fromUser, extra)
+	for _, r := range req.Route {
+		inv.AppendHeader(sipmsg.NewHeader("Route", r))
+	}
 	inv.SetDestination(dest.String())
 
-	c.log.Info("dialling", "target_user", target.User, "transport", transport)
+	targetUser := target.User
+	if req.Private {
+		targetUser = "(private)"
+	}
+	c.log.Info("dialling", "target_user", targetUser, "transport", transport)
 	dlg, err := s.dialog.WriteInvite(ctx, inv)
 	if err != nil {
 		release()
@@ -462,7 +476,14 @@ func (s *Server) dialTarget(ctx context.Context, req DialRequest) (sipmsg.Uri, s
 		return target, "", netip.AddrPort{}, fmt.Errorf("sip: dial: a sips: target needs transport tls, not %s", transport)
 	}
 	host, port := target.Host, target.Port
-	if req.SendTo != "" {
+	switch {
+	case len(req.Route) > 0:
+		hop, err := routeNextHop(req.Route)
+		if err != nil {
+			return target, "", netip.AddrPort{}, fmt.Errorf("sip: dial: %w", err)
+		}
+		host, port = hop.Host, hop.Port
+	case req.SendTo != "":
 		h, p, err := net.SplitHostPort(req.SendTo)
 		if err != nil {
 			return target, "", netip.AddrPort{}, fmt.Errorf("sip: dial: bad send-to address: %w", err)
@@ -535,7 +556,7 @@ func (o *outbound) via() *sipmsg.ViaHeader {
 		ProtocolName:    "SIP",
 		ProtocolVersion: "2.0",
 		Transport:       o.transport,
-		Host:            uriHost(o.local),
+		Host:            uriHost(o.srv.contactAddr(o.transport, o.local)),
 		Port:            o.srv.listenPort(o.transport),
 		Params:          sipmsg.NewParams(),
 	}
@@ -545,7 +566,7 @@ func (o *outbound) via() *sipmsg.ViaHeader {
 }
 
 func (o *outbound) contact() *sipmsg.ContactHeader {
-	u := sipmsg.Uri{Scheme: "sip", User: "hotline", Host: uriHost(o.local), Port: o.srv.listenPort(o.transport)}
+	u := sipmsg.Uri{Scheme: "sip", User: "hotline", Host: uriHost(o.srv.contactAddr(o.transport, o.local)), Port: o.srv.listenPort(o.transport)}
 	if o.sips {
 		u.Scheme = "sips"
 	} else if o.transport != "UDP" {

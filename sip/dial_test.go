@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -872,6 +873,36 @@ func TestDialSendTo(t *testing.T) {
 	}
 }
 
+// TestDialRoute: with a Route set (the Path the phone registered with, RFC 3327) the INVITE
+// goes to the first route's address, an edge proxy, carrying the Route headers in order;
+// SendTo (the REGISTER's source, the proxy's own address here) is not used.
+func TestDialRoute(t *testing.T) {
+	s := startDialServer(t)
+	proxy := newPhone(t, "udp")
+	route := []string{"<sip:" + proxy.addr() + ";lr;received=sip:127.0.0.9%3A4000>", "<sip:second.example.org;lr>"}
+	res := dialAsync(context.Background(), s, DialRequest{
+		Target: "sip:alice@192.0.2.1:5060", // the phone's private contact: only the proxy reaches it
+		SendTo: "192.0.2.2:5060",
+		Route:  route,
+		Line:   "main",
+	})
+	inv := proxy.expectRequest("INVITE")
+	if inv.Recipient.Host != "192.0.2.1" {
+		t.Errorf("Request-URI host %s, want the contact's", inv.Recipient.Host)
+	}
+	var got []string
+	for _, h := range inv.GetHeaders("Route") {
+		got = append(got, h.Value())
+	}
+	if !slices.Equal(got, route) {
+		t.Errorf("Route headers %q, want %q", got, route)
+	}
+	proxy.respond(inv, 486, "Busy Here", "")
+	if r := waitDial(t, res); !errors.Is(r.err, ErrBusy) {
+		t.Fatalf("Dial error = %v, want ErrBusy", r.err)
+	}
+}
+
 // TestDialRequestInvalid: bad requests fail before anything is sent or allocated.
 func TestDialRequestInvalid(t *testing.T) {
 	s := startDialServer(t)
@@ -884,6 +915,8 @@ func TestDialRequestInvalid(t *testing.T) {
 		{"tls not served", DialRequest{Target: "sip:a@127.0.0.1:5060;transport=tls"}},
 		{"sips over udp", DialRequest{Target: "sips:a@127.0.0.1:5060;transport=udp"}},
 		{"bad send-to", DialRequest{Target: "sip:a@127.0.0.1", SendTo: "127.0.0.1"}},
+		{"bad route", DialRequest{Target: "sip:a@127.0.0.1", Route: []string{"<tel:1>"}}},
+		{"route injection", DialRequest{Target: "sip:a@127.0.0.1", Route: []string{"<sip:127.0.0.1;lr>", "<sip:b;lr>\r\nVia: evil"}}},
 		{"reserved header", DialRequest{Target: "sip:a@127.0.0.1", Headers: []Header{{"From", "x"}}}},
 		{"header injection", DialRequest{Target: "sip:a@127.0.0.1", Headers: []Header{{"X-Q", "a\r\nVia: evil"}}}},
 		{"bad header name", DialRequest{Target: "sip:a@127.0.0.1", Headers: []Header{{"X Q", "a"}}}},

@@ -149,7 +149,7 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	rr, ok := registerRequest(req)
 	if !ok {
-		s.respondTagged(tx, req, 400, "Bad Contact or Expires")
+		s.respondTagged(tx, req, 400, "Bad Contact, Expires or Path")
 		return
 	}
 	id, ok := s.authenticate(req, tx)
@@ -160,6 +160,13 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		// Credentials are good but for another advocate's address of record.
 		s.log.Info("register for another advocate refused", "advocate", id)
 		s.respondTagged(tx, req, 403, "Forbidden")
+		return
+	}
+	if len(rr.Path) > 0 && !s.fromTrusted(req) {
+		// Else a phone could send the node's INVITEs to any address by naming it in a Path.
+		s.log.Warn("register with a Path from an untrusted source refused; list the edge proxy in security.trusted_sources",
+			"advocate", id, "source", req.Source())
+		s.respondTagged(tx, req, 403, "Path Only Through A Trusted Proxy")
 		return
 	}
 	rr.AOR = id
@@ -187,11 +194,15 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		hdrs = append(hdrs, sipmsg.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.Itoa(b.ExpiresIn(now))))
 	}
 	hdrs = append(hdrs, sipmsg.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+	if len(rr.Path) > 0 && supports(req, "path") {
+		// RFC 3327 5.3: the stored Path, echoed to a phone that supports it.
+		hdrs = append(hdrs, sipmsg.NewHeader("Path", strings.Join(rr.Path, ", ")))
+	}
 	s.respondTagged(tx, req, 200, "OK", hdrs...)
-	s.log.Info("registered", "advocate", id, "contacts", len(bindings))
+	s.log.Info("registered", "advocate", id, "contacts", len(bindings), "path", len(rr.Path) > 0)
 }
 
-// registerRequest reads the Contacts, Expires and origin of a REGISTER.
+// registerRequest reads the Contacts, Expires, Path and origin of a REGISTER.
 func registerRequest(req *sipmsg.Request) (registrar.Request, bool) {
 	rr := registrar.Request{
 		CallID:    req.CallID().Value(),
@@ -202,6 +213,15 @@ func registerRequest(req *sipmsg.Request) (registrar.Request, bool) {
 	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
 		rr.Source = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
+	var paths []string
+	for _, h := range req.GetHeaders("Path") {
+		paths = append(paths, h.Value())
+	}
+	path, err := parsePath(paths)
+	if err != nil {
+		return rr, false
+	}
+	rr.Path = path
 	if h := req.GetHeader("Expires"); h != nil {
 		n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
 		if err != nil {
@@ -300,4 +320,23 @@ func (s *Server) runFeature(req *sipmsg.Request, tx sipmsg.ServerTransaction, ad
 		s.respondTagged(tx, req, 500, "Server Internal Error")
 	}
 	return false
+}
+
+// supports reports whether the request's Supported headers list the option tag.
+func supports(req *sipmsg.Request, tag string) bool {
+	for _, h := range req.GetHeaders("Supported") {
+		for _, o := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(o), tag) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fromTrusted reports whether the request came from a source in security.trusted_sources
+// (Options.Defences): the carrier's trunk, or the edge proxy that may add a Path.
+func (s *Server) fromTrusted(req *sipmsg.Request) bool {
+	ap, err := netip.ParseAddrPort(req.Source())
+	return err == nil && s.opts.Defences != nil && s.opts.Defences.Trusted(ap.Addr().Unmap())
 }

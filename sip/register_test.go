@@ -17,6 +17,7 @@ import (
 
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/registrar"
+	"github.com/hotline-project/hotline/sip/defence"
 	"github.com/hotline-project/hotline/sip/digest"
 )
 
@@ -65,6 +66,12 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newAuthFixture(t *testing.T) *authFixture {
 	t.Helper()
+	return newAuthFixtureWith(t, nil)
+}
+
+// newAuthFixtureWith is newAuthFixture with the server's options changed by set.
+func newAuthFixtureWith(t *testing.T, set func(*Options)) *authFixture {
+	t.Helper()
 	f := &authFixture{t: t, obs: &authObs{}, calls: make(chan *Call, 4)}
 	f.now.Store(t0.UnixNano())
 	accounts := map[string]digest.HA1{}
@@ -85,7 +92,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 	}
 	sched := media.NewScheduler(media.SchedulerOptions{Workers: 1})
 	lo := freePort(t)
-	srv, err := NewServer(Options{
+	opts := Options{
 		Lines: func(d string) (string, bool) { return "main", d == "18883737888" },
 		Handler: func(ctx context.Context, c *Call) {
 			f.calls <- c
@@ -113,7 +120,11 @@ func newAuthFixture(t *testing.T) *authFixture {
 		},
 		FeatureHandler: func(ctx context.Context, c *Call) { f.calls <- c },
 		Now:            func() time.Time { return time.Unix(0, f.now.Load()).UTC() },
-	})
+	}
+	if set != nil {
+		set(&opts)
+	}
+	srv, err := NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,6 +476,71 @@ func TestRegistrationExpires(t *testing.T) {
 	}
 	if b := f.srv.Contacts("bob"); len(b) != 0 {
 		t.Errorf("Contacts(bob) after expiry = %+v", b)
+	}
+}
+
+// TestRegisterPath: a REGISTER through an edge proxy (RFC 3327) is accepted with Require:
+// path, its Path is kept with the binding (in order, several in one header or many) and
+// echoed in the 200 when the phone lists path in Supported; a malformed Path gets 400 and
+// changes nothing.
+func TestRegisterPath(t *testing.T) {
+	f := newAuthFixtureWith(t, func(o *Options) {
+		// The edge proxy (here the phone's own address) is listed in trusted_sources.
+		l, err := defence.New(defence.Config{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Defences = l
+	})
+	p := newRegPhone(t, f.addr, "bob")
+	chal := p.register("bob")
+	path := []string{"<sip:127.0.0.5:5070;lr;received=sip:127.0.0.9%3A4000>", "<sip:outer.example.org;lr>"}
+	nc := 0
+	reg := func(hdrs ...string) *sipmsg.Response {
+		nc++
+		hdrs = append(hdrs, "Contact: <sip:bob@10.0.0.7:5060>", "Expires: 60",
+			digestAnswer(t, chal, digest.MD5, "REGISTER", p.registrarURI(), "bob", "bob-pw", nc))
+		return p.register("bob", hdrs...)
+	}
+
+	res := reg("Path: "+path[0]+", "+path[1], "Supported: path, gruu", "Require: path")
+	wantStatus(t, "register with path", res, 200)
+	if got := headerValues(res, "Path"); len(got) != 1 || got[0] != path[0]+", "+path[1] {
+		t.Errorf("200 Path %q, want %q", got, path)
+	}
+	if b := f.srv.Contacts("bob"); len(b) != 1 || !slices.Equal(b[0].Path, path) {
+		t.Errorf("Contacts(bob) = %+v, want Path %q", b, path)
+	}
+
+	// Not echoed to a phone that does not say it supports Path; one header per entry.
+	res = reg("Path: "+path[0], "Path: "+path[1])
+	wantStatus(t, "register, no Supported", res, 200)
+	if got := headerValues(res, "Path"); len(got) != 0 {
+		t.Errorf("200 Path %q to a phone without Supported: path", got)
+	}
+	if b := f.srv.Contacts("bob"); len(b) != 1 || !slices.Equal(b[0].Path, path) {
+		t.Errorf("Contacts(bob) = %+v, want Path %q", b, path)
+	}
+
+	res = reg("Path: sip:no-brackets.example.org;lr")
+	wantStatus(t, "malformed path", res, 400)
+	if b := f.srv.Contacts("bob"); len(b) != 1 || !slices.Equal(b[0].Path, path) {
+		t.Errorf("Contacts(bob) after a refused REGISTER = %+v, want it unchanged", b)
+	}
+}
+
+// TestRegisterPathUntrusted: a Path from a source not in trusted_sources is refused (403),
+// with the right credentials: else a phone could make the node send its INVITEs to any
+// address by naming it in a Path of its own.
+func TestRegisterPathUntrusted(t *testing.T) {
+	f := newAuthFixture(t)
+	p := newRegPhone(t, f.addr, "bob")
+	chal := p.register("bob")
+	res := p.register("bob", "Contact: <sip:bob@127.0.0.1:5070>", "Path: <sip:203.0.113.9:5060;lr>",
+		digestAnswer(t, chal, digest.MD5, "REGISTER", p.registrarURI(), "bob", "bob-pw", 1))
+	wantStatus(t, "path from an untrusted source", res, 403)
+	if b := f.srv.Contacts("bob"); len(b) != 0 {
+		t.Errorf("Contacts(bob) = %+v, want none", b)
 	}
 }
 

@@ -323,6 +323,18 @@ func (s *Server) listenPort(transport string) int {
 	return s.ports["udp"]
 }
 
+// contactAddr is the address our Contact names for transport: the listener's own when it
+// listens on one address (a node behind a proxy, on its own interface), else local (the
+// address facing the peer, or the advertised one).
+func (s *Server) contactAddr(transport string, local netip.Addr) netip.Addr {
+	if a, ok := s.listener(strings.ToLower(transport)); ok {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil && !ap.Addr().IsUnspecified() {
+			return ap.Addr().Unmap()
+		}
+	}
+	return local
+}
+
 // drainRetryAfter is the Retry-After of a draining server's 503s, in seconds: long enough
 // that the sender tries another node rather than this one again.
 const drainRetryAfter = "300"
@@ -467,7 +479,8 @@ func requiredExtensions(req *sipmsg.Request) []string {
 	var opts []string
 	for _, h := range req.GetHeaders("Require") {
 		for _, o := range strings.Split(h.Value(), ",") {
-			if o = strings.TrimSpace(o); o != "" {
+			if o = strings.TrimSpace(o); o != "" && (req.Method != sipmsg.REGISTER || !strings.EqualFold(o, "path")) {
+				// The registrar supports Path (RFC 3327, path.go).
 				opts = append(opts, o)
 			}
 		}
@@ -1102,6 +1115,7 @@ func (c *Call) nextVersion() uint64 {
 // 12.1.1); TLS without sips: gets ;transport=tls.
 func (s *Server) contact(local netip.Addr, req *sipmsg.Request) sipmsg.Header {
 	transport := req.Transport()
+	local = s.contactAddr(transport, local)
 	host := local.Unmap().String()
 	if local.Is6() && !local.Is4In6() {
 		host = "[" + host + "]"

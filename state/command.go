@@ -16,7 +16,7 @@ const Version = 1
 // Kind is what an Op changes.
 type Kind string
 
-// The kinds of Op. New kinds (pending callbacks, say) may be added; an entry with a kind
+// The kinds of Op. New kinds may be added; an entry with a kind
 // this code does not know is refused by Decode, so that an old node never half-applies a
 // newer node's entry.
 const (
@@ -28,7 +28,35 @@ const (
 	KindOverrides Kind = "overrides"
 	// KindSlot sets (Slot) or, with Delete, removes a caller's "keep my place" slot.
 	KindSlot Kind = "slot"
+	// KindCallback sets (Callback) or, with Delete, removes a pending callback.
+	KindCallback Kind = "callback"
 )
+
+// Callback is a pending safe callback (issue 16, part 3). The number to call is only
+// ever here encrypted (Sealed, AES-256-GCM under the key KeyID, the callback's ID as
+// additional data); the caller is known by Hash, the keyed hash records keep. It is
+// dropped once Expires has passed, and deleted when done or failed for good.
+type Callback struct {
+	ID       string `json:"id"`
+	Queue    string `json:"queue"`
+	Line     string `json:"line,omitempty"`
+	Language string `json:"language,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Priority int    `json:"priority,omitempty"`
+	Hash     string `json:"hash,omitempty"`
+	// KeyID names the key of the callback key file that sealed the number.
+	KeyID  string `json:"key_id"`
+	Sealed []byte `json:"sealed"`
+	// Consent: the caller agreed that the hotline may be named when they are called.
+	Consent  bool      `json:"consent,omitempty"`
+	Created  time.Time `json:"created"`
+	Opens    time.Time `json:"opens"`   // the window's start
+	Expires  time.Time `json:"expires"` // the window's end
+	Next     time.Time `json:"next"`    // the next try, not before
+	Attempts int       `json:"attempts,omitempty"`
+	// Last is how the last try ended (busy, no_answer, no_key...), for the admin API.
+	Last string `json:"last,omitempty"`
+}
 
 // Advocate is the part of an advocate's state that outlives a restart.
 type Advocate struct {
@@ -63,6 +91,7 @@ type Op struct {
 	Advocate  *Advocate           `json:"advocate,omitempty"`
 	Overrides []routing.Override  `json:"overrides,omitempty"`
 	Slot      *Slot               `json:"slot,omitempty"`
+	Callback  *Callback           `json:"callback,omitempty"`
 	Delete    bool                `json:"delete,omitempty"`
 }
 
@@ -133,6 +162,10 @@ func (op Op) check() error {
 	case KindSlot:
 		if op.Slot == nil || op.Slot.Key == "" || (!op.Delete && op.Slot.Queue == "") {
 			return errors.New("slot without a key or queue")
+		}
+	case KindCallback:
+		if op.Callback == nil || op.Callback.ID == "" || (!op.Delete && (op.Callback.Queue == "" || len(op.Callback.Sealed) == 0)) {
+			return errors.New("callback without an id, queue or number")
 		}
 	default:
 		return fmt.Errorf("unknown kind %q", op.Kind)

@@ -23,12 +23,13 @@ type State struct {
 	Advocates map[string]Advocate            `json:"advocates"`
 	Overrides []routing.Override             `json:"overrides"`
 	Slots     map[string]Slot                `json:"slots"`
+	Callbacks map[string]Callback            `json:"callbacks"`
 }
 
 // newState returns an empty State.
 func newState() State {
 	return State{Version: Version, Bindings: map[string][]registrar.Binding{},
-		Advocates: map[string]Advocate{}, Slots: map[string]Slot{}}
+		Advocates: map[string]Advocate{}, Slots: map[string]Slot{}, Callbacks: map[string]Callback{}}
 }
 
 // clone copies s; slices held in it are never changed in place, so they are shared.
@@ -37,6 +38,7 @@ func (s State) clone() State {
 	c.Bindings = maps.Clone(s.Bindings)
 	c.Advocates = maps.Clone(s.Advocates)
 	c.Slots = maps.Clone(s.Slots)
+	c.Callbacks = maps.Clone(s.Callbacks)
 	c.Overrides = slices.Clone(s.Overrides)
 	return c
 }
@@ -65,6 +67,12 @@ func (s *State) apply(e Entry) {
 			} else {
 				s.Slots[op.Slot.Key] = *op.Slot
 			}
+		case KindCallback:
+			if op.Delete {
+				delete(s.Callbacks, op.Callback.ID)
+			} else {
+				s.Callbacks[op.Callback.ID] = *op.Callback
+			}
 		}
 	}
 	s.expire(s.At)
@@ -86,6 +94,11 @@ func (s *State) expire(now time.Time) {
 	for k, sl := range s.Slots {
 		if !sl.Expires.After(now) {
 			delete(s.Slots, k)
+		}
+	}
+	for id, cb := range s.Callbacks {
+		if !cb.Expires.After(now) {
+			delete(s.Callbacks, id)
 		}
 	}
 }
@@ -166,6 +179,9 @@ func decodeSnapshot(r io.Reader) (State, error) {
 	}
 	if st.Slots == nil {
 		st.Slots = map[string]Slot{}
+	}
+	if st.Callbacks == nil {
+		st.Callbacks = map[string]Callback{}
 	}
 	return st, nil
 }

@@ -80,6 +80,13 @@ func TestFSMApply(t *testing.T) {
 				{Kind: KindSlot, Slot: &Slot{Key: "k3", Queue: "main", Since: t0, Expires: t0.Add(time.Hour)}}}},
 			{At: t0.Add(time.Minute), Ops: []Op{{Kind: KindSlot, Slot: &Slot{Key: "k3"}, Delete: true}}},
 		}, State{At: t0.Add(time.Minute), Slots: map[string]Slot{"k1": {Key: "k1", Queue: "main", Since: t0, Expires: t0.Add(time.Hour)}}}},
+		{"callbacks set, updated, deleted, expired", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindCallback, Callback: &Callback{ID: "c1", Queue: "es", KeyID: "k", Sealed: []byte{1}, Expires: t0.Add(time.Hour)}},
+				{Kind: KindCallback, Callback: &Callback{ID: "c2", Queue: "es", KeyID: "k", Sealed: []byte{2}, Expires: t0.Add(time.Minute)}},
+				{Kind: KindCallback, Callback: &Callback{ID: "c3", Queue: "es", KeyID: "k", Sealed: []byte{3}, Expires: t0.Add(time.Hour)}}}},
+			{At: t0.Add(time.Minute), Ops: []Op{{Kind: KindCallback, Callback: &Callback{ID: "c3"}, Delete: true},
+				{Kind: KindCallback, Callback: &Callback{ID: "c1", Queue: "es", KeyID: "k", Sealed: []byte{1}, Expires: t0.Add(time.Hour), Attempts: 1, Last: "busy"}}}},
+		}, State{At: t0.Add(time.Minute), Callbacks: map[string]Callback{"c1": {ID: "c1", Queue: "es", KeyID: "k", Sealed: []byte{1}, Expires: t0.Add(time.Hour), Attempts: 1, Last: "busy"}}}},
 		{"time never goes back", []Entry{
 			{At: t0.Add(time.Minute), Ops: nil},
 			{At: t0, Ops: []Op{{Kind: KindBindings, AOR: "bob", Bindings: []registrar.Binding{bob}}}},
@@ -130,6 +137,13 @@ func fill(s State) State {
 	}
 	if s.Slots == nil {
 		s.Slots = map[string]Slot{}
+	}
+	if s.Callbacks == nil {
+		s.Callbacks = map[string]Callback{}
+	}
+	for id, cb := range s.Callbacks {
+		cb.Expires = cb.Expires.UTC()
+		s.Callbacks[id] = cb
 	}
 	if len(s.Overrides) == 0 {
 		s.Overrides = nil
@@ -243,6 +257,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"bindings","aor":"a","bindings":[{"AOR":"a","Contact":"sip:a@x","Source":"192.0.2.1:5060","Expires":"2026-12-04T23:00:00Z"}]}]}`))
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"overrides","overrides":[{"kind":"closed","schedule":"day","since":"2026-12-04T22:00:00Z"}]}]}`))
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k","queue":"q"}}]}`))
+	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"callback","callback":{"id":"cb-1","queue":"q","key_id":"k1","sealed":"AAEC","expires":"2026-12-05T00:00:00Z"}},{"kind":"callback","callback":{"id":"cb-2"},"delete":true}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Decode(b)
 		if err != nil {

@@ -47,12 +47,13 @@ type sipDialer struct{ srv func() *sip.Server }
 func (d sipDialer) Dial(ctx context.Context, to callflow.Dest) (callflow.Leg, error) {
 	from, display := "hotline", "Hotline"
 	if to.FromUser != "" {
-		// A party configured to be shown the caller's number (midcall.parties).
-		from, display = to.FromUser, ""
+		// A party configured to be shown the caller's number (midcall.parties), or a
+		// callback's neutral caller ID (named only with the caller's consent).
+		from, display = to.FromUser, to.FromDisplay
 	}
 	c, err := d.srv().Dial(ctx, sip.DialRequest{
-		Target: to.URI, SendTo: to.SendTo, Transport: to.Transport, Line: to.Line,
-		FromUser: from, FromDisplay: display,
+		Target: to.URI, SendTo: to.SendTo, Route: to.Route, Transport: to.Transport, Line: to.Line,
+		FromUser: from, FromDisplay: display, Private: to.Private,
 	})
 	if err != nil {
 		for _, e := range []struct{ sip, flow error }{
@@ -73,7 +74,7 @@ type sipContacts struct{ srv func() *sip.Server }
 func (s sipContacts) Contacts(id string) []callflow.Dest {
 	var ds []callflow.Dest
 	for _, b := range s.srv().Contacts(id) {
-		ds = append(ds, callflow.Dest{URI: b.Contact, SendTo: b.Source.String(), Transport: b.Transport})
+		ds = append(ds, callflow.Dest{URI: b.Contact, SendTo: b.Source.String(), Route: b.Path, Transport: b.Transport})
 	}
 	return ds
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hotline-project/hotline/callback"
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/sip/digest"
@@ -42,6 +43,17 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	if cfg.SIP.TLS.Listen != "" {
 		if _, _, err := loadSIPTLS(cfg.SIP.TLS); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
+			return errReported
+		}
+	}
+	if _, err := loadHTTPTLS(cfg.HTTP); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
+		return errReported
+	}
+	if cfg.Callback.KeyFile != "" {
+		// The server reads it at start and refuses to start without it.
+		if _, _, err := callback.Load(cfg.Callback.KeyFile, false); err != nil {
+			fmt.Fprintf(stderr, "%s: callback.key_file: %v\n", *cfgPath, err)
 			return errReported
 		}
 	}

@@ -197,7 +197,7 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 // SIP phone (nobody hears him), whispers (the caller still does not), barges in (the
 // caller hears him) and stops; then listens again on the phone in his page, and hangs up
 // there. Ana's page has no such buttons, and the server refuses her
-// if she tries.
+// if she tries. Last, ana warm-transfers the caller to sam with the transfer button.
 func TestConsoleCallButtonsInBrowser(t *testing.T) {
 	const micHz, callerHz, interpHz, samHz = 1000, 440, 1800, 1500
 	alloc := chromiumWith(t,
@@ -214,6 +214,8 @@ midcall:
   prefix: "**"
   supervise_code: "*5"
   interpreters: [{code: "34", language: es, target: interp_es}]
+  transfer_key: "5"
+  transfer_queues: [{code: "1", queue: en}]
 `, interp.contactURI)
 	cfg = strings.Replace(cfg, "    name: Ana\n", "    name: Ana\n    extension: \"201\"\n", 1)
 	cfg = strings.Replace(cfg, "queue_defaults:\n", "queue_defaults:\n  whisper: false\n", 1)
@@ -318,7 +320,21 @@ midcall:
 		chromedp.WaitNotVisible(chromedp.ID("supervising")),
 		chromedp.WaitNotVisible(chromedp.ID("btn-phone-hangup")))
 
+	// Ana warm-transfers the caller to the English queue with a button: sam (who speaks
+	// English) is rung in his page, answers and hears the caller; ana's hang-up completes
+	// the transfer, and the caller stays, now with sam.
+	runIn(t, ana, "transfer to the English queue", 5*time.Second,
+		chromedp.Click(chromedp.CSS(`#midcall-buttons button[data-feature="transfer:1"]`)))
+	runIn(t, sam, "sam answers the transfer in the page", 20*time.Second,
+		chromedp.WaitVisible(chromedp.ID("btn-answer")),
+		chromedp.Click(chromedp.ID("btn-answer")),
+		waitText("#my-state", "on call"),
+		waitTrue(`hotlinePhone.levelAt(`+strconv.Itoa(callerHz)+`) > -70`))
 	runIn(t, ana, "hang up", 10*time.Second, chromedp.Click(chromedp.ID("btn-hangup")))
+	ts.waitMetric(t, `hotline_conference_joins_total{kind="transfer",result="completed"}`, 1)
+	waitTone(t, "the caller hears sam after the transfer", c.stream, 0, micHz, 15*time.Second)
+	runIn(t, sam, "sam still hears the caller", 10*time.Second, waitTrue(`hotlinePhone.levelAt(`+strconv.Itoa(callerHz)+`) > -70`))
+	runIn(t, sam, "sam hangs up", 10*time.Second, chromedp.Click(chromedp.ID("btn-hangup")))
 	c.expectRequest("BYE", 5*time.Second)
 	c.stopTone()
 }

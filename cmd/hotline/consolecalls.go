@@ -23,8 +23,11 @@ import (
 // (callflow.Flow.FeatureCall), on a leg the server rings (the phone in the page, or the
 // SIP phones), with the mode keys 1, 2, 3 keyed into it.
 
-// features are the mid-call buttons the configuration in force gives an advocate's call.
-func features(cfg *config.Config) []console.Feature {
+// features are the mid-call buttons the configuration in force gives the call of the
+// advocate self: interpreters, 911 and partners, a warm transfer to each transfer queue and
+// to each other advocate with an extension (when midcall.transfer_key is set; there is no
+// cold transfer), and drop.
+func features(cfg *config.Config, self string) []console.Feature {
 	mc := cfg.MidCall
 	if mc.Prefix == "" {
 		return nil
@@ -40,16 +43,31 @@ func features(cfg *config.Config) []console.Feature {
 		}
 		fs = append(fs, console.Feature{ID: "party:" + p.Key, Label: label, Kind: p.Kind})
 	}
+	if mc.TransferKey != "" {
+		for _, q := range mc.TransferQueues {
+			fs = append(fs, console.Feature{ID: "transfer:" + q.Code, Label: "Transfer to queue: " + q.Queue, Kind: callflow.KindTransfer})
+		}
+		for _, a := range cfg.Advocates {
+			if a.Extension == "" || a.ID == self {
+				continue
+			}
+			name := a.Name
+			if name == "" {
+				name = a.ID
+			}
+			fs = append(fs, console.Feature{ID: "transfer:" + a.Extension, Label: "Transfer to: " + name, Kind: callflow.KindTransfer})
+		}
+	}
 	return append(fs, console.Feature{ID: "drop", Label: "Drop the last party", Kind: "drop"})
 }
 
 // featureCode is the code a button's id stands for, as the advocate's phone would key it.
-func featureCode(cfg *config.Config, id string) (string, bool) {
+func featureCode(cfg *config.Config, self, id string) (string, bool) {
 	mc := cfg.MidCall
 	if mc.Prefix == "" {
 		return "", false
 	}
-	for _, f := range features(cfg) {
+	for _, f := range features(cfg, self) {
 		if f.ID != id {
 			continue
 		}
@@ -60,17 +78,21 @@ func featureCode(cfg *config.Config, id string) (string, bool) {
 			return mc.Prefix + v, true
 		case "drop":
 			return mc.Prefix + mc.DropKey, true
+		case "transfer":
+			return mc.Prefix + mc.TransferKey + v + "#", true
 		}
 	}
 	return "", false
 }
 
 // Features implements console.Desk.
-func (d consoleDesk) Features(string) []console.Feature { return features(d.live.Load().Config) }
+func (d consoleDesk) Features(advocate string) []console.Feature {
+	return features(d.live.Load().Config, advocate)
+}
 
 // Feature implements console.Desk: the button's code goes into the advocate's call.
 func (d consoleDesk) Feature(ctx context.Context, advocate, id string) error {
-	code, ok := featureCode(d.live.Load().Config, id)
+	code, ok := featureCode(d.live.Load().Config, advocate, id)
 	if !ok {
 		return console.ErrNoFeature
 	}

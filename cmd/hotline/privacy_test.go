@@ -101,3 +101,53 @@ func TestCallerNumberNowhere(t *testing.T) {
 		}
 	}
 }
+
+// TestCallbackNumberNowhere extends the canary to safe callbacks (issue 16, part 3): the
+// full callback (runCallbackHappyPath: a number typed, an advocate, the trunk, the gate,
+// tones both ways) leaves the typed number's digits nowhere: not in the logs (debug, JSON),
+// the metrics, the admin API's answers, the records database or the state directory (the
+// raft log and its snapshots: the number is kept there only sealed, AES-256-GCM). The
+// caller's own number is checked too.
+func TestCallbackNumberNowhere(t *testing.T) {
+	t.Parallel()
+	cs := runCallbackHappyPath(t)
+	needles := []string{callbackTyped, "555-000-9999", "0009999", "5551230000", "1230000"}
+	seen := map[string]string{"metrics": cs.scrape(t)}
+	for _, path := range []string{"/admin/v1/callbacks", "/admin/v1/advocates", "/admin/v1/cluster"} {
+		code, body := httpDo(t, "GET", "http://"+cs.addrs.HTTP+path, cs.token, "")
+		if code != 200 {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		seen[path] = body
+	}
+	cs.stop(t) // the records written and the state log closed
+	seen["logs"] = cs.logs.String()
+	files := 0
+	for _, root := range []string{cs.stateDir, filepath.Dir(cs.records)} {
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			seen[path] = string(b)
+			files++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := seen[filepath.Join(cs.stateDir, "raft.db")]; !ok || files < 3 {
+		t.Fatalf("the state and records files were not all read (%d files)", files)
+	}
+	for where, text := range seen {
+		for _, n := range needles {
+			if i := strings.Index(text, n); i >= 0 {
+				t.Errorf("%s holds the number: ...%q...", where, text[max(0, i-80):min(len(text), i+40)])
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -295,6 +296,11 @@ func (s *server) buildQueues(ctx context.Context) error {
 	*s.undo = append(*s.undo, stop)
 	s.g, s.gctx = errgroup.WithContext(sctx)
 	sipSrv := func() *sip.Server { return s.srv }
+	keys, err := callbackKeys(s.cfg, s.log)
+	if err != nil {
+		return err
+	}
+	cbStore, pendingCallbacks := s.dur.callbacks(time.Now())
 	dialer, contacts := phoneDialer{sipDialer{sipSrv}, s.phones}, phoneContacts{sipContacts{sipSrv}, s.phones}
 	s.flow = callflow.New(callflow.Options{
 		Engine:     eng,
@@ -314,11 +320,15 @@ func (s *server) buildQueues(ctx context.Context) error {
 		// pacing scheduler.
 		Mixer:       mixer(s.sched, s.log),
 		Conferences: metrics.NewConferences(s.reg),
-		Logger:      s.log,
+		// Safe callbacks: numbers sealed with keys, kept in the state log.
+		CallbackStore: cbStore, Sealer: keys,
+		CallbackMetrics: metrics.NewCallbacks(s.reg, queueNames(s.cfg), func() int { return s.flow.PendingCallbacks() }),
+		Logger:          s.log,
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return s.gctx.Err() != nil },
 	})
+	s.flow.RestoreCallbacks(pendingCallbacks)
 	s.phones.flow = s.flow.Presence
 	s.sups = &supervisions{flow: s.flow, live: live, dialer: dialer, contacts: contacts, log: s.log, m: map[string]*supervision{}}
 	return nil
@@ -433,11 +443,12 @@ func (s *server) run(ready func(Addrs)) error {
 	if err != nil {
 		return err
 	}
-	dr := &callflow.Drainer{Server: s.srv, SetReady: s.health.SetReady, Stop: s.stop, Timeout: s.cfg.SIP.DrainTimeout, Logger: log}
+	dr := &callflow.Drainer{Server: drainable{s.srv, s.flow}, SetReady: s.health.SetReady, Stop: s.stop, Timeout: s.cfg.SIP.DrainTimeout, Logger: log}
 	s.rec.SetStopping(func() error { return context.Cause(gctx) })
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { watchCPUWaits(gctx, s.overload); return nil })
 	g.Go(func() error { return s.flow.Run(gctx) })
+	g.Go(func() error { return s.flow.RunCallbacks(gctx) })
 	g.Go(func() error {
 		return s.srv.ServeListeners(gctx, sip.Listeners{UDP: s.ls.udp, TCP: s.ls.tcp, TLS: s.ls.sipTLS.ln})
 	})
@@ -492,6 +503,7 @@ func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 		Reload:    rl.Reload,
 		Records:   recExport,
 		Cluster:   s.dur.status(),
+		Callbacks: callbacksAPI{s.flow},
 	}), s.dur))
 	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.phones, s.sups, s.reg, s.log)
 	if err != nil {
@@ -535,10 +547,17 @@ func listenAll(cfg *config.Config, undo *cleanups) (listeners, error) {
 	if ls.tcp != nil {
 		undo.close(ls.tcp)
 	}
+	httpTLS, err := loadHTTPTLS(cfg.HTTP)
+	if err != nil {
+		return ls, err
+	}
 	if ls.http, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return ls, fmt.Errorf("http: %w", err)
 	}
 	undo.close(ls.http)
+	if httpTLS != nil {
+		ls.http = tls.NewListener(ls.http, httpTLS) // Addr() stays the TCP listener's
+	}
 	return ls, nil
 }
 

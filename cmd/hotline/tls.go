@@ -49,6 +49,27 @@ func loadSIPTLS(c config.SIPTLS) (*tls.Config, *tls.Config, error) {
 	return server, client, nil
 }
 
+// loadHTTPTLS reads http.cert_file and http.key_file; nil when neither is set. Errors
+// name the file and the setting.
+func loadHTTPTLS(c config.HTTP) (*tls.Config, error) {
+	if c.CertFile == "" && c.KeyFile == "" {
+		return nil, nil
+	}
+	certPEM, err := os.ReadFile(c.CertFile)
+	if err != nil {
+		return nil, fmt.Errorf("http.cert_file: %w", err)
+	}
+	keyPEM, err := os.ReadFile(c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("http.key_file: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("http: certificate %s and key %s: %w", c.CertFile, c.KeyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
 // listenSIPTLS loads the TLS files and binds the TLS port; with sip.tls.listen empty it
 // returns a zero sipTLS.
 func listenSIPTLS(c config.SIPTLS) (sipTLS, error) {

@@ -14,6 +14,8 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
@@ -289,6 +291,78 @@ func TestTLSBadFilesStopStartUp(t *testing.T) {
 			code, _, errOut = runCmd(t, "check", "-config", p)
 			if code != 1 || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("check: exit %d, stderr does not name %s:\n%s", code, tc.want, errOut)
+			}
+		})
+	}
+}
+
+// TestConsoleOverHTTPS: with http.cert_file and http.key_file the console, the admin API
+// and /metrics are served over HTTPS only; the console's session cookie is Secure; plain
+// HTTP on the port gets no page. Bad files stop start-up and `hotline check`, naming them.
+func TestConsoleOverHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, roots := selfSigned(t, dir)
+	cfg := strings.Replace(consoleTestConfig(t), "http:\n  listen: 127.0.0.1:0\n",
+		"http:\n  listen: 127.0.0.1:0\n  cert_file: "+certFile+"\n  key_file: "+keyFile+"\n", 1)
+	ts := startServer(t, cfg)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	base := "https://" + ts.addrs.HTTP
+	for _, path := range []string{"/console/", "/metrics"} {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s over HTTPS: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s over HTTPS: %s", path, resp.Status)
+		}
+	}
+	resp, err := client.Post(base+"/console/api/signin", "application/json", strings.NewReader(`{"id":"ana","password":"ana-pw"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in over HTTPS: %s", resp.Status)
+	}
+	var secure bool
+	for _, c := range resp.Cookies() {
+		secure = secure || c.Secure && c.HttpOnly
+	}
+	if !secure {
+		t.Errorf("the session cookie over HTTPS is not Secure and HttpOnly: %v", resp.Header["Set-Cookie"])
+	}
+	plain, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + ts.addrs.HTTP + "/console/")
+	if err == nil {
+		body, _ := io.ReadAll(plain.Body)
+		plain.Body.Close()
+		if plain.StatusCode == http.StatusOK || strings.Contains(string(body), "<html") {
+			t.Errorf("plain HTTP on the HTTPS port: %s %q", plain.Status, body)
+		}
+	}
+
+	garbage := writeFile(t, dir, "garbage.pem", "not a pem file\n")
+	for _, tc := range []struct{ name, cert, key, want string }{
+		{"missing cert", filepath.Join(dir, "missing.crt"), keyFile, "missing.crt"},
+		{"garbage key", certFile, garbage, garbage},
+		{"cert without key", certFile, "", "http.cert_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := strings.NewReplacer("PORT_MIN", "30000", "PORT_MAX", "30100", "RECORDS_PATH", filepath.Join(t.TempDir(), "r.db")).
+				Replace(strings.Replace(testConfig, "http:\n  listen: 127.0.0.1:0\n",
+					"http:\n  listen: 127.0.0.1:0\n  cert_file: \""+tc.cert+"\"\n  key_file: \""+tc.key+"\"\n", 1))
+			p := writeFile(t, t.TempDir(), "hotline.yaml", c)
+			code, _, errOut := runCmd(t, "check", "-config", p)
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("check: exit %d, stderr does not name %s:\n%s", code, tc.want, errOut)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var errb bytes.Buffer
+			if code := run(ctx, []string{"serve", "-config", p}, io.Discard, &errb, nil); code != 1 || !strings.Contains(errb.String(), tc.want) {
+				t.Fatalf("serve: exit %d, stderr does not name %s:\n%s", code, tc.want, errb.String())
 			}
 		})
 	}
