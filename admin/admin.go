@@ -19,6 +19,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -82,6 +83,9 @@ type Options struct {
 	// Cluster reports the state store's cluster status (GET /admin/v1/cluster); nil
 	// answers 404.
 	Cluster func() any
+	// Members adds and removes cluster members (POST /admin/v1/cluster/members?id=&addr=,
+	// DELETE /admin/v1/cluster/members/{id}); nil answers 404.
+	Members Members
 	// Callbacks lists and cancels pending callbacks; nil answers 404 on those paths.
 	Callbacks Callbacks
 	// Logger logs every override change; nil means slog.Default().
@@ -111,6 +115,8 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("PUT /admin/v1/advocates/{id}/state", s.setAdvocateState)
 	mux.HandleFunc("GET /admin/v1/records", s.exportRecords)
 	mux.HandleFunc("GET /admin/v1/cluster", s.cluster)
+	mux.HandleFunc("POST /admin/v1/cluster/members", s.addMember)
+	mux.HandleFunc("DELETE /admin/v1/cluster/members/{id}", s.removeMember)
 	mux.HandleFunc("GET /admin/v1/callbacks", s.listCallbacks)
 	mux.HandleFunc("DELETE /admin/v1/callbacks/{id}", s.cancelCallback)
 	return s.authorize(mux)
@@ -311,6 +317,44 @@ func (s *server) cluster(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.opts.Cluster())
+}
+
+// Members changes a cluster's membership; the node asked passes the change to the leader.
+type Members interface {
+	AddMember(ctx context.Context, id, addr string) error
+	RemoveMember(ctx context.Context, id string) error
+}
+
+func (s *server) addMember(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Members == nil {
+		writeError(w, http.StatusNotFound, "not a cluster node (state.cluster.node_id is empty)")
+		return
+	}
+	id, addr := r.URL.Query().Get("id"), r.URL.Query().Get("addr")
+	if id == "" || addr == "" {
+		writeError(w, http.StatusBadRequest, "want ?id=NODE&addr=IP:PORT (its cluster port)")
+		return
+	}
+	if err := s.opts.Members.AddMember(r.Context(), id, addr); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	s.opts.Logger.Info("cluster member added over the admin API", "node", id, "addr", addr)
+	writeJSON(w, http.StatusOK, map[string]string{"added": id})
+}
+
+func (s *server) removeMember(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Members == nil {
+		writeError(w, http.StatusNotFound, "not a cluster node (state.cluster.node_id is empty)")
+		return
+	}
+	id := r.PathValue("id")
+	if err := s.opts.Members.RemoveMember(r.Context(), id); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	s.opts.Logger.Info("cluster member removed over the admin API", "node", id)
+	writeJSON(w, http.StatusOK, map[string]string{"removed": id})
 }
 
 func (s *server) reload(w http.ResponseWriter, r *http.Request) {

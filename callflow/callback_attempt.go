@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/outcome"
 	"github.com/hotline-project/hotline/prompts"
 )
@@ -97,60 +98,24 @@ func (c *Call) callBack(a answer, r CallbackRequest) string {
 		_ = a.leg.Hangup(context.Background(), "callback failed")
 		return tryCannotDecrypt
 	}
-	trunk, ok := c.snap.Table.TargetURI(cfg.Trunk)
-	if live, lok := f.live.Load().Table.TargetURI(cfg.Trunk); lok {
-		trunk, ok = live, true
-	}
+	dest, ok := c.callbackDest(cfg, r, number)
 	if !ok {
 		log.Error("callback trunk is not a target", "trunk", cfg.Trunk)
 		_ = a.leg.Hangup(context.Background(), "callback failed")
 		return tryFailed
-	}
-	display := ""
-	if r.Consent {
-		display = cfg.HotlineName
 	}
 	// The advocate hears that the number is being called while it rings; their hanging
 	// up ends the dial.
 	adv := a.leg
 	dctx, cancel := withDeadline(adv.Context(), f.clock, f.clock.Now().Add(cfg.RingTimeout))
 	defer cancel()
-	type dialed struct {
-		leg Leg
-		err error
-	}
-	res := make(chan dialed, 1)
-	dest := Dest{URI: dialURI(trunk, number), Line: r.Line, FromUser: cfg.CallerID, FromDisplay: display, Private: true}
-	go func() {
-		leg, err := f.dialer.Dial(dctx, dest)
-		res <- dialed{leg, err}
-	}()
-	// The advocate hears "calling them now" while it rings; an answer cuts it short, so
-	// that whoever answers hears the gate at once.
-	pctx, stopPlay := context.WithCancel(dctx)
-	played := make(chan struct{})
-	go func() {
-		defer close(played)
-		c.playTo(pctx, adv, "callback_dialing", advocateLanguage(f.live.Load(), a.advocate))
-	}()
-	d := <-res
-	stopPlay()
-	<-played
-	if d.err != nil {
-		out := tryFailed
-		switch {
-		case adv.Context().Err() != nil:
-			out = tryAdvocateLeft
-		case errors.Is(d.err, ErrBusy):
-			out = tryBusy
-		case errors.Is(d.err, ErrNoAnswer), errors.Is(d.err, ErrRejected):
-			out = tryNoAnswer
-		}
+	callee, err := c.dialPlaying(dctx, a, dest)
+	if err != nil {
+		out := dialTryOutcome(adv, err)
 		log.Info("callback not answered", "result", out)
 		c.notReached(a)
 		return out
 	}
-	callee := d.leg
 	gate := "callback_gate"
 	if r.Consent {
 		gate = "callback_gate_named"
@@ -178,6 +143,59 @@ func (c *Call) callBack(a answer, r CallbackRequest) string {
 		_ = callee.Hangup(context.Background(), "advocate left the callback")
 	}
 	return tryReached
+}
+
+// callbackDest is where a callback to number is dialled: through the trunk target (in the
+// live configuration if it is there still), with the hotline's neutral caller ID, and its
+// name shown only with the caller's consent. It reports false if the trunk is no target.
+func (c *Call) callbackDest(cfg config.Callback, r CallbackRequest, number string) (Dest, bool) {
+	trunk, ok := c.snap.Table.TargetURI(cfg.Trunk)
+	if live, lok := c.f.live.Load().Table.TargetURI(cfg.Trunk); lok {
+		trunk, ok = live, true
+	}
+	display := ""
+	if r.Consent {
+		display = cfg.HotlineName
+	}
+	return Dest{URI: dialURI(trunk, number), Line: r.Line, FromUser: cfg.CallerID, FromDisplay: display, Private: true}, ok
+}
+
+// dialPlaying dials dest while the advocate of a hears "calling them now"; an answer cuts
+// the prompt short, so that whoever answers hears the gate at once.
+func (c *Call) dialPlaying(dctx context.Context, a answer, dest Dest) (Leg, error) {
+	f := c.f
+	type dialed struct {
+		leg Leg
+		err error
+	}
+	res := make(chan dialed, 1)
+	go func() {
+		leg, err := f.dialer.Dial(dctx, dest)
+		res <- dialed{leg, err}
+	}()
+	pctx, stopPlay := context.WithCancel(dctx)
+	played := make(chan struct{})
+	go func() {
+		defer close(played)
+		c.playTo(pctx, a.leg, "callback_dialing", advocateLanguage(f.live.Load(), a.advocate))
+	}()
+	d := <-res
+	stopPlay()
+	<-played
+	return d.leg, d.err
+}
+
+// dialTryOutcome is how a try ended whose dial failed with err, the advocate on adv.
+func dialTryOutcome(adv Leg, err error) string {
+	switch {
+	case adv.Context().Err() != nil:
+		return tryAdvocateLeft
+	case errors.Is(err, ErrBusy):
+		return tryBusy
+	case errors.Is(err, ErrNoAnswer), errors.Is(err, ErrRejected):
+		return tryNoAnswer
+	}
+	return tryFailed
 }
 
 // callbackWhisper tells the advocate that this is a callback, and its language and

@@ -48,6 +48,10 @@ type Options struct {
 	// Stopping reports whether the server is stopping (its calls are then cut off, and
 	// recorded as such); nil: never.
 	Stopping func() bool
+	// Claim, if set, is asked before each ring of an advocate (in a cluster: a claim
+	// committed to the cluster's log, README "Cluster"); an error means the advocate is
+	// not rung (taken through another node, or no quorum), which costs them nothing.
+	Claim func(ctx context.Context, callID, advocate string, deadline time.Time) error
 }
 
 // Flow runs every call: it takes each answered call through the menus, routes it and
@@ -77,6 +81,7 @@ type Flow struct {
 	cb          *callbacks
 	log         *slog.Logger
 	stopping    func() bool
+	claim       func(ctx context.Context, callID, advocate string, deadline time.Time) error
 
 	wake chan struct{} // the engine's next deadline may have changed
 
@@ -91,7 +96,7 @@ func New(o Options) *Flow {
 		eng: o.Engine, live: o.Live, overrides: o.Overrides, dialer: o.Dialer, contacts: o.Contacts,
 		bridge: o.Bridge, clock: o.Clock, records: o.Records, queues: o.Queues, routing: o.Routing,
 		menus: o.Menus, safety: o.Safety, places: o.Places, hash: o.CallerHash, log: o.Logger, stopping: o.Stopping,
-		mixer: o.Mixer, conferences: o.Conferences,
+		mixer: o.Mixer, conferences: o.Conferences, claim: o.Claim,
 		cbStore: o.CallbackStore, sealer: o.Sealer, cbMetrics: o.CallbackMetrics, cb: newCallbacks(),
 		wake: make(chan struct{}, 1), calls: map[string]*Call{},
 	}
@@ -209,6 +214,23 @@ func (f *Flow) Presence(id string, online bool) {
 		return
 	}
 	f.exec(acts) // the sip server logs the presence change
+}
+
+// Elsewhere tells the queue engine that an advocate is (or no longer is) taken by a call
+// on another node of the cluster.
+func (f *Flow) Elsewhere(id string, busy bool) {
+	acts, err := f.eng.Elsewhere(id, busy, f.clock.Now())
+	if err != nil {
+		f.log.Debug("advocate taken elsewhere: not configured here", "advocate", id, "err", err)
+		return
+	}
+	f.exec(acts)
+}
+
+// Isolate tells the queue engine that the node has lost (true) or regained (false) the
+// cluster's quorum.
+func (f *Flow) Isolate(isolated bool) {
+	f.exec(f.eng.Isolate(isolated, f.clock.Now()))
 }
 
 // Feature codes advocates dial from their phones.

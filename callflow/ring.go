@@ -64,6 +64,27 @@ func (f *Flow) result(r queue.Ring, out queue.Outcome, now time.Time) []queue.Ac
 func (f *Flow) ring(ctx context.Context, c *Call, r queue.Ring, h *ringHandle) {
 	log := c.log.With("advocate", r.Advocate)
 	f.pace(ctx, c, r.Advocate)
+	if f.claim != nil && ctx.Err() == nil {
+		if err := f.claim(ctx, r.Call, r.Advocate, r.Deadline); err != nil {
+			f.mu.Lock()
+			live := c.rings[r.Advocate] == h
+			if live {
+				delete(c.rings, r.Advocate)
+			}
+			f.mu.Unlock()
+			if !live {
+				return
+			}
+			h.cancel()
+			log.Info("advocate not rung: not claimed", "err", err)
+			acts, uerr := f.eng.Unrung(r.Call, r.Advocate, f.clock.Now())
+			if uerr != nil {
+				log.Debug("unrung ring not taken", "err", uerr)
+			}
+			f.exec(acts)
+			return
+		}
+	}
 	adv, out := f.dialAdvocate(ctx, c, r)
 	f.mu.Lock()
 	live := c.rings[r.Advocate] == h

@@ -46,20 +46,7 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 func (c *Call) waitOnce(ctx context.Context, then []*prompts.Prompt, again bool) (requeue bool) {
 	f := c.f
 	c.phase.Store(phaseWaiting)
-	q := c.dec.Queue
-	switch {
-	case again:
-		// Back in the queue the call was answered in, from the first arrival; the overflow
-		// steps already due are not taken again.
-		q, c.restored = c.currentQueue(), nil
-	case c.restored != nil:
-		// The place a dropped call kept: its queue and first arrival. Overflow steps are
-		// timed from then too; those due already are taken at once (the loop below).
-		q, c.since = c.restored.Queue, c.restored.Since
-	default:
-		c.since = f.clock.Now()
-	}
-	c.enqueue(q)
+	c.enqueue(c.waitQueue(again))
 	hold := startHold(ctx, c.leg, then, c.log)
 	defer func() { hold.stop() }() // a callback offer replaces it (callback_dialog.go)
 	defer f.untrack(c)
@@ -70,9 +57,7 @@ func (c *Call) waitOnce(ctx context.Context, then []*prompts.Prompt, again bool)
 
 	next := 0 // the index in c.dec.Overflow of the next step
 	if again {
-		for waited := f.clock.Now().Sub(c.since); next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited; {
-			next++
-		}
+		next, _ = c.stepsDue(0, f.clock.Now().Sub(c.since))
 	}
 	stepT := c.stepTimer(next)
 	defer func() { stopTimer(stepT) }()
@@ -84,95 +69,50 @@ func (c *Call) waitOnce(ctx context.Context, then []*prompts.Prompt, again bool)
 	for {
 		select {
 		case <-c.leg.Done():
-			// A caller who hangs up once the callback is booked (as callback_booked
-			// plays) has it: they leave for it rather than drop.
-			if id := offer.stop(); id != "" && c.leaveForCallback(id) {
-				return false
-			}
-			c.leaveDropped(hold)
+			c.hungUpWaiting(offer, hold)
 			return false
 		case <-ctx.Done():
 			// sip ends the handler's context with the call, so a drop may come this way.
-			if id := offer.stop(); id != "" && c.leaveForCallback(id) {
-				return false
-			}
-			c.leaveDropped(hold)
+			c.hungUpWaiting(offer, hold)
 			return false
 		case a := <-c.answered:
 			target.stop()
 			f.forgetCallback(offer.stop()) // an advocate is on the line: no callback needed
 			return c.connect(hold, a)
 		case <-chanOf(offerT):
-			offerT = nil
-			switch {
-			case offer != nil || c.offered:
-			case c.offerDue():
-				hold.stop()
-				offer = c.startOffer(ctx, c.currentQueue())
-			default:
-				offerT = c.offerTimer(false)
-			}
+			offerT, offer = c.offerTick(ctx, offer, hold)
 		case id := <-offer.results():
 			offer.done = true
 			offer = nil
 			if id != "" && c.leaveForCallback(id) {
 				return false
 			}
-			var ps []*prompts.Prompt
-			if p, ok := c.snap.Prompts.Get(c.attrs.Language, "callback_declined"); ok && id == "" {
-				ps = append(ps, p)
-			}
-			hold = startHold(ctx, c.leg, ps, c.log)
+			hold = c.holdAfterOffer(ctx, id)
 		case <-chanOf(stepT):
 			// Every step due by now is taken, in order; the last one is where the caller
 			// ends up (a step due while a prompt played is not skipped: issue 13, item 4).
-			waited := f.clock.Now().Sub(c.since)
 			var s routing.Step
-			for next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited {
-				s = c.dec.Overflow[next]
-				next++
-			}
+			next, s = c.stepsDue(next, f.clock.Now().Sub(c.since))
 			stepT = c.stepTimer(next)
-			target.stop()
-			from := c.callbackQueue("overflowing") // the queue the caller overflows from
-			target = c.step(ctx, s)
-			if offer == nil && !c.offered && from != "" {
-				hold.stop()
-				offer = c.startOffer(ctx, from)
-			}
+			target, offer = c.takeStep(ctx, s, target, offer, hold)
 		case <-hold.next():
 			hold.advance()
 		case <-chanOf(announceT):
-			if offer != nil {
-				// Not while the caller hears the offer: the next one comes as usual.
-				announceT = timerAt(f.clock, f.clock.Now().Add(max(c.settings().AnnounceEvery, time.Second)))
-				continue
-			}
-			announceT = c.announce(hold)
+			announceT = c.announceUnlessOffering(hold, offer != nil)
 		case r := <-c.rerouted:
-			if r.dec.Kind() == "message" {
-				c.log.Warn("the call's queue was removed and its new route is not a queue; it stays where it is", "route", r.dec.Route)
+			if !c.takeReroute(r) {
 				continue
 			}
-			c.snap, c.dec = r.snap, r.dec
 			waited := f.clock.Now().Sub(c.since)
-			next = 0
-			for next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited {
-				next++
-			}
+			next, _ = c.stepsDue(0, waited)
 			stopTimer(stepT)
 			stepT = c.stepTimer(next)
 			target.stop()
 			target = c.step(ctx, c.dec.At(waited))
 		case r := <-target.results():
 			target.done()
-			if r.err != nil {
-				c.log.Warn("target not reached; the caller stays queued", "target", r.step.Target, "err", r.err)
-				target = nil
-				continue
-			}
 			target = nil
-			if c.takenBy(r) {
+			if c.targetAnswered(r) {
 				f.forgetCallback(offer.stop())
 				hold.stop()
 				c.bridgeTarget(r.leg, r.step.Target)
@@ -180,6 +120,114 @@ func (c *Call) waitOnce(ctx context.Context, then []*prompts.Prompt, again bool)
 			}
 		}
 	}
+}
+
+// offerTick is the callback offer's timer firing: the offer starts when it is due (once
+// per call), or the timer is set again. It returns the timer and the offer running.
+func (c *Call) offerTick(ctx context.Context, offer *offerRun, hold *holdPlayer) (Timer, *offerRun) {
+	switch {
+	case offer != nil || c.offered:
+		return nil, offer
+	case c.offerDue():
+		hold.stop()
+		return nil, c.startOffer(ctx, c.currentQueue())
+	default:
+		return c.offerTimer(false), offer
+	}
+}
+
+// takeStep takes overflow step s in place of the target the step before dialled; a caller
+// overflowing from a queue that offers callbacks is offered one (once per call). It
+// returns the target dialled and the offer running.
+func (c *Call) takeStep(ctx context.Context, s routing.Step, target *targetDial, offer *offerRun, hold *holdPlayer) (*targetDial, *offerRun) {
+	target.stop()
+	from := c.callbackQueue("overflowing") // the queue the caller overflows from
+	target = c.step(ctx, s)
+	if offer == nil && !c.offered && from != "" {
+		hold.stop()
+		offer = c.startOffer(ctx, from)
+	}
+	return target, offer
+}
+
+// waitQueue returns the queue a wait is in, and sets when the wait counts from.
+func (c *Call) waitQueue(again bool) string {
+	switch {
+	case again:
+		// Back in the queue the call was answered in, from the first arrival; the overflow
+		// steps already due are not taken again.
+		c.restored = nil
+		return c.currentQueue()
+	case c.restored != nil:
+		// The place a dropped call kept: its queue and first arrival. Overflow steps are
+		// timed from then too; those due already are taken at once (waitOnce's loop).
+		c.since = c.restored.Since
+		return c.restored.Queue
+	default:
+		c.since = c.f.clock.Now()
+		return c.dec.Queue
+	}
+}
+
+// hungUpWaiting ends a wait the caller hung up: a caller who hangs up once the callback is
+// booked (as callback_booked plays) has it, and leaves for it rather than drops.
+func (c *Call) hungUpWaiting(offer *offerRun, hold *holdPlayer) {
+	if id := offer.stop(); id != "" && c.leaveForCallback(id) {
+		return
+	}
+	c.leaveDropped(hold)
+}
+
+// holdAfterOffer is the hold audio once a callback offer ends with the caller still in
+// the queue, after "callback_declined" if they declined (id is "").
+func (c *Call) holdAfterOffer(ctx context.Context, id string) *holdPlayer {
+	var ps []*prompts.Prompt
+	if p, ok := c.snap.Prompts.Get(c.attrs.Language, "callback_declined"); ok && id == "" {
+		ps = append(ps, p)
+	}
+	return startHold(ctx, c.leg, ps, c.log)
+}
+
+// announceUnlessOffering announces the caller's place, unless a callback offer is playing:
+// then the next announcement comes as usual. It returns the timer of the next.
+func (c *Call) announceUnlessOffering(hold *holdPlayer, offering bool) Timer {
+	if offering {
+		f := c.f
+		return timerAt(f.clock, f.clock.Now().Add(max(c.settings().AnnounceEvery, time.Second)))
+	}
+	return c.announce(hold)
+}
+
+// stepsDue returns the index after the overflow steps from next on that are due after
+// waited, and the last of them (the zero Step if none is).
+func (c *Call) stepsDue(next int, waited time.Duration) (int, routing.Step) {
+	var s routing.Step
+	for next < len(c.dec.Overflow) && c.dec.Overflow[next].After <= waited {
+		s = c.dec.Overflow[next]
+		next++
+	}
+	return next, s
+}
+
+// takeReroute takes the decision of a re-route after a reload and reports whether it did: a
+// route that is not a queue leaves the caller where they are.
+func (c *Call) takeReroute(r reroute) bool {
+	if r.dec.Kind() == "message" {
+		c.log.Warn("the call's queue was removed and its new route is not a queue; it stays where it is", "route", r.dec.Route)
+		return false
+	}
+	c.snap, c.dec = r.snap, r.dec
+	return true
+}
+
+// targetAnswered reports whether the target dialled by an overflow step answered and
+// takes the call; one not reached leaves the caller queued.
+func (c *Call) targetAnswered(r targetResult) bool {
+	if r.err != nil {
+		c.log.Warn("target not reached; the caller stays queued", "target", r.step.Target, "err", r.err)
+		return false
+	}
+	return c.takenBy(r)
 }
 
 // leaveForCallback takes a caller who booked a callback out of the queue and ends the

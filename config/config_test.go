@@ -188,6 +188,7 @@ func TestLoadGood(t *testing.T) {
 			Safety:   defaultSafety(),
 			Console:  Console{Enabled: false, IdleTimeout: 10 * time.Minute, Phone: true},
 			Callback: defaultCallback(),
+			State:    State{Cluster: Cluster{Join: []string{}, QuorumGrace: 3 * time.Second}},
 		}},
 	}
 	for _, tt := range tests {

@@ -49,6 +49,7 @@ func defaults() *Config {
 	c.Safety = defaultSafety()
 	c.Callback = defaultCallback()
 	c.Console = Console{Enabled: true, IdleTimeout: 30 * time.Minute, Phone: true}
+	c.State.Cluster = Cluster{Join: []string{}, QuorumGrace: 3 * time.Second}
 	return c
 }
 
@@ -58,6 +59,9 @@ func (c *Config) fillDefaults() {
 	d := defaults()
 	if c.SIP.Transports == nil {
 		c.SIP.Transports = d.SIP.Transports
+	}
+	if c.State.Cluster.Join == nil {
+		c.State.Cluster.Join = []string{}
 	}
 	if c.AdvocatePauseReasons == nil {
 		c.AdvocatePauseReasons = []string{}

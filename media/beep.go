@@ -1,10 +1,6 @@
 package media
 
-import (
-	"math"
-
-	"github.com/hotline-project/hotline/media/g711"
-)
+import "math"
 
 // BeepDetector finds an answering machine's beep in a callee's audio: one steady pure tone
 // (beepMinHz to beepMaxHz) lasting beepMinFrames 20 ms frames. A callback's gate hangs up
@@ -68,15 +64,7 @@ func (d *BeepDetector) Feed(samples []int16) bool {
 // FeedPayload decodes a G.711 payload (payload type 0 PCMU or 8 PCMA) and feeds it.
 func (d *BeepDetector) FeedPayload(pt uint8, payload []byte) bool {
 	var pcm [maxPacketSize]int16
-	n := min(len(payload), len(pcm))
-	for i := range n {
-		if pt == 8 {
-			pcm[i] = g711.DecodeAlaw(payload[i])
-		} else {
-			pcm[i] = g711.DecodeUlaw(payload[i])
-		}
-	}
-	return d.Feed(pcm[:n])
+	return d.Feed(decodeG711(pt, payload, pcm[:]))
 }
 
 // Reset forgets everything fed so far.

@@ -103,6 +103,12 @@ func (d *InbandDetector) Feed(samples []int16) (rune, bool) {
 // FeedPayload decodes a G.711 payload (payload type 0 PCMU or 8 PCMA) and feeds it.
 func (d *InbandDetector) FeedPayload(pt uint8, payload []byte) (rune, bool) {
 	var pcm [maxPacketSize]int16
+	return d.Feed(decodeG711(pt, payload, pcm[:]))
+}
+
+// decodeG711 decodes a G.711 payload (payload type 8 PCMA, anything else PCMU) into pcm,
+// as much as fits, and returns the samples written.
+func decodeG711(pt uint8, payload []byte, pcm []int16) []int16 {
 	n := min(len(payload), len(pcm))
 	for i := range n {
 		if pt == 8 {
@@ -111,7 +117,7 @@ func (d *InbandDetector) FeedPayload(pt uint8, payload []byte) (rune, bool) {
 			pcm[i] = g711.DecodeUlaw(payload[i])
 		}
 	}
-	return d.Feed(pcm[:n])
+	return pcm[:n]
 }
 
 // Reset forgets everything fed so far.

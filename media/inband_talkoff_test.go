@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/internal/testtool"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/media/g711"
 	"github.com/hotline-project/hotline/prompts"
@@ -78,6 +79,7 @@ func TestInbandTalkOffLongSpeech(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
+	testtool.Heavy(t) // a minute of espeak-ng and sox on every core
 	text, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ type Engine struct {
 	seq       uint64               // arrival sequence, to break ties
 	available int                  // advocates in state Available
 	notes     []func(Observer)     // observations to deliver after unlocking
+	isolated  bool                 // no quorum: ring nobody (cluster.go)
 }
 
 type queue struct {
@@ -56,6 +57,7 @@ type advocate struct {
 	wrapEnd    time.Time // when it ends (zero when not wrapping up)
 	talk       time.Duration
 	removed    bool // removed by Reconfigure while on a call; deleted when it ends
+	elsewhere  bool // taken by a call on another node (cluster.go)
 }
 
 type call struct {
@@ -468,7 +470,7 @@ func (e *Engine) dispatch(now time.Time, acts []Action) []Action {
 	// keeps a long queue cheap while advocates of other languages sit idle.
 	var hopeless []class
 	for _, c := range e.waiting {
-		if e.available == 0 {
+		if e.available == 0 || e.isolated {
 			break
 		}
 		q := e.queues[c.Queue]
@@ -657,7 +659,7 @@ func (e *Engine) settle(a *advocate, now time.Time) {
 	switch {
 	case a.ring != nil:
 		s = Ringing
-	case a.call != nil:
+	case a.call != nil, a.elsewhere && a.registered && a.loggedIn:
 		s = OnCall
 	case !a.wrapEnd.IsZero():
 		s = WrapUp

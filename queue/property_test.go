@@ -199,7 +199,7 @@ func (s *sim) do() {
 	ticked := false
 	var acts []Action
 	var err error
-	event := s.pick(14)
+	event := s.pick(17)
 	switch event {
 	case 0, 1:
 		if len(s.waiting) >= 40 {
@@ -336,6 +336,33 @@ func (s *sim) do() {
 		acts, err = s.e.Reconfigure(cfg, s.now)
 		s.expect("reconfigure", err, nil)
 		s.cfg = cfg
+	case 14:
+		// Another node's claim takes an advocate, or ends (cluster.go).
+		id := s.advocateID()
+		busy := s.pick(3) == 0
+		s.log = append(s.log, fmt.Sprintf("elsewhere %s %v", id, busy))
+		acts, err = s.e.Elsewhere(id, busy, s.now)
+		s.expectAdvocate(id, err, nil)
+	case 15:
+		// A ring the driver could not claim.
+		k, ok := s.liveRing()
+		if !ok {
+			return
+		}
+		s.log = append(s.log, fmt.Sprintf("unrung %v", k))
+		acts, err = s.e.Unrung(k[0], k[1], s.now)
+		s.expect("unrung", err, nil)
+		delete(s.rings, k)
+	case 16:
+		isolated := s.pick(5) == 0 // mostly back: an isolated engine answers nobody
+		s.log = append(s.log, fmt.Sprintf("isolate %v", isolated))
+		acts = s.e.Isolate(isolated, s.now)
+		if isolated && slices.ContainsFunc(acts, func(a Action) bool { _, ok := a.(Ring); return ok }) {
+			s.fail("an isolated engine rang someone")
+		}
+	}
+	if s.e.Isolated() && slices.ContainsFunc(acts, func(a Action) bool { _, ok := a.(Ring); return ok }) {
+		s.fail("an isolated engine rang someone")
 	}
 	s.apply(acts)
 	s.check(ticked)
@@ -369,7 +396,7 @@ func (s *sim) check(ticked bool) {
 		switch {
 		case a.ring != nil:
 			want = Ringing
-		case a.call != nil:
+		case a.call != nil, a.elsewhere && a.registered && a.loggedIn:
 			want = OnCall
 		case !a.wrapEnd.IsZero():
 			want = WrapUp
@@ -396,6 +423,9 @@ func (s *sim) check(ticked bool) {
 			}
 			if !a.registered || !a.loggedIn || a.paused || a.removed {
 				s.fail("advocate %s rings though out of service", a.ID)
+			}
+			if a.elsewhere {
+				s.fail("advocate %s rings here though taken on another node", a.ID)
 			}
 			if !eligible(a, e.queues[c.Queue], c) {
 				s.fail("advocate %s rings for %s in %s but may not take it", a.ID, c.ID, c.Queue)
@@ -444,7 +474,7 @@ func (s *sim) check(ticked bool) {
 			}
 		}
 		for _, a := range e.advList {
-			if a.state != Available || !eligible(a, q, c) {
+			if a.state != Available || !eligible(a, q, c) || e.isolated {
 				continue
 			}
 			switch {

@@ -150,7 +150,7 @@ func (e *Engine) RoutingState(now time.Time) map[string]routing.QueueState {
 	for n, q := range e.queues {
 		var st routing.QueueState
 		for _, a := range e.advList {
-			if staffed(a) && serves(a, q) {
+			if staffed(a) && serves(a, q) && !e.isolated {
 				st.LoggedIn++
 			}
 		}

@@ -251,6 +251,33 @@ func (r *Registrar) Restore(now time.Time, bindings []Binding) []Event {
 	return evs
 }
 
+// Replace sets aor's bindings to those of bindings not lapsed at now (another node of
+// the cluster registered them), without calling OnChange, and returns the event, if any.
+func (r *Registrar) Replace(now time.Time, aor string, bindings []Binding) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var next []Binding
+	for _, b := range bindings {
+		if b.Expires.After(now) && b.AOR == aor && b.Contact != "" {
+			next = append(next, b)
+		}
+	}
+	old := r.bindings[aor]
+	r.count += len(next) - len(old)
+	if len(next) == 0 {
+		delete(r.bindings, aor)
+	} else {
+		r.bindings[aor] = next
+	}
+	switch {
+	case len(old) == 0 && len(next) > 0:
+		return []Event{{AOR: aor, Online: true}}
+	case len(old) > 0 && len(next) == 0:
+		return []Event{{AOR: aor, Online: false}}
+	}
+	return nil
+}
+
 // Expire removes the bindings lapsed at now and returns an offline event for each address of
 // record left with none, ordered by AOR.
 func (r *Registrar) Expire(now time.Time) []Event {

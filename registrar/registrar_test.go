@@ -300,3 +300,35 @@ func TestRestoreAndOnChange(t *testing.T) {
 		t.Errorf("changes %v, want %v", changes, want)
 	}
 }
+
+// TestReplace: another node's bindings replace an AOR's here without OnChange (they are
+// in the log already); lapsed and foreign ones are dropped; the events say online/offline.
+func TestReplace(t *testing.T) {
+	now := time.Date(2026, 12, 5, 2, 0, 0, 0, time.UTC)
+	changes := 0
+	r := New(Options{OnChange: func(string, []Binding) { changes++ }})
+	live := Binding{AOR: "ana", Contact: "sip:ana@192.0.2.1", Expires: now.Add(time.Minute)}
+	lapsed := Binding{AOR: "ana", Contact: "sip:ana@192.0.2.2", Expires: now.Add(-time.Second)}
+	other := Binding{AOR: "ben", Contact: "sip:ben@192.0.2.3", Expires: now.Add(time.Minute)}
+	for _, tc := range []struct {
+		name   string
+		in     []Binding
+		events []Event
+		count  int
+	}{
+		{"first binding: online", []Binding{live, lapsed, other}, []Event{{AOR: "ana", Online: true}}, 1},
+		{"the same again: nothing", []Binding{live}, nil, 1},
+		{"none: offline", nil, []Event{{AOR: "ana", Online: false}}, 0},
+		{"only lapsed: still offline", []Binding{lapsed}, nil, 0},
+	} {
+		if ev := r.Replace(now, "ana", tc.in); !reflect.DeepEqual(ev, tc.events) {
+			t.Errorf("%s: events %v, want %v", tc.name, ev, tc.events)
+		}
+		if r.Count() != tc.count || len(r.Bindings("ana", now)) != tc.count {
+			t.Errorf("%s: count %d, bindings %v", tc.name, r.Count(), r.Bindings("ana", now))
+		}
+	}
+	if changes != 0 {
+		t.Errorf("OnChange called %d times", changes)
+	}
+}

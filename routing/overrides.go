@@ -182,6 +182,20 @@ func (s *Overrides) Clear(kind OverrideKind, schedule string) (o Override, ok bo
 	return o, ok
 }
 
+// Replace puts the set os in force in place of the overrides set (another node of the
+// cluster changed them), without telling OnChange; ill-formed ones are skipped.
+func (s *Overrides) Replace(os []Override) {
+	m := make(map[overrideKey]Override, len(os))
+	for _, o := range os {
+		if o.Check() == nil {
+			m[keyOf(o)] = o
+		}
+	}
+	s.mu.Lock()
+	s.m = m
+	s.mu.Unlock()
+}
+
 // Snapshot returns the overrides set, ForceRoute first and then by schedule. Expired ones
 // are included (Route ignores them); Expire removes them.
 func (s *Overrides) Snapshot() []Override {

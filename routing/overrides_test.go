@@ -144,3 +144,28 @@ func TestOverridesOnChange(t *testing.T) {
 		t.Errorf("changes\n got %v\nwant %v", seen, want)
 	}
 }
+
+// TestOverridesReplace: another node's set replaces this one's without OnChange;
+// ill-formed overrides are skipped.
+func TestOverridesReplace(t *testing.T) {
+	var s Overrides
+	changes := 0
+	s.OnChange(func([]Override) { changes++ })
+	t0 := time.Date(2026, 12, 5, 2, 0, 0, 0, time.UTC)
+	if _, _, err := s.Set(Override{Kind: ForceClosed, Schedule: "day", Since: t0}); err != nil {
+		t.Fatal(err)
+	}
+	changes = 0
+	storm := Override{Kind: ForceRoute, Route: "backup", Reason: "storm", Since: t0}
+	s.Replace([]Override{storm, {Kind: "nope"}})
+	if got := s.Snapshot(); !reflect.DeepEqual(got, []Override{storm}) {
+		t.Errorf("snapshot %v", got)
+	}
+	s.Replace(nil)
+	if got := s.Snapshot(); len(got) != 0 {
+		t.Errorf("after an empty set: %v", got)
+	}
+	if changes != 0 {
+		t.Errorf("OnChange called %d times", changes)
+	}
+}

@@ -28,9 +28,53 @@ const (
 	KindOverrides Kind = "overrides"
 	// KindSlot sets (Slot) or, with Delete, removes a caller's "keep my place" slot.
 	KindSlot Kind = "slot"
+	// KindClaim claims an advocate for one call on one node (Claim): granted unless the
+	// advocate holds a live claim for another call; refused, the entry's answer is
+	// ErrClaimed. A node rings an advocate only after its claim is committed, so that one
+	// advocate is never rung for two callers at once across the cluster.
+	KindClaim Kind = "claim"
+	// KindRelease gives up a claim (Claim: the advocate, node and call that hold it).
+	KindRelease Kind = "release"
+	// KindReleaseNode gives up every claim a node holds (Claim.Node): the node restarted,
+	// so its calls are gone, or it was removed from the cluster.
+	KindReleaseNode Kind = "release_node"
+	// KindWait says a caller waits on a node (Waiter), for the order of claims across
+	// nodes; a lease, renewed while they wait. With Delete, they no longer wait.
+	KindWait Kind = "wait"
 	// KindCallback sets (Callback) or, with Delete, removes a pending callback.
 	KindCallback Kind = "callback"
 )
+
+// Claim is an advocate taken for a call on a node until Until (a lease: a node that
+// dies holding it lets it lapse; a node that restarts gives up its own at once).
+type Claim struct {
+	Advocate string    `json:"advocate"`
+	Node     string    `json:"node"`
+	Call     string    `json:"call"`
+	Until    time.Time `json:"until"`
+	// The call's place in line and the advocate's languages, for the order across nodes:
+	// a claim with a Queue is refused while a caller ahead of it waits on another node,
+	// not being rung, whom the advocate could take. Without a Queue, no order applies.
+	Queue     string    `json:"queue,omitempty"`
+	Priority  int       `json:"priority,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	Languages []string  `json:"languages,omitempty"`
+}
+
+// Waiter is a caller waiting on a node, known by an opaque call id only.
+type Waiter struct {
+	Call           string    `json:"call"`
+	Node           string    `json:"node"`
+	Queue          string    `json:"queue"`
+	Language       string    `json:"language,omitempty"`
+	QueueLanguages []string  `json:"queue_languages,omitempty"`
+	Priority       int       `json:"priority,omitempty"`
+	Since          time.Time `json:"since"`
+	Until          time.Time `json:"until"`
+}
+
+// ErrClaimed is the answer to a claim of an advocate someone else holds.
+var ErrClaimed = errors.New("state: advocate claimed for another call")
 
 // Callback is a pending safe callback (issue 16, part 3). The number to call is only
 // ever here encrypted (Sealed, AES-256-GCM under the key KeyID, the callback's ID as
@@ -91,6 +135,8 @@ type Op struct {
 	Advocate  *Advocate           `json:"advocate,omitempty"`
 	Overrides []routing.Override  `json:"overrides,omitempty"`
 	Slot      *Slot               `json:"slot,omitempty"`
+	Claim     *Claim              `json:"claim,omitempty"`
+	Waiter    *Waiter             `json:"waiter,omitempty"`
 	Callback  *Callback           `json:"callback,omitempty"`
 	Delete    bool                `json:"delete,omitempty"`
 }
@@ -99,6 +145,7 @@ type Op struct {
 type Entry struct {
 	Version int       `json:"v"`
 	At      time.Time `json:"at"`
+	Node    string    `json:"node,omitempty"` // the node that wrote it
 	Ops     []Op      `json:"ops"`
 }
 
@@ -162,6 +209,18 @@ func (op Op) check() error {
 	case KindSlot:
 		if op.Slot == nil || op.Slot.Key == "" || (!op.Delete && op.Slot.Queue == "") {
 			return errors.New("slot without a key or queue")
+		}
+	case KindClaim, KindRelease:
+		if op.Claim == nil || op.Claim.Advocate == "" || op.Claim.Node == "" || op.Claim.Call == "" {
+			return errors.New("claim without an advocate, node or call")
+		}
+	case KindWait:
+		if op.Waiter == nil || op.Waiter.Call == "" || op.Waiter.Node == "" || (!op.Delete && op.Waiter.Queue == "") {
+			return errors.New("waiter without a call, node or queue")
+		}
+	case KindReleaseNode:
+		if op.Claim == nil || op.Claim.Node == "" {
+			return errors.New("release of no node")
 		}
 	case KindCallback:
 		if op.Callback == nil || op.Callback.ID == "" || (!op.Delete && (op.Callback.Queue == "" || len(op.Callback.Sealed) == 0)) {

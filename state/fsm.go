@@ -23,13 +23,19 @@ type State struct {
 	Advocates map[string]Advocate            `json:"advocates"`
 	Overrides []routing.Override             `json:"overrides"`
 	Slots     map[string]Slot                `json:"slots"`
+	Claims    map[string]Claim               `json:"claims,omitempty"`  // by advocate
+	Waiting   map[string]Waiter              `json:"waiting,omitempty"` // by call
 	Callbacks map[string]Callback            `json:"callbacks"`
+	// CallbackNodes names the node that booked each callback (the entry's), which alone
+	// runs it: another node of a cluster restarting does not call the caller back too.
+	CallbackNodes map[string]string `json:"callback_nodes,omitempty"`
 }
 
 // newState returns an empty State.
 func newState() State {
 	return State{Version: Version, Bindings: map[string][]registrar.Binding{},
-		Advocates: map[string]Advocate{}, Slots: map[string]Slot{}, Callbacks: map[string]Callback{}}
+		Advocates: map[string]Advocate{}, Slots: map[string]Slot{}, Claims: map[string]Claim{}, Waiting: map[string]Waiter{},
+		Callbacks: map[string]Callback{}, CallbackNodes: map[string]string{}}
 }
 
 // clone copies s; slices held in it are never changed in place, so they are shared.
@@ -38,17 +44,28 @@ func (s State) clone() State {
 	c.Bindings = maps.Clone(s.Bindings)
 	c.Advocates = maps.Clone(s.Advocates)
 	c.Slots = maps.Clone(s.Slots)
+	c.Claims = maps.Clone(s.Claims)
+	c.Waiting = maps.Clone(s.Waiting)
 	c.Callbacks = maps.Clone(s.Callbacks)
+	c.CallbackNodes = maps.Clone(s.CallbackNodes)
 	c.Overrides = slices.Clone(s.Overrides)
 	return c
 }
 
 // apply applies e to s. It is deterministic: the only time it knows is e.At, and what has
-// ended by then (bindings, overrides, slots) is dropped.
-func (s *State) apply(e Entry) {
+// ended by then (bindings, overrides, slots, claims) is dropped. refused reports a claim
+// of e's not granted.
+func (s *State) apply(e Entry) (refused bool) {
 	if e.At.After(s.At) {
 		s.At = e.At
 	}
+	if s.Claims == nil {
+		s.Claims = map[string]Claim{}
+	}
+	if s.Waiting == nil {
+		s.Waiting = map[string]Waiter{}
+	}
+	s.expire(s.At)
 	for _, op := range e.Ops {
 		switch op.Kind {
 		case KindBindings:
@@ -67,15 +84,61 @@ func (s *State) apply(e Entry) {
 			} else {
 				s.Slots[op.Slot.Key] = *op.Slot
 			}
+		case KindClaim:
+			c := *op.Claim
+			old, held := s.Claims[c.Advocate]
+			if held && (old.Node != c.Node || old.Call != c.Call) {
+				refused = true
+				continue
+			}
+			if !held && s.aheadElsewhere(c) {
+				refused = true
+				continue
+			}
+			if c.Until.After(s.At) {
+				s.Claims[c.Advocate] = c
+			}
+		case KindRelease:
+			c := *op.Claim
+			if old, ok := s.Claims[c.Advocate]; ok && old.Node == c.Node && old.Call == c.Call {
+				delete(s.Claims, c.Advocate)
+			}
+		case KindReleaseNode:
+			for a, c := range s.Claims {
+				if c.Node == op.Claim.Node {
+					delete(s.Claims, a)
+				}
+			}
+			for k, w := range s.Waiting {
+				if w.Node == op.Claim.Node {
+					delete(s.Waiting, k)
+				}
+			}
+		case KindWait:
+			if op.Delete {
+				if w, ok := s.Waiting[op.Waiter.Call]; ok && w.Node == op.Waiter.Node {
+					delete(s.Waiting, op.Waiter.Call)
+				}
+			} else {
+				s.Waiting[op.Waiter.Call] = *op.Waiter
+			}
 		case KindCallback:
 			if op.Delete {
 				delete(s.Callbacks, op.Callback.ID)
+				delete(s.CallbackNodes, op.Callback.ID)
 			} else {
 				s.Callbacks[op.Callback.ID] = *op.Callback
+				if e.Node != "" {
+					if s.CallbackNodes == nil {
+						s.CallbackNodes = map[string]string{}
+					}
+					s.CallbackNodes[op.Callback.ID] = e.Node
+				}
 			}
 		}
 	}
 	s.expire(s.At)
+	return refused
 }
 
 // expire drops what has ended by now.
@@ -96,11 +159,54 @@ func (s *State) expire(now time.Time) {
 			delete(s.Slots, k)
 		}
 	}
+	for a, c := range s.Claims {
+		if !c.Until.After(now) {
+			delete(s.Claims, a)
+		}
+	}
+	for k, w := range s.Waiting {
+		if !w.Until.After(now) {
+			delete(s.Waiting, k)
+		}
+	}
 	for id, cb := range s.Callbacks {
 		if !cb.Expires.After(now) {
 			delete(s.Callbacks, id)
+			delete(s.CallbackNodes, id)
 		}
 	}
+}
+
+// aheadElsewhere reports whether a caller waits on another node ahead of c's call
+// (higher priority, or as high and earlier), not being rung, whom c's advocate could take
+// (serves their queue, and speaks their language when it is one of the queue's): then the
+// advocate is theirs first. A claim without a queue has no place in line.
+func (s *State) aheadElsewhere(c Claim) bool {
+	if c.Queue == "" || len(s.Bindings[c.Advocate]) == 0 {
+		// No place in line; or an advocate with no registration in the log (a phone in
+		// the console's page, say), whom the other nodes cannot ring: no order to keep.
+		return false
+	}
+	rung := map[string]bool{}
+	for _, h := range s.Claims {
+		rung[h.Call] = true
+	}
+	for _, w := range s.Waiting {
+		if w.Node == c.Node || w.Call == c.Call || rung[w.Call] {
+			continue
+		}
+		if w.Priority < c.Priority || (w.Priority == c.Priority && !w.Since.Before(c.Since)) {
+			continue
+		}
+		if !slices.ContainsFunc(c.Languages, func(l string) bool { return slices.Contains(w.QueueLanguages, l) }) {
+			continue
+		}
+		if w.Language != "" && slices.Contains(w.QueueLanguages, w.Language) && !slices.Contains(c.Languages, w.Language) {
+			continue
+		}
+		return true
+	}
+	return false
 }
 
 // FSM is the raft state machine over State. Its methods are safe for concurrent use.
@@ -110,6 +216,10 @@ type FSM struct {
 	index uint64 // of the last log entry applied
 	// onErr is told of an entry that did not decode (it is skipped, on every node alike).
 	onErr func(index uint64, err error)
+	// onApply, if set, is told of each entry applied, after the state has changed and
+	// outside the lock, in log order (raft applies entries one at a time). It must not wait
+	// for the store (Sync, Claim).
+	onApply func(e Entry, index uint64)
 }
 
 // NewFSM returns an FSM with an empty State.
@@ -120,6 +230,14 @@ func (f *FSM) State() (State, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.st.clone(), f.index
+}
+
+// Bindings returns aor's bindings in the state (lapsed ones included until an entry's
+// time passes them).
+func (f *FSM) Bindings(aor string) []registrar.Binding {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st.Bindings[aor]
 }
 
 // Apply applies a committed log entry; it returns nil or the entry's decoding error.
@@ -137,7 +255,15 @@ func (f *FSM) Apply(l *raft.Log) any {
 		}
 		return err
 	}
-	f.st.apply(e)
+	refused := f.st.apply(e)
+	f.mu.Unlock()
+	if f.onApply != nil {
+		f.onApply(e, l.Index)
+	}
+	f.mu.Lock() // for the deferred unlock
+	if refused {
+		return ErrClaimed
+	}
 	return nil
 }
 
@@ -180,8 +306,17 @@ func decodeSnapshot(r io.Reader) (State, error) {
 	if st.Slots == nil {
 		st.Slots = map[string]Slot{}
 	}
+	if st.Claims == nil {
+		st.Claims = map[string]Claim{}
+	}
+	if st.Waiting == nil {
+		st.Waiting = map[string]Waiter{}
+	}
 	if st.Callbacks == nil {
 		st.Callbacks = map[string]Callback{}
+	}
+	if st.CallbackNodes == nil {
+		st.CallbackNodes = map[string]string{}
 	}
 	return st, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ func TestFSMApply(t *testing.T) {
 	storm := routing.Override{Kind: routing.ForceRoute, Route: "backup", Reason: "storm", Since: t0}
 	closing := routing.Override{Kind: routing.ForceClosed, Schedule: "day", Since: t0, Until: t0.Add(2 * time.Minute)}
 	paused := Advocate{ID: "alice", Paused: true, PauseReason: "meal"}
+	anaPhone := binding("ana", "sip:ana@192.0.2.9", t0.Add(time.Hour))
 	for _, tc := range []struct {
 		name    string
 		entries []Entry
@@ -80,6 +82,57 @@ func TestFSMApply(t *testing.T) {
 				{Kind: KindSlot, Slot: &Slot{Key: "k3", Queue: "main", Since: t0, Expires: t0.Add(time.Hour)}}}},
 			{At: t0.Add(time.Minute), Ops: []Op{{Kind: KindSlot, Slot: &Slot{Key: "k3"}, Delete: true}}},
 		}, State{At: t0.Add(time.Minute), Slots: map[string]Slot{"k1": {Key: "k1", Queue: "main", Since: t0, Expires: t0.Add(time.Hour)}}}},
+		{"claims: first granted, other call refused, released, lapsed, node released", []Entry{
+			{At: t0, Ops: []Op{{Kind: KindClaim, Claim: &Claim{Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(time.Minute)}},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "ana", Node: "n2", Call: "c2", Until: t0.Add(time.Minute)}},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "ben", Node: "n2", Call: "c2", Until: t0.Add(30 * time.Second)}},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "cy", Node: "n2", Call: "c3", Until: t0.Add(time.Hour)}},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "di", Node: "n1", Call: "c4", Until: t0.Add(time.Hour)}}}},
+			// ana's holder extends it; a release by the wrong call does nothing.
+			{At: t0, Ops: []Op{{Kind: KindClaim, Claim: &Claim{Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(2 * time.Minute)}},
+				{Kind: KindRelease, Claim: &Claim{Advocate: "ana", Node: "n2", Call: "c2"}},
+				{Kind: KindRelease, Claim: &Claim{Advocate: "di", Node: "n1", Call: "c4"}},
+				{Kind: KindReleaseNode, Claim: &Claim{Node: "n2"}}}},
+			// ben's lapsed by now (cy's went with n2).
+			{At: t0.Add(time.Minute), Ops: nil},
+		}, State{At: t0.Add(time.Minute), Claims: map[string]Claim{"ana": {Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(2 * time.Minute)}}}},
+		{"claims: order across nodes", []Entry{
+			// w1 waits on n2 (priority 0, since t0, Spanish in a Spanish queue); w2 on n2 too,
+			// priority 5; w3 on n3 is rung already (holds cy). ana's phone is registered.
+			{At: t0, Ops: []Op{
+				{Kind: KindBindings, AOR: "ana", Bindings: []registrar.Binding{anaPhone}},
+				{Kind: KindWait, Waiter: &Waiter{Call: "w1", Node: "n2", Queue: "es", Language: "es", QueueLanguages: []string{"es"}, Since: t0, Until: t0.Add(time.Minute)}},
+				{Kind: KindWait, Waiter: &Waiter{Call: "w3", Node: "n3", Queue: "es", QueueLanguages: []string{"es"}, Since: t0, Until: t0.Add(time.Minute)}},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "cy", Node: "n3", Call: "w3", Until: t0.Add(time.Minute)}},
+			}},
+			{At: t0.Add(time.Second), Ops: []Op{
+				// n1's caller came later: refused ana (she speaks Spanish: w1 first)...
+				{Kind: KindClaim, Claim: &Claim{Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}}},
+				// ...but granted bo, who serves es in English only (w1 needs Spanish)...
+				{Kind: KindClaim, Claim: &Claim{Advocate: "bo", Node: "n1", Call: "c1", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"en"}}},
+				// ...and a caller of priority 5 is ahead of w1: granted di.
+				{Kind: KindClaim, Claim: &Claim{Advocate: "di", Node: "n1", Call: "c2", Until: t0.Add(time.Minute), Queue: "es", Priority: 5, Since: t0.Add(time.Second), Languages: []string{"es"}}},
+				// gi has no phone registered in the log (a phone in the console's page): the
+				// other nodes cannot ring her, so no order holds her.
+				{Kind: KindClaim, Claim: &Claim{Advocate: "gi", Node: "n1", Call: "c6", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}}},
+				// n2's own caller behind w1 is not held up by w1 (n2's engine orders its own).
+				{Kind: KindClaim, Claim: &Claim{Advocate: "ed", Node: "n2", Call: "c4", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}}},
+			}},
+			// w1 leaves; now n1's caller may have fa.
+			{At: t0.Add(2 * time.Second), Ops: []Op{
+				{Kind: KindWait, Waiter: &Waiter{Call: "w1", Node: "n2"}, Delete: true},
+				{Kind: KindClaim, Claim: &Claim{Advocate: "fa", Node: "n1", Call: "c5", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}}},
+			}},
+		}, State{At: t0.Add(2 * time.Second), Bindings: map[string][]registrar.Binding{"ana": {anaPhone}},
+			Waiting: map[string]Waiter{"w3": {Call: "w3", Node: "n3", Queue: "es", QueueLanguages: []string{"es"}, Since: t0, Until: t0.Add(time.Minute)}},
+			Claims: map[string]Claim{
+				"cy": {Advocate: "cy", Node: "n3", Call: "w3", Until: t0.Add(time.Minute)},
+				"bo": {Advocate: "bo", Node: "n1", Call: "c1", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"en"}},
+				"di": {Advocate: "di", Node: "n1", Call: "c2", Until: t0.Add(time.Minute), Queue: "es", Priority: 5, Since: t0.Add(time.Second), Languages: []string{"es"}},
+				"ed": {Advocate: "ed", Node: "n2", Call: "c4", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}},
+				"fa": {Advocate: "fa", Node: "n1", Call: "c5", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}},
+				"gi": {Advocate: "gi", Node: "n1", Call: "c6", Until: t0.Add(time.Minute), Queue: "es", Since: t0.Add(time.Second), Languages: []string{"es"}},
+			}}},
 		{"callbacks set, updated, deleted, expired", []Entry{
 			{At: t0, Ops: []Op{{Kind: KindCallback, Callback: &Callback{ID: "c1", Queue: "es", KeyID: "k", Sealed: []byte{1}, Expires: t0.Add(time.Hour)}},
 				{Kind: KindCallback, Callback: &Callback{ID: "c2", Queue: "es", KeyID: "k", Sealed: []byte{2}, Expires: t0.Add(time.Minute)}},
@@ -96,7 +149,7 @@ func TestFSMApply(t *testing.T) {
 			f := NewFSM()
 			ls := logOf(t, tc.entries...)
 			for _, l := range ls {
-				if r := f.Apply(l); r != nil {
+				if r := f.Apply(l); r != nil && (r != ErrClaimed || !strings.HasPrefix(tc.name, "claims")) {
 					t.Fatalf("apply %d: %v", l.Index, r)
 				}
 			}
@@ -138,8 +191,17 @@ func fill(s State) State {
 	if s.Slots == nil {
 		s.Slots = map[string]Slot{}
 	}
+	if s.Claims == nil {
+		s.Claims = map[string]Claim{}
+	}
+	if s.Waiting == nil {
+		s.Waiting = map[string]Waiter{}
+	}
 	if s.Callbacks == nil {
 		s.Callbacks = map[string]Callback{}
+	}
+	if s.CallbackNodes == nil {
+		s.CallbackNodes = map[string]string{}
 	}
 	for id, cb := range s.Callbacks {
 		cb.Expires = cb.Expires.UTC()
@@ -239,6 +301,12 @@ func TestDecode(t *testing.T) {
 		{"binding of another aor", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"bindings","aor":"a","bindings":[{"AOR":"b","Contact":"sip:b@x"}]}]}`, ErrEntry},
 		{"bad override", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"overrides","overrides":[{"kind":"route"}]}]}`, ErrEntry},
 		{"slot without queue", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k"}}]}`, ErrEntry},
+		{"claim", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"claim","claim":{"advocate":"a","node":"n1","call":"c"}}]}`, nil},
+		{"claim without a call", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"claim","claim":{"advocate":"a","node":"n1"}}]}`, ErrEntry},
+		{"release node without a node", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"release_node","claim":{}}]}`, ErrEntry},
+		{"waiter", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"wait","waiter":{"call":"c","node":"n1","queue":"q"}}]}`, nil},
+		{"waiter without a queue", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"wait","waiter":{"call":"c","node":"n1"}}]}`, ErrEntry},
+		{"waiter gone needs no queue", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"wait","waiter":{"call":"c","node":"n1"},"delete":true}]}`, nil},
 		{"slot delete needs only a key", `{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k"},"delete":true}]}`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,6 +325,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"bindings","aor":"a","bindings":[{"AOR":"a","Contact":"sip:a@x","Source":"192.0.2.1:5060","Expires":"2026-12-04T23:00:00Z"}]}]}`))
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"overrides","overrides":[{"kind":"closed","schedule":"day","since":"2026-12-04T22:00:00Z"}]}]}`))
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"slot","slot":{"key":"k","queue":"q"}}]}`))
+	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"wait","waiter":{"call":"c","node":"n1","queue":"q","queue_languages":["en"]}},{"kind":"claim","claim":{"advocate":"a","node":"n2","call":"d","queue":"q","languages":["en"]}}]}`))
 	f.Add([]byte(`{"v":1,"at":"2026-12-04T22:00:00Z","ops":[{"kind":"callback","callback":{"id":"cb-1","queue":"q","key_id":"k1","sealed":"AAEC","expires":"2026-12-05T00:00:00Z"}},{"kind":"callback","callback":{"id":"cb-2"},"delete":true}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Decode(b)
@@ -273,4 +342,26 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoded entry refused: %v\n%s", err, again)
 		}
 	})
+}
+
+// TestCallbackNodes: the node whose entry booked a callback is kept with it (it alone
+// runs it), and goes with it.
+func TestCallbackNodes(t *testing.T) {
+	f := NewFSM()
+	for _, l := range logOf(t,
+		Entry{At: t0, Node: "n2", Ops: []Op{{Kind: KindCallback, Callback: &Callback{ID: "c1", Queue: "es", KeyID: "k", Sealed: []byte{1}, Expires: t0.Add(time.Hour)}},
+			{Kind: KindCallback, Callback: &Callback{ID: "c2", Queue: "es", KeyID: "k", Sealed: []byte{2}, Expires: t0.Add(time.Hour)}}}},
+		Entry{At: t0, Node: "n3", Ops: []Op{{Kind: KindCallback, Callback: &Callback{ID: "c2"}, Delete: true}}},
+	) {
+		f.Apply(l)
+	}
+	st, _ := f.State()
+	if !reflect.DeepEqual(st.CallbackNodes, map[string]string{"c1": "n2"}) {
+		t.Errorf("callback nodes %v", st.CallbackNodes)
+	}
+	g := NewFSM()
+	restore(t, f, g)
+	if back, _ := g.State(); !reflect.DeepEqual(back.CallbackNodes, st.CallbackNodes) {
+		t.Errorf("restored %v", back.CallbackNodes)
+	}
 }

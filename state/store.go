@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/hotline-project/hotline/registrar"
 	"go.etcd.io/bbolt"
 )
 
@@ -32,6 +34,17 @@ type Options struct {
 	// the cluster's leader (AddVoter) and Open does not wait for a leader. Otherwise a
 	// node with no log starts a one-voter cluster of itself.
 	Join bool
+	// Peers are raft addresses of members of the cluster this node joins: at start it asks
+	// them, one after the other until one answers, to have the leader add it as a voter
+	// (a member that is not the leader passes the request on). Peers imply Join. A node
+	// that is a member already (it has a log) asks too; it is harmless.
+	Peers []string
+	// Secret is the cluster's shared secret, required with Bind: every connection between
+	// nodes presents it (stream.go), or is closed unread.
+	Secret string
+	// OnApply, if set, is told of each entry applied to the state, in log order (entries
+	// of other nodes included); see FSM.
+	OnApply func(e Entry, index uint64)
 	// SnapshotThreshold is how many entries make a snapshot (and let the log be
 	// truncated); default 1024.
 	SnapshotThreshold uint64
@@ -43,6 +56,13 @@ type Options struct {
 	Now func() time.Time
 	// OnCommit, if set, is told how long each entry took to commit, or its error.
 	OnCommit func(time.Duration, error)
+}
+
+// pendingOp is a change waiting to be written; res, when set, is given its entry's error
+// (a claim is written in an entry of its own, and its caller waits for the answer).
+type pendingOp struct {
+	op  Op
+	res chan error
 }
 
 // maxBatch is the most changes written as one entry.
@@ -64,9 +84,11 @@ type Store struct {
 
 	leaderChanges atomic.Uint64
 	observer      *raft.Observer
+	layer         *streamLayer // nil for a single node
+	forwarded     atomic.Uint64
 
 	mu        sync.Mutex
-	pending   []Op
+	pending   []pendingOp
 	submitted uint64        // changes submitted so far
 	written   uint64        // changes whose entry has been committed or has failed
 	progress  chan struct{} // closed and replaced when written moves
@@ -97,6 +119,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if len(o.Peers) > 0 {
+		o.Join = true
+	}
+	if o.Bind != "" && o.Secret == "" {
+		return nil, errors.New("state: a cluster node needs the cluster's secret")
+	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -108,6 +136,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{opts: o, fsm: NewFSM(), bolt: bolt, log: o.Logger, kick: make(chan struct{}, 1),
 		quit: make(chan struct{}), done: make(chan struct{}), progress: make(chan struct{}), start: time.Now()}
+	s.fsm.onApply = o.OnApply
 	s.fsm.onErr = func(index uint64, err error) {
 		s.log.Error("state: log entry skipped", "index", index, "err", err)
 	}
@@ -141,12 +170,25 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		cfg.LeaderLeaseTimeout = 50 * time.Millisecond
 		addr, trans = raft.NewInmemTransport(raft.ServerAddress(o.NodeID))
 	} else {
-		tcp, err := raft.NewTCPTransportWithLogger(o.Bind, nil, 3, 5*time.Second, hl)
+		// Followers learn that an entry is committed from the leader's next AppendEntries,
+		// sent at the latest CommitTimeout after it (default 50 ms): a pause's end or a claim
+		// reaches the other nodes' engines that much later. 10 ms costs an idle cluster 100
+		// small RPCs a second per follower.
+		cfg.CommitTimeout = 10 * time.Millisecond
+		ln, err := net.Listen("tcp", o.Bind)
 		if err != nil {
 			bolt.Close()
 			return nil, fmt.Errorf("state: raft transport on %s: %w", o.Bind, err)
 		}
-		addr, trans = tcp.LocalAddr(), tcp
+		if a, ok := ln.Addr().(*net.TCPAddr); !ok || a.IP.IsUnspecified() {
+			ln.Close()
+			bolt.Close()
+			return nil, fmt.Errorf("state: raft address %s: give the address the other nodes reach this one on, not an unspecified one", o.Bind)
+		}
+		s.layer = newStreamLayer(ln, o.Secret, s.serveRequest, o.Logger)
+		nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: s.layer, MaxPool: 3,
+			Timeout: 5 * time.Second, Logger: hl})
+		addr, trans = nt.LocalAddr(), nt
 	}
 	s.addr = addr
 	has, err := raft.HasExistingState(bolt, bolt, snaps)
@@ -171,6 +213,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.watchLeader()
 	if o.Join {
 		go s.run()
+		if len(o.Peers) > 0 && !has {
+			if err := s.join(ctx); err != nil {
+				_ = s.Close(context.Background())
+				return nil, err
+			}
+		}
 		return s, nil
 	}
 	if err := s.waitLeader(ctx); err != nil {
@@ -211,6 +259,14 @@ func (s *Store) LeaderChanges() uint64 { return s.leaderChanges.Load() }
 func (s *Store) waitLeader(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var alone <-chan time.Time
+	if s.opts.Bind != "" {
+		// A cluster node whose peers are down starts anyway, without a quorum: it answers
+		// callers (routing them as to unstaffed queues) until a leader is elected.
+		t := time.NewTimer(5 * time.Second)
+		defer t.Stop()
+		alone = t.C
+	}
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -223,6 +279,9 @@ func (s *Store) waitLeader(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("state: not leader of its own log (%s): %w", s.raft.State(), ctx.Err())
+		case <-alone:
+			s.log.Warn("state: no leader yet: starting without the cluster's quorum", "node", s.opts.NodeID)
+			return nil
 		case <-t.C:
 		}
 	}
@@ -235,6 +294,9 @@ func (s *Store) waitLeader(ctx context.Context) error {
 // State returns the replicated state and the index of the last entry applied.
 func (s *Store) State() (State, uint64) { return s.fsm.State() }
 
+// Bindings returns aor's bindings in the replicated state.
+func (s *Store) Bindings(aor string) []registrar.Binding { return s.fsm.Bindings(aor) }
+
 // Submit queues changes to be written, in order, after those submitted before. It does
 // not wait; Sync does.
 func (s *Store) Submit(ops ...Op) {
@@ -242,12 +304,38 @@ func (s *Store) Submit(ops ...Op) {
 		return
 	}
 	s.mu.Lock()
-	s.pending = append(s.pending, ops...)
+	for _, op := range ops {
+		s.pending = append(s.pending, pendingOp{op: op})
+	}
 	s.submitted += uint64(len(ops))
 	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *Store) wake() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
+	}
+}
+
+// Claim writes the claim c, after the changes submitted before it, and returns once it
+// is committed: nil when granted, ErrClaimed when another call holds the advocate, or the
+// error that kept it from being written (no quorum, say: then nobody may be rung).
+func (s *Store) Claim(ctx context.Context, c Claim) error {
+	res := make(chan error, 1)
+	s.mu.Lock()
+	s.pending = append(s.pending, pendingOp{op: Op{Kind: KindClaim, Claim: &c}, res: res})
+	s.submitted++
+	s.mu.Unlock()
+	s.wake()
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("state: claim: %w", ctx.Err())
+	case <-s.done:
+		return ErrClosed
 	}
 }
 
@@ -281,10 +369,21 @@ func (s *Store) run() {
 	for {
 		s.mu.Lock()
 		n := min(len(s.pending), maxBatch)
-		ops := s.pending[:n:n]
+		// A claim goes in an entry of its own, so that its answer is its own.
+		for i, p := range s.pending[:n] {
+			if p.res != nil {
+				n = max(i, 1)
+				break
+			}
+		}
+		batch := s.pending[:n:n]
 		s.pending = s.pending[n:]
 		from := s.written
 		s.mu.Unlock()
+		ops := make([]Op, len(batch))
+		for i, p := range batch {
+			ops[i] = p.op
+		}
 		if n == 0 {
 			select {
 			case <-s.kick:
@@ -294,6 +393,12 @@ func (s *Store) run() {
 			}
 		}
 		err := s.write(ops)
+		if n == 1 && batch[0].res != nil {
+			batch[0].res <- err
+			if errors.Is(err, ErrClaimed) {
+				err = nil // an answer, not a failure to write
+			}
+		}
 		s.mu.Lock()
 		s.written = from + uint64(n)
 		if err != nil {
@@ -307,19 +412,16 @@ func (s *Store) run() {
 
 // write commits ops as one entry.
 func (s *Store) write(ops []Op) error {
-	b, err := Encode(Entry{At: s.opts.Now(), Ops: ops})
+	b, err := Encode(Entry{At: s.opts.Now(), Node: s.opts.NodeID, Ops: ops})
 	if err == nil {
 		start := time.Now()
-		f := s.raft.Apply(b, 10*time.Second)
-		err = f.Error()
-		if err == nil {
-			if r, ok := f.Response().(error); ok {
-				err = r
-			}
-		}
-		if s.opts.OnCommit != nil {
+		err = s.apply(b)
+		if s.opts.OnCommit != nil && !errors.Is(err, ErrClaimed) {
 			s.opts.OnCommit(time.Since(start), err)
 		}
+	}
+	if errors.Is(err, ErrClaimed) {
+		return err
 	}
 	if err != nil {
 		err = fmt.Errorf("state: write %d changes: %w", len(ops), err)
@@ -328,9 +430,212 @@ func (s *Store) write(ops []Op) error {
 	return err
 }
 
+// apply commits an encoded entry: through raft on the leader, forwarded to the leader
+// on a follower of a cluster.
+func (s *Store) apply(b []byte) error {
+	if s.layer == nil || s.raft.State() == raft.Leader {
+		err := s.applyLocal(b)
+		if s.layer == nil || !errors.Is(err, raft.ErrNotLeader) {
+			return err
+		}
+	}
+	return s.forward(b)
+}
+
+// applyLocal applies b through this node's raft (its leader's).
+func (s *Store) applyLocal(b []byte) error {
+	f := s.raft.Apply(b, 10*time.Second)
+	if err := f.Error(); err != nil {
+		return err
+	}
+	if r, ok := f.Response().(error); ok {
+		return r
+	}
+	return nil
+}
+
+// ErrNoLeader is a write's error when no leader could be reached in time: the cluster
+// has lost its quorum, or this node is cut off from it.
+var ErrNoLeader = errors.New("state: no leader reachable (no quorum)")
+
+// forwardTimeout bounds a follower's write: finding the leader and its commit.
+const forwardTimeout = 10 * time.Second
+
+// forward sends the entry to the leader and waits for its answer, trying again while
+// there is no leader or the one asked has stepped down, until forwardTimeout.
+func (s *Store) forward(b []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
+	defer cancel()
+	return s.askLeader(ctx, request{Entry: b})
+}
+
+// askLeader sends req to the leader (itself, if it leads) until it is answered.
+func (s *Store) askLeader(ctx context.Context, req request) error {
+	var last error = ErrNoLeader
+	for {
+		if s.raft.State() == raft.Leader {
+			return s.handle(req)
+		}
+		addr, _ := s.raft.LeaderWithID()
+		if addr != "" {
+			a, err := s.layer.ask(ctx, string(addr), req)
+			switch {
+			case err != nil:
+				last = fmt.Errorf("%w: %w", ErrNoLeader, err)
+			case a.Claimed:
+				return ErrClaimed
+			case a.NotLeader:
+			case a.Err != "":
+				return errors.New(a.Err)
+			default:
+				s.forwarded.Add(1)
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-s.quit:
+			return ErrClosed
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// handle carries out a request on the leader.
+func (s *Store) handle(req request) error {
+	if req.JoinID != "" {
+		return s.AddVoter(req.JoinID, req.JoinAddr)
+	}
+	if req.RemoveID != "" {
+		if err := s.RemoveServer(req.RemoveID); err != nil {
+			return err
+		}
+		// Its calls are gone with it: the advocates it held are free.
+		b, err := Encode(Entry{At: s.opts.Now(), Node: s.opts.NodeID, Ops: []Op{{Kind: KindReleaseNode, Claim: &Claim{Node: req.RemoveID}}}})
+		if err != nil {
+			return err
+		}
+		return s.applyLocal(b)
+	}
+	if _, err := Decode(req.Entry); err != nil {
+		return err
+	}
+	return s.applyLocal(req.Entry)
+}
+
+// serveRequest answers one request connection from another node (stream.go): applied
+// here on the leader, passed on to the leader by a follower (once).
+func (s *Store) serveRequest(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(forwardTimeout + 5*time.Second))
+	var req request
+	if err := readMsg(c, &req); err != nil {
+		return
+	}
+	var a answer
+	var err error
+	if s.raft.State() == raft.Leader {
+		err = s.handle(req)
+	} else if req.JoinID != "" || req.RemoveID != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
+		err = s.askLeader(ctx, req)
+		cancel()
+	} else {
+		a.NotLeader = true
+	}
+	switch {
+	case errors.Is(err, ErrClaimed):
+		a.Claimed = true
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
+		a.NotLeader = true
+	case err != nil:
+		a.Err = err.Error()
+	}
+	_ = writeMsg(c, a)
+}
+
+// join asks the peers, in turn, to have this node added to their cluster, until one
+// does or ctx ends.
+func (s *Store) join(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req := request{JoinID: s.opts.NodeID, JoinAddr: string(s.addr)}
+	var last error
+	for {
+		for _, p := range s.opts.Peers {
+			a, err := s.layer.ask(ctx, p, req)
+			switch {
+			case err != nil:
+				last = err
+			case a.Err != "":
+				last = errors.New(a.Err)
+			case a.NotLeader:
+				last = ErrNoLeader
+			default:
+				s.log.Info("state: joined the cluster", "node", s.opts.NodeID, "through", p)
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("state: join through %v: %w", s.opts.Peers, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// LastContact returns how long since this follower last heard from its leader; 0 on the
+// leader and on a single node.
+func (s *Store) LastContact() time.Duration {
+	if s.layer == nil || s.raft.State() == raft.Leader {
+		return 0
+	}
+	t := s.raft.LastContact()
+	if t.IsZero() {
+		t = s.start
+	}
+	return time.Since(t)
+}
+
+// AddMember has the leader add the node id at addr as a voter (from any member).
+func (s *Store) AddMember(ctx context.Context, id, addr string) error {
+	if s.layer == nil {
+		return errors.New("state: a single node has no cluster to add to")
+	}
+	return s.askLeader(ctx, request{JoinID: id, JoinAddr: addr})
+}
+
+// RemoveMember has the leader remove the node id from the cluster and free the advocates
+// its calls held (from any member).
+func (s *Store) RemoveMember(ctx context.Context, id string) error {
+	if s.layer == nil {
+		return errors.New("state: a single node has no cluster to remove from")
+	}
+	return s.askLeader(ctx, request{RemoveID: id})
+}
+
+// Forwarded returns how many of this node's writes the leader applied for it.
+func (s *Store) Forwarded() uint64 { return s.forwarded.Load() }
+
+// RefusedConns returns how many cluster connections were refused (wrong secret).
+func (s *Store) RefusedConns() uint64 {
+	if s.layer == nil {
+		return 0
+	}
+	return s.layer.refused.Load()
+}
+
 // Close writes what is pending (until ctx ends), then stops raft and closes the log.
 func (s *Store) Close(ctx context.Context) error {
 	serr := s.Sync(ctx)
+	if s.layer != nil && s.raft.State() == raft.Leader && len(s.Status().Members) > 1 {
+		// Hand over at once rather than leave the others to notice the silence (an
+		// election timeout): a rolling upgrade's gap is one round trip, not a second.
+		if err := s.raft.LeadershipTransfer().Error(); err != nil {
+			s.log.Warn("state: leadership not handed over before stopping", "err", err)
+		}
+	}
 	s.raft.DeregisterObserver(s.observer)
 	close(s.quit)
 	<-s.done
@@ -382,6 +687,9 @@ type Status struct {
 	LastIndex    uint64   `json:"last_index"`
 	Pending      int      `json:"pending"` // changes submitted, not yet written
 	Dir          string   `json:"dir"`
+	// LastContactMS is how long since this follower heard from its leader (0 on the
+	// leader and a single node).
+	LastContactMS int64 `json:"last_contact_ms"`
 }
 
 // Status returns the node's status.
@@ -392,9 +700,14 @@ func (s *Store) Status() Status {
 		Dir: s.opts.Dir}
 	if f := s.raft.GetConfiguration(); f.Error() == nil {
 		for _, m := range f.Configuration().Servers {
-			st.Members = append(st.Members, fmt.Sprintf("%s (%s)", m.ID, m.Suffrage))
+			if string(m.Address) == string(m.ID) { // a single node's in-memory transport
+				st.Members = append(st.Members, fmt.Sprintf("%s (%s)", m.ID, m.Suffrage))
+			} else {
+				st.Members = append(st.Members, fmt.Sprintf("%s %s (%s)", m.ID, m.Address, m.Suffrage))
+			}
 		}
 	}
+	st.LastContactMS = s.LastContact().Milliseconds()
 	s.mu.Lock()
 	st.Pending = len(s.pending)
 	s.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 
+	"github.com/hotline-project/hotline/internal/testtool"
 	"github.com/hotline-project/hotline/logs"
 )
 
@@ -146,6 +147,7 @@ func TestUnackedFloodSparesCallers(t *testing.T) {
 // packet are routed as though no reason was chosen, and once their source has sent
 // no_rtp_calls of them, behind every other caller.
 func TestSilentCallsWithoutRTPNotUrgent(t *testing.T) {
+	t.Parallel()
 	cfg := strings.Replace(queueTestConfig(t, "security:\n  no_rtp_calls: 3\n  no_rtp_window: 10m\n", "ana:en:pw-ana"),
 		"inactivity_timeout: 30s", "inactivity_timeout: 120s", 1)
 	ts := startServer(t, cfg)
@@ -238,7 +240,8 @@ func (u *uac) responses(d time.Duration) map[string]map[int]map[uint32]bool {
 // logs.DefaultPerCall times per call and interval and counted in a metric, and a call's
 // in-dialog requests are held to a rate (503 beyond it), the call going on.
 func TestLogAndInDialogFloodBounded(t *testing.T) {
-	t.Parallel()
+	// Not parallel, and Heavy: 5,000 events and 240 requests in a burst would disturb timing checks.
+	testtool.Heavy(t)
 	ts := startServer(t, testConfig)
 	u := newUAC(t, ts.addrs.SIPUDP)
 	stream := u.receiveRTP()

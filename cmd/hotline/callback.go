@@ -43,7 +43,10 @@ func (d *durable) callbacks(now time.Time) (callflow.CallbackStore, []callflow.C
 	}
 	st, _ := d.store.State()
 	var rs []callflow.CallbackRequest
-	for _, cb := range st.Callbacks {
+	for id, cb := range st.Callbacks {
+		if node := st.CallbackNodes[id]; d.cl != nil && node != "" && node != d.cl.node {
+			continue // another node's to run (README "Cluster")
+		}
 		if now.Before(cb.Expires) {
 			rs = append(rs, callflow.CallbackRequest(cb))
 		}

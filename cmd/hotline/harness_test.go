@@ -3,10 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +16,8 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
+
+	"github.com/hotline-project/hotline/internal/sipagent"
 )
 
 // testServer is the real hotline server, run in-process on loopback ports chosen at run time.
@@ -204,393 +202,254 @@ func (ts *testServer) waitMetric(t *testing.T, series string, want float64) {
 	t.Fatalf("metric %s = %v, want %v", series, metricValue(text, series), want)
 }
 
-// uac is a minimal SIP user agent client over UDP, written for tests: it sends hand-built
-// messages so that tests can also send what a well-behaved stack would not.
+// uac is the test caller, sipagent.Caller, under the names this package's tests have long
+// used: the dialog's state is in the fields below, which tests read and set, and each
+// method hands them to the agent and takes them back. A uac may also be built as a
+// literal over another agent's sockets (t, conn, server, rtp, msgs and the dialog).
 type uac struct {
-	t       *testing.T
+	t *testing.T
+	a *sipagent.Caller
+
 	conn    *net.UDPConn
 	server  *net.UDPAddr
+	rtp     *net.UDPConn
+	msgs    chan sipmsg.Message
+	stream  net.Conn // a TCP or TLS connection it speaks over instead of conn
 	callID  string
 	fromTag string
 	toTag   string
 	cseq    int
 	branch  string
-	rtp     *net.UDPConn
-	// viaPort is the port written in Via; it differs from the socket's port to check that
-	// responses go to the packet's source, never to Via.
-	viaPort int
-	msgs    chan sipmsg.Message
+	viaPort int // written in Via: over UDP not the socket's, so responses must go to the source
 	from    string
-	// stream, when set, is a TCP or TLS connection the UAC speaks over instead of conn;
-	// transport is then the Via transport ("TLS") and scheme the Request-URI's ("sips").
-	stream    net.Conn
+	// transport is the Via transport over a stream ("TLS"), scheme the Request-URI's ("sips").
 	transport string
 	scheme    string
 }
 
+// wrapCaller is the uac of agent a.
+func wrapCaller(t *testing.T, a *sipagent.Caller) *uac {
+	u := &uac{t: t, a: a}
+	u.pull()
+	return u
+}
+
+// agent hands the fields to the agent (made over the uac's sockets for a literal).
+func (u *uac) agent() *sipagent.Caller {
+	if u.a == nil {
+		u.a = sipagent.NewDialog(u.t, u.conn, u.server, u.rtp, u.msgs, u.from)
+	}
+	a := u.a
+	copyField(&a.Conn, u.conn)
+	copyField(&a.Server, u.server)
+	copyField(&a.RTP, u.rtp)
+	copyField(&a.Msgs, u.msgs)
+	copyField(&a.Stream, u.stream)
+	copyField(&a.CallID, u.callID)
+	copyField(&a.FromTag, u.fromTag)
+	copyField(&a.ToTag, u.toTag)
+	copyField(&a.CSeq, u.cseq)
+	copyField(&a.Branch, u.branch)
+	copyField(&a.ViaPort, u.viaPort)
+	copyField(&a.From, u.from)
+	copyField(&a.Transport, u.transport)
+	copyField(&a.Scheme, u.scheme)
+	return a
+}
+
+// pull takes the dialog's state back from the agent.
+func (u *uac) pull() {
+	a := u.a
+	copyField(&u.conn, a.Conn)
+	copyField(&u.server, a.Server)
+	copyField(&u.rtp, a.RTP)
+	copyField(&u.msgs, a.Msgs)
+	copyField(&u.stream, a.Stream)
+	copyField(&u.callID, a.CallID)
+	copyField(&u.fromTag, a.FromTag)
+	copyField(&u.toTag, a.ToTag)
+	copyField(&u.cseq, a.CSeq)
+	copyField(&u.branch, a.Branch)
+	copyField(&u.viaPort, a.ViaPort)
+	copyField(&u.from, a.From)
+	copyField(&u.transport, a.Transport)
+	copyField(&u.scheme, a.Scheme)
+}
+
+// copyField sets *dst to v only if it differs, so that goroutines of the test that read a
+// field (a reader of msgs) meet no write when nothing changed.
+func copyField[T comparable](dst *T, v T) {
+	if *dst != v {
+		*dst = v
+	}
+}
+
+// readLoop reads what arrives on the uac's stream or SIP socket into msgs, for a uac built
+// as a literal.
+func (u *uac) readLoop() {
+	if u.stream != nil {
+		sipagent.ReadStream(u.stream, u.msgs)
+		return
+	}
+	sipagent.ReadUDP(u.conn, u.msgs)
+}
+
 func newUAC(t *testing.T, server string) *uac {
 	t.Helper()
-	return newUACAt(t, net.IPv4(127, 0, 0, 1), server)
+	return wrapCaller(t, sipagent.NewCaller(t, server))
 }
 
 // newUACAt is newUAC with its SIP socket on local address ip (any of 127.0.0.0/8), so that
 // tests can place callers at different source addresses. Its media stays on 127.0.0.1.
 func newUACAt(t *testing.T, ip net.IP, server string) *uac {
 	t.Helper()
-	saddr, err := net.ResolveUDPAddr("udp", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &uac{
-		t: t, conn: conn, server: saddr, rtp: rtpConn,
-		callID:  randHex(8) + "@test",
-		fromTag: randHex(4),
-		cseq:    1,
-		viaPort: 5999,
-		msgs:    make(chan sipmsg.Message, 64),
-		from:    randomNumber(), // each phone its own caller (keeping one's place tells them apart)
-	}
-	go u.readLoop()
-	t.Cleanup(func() { conn.Close(); rtpConn.Close() })
-	return u
+	return wrapCaller(t, sipagent.NewCallerAt(t, ip, server))
 }
 
 // randomNumber is a North American number in 555, different for each caller.
-func randomNumber() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("+1555%07d", binary.BigEndian.Uint32(b[:])%10000000)
-}
+func randomNumber() string { return sipagent.RandomNumber() }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func (u *uac) readLoop() {
-	buf := make([]byte, 65535)
-	if u.stream != nil {
-		par := sipmsg.NewParser().NewSIPStream()
-		for {
-			n, err := u.stream.Read(buf)
-			if err != nil {
-				close(u.msgs)
-				return
-			}
-			_ = par.ParseSIPStream(append([]byte(nil), buf[:n]...), func(m sipmsg.Message) { u.msgs <- m })
-		}
-	}
-	for {
-		n, _, err := u.conn.ReadFromUDP(buf)
-		if err != nil {
-			close(u.msgs)
-			return
-		}
-		m, err := sipmsg.ParseMessage(append([]byte(nil), buf[:n]...))
-		if err != nil {
-			continue
-		}
-		u.msgs <- m
-	}
-}
+func randHex(n int) string { return sipagent.RandHex(n) }
 
 func (u *uac) send(msg string) {
 	u.t.Helper()
-	if u.stream != nil {
-		if _, err := u.stream.Write([]byte(msg)); err != nil {
-			u.t.Fatal(err)
-		}
-		return
-	}
-	if _, err := u.conn.WriteToUDP([]byte(msg), u.server); err != nil {
-		u.t.Fatal(err)
-	}
+	u.agent().Send(msg)
 }
 
 func (u *uac) rtpPort() int { return u.rtp.LocalAddr().(*net.UDPAddr).Port }
 
-func sdpOffer(port int, fmts string, extra string) string {
-	s := "v=0\r\no=test 1 1 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
-		"m=audio " + strconv.Itoa(port) + " RTP/AVP " + fmts + "\r\n"
-	for _, f := range strings.Fields(fmts) {
-		switch f {
-		case "0":
-			s += "a=rtpmap:0 PCMU/8000\r\n"
-		case "8":
-			s += "a=rtpmap:8 PCMA/8000\r\n"
-		case "18":
-			s += "a=rtpmap:18 G729/8000\r\n"
-		case "101":
-			s += "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
-		}
-	}
-	return s + extra
-}
+func sdpOffer(port int, fmts string, extra string) string { return sipagent.Offer(port, fmts, extra) }
 
 // request builds a request in this UAC's dialog.
 func (u *uac) request(method, user, body, ctype string, extraHdrs ...string) string {
-	if method != "ACK" && method != "CANCEL" {
-		u.branch = "z9hG4bK" + randHex(6)
-	}
-	to := "<sip:" + user + "@" + u.server.String() + ">"
-	if u.toTag != "" {
-		to += ";tag=" + u.toTag
-	}
-	cseq := u.cseq
-	var b strings.Builder
-	scheme, transport, contact := u.scheme, u.transport, ""
-	if u.stream != nil {
-		contact = fmt.Sprintf("<%s:%s@%s;transport=%s>", scheme, u.from, u.stream.LocalAddr(), strings.ToLower(transport))
-	} else {
-		scheme, transport = "sip", "UDP"
-		contact = fmt.Sprintf("<sip:%s@127.0.0.1:%d>", u.from, u.conn.LocalAddr().(*net.UDPAddr).Port)
-	}
-	fmt.Fprintf(&b, "%s %s:%s@%s SIP/2.0\r\n", method, scheme, user, u.server.String())
-	fmt.Fprintf(&b, "Via: SIP/2.0/%s 127.0.0.1:%d;branch=%s\r\n", transport, u.viaPort, u.branch)
-	b.WriteString("Max-Forwards: 70\r\n")
-	fmt.Fprintf(&b, "From: <sip:%s@127.0.0.1>;tag=%s\r\n", u.from, u.fromTag)
-	fmt.Fprintf(&b, "To: %s\r\n", to)
-	fmt.Fprintf(&b, "Call-ID: %s\r\n", u.callID)
-	fmt.Fprintf(&b, "CSeq: %d %s\r\n", cseq, method)
-	fmt.Fprintf(&b, "Contact: %s\r\n", contact)
-	for _, h := range extraHdrs {
-		b.WriteString(h + "\r\n")
-	}
-	if body != "" {
-		fmt.Fprintf(&b, "Content-Type: %s\r\n", ctype)
-	}
-	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
-	return b.String()
+	defer u.pull()
+	return u.agent().Request(method, user, body, ctype, extraHdrs...)
 }
 
 // invite sends an INVITE with the given SDP body ("" for none) to user.
 func (u *uac) invite(user, body string) string {
-	msg := u.request("INVITE", user, body, "application/sdp")
-	u.send(msg)
-	return msg
+	u.t.Helper()
+	defer u.pull()
+	return u.agent().Invite(user, body)
 }
 
 // dial places a call to the hotline offering fmts and acknowledges the 200; it returns the 200.
 func (u *uac) dial(fmts string) *sipmsg.Response {
 	u.t.Helper()
-	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), fmts, ""))
-	res := u.expectResponse("INVITE", 200, 2*time.Second)
-	u.ack(hotlineNumber, "")
-	return res
+	defer u.pull()
+	return u.agent().Dial(hotlineNumber, fmts)
 }
 
 // hangup sends BYE and expects 200.
 func (u *uac) hangup() {
 	u.t.Helper()
-	u.nextRequest("BYE", hotlineNumber, "", "")
-	u.expectResponse("BYE", 200, 2*time.Second)
+	defer u.pull()
+	u.agent().Hangup(hotlineNumber)
 }
 
 // ack acknowledges a 2xx (new branch, same CSeq number) with an optional SDP body.
 func (u *uac) ack(user, body string) {
-	u.branch = "z9hG4bK" + randHex(6)
-	u.send(u.request("ACK", user, body, "application/sdp"))
+	u.t.Helper()
+	defer u.pull()
+	u.agent().Ack(user, body)
 }
 
 // nextRequest sends an in-dialog request with the next CSeq.
 func (u *uac) nextRequest(method, user, body, ctype string, hdrs ...string) {
-	u.cseq++
-	u.send(u.request(method, user, body, ctype, hdrs...))
+	u.t.Helper()
+	defer u.pull()
+	u.agent().NextRequest(method, user, body, ctype, hdrs...)
 }
 
 // expectResponse waits for a response with the given status for method (skipping others,
 // such as retransmissions and provisional responses not asked for).
 func (u *uac) expectResponse(method string, status int, timeout time.Duration) *sipmsg.Response {
 	u.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case m, ok := <-u.msgs:
-			if !ok {
-				u.t.Fatalf("connection closed waiting for %d", status)
-			}
-			res, isRes := m.(*sipmsg.Response)
-			if !isRes {
-				continue
-			}
-			if res.CSeq() == nil || string(res.CSeq().MethodName) != method {
-				continue
-			}
-			if res.StatusCode == status {
-				if status >= 200 && status < 300 && method == "INVITE" {
-					if tag, ok := res.To().Params.Get("tag"); ok {
-						u.toTag = tag
-					}
-				}
-				return res
-			}
-			if res.StatusCode >= 200 {
-				u.t.Fatalf("got %d %s for %s, want %d", res.StatusCode, res.Reason, method, status)
-			}
-		case <-deadline:
-			u.t.Fatalf("no %d for %s within %v", status, method, timeout)
-			return nil
-		}
-	}
+	defer u.pull()
+	return u.agent().ExpectResponse(method, status, timeout)
 }
 
 // finalResponse waits for the final response to method, whatever its status; a 2xx sets
 // the dialog's to-tag.
 func (u *uac) finalResponse(method string, timeout time.Duration) *sipmsg.Response {
 	u.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case m, ok := <-u.msgs:
-			if !ok {
-				u.t.Fatalf("connection closed waiting for the final response to %s", method)
-			}
-			res, isRes := m.(*sipmsg.Response)
-			if !isRes || res.CSeq() == nil || string(res.CSeq().MethodName) != method || res.StatusCode < 200 {
-				continue
-			}
-			if tag, ok := res.To().Params.Get("tag"); ok {
-				u.toTag = tag
-			}
-			return res
-		case <-deadline:
-			u.t.Fatalf("no final response to %s within %v", method, timeout)
-			return nil
-		}
-	}
+	defer u.pull()
+	return u.agent().FinalResponse(method, timeout)
 }
 
 // expectRequest waits for a request from the server (e.g. BYE) and answers it 200.
 func (u *uac) expectRequest(method string, timeout time.Duration) *sipmsg.Request {
 	u.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case m, ok := <-u.msgs:
-			if !ok {
-				u.t.Fatalf("connection closed waiting for %s", method)
-			}
-			req, isReq := m.(*sipmsg.Request)
-			if !isReq || string(req.Method) != method {
-				continue
-			}
-			res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
-			u.send(res.String())
-			return req
-		case <-deadline:
-			u.t.Fatalf("no %s within %v", method, timeout)
-			return nil
-		}
-	}
+	defer u.pull()
+	return u.agent().ExpectRequest(method, timeout)
 }
 
-// rtpStream collects RTP packets sent to the UAC's media socket.
+// rtpStream is the RTP a test agent receives (sipagent.Recorder), under this package's
+// older names; a literal with packets is a fixed recording.
 type rtpStream struct {
-	mu      sync.Mutex
+	*sipagent.Recorder
 	packets []recvPacket
-	source  *net.UDPAddr
 }
 
+// recvPacket is one packet received, and when.
 type recvPacket struct {
 	at  time.Time
 	pkt rtp.Packet
 }
 
-func (u *uac) receiveRTP() *rtpStream {
-	s := &rtpStream{}
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := u.rtp.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			var p rtp.Packet
-			if err := p.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
-				continue
-			}
-			s.mu.Lock()
-			s.packets = append(s.packets, recvPacket{time.Now(), p})
-			s.source = from
-			s.mu.Unlock()
-		}
-	}()
-	return s
+// rec is the recorder, or one holding the literal's packets.
+func (s *rtpStream) rec() *sipagent.Recorder {
+	if s.Recorder != nil {
+		return s.Recorder
+	}
+	ps := make([]sipagent.Packet, len(s.packets))
+	for i, p := range s.packets {
+		ps[i] = sipagent.Packet{At: p.at, Pkt: p.pkt}
+	}
+	return sipagent.RecorderOf(ps...)
 }
 
+func (u *uac) receiveRTP() *rtpStream { return &rtpStream{Recorder: sipagent.Record(u.rtp)} }
+
 func (s *rtpStream) snapshot() []recvPacket {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]recvPacket(nil), s.packets...)
+	got := s.rec().Snapshot()
+	out := make([]recvPacket, len(got))
+	for i, p := range got {
+		out[i] = recvPacket{p.At, p.Pkt}
+	}
+	return out
 }
 
 // payload returns the concatenated payload of all packets received so far.
-func (s *rtpStream) payload() []byte {
-	var b []byte
-	for _, p := range s.snapshot() {
-		b = append(b, p.pkt.Payload...)
-	}
-	return b
-}
+func (s *rtpStream) payload() []byte { return s.rec().Payload() }
 
-// waitFor polls until the received audio contains want, or fails.
+// waitFor waits until the caller has heard want (sipagent.Recorder.Heard), or fails.
 func (s *rtpStream) waitFor(t *testing.T, what string, want []byte, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if bytes.Contains(s.payload(), want) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("did not hear %s within %v (%d packets received)", what, timeout, len(s.snapshot()))
+	s.rec().WaitFor(t, what, want, timeout)
 }
 
-// sendRTP sends a few silence packets from the UAC's media socket so the server latches onto it.
+// sendSilence sends n silence packets from the UAC's media socket (so the server latches
+// onto it) in the stream whose next sequence number and timestamp are *seq and *ts. New
+// tests keep a sipagent.Stream instead, which counts for itself.
 func (u *uac) sendSilence(to *net.UDPAddr, n int, seq *uint16, ts *uint32) {
-	for i := 0; i < n; i++ {
-		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: *seq, Timestamp: *ts, SSRC: 0x1234},
-			Payload: bytes.Repeat([]byte{0xFF}, 160)}
-		b, _ := p.Marshal()
-		u.rtp.WriteToUDP(b, to)
-		*seq++
-		*ts += 160
-	}
+	s := sipagent.NewStreamAt(u.rtp, to, 0x1234, *seq, *ts)
+	s.Silence(n)
+	*seq, *ts = s.Next()
 }
 
 // sendDigit sends one RFC 4733 event the way phones do: start, updates, three end packets.
 func (u *uac) sendDigit(to *net.UDPAddr, pt uint8, event byte, seq *uint16, ts *uint32) {
-	u.sendDigitFrom(u.rtp, to, pt, event, seq, ts)
+	sendDigitFrom(u.rtp, to, pt, event, seq, ts)
 }
 
 // sendDigitFrom sends an RFC 4733 event from conn.
 func (u *uac) sendDigitFrom(conn *net.UDPConn, to *net.UDPAddr, pt uint8, event byte, seq *uint16, ts *uint32) {
-	start := *ts
-	for i := 0; i < 6; i++ {
-		end := i >= 3
-		dur := uint16(160 * (i + 1))
-		if end {
-			dur = 160 * 3
-		}
-		flags := byte(10) // volume
-		if end {
-			flags |= 0x80
-		}
-		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: *seq, Timestamp: start, SSRC: 0x1234, Marker: i == 0},
-			Payload: []byte{event, flags, byte(dur >> 8), byte(dur)}}
-		b, _ := p.Marshal()
-		conn.WriteToUDP(b, to)
-		*seq++
-		time.Sleep(5 * time.Millisecond)
-	}
-	*ts += 160 * 4
+	sendDigitFrom(conn, to, pt, event, seq, ts)
+}
+
+func sendDigitFrom(conn *net.UDPConn, to *net.UDPAddr, pt uint8, event byte, seq *uint16, ts *uint32) {
+	s := sipagent.NewStreamAt(conn, to, 0x1234, *seq, *ts)
+	s.Press(pt, event)
+	*seq, *ts = s.Next()
 }

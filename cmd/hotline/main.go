@@ -115,6 +115,9 @@ func usage(w io.Writer) {
   hotline records [-config FILE] [-since TIME] [-until TIME]
         write the call records of calls that started in [since, until) as CSV to stdout
   hotline cluster status [-server URL]
-        print the state log's cluster: this node, leader, members, applied index, lag
+        print the state log's cluster: this node, leader, quorum, members, applied index, lag
+  hotline cluster add -id NODE -addr IP:PORT [-server URL]
+  hotline cluster remove -id NODE [-server URL]
+        add a node to, or remove one from, the cluster (README "Cluster")
 `)
 }

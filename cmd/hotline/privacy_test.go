@@ -26,11 +26,11 @@ func TestCallerNumberNowhere(t *testing.T) {
 	const number = "+15558675309"
 	needles := []string{"5558675309", "555-867-5309", "8675309"}
 
-	// A first caller, from the same number, presses nothing: routed as urgent, waits on
-	// hold with nobody staffed; then hangs up. (What announcements say is built from the
+	// A first caller, from the same number, chooses English and "help now" (1, 1): routed
+	// as urgent, waits on hold with nobody staffed; then hangs up. (What announcements say is built from the
 	// engine's position and estimate only: callflow's TestAnnouncements and the end-to-end
 	// TestHoldAnnouncesPosition cover them.)
-	c := callInFrom(t, ts, number, "", 0)
+	c := callInFrom(t, ts, number, "11", 0)
 	c.stream.waitFor(t, "the hold audio", prompts.Hold().PCMU[8000:16000], 40*time.Second)
 	ts.waitMetric(t, `hotline_queue_waiting{queue="en"}`, 1)
 	c.hangup()

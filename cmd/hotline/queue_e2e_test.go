@@ -270,16 +270,7 @@ func TestFeatureCodesAndAdminAPI(t *testing.T) {
 // confirmation prompt, then hung up by the server.
 func (p *phone) feature(t *testing.T, code string) {
 	t.Helper()
-	u := &uac{t: t, conn: p.conn, server: p.server, rtp: p.rtp, msgs: p.msgs,
-		callID: randHex(8) + "@phone", fromTag: randHex(4), cseq: 1, viaPort: p.conn.LocalAddr().(*net.UDPAddr).Port, from: p.id}
-	u.invite(code, sdpOffer(p.rtp.LocalAddr().(*net.UDPAddr).Port, "0 101", ""))
-	chal := u.expectResponse("INVITE", 401, 2*time.Second)
-	u.send(u.request("ACK", code, "", ""))
-	u.cseq++
-	u.send(u.request("INVITE", code, sdpOffer(p.rtp.LocalAddr().(*net.UDPAddr).Port, "0 101", ""), "application/sdp",
-		p.authorization(chal, "INVITE", "sip:"+code+"@"+p.server.String(), p.pw)))
-	u.expectResponse("INVITE", 200, 2*time.Second)
-	u.ack(code, "")
+	u, _ := p.dialAuth(code, 200)
 	u.expectRequest("BYE", 15*time.Second)
 }
 

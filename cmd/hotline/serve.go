@@ -44,6 +44,8 @@ type Addrs struct {
 	SIPUDP, SIPTCP, HTTP string
 	// SIPTLS is the SIP over TLS address; "" when sip.tls is off.
 	SIPTLS string
+	// Cluster is the node's cluster port (state.cluster.bind, port chosen); "" alone.
+	Cluster string
 	// Reload loads the configuration file again; on error the running one stays in force.
 	Reload func() error
 	// Drain stops taking new calls (503 to INVITE and OPTIONS, /readyz not ready) and stops
@@ -54,6 +56,7 @@ type Addrs struct {
 // serveFlags are serve's command line.
 type serveFlags struct {
 	cfgPath, sipAddr, httpAddr, logFormat, logLevel, pprofAddr string
+	nodeID, clusterBind, join                                  string // state.cluster
 }
 
 // parseServeFlags reads serve's command line.
@@ -67,6 +70,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.pprofAddr, "pprof", "", "serve Go profiling (net/http/pprof) on this `address`, such as 127.0.0.1:6060; off by default, and never on the metrics address: profiles reveal internals")
+	fs.StringVar(&f.nodeID, "node-id", "", "this node's `id` in a cluster (overrides state.cluster.node_id)")
+	fs.StringVar(&f.clusterBind, "cluster-bind", "", "this node's cluster `address` IP:port, for raft and forwarded writes (overrides state.cluster.bind)")
+	fs.StringVar(&f.join, "join", "", "comma-separated cluster `addresses` of members to join through (overrides state.cluster.join)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -84,6 +90,15 @@ func (f serveFlags) overrides(c *config.Config) {
 	}
 	if f.httpAddr != "" {
 		c.HTTP.Listen = f.httpAddr
+	}
+	if f.nodeID != "" {
+		c.State.Cluster.NodeID = f.nodeID
+	}
+	if f.clusterBind != "" {
+		c.State.Cluster.Bind = f.clusterBind
+	}
+	if f.join != "" {
+		c.State.Cluster.Join = strings.Split(f.join, ",")
 	}
 }
 
@@ -214,10 +229,15 @@ func (s *server) openRecords(ctx context.Context) error {
 	})
 	s.health = &metrics.Health{}
 	s.health.SetDetail(func() string {
+		cl := s.dur.readyDetail()
 		if rec == nil {
-			return ""
+			return cl
 		}
-		return metrics.RecordsDetail(rec.Stats())
+		d := metrics.RecordsDetail(rec.Stats())
+		if cl != "" && d != "" {
+			return cl + "\n" + d
+		}
+		return cl + d
 	})
 	return nil
 }
@@ -231,7 +251,15 @@ func (s *server) openDurable(ctx context.Context) error {
 		}
 		return s.dur.store
 	})
-	dur, err := openState(ctx, s.cfg, s.log, sm)
+	cm := func() *clusterMetrics {
+		return newClusterMetrics(s.reg, func() *state.Store {
+			if s.dur == nil {
+				return nil
+			}
+			return s.dur.store
+		})
+	}
+	dur, err := openState(ctx, s.cfg, s.log, sm, cm)
 	if err != nil {
 		return err
 	}
@@ -327,6 +355,7 @@ func (s *server) buildQueues(ctx context.Context) error {
 		// A fatal error stops the server through gctx: its calls are cut off then too, and
 		// recorded as shutdown_fatal with the error (an orderly stop's cause is Canceled).
 		Stopping: func() bool { return s.gctx.Err() != nil },
+		Claim:    s.dur.claim(),
 	})
 	s.flow.RestoreCallbacks(pendingCallbacks)
 	s.phones.flow = s.flow.Presence
@@ -427,6 +456,12 @@ func (s *server) buildSIP(context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.dur != nil {
+		// Other nodes' changes are applied from now on; restore then reads a state that
+		// includes every change before (an entry in between is applied twice, harmlessly).
+		s.dur.wire(s.gctx, &clusterRuntime{reg: s.regs, ov: s.overrides, flow: s.flow, places: s.dur.mem,
+			presence: s.phones.sipPresence})
+	}
 	s.dur.restore(time.Now(), s.regs, s.overrides, s.phones.sipPresence)
 	s.m.Registrations(s.regs.Count()) // restored bindings count before any phone registers
 	return nil
@@ -475,8 +510,11 @@ func (s *server) run(ready func(Addrs)) error {
 
 	addrs := s.ls.addrs()
 	addrs.Reload, addrs.Drain = rl.Reload, dr.Drain
+	if s.dur != nil && s.dur.cl != nil {
+		addrs.Cluster = s.dur.store.Addr()
+	}
 	s.health.SetReady(true)
-	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "sip_tls", addrs.SIPTLS, "http", addrs.HTTP,
+	log.Info("hotline listening", "sip_udp", addrs.SIPUDP, "sip_tcp", addrs.SIPTCP, "sip_tls", addrs.SIPTLS, "http", addrs.HTTP, "cluster", addrs.Cluster,
 		"lines", len(s.cfg.Lines), "languages", s.snap.Prompts.Languages(), "max_connections", s.gateLimits.MaxConnections)
 	if ready != nil {
 		ready(addrs)
@@ -503,6 +541,7 @@ func (s *server) httpServer(rl *callflow.Reloader) (*http.Server, error) {
 		Reload:    rl.Reload,
 		Records:   recExport,
 		Cluster:   s.dur.status(),
+		Members:   s.dur.members(),
 		Callbacks: callbacksAPI{s.flow},
 	}), s.dur))
 	consoleHandler, stopConsole, err := newConsole(live, s.flow, s.dur, s.limiter, s.stats, s.phones, s.sups, s.reg, s.log)

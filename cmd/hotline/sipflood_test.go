@@ -9,69 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/hotline-project/hotline/internal/sipagent"
+	"github.com/hotline-project/hotline/internal/testtool"
 )
-
-// floodSource is one forged-looking source of a flood: a UDP socket on its own loopback
-// address that counts the responses it gets, per request (Call-ID).
-type floodSource struct {
-	conn   *net.UDPConn
-	mu     sync.Mutex
-	finals map[string][]int // Call-ID -> final statuses received, retransmissions included
-	done   chan struct{}
-}
-
-func newFloodSource(t *testing.T, ip net.IP) *floodSource {
-	t.Helper()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadBuffer(4 << 20)
-	s := &floodSource{conn: conn, finals: map[string][]int{}, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		buf := make([]byte, 65535)
-		for {
-			n, _, err := conn.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			m, err := sipmsg.ParseMessage(append([]byte(nil), buf[:n]...))
-			res, ok := m.(*sipmsg.Response)
-			if err != nil || !ok || res.CallID() == nil || res.StatusCode < 200 {
-				continue
-			}
-			s.mu.Lock()
-			id := res.CallID().Value()
-			s.finals[id] = append(s.finals[id], res.StatusCode)
-			s.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { conn.Close(); <-s.done })
-	return s
-}
-
-// floodRequest builds an out-of-dialog request from s with Call-ID id.
-func (s *floodSource) request(server *net.UDPAddr, method, user, id string) []byte {
-	local := s.conn.LocalAddr().String()
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s sip:%s@%s SIP/2.0\r\n", method, user, server)
-	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\n", local, id)
-	fmt.Fprintf(&b, "Max-Forwards: 70\r\nFrom: <sip:flood@%s>;tag=%s\r\nTo: <sip:%s@%s>\r\n", local, id[:6], user, server)
-	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: 1 %s\r\nContact: <sip:flood@%s>\r\n", id, method, local)
-	body := ""
-	if method == "INVITE" {
-		body = sdpOffer(9, "0", "")
-		b.WriteString("Content-Type: application/sdp\r\n")
-	}
-	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
-	return []byte(b.String())
-}
 
 // vmKB reads a "VmRSS"-style field of /proc/pid/status, in KiB.
 func vmKB(t *testing.T, pid int, field string) int {
@@ -135,6 +78,7 @@ security:
 // answered once, statelessly, or dropped; the server's memory stays within a bound; a caller
 // placed before the flood hears its audio paced as before; and a new caller gets through.
 func TestSIPFloodIsAnsweredOnceAndHoldsNoMemory(t *testing.T) {
+	testtool.Alone(t) // it measures the caller's RTP pacing, under a flood it makes
 	bin := buildBinary(t)
 	srv := startLimitedBinary(t, bin, floodTestConfig, 20, 0)
 	server, err := net.ResolveUDPAddr("udp", srv.sip)
@@ -175,9 +119,9 @@ func floodRound(t *testing.T, srv *sippServer, server *net.UDPAddr, stream *rtpS
 	pid := srv.cmd.Process.Pid
 	const nSources = 40
 	floodFor := 4 * time.Second
-	sources := make([]*floodSource, nSources)
+	sources := make([]*sipagent.Flooder, nSources)
 	for i := range sources {
-		sources[i] = newFloodSource(t, net.IPv4(127, 0, 1, byte(10+nSources*round+i)))
+		sources[i] = sipagent.NewFlooder(t, net.IPv4(127, 0, 1, byte(10+nSources*round+i)), srv.sip)
 	}
 	// A quiet window first: the machine's own noise, to tell it from the flood's effect.
 	quiet := scrapeAt(t, srv.http, 10*time.Second)
@@ -213,7 +157,7 @@ func floodRound(t *testing.T, srv *sippServer, server *net.UDPAddr, stream *rtpS
 		for _, s := range sources {
 			for _, k := range kinds {
 				id := randHex(8)
-				if _, err := s.conn.WriteToUDP(s.request(server, k.method, k.user, id), server); err == nil {
+				if _, err := s.Conn.WriteToUDP(s.Request(k.method, k.user, id), server); err == nil {
 					sent[k.method+" "+k.user]++
 					n++
 				}
@@ -240,14 +184,12 @@ func floodRound(t *testing.T, srv *sippServer, server *net.UDPAddr, stream *rtpS
 	answered := map[int]int{}
 	repeated := 0
 	for _, s := range sources {
-		s.mu.Lock()
-		for _, statuses := range s.finals {
+		for _, statuses := range s.Finals() {
 			answered[statuses[0]]++
 			if len(statuses) > 1 && statuses[0] >= 300 {
 				repeated++
 			}
 		}
-		s.mu.Unlock()
 	}
 	received := 0.0
 	for _, m := range []string{"INVITE", "OPTIONS", "REGISTER"} {

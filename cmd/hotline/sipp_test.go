@@ -39,6 +39,7 @@ type sippServer struct {
 // TestSIPpCall runs SIPp against the real server binary: an OPTIONS ping, then a call that
 // sends audio, presses 2 (RFC 4733) during the greeting and hangs up.
 func TestSIPpCall(t *testing.T) {
+	t.Parallel()
 	sipp := lookSIPp(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -133,17 +134,6 @@ func TestSIPpCall(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Errorf("hotline did not exit within 10s of SIGTERM")
 	}
-}
-
-// buildBinary builds the hotline command into a temporary directory.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hotline")
-	build := exec.Command(goTool(), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // lookSIPp returns the path of sipp, or skips the test when it is not installed (fails when

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hotline-project/hotline/internal/testtool"
 )
 
 // sipvicious runs one of the tools with args and returns its combined output. HOME is a
@@ -52,7 +54,8 @@ func svwarRows(out string) map[string]string {
 
 // svwar cannot tell the advocates' accounts from names that do not exist (issue 7).
 func TestSVWarFindsNothing(t *testing.T) {
-	t.Parallel()
+	// Not parallel, and Heavy: svwar, scanning as fast as it can, would disturb timing checks.
+	testtool.Heavy(t)
 	ts := startServer(t, testConfig+advocateYAML(t, "maria:en:s3cret-maria", "jose:es:s3cret-jose"))
 	host, port, _ := net.SplitHostPort(ts.addrs.SIPUDP)
 	advocates := []string{"maria", "jose"}
@@ -103,7 +106,8 @@ func lastLine(s string) string {
 // the REGISTERs and the answers; the relay must not change what passes, which the test
 // checks by seeing svcrack's first answered challenge carry MD5 first.
 func TestSVCrackIsBanned(t *testing.T) {
-	t.Parallel()
+	// Not parallel, and Heavy: svcrack, guessing as fast as it can, would disturb timing checks.
+	testtool.Heavy(t)
 	ts := startServer(t, testConfig+advocateYAML(t, "maria:en:s3cret-maria"))
 	r := newCountingRelay(t, attackerIP, ts.addrs.SIPUDP)
 	words := []string{"123456", "password", "maria", "hotline", "letmein", "qwerty", "maria123", "s3cret-maria", "admin"}

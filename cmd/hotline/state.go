@@ -4,18 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/hotline-project/hotline/admin"
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/queue"
@@ -34,22 +29,54 @@ type durable struct {
 
 	mu   sync.Mutex
 	last map[string]state.Advocate // as last submitted
+	// quiet counts, by advocate, another node's changes being applied here: the state
+	// they cause is noted in last, not written back.
+	quiet map[string]int
+
+	cl  *clusterState          // nil for a single node (cluster.go)
+	mem *callflow.MemoryPlaces // the kept places in memory (places)
 }
 
 // openState opens the state log in cfg's state directory; nil when it is "none".
-func openState(ctx context.Context, cfg *config.Config, log *slog.Logger, m *state.Metrics) (*durable, error) {
+func openState(ctx context.Context, cfg *config.Config, log *slog.Logger, m *state.Metrics, cm func() *clusterMetrics) (*durable, error) {
 	dir := cfg.StateDir()
 	if dir == "" {
 		log.Warn("state.dir is none: a restart forgets registrations, pauses and overrides")
 		return nil, nil
 	}
 	start := time.Now()
-	s, err := state.Open(ctx, state.Options{Dir: dir, Logger: log, OnCommit: m.OnCommit})
+	d := &durable{log: log, last: map[string]state.Advocate{}, quiet: map[string]int{}}
+	o := state.Options{Dir: dir, Logger: log, OnCommit: func(took time.Duration, err error) {
+		m.OnCommit(took, err)
+		if err != nil && d.cl != nil {
+			d.cl.forgetPending() // what failed will not come back through the log
+		}
+	}}
+	if cl := cfg.State.Cluster; cl.NodeID != "" {
+		secret, err := clusterSecret(cl)
+		if err != nil {
+			return nil, err
+		}
+		d.cl = &clusterState{node: cl.NodeID, grace: cl.QuorumGrace, metrics: cm(),
+			held: map[string]heldClaim{}, elsewhere: map[string]bool{}, pending: map[string]int{}, waiters: map[string]time.Time{}}
+		if d.cl.grace <= 0 {
+			d.cl.grace = 3 * time.Second
+		}
+		o.NodeID, o.Bind, o.Peers, o.Secret, o.OnApply = cl.NodeID, cl.Bind, cl.Join, secret, d.onApply
+	}
+	s, err := state.Open(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("state opened", "dir", dir, "index", s.Status().AppliedIndex, "took", time.Since(start).Round(time.Millisecond))
-	return &durable{store: s, log: log, last: map[string]state.Advocate{}}, nil
+	d.store = s
+	st := s.Status()
+	if d.cl != nil {
+		log.Info("state opened", "dir", dir, "index", st.AppliedIndex, "took", time.Since(start).Round(time.Millisecond),
+			"node", st.Node, "cluster_addr", s.Addr(), "leader", st.Leader, "members", len(st.Members))
+	} else {
+		log.Info("state opened", "dir", dir, "index", st.AppliedIndex, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return d, nil
 }
 
 // close writes what is pending and closes the log.
@@ -57,7 +84,11 @@ func (d *durable) close() {
 	if d == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	wait := 10 * time.Second
+	if d.cl != nil && d.store.Status().Leader == "" {
+		wait = 2 * time.Second // no leader to take what is pending: do not wait for one
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := d.store.Close(ctx); err != nil {
 		d.log.Error("state not closed cleanly", "err", err)
@@ -70,8 +101,36 @@ func (d *durable) registrations() func(string, []registrar.Binding) {
 		return nil
 	}
 	return func(aor string, bs []registrar.Binding) {
-		d.store.Submit(state.Op{Kind: state.KindBindings, AOR: aor, Bindings: bs})
+		if d.cl != nil && onlyLapsed(d.store.Bindings(aor), bs, time.Now()) {
+			// Bindings that lapsed: every node's log drops them by itself. Writing their
+			// removal could land after a refresh made through another node, and undo it.
+			return
+		}
+		d.submit(state.Op{Kind: state.KindBindings, AOR: aor, Bindings: bs})
 	}
+}
+
+// onlyLapsed reports whether next is prev less bindings lapsed by now.
+func onlyLapsed(prev, next []registrar.Binding, now time.Time) bool {
+	if len(next) >= len(prev) {
+		return false
+	}
+	same := func(a registrar.Binding) func(registrar.Binding) bool {
+		return func(b registrar.Binding) bool {
+			return a.Contact == b.Contact && a.CallID == b.CallID && a.CSeq == b.CSeq && a.Expires.Equal(b.Expires)
+		}
+	}
+	for _, b := range prev {
+		if !slices.ContainsFunc(next, same(b)) && b.Expires.After(now) {
+			return false
+		}
+	}
+	for _, n := range next {
+		if !slices.ContainsFunc(prev, same(n)) {
+			return false
+		}
+	}
+	return true
 }
 
 // restore puts the state kept before the restart back: overrides still in force, paused
@@ -132,7 +191,7 @@ func (d *durable) restore(now time.Time, reg *registrar.Registrar, ov *routing.O
 		}
 	}
 	ov.OnChange(func(os []routing.Override) {
-		d.store.Submit(state.Op{Kind: state.KindOverrides, Overrides: os})
+		d.submit(state.Op{Kind: state.KindOverrides, Overrides: os})
 	})
 	d.log.Info("state restored", "index", index, "registered_advocates", len(evs), "paused", npaused,
 		"logged_out", nout, "overrides", nov)
@@ -156,7 +215,10 @@ func (d *durable) advocateChanged(id string) {
 			return
 		}
 		d.last[id] = rec
-		d.store.Submit(state.Op{Kind: state.KindAdvocate, Advocate: &rec})
+		if d.quiet[id] > 0 {
+			return // another node's change, applied here: it is in the log already
+		}
+		d.submit(state.Op{Kind: state.KindAdvocate, Advocate: &rec})
 		return
 	}
 }
@@ -183,6 +245,7 @@ func (d *durable) places(now time.Time) callflow.Places {
 	if n > 0 {
 		d.log.Info("state: callers' kept places restored", "places", n)
 	}
+	d.mem = mem
 	return durablePlaces{mem, d}
 }
 
@@ -202,7 +265,7 @@ func (p durablePlaces) Keep(ctx context.Context, key string, pl callflow.Place, 
 	if err != nil {
 		return fmt.Errorf("kept place: %w", err)
 	}
-	p.d.store.Submit(state.Op{Kind: state.KindSlot, Slot: &state.Slot{Key: key, Queue: pl.Queue,
+	p.d.submit(state.Op{Kind: state.KindSlot, Slot: &state.Slot{Key: key, Queue: pl.Queue,
 		Priority: pl.Dec.Priority, Since: pl.Since, Expires: until, Place: raw}})
 	return nil
 }
@@ -211,7 +274,7 @@ func (p durablePlaces) Keep(ctx context.Context, key string, pl callflow.Place, 
 func (p durablePlaces) Take(ctx context.Context, key string, now time.Time) (callflow.Place, bool, error) {
 	pl, ok, err := p.MemoryPlaces.Take(ctx, key, now)
 	if ok {
-		p.d.store.Submit(state.Op{Kind: state.KindSlot, Slot: &state.Slot{Key: key}, Delete: true})
+		p.d.submit(state.Op{Kind: state.KindSlot, Slot: &state.Slot{Key: key}, Delete: true})
 	}
 	return pl, ok, err
 }
@@ -242,6 +305,7 @@ type observer struct {
 func (o observer) StateChanged(id string, from, to queue.State) {
 	o.Observer.StateChanged(id, from, to)
 	o.d.advocateChanged(id)
+	o.d.claimState(id, to)
 }
 
 // durableAdmin answers a change made through the admin API (anything but GET and HEAD)
@@ -293,41 +357,4 @@ func (b *bufferedWriter) WriteHeader(code int) {
 func (b *bufferedWriter) Write(p []byte) (int, error) {
 	b.wrote = true
 	return b.body.Write(p)
-}
-
-// status is for admin.Options.Cluster; nil without a store.
-func (d *durable) status() func() any {
-	if d == nil {
-		return nil
-	}
-	return func() any { return d.store.Status() }
-}
-
-// clusterCmd prints a running server's view of its state cluster (the admin API's
-// /admin/v1/cluster).
-func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "status" {
-		return errors.New("cluster: want: hotline cluster status [-server URL]")
-	}
-	fs := flag.NewFlagSet("cluster status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	server := fs.String("server", "http://127.0.0.1:9095", "the server's HTTP `URL` (admin API; token in $"+admin.TokenEnv+")")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("cluster status: unexpected argument %q", fs.Arg(0))
-	}
-	body, err := adminRequest(ctx, http.MethodGet, *server, "/admin/v1/cluster", http.StatusOK)
-	if err != nil {
-		return fmt.Errorf("cluster status: %w", err)
-	}
-	var st state.Status
-	if err := json.Unmarshal(body, &st); err != nil {
-		return fmt.Errorf("cluster status: %s: %w", *server, err)
-	}
-	_, err = fmt.Fprintf(stdout, "node     %s (%s)\nleader   %s\nmembers  %s\napplied  %d (commit %d, last %d, lag %d)\npending  %d changes not yet written\ndir      %s\n",
-		st.Node, st.State, st.Leader, strings.Join(st.Members, ", "), st.AppliedIndex, st.CommitIndex, st.LastIndex,
-		st.LastIndex-min(st.LastIndex, st.AppliedIndex), st.Pending, st.Dir)
-	return err
 }

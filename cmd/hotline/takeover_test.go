@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	mrand "math/rand/v2"
 	"net"
@@ -16,7 +15,8 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 
-	"github.com/hotline-project/hotline/sip/sdp"
+	"github.com/hotline-project/hotline/internal/sipagent"
+	"github.com/hotline-project/hotline/internal/testtool"
 )
 
 // Issue 14, part 1: taking over a caller's audio (the "RTP Bleed" class). Before: media ports
@@ -43,74 +43,20 @@ func sprayRange(t *testing.T, width int) (int, int) {
 // rtpSender is a phone's outgoing RTP: a 20 ms stream of PCMU silence and, on request,
 // RFC 4733 key presses in the same stream (one SSRC, consecutive sequence numbers).
 type rtpSender struct {
-	conn *net.UDPConn
-	to   *net.UDPAddr
-	ssrc uint32
-
-	mu  sync.Mutex
-	seq uint16
-	ts  uint32
-
-	stop chan struct{}
-	done chan struct{}
+	*sipagent.Stream
+	stop func()
 }
 
 func startRTPSender(conn *net.UDPConn, to *net.UDPAddr, ssrc uint32) *rtpSender {
-	s := &rtpSender{conn: conn, to: to, ssrc: ssrc, seq: uint16(ssrc), stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		silence := bytes.Repeat([]byte{0xFF}, 160)
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-			s.mu.Lock()
-			s.write(0, false, s.ts, silence)
-			s.ts += 160
-			s.mu.Unlock()
-		}
-	}()
-	return s
-}
-
-// write sends one packet of the stream; s.mu must be held.
-func (s *rtpSender) write(pt uint8, marker bool, ts uint32, payload []byte) {
-	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, Marker: marker, SequenceNumber: s.seq, Timestamp: ts, SSRC: s.ssrc}, Payload: payload}
-	b, _ := p.Marshal()
-	_, _ = s.conn.WriteToUDP(b, s.to)
-	s.seq++
+	s := sipagent.NewStreamAt(conn, to, ssrc, uint16(ssrc), 0)
+	return &rtpSender{s, s.Start(sipagent.PCMU, 0)}
 }
 
 // press sends one key press (telephone-event payload type 101) the way phones do: a start,
-// updates, then three end packets, 10 ms apart.
-func (s *rtpSender) press(event byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	start := s.ts
-	for i := range 6 {
-		end := i >= 3
-		dur := uint16(160 * (i + 1))
-		if end {
-			dur = 160 * 3
-		}
-		flags := byte(10)
-		if end {
-			flags |= 0x80
-		}
-		s.write(101, i == 0, start, []byte{event, flags, byte(dur >> 8), byte(dur)})
-		time.Sleep(10 * time.Millisecond)
-	}
-	s.ts += 160 * 4
-}
+// updates, then three end packets.
+func (s *rtpSender) press(event byte) { s.Press(sipagent.DTMF, event) }
 
-func (s *rtpSender) close() {
-	close(s.stop)
-	<-s.done
-}
+func (s *rtpSender) close() { s.stop() }
 
 // sprayer is the attacker: from rtpAttackerIP it sends, to every even port of [lo, hi], a
 // well-formed PCMU stream (one SSRC and consecutive sequence numbers per port, every 10 ms,
@@ -243,7 +189,8 @@ func waitMenusDone(t *testing.T, ts *testServer, n int) [2]string {
 // nothing.
 // https://github.com/hotline-project/hotline/issues/14
 func TestRTPSprayCannotTakeOverCalls(t *testing.T) {
-	t.Parallel()
+	// Not parallel, and Heavy: the spray (100 packets every 10 ms) would disturb timing checks.
+	testtool.Heavy(t)
 	lo, hi := sprayRange(t, 64) // 32 ports, all sprayed
 	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi),
 		"ack_timeout: 2s", "ack_timeout: 2s\n  answer_delay: 1500ms").Replace(testConfig)
@@ -266,9 +213,7 @@ func TestRTPSprayCannotTakeOverCalls(t *testing.T) {
 		if got := waitMenusDone(t, ts, i); got != [2]string{"en", "tip"} {
 			t.Errorf("call %d: the menus ended with language %q reason %q, want en and tip (the caller's keys 1 and 2)", i, got[0], got[1])
 		}
-		stream.mu.Lock()
-		src := stream.source
-		stream.mu.Unlock()
+		src := stream.Source()
 		if src == nil || src.Port != media.Port {
 			t.Errorf("call %d: the caller's audio came from %v, want the answer's media port %d", i, src, media.Port)
 		}
@@ -371,7 +316,8 @@ func TestReInviteFromThirdAddressRefused(t *testing.T) {
 // way: caller and advocate hear each other, and the attacker receives nothing.
 // https://github.com/hotline-project/hotline/issues/14
 func TestRTPSprayCannotTakeOverAdvocateLeg(t *testing.T) {
-	t.Parallel()
+	// Not parallel, and Heavy: the spray (100 packets every 10 ms) would disturb timing checks.
+	testtool.Heavy(t)
 	lo, hi := sprayRange(t, 64)
 	cfg := strings.NewReplacer("PORT_MIN", strconv.Itoa(lo), "PORT_MAX", strconv.Itoa(hi)).
 		Replace(queueTestConfig(t, "", "ana:en:pw-ana"))
@@ -400,20 +346,6 @@ func TestRTPSprayCannotTakeOverAdvocateLeg(t *testing.T) {
 // real network, where an attacker's packets can arrive first.
 func answerLate(p *phone, inv *sipmsg.Request, delay time.Duration) {
 	p.t.Helper()
-	offer, err := sdp.NegotiateOffer(inv.Body())
-	if err != nil {
-		p.t.Fatalf("phone %s: bad offer: %v", p.id, err)
-	}
-	tag := "ph" + randHex(3)
-	p.mu.Lock()
-	p.inCall, p.localTag = inv, tag
-	p.mu.Unlock()
-	p.reply(inv, 200, "OK", sdpOffer(p.rtp.LocalAddr().(*net.UDPAddr).Port, strconv.Itoa(int(p.pt))+" 101", ""), tag)
-	p.expectRequest("ACK", 2*time.Second, false)
-	time.Sleep(delay)
-	ctx, cancel := context.WithCancel(context.Background())
-	p.mu.Lock()
-	p.stopTone = cancel
-	p.mu.Unlock()
-	go sendTone(ctx, p.rtp, net.UDPAddrFromAddrPort(offer.Remote), p.pt, p.freq)
+	defer p.pull()
+	p.agent().AnswerAfter(inv, delay)
 }

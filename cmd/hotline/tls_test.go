@@ -3,16 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -24,44 +18,16 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 	icholy "github.com/icholy/digest"
+
+	"github.com/hotline-project/hotline/internal/sipagent"
 )
 
 // selfSigned writes a self-signed ECDSA certificate for 127.0.0.1 and its key to dir and
 // returns their paths and a pool trusting the certificate.
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string, roots *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "hotline test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile = writeFile(t, dir, "sip.crt", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	keyFile = writeFile(t, dir, "sip.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots = x509.NewCertPool()
-	roots.AddCert(cert)
-	return certFile, keyFile, roots
+	c := sipagent.SelfSigned(t, dir)
+	return c.CertFile, c.KeyFile, c.Roots
 }
 
 // tlsConfig is testConfig with SIP over TLS on a port chosen at run time.
@@ -73,30 +39,7 @@ func tlsConfig(certFile, keyFile, extra string) string {
 // newTLSUAC is a UAC speaking SIP over TLS to server, trusting roots, with sips: URIs.
 func newTLSUAC(t *testing.T, server string, roots *x509.CertPool) *uac {
 	t.Helper()
-	conn, err := tls.Dial("tcp", server, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	saddr, err := net.ResolveUDPAddr("udp", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &uac{
-		t: t, server: saddr, rtp: rtpConn, stream: conn, transport: "TLS", scheme: "sips",
-		callID:  randHex(8) + "@test",
-		fromTag: randHex(4),
-		cseq:    1,
-		viaPort: conn.LocalAddr().(*net.TCPAddr).Port,
-		msgs:    make(chan sipmsg.Message, 64),
-		from:    "+15551234567",
-	}
-	go u.readLoop()
-	t.Cleanup(func() { conn.Close(); rtpConn.Close() })
-	return u
+	return wrapCaller(t, sipagent.NewTLSCaller(t, server, roots))
 }
 
 // A call over TLS: INVITE, 200 with SDP and a sips: Contact on the TLS port, ACK, the
@@ -198,21 +141,7 @@ func TestTLSAdvocateRungOverTLS(t *testing.T) {
 // unanswered.
 func (u *uac) nextMessageRequest(t *testing.T, method string, timeout time.Duration) *sipmsg.Request {
 	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case m, ok := <-u.msgs:
-			if !ok {
-				t.Fatalf("connection closed waiting for %s", method)
-			}
-			if req, isReq := m.(*sipmsg.Request); isReq && string(req.Method) == method {
-				return req
-			}
-		case <-deadline:
-			t.Fatalf("no %s within %v", method, timeout)
-			return nil
-		}
-	}
+	return u.agent().NextRequestFrom(method, timeout)
 }
 
 // A client that connects to the TLS port and never starts the handshake is disconnected

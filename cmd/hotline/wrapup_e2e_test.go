@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,16 +54,7 @@ func TestPauseReasonAndWrapUp(t *testing.T) {
 		}
 	}
 	// *129 names no reason (five are configured): the phone is told so, nothing changes.
-	u := &uac{t: t, conn: ana.conn, server: ana.server, rtp: ana.rtp, msgs: ana.msgs,
-		callID: randHex(8) + "@phone", fromTag: randHex(4), cseq: 1, viaPort: ana.conn.LocalAddr().(*net.UDPAddr).Port, from: "ana"}
-	offer := sdpOffer(ana.rtp.LocalAddr().(*net.UDPAddr).Port, "0 101", "")
-	u.invite("*129", offer)
-	chal := u.expectResponse("INVITE", 401, 2*time.Second)
-	u.send(u.request("ACK", "*129", "", ""))
-	u.cseq++
-	u.send(u.request("INVITE", "*129", offer, "application/sdp",
-		ana.authorization(chal, "INVITE", "sip:*129@"+ana.server.String(), ana.pw)))
-	u.expectResponse("INVITE", 404, 2*time.Second)
+	ana.dialAuth("*129", 404)
 	if a := advocateState(t, ts, "admin-secret", "ana"); a.PauseReason != "break" {
 		t.Errorf("after *129: pause reason %q, want break still", a.PauseReason)
 	}

@@ -155,6 +155,19 @@ func dialFrom(t *testing.T, ip, addr string) net.Conn {
 	return c
 }
 
+// await waits up to 2 s for the count of key in m to reach want, and returns it: the gate
+// closes a refused connection before it counts it, so the peer may see the close first.
+func (o *countingConnObserver) await(m map[string]int, key string, want int) int {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		n := o.get(m, key)
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // closedByServer reports whether the server closed c within d.
 func closedByServer(c net.Conn, d time.Duration) bool {
 	_ = c.SetReadDeadline(time.Now().Add(d))
@@ -205,7 +218,7 @@ func TestConnectionCaps(t *testing.T) {
 	if !closedByServer(over, 2*time.Second) {
 		t.Fatal("a third connection from one source was not refused")
 	}
-	if n := obs.get(obs.refused, ConnRefusedSource); n != 1 {
+	if n := obs.await(obs.refused, ConnRefusedSource, 1); n != 1 {
 		t.Errorf("%d refused per source, want 1", n)
 	}
 	dialFrom(t, "127.0.0.3", addr)
@@ -218,7 +231,7 @@ func TestConnectionCaps(t *testing.T) {
 	if c := dialFrom(t, "127.0.0.5", addr); !closedByServer(c, 2*time.Second) {
 		t.Fatal("a connection over the total was not refused")
 	}
-	if n := obs.get(obs.refused, ConnRefusedTotal); n != 1 {
+	if n := obs.await(obs.refused, ConnRefusedTotal, 1); n != 1 {
 		t.Errorf("%d refused over the total, want 1", n)
 	}
 	for range 3 {
