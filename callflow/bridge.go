@@ -32,6 +32,7 @@ func (c *Call) connect(hold *holdPlayer, a answer) (requeue bool) {
 	f.mu.Unlock()
 	defer c.release()
 	if c.snap.Settings(a.queue).Whisper {
+		hold.keepPlaying() // the caller hears it during the whisper
 		c.whisper(a.leg, a.advocate, a.log)
 	}
 	hold.stop()

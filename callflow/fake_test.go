@@ -156,11 +156,13 @@ type fakeLeg struct {
 	cancel context.CancelFunc
 	digits chan rune
 
-	mu      sync.Mutex
-	played  []string // the prompts whose playing started, by name, in order
-	bridged bool
-	hungUp  string // why we hung up, if we did
-	onBeep  func() // WatchBeep's
+	filterable bool // FilterDigits takes a filter (sip.Call's way)
+	mu         sync.Mutex
+	filter     func(rune) bool // FilterDigits'
+	played     []string        // the prompts whose playing started, by name, in order
+	bridged    bool
+	hungUp     string // why we hung up, if we did
+	onBeep     func() // WatchBeep's
 }
 
 // WatchBeep implements BeepWatcher.
@@ -210,6 +212,57 @@ func (l *fakeLeg) Play(ctx context.Context, p *prompts.Prompt) error {
 }
 
 func (l *fakeLeg) Digits() <-chan rune { return l.digits }
+
+// StartPlay plays p as Play does, without waiting (ivr.Starter, as sip's calls do): the
+// flow's hold audio then plays without a goroutine of the flow's. (plainLeg hides it.)
+func (l *fakeLeg) StartPlay(p *prompts.Prompt) (ivr.Playing, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pl := &fakePlaying{done: make(chan struct{}), cancel: cancel}
+	l.mu.Lock()
+	bridged := l.bridged
+	l.mu.Unlock()
+	if bridged {
+		cancel()
+		return nil, errLegBridged
+	}
+	go func() {
+		defer close(pl.done)
+		pl.err = l.Play(ctx, p)
+	}()
+	return pl, nil
+}
+
+// fakePlaying is a prompt fakeLeg.StartPlay started.
+type fakePlaying struct {
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+}
+
+func (p *fakePlaying) Done() <-chan struct{} { return p.done }
+func (p *fakePlaying) Stop()                 { p.cancel(); <-p.done }
+func (p *fakePlaying) Err() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// plainLeg is a leg that can only Play (no ivr.Starter, no FilterDigits).
+type plainLeg struct{ Leg }
+
+// FilterDigits takes f as sip.Call does when the leg is filterable (press applies it).
+func (l *fakeLeg) FilterDigits(f func(rune) bool) bool {
+	if !l.filterable {
+		return false
+	}
+	l.mu.Lock()
+	l.filter = f
+	l.mu.Unlock()
+	return true
+}
 
 func (l *fakeLeg) Hangup(_ context.Context, reason string) error {
 	l.mu.Lock()
@@ -528,7 +581,10 @@ type harness struct {
 	logs   *logBuffer
 	safety *fakeSafety
 	cancel context.CancelFunc
-	seq    int
+	// filterKeys makes callers' legs filter their digits as sip.Call does (FilterDigits);
+	// false: the flow watches them on a goroutine, as for a leg that cannot.
+	filterKeys bool
+	seq        int
 }
 
 // baseConfig is a configuration for the tests; they add queues, routes and advocates.
@@ -625,6 +681,7 @@ type testCall struct {
 func (h *harness) call(res ivr.Result) *testCall {
 	h.seq++
 	c := &testCall{id: fmt.Sprintf("call%d", h.seq), leg: newLeg(h.clk, "caller"), done: make(chan struct{})}
+	c.leg.filterable = h.filterKeys
 	menus.set(c.leg, res)
 	go func() {
 		defer close(c.done)

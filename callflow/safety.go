@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/hotline-project/hotline/outcome"
 )
@@ -33,6 +34,13 @@ type menuLeg struct {
 
 func (m menuLeg) Digits() <-chan rune { return m.keys }
 
+// digitFilterer is a Leg that may let a filter see its digits as they are delivered
+// (sip.Call's FilterDigits), and reports whether it does: the quick-exit key is then
+// watched without a goroutine.
+type digitFilterer interface {
+	FilterDigits(f func(rune) bool) bool
+}
+
 // keyBuffer is how many digits the menus may have typed ahead (as sip buffers them).
 const keyBuffer = 32
 
@@ -52,6 +60,24 @@ func (c *Call) guardKeys() Leg {
 			inBridge = l.QuickExitInBridge
 		}
 	}
+	quick := func(d rune) bool { return d == key && (inBridge || c.phase.Load() != phaseBridge) }
+	var exited atomic.Bool // after the key, the menus get no digit
+	filter := func(d rune) bool {
+		if exited.Load() {
+			return true
+		}
+		if !quick(d) {
+			return false
+		}
+		if exited.CompareAndSwap(false, true) {
+			go c.quickExit() // it hangs up: not on the goroutine delivering digits
+		}
+		return true
+	}
+	if f, ok := c.leg.(digitFilterer); ok && f.FilterDigits(filter) {
+		// Seen as each digit is delivered: no goroutine per call (memory per call, issue 15).
+		return c.leg
+	}
 	keys := make(chan rune, keyBuffer)
 	go func() {
 		defer close(keys)
@@ -66,7 +92,7 @@ func (c *Call) guardKeys() Leg {
 			switch {
 			case !ok:
 				return
-			case d == key && (inBridge || c.phase.Load() != phaseBridge):
+			case quick(d):
 				c.quickExit()
 				return
 			}

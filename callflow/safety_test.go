@@ -79,6 +79,12 @@ func (m *keyMenus) digits() string {
 // press sends a key on the caller's leg as sip would.
 func press(t *testing.T, l *fakeLeg, d rune) {
 	t.Helper()
+	l.mu.Lock()
+	f := l.filter
+	l.mu.Unlock()
+	if f != nil && f(d) {
+		return
+	}
 	select {
 	case l.digits <- d:
 	case <-time.After(3 * time.Second):
@@ -103,60 +109,67 @@ func TestQuickExit(t *testing.T) {
 		{name: "bridge", phase: "bridge", advocate: &phone{answerAfter: time.Second}, inBridge: true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, testYAML+advocatesYAML(t, "ana:en"))
-			snap := h.live.Load()
-			snap.Config.Lines[0].QuickExitInBridge = tt.inBridge
-			km := &keyMenus{wait: tt.phase == "menus", res: helpNow()}
-			snap.Menus = km
-			if tt.advocate != nil {
-				h.online("ana", "sip:ana@phone", *tt.advocate)
+		for _, filtered := range []bool{true, false} {
+			name := tt.name
+			if !filtered {
+				name += "/goroutine" // a leg without FilterDigits
 			}
-			c := h.call(ivr.Result{})
-			if tt.phase != "menus" {
-				press(t, c.leg, '1') // leaves the menus: routed, queued
-				eventually(t, "queued", func() bool { return h.waiting(c, "en") || c.leg.isBridged() || h.net.isRinging("sip:ana@phone") })
-			}
-			switch tt.phase {
-			case "ringing":
-				eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
-			case "bridge":
-				eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
-				h.clk.Advance(time.Second)
-				eventually(t, "the bridge", c.leg.isBridged)
-			case "waiting":
-				h.clk.Advance(2 * time.Second) // the hold audio plays
-			}
-			before := len(c.leg.plays())
-			press(t, c.leg, '#')
-			r := h.record(c)
-			if r.Outcome != records.OutcomeQuickExit {
-				t.Errorf("outcome %q, want quick_exit", r.Outcome)
-			}
-			if !c.leg.ended() {
-				t.Error("the caller's leg is still up")
-			}
-			if !h.safety.has("quick_exit:" + tt.phase) {
-				t.Errorf("metrics %v, want quick_exit:%s", h.safety.list(), tt.phase)
-			}
-			h.clk.Advance(time.Minute)
-			settle()
-			if got := c.leg.plays(); len(got) != before {
-				t.Errorf("played after the quick exit: %v", got[before:])
-			}
-			if d := km.digits(); slices.Contains([]rune(d), '#') {
-				t.Errorf("the menus saw the quick-exit key: %q", d)
-			}
-			if _, ok := h.eng.Position(c.id); ok {
-				t.Error("the caller is still queued")
-			}
-			if tt.advocate != nil {
-				eventually(t, "ana's phone stops", func() bool {
-					l := h.net.leg("sip:ana@phone")
-					return !h.net.isRinging("sip:ana@phone") && (l == nil || l.ended())
-				})
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				h := newHarness(t, testYAML+advocatesYAML(t, "ana:en"))
+				h.filterKeys = filtered
+				snap := h.live.Load()
+				snap.Config.Lines[0].QuickExitInBridge = tt.inBridge
+				km := &keyMenus{wait: tt.phase == "menus", res: helpNow()}
+				snap.Menus = km
+				if tt.advocate != nil {
+					h.online("ana", "sip:ana@phone", *tt.advocate)
+				}
+				c := h.call(ivr.Result{})
+				if tt.phase != "menus" {
+					press(t, c.leg, '1') // leaves the menus: routed, queued
+					eventually(t, "queued", func() bool { return h.waiting(c, "en") || c.leg.isBridged() || h.net.isRinging("sip:ana@phone") })
+				}
+				switch tt.phase {
+				case "ringing":
+					eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+				case "bridge":
+					eventually(t, "ana rung", func() bool { return h.net.isRinging("sip:ana@phone") })
+					h.clk.Advance(time.Second)
+					eventually(t, "the bridge", c.leg.isBridged)
+				case "waiting":
+					h.clk.Advance(2 * time.Second) // the hold audio plays
+				}
+				before := len(c.leg.plays())
+				press(t, c.leg, '#')
+				r := h.record(c)
+				if r.Outcome != records.OutcomeQuickExit {
+					t.Errorf("outcome %q, want quick_exit", r.Outcome)
+				}
+				if !c.leg.ended() {
+					t.Error("the caller's leg is still up")
+				}
+				if !h.safety.has("quick_exit:" + tt.phase) {
+					t.Errorf("metrics %v, want quick_exit:%s", h.safety.list(), tt.phase)
+				}
+				h.clk.Advance(time.Minute)
+				settle()
+				if got := c.leg.plays(); len(got) != before {
+					t.Errorf("played after the quick exit: %v", got[before:])
+				}
+				if d := km.digits(); slices.Contains([]rune(d), '#') {
+					t.Errorf("the menus saw the quick-exit key: %q", d)
+				}
+				if _, ok := h.eng.Position(c.id); ok {
+					t.Error("the caller is still queued")
+				}
+				if tt.advocate != nil {
+					eventually(t, "ana's phone stops", func() bool {
+						l := h.net.leg("sip:ana@phone")
+						return !h.net.isRinging("sip:ana@phone") && (l == nil || l.ended())
+					})
+				}
+			})
+		}
 	}
 }
 

@@ -97,6 +97,8 @@ func (c *Call) waitOnce(ctx context.Context, then []*prompts.Prompt, again bool)
 			next, s = c.stepsDue(next, f.clock.Now().Sub(c.since))
 			stepT = c.stepTimer(next)
 			target, offer = c.takeStep(ctx, s, target, offer, hold)
+		case <-hold.next():
+			hold.advance()
 		case <-chanOf(announceT):
 			announceT = c.announceUnlessOffering(hold, offer != nil)
 		case r := <-c.rerouted:
@@ -422,6 +424,7 @@ func (c *Call) announcement() *prompts.Prompt {
 func (c *Call) sendToTarget(ctx context.Context, s routing.Step, then []*prompts.Prompt) {
 	c.phase.Store(phaseWaiting)
 	hold := startHold(ctx, c.leg, then, c.log)
+	hold.keepPlaying()
 	t := c.dialTarget(ctx, s)
 	var r targetResult
 	select {

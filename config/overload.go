@@ -15,8 +15,8 @@ type Overload struct {
 	// ones included); beyond it new INVITEs are shed. 0..100000; default 200.
 	MaxPending int `yaml:"max_pending"`
 	// MaxSetupLatency: when more than 10 % of the set-ups of a 100 ms tick took longer than
-	// this, the share of new calls admitted is halved (and grows back by a tenth each calm
-	// tick). 0 or 1ms..10s; default 100ms.
+	// this, the share of new calls admitted is halved (and grows back each calm tick, by a
+	// fiftieth for 2 s, then by a tenth). 0 or 1ms..10s; default 100ms.
 	MaxSetupLatency time.Duration `yaml:"max_setup_latency"`
 	// MaxSchedulerLateness: the same when more than 1 % of the media scheduler's slots, in
 	// each of two ticks in a row (a single stall is not overload), started later than this:

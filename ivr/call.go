@@ -17,6 +17,23 @@ type Call interface {
 	Hangup(ctx context.Context, reason string) error
 }
 
+// Playing is a prompt a Starter started.
+type Playing interface {
+	// Done is closed when the prompt has ended.
+	Done() <-chan struct{}
+	// Err is why it ended (nil: played to the end); valid once Done is closed.
+	Err() error
+	// Stop ends it at once; no frame of it is sent after Stop returns.
+	Stop()
+}
+
+// Starter is a Call that can start a prompt without waiting for it (sip's calls can): the
+// menus then wait for the prompt and the caller's keys on the call's own goroutine, not on
+// one more per call.
+type Starter interface {
+	StartPlay(p *prompts.Prompt) (Playing, error)
+}
+
 // Catalogue looks prompts up by language and name (prompts.Catalogue implements it).
 type Catalogue interface {
 	Get(lang, name string) (*prompts.Prompt, bool)

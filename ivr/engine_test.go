@@ -245,47 +245,93 @@ func TestScriptedCalls(t *testing.T) {
 			script: []string{"*", "*", "*", "*"}, maxSteps: 3},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tree, _, _ := strings.Cut(tt.name, "-")
-			cfg := loadTree(t, tree)
-			call := newScriptedCall(t, tt.ahead, tt.script)
-			call.failPlay = tt.failPlay
-			cat := catalogue{missing: map[string]bool{}}
-			for _, m := range tt.missing {
-				cat.missing[m] = true
+		for _, starter := range []bool{false, true} {
+			name := tt.name
+			if starter {
+				name += "/starter" // the same menus through StartPlay, as sip's calls go
 			}
-			eng, err := ivr.New(cfg, ivr.Options{Prompts: cat, After: call.after, MaxSteps: tt.maxSteps})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			res, err := eng.Run(ctx, call, nil)
+			t.Run(name, func(t *testing.T) {
+				tree, _, _ := strings.Cut(tt.name, "-")
+				cfg := loadTree(t, tree)
+				call := newScriptedCall(t, tt.ahead, tt.script)
+				call.failPlay = tt.failPlay
+				var asCall ivr.Call = call
+				if starter {
+					asCall = startingCall{call}
+				}
+				cat := catalogue{missing: map[string]bool{}}
+				for _, m := range tt.missing {
+					cat.missing[m] = true
+				}
+				eng, err := ivr.New(cfg, ivr.Options{Prompts: cat, After: call.after, MaxSteps: tt.maxSteps})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				res, err := eng.Run(ctx, asCall, nil)
 
-			var b strings.Builder
-			fmt.Fprintf(&b, "# %s\n", tt.about)
-			fmt.Fprintf(&b, "typed ahead: %q\nscript: %q\n", tt.ahead, tt.script)
-			if len(tt.missing) > 0 || len(tt.failPlay) > 0 || tt.maxSteps > 0 {
-				fmt.Fprintf(&b, "missing prompts: %q\nfailing prompts: %v\nmax steps: %d\n", tt.missing, tt.failPlay, tt.maxSteps)
-			}
-			b.WriteString("\n")
-			call.mu.Lock()
-			for _, l := range call.transcript {
-				b.WriteString(l + "\n")
-			}
-			if len(call.script) > 0 {
-				fmt.Fprintf(&b, "(script left over: %q)\n", call.script)
-			}
-			call.mu.Unlock()
-			var then []string
-			for _, p := range res.Then {
-				then = append(then, p.Lang+"/"+p.Name)
-			}
-			fmt.Fprintf(&b, "\nlanguage: %q\nreason: %q\nroute: %q\nthen (played after routing): %s\nhangup: %v\ncollected: %v\npath: %s\nend: %s\nerror: %v\n",
-				res.Language, res.Reason, res.Route, strings.Join(then, " "), res.Hangup, res.Collected, strings.Join(res.Path, " "), res.End, err)
-			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), b.String())
-		})
+				var b strings.Builder
+				fmt.Fprintf(&b, "# %s\n", tt.about)
+				fmt.Fprintf(&b, "typed ahead: %q\nscript: %q\n", tt.ahead, tt.script)
+				if len(tt.missing) > 0 || len(tt.failPlay) > 0 || tt.maxSteps > 0 {
+					fmt.Fprintf(&b, "missing prompts: %q\nfailing prompts: %v\nmax steps: %d\n", tt.missing, tt.failPlay, tt.maxSteps)
+				}
+				b.WriteString("\n")
+				call.mu.Lock()
+				for _, l := range call.transcript {
+					b.WriteString(l + "\n")
+				}
+				if len(call.script) > 0 {
+					fmt.Fprintf(&b, "(script left over: %q)\n", call.script)
+				}
+				call.mu.Unlock()
+				var then []string
+				for _, p := range res.Then {
+					then = append(then, p.Lang+"/"+p.Name)
+				}
+				fmt.Fprintf(&b, "\nlanguage: %q\nreason: %q\nroute: %q\nthen (played after routing): %s\nhangup: %v\ncollected: %v\npath: %s\nend: %s\nerror: %v\n",
+					res.Language, res.Reason, res.Route, strings.Join(then, " "), res.Hangup, res.Collected, strings.Join(res.Path, " "), res.End, err)
+				golden.Check(t, filepath.Join("testdata", tt.name+".golden"), b.String())
+			})
+		}
 	}
+}
+
+// startingCall is a scriptedCall that is an ivr.Starter: StartPlay plays as Play would, on
+// a goroutine of the test's, and Stop cancels it and waits.
+type startingCall struct{ *scriptedCall }
+
+type startedPrompt struct {
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+}
+
+func (p *startedPrompt) Done() <-chan struct{} { return p.done }
+func (p *startedPrompt) Err() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+func (p *startedPrompt) Stop() { p.cancel(); <-p.done }
+
+func (c startingCall) StartPlay(pr *prompts.Prompt) (ivr.Playing, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &startedPrompt{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(p.done)
+		defer func() {
+			if r := recover(); r != nil {
+				p.err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		p.err = c.Play(ctx, pr)
+	}()
+	return p, nil
 }
 
 func TestRunContextCancelled(t *testing.T) {

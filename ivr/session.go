@@ -261,29 +261,20 @@ func (s *session) playUntilDigit(ctx context.Context, ps []prompt) (rune, bool, 
 // play plays p until it ends or a digit arrives, and returns the digit. The Call stops the
 // prompt within a frame when the context of Play is cancelled.
 func (s *session) play(ctx context.Context, p *prompts.Prompt) (rune, bool, error) {
-	pctx, stop := context.WithCancel(ctx)
+	done, stop, result := s.start(ctx, p)
 	defer stop()
-	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- fmt.Errorf("panic: %v", r)
-			}
-		}()
-		done <- s.call.Play(pctx, p)
-	}()
 	select {
 	case d, ok := <-s.call.Digits():
 		stop()
-		<-done
 		if !ok {
 			return 0, false, ErrHangup
 		}
 		return d, true, nil
-	case err := <-done:
+	case <-done:
 		if ctx.Err() != nil {
 			return 0, false, ctx.Err()
 		}
+		err := result()
 		if err == nil {
 			return 0, false, nil
 		}
@@ -296,9 +287,36 @@ func (s *session) play(ctx context.Context, p *prompts.Prompt) (rune, bool, erro
 		return 0, false, nil
 	case <-ctx.Done():
 		stop()
-		<-done
 		return 0, false, ctx.Err()
 	}
+}
+
+// start starts playing p: with the Call's StartPlay when it is a Starter, else with Play
+// on a goroutine of its own. done is closed when the prompt has ended, result is then why;
+// stop ends it and returns when nothing more of it plays (it may be called again).
+func (s *session) start(ctx context.Context, p *prompts.Prompt) (done <-chan struct{}, stop func(), result func() error) {
+	if st, ok := s.call.(Starter); ok {
+		pb, err := st.StartPlay(p)
+		if err != nil {
+			ended := make(chan struct{})
+			close(ended)
+			return ended, func() {}, func() error { return err }
+		}
+		return pb.Done(), pb.Stop, pb.Err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	ended := make(chan struct{})
+	var err error
+	go func() {
+		defer close(ended)
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		err = s.call.Play(pctx, p)
+	}()
+	return ended, func() { cancel(); <-ended }, func() error { return err }
 }
 
 // wait waits up to timeout for a digit; ok is false when none came.

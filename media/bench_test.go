@@ -41,7 +41,7 @@ func BenchmarkSendFrame(b *testing.B) {
 				if playing && frame%promptFrames == 0 {
 					// One playback per 5000 frames, as Play would set it.
 					l.mu.Lock()
-					l.cur = &playback{audio: audio, done: make(chan struct{})}
+					l.cur = &Playback{audio: audio, done: make(chan struct{})}
 					l.mu.Unlock()
 				}
 				w.runSlot(slot, frame)

@@ -121,7 +121,7 @@ func NewBridge(a, b *Leg) (*Bridge, error) {
 	case a.conf != nil || b.conf != nil:
 		err = ErrInConference
 	}
-	var stopped []*playback
+	var stopped []*Playback
 	if err == nil {
 		now := a.sched.frameNow()
 		for _, l := range []*Leg{a, b} {

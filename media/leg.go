@@ -171,7 +171,7 @@ type Leg struct {
 	frameBase uint64 // scheduler frame number of our first frame
 	started   bool   // frameBase is set
 	marker    bool   // set the marker bit on the next packet sent
-	cur       *playback
+	cur       *Playback
 	closed    bool
 	err       error // why the leg ended, set when closed
 
@@ -196,21 +196,15 @@ type Leg struct {
 
 	closeOnce  sync.Once
 	done       chan struct{} // closed when the leg ends
+	afters     []*func()     // AfterDone's functions, guarded by mu; nil once run
+	aftersRan  bool          // shutdown has taken afters, guarded by mu
 	recvDone   chan struct{} // closed when the receive goroutine returns
 	inCallback atomic.Bool   // OnDigit is running on the receive goroutine
 }
 
-// playback is one Play call's prompt.
-type playback struct {
-	audio []byte
-	pos   int           // bytes sent, guarded by Leg.mu
-	done  chan struct{} // closed by finish
-	err   error         // set before done is closed
-}
-
 // finish ends the playback with err. Exactly one party calls it: whoever
 // took the playback out of Leg.cur.
-func (p *playback) finish(err error) {
+func (p *Playback) finish(err error) {
 	p.err = err
 	close(p.done)
 }
@@ -371,22 +365,51 @@ func (l *Leg) SetPayloadType(pt uint8) {
 // Conference the prompt is mixed over the conference for this leg's phone
 // alone.
 func (l *Leg) Play(ctx context.Context, audio []byte) error {
-	if len(audio) == 0 || len(audio)%FrameSize != 0 {
-		return fmt.Errorf("play %d bytes: %w", len(audio), ErrBadAudio)
-	}
 	if err := ctx.Err(); err != nil {
+		if len(audio) == 0 || len(audio)%FrameSize != 0 {
+			return fmt.Errorf("play %d bytes: %w", len(audio), ErrBadAudio)
+		}
 		return err
 	}
-	pb := &playback{audio: audio, done: make(chan struct{})}
+	pb, err := l.Start(audio)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-pb.done:
+		return pb.err
+	case <-ctx.Done():
+		return pb.stop(ctx.Err())
+	}
+}
+
+// Playback is a prompt started with Start.
+type Playback struct {
+	l     *Leg
+	audio []byte
+	pos   int           // bytes sent, guarded by Leg.mu
+	done  chan struct{} // closed by finish
+	err   error         // set before done is closed
+}
+
+// Start starts sending audio as Play does, and returns at once: the Playback's Done is
+// closed when Play would return, and Err is then what it would return (context.Canceled
+// after Stop). It lets one goroutine wait for a prompt and for other events (the caller's
+// keys, a queue's) together, where Play would take a goroutine of its own per call.
+func (l *Leg) Start(audio []byte) (*Playback, error) {
+	if len(audio) == 0 || len(audio)%FrameSize != 0 {
+		return nil, fmt.Errorf("play %d bytes: %w", len(audio), ErrBadAudio)
+	}
+	pb := &Playback{l: l, audio: audio, done: make(chan struct{})}
 	l.mu.Lock()
 	if l.closed {
 		err := l.closedErrLocked()
 		l.mu.Unlock()
-		return err
+		return nil, err
 	}
 	if l.bridge != nil {
 		l.mu.Unlock()
-		return fmt.Errorf("play on rtp port %d: %w", l.port, ErrBridged)
+		return nil, fmt.Errorf("play on rtp port %d: %w", l.port, ErrBridged)
 	}
 	old := l.cur
 	l.cur = pb
@@ -395,30 +418,75 @@ func (l *Leg) Play(ctx context.Context, audio []byte) error {
 	if old != nil {
 		old.finish(ErrReplaced)
 	}
+	return pb, nil
+}
 
+// Done is closed when the playback has ended.
+func (p *Playback) Done() <-chan struct{} { return p.done }
+
+// Err is why the playback ended (nil: played to the end); valid once Done is closed.
+func (p *Playback) Err() error {
 	select {
-	case <-pb.done:
-		return pb.err
-	case <-ctx.Done():
-		l.mu.Lock()
-		mine := l.cur == pb
-		if mine {
-			l.cur = nil
-		}
-		l.mu.Unlock()
-		if !mine {
-			// Someone else has taken it out (the last frame was just
-			// sent, it was replaced, the leg closed) and finishes it.
-			<-pb.done
-			return pb.err
-		}
-		pb.finish(ctx.Err())
-		return ctx.Err()
+	case <-p.done:
+		return p.err
+	default:
+		return nil
 	}
+}
+
+// Stop ends the playback if it is still playing: no frame of it is sent after Stop
+// returns. It may be called any number of times.
+func (p *Playback) Stop() { _ = p.stop(context.Canceled) }
+
+// stop ends the playback with err unless it ended already, and returns why it ended.
+func (p *Playback) stop(err error) error {
+	l := p.l
+	l.mu.Lock()
+	mine := l.cur == p
+	if mine {
+		l.cur = nil
+	}
+	l.mu.Unlock()
+	if !mine {
+		// Someone else has taken it out (the last frame was just sent, it was
+		// replaced, the leg closed) and finishes it.
+		<-p.done
+		return p.err
+	}
+	p.finish(err)
+	return err
 }
 
 // Done returns a channel closed when the leg ends, by Close or inactivity.
 func (l *Leg) Done() <-chan struct{} { return l.done }
+
+// AfterDone arranges for f to be called once the leg has ended (after Done is closed), on
+// the goroutine that ends it, or at once on this one if it has ended already; f must not
+// block. stop unregisters f and reports whether that kept it from being called. It watches
+// the leg's end without a goroutine waiting for it (at thousands of calls, each goroutine's
+// stack is a share of the memory a call costs).
+func (l *Leg) AfterDone(f func()) (stop func() bool) {
+	p := &f
+	l.mu.Lock()
+	if l.aftersRan {
+		l.mu.Unlock()
+		f()
+		return func() bool { return false }
+	}
+	l.afters = append(l.afters, p)
+	l.mu.Unlock()
+	return func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for i, q := range l.afters {
+			if q == p {
+				l.afters = append(l.afters[:i], l.afters[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
 
 // Err returns why the leg ended: nil while open and after Close,
 // ErrInactive after the inactivity timeout.
@@ -475,6 +543,13 @@ func (l *Leg) shutdown(reason error) error {
 			pb.finish(closedErr)
 		}
 		close(l.done)
+		l.mu.Lock()
+		afters := l.afters
+		l.afters, l.aftersRan = nil, true
+		l.mu.Unlock()
+		for _, f := range afters {
+			(*f)()
+		}
 		l.log.Debug("rtp leg closed", "reason", reason, "sent", l.sent.Load(), "received", l.received.Load())
 	})
 	return err
@@ -538,7 +613,7 @@ func (l *Leg) sendFrame(frame uint64, w *worker) {
 	}
 	var (
 		payload  []byte
-		finished *playback
+		finished *Playback
 	)
 	if pb := l.cur; pb != nil && l.bridge == nil {
 		payload = pb.audio[pb.pos : pb.pos+FrameSize]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -781,5 +782,106 @@ func TestLegPanicEndsOnlyThatLeg(t *testing.T) {
 	case <-good.leg.Done():
 		t.Fatal("the other leg ended too")
 	default:
+	}
+}
+
+// TestLegAfterDone: a function registered with AfterDone runs once when the leg ends, after
+// Done is closed; one unregistered first never runs; one registered after the end runs at
+// once. The sip call's watch of its leg relies on it instead of a goroutine per call
+// (memory per call, issue 15).
+func TestLegAfterDone(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, LegConfig{})
+	var ran, stopped, doneFirst atomic.Int32
+	r.leg.AfterDone(func() {
+		select {
+		case <-r.leg.Done():
+			doneFirst.Add(1)
+		default:
+		}
+		ran.Add(1)
+	})
+	stop := r.leg.AfterDone(func() { stopped.Add(1) })
+	if !stop() {
+		t.Error("stop before the end reported false")
+	}
+	if stop() {
+		t.Error("a second stop reported true")
+	}
+	if ran.Load() != 0 {
+		t.Fatal("ran before the leg ended")
+	}
+	_ = r.leg.Close()
+	_ = r.leg.Close()
+	if ran.Load() != 1 || doneFirst.Load() != 1 {
+		t.Errorf("ran %d times (%d after Done), want 1 (1)", ran.Load(), doneFirst.Load())
+	}
+	if stopped.Load() != 0 {
+		t.Error("an unregistered function ran")
+	}
+	late := 0
+	stop = r.leg.AfterDone(func() { late++ })
+	if late != 1 {
+		t.Errorf("registered after the end: ran %d times at once, want 1", late)
+	}
+	if stop() {
+		t.Error("stop after it ran reported true")
+	}
+}
+
+// TestLegStart: a prompt started with Start plays while nobody waits for it; its Done is
+// closed with Err nil when it has played, and Stop ends another at once, with no frame of
+// it after, Err context.Canceled. The call flow's menus and hold audio wait for prompts
+// this way, without a goroutine per call (memory per call, issue 15).
+func TestLegStart(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, LegConfig{})
+	short, err := r.leg.Start(prompt(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-short.Done():
+		if err := short.Err(); err != nil {
+			t.Errorf("Err() = %v after playing, want nil", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a three-frame prompt did not end")
+	}
+	long, err := r.leg.Start(prompt(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if long.Err() != nil {
+		t.Error("Err() set while playing")
+	}
+	drain(t, r.peer)
+	heard := 0
+	for heard < 3 {
+		if p := readPacket(t, r.peer, time.Second); !isSilence(p.pkt.Payload, silenceUlaw) {
+			heard++
+		}
+	}
+	long.Stop()
+	long.Stop()
+	select {
+	case <-long.Done():
+	default:
+		t.Fatal("Done not closed after Stop")
+	}
+	if !errors.Is(long.Err(), context.Canceled) {
+		t.Errorf("Err() = %v after Stop, want context.Canceled", long.Err())
+	}
+	silent := 0
+	for silent < 5 {
+		p := readPacket(t, r.peer, time.Second)
+		if isSilence(p.pkt.Payload, silenceUlaw) {
+			silent++
+		} else if silent > 0 {
+			t.Fatal("prompt frame after silence following Stop")
+		}
+	}
+	if _, err := r.leg.Start(make([]byte, 7)); !errors.Is(err, ErrBadAudio) {
+		t.Errorf("Start(7 bytes) = %v, want ErrBadAudio", err)
 	}
 }

@@ -63,7 +63,8 @@ type Call struct {
 	pendingOffer bool // we sent an offer in a 2xx and wait for the answer in the ACK
 	digits       chan rune
 	digitsClosed bool
-	inDialog     *rate.Limiter // in-dialog requests' rate (defence.go), made on the first one
+	digitFilter  func(rune) bool // FilterDigits'; nil: none
+	inDialog     *rate.Limiter   // in-dialog requests' rate (defence.go), made on the first one
 	endOnce      sync.Once
 	byeOnce      sync.Once
 }
@@ -122,6 +123,20 @@ func (c *Call) Play(ctx context.Context, p Audio) error {
 	return err
 }
 
+// StartPlay starts sending audio to the caller in the call's codec and returns at once:
+// Play without the wait (media.Leg.Start), for a caller that waits for the prompt and
+// other events on one goroutine. The playback is the caller's to Stop when the call ends.
+func (c *Call) StartPlay(p Audio) (*media.Playback, error) {
+	c.mu.Lock()
+	pt := c.media.PayloadType
+	c.mu.Unlock()
+	audio := p.Payload(pt)
+	if audio == nil {
+		return nil, errors.New("prompt has no audio for the negotiated codec")
+	}
+	return c.leg.Start(audio)
+}
+
 // Leg returns the call's RTP leg, for bridging it to another call's leg.
 func (c *Call) Leg() *media.Leg { return c.leg }
 
@@ -140,6 +155,12 @@ func (c *Call) WatchBeep(fn func()) {
 // pushDigit queues a digit for the IVR; when the caller types far ahead, extra digits are dropped.
 func (c *Call) pushDigit(d rune) {
 	c.mu.Lock()
+	f := c.digitFilter
+	c.mu.Unlock()
+	if f != nil && f(d) {
+		return
+	}
+	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.digitsClosed {
 		return
@@ -149,6 +170,34 @@ func (c *Call) pushDigit(d rune) {
 	default:
 		c.log.Warn("digit buffer full, digit dropped")
 	}
+}
+
+// FilterDigits has f see every digit before it is queued for Digits, the ones queued and
+// not yet read included; a digit f takes (returns true for) is not queued. f runs on the
+// goroutine that delivers the digit (the RTP leg's reader, or a SIP INFO's handler) and
+// must not block. It lets the call flow watch for a key (the quick exit) without a
+// goroutine of its own per call. It reports true: a Call filters its digits.
+func (c *Call) FilterDigits(f func(rune) bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.digitFilter = f
+	if c.digitsClosed || f == nil {
+		return true
+	}
+	var kept []rune
+	for n := len(c.digits); n > 0; n-- {
+		select {
+		case d := <-c.digits:
+			if !f(d) {
+				kept = append(kept, d)
+			}
+		default: // a reader took it meanwhile
+		}
+	}
+	for _, d := range kept {
+		c.digits <- d
+	}
+	return true
 }
 
 func (c *Call) closeDigits() {

@@ -196,7 +196,7 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s.dialog = sipgo.DialogUA{Client: client, RewriteContact: true}
 	gc := gate.Config{Parser: parser, Limits: opts.GateLimits, Log: log, Observer: opts.Observer,
-		ConnObserver: opts.ConnObserver, Admit: s.admit}
+		ConnObserver: opts.ConnObserver, Admit: s.admit, Early: s.shedEarlier}
 	if opts.Defences != nil {
 		gc.Trusted = opts.Defences.Trusted
 	}
@@ -1008,9 +1008,13 @@ func (s *Server) sendAnswer(c *Call, in *invite, offered bool) outcome.Leg {
 // if the call is still up. It returns the leg's outcome.
 func (s *Server) runCall(c *Call, handler Handler) outcome.Leg {
 	ctx, leg, log := c.ctx, c.leg, c.log
-	s.goSafe(func() {
-		select {
-		case <-leg.Done():
+	// Watched without a goroutine of its own (memory per call, issue 15): the leg's end
+	// starts one only to hang up.
+	stop := leg.AfterDone(func() {
+		if ctx.Err() != nil {
+			return
+		}
+		s.goSafe(func() {
 			if errors.Is(leg.Err(), media.ErrInactive) {
 				log.Info("rtp inactivity timeout")
 				c.terminate(context.Background(), ErrMediaTimeout)
@@ -1018,9 +1022,9 @@ func (s *Server) runCall(c *Call, handler Handler) outcome.Leg {
 				log.Error("media failed", "error", leg.Err())
 				c.terminate(context.Background(), ErrMediaFailed)
 			}
-		case <-ctx.Done():
-		}
+		})
 	})
+	defer stop()
 	if handler != nil {
 		handler(ctx, c)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/console"
+	"github.com/hotline-project/hotline/ivr"
 	"github.com/hotline-project/hotline/media"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/prompts"
@@ -30,6 +31,15 @@ import (
 type sipLeg struct{ *sip.Call }
 
 func (l sipLeg) Play(ctx context.Context, p *prompts.Prompt) error { return l.Call.Play(ctx, p) }
+
+// StartPlay starts a prompt without waiting for it (ivr.Starter).
+func (l sipLeg) StartPlay(p *prompts.Prompt) (ivr.Playing, error) {
+	pb, err := l.Call.StartPlay(p)
+	if err != nil {
+		return nil, err
+	}
+	return pb, nil
+}
 
 // sipDialer places the flow's outbound legs through the SIP server.
 type sipDialer struct{ srv func() *sip.Server }

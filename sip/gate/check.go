@@ -262,6 +262,13 @@ const maxCSeq = 1<<31 - 1
 // message framed from a stream. p is the parser sipgo uses; maxLen the largest message
 // accepted. It never panics and never returns a reply to a response or an ACK.
 func checkMessage(p *sipmsg.Parser, b []byte, maxLen int) Verdict {
+	return checkMessageEarly(p, b, maxLen, nil)
+}
+
+// checkMessageEarly is checkMessage with early, which sees a request that passed the checks
+// of its raw text (before sipgo's parse, the dearer half) and may settle it there: with ok,
+// its verdict is the message's. ACKs of the gate's own stateless answers end there too.
+func checkMessageEarly(p *sipmsg.Parser, b []byte, maxLen int, early func(m *rawMessage, method, uri string) (Verdict, bool)) Verdict {
 	m, splitErr := splitMessage(b)
 	if errors.Is(splitErr, errEmpty) {
 		return Verdict{act: Pass} // keep-alive; sipgo answers or ignores it
@@ -295,6 +302,17 @@ func checkMessage(p *sipmsg.Parser, b []byte, maxLen int) Verdict {
 	} {
 		if pr := check(); pr != nil {
 			return reject(pr)
+		}
+	}
+	if method == "ACK" && statelessAck(&m) {
+		// The ACK of a non-2xx answer the gate gave without a transaction (RFC 3261
+		// 17.1.1.3): sipgo would parse it and find no transaction for it. Each INVITE shed
+		// under overload brings one.
+		return Verdict{act: Drop, method: method, reason: "ack of a stateless answer"}
+	}
+	if early != nil {
+		if ev, ok := early(&m, method, uri); ok {
+			return ev
 		}
 	}
 	msg, err := p.ParseSIP(b)
@@ -578,7 +596,9 @@ func (m *rawMessage) reply(status int, reason string, extra []string) []byte {
 	return b.Bytes()
 }
 
-// statelessTag is a To tag that is the same for every retransmission of a request.
+// statelessTag is a To tag that is the same for every retransmission of a request. It
+// starts with statelessTagPrefix, which no tag of a dialog has (sipgo's are letters and
+// digits), so that the ACK of a stateless answer is known by it (statelessAck).
 func (m *rawMessage) statelessTag() string {
 	h := fnv.New64a()
 	h.Write([]byte(m.startLine))
@@ -586,7 +606,39 @@ func (m *rawMessage) statelessTag() string {
 		h.Write([]byte(hd.name))
 		h.Write([]byte(hd.value))
 	}
-	return strconv.FormatUint(h.Sum64(), 36)
+	return statelessTagPrefix + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// statelessTagPrefix begins the To tag of every answer the gate gives without a transaction.
+const statelessTagPrefix = "sl-"
+
+// statelessAck reports whether m, an ACK, acknowledges an answer the gate gave without a
+// transaction: its To tag is one of statelessTag's.
+func statelessAck(m *rawMessage) bool {
+	to := m.values("to")
+	if len(to) != 1 {
+		return false
+	}
+	tag, ok := toTag(to[0])
+	return ok && strings.HasPrefix(tag, statelessTagPrefix)
+}
+
+// toTag returns the tag parameter of a To (or From) header value, and whether it has one.
+// It is conservative: a value it cannot read simply (quotes, escapes) has none for it.
+func toTag(v string) (string, bool) {
+	if strings.ContainsAny(v, "\"\\") {
+		return "", false
+	}
+	if i := strings.LastIndexByte(v, '>'); i >= 0 {
+		v = v[i+1:] // header parameters follow the name-addr
+	}
+	for _, p := range strings.Split(v, ";")[1:] {
+		name, value, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(strings.TrimSpace(name), "tag") {
+			return strings.TrimSpace(value), true
+		}
+	}
+	return "", false
 }
 
 func AllowLine() string { return "Allow: " + strings.Join(AllowedMethods, ", ") }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,6 +249,58 @@ type Config struct {
 	Trusted func(a netip.Addr) bool
 	// Admit decides on the requests that pass the checks (see CheckAdmit); nil passes them.
 	Admit func(in Request) Verdict
+	// Early sees each request that passed the checks of its raw text, before sipgo's parse
+	// of it and Admit, and may answer or drop it there (ok true): what a request must cost
+	// when most are refused (overload control's shed INVITEs); nil sees none.
+	Early func(in Early) (v Verdict, ok bool)
+}
+
+// Early is a request as Config.Early sees it: its raw fields, before sipgo's parse.
+type Early struct {
+	Method    string     // the request method
+	User      string     // the Request-URI's user part (sip: and sips: URIs); "" if none or unsure
+	InDialog  bool       // the To header field has a tag (or could have: it is not read simply)
+	CallID    string     // the Call-ID, as sipgo's parse would give it
+	Require   bool       // a Require header field is present
+	Src       netip.Addr // the packet's or the connection's source address
+	Transport string     // "udp", "tcp" or "tls"
+	raw       *rawMessage
+}
+
+// Reply is the verdict that answers e statelessly, as Request.Reply does.
+func (e Early) Reply(status int, reason string, extra ...string) Verdict {
+	return Verdict{act: Reply, method: e.Method, status: status, reason: reason,
+		reply: e.raw.reply(status, reasonPhrase(status), extra)}
+}
+
+// early makes the Early of m for Config.Early.
+func early(m *rawMessage, method, uri string, src netip.Addr, transport string) Early {
+	e := Early{Method: method, Src: src, Transport: transport, raw: m, User: uriUser(uri),
+		Require: len(m.values("require")) > 0}
+	if ids := m.values("call-id"); len(ids) == 1 {
+		e.CallID = strings.TrimSpace(ids[0])
+	}
+	to := m.values("to")
+	e.InDialog = len(to) != 1 || strings.ContainsAny(to[0], "\"\\") || strings.Contains(strings.ToLower(to[0]), "tag")
+	return e
+}
+
+// uriUser returns the user part of a sip: or sips: Request-URI, "" when it has none or is
+// not read simply (a password, parameters or escapes in the user part, another scheme).
+func uriUser(uri string) string {
+	scheme, rest, ok := strings.Cut(uri, ":")
+	if !ok || !(strings.EqualFold(scheme, "sip") || strings.EqualFold(scheme, "sips")) {
+		return ""
+	}
+	at := strings.IndexByte(rest, '@')
+	if at < 0 {
+		return ""
+	}
+	user := rest[:at]
+	if strings.ContainsAny(user, ":;?%") {
+		return ""
+	}
+	return user
 }
 
 // Gate checks received messages; one Gate is shared by the UDP, TCP and TLS wrappers of one
@@ -264,6 +317,7 @@ type Gate struct {
 	trusted func(a netip.Addr) bool  // sources exempt from the connection caps; nil: none
 	sleep   func(d time.Duration)    // the accept backoff's; nil: time.Sleep
 	admit   func(in Request) Verdict // decides on requests that pass checkMessage; nil: pass
+	early   func(in Early) (Verdict, bool)
 
 	udpRotateAfter int // PacketConn.rotateAfter; 0: defaultRotateAfter
 }
@@ -277,7 +331,7 @@ func New(c Config) *Gate {
 	}
 	parser.MaxMessageLength = l.MaxMessageBytes
 	g := &Gate{parser: parser, limits: l, log: c.Log, observer: c.Observer, now: time.Now,
-		connObs: c.ConnObserver, trusted: c.Trusted, admit: c.Admit}
+		connObs: c.ConnObserver, trusted: c.Trusted, admit: c.Admit, early: c.Early}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -334,7 +388,13 @@ func (g *Gate) check(b []byte, transport string) Verdict {
 // sipgo never creates a transaction for them (issue 14: a flood held 890 MB of transactions,
 // and each refused INVITE's 503 was retransmitted 11 times towards its claimed source).
 func (g *Gate) CheckAdmit(b []byte, transport string, src netip.Addr) Verdict {
-	v := checkMessage(g.parser, b, g.limits.MaxMessageBytes)
+	var hook func(m *rawMessage, method, uri string) (Verdict, bool)
+	if g.early != nil {
+		hook = func(m *rawMessage, method, uri string) (Verdict, bool) {
+			return g.early(early(m, method, uri, src, transport))
+		}
+	}
+	v := checkMessageEarly(g.parser, b, g.limits.MaxMessageBytes, hook)
 	if v.act == Pass && v.req != nil && g.admit != nil {
 		a := g.admit(Request{Req: v.req, raw: v.raw, Src: src, Transport: transport})
 		if a.act != Pass {

@@ -28,6 +28,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	portMax := fs.Int("port-max", 30000, "media.port_max")
 	recordsPath := fs.String("records", "", "records.path: the SQLite call records `file` (required; bench/run puts it in its temporary directory); \"none\" turns records off, for comparison")
 	overloadOff := fs.Bool("overload-off", false, "turn sip.overload off (a comparison only: production keeps it)")
+	overloadSet := fs.String("overload", "", "sip.overload as a YAML flow `map` (\"{max_pending: 40}\"), to try other bounds than the defaults")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,8 +39,11 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *overloadOff {
+	switch {
+	case *overloadOff:
 		cfg = strings.Replace(cfg, "sip:\n", "sip:\n  overload: {max_pending: 0, max_setup_latency: 0s, max_scheduler_lateness: 0s, max_cpu_wait: 0s}\n", 1)
+	case *overloadSet != "":
+		cfg = strings.Replace(cfg, "sip:\n", "sip:\n  overload: "+*overloadSet+"\n", 1)
 	}
 	_, err = io.WriteString(stdout, cfg)
 	return err

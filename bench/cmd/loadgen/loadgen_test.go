@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,4 +147,30 @@ func TestSenderToPool(t *testing.T) {
 func addrPort(t *testing.T, p *rtpPool) netip.AddrPort {
 	t.Helper()
 	return p.conns[0].LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// TestConfigOverload: loadgen config -overload sets sip.overload's bounds (the others keep
+// their defaults); -overload-off turns them all off.
+func TestConfigOverload(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		pending int
+		latency time.Duration
+	}{
+		{nil, 200, 100 * time.Millisecond},
+		{[]string{"-overload", "{max_pending: 40}"}, 40, 100 * time.Millisecond},
+		{[]string{"-overload-off"}, 0, 0},
+	} {
+		var out, errs strings.Builder
+		if err := configCmd(append([]string{"-records", "none"}, tc.args...), &out, &errs); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		cfg, err := config.Parse("bench.yaml", []byte(out.String()))
+		if err != nil {
+			t.Fatalf("%v: the server refuses the config: %v", tc.args, err)
+		}
+		if o := cfg.SIP.Overload; o.MaxPending != tc.pending || o.MaxSetupLatency != tc.latency {
+			t.Errorf("%v: overload %+v, want max_pending %d, max_setup_latency %v", tc.args, o, tc.pending, tc.latency)
+		}
+	}
 }
