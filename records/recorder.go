@@ -90,6 +90,7 @@ type Recorder struct {
 	mu       sync.Mutex
 	queue    []*op          // oldest first
 	byCall   map[string]*op // a call's op still in queue: later writes update it in place
+	inflight int            // ops the writer took and has not written or put back: they count towards QueueMax
 	attempts map[attemptKey]int64
 	closing  bool
 	wake     chan struct{}
@@ -332,7 +333,7 @@ func (r *Recorder) push(o *op, waiter chan error, closing bool) {
 			return
 		}
 	}
-	if len(r.queue) >= r.opts.QueueMax && o.Kind != opBarrier {
+	if len(r.queue)+r.inflight >= r.opts.QueueMax && o.Kind != opBarrier {
 		r.mu.Unlock()
 		r.drop(o, "the memory queue is full")
 		settle(waiter, ErrDropped)

@@ -64,9 +64,11 @@ func (r *Recorder) run() {
 		batch := r.take()
 		if len(batch) > 0 {
 			r.process(batch)
+			r.landed()
 		}
 		for closing && !r.stalled && r.queueLen() > 0 {
 			r.process(r.take()) // the rest, MaxBatch at a time
+			r.landed()
 		}
 		if !r.up.Load() && !retryDue && !armed && !closing {
 			// process found the store gone: try it again after Retry.
@@ -109,7 +111,16 @@ func (r *Recorder) take() []*op {
 		}
 	}
 	r.queued.Store(int64(len(r.queue)))
+	r.inflight = n
 	return batch
+}
+
+// landed says the batch taken last is written, spooled, dropped or put back: none of it
+// is in flight any more.
+func (r *Recorder) landed() {
+	r.mu.Lock()
+	r.inflight = 0
+	r.mu.Unlock()
 }
 
 // requeue puts ops that found nowhere to go back at the head of the queue, in order.
@@ -117,6 +128,7 @@ func (r *Recorder) requeue(ops []*op) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.queue = append(ops[:len(ops):len(ops)], r.queue...)
+	r.inflight = max(0, r.inflight-len(ops))
 	for _, o := range ops {
 		if o.Rec != nil && r.byCall[o.Rec.CallID] == nil {
 			r.byCall[o.Rec.CallID] = o
