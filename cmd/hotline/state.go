@@ -71,6 +71,12 @@ func openState(ctx context.Context, cfg *config.Config, log *slog.Logger, m *sta
 			log.Warn("cluster: records.hash_key_file is not set, so this node hashes callers' numbers with a key of its own: " +
 				"a place kept through another node is not found here; give every node the same key file")
 		}
+		if cfg.CallbacksEnabled() && cfg.Callback.KeyFile == "" {
+			// The default key file is generated in this node's state directory: a node
+			// replaced from scratch could not open the callbacks it had booked.
+			log.Warn("cluster: callback.key_file is not set, so this node seals callback numbers with a key of its own: " +
+				"give every node the same key file, or a replaced node cannot call its callers back")
+		}
 	}
 	s, err := state.Open(ctx, o)
 	if err != nil {
