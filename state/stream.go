@@ -12,11 +12,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/hotline-project/hotline/internal/backoff"
 )
 
 // The cluster's TCP port carries two kinds of connection, told apart by their first
@@ -51,35 +54,100 @@ type streamLayer struct {
 
 	once   sync.Once
 	closed chan struct{}
+	// admitting holds a token per connection whose preamble is still being read: a
+	// stranger holding maxAdmitting connections open gets the next ones closed at once,
+	// not a goroutine and a descriptor each for 5 s.
+	admitting chan struct{}
+	mu        sync.Mutex
+	bySource  map[netip.Addr]int // connections being checked, by source address
+}
+
+// maxAdmitting bounds the cluster connections still being checked at once, and
+// maxAdmittingPerSource those from one address (members open a few each), so one stranger
+// cannot keep the members' new connections out.
+const (
+	maxAdmitting          = 64
+	maxAdmittingPerSource = 4
+)
+
+// take reserves a checking slot for a connection from src; false when none is free.
+func (l *streamLayer) take(src netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bySource[src] >= maxAdmittingPerSource {
+		return false
+	}
+	select {
+	case l.admitting <- struct{}{}:
+		l.bySource[src]++
+		return true
+	default:
+		return false
+	}
+}
+
+// release gives back the slot take reserved.
+func (l *streamLayer) release(src netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	<-l.admitting
+	if l.bySource[src]--; l.bySource[src] <= 0 {
+		delete(l.bySource, src)
+	}
+}
+
+// sourceOf is the IP address a connection comes from (the zero Addr if it has none).
+func sourceOf(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 func newStreamLayer(ln net.Listener, secret string, serve func(net.Conn), log *slog.Logger) *streamLayer {
 	l := &streamLayer{ln: ln, secret: secretHash(secret), conns: make(chan net.Conn), serve: serve, log: log,
-		closed: make(chan struct{})}
+		closed: make(chan struct{}), admitting: make(chan struct{}, maxAdmitting), bySource: map[netip.Addr]int{}}
 	go l.acceptLoop()
 	return l
 }
 
+// acceptLoop accepts until the listener is closed. Any other accept error (EMFILE when
+// the process is out of descriptors...) waits and tries again, as the SIP listeners do:
+// the cluster port never stops for it.
 func (l *streamLayer) acceptLoop() {
+	failures := 0
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				l.Close()
+				return
 			}
-			l.Close()
-			return
+			failures++
+			select {
+			case <-time.After(backoff.Accept(failures)):
+			case <-l.closed:
+				return
+			}
+			continue
 		}
-		go l.admit(c)
+		failures = 0
+		if src := sourceOf(c); l.take(src) {
+			go l.admit(c, src)
+		} else {
+			l.refused.Add(1)
+			c.Close()
+		}
 	}
 }
 
 // admit reads c's preamble (within 5 s) and passes it on, or closes it.
-func (l *streamLayer) admit(c net.Conn) {
+func (l *streamLayer) admit(c net.Conn, src netip.Addr) {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var p [preambleLen]byte
-	if _, err := io.ReadFull(c, p[:]); err != nil || string(p[:len(magic)]) != magic ||
+	_, err := io.ReadFull(c, p[:])
+	l.release(src) // read (or not): the slot goes back
+	if err != nil || string(p[:len(magic)]) != magic ||
 		subtle.ConstantTimeCompare(p[len(magic):len(magic)+sha256.Size], l.secret[:]) != 1 {
 		l.refused.Add(1)
 		l.log.Warn("state: cluster connection refused: wrong preamble or secret", "from", c.RemoteAddr().String())

@@ -16,6 +16,7 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
+	"github.com/hotline-project/hotline/internal/backoff"
 	"github.com/hotline-project/hotline/sip/defence"
 )
 
@@ -199,16 +200,6 @@ func transportIndex(transport string) int {
 		return 1
 	}
 	return 0
-}
-
-// acceptBackoff is how long to wait after the n-th accept error in a row (n from 1): 5 ms,
-// doubling, at most 1 s.
-func acceptBackoff(n int) time.Duration {
-	d := 5 * time.Millisecond
-	for i := 1; i < n && d < time.Second; i++ {
-		d *= 2
-	}
-	return min(d, time.Second)
 }
 
 func init() {
@@ -580,7 +571,7 @@ func (l *gatedListener) Accept() (net.Conn, error) {
 				return nil, err
 			}
 			failures++
-			d := acceptBackoff(failures)
+			d := backoff.Accept(failures)
 			l.g.connObserver().AcceptError(l.transport)
 			if now := l.g.now(); now.Sub(l.lastLog) >= 10*time.Second {
 				l.lastLog = now

@@ -13,15 +13,6 @@ import (
 	"time"
 )
 
-func TestAcceptBackoff(t *testing.T) {
-	want := []time.Duration{5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000}
-	for i, w := range want {
-		if got := acceptBackoff(i + 1); got != w*time.Millisecond {
-			t.Errorf("acceptBackoff(%d) = %v, want %v", i+1, got, w*time.Millisecond)
-		}
-	}
-}
-
 func TestMaxConnectionsFor(t *testing.T) {
 	tests := []struct {
 		limit uint64
