@@ -18,20 +18,7 @@ func BenchmarkCommit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close(context.Background())
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		start := time.Now()
-		s.Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "a", Paused: i%2 == 0, PauseReason: "meal"}})
-		if err := s.Sync(ctx); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	measure(b, func(i int) error { return pause(ctx, s, i) })
 }
 
 // BenchmarkCommitBatched: 64 changes submitted at once share entries (and fsyncs).
@@ -81,20 +68,7 @@ func BenchmarkCommitCluster(b *testing.B) {
 		}
 	}
 	s := nodes[0]
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		start := time.Now()
-		s.Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "a", Paused: i%2 == 0, PauseReason: "meal"}})
-		if err := s.Sync(ctx); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	measure(b, func(i int) error { return pause(ctx, s, i) })
 }
 
 // BenchmarkCommitClusterFollower is BenchmarkCommitCluster with the change made on a
@@ -102,38 +76,9 @@ func BenchmarkCommitCluster(b *testing.B) {
 func BenchmarkCommitClusterFollower(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var nodes []*Store
-	defer func() {
-		for _, s := range nodes {
-			s.Close(context.Background())
-		}
-	}()
-	for i, bind := range []string{"127.0.0.2:0", "127.0.0.3:0", "127.0.0.4:0"} {
-		o := Options{Dir: b.TempDir(), NodeID: "n" + string(rune('1'+i)), Bind: bind, Secret: "bench"}
-		if i > 0 {
-			o.Peers = []string{nodes[0].Addr()}
-		}
-		s, err := Open(ctx, o)
-		if err != nil {
-			b.Fatal(err)
-		}
-		nodes = append(nodes, s)
-	}
+	nodes := threeNodes(b, ctx)
 	s := nodes[2]
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		start := time.Now()
-		s.Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "a", Paused: i%2 == 0, PauseReason: "meal"}})
-		if err := s.Sync(ctx); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	measure(b, func(i int) error { return pause(ctx, s, i) })
 }
 
 // BenchmarkClaim is one claim (before a ring) made on a follower of three nodes and
@@ -141,23 +86,7 @@ func BenchmarkCommitClusterFollower(b *testing.B) {
 func BenchmarkClaim(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var nodes []*Store
-	defer func() {
-		for _, s := range nodes {
-			s.Close(context.Background())
-		}
-	}()
-	for i, bind := range []string{"127.0.0.2:0", "127.0.0.3:0", "127.0.0.4:0"} {
-		o := Options{Dir: b.TempDir(), NodeID: "n" + string(rune('1'+i)), Bind: bind, Secret: "bench"}
-		if i > 0 {
-			o.Peers = []string{nodes[0].Addr()}
-		}
-		s, err := Open(ctx, o)
-		if err != nil {
-			b.Fatal(err)
-		}
-		nodes = append(nodes, s)
-	}
+	nodes := threeNodes(b, ctx)
 	s := nodes[1]
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -170,6 +99,57 @@ func BenchmarkClaim(b *testing.B) {
 		s.Submit(Op{Kind: KindRelease, Claim: &Claim{Advocate: "a", Node: "n2", Call: strconv.Itoa(i)}})
 	}
 	b.StopTimer()
+	report(b, lat)
+}
+
+// measure runs op b.N times, timing each, and reports the median and 99th percentile.
+func measure(b *testing.B, op func(i int) error) {
+	b.Helper()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if err := op(i); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	report(b, lat)
+}
+
+// pause submits a change of an advocate's state and waits until it is committed.
+func pause(ctx context.Context, s *Store, i int) error {
+	s.Submit(Op{Kind: KindAdvocate, Advocate: &Advocate{ID: "a", Paused: i%2 == 0, PauseReason: "meal"}})
+	return s.Sync(ctx)
+}
+
+// threeNodes opens a cluster of three on 127.0.0.2, .3 and .4, the later two joining the
+// first through Peers; closed when the benchmark ends.
+func threeNodes(b *testing.B, ctx context.Context) []*Store {
+	b.Helper()
+	var nodes []*Store
+	b.Cleanup(func() {
+		for _, s := range nodes {
+			s.Close(context.Background())
+		}
+	})
+	for i, bind := range []string{"127.0.0.2:0", "127.0.0.3:0", "127.0.0.4:0"} {
+		o := Options{Dir: b.TempDir(), NodeID: "n" + string(rune('1'+i)), Bind: bind, Secret: "bench"}
+		if i > 0 {
+			o.Peers = []string{nodes[0].Addr()}
+		}
+		s, err := Open(ctx, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes = append(nodes, s)
+	}
+	return nodes
+}
+
+// report sorts the latencies and reports their median and 99th percentile.
+func report(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
