@@ -71,6 +71,7 @@ func (ts *testServer) waitMetricFor(t *testing.T, series string, want float64, d
 // when the call ends she is available everywhere again. Then two callers arrive at once
 // on B and C: she is rung for one of them only, and for the other after the first call.
 func TestClusterAdvocateOnACallerOnB(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("three nodes and elections take seconds")
 	}
@@ -136,6 +137,7 @@ func TestClusterAdvocateOnACallerOnB(t *testing.T) {
 // registration through A, a pause with its reason set through C's admin API, an
 // emergency override set through B, and the end of the pause through A.
 func TestClusterReplicatesState(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("three nodes and elections take seconds")
 	}
@@ -209,6 +211,7 @@ func TestClusterReplicatesState(t *testing.T) {
 // node replaced from scratch (new id, empty directory) joins through any member and
 // receives the state (an advocate's pause) it never saw written.
 func TestClusterOps(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("three nodes and elections take seconds")
 	}
@@ -279,6 +282,7 @@ func clusterSecretPath(t *testing.T, n *clusterNode) string {
 // caller who came first, on B in the first round and on C in the second, whichever node
 // learns first that she is free.
 func TestClusterGlobalOrder(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("three nodes and elections take seconds")
 	}

@@ -97,6 +97,7 @@ func startProcCluster(t *testing.T, bin, cfg string, ips ...string) []*procNode 
 // center, who answers; after SIGCONT every node has its quorum back and the frozen node's
 // callers reach the advocate again.
 func TestClusterFreeze(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("processes, elections and freezes take seconds")
 	}

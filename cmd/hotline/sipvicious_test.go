@@ -54,7 +54,10 @@ func svwarRows(out string) map[string]string {
 
 // svwar cannot tell the advocates' accounts from names that do not exist (issue 7).
 func TestSVWarFindsNothing(t *testing.T) {
-	// Not parallel, and Heavy: svwar, scanning as fast as it can, would disturb timing checks.
+	// Parallel: eight names take svwar a few packets and then its wait for answers, which
+	// the light end-to-end tests can share. Heavy: still never beside another process's
+	// wall-clock checks (testtool.Alone).
+	t.Parallel()
 	testtool.Heavy(t)
 	ts := startServer(t, testConfig+advocateYAML(t, "maria:en:s3cret-maria", "jose:es:s3cret-jose"))
 	host, port, _ := net.SplitHostPort(ts.addrs.SIPUDP)
@@ -106,7 +109,10 @@ func lastLine(s string) string {
 // the REGISTERs and the answers; the relay must not change what passes, which the test
 // checks by seeing svcrack's first answered challenge carry MD5 first.
 func TestSVCrackIsBanned(t *testing.T) {
-	// Not parallel, and Heavy: svcrack, guessing as fast as it can, would disturb timing checks.
+	// Parallel: nine guesses, banned after five, are a few packets and then waits, which the
+	// light end-to-end tests can share. Heavy: still never beside another process's
+	// wall-clock checks (testtool.Alone).
+	t.Parallel()
 	testtool.Heavy(t)
 	ts := startServer(t, testConfig+advocateYAML(t, "maria:en:s3cret-maria"))
 	r := newCountingRelay(t, attackerIP, ts.addrs.SIPUDP)
