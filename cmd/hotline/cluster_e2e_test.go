@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -219,14 +219,19 @@ func TestClusterOps(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(admin.TokenEnv, "admin-secret")
 	cfg := queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\n", "ana:es:pw-ana")
 	nodes := startCluster(t, cfg, "127.0.0.11", "127.0.0.12", "127.0.0.13")
 	a, b, c := nodes[0], nodes[1], nodes[2]
+	// The command as an operator runs it, a process with the token in its environment (not
+	// this one's: the in-process servers of the parallel tests read it too).
+	bin := buildBinary(t)
 	cli := func(args ...string) string {
 		t.Helper()
 		var out, errs bytes.Buffer
-		if err := clusterCmd(context.Background(), args, &out, &errs); err != nil {
+		cmd := exec.Command(bin, append([]string{"cluster"}, args...)...)
+		cmd.Env = append(os.Environ(), admin.TokenEnv+"=admin-secret")
+		cmd.Stdout, cmd.Stderr = &out, &errs
+		if err := cmd.Run(); err != nil {
 			t.Fatalf("hotline cluster %v: %v\n%s", args, err, errs.String())
 		}
 		return out.String()
