@@ -128,7 +128,7 @@ func TestSVCrackIsBanned(t *testing.T) {
 	}
 	sent, answered := r.counts()
 	failures := metricValue(ts.scrape(t), `hotline_sip_auth_failures_total{reason="bad_credentials"}`)
-	t.Logf("svcrack: %d REGISTERs sent, %d answered (1 unauthenticated + %.0f wrong passwords), then banned; password (8th in the list) not found", sent, answered, failures)
+	t.Logf("svcrack: %d REGISTERs sent, %d answered (1 unauthenticated + %.0f wrong passwords; %d answers repeated), then banned; password (8th in the list) not found", sent, answered, failures, r.repeated())
 	if failures < 1 || failures > 5 {
 		t.Errorf("%.0f wrong passwords checked, want 1..5", failures)
 	}
@@ -152,11 +152,14 @@ type countingRelay struct {
 	mu          sync.Mutex
 	client      *net.UDPAddr
 	sent, resps int
-	first       string // the first WWW-Authenticate header line relayed
+	first       string          // the first WWW-Authenticate header line relayed
+	branches    map[string]bool // the client's REGISTERs' Via branches: answered yet?
+	again       int             // answers relayed again, or to no REGISTER of the client's
 	wg          sync.WaitGroup
 }
 
 var challengeLine = regexp.MustCompile(`(?mi)^WWW-Authenticate:[^\r\n]*`)
+var viaBranch = regexp.MustCompile(`branch=[^;,\s]*`)
 
 func newCountingRelay(t *testing.T, backIP net.IP, server string) *countingRelay {
 	t.Helper()
@@ -172,7 +175,7 @@ func newCountingRelay(t *testing.T, backIP net.IP, server string) *countingRelay
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &countingRelay{front: front, back: back}
+	r := &countingRelay{front: front, back: back, branches: map[string]bool{}}
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
@@ -186,6 +189,7 @@ func newCountingRelay(t *testing.T, backIP net.IP, server string) *countingRelay
 			r.client = from
 			if bytes.HasPrefix(buf[:n], []byte("REGISTER ")) {
 				r.sent++
+				r.branches[string(viaBranch.Find(buf[:n]))] = false
 			}
 			r.mu.Unlock()
 			_, _ = back.WriteToUDP(buf[:n], saddr)
@@ -203,7 +207,15 @@ func newCountingRelay(t *testing.T, backIP net.IP, server string) *countingRelay
 			r.mu.Lock()
 			to := r.client
 			if bytes.HasPrefix(msg, []byte("SIP/2.0 ")) && bytes.Contains(msg, []byte(" REGISTER\r\n")) {
-				r.resps++
+				// Each of the client's requests counts once, however often its answer is
+				// retransmitted (a retransmitted request gets the same answer again).
+				branch := string(viaBranch.Find(msg))
+				if answered, ok := r.branches[branch]; ok && !answered {
+					r.branches[branch] = true
+					r.resps++
+				} else {
+					r.again++
+				}
 			}
 			if c := challengeLine.Find(msg); c != nil && r.first == "" {
 				r.first = string(c)
@@ -220,11 +232,20 @@ func newCountingRelay(t *testing.T, backIP net.IP, server string) *countingRelay
 
 func (r *countingRelay) addr() string { return r.front.LocalAddr().String() }
 
-// counts returns the REGISTERs relayed to the server and the responses to them relayed back.
+// counts returns the REGISTERs relayed to the server and how many of them were answered
+// (each once).
 func (r *countingRelay) counts() (sent, answered int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sent, r.resps
+}
+
+// repeated returns how many answers were relayed for requests already answered (or for
+// none of the client's).
+func (r *countingRelay) repeated() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.again
 }
 
 // firstChallenge returns the first WWW-Authenticate header line relayed to the client.

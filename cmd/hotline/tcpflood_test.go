@@ -148,6 +148,7 @@ records:
 // the limit (256 - 10 RTP ports - 128 = 118) and the per-source cap refuse the rest at once,
 // counted in a real scrape; the server stays up and a caller over UDP gets through.
 func TestIdleTCPConnectionsUnderLowFDLimit(t *testing.T) {
+	t.Parallel() // a few hundred idle connections, then waits
 	bin := buildBinary(t)
 	const (
 		ports, nofile, perSource = 20, 256, 16
@@ -191,6 +192,7 @@ func TestIdleTCPConnectionsUnderLowFDLimit(t *testing.T) {
 // that send no request are closed after first_request_timeout, which frees descriptors, and a
 // caller gets through again.
 func TestAcceptErrorsDoNotStopTheServer(t *testing.T) {
+	t.Parallel() // a few hundred idle connections, then waits
 	bin := buildBinary(t)
 	const (
 		ports, nofile     = 20, 256
