@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,63 +243,69 @@ func runCallbackHappyPath(t *testing.T) *callbackServer {
 // tests.)
 func TestCallbackUnhappyE2E(t *testing.T) {
 	t.Parallel()
+	// The four cases run at once, each with its own server, from this test's start: as
+	// parallel subtests they would queue behind every other parallel test and, 20-30 s of
+	// prompts each, be the last to end.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, tc := range []string{"no key", "machine beep", "busy", "no answer"} {
-		t.Run(tc, func(t *testing.T) {
-			t.Parallel()
-			cs := startCallbackServer(t, 1)
-			c := cs.offered(t)
-			c.book("") // the caller ID, confirmed
-			c.hangup()
-			ana := cs.advocateAnswers(t)
-			inv := cs.callee.expectInvite(20 * time.Second)
-			if u := inv.Recipient.User; u != "15551230000" {
-				t.Errorf("dialled %q, want the caller ID", u)
-			}
-			switch tc {
-			case "busy":
-				cs.callee.refuse(inv, 486, "Busy Here")
-			case "no answer":
-				// Rings for callback.ring_timeout (10 s), then CANCEL.
-				cs.callee.expectCancel(inv, 15*time.Second)
-			case "machine beep":
-				cs.callee.answer(inv)
-				offer, err := sdp.NegotiateOffer(inv.Body())
-				if err != nil {
-					t.Fatal(err)
+		wg.Go(func() {
+			t.Run(tc, func(t *testing.T) {
+				cs := startCallbackServer(t, 1)
+				c := cs.offered(t)
+				c.book("") // the caller ID, confirmed
+				c.hangup()
+				ana := cs.advocateAnswers(t)
+				inv := cs.callee.expectInvite(20 * time.Second)
+				if u := inv.Recipient.User; u != "15551230000" {
+					t.Errorf("dialled %q, want the caller ID", u)
 				}
-				time.Sleep(500 * time.Millisecond) // the gate (4 s) starts playing
-				cs.callee.stop()
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				go sendTone(ctx, cs.callee.rtp, net.UDPAddrFromAddrPort(offer.Remote), 0, 1000) // the beep
-				cs.callee.expectBye(3 * time.Second)
-				cancel()
-				if gate := mustPrompt(t, "es", "callback_gate"); bytes.Contains(cs.callee.stream.payload(), gate.PCMU) {
-					t.Error("the machine recorded the whole gate: the beep did not hang up")
-				}
-			default:
-				cs.callee.answer(inv)
-				hearsOn(t, cs.callee.stream, mustPrompt(t, "es", "callback_gate").PCMU, 1)
-				cs.callee.expectBye(10 * time.Second)
-				// Nothing but the gate was played: no message left.
-				gate := mustPrompt(t, "es", "callback_gate")
-				rest := bytes.Replace(cs.callee.stream.payload(), gate.PCMU, nil, 1)
-				sound := 0
-				for _, b := range rest {
-					if b != 0xFF && b != 0x7F && b != 0xFE && b != 0x7E {
-						sound++
+				switch tc {
+				case "busy":
+					cs.callee.refuse(inv, 486, "Busy Here")
+				case "no answer":
+					// Rings for callback.ring_timeout (10 s), then CANCEL.
+					cs.callee.expectCancel(inv, 15*time.Second)
+				case "machine beep":
+					cs.callee.answer(inv)
+					offer, err := sdp.NegotiateOffer(inv.Body())
+					if err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(500 * time.Millisecond) // the gate (4 s) starts playing
+					cs.callee.stop()
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					go sendTone(ctx, cs.callee.rtp, net.UDPAddrFromAddrPort(offer.Remote), 0, 1000) // the beep
+					cs.callee.expectBye(3 * time.Second)
+					cancel()
+					if gate := mustPrompt(t, "es", "callback_gate"); bytes.Contains(cs.callee.stream.payload(), gate.PCMU) {
+						t.Error("the machine recorded the whole gate: the beep did not hang up")
+					}
+				default:
+					cs.callee.answer(inv)
+					hearsOn(t, cs.callee.stream, mustPrompt(t, "es", "callback_gate").PCMU, 1)
+					cs.callee.expectBye(10 * time.Second)
+					// Nothing but the gate was played: no message left.
+					gate := mustPrompt(t, "es", "callback_gate")
+					rest := bytes.Replace(cs.callee.stream.payload(), gate.PCMU, nil, 1)
+					sound := 0
+					for _, b := range rest {
+						if b != 0xFF && b != 0x7F && b != 0xFE && b != 0x7E {
+							sound++
+						}
+					}
+					if len(rest) == len(cs.callee.stream.payload()) || sound > 0 {
+						t.Errorf("the callee heard %d bytes of sound besides the gate (gate heard: %v)", sound, len(rest) != len(cs.callee.stream.payload()))
 					}
 				}
-				if len(rest) == len(cs.callee.stream.payload()) || sound > 0 {
-					t.Errorf("the callee heard %d bytes of sound besides the gate (gate heard: %v)", sound, len(rest) != len(cs.callee.stream.payload()))
-				}
-			}
-			hearsOn(t, ana.stream, mustPrompt(t, "es", "callback_not_reached").PCMA, 1)
-			ana.expectBye(10 * time.Second)
-			cs.waitMetric(t, `hotline_callbacks_total{event="attempted",queue="es"}`, 1)
-			cs.waitMetric(t, `hotline_callbacks_total{event="failed",queue="es"}`, 1)
-			cs.waitMetric(t, `hotline_callbacks_total{event="reached",queue="es"}`, 0)
-			cs.waitMetric(t, `hotline_callbacks_pending`, 0)
+				hearsOn(t, ana.stream, mustPrompt(t, "es", "callback_not_reached").PCMA, 1)
+				ana.expectBye(10 * time.Second)
+				cs.waitMetric(t, `hotline_callbacks_total{event="attempted",queue="es"}`, 1)
+				cs.waitMetric(t, `hotline_callbacks_total{event="failed",queue="es"}`, 1)
+				cs.waitMetric(t, `hotline_callbacks_total{event="reached",queue="es"}`, 0)
+				cs.waitMetric(t, `hotline_callbacks_pending`, 0)
+			})
 		})
 	}
 }

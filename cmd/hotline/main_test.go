@@ -37,13 +37,13 @@ func TestMain(m *testing.M) {
 }
 
 // e2eParallel is how many end-to-end tests run at once by default: $HOTLINE_TEST_PARALLEL,
-// or three per core (at two per core the parallel phase kept the two cores about 60 % busy,
+// or four per core (at three per core the parallel phase kept two cores about 55 % busy,
 // most of it waiting for prompts).
 func e2eParallel() int {
 	if n, err := strconv.Atoi(os.Getenv("HOTLINE_TEST_PARALLEL")); err == nil && n > 0 {
 		return n
 	}
-	return 3 * runtime.GOMAXPROCS(0)
+	return 4 * runtime.GOMAXPROCS(0)
 }
 
 var (
