@@ -28,9 +28,9 @@ type Overload struct {
 	// machine is too busy, and new INVITEs wait unseen before their handler runs. 0 or
 	// 1ms..1s; default 20ms.
 	MaxCPUWait time.Duration `yaml:"max_cpu_wait"`
-	// MaxSetupRate is the most new calls a second admitted (over the last 100 ms; more are
-	// shed, spread evenly): the rate this machine was measured to set up in time (bench/run
-	// rate). 0 (off, the default) or 1..100000.
+	// MaxSetupRate is the most new calls a second admitted (over the last 100 ms, 5 % of
+	// jitter tolerated; more are shed, spread evenly): the rate this machine was measured to
+	// set up in time (bench/run rate). 0 (off, the default) or 1..100000.
 	MaxSetupRate int `yaml:"max_setup_rate"`
 	// RetryAfter is the Retry-After of the 503, in whole seconds; 1s..1h; default 5s.
 	RetryAfter time.Duration `yaml:"retry_after"`

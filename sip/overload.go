@@ -63,6 +63,10 @@ const (
 	// met within a few milliseconds rather than at the next tick.
 	rateSlot  = 10 * time.Millisecond
 	rateSlots = 10
+	// rateSlack is how far over MaxSetupRate the calls of the last 100 ms may be before any
+	// is shed: a steady rate at the ceiling arrives a little bunched (the socket, the
+	// reader), and shedding that jitter would fail calls at a rate the server takes.
+	rateSlack = 1.05
 )
 
 // OverloadOptions configure an Overload detector. A zero bound turns its signal off.
@@ -83,7 +87,8 @@ type OverloadOptions struct {
 	// longer, the admitted share is halved.
 	MaxCPUWait time.Duration
 	// MaxSetupRate is the most new calls a second admitted: while more are offered (over
-	// the last 100 ms), the share admitted is MaxSetupRate over the rate offered, on top of
+	// the last 100 ms, by more than 5 %: the jitter of a steady rate at the ceiling), the
+	// share admitted is MaxSetupRate over the rate offered, on top of
 	// the signals above. It is the capacity the machine was measured to take (bench/run
 	// rate): admitting more than that only makes every set-up wait, and the adaptive
 	// signals see that only after the fact. 0 is off.
@@ -276,7 +281,7 @@ func (o *Overload) slide(now time.Time) {
 func (o *Overload) setRateShare() {
 	allowed := o.opts.MaxSetupRate * (rateSlot * rateSlots).Seconds()
 	o.rateShare = 1
-	if float64(o.offeredN) > allowed {
+	if float64(o.offeredN) > allowed*rateSlack {
 		o.rateShare = allowed / float64(o.offeredN)
 	}
 	o.shedding.Store(o.admit < 1 || o.rateShare < 1)
