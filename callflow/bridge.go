@@ -19,7 +19,22 @@ import (
 //
 // The call's wait ends at the advocate's answer (a.at), in the record as in
 // hotline_queue_wait_seconds (issue 13, item 7); the whisper counts as talk.
-func (c *Call) connect(hold *holdPlayer, a answer) (requeue bool) {
+func (c *Call) connect(hold *holdPlayer, a *answer) (requeue bool) {
+	c.beforeTalk(hold, a)
+	defer c.release()
+	requeue, err := c.talk(a.leg, a.advocate, a.log)
+	if err != nil {
+		c.end(outcome.Failed)
+	}
+	return requeue
+}
+
+// beforeTalk is connect's work before the bridge: the record, the whisper, the hold
+// audio's end. (Apart, so that the frames the call's goroutine is parked below while the
+// call is bridged stay small: see Handle.)
+//
+//go:noinline
+func (c *Call) beforeTalk(hold *holdPlayer, a *answer) {
 	f := c.f
 	if !c.connectedOnce {
 		// The record's advocate is the one who took the call; one who takes it after a
@@ -28,9 +43,8 @@ func (c *Call) connect(hold *holdPlayer, a answer) (requeue bool) {
 		c.connectedOnce = true
 	}
 	f.mu.Lock()
-	c.talking, c.engineID = a, c.ID // for HangUp, and the engine's end of the call
+	c.talking, c.engineID = *a, c.ID // for HangUp, and the engine's end of the call
 	f.mu.Unlock()
-	defer c.release()
 	if c.snap.Settings(a.queue).Whisper {
 		hold.keepPlaying() // the caller hears it during the whisper
 		c.whisper(a.leg, a.advocate, a.log)
@@ -39,11 +53,6 @@ func (c *Call) connect(hold *holdPlayer, a answer) (requeue bool) {
 	a.log.Info("call connected", "queue", a.queue, "waited", a.waited.Round(time.Second))
 	// The wrap-up is the engine's, from the configuration in force.
 	c.rec.WrapUp(f.live.Load().Settings(a.queue).WrapUp)
-	requeue, err := c.talk(a.leg, a.advocate, a.log)
-	if err != nil {
-		c.end(outcome.Failed)
-	}
-	return requeue
 }
 
 // release tells the queue engine that the advocate talking to the caller is done with the

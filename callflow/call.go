@@ -59,8 +59,8 @@ type Call struct {
 	// (transfer.go) does.
 	ringEnded func(advocate string, out queue.Outcome)
 
-	answered chan answer  // an advocate's answered leg, from the ring (at most one)
-	rerouted chan reroute // a new decision after a reload
+	answered chan answer   // an advocate's answered leg, from the ring (at most one)
+	rerouted chan *reroute // a new decision after a reload
 }
 
 // answer is an advocate's answered leg, handed to the caller's side to be bridged.
@@ -81,7 +81,30 @@ type reroute struct {
 
 // Handle takes an answered call through the menus, routes it and sends it on; it returns
 // when the call is over and its record written. It is the sip.Handler of every caller.
-func (f *Flow) Handle(ctx context.Context, in Inbound) {
+//
+// Handle and the functions a waiting call stays parked in (waitLoop, waitOnce,
+// waitState.event) keep small stack frames, and the work done once (setting up, the
+// menus' result, routing) is in functions that return before the wait: the runtime
+// halves a parked goroutine's stack only when a quarter of it holds the frames, and a
+// call's goroutine lives as long as the call (bench/memory, README "Benchmarks").
+func (f *Flow) Handle(ctx context.Context, in *Inbound) {
+	c := f.newCall(in)
+	defer c.finish(ctx)
+	c.keys = c.guardKeys()
+	then, wait := c.keptPlace(ctx)
+	if !wait {
+		res, err := c.snap.Menus.Run(ctx, c.keys, c.log)
+		if then, wait = c.afterMenus(ctx, in.Line, in.Screen, res, err); !wait {
+			return
+		}
+	}
+	c.waitLoop(ctx, then)
+}
+
+// newCall makes the call's object and begins its record.
+//
+//go:noinline
+func (f *Flow) newCall(in *Inbound) *Call {
 	c := &Call{
 		f: f, ID: in.ID, leg: in.Leg, rec: noRecord{}, caller: in.Caller,
 		log:      f.log.With("call", in.ID, "line", in.Line),
@@ -90,42 +113,59 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		rings:    map[string]*ringHandle{},
 		lastRing: map[string]time.Time{},
 		answered: make(chan answer, 1),
-		rerouted: make(chan reroute, 1),
+		rerouted: make(chan *reroute, 1),
 	}
 	if f.records != nil {
 		c.rec = f.records.Begin(in.ID, in.Line, in.Caller, in.Arrived)
 	}
 	c.hash = f.hash(in.Caller)
 	c.rec.Answered(f.clock.Now())
-	defer func() {
-		// The caller's leg is gone when Handle returns: writing the record now holds up
-		// nobody, and it is committed before the call's goroutine ends.
-		if f.stopping() {
-			c.end(outcome.Shutdown)
-		}
-		_ = c.rec.Finish(ctx)
-	}()
-	menuLeg := c.guardKeys()
-	c.keys = menuLeg
-	if p, ok := c.restorePlace(ctx); ok {
-		c.comeBack(ctx, p)
-		return
+	return c
+}
+
+// finish writes the call's record as Handle returns.
+func (c *Call) finish(ctx context.Context) {
+	// The caller's leg is gone when Handle returns: writing the record now holds up
+	// nobody, and it is committed before the call's goroutine ends.
+	if c.f.stopping() {
+		c.end(outcome.Shutdown)
 	}
-	res, err := c.snap.Menus.Run(ctx, menuLeg, c.log)
+	_ = c.rec.Finish(ctx)
+}
+
+// keptPlace gives a caller whose dropped call kept its place that place back (see
+// comeBack): it reports whether it did, and what the caller hears first in the queue.
+//
+//go:noinline
+func (c *Call) keptPlace(ctx context.Context) (then []*prompts.Prompt, ok bool) {
+	p, ok := c.restorePlace(ctx)
+	if !ok {
+		return nil, false
+	}
+	return c.comeBack(p), true
+}
+
+// afterMenus routes the call the menus ended (res, err) and sends it on. It reports
+// whether the call waits in a queue, and what the caller hears first there; a call that
+// hung up, or was routed to a message or a target, is done with when it returns false.
+//
+//go:noinline
+func (c *Call) afterMenus(ctx context.Context, line string, screen func() (bool, bool), res *ivr.Result, err error) (then []*prompts.Prompt, wait bool) {
+	f := c.f
 	f.menus.Ended(res.Language, string(res.End))
 	c.rec.Menus(res.Language, res.Reason)
 	if err != nil {
 		if !errors.Is(err, ivr.ErrHangup) && ctx.Err() == nil {
 			c.log.Error("menus failed", "err", err)
 		}
-		return
+		return nil, false
 	}
 	if res.Hangup {
 		c.end(outcome.MenuHangup)
 		_ = c.leg.Hangup(ctx, "menu")
-		return
+		return nil, false
 	}
-	c.attrs, c.menuRoute = attrsOf(in.Line, res, demotion(in.Screen, res.End)), res.Route
+	c.attrs, c.menuRoute = attrsOf(line, *res, demotion(screen, res.End)), res.Route
 	c.dec = f.route(c.snap.Table, c.attrs, c.menuRoute, f.clock.Now())
 	f.routing.Decision(c.dec)
 	d := c.dec
@@ -141,7 +181,7 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		if q := c.callbackQueue("closed"); q != "" {
 			if id := c.offerCallback(ctx, c.snap, q); id != "" {
 				c.bookedClosed(ctx, id)
-				return
+				return nil, false
 			}
 		}
 		// The menus' last words ("connecting you") are not played: the call is not being
@@ -149,16 +189,18 @@ func (f *Flow) Handle(ctx context.Context, in Inbound) {
 		c.end(outcome.Message)
 		c.play(ctx, d.Message)
 		_ = c.leg.Hangup(ctx, "route message")
+		return nil, false
 	case "target":
 		c.sendToTarget(ctx, d.Step, res.Then)
-	default:
-		c.waitLoop(ctx, res.Then)
+		return nil, false
 	}
+	return res.Then, true
 }
 
 // comeBack puts a caller whose dropped call kept its place back in line: the same
-// queue, priority and first arrival, past the menus, with one short prompt saying so.
-func (c *Call) comeBack(ctx context.Context, p Place) {
+// queue, priority and first arrival, past the menus, with one short prompt saying so
+// (what it returns, for the wait to play first).
+func (c *Call) comeBack(p Place) []*prompts.Prompt {
 	c.attrs, c.dec, c.restored = p.Attrs, p.Dec, &p
 	c.rec.Menus(p.Attrs.Language, p.Attrs.Reason)
 	c.rec.Routed("kept_place", p.Queue)
@@ -168,7 +210,7 @@ func (c *Call) comeBack(ctx context.Context, p Place) {
 	if pr, ok := c.snap.Prompts.Get(p.Attrs.Language, "place_kept"); ok {
 		then = append(then, pr)
 	}
-	c.waitLoop(ctx, then)
+	return then
 }
 
 // attrsOf turns what the menus learned into routing's attributes; demoted is the
@@ -240,7 +282,7 @@ func playAll(ctx context.Context, l Leg, ps []*prompts.Prompt) {
 func (c *Call) reroute(snap *Snapshot, dec routing.Decision) {
 	for {
 		select {
-		case c.rerouted <- reroute{snap, dec}:
+		case c.rerouted <- &reroute{snap, dec}:
 			return
 		default:
 		}

@@ -253,7 +253,7 @@ func (f *Flow) activate(ctx context.Context, p *pendingCallback) {
 		rings:    map[string]*ringHandle{},
 		lastRing: map[string]time.Time{},
 		answered: make(chan answer, 1),
-		rerouted: make(chan reroute, 1),
+		rerouted: make(chan *reroute, 1),
 	}
 	c.dec.Priority = r.Priority
 	tctx, cancel := context.WithCancel(ctx)

@@ -93,7 +93,7 @@ type Bridger func(caller, other Leg) (unbridge func(), err error)
 
 // Menus runs the menus on a caller's leg (ivr.Engine implements it).
 type Menus interface {
-	Run(ctx context.Context, call ivr.Call, log *slog.Logger) (ivr.Result, error)
+	Run(ctx context.Context, call ivr.Call, log *slog.Logger) (*ivr.Result, error)
 }
 
 // Recorder begins a call's record (records.Recorder does, through a small adapter).

@@ -514,13 +514,14 @@ type fakeMenus struct {
 	res map[ivr.Call]ivr.Result
 }
 
-func (m *fakeMenus) Run(_ context.Context, c ivr.Call, _ *slog.Logger) (ivr.Result, error) {
+func (m *fakeMenus) Run(_ context.Context, c ivr.Call, _ *slog.Logger) (*ivr.Result, error) {
 	if ml, ok := c.(menuLeg); ok {
 		c = ml.Leg
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.res[c], nil
+	res := m.res[c]
+	return &res, nil
 }
 
 func (m *fakeMenus) set(c ivr.Call, res ivr.Result) {
@@ -685,7 +686,7 @@ func (h *harness) call(res ivr.Result) *testCall {
 	menus.set(c.leg, res)
 	go func() {
 		defer close(c.done)
-		h.flow.Handle(context.Background(), Inbound{ID: c.id, Line: "main", Caller: "+15550001", Arrived: h.clk.Now(), Leg: c.leg})
+		h.flow.Handle(context.Background(), &Inbound{ID: c.id, Line: "main", Caller: "+15550001", Arrived: h.clk.Now(), Leg: c.leg})
 	}()
 	eventually(h.t, c.id+" handed over", func() bool { return h.recs.get(c.id) != nil })
 	return c

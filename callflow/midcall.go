@@ -127,7 +127,7 @@ type midCall struct {
 	code      []rune
 	codeTimer Timer
 
-	dialed    chan dialResult
+	dialed    chan *dialResult
 	partyGone chan *party
 	told      chan struct{}
 	wg        sync.WaitGroup
@@ -157,22 +157,55 @@ type midCall struct {
 // when they are configured (and the flow has a mixer), else with the plain relay. It
 // reports whether the caller goes back to the queue (the advocate hung up mid-conference).
 func (c *Call) talk(adv Leg, advocate string, log *slog.Logger) (requeue bool, err error) {
-	cfg := c.snap.Config.MidCall
-	if !cfg.Enabled() && cfg.SuperviseCode == "" || c.f.mixer == nil {
+	m := c.newMidCall(adv, advocate, log)
+	if m == nil {
 		return false, c.relay(adv, "advocate", log)
 	}
-	m := &midCall{c: c, adv: adv, advocate: advocate, log: log, cfg: cfg,
-		dialed: make(chan dialResult, 1), partyGone: make(chan *party, 8), told: make(chan struct{}, 8),
-		xferEvents: make(chan xferEvent, 8), requests: make(chan request),
-		supervise: make(chan *supervisor), modes: make(chan modeChange), supGone: make(chan *supervisor, 4),
-		pressed: make(chan string), done: make(chan struct{})}
 	c.f.registerTalk(advocate, m)
 	defer func() { c.f.unregisterTalk(m.advocate, m) }()
 	err = m.run()
 	return m.requeue, err
 }
 
+// newMidCall returns the mid-call features of a call answered by advocate on adv, or nil
+// when none is configured (or the flow has no mixer): the plain relay then.
+//
+//go:noinline
+func (c *Call) newMidCall(adv Leg, advocate string, log *slog.Logger) *midCall {
+	cfg := &c.snap.Config.MidCall
+	if !cfg.Enabled() && cfg.SuperviseCode == "" || c.f.mixer == nil {
+		return nil
+	}
+	return &midCall{c: c, adv: adv, advocate: advocate, log: log, cfg: *cfg,
+		dialed: make(chan *dialResult, 1), partyGone: make(chan *party, 8), told: make(chan struct{}, 8),
+		xferEvents: make(chan xferEvent, 8), requests: make(chan request),
+		supervise: make(chan *supervisor), modes: make(chan modeChange), supGone: make(chan *supervisor, 4),
+		pressed: make(chan string), done: make(chan struct{})}
+}
+
+// run bridges the caller and the advocate and takes the call's events (hang-ups, keys,
+// parties, supervisors) until it ends. Its loop and event keep small frames, with the
+// work in methods: the call's goroutine is parked below them while the call is bridged
+// (see Handle).
 func (m *midCall) run() error {
+	if err := m.start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer m.teardown(cancel)
+	for !m.requeue {
+		if m.event(ctx) {
+			return nil
+		}
+	}
+	m.log.Info("the caller goes back to the queue")
+	return nil
+}
+
+// start bridges the caller and the advocate; a bridge that cannot be made hangs up both.
+//
+//go:noinline
+func (m *midCall) start() error {
 	c, f := m.c, m.c.f
 	c.phase.Store(phaseBridge) // for the quick-exit key, as in relay
 	unbridge, err := f.bridge(c.leg, m.adv)
@@ -183,71 +216,99 @@ func (m *midCall) run() error {
 		return err
 	}
 	m.unbridge = unbridge
-	ctx, cancel := context.WithCancel(context.Background())
-	defer m.teardown(cancel)
-	for !m.requeue {
-		// The advocate changes with a transfer, and is nil once they left.
-		var advDone <-chan struct{}
-		var digits <-chan rune
-		if m.adv != nil {
-			advDone = m.adv.Done()
-			if !m.digitsClosed {
-				digits = m.adv.Digits()
-			}
-		}
-		select {
-		case <-c.leg.Done():
-			m.log.Info("caller hung up; ending the advocate's leg")
-			if m.adv != nil {
-				_ = m.adv.Hangup(context.Background(), "caller hung up")
-			}
-			return nil
-		case <-advDone:
-			if x := m.xfer; x != nil && x.ans != nil {
-				// The new advocate answered: the first one's hang-up completes the
-				// transfer, at once or when the new one has heard the whisper.
-				m.firstLeft(x)
-				continue
-			}
-			if !m.advocateLeft() {
-				return nil
-			}
-		case r := <-m.requests:
-			r.res <- r.fn(ctx)
-		case e := <-m.xferEvents:
-			m.transferEvent(ctx, e)
-		case a := <-m.xferAnswered():
-			m.transferAnswered(a)
-		case <-chanOf(m.xferTimer()):
-			m.transferTimedOut()
-		case d, ok := <-digits:
-			if !ok {
-				m.digitsClosed = true
-				continue
-			}
-			m.key(ctx, d)
-		case <-chanOf(m.codeTimer):
-			m.log.Info("feature code abandoned")
-			m.clearCode()
-		case r := <-m.dialed:
-			m.answered(ctx, r)
-		case p := <-m.partyGone:
-			m.left(p, "hung up")
-		case <-m.told:
-			m.telling--
-			m.maybeBridge()
-		case s := <-m.supervise:
-			m.addSupervisor(ctx, s)
-		case mc := <-m.modes:
-			m.setMode(mc)
-		case s := <-m.supGone:
-			m.removeSupervisor(s)
-		case code := <-m.pressed:
-			m.press(ctx, code)
+	return nil
+}
+
+// event waits for the call's next event and takes it; it reports whether the call is
+// over.
+func (m *midCall) event(ctx context.Context) (over bool) {
+	c := m.c
+	// The advocate changes with a transfer, and is nil once they left.
+	var advDone <-chan struct{}
+	var digits <-chan rune
+	if m.adv != nil {
+		advDone = m.adv.Done()
+		if !m.digitsClosed {
+			digits = m.adv.Digits()
 		}
 	}
-	m.log.Info("the caller goes back to the queue")
-	return nil
+	select {
+	case <-c.leg.Done():
+		m.callerHungUp()
+		return true
+	case <-advDone:
+		return m.advocateDone()
+	case r := <-m.requests:
+		r.res <- r.fn(ctx)
+	case e := <-m.xferEvents:
+		m.transferEvent(ctx, e)
+	case a := <-m.xferAnswered():
+		m.transferAnswered(a)
+	case <-chanOf(m.xferTimer()):
+		m.transferTimedOut()
+	case d, ok := <-digits:
+		m.digit(ctx, d, ok)
+	case <-chanOf(m.codeTimer):
+		m.codeAbandoned()
+	case r := <-m.dialed:
+		m.answered(ctx, r)
+	case p := <-m.partyGone:
+		m.left(p, "hung up")
+	case <-m.told:
+		m.telling--
+		m.maybeBridge()
+	case s := <-m.supervise:
+		m.addSupervisor(ctx, s)
+	case mc := <-m.modes:
+		m.setMode(mc)
+	case s := <-m.supGone:
+		m.removeSupervisor(s)
+	case code := <-m.pressed:
+		m.press(ctx, code)
+	}
+	return false
+}
+
+// callerHungUp ends the advocate's leg after the caller's.
+//
+//go:noinline
+func (m *midCall) callerHungUp() {
+	m.log.Info("caller hung up; ending the advocate's leg")
+	if m.adv != nil {
+		_ = m.adv.Hangup(context.Background(), "caller hung up")
+	}
+}
+
+// advocateDone is the advocate's leg ending; it reports whether the call is over.
+//
+//go:noinline
+func (m *midCall) advocateDone() (over bool) {
+	if x := m.xfer; x != nil && x.ans != nil {
+		// The new advocate answered: the first one's hang-up completes the
+		// transfer, at once or when the new one has heard the whisper.
+		m.firstLeft(x)
+		return false
+	}
+	return !m.advocateLeft()
+}
+
+// digit is a key the advocate pressed (ok false: their keys ended).
+//
+//go:noinline
+func (m *midCall) digit(ctx context.Context, d rune, ok bool) {
+	if !ok {
+		m.digitsClosed = true
+		return
+	}
+	m.key(ctx, d)
+}
+
+// codeAbandoned is a feature code not finished in time.
+//
+//go:noinline
+func (m *midCall) codeAbandoned() {
+	m.log.Info("feature code abandoned")
+	m.clearCode()
 }
 
 // teardown ends every party's leg and the conference when the call ends.
@@ -505,7 +566,7 @@ func (m *midCall) add(ctx context.Context, s partySpec) error {
 			return
 		}
 		select {
-		case m.dialed <- dialResult{spec: s, presented: presented, leg: leg, err: err}:
+		case m.dialed <- &dialResult{spec: s, presented: presented, leg: leg, err: err}:
 		case <-ctx.Done():
 			if leg != nil {
 				_ = leg.Hangup(context.Background(), "call ended")
@@ -516,7 +577,7 @@ func (m *midCall) add(ctx context.Context, s partySpec) error {
 }
 
 // answered takes a dial's result: the party joins, or the advocate is told why not.
-func (m *midCall) answered(ctx context.Context, r dialResult) {
+func (m *midCall) answered(ctx context.Context, r *dialResult) {
 	m.dialing = false
 	if m.adv == nil && r.spec.kind != config.PartyEmergency {
 		// The advocate left while the line rang: nobody asked for the party any more.

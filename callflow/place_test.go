@@ -19,7 +19,7 @@ func (h *harness) callFrom(caller string, res ivr.Result) *testCall {
 	menus.set(c.leg, res)
 	go func() {
 		defer close(c.done)
-		h.flow.Handle(context.Background(), Inbound{ID: c.id, Line: "main", Caller: caller, Arrived: h.clk.Now(), Leg: c.leg})
+		h.flow.Handle(context.Background(), &Inbound{ID: c.id, Line: "main", Caller: caller, Arrived: h.clk.Now(), Leg: c.leg})
 	}()
 	eventually(h.t, c.id+" handed over", func() bool { return h.recs.get(c.id) != nil })
 	return c

@@ -45,7 +45,7 @@ type keyMenus struct {
 	wait bool // keep reading until the digits close; otherwise return res after one digit
 }
 
-func (m *keyMenus) Run(ctx context.Context, c ivr.Call, _ *slog.Logger) (ivr.Result, error) {
+func (m *keyMenus) Run(ctx context.Context, c ivr.Call, _ *slog.Logger) (*ivr.Result, error) {
 	var done <-chan struct{}
 	if l, ok := c.(interface{ Done() <-chan struct{} }); ok {
 		done = l.Done() // fake legs do not close their digits
@@ -53,19 +53,20 @@ func (m *keyMenus) Run(ctx context.Context, c ivr.Call, _ *slog.Logger) (ivr.Res
 	for {
 		select {
 		case <-done:
-			return ivr.Result{End: ivr.EndCallerHangup}, ivr.ErrHangup
+			return &ivr.Result{End: ivr.EndCallerHangup}, ivr.ErrHangup
 		case d, ok := <-c.Digits():
 			if !ok {
-				return ivr.Result{End: ivr.EndCallerHangup}, ivr.ErrHangup
+				return &ivr.Result{End: ivr.EndCallerHangup}, ivr.ErrHangup
 			}
 			m.mu.Lock()
 			m.seen = append(m.seen, d)
 			m.mu.Unlock()
 			if !m.wait {
-				return m.res, nil
+				res := m.res
+				return &res, nil
 			}
 		case <-ctx.Done():
-			return ivr.Result{}, ctx.Err()
+			return &ivr.Result{}, ctx.Err()
 		}
 	}
 }

@@ -118,7 +118,7 @@ func (m *midCall) startTransfer(ctx context.Context, queueName, advocate string)
 	x.shadow = &Call{f: f, ID: id, leg: c.leg, rec: noRecord{}, log: m.log.With("transfer", x.to),
 		snap: c.snap, attrs: c.attrs, queue: queueName,
 		rings: map[string]*ringHandle{}, lastRing: map[string]time.Time{},
-		answered: make(chan answer, 1), rerouted: make(chan reroute, 1)}
+		answered: make(chan answer, 1), rerouted: make(chan *reroute, 1)}
 	x.shadow.ringEnded = func(_ string, out queue.Outcome) {
 		select {
 		case m.xferEvents <- xferEvent{x: x, kind: evRing, result: ringJoinResult(out)}:

@@ -44,84 +44,180 @@ func (c *Call) waitLoop(ctx context.Context, then []*prompts.Prompt) {
 // waitOnce is one wait in the queue (see waitLoop); again is a wait after the advocate
 // hung up. It reports whether the caller goes back to the queue.
 func (c *Call) waitOnce(ctx context.Context, then []*prompts.Prompt, again bool) (requeue bool) {
+	w := c.startWait(ctx, then, again)
+	defer w.end()
+	for {
+		if done, requeue := w.event(ctx); done {
+			if w.connecting {
+				// Outside event's frame: the call's goroutine stays below connect
+				// for the whole conversation (see Handle).
+				return w.answered()
+			}
+			return requeue
+		}
+	}
+}
+
+// waitState is what one wait in the queue keeps between its events: kept on the heap,
+// so that the call's goroutine, parked in event's select for most of the call, keeps a
+// small stack (see Handle).
+type waitState struct {
+	c         *Call
+	held      bool // holdWhileWaiting wrote the caller's place
+	hold      *holdPlayer
+	offerT    Timer
+	offer     *offerRun
+	next      int // the index in c.dec.Overflow of the next step
+	stepT     Timer
+	announceT Timer
+	target    *targetDial
+
+	// What event received, here rather than on the stack.
+	ans        answer
+	connecting bool // ans is to be connected
+	rr         *reroute
+	tr         *targetResult
+}
+
+// startWait queues the call and starts the hold audio and the wait's timers.
+//
+//go:noinline
+func (c *Call) startWait(ctx context.Context, then []*prompts.Prompt, again bool) *waitState {
 	f := c.f
 	c.phase.Store(phaseWaiting)
 	c.enqueue(c.waitQueue(again))
-	held := c.holdWhileWaiting(ctx)
-	defer func() { c.releaseWaitingPlace(held) }()
-	hold := startHold(ctx, c.leg, then, c.log)
-	defer func() { hold.stop() }() // a callback offer replaces it (callback_dialog.go)
-	defer f.untrack(c)
-	offerT := c.offerTimer(true)
-	defer func() { stopTimer(offerT) }()
-	var offer *offerRun
-	defer func() { f.forgetCallback(offer.stop()) }()
-
-	next := 0 // the index in c.dec.Overflow of the next step
+	w := &waitState{c: c}
+	w.held = c.holdWhileWaiting(ctx)
+	w.hold = startHold(ctx, c.leg, then, c.log)
+	w.offerT = c.offerTimer(true)
 	if again {
-		next, _ = c.stepsDue(0, f.clock.Now().Sub(c.since))
+		w.next, _ = c.stepsDue(0, f.clock.Now().Sub(c.since))
 	}
-	stepT := c.stepTimer(next)
-	defer func() { stopTimer(stepT) }()
-	announceT := c.firstAnnounceTimer()
-	defer func() { stopTimer(announceT) }()
-	var target *targetDial
-	defer func() { target.stop() }()
+	w.stepT = c.stepTimer(w.next)
+	w.announceT = c.firstAnnounceTimer()
+	return w
+}
 
-	for {
-		select {
-		case <-c.leg.Done():
-			c.hungUpWaiting(offer, hold)
-			return false
-		case <-ctx.Done():
-			// sip ends the handler's context with the call, so a drop may come this way.
-			c.hungUpWaiting(offer, hold)
-			return false
-		case a := <-c.answered:
-			target.stop()
-			f.forgetCallback(offer.stop()) // an advocate is on the line: no callback needed
-			return c.connect(hold, a)
-		case <-chanOf(offerT):
-			offerT, offer = c.offerTick(ctx, offer, hold)
-		case id := <-offer.results():
-			offer.done = true
-			offer = nil
-			if id != "" && c.leaveForCallback(id) {
-				return false
-			}
-			hold = c.holdAfterOffer(ctx, id)
-		case <-chanOf(stepT):
-			// Every step due by now is taken, in order; the last one is where the caller
-			// ends up (a step due while a prompt played is not skipped: issue 13, item 4).
-			var s routing.Step
-			next, s = c.stepsDue(next, f.clock.Now().Sub(c.since))
-			stepT = c.stepTimer(next)
-			target, offer = c.takeStep(ctx, s, target, offer, hold)
-		case <-hold.next():
-			hold.advance()
-		case <-chanOf(announceT):
-			announceT = c.announceUnlessOffering(hold, offer != nil)
-		case r := <-c.rerouted:
-			if !c.takeReroute(r) {
-				continue
-			}
-			waited := f.clock.Now().Sub(c.since)
-			next, _ = c.stepsDue(0, waited)
-			stopTimer(stepT)
-			stepT = c.stepTimer(next)
-			target.stop()
-			target = c.step(ctx, c.dec.At(waited))
-		case r := <-target.results():
-			target.done()
-			target = nil
-			if c.targetAnswered(r) {
-				f.forgetCallback(offer.stop())
-				hold.stop()
-				c.bridgeTarget(r.leg, r.step.Target)
-				return false
-			}
-		}
+// end stops what the wait started, in the reverse order of startWait.
+//
+//go:noinline
+func (w *waitState) end() {
+	c := w.c
+	w.target.stop()
+	stopTimer(w.announceT)
+	stopTimer(w.stepT)
+	c.f.forgetCallback(w.offer.stop())
+	stopTimer(w.offerT)
+	c.f.untrack(c)
+	w.hold.stop() // a callback offer replaces it (callback_dialog.go)
+	c.releaseWaitingPlace(w.held)
+}
+
+// event waits for the wait's next event and handles it. It reports whether the wait is
+// over, and then whether the caller goes back to the queue. Overflow steps,
+// announcements, re-routes and answers each have their own timer or channel, so none
+// waits for a prompt to end.
+func (w *waitState) event(ctx context.Context) (done, requeue bool) {
+	c := w.c
+	select {
+	case <-c.leg.Done():
+		c.hungUpWaiting(w.offer, w.hold)
+		return true, false
+	case <-ctx.Done():
+		// sip ends the handler's context with the call, so a drop may come this way.
+		c.hungUpWaiting(w.offer, w.hold)
+		return true, false
+	case w.ans = <-c.answered:
+		w.connecting = true // waitOnce connects the call
+		return true, false
+	case <-chanOf(w.offerT):
+		w.offerT, w.offer = c.offerTick(ctx, w.offer, w.hold)
+	case id := <-w.offer.results():
+		return w.offerEnded(ctx, id), false
+	case <-chanOf(w.stepT):
+		w.stepDue(ctx)
+	case <-w.hold.next():
+		w.hold.advance()
+	case <-chanOf(w.announceT):
+		w.announceT = c.announceUnlessOffering(w.hold, w.offer != nil)
+	case w.rr = <-c.rerouted:
+		w.reroute(ctx)
+	case w.tr = <-w.target.results():
+		return w.targetEnded(), false
 	}
+	return false, false
+}
+
+// answered is an advocate answering: the caller is connected.
+//
+//go:noinline
+func (w *waitState) answered() (requeue bool) {
+	w.target.stop()
+	w.c.f.forgetCallback(w.offer.stop()) // an advocate is on the line: no callback needed
+	return w.c.connect(w.hold, &w.ans)
+}
+
+// offerEnded is the callback offer's end: id is the callback booked, or "". It reports
+// whether the caller left the queue for the callback.
+//
+//go:noinline
+func (w *waitState) offerEnded(ctx context.Context, id string) (left bool) {
+	w.offer.done = true
+	w.offer = nil
+	if id != "" && w.c.leaveForCallback(id) {
+		return true
+	}
+	w.hold = w.c.holdAfterOffer(ctx, id)
+	return false
+}
+
+// stepDue takes every overflow step due by now, in order; the last one is where the
+// caller ends up (a step due while a prompt played is not skipped: issue 13, item 4).
+//
+//go:noinline
+func (w *waitState) stepDue(ctx context.Context) {
+	c := w.c
+	var s routing.Step
+	w.next, s = c.stepsDue(w.next, c.f.clock.Now().Sub(c.since))
+	w.stepT = c.stepTimer(w.next)
+	w.target, w.offer = c.takeStep(ctx, s, w.target, w.offer, w.hold)
+}
+
+// reroute takes a new decision after a reload.
+//
+//go:noinline
+func (w *waitState) reroute(ctx context.Context) {
+	c := w.c
+	r := w.rr
+	w.rr = nil
+	if !c.takeReroute(*r) {
+		return
+	}
+	waited := c.f.clock.Now().Sub(c.since)
+	w.next, _ = c.stepsDue(0, waited)
+	stopTimer(w.stepT)
+	w.stepT = c.stepTimer(w.next)
+	w.target.stop()
+	w.target = c.step(ctx, c.dec.At(waited))
+}
+
+// targetEnded is the end of the dial of an overflow step's target; it reports whether the
+// target took the call (the call is then over here).
+//
+//go:noinline
+func (w *waitState) targetEnded() (taken bool) {
+	c := w.c
+	r := w.tr
+	w.tr = nil
+	w.target.done()
+	w.target = nil
+	if !c.targetAnswered(*r) {
+		return false
+	}
+	c.f.forgetCallback(w.offer.stop())
+	w.hold.stop()
+	c.bridgeTarget(r.leg, r.step.Target)
+	return true
 }
 
 // offerTick is the callback offer's timer firing: the offer starts when it is due (once
@@ -306,7 +402,8 @@ func (c *Call) leave(hold *holdPlayer) bool {
 	if errors.Is(err, queue.ErrNotWaiting) {
 		// An advocate answered at the same moment: the ring hands the leg over; the
 		// bridge sees the caller gone and ends the call.
-		c.connect(hold, <-c.answered)
+		a := <-c.answered
+		c.connect(hold, &a)
 		return false
 	}
 	c.log.Info("caller left the queue", "queue", c.currentQueue(), "waited", now.Sub(c.since).Round(time.Second))
@@ -426,7 +523,7 @@ func (c *Call) sendToTarget(ctx context.Context, s routing.Step, then []*prompts
 	hold := startHold(ctx, c.leg, then, c.log)
 	hold.keepPlaying()
 	t := c.dialTarget(ctx, s)
-	var r targetResult
+	var r *targetResult
 	select {
 	case r = <-t.results():
 		t.done()
@@ -465,7 +562,7 @@ func (c *Call) bridgeTarget(leg Leg, target string) {
 // targetDial is a target being called on its own goroutine.
 type targetDial struct {
 	cancel context.CancelFunc
-	res    chan targetResult
+	res    chan *targetResult
 	taken  bool
 }
 
@@ -478,16 +575,16 @@ type targetResult struct {
 // dialTarget calls a target for at most targetRingTimeout.
 func (c *Call) dialTarget(ctx context.Context, s routing.Step) *targetDial {
 	ctx, cancel := withDeadline(ctx, c.f.clock, c.f.clock.Now().Add(targetRingTimeout))
-	t := &targetDial{cancel: cancel, res: make(chan targetResult, 1)}
+	t := &targetDial{cancel: cancel, res: make(chan *targetResult, 1)}
 	go func() {
 		leg, err := c.f.dialer.Dial(ctx, Dest{URI: s.URI, Line: c.attrs.Line})
-		t.res <- targetResult{step: s, leg: leg, err: err}
+		t.res <- &targetResult{step: s, leg: leg, err: err}
 	}()
 	return t
 }
 
 // results delivers the dial's one result (never, for a nil dial).
-func (t *targetDial) results() <-chan targetResult {
+func (t *targetDial) results() <-chan *targetResult {
 	if t == nil {
 		return nil
 	}

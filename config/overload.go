@@ -28,6 +28,10 @@ type Overload struct {
 	// machine is too busy, and new INVITEs wait unseen before their handler runs. 0 or
 	// 1ms..1s; default 20ms.
 	MaxCPUWait time.Duration `yaml:"max_cpu_wait"`
+	// MaxSetupRate is the most new calls a second admitted (over the last 100 ms, 5 % of
+	// jitter tolerated; more are shed, spread evenly): the rate this machine was measured to
+	// set up in time (bench/run rate). 0 (off, the default) or 1..100000.
+	MaxSetupRate int `yaml:"max_setup_rate"`
 	// RetryAfter is the Retry-After of the 503, in whole seconds; 1s..1h; default 5s.
 	RetryAfter time.Duration `yaml:"retry_after"`
 }
@@ -39,7 +43,7 @@ func defaultOverload() Overload {
 }
 
 // overloadWholeNumbers are sip.overload's int fields, for checkWholeNumbers.
-var overloadWholeNumbers = []string{"sip.overload.max_pending"}
+var overloadWholeNumbers = []string{"sip.overload.max_pending", "sip.overload.max_setup_rate"}
 
 func (p *parser) validateOverload(o *Overload) {
 	const path = "sip.overload"
@@ -54,6 +58,9 @@ func (p *parser) validateOverload(o *Overload) {
 	}
 	if o.MaxCPUWait != 0 && (o.MaxCPUWait < time.Millisecond || o.MaxCPUWait > time.Second) {
 		p.errorf(path+".max_cpu_wait", "must be 0 (off) or between 1ms and 1s, got %v", o.MaxCPUWait)
+	}
+	if o.MaxSetupRate < 0 || o.MaxSetupRate > 100_000 {
+		p.errorf(path+".max_setup_rate", "must be 0 (off) or up to 100000 calls a second, got %d", o.MaxSetupRate)
 	}
 	if o.RetryAfter < time.Second || o.RetryAfter > time.Hour || o.RetryAfter%time.Second != 0 {
 		p.errorf(path+".retry_after", "must be whole seconds between 1s and 1h, got %v", o.RetryAfter)

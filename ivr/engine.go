@@ -279,7 +279,7 @@ func toPrompts(refs []string) []prompt {
 // call or hangs up, and returns what it learned. It returns ErrHangup if the caller hung
 // up first, or ctx's error if ctx ended; the Result then says how far the caller got.
 // log (nil for none) should carry the call's ID; Run logs neither digits nor Collected.
-func (e *Engine) Run(ctx context.Context, call Call, log *slog.Logger) (Result, error) {
+func (e *Engine) Run(ctx context.Context, call Call, log *slog.Logger) (*Result, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -291,8 +291,15 @@ func (e *Engine) Run(ctx context.Context, call Call, log *slog.Logger) (Result, 
 	case err != nil && ctx.Err() != nil:
 		s.res.End = EndCancelled
 	}
-	r := &s.res
+	logDone(log, &s.res)
+	return &s.res, err
+}
+
+// logDone logs how the menus ended. Not inlined: Run's frame stays small for the call's
+// goroutine, which waits in the menus below it (see callflow.Flow.Handle).
+//
+//go:noinline
+func logDone(log *slog.Logger, r *Result) {
 	log.Info("menus done", "end", r.End, "language", r.Language, "reason", r.Reason, "route", r.Route,
 		"hangup", r.Hangup, "path", r.Path, "collected", slices.Sorted(maps.Keys(r.Collected)))
-	return s.res, err
 }

@@ -709,13 +709,20 @@ func (l *Leg) inactive() bool {
 
 // recvState is the receive goroutine's own state.
 type recvState struct {
+	buf     []byte // maxPacketSize
 	pkt     rtp.Packet
 	ssrc    uint32
 	hasSSRC bool
 	det     DTMFDetector
-	inband  InbandDetector // allocated with the state: no allocation per packet
-	beep    BeepDetector
-	beepFn  *func() // the WatchBeep the detector is fed for
+	// The in-band and beep detectors are allocated the first time a packet needs them
+	// (a call without telephone-event; a callback's gate), and then kept: no allocation
+	// per packet, and none at all on the other calls. Held by pointer, they keep the
+	// receive goroutine's frame small: it is parked in its read for the whole call, and
+	// the runtime halves a stack only when a quarter of it holds frames (memory per call,
+	// README "Benchmarks").
+	inband *InbandDetector
+	beep   *BeepDetector
+	beepFn *func() // the WatchBeep the detector is fed for
 }
 
 // receive is the leg's goroutine: it reads packets until the socket is
@@ -729,37 +736,56 @@ func (l *Leg) receive() {
 			_ = l.shutdown(ErrFailed)
 		}
 	}()
-	buf := make([]byte, maxPacketSize)
-	var st recvState
+	// On the heap, with the buffer: this goroutine is parked in the read below for the
+	// whole call, and a small frame lets the runtime keep its stack at the minimum.
+	st := newRecvState()
 	errs := 0
 	for {
-		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
+		n, from, err := l.conn.ReadFromUDPAddrPort(st.buf)
 		if err != nil {
-			switch {
-			case errors.Is(err, net.ErrClosed):
+			if l.readFailed(err, &errs) {
 				return
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				if l.inactive() {
-					l.log.Info("rtp inactivity timeout", "timeout", l.timeout)
-					_ = l.shutdown(ErrInactive)
-					return
-				}
-			default:
-				// Transient (an ICMP error reported on the socket, for
-				// example); back off if it persists so as not to spin.
-				errs++
-				if errs%100 == 1 {
-					l.log.Warn("rtp read failed", "err", err)
-				}
-				if errs > 10 {
-					time.Sleep(10 * time.Millisecond)
-				}
 			}
 			continue
 		}
 		errs = 0
-		l.handlePacket(&st, buf[:n], unmap(from))
+		l.handlePacket(st, st.buf[:n], unmap(from))
 	}
+}
+
+// newRecvState allocates the receive goroutine's state and buffer.
+//
+//go:noinline
+func newRecvState() *recvState {
+	return &recvState{buf: make([]byte, maxPacketSize)}
+}
+
+// readFailed handles a failed read; it reports whether the leg's receiving is over (the
+// socket closed, or the leg timed out). errs counts transient errors in a row.
+//
+//go:noinline
+func (l *Leg) readFailed(err error, errs *int) (over bool) {
+	switch {
+	case errors.Is(err, net.ErrClosed):
+		return true
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if l.inactive() {
+			l.log.Info("rtp inactivity timeout", "timeout", l.timeout)
+			_ = l.shutdown(ErrInactive)
+			return true
+		}
+	default:
+		// Transient (an ICMP error reported on the socket, for
+		// example); back off if it persists so as not to spin.
+		*errs++
+		if *errs%100 == 1 {
+			l.log.Warn("rtp read failed", "err", err)
+		}
+		if *errs > 10 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return false
 }
 
 // parseRTP parses b into pkt and reports whether it is an RTP version 2
@@ -839,10 +865,15 @@ func (l *Leg) handlePacket(st *recvState, b []byte, from netip.AddrPort) {
 		// telephone-event timestamps are unrelated to the old ones.
 		st.hasSSRC, st.ssrc = true, h.SSRC
 		st.det.Reset()
-		st.inband.Reset()
+		if st.inband != nil {
+			st.inband.Reset()
+		}
 	}
 	if l.inband == InbandAlways || (l.inband == InbandAuto && l.dtmfPT == 0) {
 		if pt := h.PayloadType; pt == 0 || pt == 8 {
+			if st.inband == nil {
+				st.inband = new(InbandDetector)
+			}
 			if d, ok := st.inband.FeedPayload(pt, st.pkt.Payload); ok {
 				l.digit(d)
 			}
@@ -878,6 +909,9 @@ func (l *Leg) WatchBeep(fn func()) {
 
 // feedBeep feeds a G.711 packet to the beep detector watching for f.
 func (l *Leg) feedBeep(st *recvState, f *func()) {
+	if st.beep == nil {
+		st.beep = new(BeepDetector)
+	}
 	if st.beepFn != f {
 		st.beep.Reset()
 		st.beepFn = f

@@ -6,9 +6,8 @@ import (
 )
 
 // shedReasons are the reasons Shed labels (sip.ShedPending, ShedLatency, ShedLateness,
-// ShedCPUWait);
-// anything else is "other".
-var shedReasons = map[string]bool{"pending": true, "latency": true, "lateness": true, "cpu_wait": true}
+// ShedCPUWait, ShedRate); anything else is "other".
+var shedReasons = map[string]bool{"pending": true, "latency": true, "lateness": true, "cpu_wait": true, "rate": true}
 
 // OverloadState is what the overload detector reports at scrape time.
 type OverloadState struct {
@@ -33,7 +32,7 @@ func NewOverload(r prometheus.Registerer, state func() OverloadState) *Overload 
 	o := &Overload{
 		shed: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "sip", Name: "overload_shed_total",
-			Help: "New calls answered 503 by overload control, by reason (pending: too many set-ups in flight; latency: set-ups too slow; lateness: the media scheduler running late; cpu_wait: work waiting too long for a CPU).",
+			Help: "New calls answered 503 by overload control, by reason (pending: too many set-ups in flight; latency: set-ups too slow; lateness: the media scheduler running late; cpu_wait: work waiting too long for a CPU; rate: more new calls a second offered than max_setup_rate).",
 		}, []string{"reason"}),
 	}
 	for r := range shedReasons {

@@ -31,13 +31,14 @@ hotline_overload_signal_over_ratio{signal="lateness"} 0
 # HELP hotline_setup_pending Call set-ups in flight: INVITEs taken whose answer is not ready yet.
 # TYPE hotline_setup_pending gauge
 hotline_setup_pending 7
-# HELP hotline_sip_overload_shed_total New calls answered 503 by overload control, by reason (pending: too many set-ups in flight; latency: set-ups too slow; lateness: the media scheduler running late; cpu_wait: work waiting too long for a CPU).
+# HELP hotline_sip_overload_shed_total New calls answered 503 by overload control, by reason (pending: too many set-ups in flight; latency: set-ups too slow; lateness: the media scheduler running late; cpu_wait: work waiting too long for a CPU; rate: more new calls a second offered than max_setup_rate).
 # TYPE hotline_sip_overload_shed_total counter
 hotline_sip_overload_shed_total{reason="cpu_wait"} 0
 hotline_sip_overload_shed_total{reason="latency"} 2
 hotline_sip_overload_shed_total{reason="lateness"} 0
 hotline_sip_overload_shed_total{reason="other"} 1
 hotline_sip_overload_shed_total{reason="pending"} 1
+hotline_sip_overload_shed_total{reason="rate"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hotline_overload_active",
 		"hotline_overload_admit_ratio", "hotline_overload_signal_over_ratio", "hotline_setup_pending", "hotline_sip_overload_shed_total"); err != nil {

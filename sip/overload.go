@@ -18,6 +18,7 @@ const (
 	ShedLatency  = "latency"  // set-ups are taking longer than the bound
 	ShedLateness = "lateness" // the media scheduler is running late
 	ShedCPUWait  = "cpu_wait" // runnable work waits too long for a CPU
+	ShedRate     = "rate"     // more new calls a second are offered than MaxSetupRate
 )
 
 // Overload control: what the detector watches and how it reacts (see OverloadOptions).
@@ -57,6 +58,15 @@ const (
 	// over their bounds before they count: a single stall of the machine (a neighbour's
 	// burst, a pause) is not overload, and shedding would not shorten it.
 	lateTicks = 2
+	// The offered rate MaxSetupRate is held against is counted in rateSlots slots of
+	// rateSlot: over the last 100 ms, brought up to date every 10 ms, so that a surge is
+	// met within a few milliseconds rather than at the next tick.
+	rateSlot  = 10 * time.Millisecond
+	rateSlots = 10
+	// rateSlack is how far over MaxSetupRate the calls of the last 100 ms may be before any
+	// is shed: a steady rate at the ceiling arrives a little bunched (the socket, the
+	// reader), and shedding that jitter would fail calls at a rate the server takes.
+	rateSlack = 1.05
 )
 
 // OverloadOptions configure an Overload detector. A zero bound turns its signal off.
@@ -76,6 +86,13 @@ type OverloadOptions struct {
 	// its handler runs. When more than 1 % of the waits of each of two ticks in a row are
 	// longer, the admitted share is halved.
 	MaxCPUWait time.Duration
+	// MaxSetupRate is the most new calls a second admitted: while more are offered (over
+	// the last 100 ms, by more than 5 %: the jitter of a steady rate at the ceiling), the
+	// share admitted is MaxSetupRate over the rate offered, on top of
+	// the signals above. It is the capacity the machine was measured to take (bench/run
+	// rate): admitting more than that only makes every set-up wait, and the adaptive
+	// signals see that only after the fact. 0 is off.
+	MaxSetupRate float64
 	// RetryAfter is what the 503 asks the caller's side to wait; whole seconds, at least 1 s.
 	RetryAfter time.Duration
 	// Now is the clock; nil is time.Now.
@@ -125,6 +142,14 @@ type Overload struct {
 	over               [3]float64 // the last tick's shares over the bounds: latency, lateness, cpu wait
 	streak             [3]int     // ticks in a row each signal has been over its bound
 	calm               int        // calm ticks since the last cut (probeTicks: probing over)
+	// The offered rate, for MaxSetupRate: new calls offered in each of the last rateSlots
+	// slots (slot is the current one's index, slotAt its start), their sum, and the share
+	// admitted under the ceiling (1 when under it).
+	offered   [rateSlots]int
+	slot      int
+	slotAt    time.Time
+	offeredN  int
+	rateShare float64
 }
 
 // NewOverload returns a detector with nothing pending, admitting every call.
@@ -135,7 +160,8 @@ func NewOverload(opts OverloadOptions) *Overload {
 	if opts.RetryAfter < time.Second {
 		opts.RetryAfter = time.Second
 	}
-	return &Overload{opts: opts, admit: 1, tick: opts.Now(), calm: probeTicks}
+	now := opts.Now()
+	return &Overload{opts: opts, admit: 1, tick: now, calm: probeTicks, slotAt: now, rateShare: 1}
 }
 
 // Setup is one admitted call set-up; the zero Setup counts nothing. Ready and Done may each
@@ -180,11 +206,85 @@ func (o *Overload) ShedByShare(key float64) (string, bool) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.advance(o.opts.Now())
-	if key >= o.admit {
+	return o.judge(key, o.opts.Now())
+}
+
+// Offer is ShedByShare for a new call offered: it counts the call against MaxSetupRate
+// first. Every new call to a line is offered once (shedEarly), or counted by Offered when
+// shedEarlier sheds it instead.
+func (o *Overload) Offer(key float64) (string, bool) {
+	if o.opts.MaxSetupRate <= 0 {
+		return o.ShedByShare(key)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.opts.Now()
+	o.count(now)
+	return o.judge(key, now)
+}
+
+// Offered counts a new call that was shed before Offer saw it (shedEarlier).
+func (o *Overload) Offered() {
+	if o.opts.MaxSetupRate <= 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.count(o.opts.Now())
+}
+
+// RateLimited reports whether MaxSetupRate is set: every new call is then offered.
+func (o *Overload) RateLimited() bool { return o.opts.MaxSetupRate > 0 }
+
+// judge places a call's key against the admitted share and the rate ceiling's. o.mu is
+// held.
+func (o *Overload) judge(key float64, now time.Time) (string, bool) {
+	o.advance(now)
+	o.slide(now)
+	switch {
+	case key >= o.admit:
 		return o.reason, true
+	case key >= o.rateShare:
+		return ShedRate, true
 	}
 	return "", false
+}
+
+// count counts a call offered now and sets the rate ceiling's share. o.mu is held.
+func (o *Overload) count(now time.Time) {
+	o.slide(now)
+	o.offered[o.slot]++
+	o.offeredN++
+	o.setRateShare()
+}
+
+// slide moves the offered rate's window up to now. o.mu is held.
+func (o *Overload) slide(now time.Time) {
+	if o.opts.MaxSetupRate <= 0 {
+		return
+	}
+	n := int(now.Sub(o.slotAt) / rateSlot)
+	if n <= 0 {
+		return
+	}
+	for i := 0; i < n && i < rateSlots; i++ {
+		o.slot = (o.slot + 1) % rateSlots
+		o.offeredN -= o.offered[o.slot]
+		o.offered[o.slot] = 0
+	}
+	o.slotAt = o.slotAt.Add(time.Duration(n) * rateSlot)
+	o.setRateShare()
+}
+
+// setRateShare sets the share admitted under MaxSetupRate from the rate offered over the
+// window. o.mu is held.
+func (o *Overload) setRateShare() {
+	allowed := o.opts.MaxSetupRate * (rateSlot * rateSlots).Seconds()
+	o.rateShare = 1
+	if float64(o.offeredN) > allowed*rateSlack {
+		o.rateShare = allowed / float64(o.offeredN)
+	}
+	o.shedding.Store(o.admit < 1 || o.rateShare < 1)
 }
 
 // shedShare spreads the admitted share evenly over the calls offered: it reports whether
@@ -278,8 +378,10 @@ func (o *Overload) Stats() OverloadStats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.advance(o.opts.Now())
+	o.slide(o.opts.Now())
 	full := o.opts.MaxPending > 0 && o.pending >= o.opts.MaxPending
-	return OverloadStats{Pending: o.pending, Admit: o.admit, Active: o.admit < 1 || full,
+	admit := min(o.admit, o.rateShare)
+	return OverloadStats{Pending: o.pending, Admit: admit, Active: admit < 1 || full,
 		Over: map[string]float64{ShedLatency: o.over[0], ShedLateness: o.over[1], ShedCPUWait: o.over[2]}}
 }
 
@@ -345,7 +447,7 @@ func (o *Overload) advance(now time.Time) {
 	if o.admit > 1-1e-9 { // floating point: ten tenths are not quite 1
 		o.admit, o.credit = 1, 0
 	}
-	o.shedding.Store(o.admit < 1)
+	o.shedding.Store(o.admit < 1 || o.rateShare < 1)
 	o.setups, o.slowSetups, o.slots, o.lateSlots, o.waits, o.lateWaits = 0, 0, 0, 0, 0, 0
 	o.tick = o.tick.Add(time.Duration(n) * overloadTick)
 }
@@ -379,14 +481,14 @@ func (s *Server) admitSetup(req *sipmsg.Request, tx sipmsg.ServerTransaction, li
 // flight is applied later, in the handler (admitSetup).
 func (s *Server) shedEarly(in gate.Request, line string) (gate.Verdict, bool) {
 	o := s.opts.Overload
-	if o == nil || !o.shedding.Load() {
+	if o == nil || !o.shedding.Load() && !o.RateLimited() {
 		return gate.Verdict{}, false
 	}
 	id := ""
 	if h := in.Req.CallID(); h != nil {
 		id = h.Value()
 	}
-	reason, shed := o.ShedByShare(shedKey(id))
+	reason, shed := o.Offer(shedKey(id))
 	if !shed {
 		return gate.Verdict{}, false
 	}
@@ -422,6 +524,7 @@ func (s *Server) shedEarlier(in gate.Early) (gate.Verdict, bool) {
 	if !shed {
 		return gate.Verdict{}, false
 	}
+	o.Offered() // shedEarly, which counts the others, does not see it
 	s.countShed(reason, line)
 	return in.Reply(503, "overload", "Retry-After: "+o.RetryAfter()), true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -501,5 +502,94 @@ func TestShedEarly(t *testing.T) {
 		if !strings.Contains(res, want) {
 			t.Errorf("503 without %q:\n%s", want, res)
 		}
+	}
+}
+
+// offerAt offers n new calls evenly over d on the fake clock (keys spread over [0, 1), as
+// Call-ID hashes are) and returns how many were admitted and the reasons of those shed.
+func offerAt(c *fakeClock, o *Overload, n int, d time.Duration, seq *int) (admitted int, reasons map[string]int) {
+	reasons = map[string]int{}
+	step := d / time.Duration(n)
+	for range n {
+		*seq++
+		key := shedKey(strconv.Itoa(*seq) + "@host")
+		if reason, shed := o.Offer(key); shed {
+			reasons[reason]++
+		} else {
+			admitted++
+		}
+		c.add(step)
+	}
+	return admitted, reasons
+}
+
+func TestOverloadRateCeiling(t *testing.T) {
+	c := newFakeClock()
+	o := c.overload(OverloadOptions{MaxSetupRate: 1000})
+	seq := 0
+	// At the ceiling and under it, every call is admitted.
+	for _, rate := range []int{500, 1000} {
+		if got, reasons := offerAt(c, o, rate, time.Second, &seq); got != rate {
+			t.Fatalf("%d/s for 1 s: admitted %d, shed %v; want all", rate, got, reasons)
+		}
+	}
+	// Twice the ceiling: the first few milliseconds of the surge are admitted, then about
+	// the ceiling; what is shed says why.
+	first, _ := offerAt(c, o, 40, 20*time.Millisecond, &seq)
+	if first < 25 {
+		t.Errorf("surge's first 20 ms: admitted %d of 40; want most (the window held 1000/s)", first)
+	}
+	got, reasons := offerAt(c, o, 4000, 2*time.Second, &seq)
+	if got < 1800 || got > 2200 || reasons[ShedRate] != 4000-got {
+		t.Errorf("2000/s for 2 s: admitted %d, shed %v; want about 2000, all for %q", got, reasons, ShedRate)
+	}
+	if st := o.Stats(); !st.Active || st.Admit > 0.6 || st.Admit < 0.4 {
+		t.Errorf("stats during the surge: %+v; want active, admit about 0.5", st)
+	}
+	// The share follows the offered rate within 100 ms of the surge ending.
+	c.add(100 * time.Millisecond)
+	if got, reasons := offerAt(c, o, 800, time.Second, &seq); got != 800 {
+		t.Errorf("800/s after the surge: admitted %d, shed %v; want all", got, reasons)
+	}
+	if st := o.Stats(); st.Active || st.Admit != 1 {
+		t.Errorf("stats after the surge: %+v; want inactive, admit 1", st)
+	}
+}
+
+// A retransmitted INVITE (the same Call-ID) gets the answer its first copy got while the
+// offered rate holds: a stateless 503 must not contradict a call that went on.
+func TestOverloadRateCeilingSameKey(t *testing.T) {
+	c := newFakeClock()
+	o := c.overload(OverloadOptions{MaxSetupRate: 1000})
+	seq := 0
+	offerAt(c, o, 400, 200*time.Millisecond, &seq) // 2000/s: the share is about half
+	answers := map[string]bool{}
+	for i := range 100 {
+		id := "retrans" + strconv.Itoa(i)
+		_, shed := o.Offer(shedKey(id))
+		answers[id] = shed
+		c.add(500 * time.Microsecond) // still 2000/s
+	}
+	changed := 0
+	for id, first := range answers {
+		if _, shed := o.Offer(shedKey(id)); shed != first {
+			changed++
+		}
+		c.add(500 * time.Microsecond)
+	}
+	if changed > 5 {
+		t.Errorf("%d of 100 retransmissions got another answer than their first copy; want at most a few (the share moves a little with the offered rate)", changed)
+	}
+}
+
+func TestOverloadRateCeilingOff(t *testing.T) {
+	c := newFakeClock()
+	o := c.overload(OverloadOptions{})
+	seq := 0
+	if got, reasons := offerAt(c, o, 5000, time.Second, &seq); got != 5000 {
+		t.Fatalf("no ceiling, 5000/s: admitted %d, shed %v", got, reasons)
+	}
+	if o.RateLimited() {
+		t.Fatal("RateLimited with MaxSetupRate 0")
 	}
 }

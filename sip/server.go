@@ -396,19 +396,30 @@ func (s *Server) guard(h func(req *sipmsg.Request, tx sipmsg.ServerTransaction))
 				}
 			}
 		}()
-		// The per-source limits were applied by the gate before sipgo saw the request
-		// (defence.go admit); a call's own in-dialog rate applies here.
-		s.opts.Observer.Request(string(req.Method))
-		if s.limited(req, tx) {
-			return
+		if s.screen(req, tx) {
+			h(req, tx)
 		}
-		if opts := requiredExtensions(req); len(opts) > 0 && !req.IsAck() && !req.IsCancel() {
-			// We support no SIP extensions that a client may require (RFC 3261 8.2.2.3).
-			s.respond(tx, req, 420, "Bad Extension", nil, sipmsg.NewHeader("Unsupported", strings.Join(opts, ", ")))
-			return
-		}
-		h(req, tx)
 	}
+}
+
+// screen counts a request and answers it if a call's own rate limits it or it requires an
+// extension; it reports whether the request goes on to its handler. (Apart from guard:
+// an INVITE's handler runs the whole call below guard's frame.)
+//
+//go:noinline
+func (s *Server) screen(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
+	// The per-source limits were applied by the gate before sipgo saw the request
+	// (defence.go admit); a call's own in-dialog rate applies here.
+	s.opts.Observer.Request(string(req.Method))
+	if s.limited(req, tx) {
+		return false
+	}
+	if opts := requiredExtensions(req); len(opts) > 0 && !req.IsAck() && !req.IsCancel() {
+		// We support no SIP extensions that a client may require (RFC 3261 8.2.2.3).
+		s.respond(tx, req, 420, "Bad Extension", nil, sipmsg.NewHeader("Unsupported", strings.Join(opts, ", ")))
+		return false
+	}
+	return true
 }
 
 // goSafe runs f on its own goroutine; a panic there is logged, never fatal to the process.
@@ -630,17 +641,32 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	defer in.release()
+	c, offered, ok := s.prepareCall(in)
+	if !ok {
+		return
+	}
+	s.serveCall(c, in, offered)
+}
+
+// prepareCall negotiates the media of an admitted INVITE and sets its call up.
+//
+//go:noinline
+func (s *Server) prepareCall(in *invite) (c *Call, offered, ok bool) {
 	m, offered, ok := s.negotiateInvite(in)
 	if !ok {
-		return
+		return nil, false, false
 	}
 	if in.feature != "" && !s.featureInvite(in) {
-		return
+		return nil, false, false
 	}
-	c, ok := s.setUpCall(in, m, offered)
-	if !ok {
-		return
-	}
+	c, ok = s.setUpCall(in, m, offered)
+	return c, offered, ok
+}
+
+// serveCall answers a call set up and runs its handler until the call ends. The
+// handler's goroutine parks below it for the whole call, so onInvite and serveCall keep
+// small frames (callflow.Flow.Handle says why).
+func (s *Server) serveCall(c *Call, in *invite, offered bool) {
 	end := outcome.LegCompleted
 	handled := false // the Handler took the call: it records it
 	defer func() { s.closeCall(c, in, end, handled) }()

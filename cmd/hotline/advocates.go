@@ -186,10 +186,17 @@ func inbandMode(s string) media.InbandMode {
 // screens silent calls (sip.Server.ScreenSilent).
 func handleCall(f *callflow.Flow, srv func() *sip.Server) sip.Handler {
 	return func(ctx context.Context, c *sip.Call) {
-		s := srv()
-		f.Handle(ctx, callflow.Inbound{ID: c.ID, Line: c.Line, Caller: c.Caller(), Arrived: c.Arrived, Leg: sipLeg{c},
-			Screen: func() (bool, bool) { return s.ScreenSilent(c) }})
+		f.Handle(ctx, inbound(srv(), c))
 	}
+}
+
+// inbound is what the flow needs of a caller's call. On the heap: the call's goroutine
+// runs the whole call below handleCall's frame (see callflow.Flow.Handle).
+//
+//go:noinline
+func inbound(s *sip.Server, c *sip.Call) *callflow.Inbound {
+	return &callflow.Inbound{ID: c.ID, Line: c.Line, Caller: c.Caller(), Arrived: c.Arrived, Leg: sipLeg{c},
+		Screen: func() (bool, bool) { return s.ScreenSilent(c) }}
 }
 
 // feature changes an advocate's state by a code dialled from their phone.

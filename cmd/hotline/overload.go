@@ -13,7 +13,8 @@ import (
 // start-up only (the whole sip section is): a reload does not change it.
 func newOverload(c config.Overload) *sip.Overload {
 	return sip.NewOverload(sip.OverloadOptions{MaxPending: c.MaxPending, MaxSetupLatency: c.MaxSetupLatency,
-		MaxLateness: c.MaxSchedulerLateness, MaxCPUWait: c.MaxCPUWait, RetryAfter: c.RetryAfter})
+		MaxLateness: c.MaxSchedulerLateness, MaxCPUWait: c.MaxCPUWait, MaxSetupRate: float64(c.MaxSetupRate),
+		RetryAfter: c.RetryAfter})
 }
 
 // schedLatencies is the Go runtime's histogram of how long goroutines waited, runnable,

@@ -155,3 +155,73 @@ func TestOverloadShedsExcessSetups(t *testing.T) {
 	u.hangup()
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
 }
+
+// A burst above sip.overload.max_setup_rate: about the ceiling's worth of calls is
+// answered, the rest gets 503 with Retry-After at once, counted as shed for "rate"; once
+// the burst is over, a new call is answered. (A retransmission gets the answer its first
+// copy got: sip.TestOverloadRateCeilingSameKey.)
+func TestOverloadRateCeilingE2E(t *testing.T) {
+	t.Parallel()
+	const offered = 40
+	cfg := strings.Replace(testConfig, "  ack_timeout: 2s\n", `  ack_timeout: 2s
+  overload:
+    max_setup_latency: 0s
+    max_scheduler_lateness: 0s
+    max_cpu_wait: 0s
+    max_setup_rate: 50
+    retry_after: 3s
+`, 1)
+	cfg += "security:\n  trusted_sources: [127.0.0.0/8]\n" // a carrier's trunk: no per-source limits
+	ts := startServerLogging(t, cfg, "info")
+	uacs := make([]*uac, offered)
+	for i := range uacs {
+		uacs[i] = newUAC(t, ts.addrs.SIPUDP)
+	}
+	outcomes := make(chan inviteOutcome, offered)
+	var wg sync.WaitGroup
+	for _, u := range uacs { // 40 INVITEs at once: 50/s allows 5 in 100 ms
+		sent := time.Now()
+		u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
+		wg.Go(func() { outcomes <- finalWithin(u, sent, 10*time.Second) })
+	}
+	wg.Wait()
+	close(outcomes)
+	var answered, shed []inviteOutcome
+	for o := range outcomes {
+		if o.err != nil {
+			t.Fatalf("INVITE: %v", o.err)
+		}
+		switch o.res.StatusCode {
+		case 200:
+			answered = append(answered, o)
+		case 503:
+			if h := o.res.GetHeader("Retry-After"); h == nil || h.Value() != "3" {
+				t.Errorf("503 without Retry-After: 3: %v", h)
+			}
+			shed = append(shed, o)
+		default:
+			t.Errorf("INVITE: %d %s, want 200 or 503", o.res.StatusCode, o.res.Reason)
+		}
+		o.u.ack(hotlineNumber, "")
+	}
+	t.Logf("%d of %d answered", len(answered), offered)
+	// 5 in the first 100 ms, and a share of the rest (admitted by key against the share,
+	// which falls as the burst comes in): never most of the burst.
+	if len(answered) < 5 || len(answered) > 20 {
+		t.Fatalf("%d of %d answered; want about the ceiling's 5 in 100 ms (5 to 20)", len(answered), offered)
+	}
+	if got := metricValue(ts.scrape(t), `hotline_sip_overload_shed_total{reason="rate"}`); got != float64(len(shed)) {
+		t.Errorf(`hotline_sip_overload_shed_total{reason="rate"} = %v, want %d`, got, len(shed))
+	}
+	for _, o := range answered {
+		o.u.hangup()
+	}
+	// The burst is over (the window is 100 ms): a new call is answered.
+	time.Sleep(150 * time.Millisecond)
+	u := newUAC(t, ts.addrs.SIPUDP)
+	u.invite(hotlineNumber, sdpOffer(u.rtpPort(), "0", ""))
+	u.expectResponse("INVITE", 200, 5*time.Second)
+	u.ack(hotlineNumber, "")
+	u.hangup()
+	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+}
