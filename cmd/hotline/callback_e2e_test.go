@@ -343,6 +343,7 @@ func TestCallbackCancelAndRestart(t *testing.T) {
 // with the quick-exit key #, and a key file it cannot read; with a trunk, key D and a
 // good key file it passes.
 func TestCheckCallbacks(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	keyFile := writeFile(t, dir, "callback.key", callback.NewKeyLine("k1")+"\n")
 	cfg := `lines: [{number: "18883737888"}]

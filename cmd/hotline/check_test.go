@@ -9,6 +9,7 @@ import (
 // no account get (issue 13: offering each advocate only what they have an HA1 for must not
 // let a scanner enumerate accounts unnoticed).
 func TestCheckWarnsDistinguishableAccount(t *testing.T) {
+	t.Parallel()
 	const both = "    ha1_sha256: 5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e1d5b7e\n    ha1_md5: 0c2f9a0c2f9a0c2f9a0c2f9a0c2f9a0c\n"
 	cfg := `sip:
   digest_algorithms: [SHA-256, MD5]

@@ -32,6 +32,7 @@ func writeFile(t *testing.T, dir, name, text string) string {
 
 // TestConfigCommand: `hotline config` prints the embedded default, which `check` accepts.
 func TestConfigCommand(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runCmd(t, "config")
 	if code != 0 || !bytes.Equal([]byte(out), config.Default()) {
 		t.Fatalf("config: exit %d, output differs from the embedded default", code)
@@ -45,6 +46,7 @@ func TestConfigCommand(t *testing.T) {
 
 // TestCheckReportsFileLineField: every error names file, line and field, and exits non-zero.
 func TestCheckReportsFileLineField(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writeFile(t, dir, "bad.yaml", `sip:
   listen: 127.0.0.1:5060
@@ -75,6 +77,7 @@ lines:
 
 // TestServeRefusesBadConfig: the server does not start on a bad file.
 func TestServeRefusesBadConfig(t *testing.T) {
+	t.Parallel()
 	p := writeFile(t, t.TempDir(), "bad.yaml", "lines: []\n")
 	code, _, errOut := runCmd(t, "serve", "-config", p, "-sip", "127.0.0.1:0", "-http", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(errOut, p+":1: lines:") {
@@ -84,6 +87,7 @@ func TestServeRefusesBadConfig(t *testing.T) {
 
 // TestServeRefusesBadPrompt: an operator recording we cannot play stops start-up, by name.
 func TestServeRefusesBadPrompt(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := writeFile(t, dir, "prompts/es/greeting.wav", "RIFF\x00\x00\x00\x00WAVEnot really")
 	cfg := writeFile(t, dir, "hotline.yaml", "prompts:\n  dir: "+filepath.Join(dir, "prompts")+"\nlines:\n  - number: \"18883737888\"\n")
@@ -99,6 +103,7 @@ func TestServeRefusesBadPrompt(t *testing.T) {
 
 // TestMissingLanguagePrompts: a language in the menu with no recordings is refused.
 func TestMissingLanguagePrompts(t *testing.T) {
+	t.Parallel()
 	cfg := writeFile(t, t.TempDir(), "hotline.yaml", `ivr:
   languages:
     - language: en
@@ -114,6 +119,7 @@ lines:
 }
 
 func TestUnknownCommand(t *testing.T) {
+	t.Parallel()
 	if code, _, errOut := runCmd(t, "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
 		t.Fatalf("exit %d %s", code, errOut)
 	}

@@ -160,6 +160,7 @@ func TestOpenRecordsKeys(t *testing.T) {
 // TestCheckSpoolDirectory: hotline check warns when the spool's directory does not exist
 // (the server would still start, holding waiting records in memory only).
 func TestCheckSpoolDirectory(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfgPath, _ := recordsConfig(t, dir, "  path: "+filepath.Join(dir, "r.db")+"\n  spool: /nonexistent/records.spool\n")
 	code, out, errOut := runCmd(t, "check", "-config", cfgPath)

@@ -190,6 +190,7 @@ func TestKeepPlaceE2E(t *testing.T) {
 // TestCheckQuickExitClash: `hotline check` refuses a quick-exit key that a menu also uses,
 // naming both places by file and line, and accepts the same menus with another key.
 func TestCheckQuickExitClash(t *testing.T) {
+	t.Parallel()
 	cfg := `lines: [{number: "18883737888"}]
 ivr:
   start: m

@@ -186,6 +186,7 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 
 // A missing or unusable certificate or key stops start-up with an error naming the file.
 func TestTLSBadFilesStopStartUp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile, _ := selfSigned(t, dir)
 	garbage := writeFile(t, dir, "garbage.pem", "not a pem file\n")
@@ -229,6 +230,7 @@ func TestTLSBadFilesStopStartUp(t *testing.T) {
 // and /metrics are served over HTTPS only; the console's session cookie is Secure; plain
 // HTTP on the port gets no page. Bad files stop start-up and `hotline check`, naming them.
 func TestConsoleOverHTTPS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile, roots := selfSigned(t, dir)
 	cfg := strings.Replace(consoleTestConfig(t), "http:\n  listen: 127.0.0.1:0\n",
