@@ -60,7 +60,7 @@ func New(r prometheus.Registerer) *Metrics {
 		}, []string{"method", "status"}),
 		authFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "sip", Name: "auth_failures_total",
-			Help: "SIP requests whose digest credentials were refused, by reason (bad_credentials covers unknown users and wrong passwords alike).",
+			Help: "SIP requests whose digest credentials were refused, by reason (bad_credentials covers unknown users and wrong passwords alike; at_limit: not checked, the source being at its limit of failures with the checks in progress).",
 		}, []string{"reason"}),
 		registered: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Subsystem: "sip", Name: "registrations",
@@ -111,7 +111,7 @@ func (m *Metrics) CallEnded(line string, end outcome.Leg) {
 // authReasons are the reasons AuthFailure labels; anything else is "other".
 var authReasons = map[string]bool{
 	"malformed": true, "mismatch": true, "bad_nonce": true, "stale": true, "replay": true,
-	"bad_credentials": true,
+	"bad_credentials": true, "at_limit": true,
 }
 
 // AuthFailure counts refused credentials by reason (digest.Reason).

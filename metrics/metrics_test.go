@@ -124,7 +124,7 @@ func TestAuthAndRegistrations(t *testing.T) {
 # HELP hotline_sip_registrations Registered contacts of advocates' phones.
 # TYPE hotline_sip_registrations gauge
 hotline_sip_registrations 2
-# HELP hotline_sip_auth_failures_total SIP requests whose digest credentials were refused, by reason (bad_credentials covers unknown users and wrong passwords alike).
+# HELP hotline_sip_auth_failures_total SIP requests whose digest credentials were refused, by reason (bad_credentials covers unknown users and wrong passwords alike; at_limit: not checked, the source being at its limit of failures with the checks in progress).
 # TYPE hotline_sip_auth_failures_total counter
 hotline_sip_auth_failures_total{reason="bad_credentials"} 2
 hotline_sip_auth_failures_total{reason="other"} 1

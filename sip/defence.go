@@ -274,21 +274,35 @@ func (s *Server) admitCall(req *sipmsg.Request, lineCall bool, onEvict func()) (
 	return a, true
 }
 
-// authFailed counts a failed authentication against the request's source, and bans the
-// source when it has failed too often. A stale nonce is not a failure: the credentials
-// were right.
-func (s *Server) authFailed(req *sipmsg.Request, err error) {
+// beginAuth reserves the check of a request's credentials (checked: it carries some)
+// against its source's limit of failures (defence.Limiter.BeginAuth); false means the
+// source is at its limit and the credentials must not be checked. end takes the check's
+// result: it counts a failure against the source, and bans the source when it has failed
+// too often. Neither a stale nonce (the credentials were right) nor a request without
+// credentials is a failure.
+func (s *Server) beginAuth(req *sipmsg.Request, now time.Time, checked bool) (end func(error), ok bool) {
 	l := s.opts.Defences
 	src := sourceAddr(req)
-	if l == nil || !src.IsValid() || errors.Is(err, digest.ErrStale) {
-		return
+	if l == nil || !src.IsValid() || !checked {
+		return func(error) {}, true
 	}
-	if l.AuthFailed(s.now(), src) {
-		// An address that brute-forces advocates' passwords is logged; it is not a caller's.
-		s.log.Warn("source banned after failed authentications", "source", src.String(), "method", string(req.Method))
-		if s.opts.DefenceObserver != nil {
-			s.opts.DefenceObserver.Banned()
+	if !l.BeginAuth(now, src) {
+		return nil, false
+	}
+	return func(err error) {
+		failed := err != nil && !errors.Is(err, digest.ErrStale) && !errors.Is(err, digest.ErrNoCredentials)
+		if l.EndAuth(s.now(), src, failed) {
+			s.banned(req, src)
 		}
+	}, true
+}
+
+// banned logs and counts a source newly banned for failing authentication.
+func (s *Server) banned(req *sipmsg.Request, src netip.Addr) {
+	// An address that brute-forces advocates' passwords is logged; it is not a caller's.
+	s.log.Warn("source banned after failed authentications", "source", src.String(), "method", string(req.Method))
+	if s.opts.DefenceObserver != nil {
+		s.opts.DefenceObserver.Banned()
 	}
 }
 

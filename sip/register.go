@@ -21,11 +21,17 @@ var ErrUnknownFeature = errors.New("unknown feature code")
 // featureLine is the line label (logs, metrics) of feature-code calls from advocates' phones.
 const featureLine = "feature"
 
+// AuthAtLimit is the AuthFailure reason of credentials not checked: their source's
+// failures and the checks of its credentials in progress are at security.auth_failures
+// (defence.Limiter.BeginAuth).
+const AuthAtLimit = "at_limit"
+
 // AuthObserver receives authentication and registration events for metrics. An Observer
 // that also implements it gets them. Implementations must be cheap and concurrency safe.
 type AuthObserver interface {
 	// AuthFailure counts a request whose credentials were refused, by digest.Reason (a
-	// request that carried none is not a failure: it is how every client starts).
+	// request that carried none is not a failure: it is how every client starts), or
+	// AuthAtLimit for credentials not checked because their source is at its limit.
 	AuthFailure(reason string)
 	// Registrations reports the number of registered contacts after a change.
 	Registrations(n int)
@@ -71,11 +77,23 @@ func (s *Server) authenticate(req *sipmsg.Request, tx sipmsg.ServerTransaction) 
 		values = append(values, h.Value())
 	}
 	now := s.now()
+	end, ok := s.beginAuth(req, now, len(values) > 0)
+	if !ok {
+		// A source at its limit of failures, counting the checks still in progress: the
+		// same 401 as a wrong password, and the password is not checked.
+		s.log.Info("authentication refused: the source is at its limit of failures", "method", string(req.Method), "source", req.Source())
+		if o, ok := s.opts.Observer.(AuthObserver); ok {
+			o.AuthFailure(AuthAtLimit)
+		}
+		s.challenge(req, tx, now, false)
+		return "", false
+	}
 	id, err := s.opts.Auth.Verify(now, digest.Request{
 		Method:        string(req.Method),
 		Authorization: values,
 		MatchURI:      func(u string) bool { return sameURI(u, req.Recipient) },
 	})
+	end(err)
 	if err == nil {
 		return id, true
 	}
@@ -83,16 +101,20 @@ func (s *Server) authenticate(req *sipmsg.Request, tx sipmsg.ServerTransaction) 
 		if o, ok := s.opts.Observer.(AuthObserver); ok {
 			o.AuthFailure(digest.Reason(err))
 		}
-		s.authFailed(req, err)
 		// Never the user name: for an unknown one it may be a mistyped password.
 		s.log.Info("authentication failed", "method", string(req.Method), "reason", digest.Reason(err), "source", req.Source())
 	}
+	s.challenge(req, tx, now, errors.Is(err, digest.ErrStale))
+	return "", false
+}
+
+// challenge answers req 401 with fresh challenges (stale=true with stale).
+func (s *Server) challenge(req *sipmsg.Request, tx sipmsg.ServerTransaction, now time.Time, stale bool) {
 	var hdrs []sipmsg.Header
-	for _, c := range s.opts.Auth.Challenges(now, claimedUser(req), errors.Is(err, digest.ErrStale)) {
+	for _, c := range s.opts.Auth.Challenges(now, claimedUser(req), stale) {
 		hdrs = append(hdrs, sipmsg.NewHeader("WWW-Authenticate", c))
 	}
 	s.respondTagged(tx, req, 401, "Unauthorized", hdrs...)
-	return "", false
 }
 
 // claimedUser is the user a request says it comes from, whose challenge it gets: the address

@@ -251,3 +251,60 @@ func expectSilence(t *testing.T, p *phone, d time.Duration) {
 		}
 	}
 }
+
+// A brute-forcer's guesses sent together: every phone has its challenge first, then all
+// answer it with a wrong password at once. No more passwords are checked than
+// auth_failures (the checks in flight count against the limit, not only the failures
+// already counted); the guesses not checked get the same 401, or no answer once the source
+// is banned; the source is banned once.
+func TestAuthGuessesAtOnceStayWithinTheLimit(t *testing.T) {
+	t.Parallel()
+	const limit, guesses = 3, 16
+	// The guesses are judged by the ban, not the request rate (32 REGISTERs in all).
+	cfg := testConfig + "security:\n  auth_failures: 3\n  request_burst: 200\n" + advocateYAML(t, "maria:en:s3cret")
+	ts := startServer(t, cfg)
+	phones := make([]*phone, guesses)
+	creds := make([]string, guesses)
+	for i := range phones {
+		p := newPhoneAt(t, attackerIP, ts.addrs.SIPUDP, "maria", "wrong", 0, 440)
+		p.regCSeq++
+		p.send(p.registerMsg(60, ""))
+		chal := p.expectResponse("REGISTER", 401, 2*time.Second)
+		creds[i] = p.authorization(chal, "REGISTER", "sip:"+ts.addrs.SIPUDP, "guess"+strconv.Itoa(i))
+		phones[i] = p
+	}
+	for i, p := range phones { // all at once
+		p.regCSeq++
+		p.send(p.registerMsg(60, creds[i]))
+	}
+	answered := 0
+	for _, p := range phones {
+		deadline := time.After(time.Second)
+	wait:
+		for {
+			select {
+			case m := <-p.msgs:
+				if res, ok := m.(*sipmsg.Response); ok {
+					if res.StatusCode != 401 {
+						t.Fatalf("a wrong password got %d %s", res.StatusCode, res.Reason)
+					}
+					answered++
+					break wait
+				}
+			case <-deadline:
+				break wait // banned: dropped
+			}
+		}
+	}
+	ts.waitMetric(t, "hotline_sip_bans_total", 1)
+	text := ts.scrape(t)
+	checked := metricValue(text, `hotline_sip_auth_failures_total{reason="bad_credentials"}`)
+	atLimit := metricValue(text, `hotline_sip_auth_failures_total{reason="at_limit"}`)
+	t.Logf("%d guesses at once: %.0f checked, %.0f not (at the limit), %d dropped (banned)", guesses, checked, atLimit, guesses-answered)
+	if checked != limit {
+		t.Errorf("%.0f passwords checked, want %d (auth_failures)", checked, limit)
+	}
+	if float64(answered) != checked+atLimit {
+		t.Errorf("%d guesses answered, want %.0f (checked) + %.0f (at the limit)", answered, checked, atLimit)
+	}
+}

@@ -56,7 +56,10 @@ type Limiter struct {
 	mu       sync.Mutex
 	buckets  *simplelru.LRU[netip.Addr, *rate.Limiter]
 	failures *simplelru.LRU[netip.Addr, []time.Time]
-	bans     *simplelru.LRU[netip.Addr, time.Time]   // source -> end of its ban
+	bans     *simplelru.LRU[netip.Addr, time.Time] // source -> end of its ban
+	// checking counts the credential checks in progress by source (BeginAuth): at most
+	// the requests in flight, and empty entries are deleted.
+	checking map[netip.Addr]int
 	calls    map[netip.Addr]int                      // only sources with calls in progress
 	noRTP    *simplelru.LRU[netip.Addr, []time.Time] // times of calls that sent no RTP
 }
@@ -76,7 +79,7 @@ func New(c Config) (*Limiter, error) {
 	if c.MaxSources == 0 {
 		c.MaxSources = DefaultMaxSources
 	}
-	l := &Limiter{cfg: c, calls: map[netip.Addr]int{}}
+	l := &Limiter{cfg: c, calls: map[netip.Addr]int{}, checking: map[netip.Addr]int{}}
 	var err error
 	if l.buckets, err = simplelru.NewLRU[netip.Addr, *rate.Limiter](c.MaxSources, nil); err != nil {
 		return nil, err
@@ -134,6 +137,54 @@ func (l *Limiter) Banned(now time.Time, a netip.Addr) bool {
 	return true
 }
 
+// BeginAuth reserves a check of credentials from a at now, and reports whether it may
+// go ahead: not when a is banned, nor when the failures it has within AuthWindow and the
+// checks of its credentials still in progress make AuthFailures (were they all to fail,
+// the ban would come after more than AuthFailures guesses). The request's handler checks
+// the gate's ban before it runs, but a brute-forcer's requests in flight together all
+// passed that check before any of them failed: without the reservation each one would
+// be a guess past the limit. EndAuth must follow a true.
+func (l *Limiter) BeginAuth(now time.Time, a netip.Addr) bool {
+	if l.cfg.AuthFailures == 0 || l.Trusted(a) {
+		return true
+	}
+	k := Key(a)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if until, ok := l.bans.Peek(k); ok && now.Before(until) {
+		return false
+	}
+	n := l.checking[k]
+	times, _ := l.failures.Peek(k)
+	for _, t := range times {
+		if now.Sub(t) < l.cfg.AuthWindow {
+			n++
+		}
+	}
+	if n >= l.cfg.AuthFailures {
+		return false
+	}
+	l.checking[k]++
+	return true
+}
+
+// EndAuth ends a check BeginAuth reserved; failed records it as a failed authentication
+// (AuthFailed), and EndAuth then reports whether that failure banned a.
+func (l *Limiter) EndAuth(now time.Time, a netip.Addr, failed bool) bool {
+	if l.cfg.AuthFailures == 0 || l.Trusted(a) {
+		return false
+	}
+	k := Key(a)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.checking[k] <= 1 {
+		delete(l.checking, k)
+	} else {
+		l.checking[k]--
+	}
+	return failed && l.authFailed(now, k)
+}
+
 // AuthFailed records a failed authentication from a at now. It returns true when this
 // failure bans a: AuthFailures of them within AuthWindow.
 func (l *Limiter) AuthFailed(now time.Time, a netip.Addr) bool {
@@ -143,6 +194,11 @@ func (l *Limiter) AuthFailed(now time.Time, a netip.Addr) bool {
 	k := Key(a)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.authFailed(now, k)
+}
+
+// authFailed is AuthFailed for the key k; l.mu is held.
+func (l *Limiter) authFailed(now time.Time, k netip.Addr) bool {
 	if until, ok := l.bans.Peek(k); ok && now.Before(until) {
 		return false // already banned
 	}

@@ -235,3 +235,59 @@ func BenchmarkAllow(b *testing.B) {
 		l.Allow(t0, a)
 	}
 }
+
+// Credential checks in flight count against the limit: a brute-forcer's requests sent
+// together cannot all be checked before the first failures are counted.
+func TestBeginAuthReservesChecks(t *testing.T) {
+	l := mustNew(t, Config{AuthFailures: 3, AuthWindow: time.Minute, BanFor: 10 * time.Minute,
+		Trusted: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}})
+	now := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
+	src := netip.MustParseAddr("198.51.100.7")
+	// Three checks at once: the fourth is refused before any has ended.
+	for i := range 3 {
+		if !l.BeginAuth(now, src) {
+			t.Fatalf("check %d refused; want 3 at once", i+1)
+		}
+	}
+	if l.BeginAuth(now, src) {
+		t.Fatal("a fourth check in flight allowed; auth_failures is 3")
+	}
+	// One succeeds: its place is free again.
+	if l.EndAuth(now, src, false) {
+		t.Fatal("a success banned the source")
+	}
+	if !l.BeginAuth(now, src) {
+		t.Fatal("a check refused after one ended well")
+	}
+	// Two fail: two failures and one check in flight make three, so nothing more.
+	for range 2 {
+		if l.EndAuth(now, src, true) {
+			t.Fatal("banned before the third failure")
+		}
+	}
+	if l.BeginAuth(now, src) {
+		t.Fatal("a check allowed with two failures and one in flight")
+	}
+	if !l.EndAuth(now, src, true) {
+		t.Fatal("the third failure did not ban the source")
+	}
+	if l.BeginAuth(now.Add(time.Minute), src) || !l.Banned(now.Add(time.Minute), src) {
+		t.Fatal("a banned source's credentials are checked")
+	}
+	// After the ban and the window, checks go on; the failures were forgotten with the ban.
+	later := now.Add(11 * time.Minute)
+	if !l.BeginAuth(later, src) {
+		t.Fatal("a check refused once the ban lapsed")
+	}
+	l.EndAuth(later, src, false)
+	if n := len(l.checking); n != 0 {
+		t.Errorf("%d sources left in the checks in flight; want none", n)
+	}
+	// Trusted sources are not limited.
+	trusted := netip.MustParseAddr("192.0.2.1")
+	for range 10 {
+		if !l.BeginAuth(now, trusted) {
+			t.Fatal("a trusted source's check refused")
+		}
+	}
+}
