@@ -180,14 +180,17 @@ type signInRequest struct {
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	now := s.o.Now()
 	src := source(r)
-	if s.o.Limiter.Banned(now, src) {
+	if !s.o.Limiter.BeginAuth(now, src) {
+		// Banned, or at the limit with the sign-ins being checked now: the password is
+		// not checked.
 		s.o.Metrics.SignIn("banned")
-		s.o.Logger.Warn("console sign-in from a banned source refused", "source", src)
+		s.o.Logger.Warn("console sign-in refused: the source is banned or at its limit of failures", "source", src)
 		writeError(w, http.StatusTooManyRequests, "too many failed sign-ins from this address; try again later")
 		return
 	}
 	var req signInRequest
 	if err := readJSON(r, &req); err != nil {
+		s.o.Limiter.EndAuth(now, src, false)
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -197,12 +200,13 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok || !checkPassword(a, s.o.Realm(), req.Password) {
 		s.o.Metrics.SignIn("refused")
-		banned := s.o.Limiter.AuthFailed(now, src)
+		banned := s.o.Limiter.EndAuth(now, src, true)
 		// The id tried is not logged: people type passwords into the id field.
 		s.o.Logger.Warn("console sign-in refused", "source", src, "banned", banned)
 		writeError(w, http.StatusUnauthorized, "wrong id or password")
 		return
 	}
+	s.o.Limiter.EndAuth(now, src, false)
 	sess, ok := s.sessions.create(a.ID, now, s.o.IdleTimeout())
 	if !ok {
 		writeError(w, http.StatusServiceUnavailable, "too many sessions")

@@ -66,10 +66,13 @@ type Desk interface {
 var ErrNoCall = errors.New("no call in progress")
 
 // Limiter is the per-source ban that failed sign-ins count towards (sip/defence.Limiter):
-// the same ban as failed SIP digest authentications.
+// the same ban as failed SIP digest authentications. A password is checked only with a
+// place reserved by BeginAuth (the source not banned, and its failures and the checks in
+// progress under the limit), so that sign-ins sent together are not all checked; EndAuth
+// ends the check and reports whether its failure banned the source.
 type Limiter interface {
-	Banned(now time.Time, a netip.Addr) bool
-	AuthFailed(now time.Time, a netip.Addr) bool
+	BeginAuth(now time.Time, a netip.Addr) bool
+	EndAuth(now time.Time, a netip.Addr, failed bool) (banned bool)
 }
 
 // Metrics counts sign-ins by result: ok, refused, banned.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -657,5 +658,34 @@ func TestReconnectRestoresView(t *testing.T) {
 	if ev != "view" || !strings.Contains(data, `"id":"ana","name":"","languages":["en"],"state":"paused"`) ||
 		!strings.Contains(data, `"queues":[{"name":"en"`) {
 		t.Fatalf("after reconnecting: %s %s", ev, data)
+	}
+}
+
+// Sign-ins being checked count against the limit with the failures: a brute-forcer's
+// sign-ins sent together cannot all be checked before the first failures count. With two
+// failures and one sign-in in flight (auth_failures 3), the next is refused unchecked,
+// even with the right password; once the one in flight ends well, it goes through.
+func TestSignInsInFlightCountAgainstTheLimit(t *testing.T) {
+	f := newFixture(t, false)
+	c := f.client(t)
+	for i := range 2 {
+		if code, _ := c.signIn("ana", "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, code)
+		}
+	}
+	src := netip.MustParseAddr("127.0.0.1")
+	if !f.limiter.BeginAuth(f.clock.Now(), src) { // a third sign-in, being checked
+		t.Fatal("the third check refused")
+	}
+	code, body := c.signIn("ana", "ana-pw")
+	if code != http.StatusTooManyRequests || !strings.Contains(body, "too many failed sign-ins") {
+		t.Fatalf("with a third check in flight: %d %s, want 429", code, body)
+	}
+	if f.metrics.get("refused") != 2 {
+		t.Errorf("refused = %d, want 2: the password was checked", f.metrics.get("refused"))
+	}
+	f.limiter.EndAuth(f.clock.Now(), src, false) // it ended well
+	if code, _ := c.signIn("ana", "ana-pw"); code != http.StatusOK {
+		t.Fatalf("after the check in flight ended: %d, want 200", code)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -159,5 +161,42 @@ func TestConsoleOverHTTP(t *testing.T) {
 	}
 	if code, _ := ana.post("/console/api/state", `{"state":"available"}`); code != http.StatusNotFound {
 		t.Errorf("a change with the console off: %d, want 404", code)
+	}
+}
+
+// Sign-ins with wrong passwords sent together, each on a connection of its own, as a
+// brute-forcer would: no more passwords are checked than auth_failures (3), the rest are
+// refused 429 unchecked, and the source is banned. (Over HTTP the checks rarely overlap
+// on this machine; console.TestSignInsInFlightCountAgainstTheLimit holds one in flight.)
+func TestConsoleSignInsAtOnceStayWithinTheLimit(t *testing.T) {
+	t.Parallel()
+	const guesses = 24
+	ts := startServer(t, consoleTestConfig(t))
+	start := make(chan struct{})
+	codes := make(chan int, guesses)
+	var wg sync.WaitGroup
+	for i := range guesses {
+		c := newConsoleClient(t, ts)
+		c.http.Transport = &http.Transport{DisableKeepAlives: true} // a connection each
+		wg.Go(func() {
+			<-start
+			codes <- c.signIn("ana", "guess"+strconv.Itoa(i))
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	n := map[int]int{}
+	for code := range codes {
+		n[code]++
+	}
+	t.Logf("%d sign-ins at once: %v", guesses, n)
+	if n[http.StatusUnauthorized] != 3 || n[http.StatusTooManyRequests] != guesses-3 {
+		t.Errorf("answers %v; want 3 × 401 (checked) and %d × 429", n, guesses-3)
+	}
+	ts.waitMetric(t, `hotline_console_sign_ins_total{result="refused"}`, 3)
+	// Banned: even the right password is refused now.
+	if code := newConsoleClient(t, ts).signIn("ana", "ana-pw"); code != http.StatusTooManyRequests {
+		t.Errorf("the right password after the ban: %d, want 429", code)
 	}
 }
