@@ -28,7 +28,7 @@ type Overload struct {
 	// machine is too busy, and new INVITEs wait unseen before their handler runs. 0 or
 	// 1ms..1s; default 20ms.
 	MaxCPUWait time.Duration `yaml:"max_cpu_wait"`
-	// MaxSetupRate is the most new calls a second admitted (over the last 100 ms, 5 % of
+	// MaxSetupRate is the most new calls a second admitted (over the last 100 ms, 10 % of
 	// jitter tolerated; more are shed, spread evenly): the rate this machine was measured to
 	// set up in time (bench/run rate). 0 (off, the default) or 1..100000.
 	MaxSetupRate int `yaml:"max_setup_rate"`
