@@ -208,10 +208,16 @@ func (r *Registrar) Register(now time.Time, req Request) ([]Binding, []Event, er
 
 // set stores next as aor's bindings (old being the stored ones) and returns the event.
 func (r *Registrar) set(aor string, old, next []Binding) []Event {
-	r.count += len(next) - len(old)
 	if r.opts.OnChange != nil {
 		r.opts.OnChange(aor, slices.Clone(next))
 	}
+	return r.store(aor, old, next)
+}
+
+// store keeps next as aor's bindings (old being the stored ones), without calling
+// OnChange, and returns the event, if any.
+func (r *Registrar) store(aor string, old, next []Binding) []Event {
+	r.count += len(next) - len(old)
 	if len(next) == 0 {
 		delete(r.bindings, aor)
 	} else {
@@ -262,20 +268,7 @@ func (r *Registrar) Replace(now time.Time, aor string, bindings []Binding) []Eve
 			next = append(next, b)
 		}
 	}
-	old := r.bindings[aor]
-	r.count += len(next) - len(old)
-	if len(next) == 0 {
-		delete(r.bindings, aor)
-	} else {
-		r.bindings[aor] = next
-	}
-	switch {
-	case len(old) == 0 && len(next) > 0:
-		return []Event{{AOR: aor, Online: true}}
-	case len(old) > 0 && len(next) == 0:
-		return []Event{{AOR: aor, Online: false}}
-	}
-	return nil
+	return r.store(aor, r.bindings[aor], next)
 }
 
 // Expire removes the bindings lapsed at now and returns an offline event for each address of
