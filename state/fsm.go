@@ -154,21 +154,9 @@ func (s *State) expire(now time.Time) {
 	s.Overrides = slices.DeleteFunc(s.Overrides, func(o routing.Override) bool {
 		return !o.Until.IsZero() && !now.Before(o.Until)
 	})
-	for k, sl := range s.Slots {
-		if !sl.Expires.After(now) {
-			delete(s.Slots, k)
-		}
-	}
-	for a, c := range s.Claims {
-		if !c.Until.After(now) {
-			delete(s.Claims, a)
-		}
-	}
-	for k, w := range s.Waiting {
-		if !w.Until.After(now) {
-			delete(s.Waiting, k)
-		}
-	}
+	maps.DeleteFunc(s.Slots, func(_ string, sl Slot) bool { return !sl.Expires.After(now) })
+	maps.DeleteFunc(s.Claims, func(_ string, c Claim) bool { return !c.Until.After(now) })
+	maps.DeleteFunc(s.Waiting, func(_ string, w Waiter) bool { return !w.Until.After(now) })
 	for id, cb := range s.Callbacks {
 		if !cb.Expires.After(now) {
 			delete(s.Callbacks, id)
