@@ -141,10 +141,7 @@ func TestClusterReplicatesState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three nodes and elections take seconds")
 	}
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tokenFile := writeFile(t, t.TempDir(), "token", "admin-secret\n")
 	nodes := startCluster(t, queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\n", "ana:es:pw-ana"),
 		"127.0.0.5", "127.0.0.6", "127.0.0.7")
 	a, b, c := nodes[0], nodes[1], nodes[2]
@@ -215,10 +212,7 @@ func TestClusterOps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three nodes and elections take seconds")
 	}
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tokenFile := writeFile(t, t.TempDir(), "token", "admin-secret\n")
 	cfg := queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\n", "ana:es:pw-ana")
 	nodes := startCluster(t, cfg, "127.0.0.11", "127.0.0.12", "127.0.0.13")
 	a, b, c := nodes[0], nodes[1], nodes[2]
@@ -291,10 +285,7 @@ func TestClusterGlobalOrder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three nodes and elections take seconds")
 	}
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tokenFile := writeFile(t, t.TempDir(), "token", "admin-secret\n")
 	nodes := startCluster(t, queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\n", "ana:es:pw-ana"),
 		"127.0.0.15", "127.0.0.16", "127.0.0.17")
 	a, b, c := nodes[0], nodes[1], nodes[2]

@@ -3,7 +3,6 @@ package main
 import (
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -23,10 +22,7 @@ func TestAvailableToRing(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("HOTLINE_RING_SAMPLES")); err == nil && n > 0 {
 		samples = n
 	}
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte("admin-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tokenFile := writeFile(t, t.TempDir(), "token", "admin-secret\n")
 	cfg := queueTestConfig(t, "admin:\n  token_file: "+tokenFile+"\n", "ana:es:pw-ana")
 	measure := func(t *testing.T, advNode, callNode *testServer, others ...*testServer) []time.Duration {
 		t.Helper()
