@@ -203,7 +203,6 @@ func (d *durable) onApply(e state.Entry, _ uint64) {
 	if rt == nil {
 		return
 	}
-	claims := false
 	own := e.Node == c.node
 	for _, op := range e.Ops {
 		k := opKey(op)
@@ -227,14 +226,9 @@ func (d *durable) onApply(e state.Entry, _ uint64) {
 			d.applyRemote(rt, op)
 		}
 	}
-
-	for _, op := range e.Ops {
-		switch op.Kind {
-		case state.KindClaim, state.KindRelease, state.KindReleaseNode:
-			claims = true
-		}
-	}
-	if claims {
+	if slices.ContainsFunc(e.Ops, func(op state.Op) bool {
+		return op.Kind == state.KindClaim || op.Kind == state.KindRelease || op.Kind == state.KindReleaseNode
+	}) {
 		d.claimsChanged()
 	}
 }
