@@ -84,12 +84,11 @@ func openState(ctx context.Context, cfg *config.Config, log *slog.Logger, m *sta
 	}
 	d.store = s
 	st := s.Status()
+	attrs := []any{"dir", dir, "index", st.AppliedIndex, "took", time.Since(start).Round(time.Millisecond)}
 	if d.cl != nil {
-		log.Info("state opened", "dir", dir, "index", st.AppliedIndex, "took", time.Since(start).Round(time.Millisecond),
-			"node", st.Node, "cluster_addr", s.Addr(), "leader", st.Leader, "members", len(st.Members))
-	} else {
-		log.Info("state opened", "dir", dir, "index", st.AppliedIndex, "took", time.Since(start).Round(time.Millisecond))
+		attrs = append(attrs, "node", st.Node, "cluster_addr", s.Addr(), "leader", st.Leader, "members", len(st.Members))
 	}
+	log.Info("state opened", attrs...)
 	return d, nil
 }
 
