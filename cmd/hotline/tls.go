@@ -21,19 +21,10 @@ type sipTLS struct {
 // loadSIPTLS reads the certificate, key and CA files of c. Every error names the file (and
 // the setting) it is about, so an operator sees at once which one to fix.
 func loadSIPTLS(c config.SIPTLS) (*tls.Config, *tls.Config, error) {
-	certPEM, err := os.ReadFile(c.CertFile)
+	server, err := serverTLS("sip.tls", c.CertFile, c.KeyFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sip.tls.cert_file: %w", err)
+		return nil, nil, err
 	}
-	keyPEM, err := os.ReadFile(c.KeyFile)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sip.tls.key_file: %w", err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sip.tls: certificate %s and key %s: %w", c.CertFile, c.KeyFile, err)
-	}
-	server := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	client := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
@@ -55,17 +46,23 @@ func loadHTTPTLS(c config.HTTP) (*tls.Config, error) {
 	if c.CertFile == "" && c.KeyFile == "" {
 		return nil, nil
 	}
-	certPEM, err := os.ReadFile(c.CertFile)
+	return serverTLS("http", c.CertFile, c.KeyFile)
+}
+
+// serverTLS reads the certificate and key files of the settings section (sip.tls, http)
+// into a server's TLS configuration; errors name the setting and the file.
+func serverTLS(section, certFile, keyFile string) (*tls.Config, error) {
+	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return nil, fmt.Errorf("http.cert_file: %w", err)
+		return nil, fmt.Errorf("%s.cert_file: %w", section, err)
 	}
-	keyPEM, err := os.ReadFile(c.KeyFile)
+	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("http.key_file: %w", err)
+		return nil, fmt.Errorf("%s.key_file: %w", section, err)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("http: certificate %s and key %s: %w", c.CertFile, c.KeyFile, err)
+		return nil, fmt.Errorf("%s: certificate %s and key %s: %w", section, certFile, keyFile, err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
