@@ -104,16 +104,9 @@ func (s *State) apply(e Entry) (refused bool) {
 				delete(s.Claims, c.Advocate)
 			}
 		case KindReleaseNode:
-			for a, c := range s.Claims {
-				if c.Node == op.Claim.Node {
-					delete(s.Claims, a)
-				}
-			}
-			for k, w := range s.Waiting {
-				if w.Node == op.Claim.Node {
-					delete(s.Waiting, k)
-				}
-			}
+			node := op.Claim.Node
+			maps.DeleteFunc(s.Claims, func(_ string, c Claim) bool { return c.Node == node })
+			maps.DeleteFunc(s.Waiting, func(_ string, w Waiter) bool { return w.Node == node })
 		case KindWait:
 			if op.Delete {
 				if w, ok := s.Waiting[op.Waiter.Call]; ok && w.Node == op.Waiter.Node {
