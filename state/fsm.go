@@ -221,6 +221,14 @@ func (f *FSM) Bindings(aor string) []registrar.Binding {
 	return f.st.Bindings[aor]
 }
 
+// Claims returns a copy of the state's claims, by advocate (lapsed ones included until
+// an entry's time passes them).
+func (f *FSM) Claims() map[string]Claim {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.st.Claims)
+}
+
 // Apply applies a committed log entry; it returns nil or the entry's decoding error.
 func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()

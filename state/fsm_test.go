@@ -365,3 +365,22 @@ func TestCallbackNodes(t *testing.T) {
 		t.Errorf("restored %v", back.CallbackNodes)
 	}
 }
+
+// TestFSMClaims: Claims is the state's claims, a copy the caller may change.
+func TestFSMClaims(t *testing.T) {
+	f := NewFSM()
+	for _, l := range logOf(t,
+		Entry{At: t0, Node: "n1", Ops: []Op{{Kind: KindClaim, Claim: &Claim{Advocate: "ana", Node: "n1", Call: "c1", Until: t0.Add(time.Minute)}}}},
+	) {
+		f.Apply(l)
+	}
+	cs := f.Claims()
+	st, _ := f.State()
+	if len(cs) != 1 || !reflect.DeepEqual(cs, st.Claims) {
+		t.Fatalf("claims %v, state's %v", cs, st.Claims)
+	}
+	delete(cs, "ana")
+	if len(f.Claims()) != 1 {
+		t.Error("changing the copy changed the state's claims")
+	}
+}

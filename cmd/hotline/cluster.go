@@ -306,10 +306,9 @@ func (d *durable) claimsChanged() {
 	if rt == nil {
 		return
 	}
-	st, _ := d.store.State()
 	now := time.Now()
 	taken := map[string]bool{}
-	for a, cl := range st.Claims {
+	for a, cl := range d.store.Claims() {
 		if cl.Node != c.node && cl.Until.After(now) {
 			taken[a] = true
 		}
