@@ -205,19 +205,27 @@ func TestCallButtons(t *testing.T) {
 	}
 }
 
-// TestPhoneDisabled: with console.phone off the page's phone requests get 404, and a
-// reload that turns it off turns the phones that were on off.
-func TestPhoneDisabled(t *testing.T) {
-	f := newFixture(t, false)
+// phoneOnInPage signs ana in, opens her page's event stream (until ctx ends) and turns
+// the page's phone on.
+func phoneOnInPage(ctx context.Context, t *testing.T, f *fixture) (*client, *sse) {
+	t.Helper()
 	ana := f.client(t)
 	ana.signIn("ana", "ana-pw")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	tab := ana.events(ctx)
 	nextView(t, tab)
 	if code, _ := ana.do("POST", "/console/api/phone", `{"on":true}`, tabHeader, tab.tab); code != http.StatusNoContent {
 		t.Fatalf("phone on: %d", code)
 	}
+	return ana, tab
+}
+
+// TestPhoneDisabled: with console.phone off the page's phone requests get 404, and a
+// reload that turns it off turns the phones that were on off.
+func TestPhoneDisabled(t *testing.T) {
+	f := newFixture(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ana, tab := phoneOnInPage(ctx, t, f)
 	f.noPhone.Store(true) // the reload
 	waitView(t, tab, `"phone":{"enabled":false,"on":false}`)
 	if f.cs.PhoneOn("ana") || f.online("ana") {
@@ -236,13 +244,9 @@ func TestPhoneDisabled(t *testing.T) {
 // retry) does not decline the call ringing there.
 func TestPhoneOnTwiceKeepsTheRing(t *testing.T) {
 	f := newFixture(t, false)
-	ana := f.client(t)
-	ana.signIn("ana", "ana-pw")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tab := ana.events(ctx)
-	nextView(t, tab)
-	ana.do("POST", "/console/api/phone", `{"on":true}`, tabHeader, tab.tab)
+	ana, tab := phoneOnInPage(ctx, t, f)
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { _, err := f.cs.Ring(rctx, "ana", "", "v=0 offer"); done <- err }()
