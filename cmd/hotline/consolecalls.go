@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,10 +65,7 @@ func features(cfg *config.Config, self string) []console.Feature {
 // featureCode is the code a button's id stands for, as the advocate's phone would key it.
 func featureCode(cfg *config.Config, self, id string) (string, bool) {
 	mc := cfg.MidCall
-	if mc.Prefix == "" {
-		return "", false
-	}
-	for _, f := range features(cfg, self) {
+	for _, f := range features(cfg, self) { // none without midcall.prefix
 		if f.ID != id {
 			continue
 		}
@@ -177,10 +175,8 @@ func (s *supervisions) supervise(_ context.Context, sup, advocate, mode string) 
 		return fmt.Errorf("%w: supervision is off (midcall.supervise_code)", console.ErrCannotSupervise)
 	}
 	ext := ""
-	for _, a := range cfg.Advocates {
-		if a.ID == advocate {
-			ext = a.Extension
-		}
+	if i := slices.IndexFunc(cfg.Advocates, func(a config.Advocate) bool { return a.ID == advocate }); i >= 0 {
+		ext = cfg.Advocates[i].Extension
 	}
 	if ext == "" {
 		return fmt.Errorf("%w: %s has no extension", console.ErrCannotSupervise, advocate)
