@@ -49,25 +49,7 @@ func BenchmarkCommitBatched(b *testing.B) {
 func BenchmarkCommitCluster(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var nodes []*Store
-	defer func() {
-		for _, s := range nodes {
-			s.Close(context.Background())
-		}
-	}()
-	for i, bind := range []string{"127.0.0.2:0", "127.0.0.3:0", "127.0.0.4:0"} {
-		s, err := Open(ctx, Options{Dir: b.TempDir(), NodeID: "n" + string(rune('1'+i)), Bind: bind, Join: i > 0, Secret: "bench"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		nodes = append(nodes, s)
-		if i > 0 {
-			if err := nodes[0].AddVoter(s.opts.NodeID, s.Addr()); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	s := nodes[0]
+	s := threeNodes(b, ctx)[0]
 	measure(b, func(i int) error { return pause(ctx, s, i) })
 }
 
@@ -88,18 +70,11 @@ func BenchmarkClaim(b *testing.B) {
 	defer cancel()
 	nodes := threeNodes(b, ctx)
 	s := nodes[1]
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		start := time.Now()
-		if err := s.Claim(ctx, Claim{Advocate: "a", Node: "n2", Call: strconv.Itoa(i), Until: time.Now().Add(time.Minute)}); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
+	measure(b, func(i int) error {
+		err := s.Claim(ctx, Claim{Advocate: "a", Node: "n2", Call: strconv.Itoa(i), Until: time.Now().Add(time.Minute)})
 		s.Submit(Op{Kind: KindRelease, Claim: &Claim{Advocate: "a", Node: "n2", Call: strconv.Itoa(i)}})
-	}
-	b.StopTimer()
-	report(b, lat)
+		return err
+	})
 }
 
 // measure runs op b.N times, timing each, and reports the median and 99th percentile.
