@@ -130,21 +130,22 @@ func newClusterMetrics(reg prometheus.Registerer, store func() *state.Store) *cl
 	return m
 }
 
-// clusterSecret reads the cluster's secret: $HOTLINE_CLUSTER_SECRET, or the file.
+// clusterSecret reads the cluster's secret: $HOTLINE_CLUSTER_SECRET, or the file; either
+// must be at least 16 characters (README "Cluster").
 func clusterSecret(c config.Cluster) (string, error) {
-	if v := os.Getenv("HOTLINE_CLUSTER_SECRET"); v != "" {
-		return v, nil
+	v, from := os.Getenv("HOTLINE_CLUSTER_SECRET"), "$HOTLINE_CLUSTER_SECRET"
+	if v == "" {
+		if c.SecretFile == "" {
+			return "", errors.New("state.cluster: no secret: set state.cluster.secret_file or $HOTLINE_CLUSTER_SECRET")
+		}
+		b, err := os.ReadFile(c.SecretFile)
+		if err != nil {
+			return "", fmt.Errorf("state.cluster.secret_file: %w", err)
+		}
+		v, from = strings.TrimSpace(string(b)), "state.cluster.secret_file "+c.SecretFile
 	}
-	if c.SecretFile == "" {
-		return "", errors.New("state.cluster: no secret: set state.cluster.secret_file or $HOTLINE_CLUSTER_SECRET")
-	}
-	b, err := os.ReadFile(c.SecretFile)
-	if err != nil {
-		return "", fmt.Errorf("state.cluster.secret_file: %w", err)
-	}
-	v := strings.TrimSpace(string(b))
 	if len(v) < 16 {
-		return "", fmt.Errorf("state.cluster.secret_file %s: the secret must be at least 16 characters", c.SecretFile)
+		return "", fmt.Errorf("%s: the secret must be at least 16 characters", from)
 	}
 	return v, nil
 }

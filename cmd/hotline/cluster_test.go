@@ -1,9 +1,11 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/config"
 	"github.com/hotline-project/hotline/registrar"
 )
 
@@ -30,6 +32,35 @@ func TestOnlyLapsed(t *testing.T) {
 	} {
 		if got := onlyLapsed(tc.prev, tc.next, now); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestClusterSecret: the secret comes from $HOTLINE_CLUSTER_SECRET before the file, and
+// either is refused when shorter than 16 characters.
+func TestClusterSecret(t *testing.T) {
+	dir := t.TempDir()
+	long := writeFile(t, dir, "long", "0123456789abcdef-file\n")
+	short := writeFile(t, dir, "short", "short\n")
+	for _, tc := range []struct {
+		env, file, want, err string
+	}{
+		{file: long, want: "0123456789abcdef-file"},
+		{env: "0123456789abcdef-env", file: short, want: "0123456789abcdef-env"},
+		{file: short, err: "state.cluster.secret_file " + short + ": the secret must be at least 16 characters"},
+		{env: "short", file: long, err: "$HOTLINE_CLUSTER_SECRET: the secret must be at least 16 characters"},
+		{err: "no secret"},
+	} {
+		t.Setenv("HOTLINE_CLUSTER_SECRET", tc.env)
+		got, err := clusterSecret(config.Cluster{SecretFile: tc.file})
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("env %q file %q: %q, %v; want error %q", tc.env, tc.file, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("env %q file %q: %q, %v; want %q", tc.env, tc.file, got, err, tc.want)
 		}
 	}
 }
