@@ -50,6 +50,13 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
 		return errReported
 	}
+	if cfg.State.Cluster.NodeID != "" {
+		// The server reads the cluster's secret at start and refuses to start without it.
+		if _, err := clusterSecret(cfg.State.Cluster); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
+			return errReported
+		}
+	}
 	if cfg.Callback.KeyFile != "" {
 		// The server reads it at start and refuses to start without it.
 		if _, _, err := callback.Load(cfg.Callback.KeyFile, false); err != nil {

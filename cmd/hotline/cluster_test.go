@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,22 @@ func TestClusterSecret(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("env %q file %q: %q, %v; want %q", tc.env, tc.file, got, err, tc.want)
 		}
+	}
+}
+
+// TestCheckClusterSecret: `hotline check` refuses a cluster node's configuration whose
+// secret the server would refuse at start.
+func TestCheckClusterSecret(t *testing.T) {
+	t.Setenv("HOTLINE_CLUSTER_SECRET", "")
+	dir := t.TempDir()
+	cfg := func(secret string) string {
+		return writeFile(t, dir, "hotline.yaml", "lines: [{number: \"18883737888\"}]\nstate:\n  dir: "+filepath.Join(dir, "state")+
+			"\n  cluster:\n    node_id: n1\n    bind: 127.0.0.1:0\n    secret_file: "+writeFile(t, dir, "secret", secret)+"\n")
+	}
+	if code, out, errOut := runCmd(t, "check", "-config", cfg("short\n")); code == 0 || !strings.Contains(out+errOut, "at least 16 characters") {
+		t.Errorf("check with a short secret: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCmd(t, "check", "-config", cfg("0123456789abcdef\n")); code != 0 {
+		t.Errorf("check with a good secret: exit %d\n%s%s", code, out, errOut)
 	}
 }
