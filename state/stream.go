@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"golang.org/x/time/rate"
 
 	"github.com/hotline-project/hotline/internal/backoff"
 )
@@ -51,6 +52,9 @@ type streamLayer struct {
 	log    *slog.Logger
 	// refused counts connections whose preamble was wrong.
 	refused atomic.Uint64
+	// refusedLog logs refused connections at most once a second: a stranger sending
+	// wrong preambles as fast as it can would otherwise write a line each.
+	refusedLog rate.Sometimes
 
 	once   sync.Once
 	closed chan struct{}
@@ -106,7 +110,8 @@ func sourceOf(c net.Conn) netip.Addr {
 
 func newStreamLayer(ln net.Listener, secret string, serve func(net.Conn), log *slog.Logger) *streamLayer {
 	l := &streamLayer{ln: ln, secret: secretHash(secret), conns: make(chan net.Conn), serve: serve, log: log,
-		closed: make(chan struct{}), admitting: make(chan struct{}, maxAdmitting), bySource: map[netip.Addr]int{}}
+		closed: make(chan struct{}), admitting: make(chan struct{}, maxAdmitting), bySource: map[netip.Addr]int{},
+		refusedLog: rate.Sometimes{Interval: time.Second}}
 	go l.acceptLoop()
 	return l
 }
@@ -149,8 +154,11 @@ func (l *streamLayer) admit(c net.Conn, src netip.Addr) {
 	l.release(src) // read (or not): the slot goes back
 	if err != nil || string(p[:len(magic)]) != magic ||
 		subtle.ConstantTimeCompare(p[len(magic):len(magic)+sha256.Size], l.secret[:]) != 1 {
-		l.refused.Add(1)
-		l.log.Warn("state: cluster connection refused: wrong preamble or secret", "from", c.RemoteAddr().String())
+		n := l.refused.Add(1)
+		l.refusedLog.Do(func() {
+			l.log.Warn("state: cluster connection refused: wrong preamble or secret", "from", c.RemoteAddr().String(),
+				"refused_total", n)
+		})
 		c.Close()
 		return
 	}

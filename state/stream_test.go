@@ -1,9 +1,11 @@
 package state
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,4 +84,45 @@ func mustListen(t *testing.T, addr string) net.Listener {
 		t.Fatal(err)
 	}
 	return ln
+}
+
+// countHandler counts the records logged at Warn or above.
+type countHandler struct{ n *atomic.Int64 }
+
+func (h countHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h countHandler) Handle(context.Context, slog.Record) error    { h.n.Add(1); return nil }
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h countHandler) WithGroup(string) slog.Handler                { return h }
+
+// TestStreamLayerRefusalsDoNotFloodTheLog: a stranger sending wrong preambles one
+// connection after another has each refused and counted, but the log gets a line a second
+// at most, not one per connection.
+func TestStreamLayerRefusalsDoNotFloodTheLog(t *testing.T) {
+	ln := mustListen(t, "127.0.0.1:0")
+	var logged atomic.Int64
+	l := newStreamLayer(ln, "s3cret", func(c net.Conn) { c.Close() }, slog.New(countHandler{&logged}))
+	defer l.Close()
+	const tries = 30
+	wrong := make([]byte, preambleLen)
+	copy(wrong, magic)
+	start := time.Now()
+	for range tries {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(wrong); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _ = c.Read(make([]byte, 1)) // until the server closes it
+		c.Close()
+	}
+	took := time.Since(start)
+	if got := l.refused.Load(); got != tries {
+		t.Errorf("%d connections refused, want %d", got, tries)
+	}
+	if most := int64(took/time.Second) + 1; logged.Load() < 1 || logged.Load() > most {
+		t.Errorf("%d refusals logged in %v for %d connections, want 1 to %d", logged.Load(), took, tries, most)
+	}
 }
