@@ -232,9 +232,9 @@ func (f *FSM) Claims() map[string]Claim {
 // Apply applies a committed log entry; it returns nil or the entry's decoding error.
 func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.index = l.Index
 	if l.Type != raft.LogCommand {
+		f.mu.Unlock()
 		return nil
 	}
 	e, err := Decode(l.Data)
@@ -242,6 +242,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		if f.onErr != nil {
 			f.onErr(l.Index, err)
 		}
+		f.mu.Unlock()
 		return err
 	}
 	refused := f.st.apply(e)
@@ -249,7 +250,6 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if f.onApply != nil {
 		f.onApply(e, l.Index)
 	}
-	f.mu.Lock() // for the deferred unlock
 	if refused {
 		return ErrClaimed
 	}
