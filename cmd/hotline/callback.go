@@ -75,12 +75,11 @@ type callbacksAPI struct{ f *callflow.Flow }
 func (a callbacksAPI) List() any { return a.f.Callbacks() }
 
 func (a callbacksAPI) Cancel(id string) error {
-	if err := a.f.CancelCallback(id); errors.Is(err, callflow.ErrNoCallback) {
+	err := a.f.CancelCallback(id)
+	if errors.Is(err, callflow.ErrNoCallback) {
 		return admin.ErrNoCallback
-	} else if err != nil {
-		return err
 	}
-	return nil
+	return err
 }
 
 // queueNames are the configured queues' names, for the metrics' zeroes.
