@@ -622,7 +622,8 @@ func (s *Store) RemoveMember(ctx context.Context, id string) error {
 // Forwarded returns how many of this node's writes the leader applied for it.
 func (s *Store) Forwarded() uint64 { return s.forwarded.Load() }
 
-// RefusedConns returns how many cluster connections were refused (wrong secret).
+// RefusedConns returns how many cluster connections were refused (wrong preamble or
+// secret, or over the bound of connections being checked).
 func (s *Store) RefusedConns() uint64 {
 	if s.layer == nil {
 		return 0

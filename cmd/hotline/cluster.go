@@ -118,7 +118,7 @@ func newClusterMetrics(reg prometheus.Registerer, store func() *state.Store) *cl
 			Help: "State changes this node sent to the leader to write (it is a follower)."},
 			stat(func(s *state.Store) float64 { return float64(s.Forwarded()) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hotline_cluster_refused_connections_total",
-			Help: "Connections to the cluster port closed unread: wrong preamble or secret."},
+			Help: "Connections to the cluster port closed unread: wrong preamble or secret, or more being checked at once than the bound (per source, or in all)."},
 			stat(func(s *state.Store) float64 { return float64(s.RefusedConns()) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_state_commit_index",
 			Help: "Index of the last raft log entry this node knows committed."},
