@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -333,6 +334,12 @@ func (s *server) addMember(w http.ResponseWriter, r *http.Request) {
 	id, addr := r.URL.Query().Get("id"), r.URL.Query().Get("addr")
 	if id == "" || addr == "" {
 		writeError(w, http.StatusBadRequest, "want ?id=NODE&addr=IP:PORT (its cluster port)")
+		return
+	}
+	if _, err := netip.ParseAddrPort(addr); err != nil {
+		// A voter added at an address no node has would count towards the quorum and
+		// never vote.
+		writeError(w, http.StatusBadRequest, "addr: want IP:PORT, the node's cluster port: "+err.Error())
 		return
 	}
 	if err := s.opts.Members.AddMember(r.Context(), id, addr); err != nil {

@@ -59,6 +59,8 @@ func TestAdminClusterMembers(t *testing.T) {
 	}{
 		{"add", on, "POST", "/admin/v1/cluster/members?id=n4&addr=127.0.0.5:7000", "Bearer " + token, 200, `"added": "n4"`},
 		{"add without addr", on, "POST", "/admin/v1/cluster/members?id=n4", "Bearer " + token, 400, "want ?id"},
+		{"add at a host name", on, "POST", "/admin/v1/cluster/members?id=n4&addr=node4:7000", "Bearer " + token, 400, "want IP:PORT"},
+		{"add without a port", on, "POST", "/admin/v1/cluster/members?id=n4&addr=127.0.0.5", "Bearer " + token, 400, "want IP:PORT"},
 		{"add refused by the cluster", on, "POST", "/admin/v1/cluster/members?id=bad&addr=127.0.0.5:7000", "Bearer " + token, 503, "no leader"},
 		{"remove", on, "DELETE", "/admin/v1/cluster/members/n3", "Bearer " + token, 200, `"removed": "n3"`},
 		{"remove without the token", on, "DELETE", "/admin/v1/cluster/members/n2", "", 401, "unauthorized"},
