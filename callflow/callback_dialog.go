@@ -205,14 +205,7 @@ type offerRun struct {
 // typed on hold before the offer are dropped.
 func (c *Call) startOffer(ctx context.Context, q string) *offerRun {
 	c.offered = true
-	for drained := false; !drained; {
-		select {
-		case _, ok := <-c.keys.Digits():
-			drained = !ok
-		default:
-			drained = true
-		}
-	}
+	ivr.DropTypedAhead(c.keys)
 	ctx, cancel := context.WithCancel(ctx)
 	o := &offerRun{cancel: cancel, res: make(chan string, 1)}
 	snap := c.snap
