@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -224,4 +228,64 @@ func TestOverloadRateCeilingE2E(t *testing.T) {
 	u.ack(hotlineNumber, "")
 	u.hangup()
 	ts.waitMetric(t, `hotline_calls_active{line="main"}`, 0)
+}
+
+// SIPp's stock uac offers 200 calls/s for 2 s against max_setup_rate 50: about the
+// ceiling's worth of calls succeed (with the first 100 ms's and the 10 % tolerance's
+// extra), the rest fail with 503, each counted as shed for "rate", and SIPp's counts of
+// successful and failed calls match the server's.
+func TestSIPpRateCeiling(t *testing.T) {
+	t.Parallel()
+	sipp := lookSIPp(t)
+	const offered = 400
+	cfg := strings.Replace(testConfig, "  ack_timeout: 2s\n", `  ack_timeout: 2s
+  overload:
+    max_setup_latency: 0s
+    max_scheduler_lateness: 0s
+    max_cpu_wait: 0s
+    max_setup_rate: 50
+`, 1)
+	cfg += "security:\n  trusted_sources: [127.0.0.0/8]\n" // a carrier's trunk: no per-source limits
+	ts := startServer(t, cfg)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sipp, "-sn", "uac", "-s", hotlineNumber, "-i", "127.0.0.1",
+		"-p", strconv.Itoa(freeUDPPort(t)), "-r", "200", "-m", strconv.Itoa(offered), "-d", "200",
+		"-timeout", "40s", "-nostdin", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), ts.addrs.SIPUDP)
+	cmd.Dir = dir
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) { // 1: some calls failed, as they must
+		t.Fatalf("sipp: %v\n%s", err, lastBytes(string(out), 4000))
+	}
+	ok, failed := sippTotals(t, string(out))
+	t.Logf("SIPp: %d successful, %d failed of %d offered at 200/s in %v, ceiling 50/s", ok, failed, offered, took.Round(time.Millisecond))
+	// About 50/s for the 2 s SIPp sends (100), bounded above by the whole run's length
+	// (SIPp may send more slowly on a loaded machine) with the ceiling's 10 % and its
+	// first 100 ms; most of the rest failed.
+	if most := int(55*took.Seconds()) + 60; ok+failed != offered || ok < 80 || ok > most || failed < offered/4 {
+		t.Fatalf("%d successful, %d failed; want 80 to %d successful (50/s) and the rest failed\n%s", ok, failed, most, lastBytes(string(out), 4000))
+	}
+	ts.waitMetric(t, `hotline_sip_overload_shed_total{reason="rate"}`, float64(failed))
+}
+
+// sippTotals reads the cumulative successful and failed calls from SIPp's final screen.
+func sippTotals(t *testing.T, out string) (ok, failed int) {
+	t.Helper()
+	read := func(label string) int {
+		i := strings.LastIndex(out, label)
+		if i < 0 {
+			t.Fatalf("no %q in SIPp's output:\n%s", label, lastBytes(out, 4000))
+		}
+		fields := strings.Split(strings.SplitN(out[i:], "\n", 2)[0], "|")
+		n, err := strconv.Atoi(strings.TrimSpace(fields[len(fields)-1]))
+		if err != nil {
+			t.Fatalf("%s: %v in %q", label, err, fields)
+		}
+		return n
+	}
+	return read("Successful call"), read("Failed call")
 }
