@@ -167,13 +167,7 @@ func (f *Flow) RunCallbacks(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			stopTimer(t)
-			f.cb.mu.Lock()
-			for _, p := range f.cb.pending {
-				if p.cancel != nil {
-					p.cancel()
-				}
-			}
-			f.cb.mu.Unlock()
+			f.cb.cancelWaits(false)
 			return nil
 		case <-f.cb.wake:
 		case <-chanOf(t):
@@ -396,18 +390,24 @@ func (f *Flow) PendingCallbacks() int {
 // DrainCallbacks stops making callbacks, for a server that is draining: no new try
 // starts, those still waiting in their queue leave it (they stay pending, in the store,
 // for after the restart), and those in a call go on (CallbacksInProgress counts them).
-func (f *Flow) DrainCallbacks() {
-	f.cb.mu.Lock()
-	f.cb.draining = true
+func (f *Flow) DrainCallbacks() { f.cb.cancelWaits(true) }
+
+// cancelWaits ends the wait in its queue of every callback being tried (a try whose
+// advocate has answered is not cut off by it); drain also stops new tries.
+func (cb *callbacks) cancelWaits(drain bool) {
+	cb.mu.Lock()
+	if drain {
+		cb.draining = true
+	}
 	var waiting []context.CancelFunc
-	for _, p := range f.cb.pending {
+	for _, p := range cb.pending {
 		if p.cancel != nil {
 			waiting = append(waiting, p.cancel)
 		}
 	}
-	f.cb.mu.Unlock()
+	cb.mu.Unlock()
 	for _, cancel := range waiting {
-		cancel() // a try whose advocate has answered is not cut off by it
+		cancel()
 	}
 }
 

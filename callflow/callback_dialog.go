@@ -205,14 +205,7 @@ type offerRun struct {
 // typed on hold before the offer are dropped.
 func (c *Call) startOffer(ctx context.Context, q string) *offerRun {
 	c.offered = true
-	for drained := false; !drained; {
-		select {
-		case _, ok := <-c.keys.Digits():
-			drained = !ok
-		default:
-			drained = true
-		}
-	}
+	ivr.DropTypedAhead(c.keys)
 	ctx, cancel := context.WithCancel(ctx)
 	o := &offerRun{cancel: cancel, res: make(chan string, 1)}
 	snap := c.snap
@@ -290,6 +283,14 @@ func callerDigits(caller string) string {
 // in when that offers on the event, or, for a closed hotline, the first queue offering
 // callbacks when closed that speaks the caller's language; "" for none.
 func (c *Call) callbackQueue(event string) string {
+	if q := c.callbackQueueConfig(event); q != nil {
+		return q.Name
+	}
+	return ""
+}
+
+// callbackQueueConfig is callbackQueue's queue, as configured; nil for none.
+func (c *Call) callbackQueueConfig(event string) *config.Queue {
 	cfg := c.snap.Config
 	for i := range cfg.Queues {
 		q := &cfg.Queues[i]
@@ -300,35 +301,30 @@ func (c *Call) callbackQueue(event string) string {
 		switch event {
 		case "closed":
 			if cb.Closed && (c.attrs.Language == "" || slices.Contains(q.Languages, c.attrs.Language)) {
-				return q.Name
+				return q
 			}
 		case "overflowing":
 			if cb.Overflowing && q.Name == c.currentQueue() {
-				return q.Name
+				return q
 			}
 		case "wait":
 			if cb.WaitOver > 0 && q.Name == c.currentQueue() {
-				return q.Name
+				return q
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // offerDue reports whether a waiting caller's expected wait exceeds their queue's
 // wait_over: the engine's estimate when it can make one, or, when it cannot, the wait
 // so far.
 func (c *Call) offerDue() bool {
-	q := c.callbackQueue("wait")
-	if q == "" {
+	q := c.callbackQueueConfig("wait")
+	if q == nil {
 		return false
 	}
-	limit := time.Duration(0)
-	for i := range c.snap.Config.Queues {
-		if c.snap.Config.Queues[i].Name == q {
-			limit = c.snap.Config.Queues[i].Callback.WaitOver
-		}
-	}
+	limit := q.Callback.WaitOver
 	waited := c.f.clock.Now().Sub(c.since)
 	if ewt, ok := c.f.eng.EstimatedWait(c.ID); ok && ewt > limit {
 		return true
@@ -338,8 +334,8 @@ func (c *Call) offerDue() bool {
 
 // offerTimer is when offerDue is next looked at; nil when the queue never offers by wait.
 func (c *Call) offerTimer(first bool) Timer {
-	q := c.callbackQueue("wait")
-	if q == "" {
+	q := c.callbackQueueConfig("wait")
+	if q == nil {
 		return nil
 	}
 	now := c.f.clock.Now()
@@ -347,12 +343,8 @@ func (c *Call) offerTimer(first bool) Timer {
 	if first {
 		at = c.since.Add(offerFirstCheck)
 	}
-	for i := range c.snap.Config.Queues {
-		if qc := &c.snap.Config.Queues[i]; qc.Name == q {
-			if limit := c.since.Add(qc.Callback.WaitOver); limit.After(now) && limit.Before(at) {
-				at = limit
-			}
-		}
+	if limit := c.since.Add(q.Callback.WaitOver); limit.After(now) && limit.Before(at) {
+		at = limit
 	}
 	return timerAt(c.f.clock, at)
 }

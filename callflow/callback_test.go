@@ -178,6 +178,22 @@ func (h *cbHarness) bookByTyping(t *testing.T, c *testCall, window string, conse
 	h.readBack(t, c.leg, "callback_booked")
 }
 
+// bookWithCallerID takes a waiting caller through the offer up to callback_booked: they
+// confirm the caller ID read back, pick the first window and say whether the hotline may
+// be named.
+func (h *cbHarness) bookWithCallerID(t *testing.T, c *testCall, consent bool) {
+	t.Helper()
+	pressOn(t, c.leg, "callback_offer", "1")
+	h.readBack(t, c.leg, "callback_number_is")
+	pressOn(t, c.leg, "callback_confirm", "1")
+	pressOn(t, c.leg, "callback_window", "1")
+	key := "2"
+	if consent {
+		key = "1"
+	}
+	pressOn(t, c.leg, "callback_consent", key)
+}
+
 // readBack waits for the read-back of a number to start, and lets it play.
 func (h *cbHarness) readBack(t *testing.T, leg *fakeLeg, want string) {
 	t.Helper()
@@ -331,11 +347,7 @@ func TestCallbackMachineBeep(t *testing.T) {
 func TestCallbackCallerID(t *testing.T) {
 	h := newCallbackHarness(t, advocatesYAML(t, "ana:en"))
 	c := h.waitCaller(t)
-	pressOn(t, c.leg, "callback_offer", "1")
-	h.readBack(t, c.leg, "callback_number_is")
-	pressOn(t, c.leg, "callback_confirm", "1")
-	pressOn(t, c.leg, "callback_window", "1")
-	pressOn(t, c.leg, "callback_consent", "1")
+	h.bookWithCallerID(t, c, true)
 	h.readBack(t, c.leg, "callback_booked")
 	h.record(c)
 	const callerURI = "sip:15550001234@carrier.test"
@@ -522,11 +534,7 @@ func TestCallbackOverflowAndClosed(t *testing.T) {
 	}
 	h.clk.Advance(5 * time.Minute)
 	eventually(t, "in backup", func() bool { return h.waiting(c, "backup") })
-	pressOn(t, c.leg, "callback_offer", "1")
-	h.readBack(t, c.leg, "callback_number_is")
-	pressOn(t, c.leg, "callback_confirm", "1")
-	pressOn(t, c.leg, "callback_window", "1")
-	pressOn(t, c.leg, "callback_consent", "2")
+	h.bookWithCallerID(t, c, false)
 	h.readBack(t, c.leg, "callback_booked")
 	h.record(c)
 	if l := h.pending(); len(l) != 1 || l[0].Queue != "en" {
@@ -601,11 +609,7 @@ func TestCallbackHangUpWhileBooked(t *testing.T) {
 	h := newCallbackHarness(t, "")
 	h.flow.hash = func(string) string { return "hash-of-caller" }
 	c := h.waitCaller(t)
-	pressOn(t, c.leg, "callback_offer", "1")
-	h.readBack(t, c.leg, "callback_number_is")
-	pressOn(t, c.leg, "callback_confirm", "1")
-	pressOn(t, c.leg, "callback_window", "1")
-	pressOn(t, c.leg, "callback_consent", "1")
+	h.bookWithCallerID(t, c, true)
 	pressOn(t, c.leg, "callback_booked", "")
 	c.leg.remoteHangup()
 	if r := h.record(c); r.Outcome != records.Outcome("callback") {
@@ -704,11 +708,7 @@ func TestCallbackDrain(t *testing.T) {
 func TestCallbackQuickExitCancels(t *testing.T) {
 	h := newCallbackHarness(t, "")
 	c := h.waitCaller(t)
-	pressOn(t, c.leg, "callback_offer", "1")
-	h.readBack(t, c.leg, "callback_number_is")
-	pressOn(t, c.leg, "callback_confirm", "1")
-	pressOn(t, c.leg, "callback_window", "1")
-	pressOn(t, c.leg, "callback_consent", "2")
+	h.bookWithCallerID(t, c, false)
 	pressOn(t, c.leg, "callback_booked", "D")
 	if r := h.record(c); r.Outcome != records.OutcomeQuickExit {
 		t.Errorf("outcome %q, want quick_exit", r.Outcome)

@@ -51,13 +51,14 @@ func startHold(ctx context.Context, leg Leg, then []*prompts.Prompt, log *slog.L
 	}
 	go func() {
 		defer close(h.done)
-		h.run(leg, then, log)
+		h.run(leg, then)
 	}()
 	return h
 }
 
-func (h *holdPlayer) run(leg Leg, then []*prompts.Prompt, log *slog.Logger) {
-	ctx := h.ctx
+// run plays on the player's own goroutine (a leg that is no ivr.Starter).
+func (h *holdPlayer) run(leg Leg, then []*prompts.Prompt) {
+	ctx, log := h.ctx, h.log
 	playAll(ctx, leg, then)
 	hold := prompts.Hold()
 	for ctx.Err() == nil {

@@ -58,6 +58,18 @@ func (f *Flow) result(r queue.Ring, out queue.Outcome, now time.Time) []queue.Ac
 	return acts
 }
 
+// takeRing takes ring h of advocate out of c's rings, and reports whether it was still
+// there: false when the engine cancelled it (cancelRing), and the ring reports nothing.
+func (f *Flow) takeRing(c *Call, advocate string, h *ringHandle) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	live := c.rings[advocate] == h
+	if live {
+		delete(c.rings, advocate)
+	}
+	return live
+}
+
 // ring calls the advocate's phones (all their registered contacts at once; the first to
 // answer takes the call) and reports the outcome. An answered ring that the engine
 // connects is handed to the caller's side of the flow, which bridges it.
@@ -66,13 +78,7 @@ func (f *Flow) ring(ctx context.Context, c *Call, r queue.Ring, h *ringHandle) {
 	f.pace(ctx, c, r.Advocate)
 	if f.claim != nil && ctx.Err() == nil {
 		if err := f.claim(ctx, r.Call, r.Advocate, r.Deadline); err != nil {
-			f.mu.Lock()
-			live := c.rings[r.Advocate] == h
-			if live {
-				delete(c.rings, r.Advocate)
-			}
-			f.mu.Unlock()
-			if !live {
+			if !f.takeRing(c, r.Advocate, h) {
 				return
 			}
 			h.cancel()
@@ -86,13 +92,7 @@ func (f *Flow) ring(ctx context.Context, c *Call, r queue.Ring, h *ringHandle) {
 		}
 	}
 	adv, out := f.dialAdvocate(ctx, c, r)
-	f.mu.Lock()
-	live := c.rings[r.Advocate] == h
-	if live {
-		delete(c.rings, r.Advocate)
-	}
-	f.mu.Unlock()
-	if !live {
+	if !f.takeRing(c, r.Advocate, h) {
 		// The engine cancelled the ring (caller gone, timeout, another advocate answered):
 		// it reports nothing; a phone answered too late is hung up.
 		if adv != nil {

@@ -17,6 +17,21 @@ type Call interface {
 	Hangup(ctx context.Context, reason string) error
 }
 
+// DropTypedAhead drops the digits call has delivered and nobody has read yet (keys typed
+// ahead of a prompt that must be heard); it returns at once, also when Digits is closed.
+func DropTypedAhead(call Call) {
+	for {
+		select {
+		case _, ok := <-call.Digits():
+			if !ok {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
 // Playing is a prompt a Starter started.
 type Playing interface {
 	// Done is closed when the prompt has ended.

@@ -175,14 +175,7 @@ func (s *session) do(ctx context.Context, a *action, end End) (*menu, error) {
 	if a.hangup {
 		// The last message must be heard: digits typed ahead must not skip it.
 		s.pending = nil
-		for drained := false; !drained; {
-			select {
-			case _, ok := <-s.call.Digits():
-				drained = !ok
-			default:
-				drained = true
-			}
-		}
+		DropTypedAhead(s.call)
 	}
 	if a.route {
 		// The call is routed (and queued) before these play, so that ringing an advocate

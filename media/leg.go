@@ -365,10 +365,10 @@ func (l *Leg) SetPayloadType(pt uint8) {
 // Conference the prompt is mixed over the conference for this leg's phone
 // alone.
 func (l *Leg) Play(ctx context.Context, audio []byte) error {
+	if err := checkAudio(audio); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
-		if len(audio) == 0 || len(audio)%FrameSize != 0 {
-			return fmt.Errorf("play %d bytes: %w", len(audio), ErrBadAudio)
-		}
 		return err
 	}
 	pb, err := l.Start(audio)
@@ -397,8 +397,8 @@ type Playback struct {
 // after Stop). It lets one goroutine wait for a prompt and for other events (the caller's
 // keys, a queue's) together, where Play would take a goroutine of its own per call.
 func (l *Leg) Start(audio []byte) (*Playback, error) {
-	if len(audio) == 0 || len(audio)%FrameSize != 0 {
-		return nil, fmt.Errorf("play %d bytes: %w", len(audio), ErrBadAudio)
+	if err := checkAudio(audio); err != nil {
+		return nil, err
 	}
 	pb := &Playback{l: l, audio: audio, done: make(chan struct{})}
 	l.mu.Lock()
@@ -419,6 +419,14 @@ func (l *Leg) Start(audio []byte) (*Playback, error) {
 		old.finish(ErrReplaced)
 	}
 	return pb, nil
+}
+
+// checkAudio reports ErrBadAudio unless audio is whole frames, at least one.
+func checkAudio(audio []byte) error {
+	if len(audio) == 0 || len(audio)%FrameSize != 0 {
+		return fmt.Errorf("play %d bytes: %w", len(audio), ErrBadAudio)
+	}
+	return nil
 }
 
 // Done is closed when the playback has ended.
